@@ -1,0 +1,150 @@
+//! The `ScsiPort*` routines a miniport may call (`srb.h`), imported from `scsiport.sys`.
+//!
+//! On Windows they link against `scsiport.lib`. Everywhere else the SCSI Port emulator
+//! (`scsiport-sim`) defines the same symbols, so a miniport built for Linux runs unchanged on it.
+//! The register and port accessors are in `registers.rs`, because on x64 they are not imports.
+
+use crate::srb::{
+    PHW_INITIALIZATION_DATA, PPORT_CONFIGURATION_INFORMATION, PSCSI_REQUEST_BLOCK, SCSI_NOTIFICATION_TYPE,
+    SCSI_PHYSICAL_ADDRESS,
+};
+use crate::types::{BOOLEAN, INTERFACE_TYPE, LONG, PCCHAR, PLARGE_INTEGER, PULONG, PVOID, UCHAR, ULONG, ULONG_PTR};
+
+#[cfg_attr(windows, link(name = "scsiport"))]
+unsafe extern "system" {
+    /// Registers the miniport with the port; callable only from `DriverEntry` (`nf-srb-scsiportinitialize`).
+    pub fn ScsiPortInitialize(
+        Argument1: PVOID,
+        Argument2: PVOID,
+        HwInitializationData: PHW_INITIALIZATION_DATA,
+        HwContext: PVOID,
+    ) -> ULONG;
+
+    /// Completes every active request matching the address with `SrbStatus` (`nf-srb-scsiportcompleterequest`).
+    pub fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, SrbStatus: UCHAR);
+
+    /// Bus-relative address to `SCSI_PHYSICAL_ADDRESS` (`nf-srb-scsiportconvertulongtophysicaladdress`).
+    pub fn ScsiPortConvertUlongToPhysicalAddress(UlongAddress: ULONG_PTR) -> SCSI_PHYSICAL_ADDRESS;
+
+    /// Ends a subordinate-DMA transfer (`nf-srb-scsiportflushdma`).
+    pub fn ScsiPortFlushDma(DeviceExtension: PVOID);
+
+    /// Unmaps a range from `ScsiPortGetDeviceBase`; only from `HwScsiFindAdapter` (`nf-srb-scsiportfreedevicebase`).
+    pub fn ScsiPortFreeDeviceBase(HwDeviceExtension: PVOID, MappedAddress: PVOID);
+
+    /// Reads bus configuration data, e.g. PCI config space (`nf-srb-scsiportgetbusdata`).
+    pub fn ScsiPortGetBusData(
+        DeviceExtension: PVOID,
+        BusDataType: ULONG,
+        SystemIoBusNumber: ULONG,
+        SlotNumber: ULONG,
+        Buffer: PVOID,
+        Length: ULONG,
+    ) -> ULONG;
+
+    /// Maps an access range; only from `HwScsiFindAdapter` or `ScsiSetRunningConfig` (`nf-srb-scsiportgetdevicebase`).
+    pub fn ScsiPortGetDeviceBase(
+        HwDeviceExtension: PVOID,
+        BusType: INTERFACE_TYPE,
+        SystemIoBusNumber: ULONG,
+        IoAddress: SCSI_PHYSICAL_ADDRESS,
+        NumberOfBytes: ULONG,
+        InIoSpace: BOOLEAN,
+    ) -> PVOID;
+
+    /// The LU extension of a logical unit, or NULL (`nf-srb-scsiportgetlogicalunit`).
+    pub fn ScsiPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> PVOID;
+
+    /// Physical address and contiguous length of a data buffer, sense buffer or extension
+    /// address (`nf-srb-scsiportgetphysicaladdress`).
+    pub fn ScsiPortGetPhysicalAddress(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        VirtualAddress: PVOID,
+        Length: PULONG,
+    ) -> SCSI_PHYSICAL_ADDRESS;
+
+    /// An active request of a logical unit, by queue tag (`nf-srb-scsiportgetsrb`).
+    pub fn ScsiPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG)
+    -> PSCSI_REQUEST_BLOCK;
+
+    /// The common buffer of a bus-master HBA; once, only from `HwScsiFindAdapter`
+    /// (`nf-srb-scsiportgetuncachedextension`).
+    pub fn ScsiPortGetUncachedExtension(
+        HwDeviceExtension: PVOID,
+        ConfigInfo: PPORT_CONFIGURATION_INFORMATION,
+        NumberOfBytes: ULONG,
+    ) -> PVOID;
+
+    /// Virtual address of a physical address inside the uncached or an SRB extension
+    /// (`nf-srb-scsiportgetvirtualaddress`).
+    pub fn ScsiPortGetVirtualAddress(HwDeviceExtension: PVOID, PhysicalAddress: SCSI_PHYSICAL_ADDRESS) -> PVOID;
+
+    /// Starts a subordinate-DMA transfer (`nf-srb-scsiportiomaptransfer`).
+    pub fn ScsiPortIoMapTransfer(HwDeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK, LogicalAddress: PVOID, Length: ULONG);
+
+    /// Writes an entry to the system event log (`nf-srb-scsiportlogerror`).
+    pub fn ScsiPortLogError(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        PathId: UCHAR,
+        TargetId: UCHAR,
+        Lun: UCHAR,
+        ErrorCode: ULONG,
+        UniqueId: ULONG,
+    );
+
+    /// Current system time in 100 ns units since 1601 (`nf-srb-scsiportquerysystemtime`).
+    pub fn ScsiPortQuerySystemTime(CurrentTime: PLARGE_INTEGER);
+
+    /// Writes bus configuration data, e.g. PCI config space (`nf-srb-scsiportsetbusdatabyoffset`).
+    pub fn ScsiPortSetBusDataByOffset(
+        DeviceExtension: PVOID,
+        BusDataType: ULONG,
+        SystemIoBusNumber: ULONG,
+        SlotNumber: ULONG,
+        Buffer: PVOID,
+        Offset: ULONG,
+        Length: ULONG,
+    ) -> ULONG;
+
+    /// Busy-waits `Delay` microseconds; keep each call and each routine's total under 1 ms
+    /// (`nf-srb-scsiportstallexecution`).
+    pub fn ScsiPortStallExecution(Delay: ULONG);
+
+    /// Whether a range may be mapped; only from `HwScsiFindAdapter` (`nf-srb-scsiportvalidaterange`).
+    pub fn ScsiPortValidateRange(
+        HwDeviceExtension: PVOID,
+        BusType: INTERFACE_TYPE,
+        SystemIoBusNumber: ULONG,
+        IoAddress: SCSI_PHYSICAL_ADDRESS,
+        NumberOfBytes: ULONG,
+        InIoSpace: BOOLEAN,
+    ) -> BOOLEAN;
+}
+
+#[cfg_attr(windows, link(name = "scsiport"))]
+unsafe extern "C" {
+    /// Tells the port about a request's or the HBA's state; `__cdecl` and variadic, the extra
+    /// arguments depending on `NotificationType` (`nf-srb-scsiportnotification`).
+    pub fn ScsiPortNotification(NotificationType: SCSI_NOTIFICATION_TYPE, HwDeviceExtension: PVOID, ...);
+
+    /// Debug output, checked builds only; `__cdecl` and variadic (`nf-srb-scsidebugprint`).
+    pub fn ScsiDebugPrint(DebugPrintLevel: ULONG, DebugMessage: PCCHAR, ...);
+}
+
+/// `ScsiPortConvertPhysicalAddressToUlong`: the low part; a macro in `srb.h`
+/// (`nf-srb-scsiportconvertphysicaladdresstoulong`).
+#[must_use]
+#[inline]
+pub const fn ScsiPortConvertPhysicalAddressToUlong(Address: SCSI_PHYSICAL_ADDRESS) -> ULONG {
+    Address.LowPart()
+}
+
+/// `ScsiPortConvertPhysicalAddressToULongPtr`: the whole address as a `ULONG_PTR`; a macro in `srb.h`.
+#[must_use]
+#[inline]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub const fn ScsiPortConvertPhysicalAddressToULongPtr(Address: SCSI_PHYSICAL_ADDRESS) -> ULONG_PTR {
+    Address.QuadPart as ULONG_PTR
+}
