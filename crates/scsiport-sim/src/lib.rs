@@ -1,1 +1,5 @@
-//! placeholder
+//! A SCSI Port emulator: runs a miniport's real code on Linux the way `scsiport.sys` would.
+#![allow(clippy::missing_panics_doc, clippy::missing_errors_doc)]
+
+pub mod hba;
+pub mod mem;

@@ -1,0 +1,90 @@
+//! The boundary between the port emulation and the HBA it drives.
+//!
+//! The port side (scsiport.sys's role) sees an HBA only as a PCI function: identity and config
+//! space, BARs, register accesses, one INTx line. Behind the trait is either the PVSCSI device
+//! model (with virtual disks) or, for the cross-check against QEMU, a real PCI device reached
+//! through Linux uio. Nothing on the port side knows which.
+
+use std::sync::Arc;
+
+/// PCI identity of a function (the fields a PnP hardware ID is built from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciIdentity {
+    /// Vendor ID (0x15AD for VMware).
+    pub vendor_id: u16,
+    /// Device ID (0x07C0 for PVSCSI).
+    pub device_id: u16,
+    /// Subsystem vendor ID.
+    pub subsystem_vendor_id: u16,
+    /// Subsystem ID.
+    pub subsystem_id: u16,
+    /// Revision ID.
+    pub revision: u8,
+    /// Class code, 24 bits (base class, subclass, prog-if).
+    pub class_code: u32,
+}
+
+/// The kind of a base address register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BarKind {
+    /// Memory space (MMIO), 32 or 64 bit.
+    Memory,
+    /// I/O port space.
+    Io,
+}
+
+/// One implemented BAR, as PnP would assign it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bar {
+    /// BAR index (0..=5).
+    pub index: u8,
+    /// Memory or I/O.
+    pub kind: BarKind,
+    /// Bus-relative base address assigned to it.
+    pub base: u64,
+    /// Decoded length in bytes.
+    pub len: u64,
+}
+
+/// A time source, virtual (deterministic schedule) or real (concurrent schedule, hardware).
+pub trait Clock: Send + Sync {
+    /// Nanoseconds since the machine started.
+    fn now_ns(&self) -> u64;
+}
+
+/// Called by an HBA whenever it has new work due or its interrupt line changed, so a waiting
+/// scheduler thread wakes up.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A PCI HBA as the port emulation drives it.
+///
+/// Register accesses use the BAR index and the offset inside it; the port emulation translates
+/// the miniport's mapped addresses and checks that each access lies inside a mapped range of the
+/// right kind before it gets here.
+pub trait Hba: Send + Sync {
+    /// The PCI identity.
+    fn identity(&self) -> PciIdentity;
+    /// Implemented BARs, in index order.
+    fn bars(&self) -> Vec<Bar>;
+    /// Reads PCI configuration space (256 bytes) at `offset` into `buf`; returns the bytes read.
+    fn config_read(&self, offset: u32, buf: &mut [u8]) -> usize;
+    /// Writes PCI configuration space at `offset`; returns the bytes written.
+    fn config_write(&self, offset: u32, data: &[u8]) -> usize;
+    /// A read of `size` bytes (1, 2 or 4) at `offset` inside BAR `bar`.
+    fn read(&self, bar: u8, offset: u64, size: u8) -> u32;
+    /// A write of `size` bytes (1, 2 or 4) at `offset` inside BAR `bar`.
+    fn write(&self, bar: u8, offset: u64, size: u8, value: u32);
+    /// The level of the HBA's INTx line now.
+    fn irq_asserted(&self) -> bool;
+    /// Called by the port after each call of the miniport's ISR for this line. The device model
+    /// ignores it (its line is level-triggered and always current); the uio backend re-enables
+    /// INTx here.
+    fn end_of_interrupt(&self) {}
+    /// Virtual time (ns) of the next device-side event, if any (deterministic schedule).
+    fn next_event_ns(&self) -> Option<u64>;
+    /// Runs the device-side work that is due at `now_ns`: posting completions, raising the line
+    /// (QEMU's completion bottom half). Returns whether anything happened.
+    fn run_due(&self, now_ns: u64) -> bool;
+    /// Registers the scheduler's waker.
+    fn set_waker(&self, waker: Waker);
+}
