@@ -1,0 +1,269 @@
+//! The hardware accessor layer: mapped registers and the uncached extension.
+//!
+//! Every register access of a miniport built on this crate goes through [`Registers`], which
+//! calls the `ScsiPortRead/Write{Register,Port}*` routines of `scsiport-sys`: volatile accesses
+//! and `in`/`out` instructions on Windows x64 (they are macros there), the emulator's device
+//! model elsewhere. Offsets are checked against the mapped length, so a miniport cannot reach
+//! outside the range `ScsiPortGetDeviceBase` mapped (`DDI:nf-srb-scsiportgetdevicebase`).
+
+use core::ptr::NonNull;
+
+use scsiport_sys as sys;
+
+use crate::Zeroable;
+
+/// A bus (physical) address, as `ScsiPortGetPhysicalAddress` returns it.
+pub type PhysicalAddress = u64;
+
+/// Which address space a mapped range is in; decides between the `Register` and `Port` forms
+/// of the accessors (`DDI:nf-srb-scsiportreadregisterulong`, `DDI:nf-srb-scsiportreadportulong`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// Memory-mapped registers.
+    Memory,
+    /// I/O ports.
+    Io,
+}
+
+/// A register range mapped with `ScsiPortGetDeviceBase`.
+#[derive(Debug)]
+pub struct Registers {
+    base: NonNull<u8>,
+    len: u32,
+    space: Space,
+}
+
+// SAFETY: `Option<Registers>` is `None` exactly when `base` is null (the `NonNull` niche).
+unsafe impl Zeroable for Option<Registers> {}
+
+impl Registers {
+    /// Wraps a mapping.
+    ///
+    /// # Safety
+    /// `base` must be what `ScsiPortGetDeviceBase` returned for `len` bytes in `space`.
+    pub(crate) unsafe fn new(base: NonNull<u8>, len: u32, space: Space) -> Self {
+        Self { base, len, space }
+    }
+
+    /// The mapped address, for `ScsiPortFreeDeviceBase`.
+    pub(crate) fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Mapped length in bytes.
+    #[must_use]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the mapping is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Memory or I/O space.
+    #[must_use]
+    pub fn space(&self) -> Space {
+        self.space
+    }
+
+    fn checked<T>(&self, offset: u32) -> Option<*mut T> {
+        let size = u32::try_from(core::mem::size_of::<T>()).ok()?;
+        let end = offset.checked_add(size)?;
+        if end > self.len || !offset.is_multiple_of(size) {
+            return None;
+        }
+        // SAFETY: `offset + size <= len`, so the result stays inside the mapping.
+        Some(unsafe { self.base.as_ptr().add(offset as usize) }.cast::<T>())
+    }
+
+    /// Reads a 32-bit register. An offset outside the mapping or misaligned reads as all ones,
+    /// what a PCI read from an absent device returns, and touches nothing.
+    #[must_use]
+    pub fn read_u32(&self, offset: u32) -> u32 {
+        let Some(register) = self.checked::<u32>(offset) else { return u32::MAX };
+        match self.space {
+            // SAFETY: `register` is inside the memory range the port mapped (checked above).
+            Space::Memory => unsafe { sys::ScsiPortReadRegisterUlong(register) },
+            // SAFETY: `register` is inside the I/O range the port mapped (checked above).
+            Space::Io => unsafe { sys::ScsiPortReadPortUlong(register) },
+        }
+    }
+
+    /// Writes a 32-bit register. Returns `false`, touching nothing, for an offset outside the
+    /// mapping or misaligned.
+    #[allow(clippy::must_use_candidate)] // most callers have nothing to do on failure
+    pub fn write_u32(&self, offset: u32, value: u32) -> bool {
+        let Some(register) = self.checked::<u32>(offset) else { return false };
+        match self.space {
+            // SAFETY: `register` is inside the memory range the port mapped (checked above).
+            Space::Memory => unsafe { sys::ScsiPortWriteRegisterUlong(register, value) },
+            // SAFETY: `register` is inside the I/O range the port mapped (checked above).
+            Space::Io => unsafe { sys::ScsiPortWritePortUlong(register, value) },
+        }
+        true
+    }
+
+    /// Reads an 8-bit register; see [`Self::read_u32`].
+    #[must_use]
+    pub fn read_u8(&self, offset: u32) -> u8 {
+        let Some(register) = self.checked::<u8>(offset) else { return u8::MAX };
+        match self.space {
+            // SAFETY: `register` is inside the memory range the port mapped (checked above).
+            Space::Memory => unsafe { sys::ScsiPortReadRegisterUchar(register) },
+            // SAFETY: `register` is inside the I/O range the port mapped (checked above).
+            Space::Io => unsafe { sys::ScsiPortReadPortUchar(register) },
+        }
+    }
+
+    /// Writes an 8-bit register; see [`Self::write_u32`].
+    #[allow(clippy::must_use_candidate)]
+    pub fn write_u8(&self, offset: u32, value: u8) -> bool {
+        let Some(register) = self.checked::<u8>(offset) else { return false };
+        match self.space {
+            // SAFETY: `register` is inside the memory range the port mapped (checked above).
+            Space::Memory => unsafe { sys::ScsiPortWriteRegisterUchar(register, value) },
+            // SAFETY: `register` is inside the I/O range the port mapped (checked above).
+            Space::Io => unsafe { sys::ScsiPortWritePortUchar(register, value) },
+        }
+        true
+    }
+}
+
+/// Memory shared with a bus-master device: the uncached extension, or a window into it.
+///
+/// The device reads and writes it behind the compiler's back, so every access is volatile and
+/// bounds-checked, and no Rust reference to its bytes is ever created. Accessors return `None`
+/// for a range outside the buffer, so `?` propagates a layout mistake instead of corrupting
+/// memory. Order device-visible writes with `core::sync::atomic::fence`.
+#[derive(Clone, Copy, Debug)]
+pub struct CommonBuffer {
+    va: NonNull<u8>,
+    pa: PhysicalAddress,
+    len: u32,
+}
+
+// SAFETY: `Option<CommonBuffer>` is `None` exactly when `va` is null (the `NonNull` niche).
+unsafe impl Zeroable for Option<CommonBuffer> {}
+
+macro_rules! volatile_accessors {
+    ($($read:ident, $write:ident, $ty:ty;)*) => {$(
+        #[doc = concat!("Volatile read of a little-endian `", stringify!($ty), "` at `offset` (naturally aligned).")]
+        #[must_use]
+        pub fn $read(&self, offset: u32) -> Option<$ty> {
+            #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+            let ptr = self.checked(offset, core::mem::size_of::<$ty>())?.cast::<$ty>();
+            if !ptr.is_aligned() {
+                return None;
+            }
+            // SAFETY: in bounds and aligned (checked); the memory is the port's common buffer,
+            // valid for the adapter's life, and only accessed volatilely.
+            Some(<$ty>::from_le(unsafe { ptr.read_volatile() }))
+        }
+
+        #[doc = concat!("Volatile write of a little-endian `", stringify!($ty), "` at `offset` (naturally aligned).")]
+        #[must_use]
+        pub fn $write(&self, offset: u32, value: $ty) -> Option<()> {
+            #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+            let ptr = self.checked(offset, core::mem::size_of::<$ty>())?.cast::<$ty>();
+            if !ptr.is_aligned() {
+                return None;
+            }
+            // SAFETY: as in the read accessor.
+            unsafe { ptr.write_volatile(value.to_le()) };
+            Some(())
+        }
+    )*};
+}
+
+impl CommonBuffer {
+    /// Wraps memory the device can reach.
+    ///
+    /// # Safety
+    /// `va..va+len` must be valid, writable, physically contiguous memory starting at bus
+    /// address `pa`, for as long as any copy of the value is used.
+    pub(crate) unsafe fn new(va: NonNull<u8>, pa: PhysicalAddress, len: u32) -> Self {
+        Self { va, pa, len }
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether it is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bus address of byte 0.
+    #[must_use]
+    pub fn pa(&self) -> PhysicalAddress {
+        self.pa
+    }
+
+    /// Bus address of byte `offset`.
+    #[must_use]
+    pub fn pa_at(&self, offset: u32) -> Option<PhysicalAddress> {
+        (offset < self.len).then(|| self.pa.wrapping_add(u64::from(offset)))
+    }
+
+    /// A window of `len` bytes at `offset`.
+    #[must_use]
+    pub fn window(&self, offset: u32, len: u32) -> Option<Self> {
+        let ptr = self.checked(offset, len as usize)?;
+        let va = NonNull::new(ptr)?;
+        Some(Self { va, pa: self.pa.wrapping_add(u64::from(offset)), len })
+    }
+
+    fn checked(&self, offset: u32, len: usize) -> Option<*mut u8> {
+        let end = (offset as usize).checked_add(len)?;
+        if end > self.len as usize {
+            return None;
+        }
+        // SAFETY: `offset + len <= self.len`, so the pointer stays inside the buffer.
+        Some(unsafe { self.va.as_ptr().add(offset as usize) })
+    }
+
+    volatile_accessors! {
+        read_u8, write_u8, u8;
+        read_u16, write_u16, u16;
+        read_u32, write_u32, u32;
+        read_u64, write_u64, u64;
+    }
+
+    /// Copies `data` into the buffer at `offset`.
+    #[must_use]
+    pub fn write_bytes(&self, offset: u32, data: &[u8]) -> Option<()> {
+        let dst = self.checked(offset, data.len())?;
+        for (i, byte) in data.iter().enumerate() {
+            // SAFETY: `offset + data.len() <= len` was checked, so `dst + i` is in bounds.
+            unsafe { dst.wrapping_add(i).write_volatile(*byte) };
+        }
+        Some(())
+    }
+
+    /// Copies bytes at `offset` out into `out`.
+    pub fn read_bytes(&self, offset: u32, out: &mut [u8]) -> Option<()> {
+        let src = self.checked(offset, out.len())?;
+        for (i, byte) in out.iter_mut().enumerate() {
+            // SAFETY: `offset + out.len() <= len` was checked, so `src + i` is in bounds.
+            *byte = unsafe { src.wrapping_add(i).read_volatile() };
+        }
+        Some(())
+    }
+
+    /// Sets `len` bytes at `offset` to zero.
+    #[must_use]
+    pub fn zero(&self, offset: u32, len: u32) -> Option<()> {
+        let dst = self.checked(offset, len as usize)?;
+        for i in 0..len as usize {
+            // SAFETY: `offset + len <= self.len` was checked, so `dst + i` is in bounds.
+            unsafe { dst.wrapping_add(i).write_volatile(0) };
+        }
+        Some(())
+    }
+}
