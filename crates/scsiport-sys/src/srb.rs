@@ -373,7 +373,7 @@ pub struct PORT_CONFIGURATION_INFORMATION {
     pub ReceiveEvent: BOOLEAN,
     /// A real-mode driver already initialised the HBA.
     pub RealModeInitialized: BOOLEAN,
-    /// The miniport touches buffers only through ScsiPortXxx.
+    /// The miniport touches buffers only through `ScsiPortXxx` routines.
     pub BufferAccessScsiPortControlled: BOOLEAN,
     /// Targets per bus.
     pub MaximumNumberOfTargets: UCHAR,
