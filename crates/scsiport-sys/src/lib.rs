@@ -29,6 +29,8 @@
     )
 )]
 
+mod bitfield;
+
 mod types;
 pub use types::*;
 

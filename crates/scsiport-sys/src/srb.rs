@@ -702,3 +702,322 @@ pub struct HW_INITIALIZATION_DATA {
 }
 /// `PHW_INITIALIZATION_DATA` (`srb.h`).
 pub type PHW_INITIALIZATION_DATA = *mut HW_INITIALIZATION_DATA;
+
+// ---------------------------------------------------------------------------------------------
+// Asynchronous events, bus/target packing, WMI/power/PnP request blocks (srb.h)
+// ---------------------------------------------------------------------------------------------
+
+/// Receive-event mask: a SCSI bus reset (`srb.h`).
+pub const SRBEV_BUS_RESET: ULONG = 0x0001;
+/// Receive-event mask: a SCSI asynchronous event notification (`srb.h`).
+pub const SRBEV_SCSI_ASYNC_NOTIFICATION: ULONG = 0x0002;
+
+/// `SCSI_PORT_SIGNATURE`: "PORT" in little-endian ASCII; defined only in checked (`DBG`) builds (`srb.h`).
+pub const SCSI_PORT_SIGNATURE: ULONG = 0x5452_4f50;
+
+/// `WMIFlags`: the WMI request is for the adapter, not a logical unit (`ns-srb-_scsi_wmi_request_block`).
+pub const SRB_WMI_FLAGS_ADAPTER_REQUEST: UCHAR = 0x01;
+/// `SrbPowerFlags`: the power request is for the adapter (`ns-srb-_scsi_power_request_block`).
+pub const SRB_POWER_FLAGS_ADAPTER_REQUEST: UCHAR = 0x01;
+/// `SrbPnPFlags`: the PnP request is for the adapter (`ns-srb-_scsi_pnp_request_block`).
+pub const SRB_PNP_FLAGS_ADAPTER_REQUEST: ULONG = 0x0000_0001;
+
+/// `SCSI_COMBINE_BUS_TARGET(Bus, Target)`: packs a bus number and a target ID above 31 into one
+/// value; target bits 0..5 stay low, the bus goes to bits 5..13, target bits 5..8 to bits 13..16
+/// (a macro in `srb.h`).
+#[must_use]
+#[inline]
+pub const fn SCSI_COMBINE_BUS_TARGET(Bus: UCHAR, Target: UCHAR) -> ULONG {
+    let target = Target as ULONG;
+    let bus = Bus as ULONG;
+    ((target & !(0x20 - 1)) << 8) | (bus << 5) | (target & (0x20 - 1))
+}
+
+/// `SCSI_DECODE_BUS_TARGET(Value, Bus, Target)`: the inverse of [`SCSI_COMBINE_BUS_TARGET`] for
+/// bus numbers below 8; returns `(Bus, Target)` (a macro in `srb.h`).
+#[must_use]
+#[inline]
+#[allow(clippy::cast_possible_truncation)]
+pub const fn SCSI_DECODE_BUS_TARGET(Value: ULONG) -> (UCHAR, UCHAR) {
+    let bus = (Value >> 5) as UCHAR;
+    let target = (((Value >> 8) & !(0x20 - 1)) | (Value & (0x20 - 1))) as UCHAR;
+    (bus, target)
+}
+
+/// `SCSI_WMI_REQUEST_BLOCK`: the SRB of `SRB_FUNCTION_WMI` (`ns-srb-_scsi_wmi_request_block`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SCSI_WMI_REQUEST_BLOCK {
+    /// `sizeof(SCSI_REQUEST_BLOCK)`.
+    pub Length: USHORT,
+    /// `SRB_FUNCTION_WMI`.
+    pub Function: UCHAR,
+    /// `SRB_STATUS_*`, set by the miniport.
+    pub SrbStatus: UCHAR,
+    /// The WMI operation (`IRP_MN_*` WMI minor code).
+    pub WMISubFunction: UCHAR,
+    /// Bus, unless `SRB_WMI_FLAGS_ADAPTER_REQUEST`.
+    pub PathId: UCHAR,
+    /// Target, unless `SRB_WMI_FLAGS_ADAPTER_REQUEST`.
+    pub TargetId: UCHAR,
+    /// Logical unit, unless `SRB_WMI_FLAGS_ADAPTER_REQUEST`.
+    pub Lun: UCHAR,
+    /// Reserved.
+    pub Reserved1: UCHAR,
+    /// `SRB_WMI_FLAGS_*`.
+    pub WMIFlags: UCHAR,
+    /// Reserved.
+    pub Reserved2: [UCHAR; 2],
+    /// `SRB_FLAGS_*`.
+    pub SrbFlags: ULONG,
+    /// Size of `DataBuffer`.
+    pub DataTransferLength: ULONG,
+    /// Seconds before the port times the request out.
+    pub TimeOutValue: ULONG,
+    /// The WMI parameter buffer.
+    pub DataBuffer: PVOID,
+    /// The WMI data path (a GUID).
+    pub DataPath: PVOID,
+    /// Reserved.
+    pub Reserved3: PVOID,
+    /// The IRP; not for miniports.
+    pub OriginalRequest: PVOID,
+    /// Per-request miniport memory.
+    pub SrbExtension: PVOID,
+    /// Reserved.
+    pub Reserved4: ULONG,
+    /// Padding present on 64-bit Windows (`#if (NTDDI_VERSION >= NTDDI_WS03SP1) && defined(_WIN64)`).
+    #[cfg(target_pointer_width = "64")]
+    pub Reserved6: ULONG,
+    /// Reserved; overlays the SRB's `Cdb`.
+    pub Reserved5: [UCHAR; 16],
+}
+/// `PSCSI_WMI_REQUEST_BLOCK` (`srb.h`).
+pub type PSCSI_WMI_REQUEST_BLOCK = *mut SCSI_WMI_REQUEST_BLOCK;
+
+/// `STOR_DEVICE_POWER_STATE`: device power state of a power SRB (`ns-srb-_scsi_power_request_block`).
+pub type STOR_DEVICE_POWER_STATE = i32;
+/// Unspecified (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerDeviceUnspecified: STOR_DEVICE_POWER_STATE = 0;
+/// D0, fully on (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerDeviceD0: STOR_DEVICE_POWER_STATE = 1;
+/// D1 (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerDeviceD1: STOR_DEVICE_POWER_STATE = 2;
+/// D2 (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerDeviceD2: STOR_DEVICE_POWER_STATE = 3;
+/// D3, off (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerDeviceD3: STOR_DEVICE_POWER_STATE = 4;
+/// One past the last state (`srb.h`).
+pub const StorPowerDeviceMaximum: STOR_DEVICE_POWER_STATE = 5;
+/// `PSTOR_DEVICE_POWER_STATE` (`srb.h`).
+pub type PSTOR_DEVICE_POWER_STATE = *mut STOR_DEVICE_POWER_STATE;
+
+/// `STOR_POWER_ACTION`: the system power action behind a power SRB (`ns-srb-_scsi_power_request_block`).
+pub type STOR_POWER_ACTION = i32;
+/// No system action (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionNone: STOR_POWER_ACTION = 0;
+/// Reserved (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionReserved: STOR_POWER_ACTION = 1;
+/// Sleep (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionSleep: STOR_POWER_ACTION = 2;
+/// Hibernate (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionHibernate: STOR_POWER_ACTION = 3;
+/// Shutdown (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionShutdown: STOR_POWER_ACTION = 4;
+/// Shutdown and reset (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionShutdownReset: STOR_POWER_ACTION = 5;
+/// Shutdown and power off (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionShutdownOff: STOR_POWER_ACTION = 6;
+/// Warm eject (`ns-srb-_scsi_power_request_block`).
+pub const StorPowerActionWarmEject: STOR_POWER_ACTION = 7;
+/// `PSTOR_POWER_ACTION` (`srb.h`).
+pub type PSTOR_POWER_ACTION = *mut STOR_POWER_ACTION;
+
+/// `SCSI_POWER_REQUEST_BLOCK`: the SRB of `SRB_FUNCTION_POWER` (`ns-srb-_scsi_power_request_block`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SCSI_POWER_REQUEST_BLOCK {
+    /// `sizeof(SCSI_REQUEST_BLOCK)`.
+    pub Length: USHORT,
+    /// `SRB_FUNCTION_POWER`.
+    pub Function: UCHAR,
+    /// `SRB_STATUS_*`, set by the miniport.
+    pub SrbStatus: UCHAR,
+    /// `SRB_POWER_FLAGS_*`.
+    pub SrbPowerFlags: UCHAR,
+    /// Bus.
+    pub PathId: UCHAR,
+    /// Target.
+    pub TargetId: UCHAR,
+    /// Logical unit.
+    pub Lun: UCHAR,
+    /// Requested device power state.
+    pub DevicePowerState: STOR_DEVICE_POWER_STATE,
+    /// `SRB_FLAGS_*`.
+    pub SrbFlags: ULONG,
+    /// Unused.
+    pub DataTransferLength: ULONG,
+    /// Seconds before the port times the request out.
+    pub TimeOutValue: ULONG,
+    /// Unused.
+    pub DataBuffer: PVOID,
+    /// Unused.
+    pub SenseInfoBuffer: PVOID,
+    /// Unused.
+    pub NextSrb: PSCSI_REQUEST_BLOCK,
+    /// The IRP; not for miniports.
+    pub OriginalRequest: PVOID,
+    /// Per-request miniport memory.
+    pub SrbExtension: PVOID,
+    /// The system power action behind the request.
+    pub PowerAction: STOR_POWER_ACTION,
+    /// Padding present on 64-bit Windows (`#if defined(_WIN64)`).
+    #[cfg(target_pointer_width = "64")]
+    pub Reserved: ULONG,
+    /// Reserved; overlays the SRB's `Cdb`.
+    pub Reserved5: [UCHAR; 16],
+}
+/// `PSCSI_POWER_REQUEST_BLOCK` (`srb.h`).
+pub type PSCSI_POWER_REQUEST_BLOCK = *mut SCSI_POWER_REQUEST_BLOCK;
+
+/// `STOR_PNP_ACTION`: the PnP minor code behind a PnP SRB (`ns-srb-_scsi_pnp_request_block`).
+pub type STOR_PNP_ACTION = i32;
+/// `IRP_MN_START_DEVICE` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorStartDevice: STOR_PNP_ACTION = 0x0;
+/// `IRP_MN_REMOVE_DEVICE` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorRemoveDevice: STOR_PNP_ACTION = 0x2;
+/// `IRP_MN_STOP_DEVICE` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorStopDevice: STOR_PNP_ACTION = 0x4;
+/// `IRP_MN_QUERY_CAPABILITIES` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorQueryCapabilities: STOR_PNP_ACTION = 0x9;
+/// `IRP_MN_QUERY_RESOURCE_REQUIREMENTS` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorQueryResourceRequirements: STOR_PNP_ACTION = 0xB;
+/// `IRP_MN_FILTER_RESOURCE_REQUIREMENTS` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorFilterResourceRequirements: STOR_PNP_ACTION = 0xD;
+/// `IRP_MN_SURPRISE_REMOVAL` (`ns-srb-_scsi_pnp_request_block`).
+pub const StorSurpriseRemoval: STOR_PNP_ACTION = 0x17;
+/// `PSTOR_PNP_ACTION` (`srb.h`).
+pub type PSTOR_PNP_ACTION = *mut STOR_PNP_ACTION;
+
+/// `STOR_DEVICE_CAPABILITIES`: what a miniport reports for `StorQueryCapabilities`
+/// (`ns-srb-_stor_device_capabilities`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct STOR_DEVICE_CAPABILITIES {
+    /// Structure version.
+    pub Version: USHORT,
+    /// `DeviceD1` .. `NoDisplayInUI`, one bit each; see the accessor methods.
+    pub bitfield_1: ULONG,
+}
+/// `PSTOR_DEVICE_CAPABILITIES` (`srb.h`).
+pub type PSTOR_DEVICE_CAPABILITIES = *mut STOR_DEVICE_CAPABILITIES;
+
+crate::bitfield::bitfields! {
+    impl STOR_DEVICE_CAPABILITIES.bitfield_1: ULONG {
+        DeviceD1, set_DeviceD1: 0, 1;
+        DeviceD2, set_DeviceD2: 1, 1;
+        LockSupported, set_LockSupported: 2, 1;
+        EjectSupported, set_EjectSupported: 3, 1;
+        Removable, set_Removable: 4, 1;
+        DockDevice, set_DockDevice: 5, 1;
+        UniqueID, set_UniqueID: 6, 1;
+        SilentInstall, set_SilentInstall: 7, 1;
+        SurpriseRemovalOK, set_SurpriseRemovalOK: 8, 1;
+        NoDisplayInUI, set_NoDisplayInUI: 9, 1;
+    }
+}
+
+/// `SCSI_PNP_REQUEST_BLOCK`: the SRB of `SRB_FUNCTION_PNP` (`ns-srb-_scsi_pnp_request_block`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SCSI_PNP_REQUEST_BLOCK {
+    /// `sizeof(SCSI_REQUEST_BLOCK)`.
+    pub Length: USHORT,
+    /// `SRB_FUNCTION_PNP`.
+    pub Function: UCHAR,
+    /// `SRB_STATUS_*`, set by the miniport.
+    pub SrbStatus: UCHAR,
+    /// The PnP minor function.
+    pub PnPSubFunction: UCHAR,
+    /// Bus.
+    pub PathId: UCHAR,
+    /// Target.
+    pub TargetId: UCHAR,
+    /// Logical unit.
+    pub Lun: UCHAR,
+    /// `Stor*` PnP action.
+    pub PnPAction: STOR_PNP_ACTION,
+    /// `SRB_FLAGS_*`.
+    pub SrbFlags: ULONG,
+    /// Size of `DataBuffer`.
+    pub DataTransferLength: ULONG,
+    /// Seconds before the port times the request out.
+    pub TimeOutValue: ULONG,
+    /// Action-specific buffer (e.g. `STOR_DEVICE_CAPABILITIES`).
+    pub DataBuffer: PVOID,
+    /// Unused.
+    pub SenseInfoBuffer: PVOID,
+    /// Unused.
+    pub NextSrb: PSCSI_REQUEST_BLOCK,
+    /// The IRP; not for miniports.
+    pub OriginalRequest: PVOID,
+    /// Per-request miniport memory.
+    pub SrbExtension: PVOID,
+    /// `SRB_PNP_FLAGS_*`.
+    pub SrbPnPFlags: ULONG,
+    /// Padding present on 64-bit Windows (`#if defined(_WIN64)`).
+    #[cfg(target_pointer_width = "64")]
+    pub Reserved: ULONG,
+    /// Reserved; overlays the SRB's `Cdb`.
+    pub Reserved4: [UCHAR; 16],
+}
+/// `PSCSI_PNP_REQUEST_BLOCK` (`srb.h`).
+pub type PSCSI_PNP_REQUEST_BLOCK = *mut SCSI_PNP_REQUEST_BLOCK;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srb_status_strips_the_two_flag_bits() {
+        assert_eq!(SRB_STATUS(SRB_STATUS_ERROR | SRB_STATUS_AUTOSENSE_VALID), SRB_STATUS_ERROR);
+        assert_eq!(SRB_STATUS(SRB_STATUS_BUSY | SRB_STATUS_QUEUE_FROZEN), SRB_STATUS_BUSY);
+        assert_eq!(SRB_STATUS(SRB_STATUS_SUCCESS), SRB_STATUS_SUCCESS);
+        assert_eq!(SRB_STATUS(0xFF), 0x3F);
+    }
+
+    #[test]
+    fn bus_and_target_round_trip() {
+        for bus in 0..8u8 {
+            for target in 0..=255u8 {
+                let packed = SCSI_COMBINE_BUS_TARGET(bus, target);
+                assert_eq!(SCSI_DECODE_BUS_TARGET(packed), (bus, target), "bus {bus} target {target}");
+            }
+        }
+        assert_eq!(SCSI_COMBINE_BUS_TARGET(1, 2), 0x22);
+        assert_eq!(SCSI_COMBINE_BUS_TARGET(0, 0x40), 0x4000);
+    }
+
+    #[test]
+    fn device_capability_bits() {
+        let mut caps = STOR_DEVICE_CAPABILITIES::default();
+        caps.set_SurpriseRemovalOK(1);
+        caps.set_Removable(7);
+        assert_eq!(caps.bitfield_1, 0x110);
+        assert_eq!(caps.SurpriseRemovalOK(), 1);
+        assert_eq!(caps.Removable(), 1);
+        assert_eq!(caps.DeviceD1(), 0);
+        caps.set_Removable(0);
+        assert_eq!(caps.bitfield_1, 0x100);
+    }
+
+    #[test]
+    fn request_block_sizes_match_the_srb_on_64_bit() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(core::mem::size_of::<SCSI_REQUEST_BLOCK>(), 88);
+            assert_eq!(core::mem::size_of::<SCSI_WMI_REQUEST_BLOCK>(), 88);
+            assert_eq!(core::mem::size_of::<SCSI_POWER_REQUEST_BLOCK>(), 88);
+            assert_eq!(core::mem::size_of::<SCSI_PNP_REQUEST_BLOCK>(), 88);
+        }
+    }
+}
