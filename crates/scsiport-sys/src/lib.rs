@@ -42,3 +42,6 @@ pub use functions::*;
 
 mod registers;
 pub use registers::*;
+
+mod pci;
+pub use pci::*;
