@@ -163,9 +163,9 @@ pub struct PCI_HEADER_TYPE_0 {
     pub InterruptLine: UCHAR,
     /// Interrupt pin (1 = INTA#).
     pub InterruptPin: UCHAR,
-    /// Min_Gnt.
+    /// `Min_Gnt`.
     pub MinimumGrant: UCHAR,
-    /// Max_Lat.
+    /// `Max_Lat`.
     pub MaximumLatency: UCHAR,
 }
 
@@ -290,7 +290,7 @@ impl core::fmt::Debug for PCI_COMMON_HEADER_0 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PCI_COMMON_HEADER {
-    /// Vendor ID (0x15AD for VMware); `PCI_INVALID_VENDORID` for an empty slot.
+    /// Vendor ID (`0x15AD` for `VMware`); `PCI_INVALID_VENDORID` for an empty slot.
     pub VendorID: USHORT,
     /// Device ID.
     pub DeviceID: USHORT,
@@ -326,7 +326,7 @@ pub type PPCI_COMMON_HEADER = *mut PCI_COMMON_HEADER;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PCI_COMMON_CONFIG {
-    /// Vendor ID (0x15AD for VMware); `PCI_INVALID_VENDORID` for an empty slot.
+    /// Vendor ID (`0x15AD` for `VMware`); `PCI_INVALID_VENDORID` for an empty slot.
     pub VendorID: USHORT,
     /// Device ID.
     pub DeviceID: USHORT,
