@@ -1,1 +1,50 @@
-//! placeholder
+//! **rspvscsi**: a Windows SCSI Port miniport for the VMware paravirtual SCSI HBA (PVSCSI,
+//! PCI 15AD:07C0), as VMware and QEMU (`-device pvscsi`) present it.
+//!
+//! The routines are in [`adapter`], named as Microsoft's documentation names them
+//! (`hw_find_adapter` is `HwScsiFindAdapter`, and so on). The interrupt path is the deferred
+//! one Microsoft documents: `HwScsiInterrupt` claims and masks, `HwScsiEnableInterruptsCallback`
+//! completes, `HwScsiDisableInterruptsCallback` unmasks. All unsafety is in the `scsiport`
+//! crate; this crate has no `unsafe` except `DriverEntry`'s hand-over of its arguments.
+//!
+//! On Windows this builds as the kernel driver (`no_std`, linked by `wdk-build`). Elsewhere it
+//! builds as an ordinary library that the SCSI Port emulator (`scsiport-sim`) links and runs.
+#![cfg_attr(target_os = "windows", no_std)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+// The kernel's panic handler (a bug check). Every panic path is a bug that clippy denies above;
+// with none left, LTO drops this and its KeBugCheckEx import from the shipping driver.
+#[cfg(all(target_os = "windows", not(test)))]
+extern crate wdk_panic;
+
+pub mod adapter;
+mod cdb;
+mod hw;
+mod layout;
+pub mod pvscsi;
+mod status;
+
+pub use adapter::Adapter;
+
+/// `DriverEntry`: registers the miniport with SCSI Port and returns what `ScsiPortInitialize`
+/// returned (`KG:driverentry-of-scsi-miniport-driver`). In crash-dump mode both arguments are
+/// NULL; they are passed on unchanged either way.
+///
+/// # Safety
+/// Called by the system (or the emulator) as a driver's entry point, with the two arguments it
+/// gives a SCSI miniport.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[allow(non_snake_case)] // the name Windows looks for
+pub unsafe extern "system" fn DriverEntry(argument1: *mut core::ffi::c_void, argument2: *mut core::ffi::c_void) -> u32 {
+    // SAFETY: this is DriverEntry, and the arguments are its own, unchanged.
+    unsafe { scsiport::initialize::<Adapter>(argument1, argument2) }
+}
