@@ -30,10 +30,13 @@ pub enum Space {
 pub struct Registers {
     base: NonNull<u8>,
     len: u32,
-    space: Space,
+    // Stored as a plain byte (1 = I/O) rather than as `Space`, so that `base` is the type's only
+    // niche and `Option<Registers>`'s `None` is the all-zero pattern.
+    io: u8,
 }
 
-// SAFETY: `Option<Registers>` is `None` exactly when `base` is null (the `NonNull` niche).
+// SAFETY: `base` is the only field with invalid values (the `NonNull` niche), so
+// `Option<Registers>` is `None` exactly when `base` is null: the all-zero pattern is `None`.
 unsafe impl Zeroable for Option<Registers> {}
 
 impl Registers {
@@ -42,7 +45,7 @@ impl Registers {
     /// # Safety
     /// `base` must be what `ScsiPortGetDeviceBase` returned for `len` bytes in `space`.
     pub(crate) unsafe fn new(base: NonNull<u8>, len: u32, space: Space) -> Self {
-        Self { base, len, space }
+        Self { base, len, io: u8::from(space == Space::Io) }
     }
 
     /// The mapped address, for `ScsiPortFreeDeviceBase`.
@@ -65,7 +68,7 @@ impl Registers {
     /// Memory or I/O space.
     #[must_use]
     pub fn space(&self) -> Space {
-        self.space
+        if self.io == 0 { Space::Memory } else { Space::Io }
     }
 
     fn checked<T>(&self, offset: u32) -> Option<*mut T> {
@@ -83,7 +86,7 @@ impl Registers {
     #[must_use]
     pub fn read_u32(&self, offset: u32) -> u32 {
         let Some(register) = self.checked::<u32>(offset) else { return u32::MAX };
-        match self.space {
+        match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUlong(register) },
             // SAFETY: `register` is inside the I/O range the port mapped (checked above).
@@ -96,7 +99,7 @@ impl Registers {
     #[allow(clippy::must_use_candidate)] // most callers have nothing to do on failure
     pub fn write_u32(&self, offset: u32, value: u32) -> bool {
         let Some(register) = self.checked::<u32>(offset) else { return false };
-        match self.space {
+        match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUlong(register, value) },
             // SAFETY: `register` is inside the I/O range the port mapped (checked above).
@@ -109,7 +112,7 @@ impl Registers {
     #[must_use]
     pub fn read_u8(&self, offset: u32) -> u8 {
         let Some(register) = self.checked::<u8>(offset) else { return u8::MAX };
-        match self.space {
+        match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUchar(register) },
             // SAFETY: `register` is inside the I/O range the port mapped (checked above).
@@ -121,7 +124,7 @@ impl Registers {
     #[allow(clippy::must_use_candidate)]
     pub fn write_u8(&self, offset: u32, value: u8) -> bool {
         let Some(register) = self.checked::<u8>(offset) else { return false };
-        match self.space {
+        match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUchar(register, value) },
             // SAFETY: `register` is inside the I/O range the port mapped (checked above).
@@ -132,6 +135,8 @@ impl Registers {
 }
 
 /// Memory shared with a bus-master device: the uncached extension, or a window into it.
+///
+/// `va` is the type's only niche, so `Option<CommonBuffer>`'s `None` is all zeros.
 ///
 /// The device reads and writes it behind the compiler's back, so every access is volatile and
 /// bounds-checked, and no Rust reference to its bytes is ever created. Accessors return `None`

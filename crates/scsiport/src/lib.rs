@@ -64,3 +64,6 @@ pub use miniport::{
 
 /// The raw bindings, for what the wrapper does not cover.
 pub use scsiport_sys as sys;
+
+#[cfg(test)]
+mod tests;

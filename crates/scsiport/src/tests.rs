@@ -1,0 +1,250 @@
+//! Host tests of the parts of the wrapper that need no port: request views, the common buffer
+//! accessors, ConfigInfo rules and argument parsing. The routines' behaviour against a port is
+//! tested end to end by the driver's integration tests on the SCSI Port emulator.
+
+use std::vec;
+use std::vec::Vec;
+
+use scsiport_sys as sys;
+
+use crate::context::FindAdapterCtx;
+use crate::*;
+
+struct Test;
+// SAFETY: a unit struct has no bytes.
+unsafe impl Zeroable for Test {}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Ext {
+    tag: u32,
+}
+// SAFETY: a plain u32 wrapper.
+unsafe impl Zeroable for Ext {}
+// SAFETY: a plain u32 wrapper without padding.
+unsafe impl AnyBitPattern for Ext {}
+
+impl Miniport for Test {
+    type SrbExtension = Ext;
+    type LuExtension = ();
+    const HW_INIT: HwInitData = HwInitData {
+        adapter_interface_type: sys::PCIBus,
+        vendor_id: b"15AD",
+        device_id: b"07C0",
+        number_of_access_ranges: 1,
+        map_buffers: false,
+        need_physical_addresses: true,
+        tagged_queuing: true,
+        auto_request_sense: true,
+        multiple_request_per_lu: true,
+        receive_event: false,
+    };
+    const CONTROL_TYPES: ControlTypes = ControlTypes { stop: true, restart: true, set_boot_config: false, set_running_config: false };
+    fn hw_find_adapter(&mut self, _: &mut FindAdapterCtx<'_, Self>) -> Result<(), FindAdapterError> {
+        Ok(())
+    }
+    fn hw_initialize(&mut self, _: &mut InitializeCtx<'_, Self>) -> bool {
+        true
+    }
+    fn hw_start_io(&mut self, _: &mut StartIoCtx<'_, Self>, srb: Srb<Self>) {
+        core::mem::forget(srb);
+    }
+    fn hw_interrupt(&mut self, _: InterruptCtx<'_, Self>) -> InterruptResult {
+        InterruptResult::NotMine
+    }
+    fn hw_enable_interrupts_callback(&mut self, ctx: EnableInterruptsCtx<'_, Self>) -> DisableInterruptsRequested {
+        ctx.call_disable_interrupts()
+    }
+    fn hw_disable_interrupts_callback(&mut self, _: &mut DisableInterruptsCtx<'_, Self>) -> bool {
+        true
+    }
+    fn hw_reset_bus(&mut self, _: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
+        true
+    }
+}
+
+fn blank_srb() -> sys::SCSI_REQUEST_BLOCK {
+    // SAFETY: all-zero is a valid SRB (integers and null pointers).
+    let mut srb: sys::SCSI_REQUEST_BLOCK = unsafe { core::mem::zeroed() };
+    srb.Length = sys::SCSI_REQUEST_BLOCK_SIZE;
+    srb
+}
+
+fn handle(raw: &mut sys::SCSI_REQUEST_BLOCK) -> Srb<Test> {
+    // SAFETY: the test owns `raw` for the handle's life.
+    unsafe { Srb::from_raw(raw) }.unwrap()
+}
+
+#[test]
+fn srb_views() {
+    let mut raw = blank_srb();
+    raw.Function = sys::SRB_FUNCTION_EXECUTE_SCSI;
+    raw.PathId = 0;
+    raw.TargetId = 3;
+    raw.Lun = 0;
+    raw.CdbLength = 10;
+    raw.Cdb[0] = 0x28;
+    raw.SrbFlags = sys::SRB_FLAGS_DATA_IN | sys::SRB_FLAGS_QUEUE_ACTION_ENABLE;
+    raw.QueueAction = sys::SRB_ORDERED_QUEUE_TAG_REQUEST;
+    raw.QueueTag = 5;
+    raw.DataTransferLength = 4096;
+    let srb = handle(&mut raw);
+    assert_eq!(srb.function(), SrbFunction::ExecuteScsi);
+    assert_eq!(srb.address(), LuAddress { path_id: 0, target_id: 3, lun: 0 });
+    assert_eq!(srb.cdb().len(), 10);
+    assert_eq!(srb.data_direction(), DataDirection::In);
+    assert_eq!(srb.queue_tag(), Some(5));
+    assert_eq!(srb.queue_action(), Some(QueueAction::Ordered));
+    core::mem::forget(srb);
+
+    raw.QueueTag = sys::SP_UNTAGGED;
+    raw.SrbFlags = sys::SRB_FLAGS_UNSPECIFIED_DIRECTION;
+    raw.CdbLength = 200;
+    let srb = handle(&mut raw);
+    assert_eq!(srb.queue_tag(), None);
+    assert_eq!(srb.queue_action(), None);
+    assert_eq!(srb.data_direction(), DataDirection::Unspecified);
+    assert_eq!(srb.cdb().len(), 16, "a CdbLength past the array is clamped");
+    core::mem::forget(srb);
+}
+
+#[test]
+fn srb_writable_fields_follow_the_rules() {
+    let mut sense = vec![0u8; 32];
+    let mut ext = Ext { tag: 0xDEAD_BEEF };
+    let mut raw = blank_srb();
+    raw.DataTransferLength = 4096;
+    raw.SenseInfoBuffer = sense.as_mut_ptr().cast();
+    raw.SenseInfoBufferLength = 18;
+    raw.SrbExtension = (&raw mut ext).cast();
+    let mut srb = handle(&mut raw);
+    // Underrun can only shrink the length.
+    srb.set_transferred(8192);
+    assert_eq!(srb.data_transfer_length(), 4096);
+    srb.set_transferred(512);
+    assert_eq!(srb.data_transfer_length(), 512);
+    // Sense is bounded by the request's buffer and sets the autosense flag.
+    let kept = srb.return_sense(|buffer| {
+        buffer.fill(0x70);
+        100
+    });
+    assert_eq!(kept, 18);
+    // No data buffer access without MapBuffers.
+    assert!(srb.data_buffer().is_none());
+    assert_eq!(srb.extension().map(|e| e.tag), Some(0xDEAD_BEEF));
+    srb.set_status(SrbStatus::Error);
+    core::mem::forget(srb);
+    assert_eq!(raw.SenseInfoBufferLength, 18);
+    assert_eq!(raw.SrbStatus, sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID);
+    assert!(sense[..18].iter().all(|b| *b == 0x70) && sense[18..].iter().all(|b| *b == 0));
+
+    // DISABLE_AUTOSENSE: nothing is returned.
+    let mut raw = blank_srb();
+    raw.SenseInfoBuffer = sense.as_mut_ptr().cast();
+    raw.SenseInfoBufferLength = 18;
+    raw.SrbFlags = sys::SRB_FLAGS_DISABLE_AUTOSENSE;
+    let mut srb = handle(&mut raw);
+    assert_eq!(srb.return_sense(|_| 18), 0);
+    srb.set_status(SrbStatus::Success);
+    core::mem::forget(srb);
+    assert_eq!(raw.SrbStatus, sys::SRB_STATUS_SUCCESS);
+}
+
+#[test]
+fn abort_target_is_next_srb() {
+    let mut target = blank_srb();
+    let mut raw = blank_srb();
+    raw.Function = sys::SRB_FUNCTION_ABORT_COMMAND;
+    raw.NextSrb = &raw mut target;
+    let abort = handle(&mut raw);
+    let victim = handle(&mut target);
+    assert_eq!(abort.function(), SrbFunction::AbortCommand);
+    assert_eq!(abort.abort_target(), Some(victim.id()));
+    core::mem::forget((abort, victim));
+}
+
+#[test]
+fn common_buffer_is_bounds_checked() {
+    let mut backing: Vec<u64> = vec![0; 64];
+    let va = core::ptr::NonNull::new(backing.as_mut_ptr().cast::<u8>()).unwrap();
+    // SAFETY: the vector outlives the buffer; 512 bytes, "physically" at 0x1000.
+    let buffer = unsafe { CommonBuffer::new(va, 0x1000, 512) };
+    assert_eq!(buffer.write_u32(508, 0x1122_3344), Some(()));
+    assert_eq!(buffer.read_u32(508), Some(0x1122_3344));
+    assert_eq!(buffer.write_u32(510, 0), None, "straddles the end");
+    assert_eq!(buffer.read_u32(2), None, "misaligned");
+    assert_eq!(buffer.write_u64(512, 0), None);
+    assert_eq!(buffer.pa_at(511), Some(0x11FF));
+    assert_eq!(buffer.pa_at(512), None);
+    let window = buffer.window(256, 256).unwrap();
+    assert_eq!(window.pa(), 0x1100);
+    assert_eq!(window.write_bytes(250, &[1, 2, 3, 4, 5, 6]), Some(()));
+    assert_eq!(window.write_bytes(251, &[1, 2, 3, 4, 5, 6]), None);
+    let mut out = [0u8; 6];
+    assert_eq!(buffer.read_bytes(506, &mut out), Some(()));
+    assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+    assert!(buffer.window(300, 300).is_none());
+    assert_eq!(buffer.zero(0, 512), Some(()));
+    assert!(backing.iter().all(|w| *w == 0));
+}
+
+fn config() -> sys::PORT_CONFIGURATION_INFORMATION {
+    // SAFETY: all-zero is a valid ConfigInfo (integers and null pointers).
+    let mut c: sys::PORT_CONFIGURATION_INFORMATION = unsafe { core::mem::zeroed() };
+    c.Length = sys::CONFIG_INFO_VERSION_2;
+    c.NumberOfPhysicalBreaks = sys::SP_UNINITIALIZED_VALUE;
+    c
+}
+
+#[test]
+fn config_rules() {
+    let mut ranges = [
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xC000 }, RangeLength: 8, RangeInMemory: 0 },
+        sys::ACCESS_RANGE::default(),
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xFEBF_0000 }, RangeLength: 0x8000, RangeInMemory: 1 },
+    ];
+    let mut raw = config();
+    raw.AccessRanges = ranges.as_mut_ptr();
+    raw.NumberOfAccessRanges = 3;
+    let mut info = ConfigInfo::new(&mut raw);
+    let found: Vec<AccessRange> = info.access_ranges().collect();
+    assert_eq!(found.len(), 2, "all-zero entries are not ranges");
+    assert_eq!(found[1], AccessRange { start: 0xFEBF_0000, length: 0x8000, in_memory: true });
+    // Breaks: set when uninitialised, lowered, never raised.
+    assert_eq!(info.limit_physical_breaks(32), 32);
+    assert_eq!(info.limit_physical_breaks(64), 32);
+    assert_eq!(info.limit_physical_breaks(16), 16);
+    info.set_dma64();
+    info.set_initiator_bus_id(9, 1);
+    info.set_initiator_bus_id(0, 7);
+    assert_eq!(raw.Dma64BitAddresses, sys::SCSI_DMA64_MINIPORT_SUPPORTED);
+    assert_eq!(raw.Dma32BitAddresses, 0);
+    assert_eq!(raw.InitiatorBusId, [7, 0, 0, 0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn argument_string_parsing() {
+    let mut raw = config();
+    let argument: &[u8] = b"Dump=1;queue=32 x";
+    let ctx: FindAdapterCtx<'_, Test> = FindAdapterCtx::new(core::ptr::null_mut(), &mut raw, Some(argument));
+    assert_eq!(ctx.argument("dump"), Some(&b"1"[..]));
+    assert_eq!(ctx.argument("QUEUE"), Some(&b"32"[..]));
+    assert_eq!(ctx.argument("x"), None);
+    assert_eq!(ctx.argument("missing"), None);
+    let ctx: FindAdapterCtx<'_, Test> = FindAdapterCtx::new(core::ptr::null_mut(), &mut raw, None);
+    assert_eq!(ctx.argument("dump"), None);
+}
+
+#[test]
+fn zeroed_options_are_none() {
+    // The property the `Zeroable` impls rely on.
+    // SAFETY: asserting exactly that all-zero is a valid (None) value.
+    let regs: Option<Registers> = unsafe { core::mem::zeroed() };
+    assert!(regs.is_none());
+    // SAFETY: as above.
+    let buffer: Option<CommonBuffer> = unsafe { core::mem::zeroed() };
+    assert!(buffer.is_none());
+    // SAFETY: as above.
+    let srb: Option<Srb<Test>> = unsafe { core::mem::zeroed() };
+    assert!(srb.is_none());
+}
