@@ -45,3 +45,6 @@ pub use registers::*;
 
 mod pci;
 pub use pci::*;
+
+mod scsi;
+pub use scsi::*;
