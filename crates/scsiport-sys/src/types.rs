@@ -127,7 +127,7 @@ pub const LevelSensitive: KINTERRUPT_MODE = 0;
 /// `Latched` (`KINTERRUPT_MODE`).
 pub const Latched: KINTERRUPT_MODE = 1;
 
-/// `DMA_WIDTH` (`miniport.h`): subordinate-DMA transfer width.
+/// `DMA_WIDTH` (`wdm.h`, `miniport.h`): subordinate-DMA transfer width.
 pub type DMA_WIDTH = i32;
 /// `Width8Bits` (`DMA_WIDTH`).
 pub const Width8Bits: DMA_WIDTH = 0;
@@ -135,8 +135,13 @@ pub const Width8Bits: DMA_WIDTH = 0;
 pub const Width16Bits: DMA_WIDTH = 1;
 /// `Width32Bits` (`DMA_WIDTH`).
 pub const Width32Bits: DMA_WIDTH = 2;
-/// `MaximumDmaWidth` (`DMA_WIDTH`).
-pub const MaximumDmaWidth: DMA_WIDTH = 3;
+/// `Width64Bits` (`DMA_WIDTH`, `wdm.h`).
+pub const Width64Bits: DMA_WIDTH = 3;
+/// `WidthNoWrap` (`DMA_WIDTH`, `wdm.h`).
+pub const WidthNoWrap: DMA_WIDTH = 4;
+/// `MaximumDmaWidth` (`DMA_WIDTH`): one past the last width; 5 since `wdm.h` added
+/// `Width64Bits` and `WidthNoWrap`.
+pub const MaximumDmaWidth: DMA_WIDTH = 5;
 
 /// `DMA_SPEED` (`miniport.h`): subordinate-DMA timing.
 pub type DMA_SPEED = i32;
