@@ -648,6 +648,15 @@ fn compile_module(module: &str, probes: &[Probe], work: &Path, ddk: &Path) -> Re
 // The test
 // ---------------------------------------------------------------------------------------------
 
+/// Writes a line to the process's stderr directly, past libtest's output capture, so the skip
+/// notice and the counts show in a normal `cargo test` run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 fn compiler_available() -> bool {
     Command::new(COMPILER).arg("--version").output().is_ok_and(|o| o.status.success())
 }
@@ -751,11 +760,11 @@ fn layout_matches_mingw_ddk_headers() {
     if !compiler_available() {
         let message = format!("SKIPPED: {COMPILER} not found (apt-get install gcc-mingw-w64-x86-64)");
         assert!(!ci, "{message}; RSPVSCSI_CI=1 forbids skipping");
-        eprintln!("{message}");
+        say!("{message}");
         return;
     }
     if !cfg!(target_pointer_width = "64") {
-        eprintln!("SKIPPED: the probe is x64; this host's Rust layouts are not 64-bit");
+        say!("SKIPPED: the probe is x64; this host's Rust layouts are not 64-bit");
         assert!(!ci, "RSPVSCSI_CI=1 needs a 64-bit host for the layout test");
         return;
     }
@@ -896,24 +905,24 @@ fn layout_matches_mingw_ddk_headers() {
         }
     }
 
-    eprintln!("layout check against MinGW-w64 DDK headers ({COMPILER}):");
+    say!("layout check against MinGW-w64 DDK headers ({COMPILER}):");
     let unions = items.structs.iter().filter(|s| s.is_union && counts.structs.contains(&format!("{}::{}", s.module, s.name))).count();
-    eprintln!("  structs/unions checked:   {} ({unions} unions; size and alignment each)", counts.structs.len());
-    eprintln!("  fields checked:           {} (offset and size each)", counts.fields.len());
-    eprintln!("  constants/enums checked:  {}", counts.consts);
-    eprintln!("  bit fields checked:       {}", counts.bitfields);
-    eprintln!("  type aliases checked:     {} (+{} MinGW lacks, not required)", counts.aliases, counts.aliases_not_in_mingw.len());
-    eprintln!("  exceptions (WDK != MinGW): {}", counts.exceptions_used.len());
+    say!("  structs/unions checked:   {} ({unions} unions; size and alignment each)", counts.structs.len());
+    say!("  fields checked:           {} (offset and size each)", counts.fields.len());
+    say!("  constants/enums checked:  {}", counts.consts);
+    say!("  bit fields checked:       {}", counts.bitfields);
+    say!("  type aliases checked:     {} (+{} MinGW lacks, not required)", counts.aliases, counts.aliases_not_in_mingw.len());
+    say!("  exceptions (WDK != MinGW): {}", counts.exceptions_used.len());
     for (i, e) in EXCEPTIONS.iter().enumerate().filter(|(i, _)| counts.exceptions_used.contains(i)) {
         let _ = i;
-        eprintln!("    {}::{}: {:?}: {}", e.module, e.item, e.kind, e.why);
+        say!("    {}::{}: {:?}: {}", e.module, e.item, e.kind, e.why);
     }
-    eprintln!("  mismatches:               {}", mismatches.len());
+    say!("  mismatches:               {}", mismatches.len());
     for m in &mismatches {
-        eprintln!("    {m}");
+        say!("    {m}");
     }
     if !counts.aliases_not_in_mingw.is_empty() {
-        eprintln!("  aliases MinGW lacks: {}", counts.aliases_not_in_mingw.join(", "));
+        say!("  aliases MinGW lacks: {}", counts.aliases_not_in_mingw.join(", "));
     }
     assert!(mismatches.is_empty(), "{} unexplained layout mismatches (see above)", mismatches.len());
 }
