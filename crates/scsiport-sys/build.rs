@@ -169,6 +169,7 @@ fn parse_file(module: &str, text: &str, items: &mut Items, file: &str) {
                 j += 1;
             }
             i = j;
+            let rhs = rhs.trim();
             let function_type = rhs.starts_with("unsafe extern") || rhs.starts_with("extern");
             items.aliases.push(Alias { named: Named { module: module.into(), name, cfg }, function_type });
             continue;

@@ -48,3 +48,5 @@ pub use pci::*;
 
 mod scsi;
 pub use scsi::*;
+
+pub mod storport;

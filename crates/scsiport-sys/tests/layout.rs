@@ -361,7 +361,131 @@ const EXCEPTIONS: &[Exception] = &[
         Wdk::Value(0x73),
         "WDK scsi.h; SPC-4 sense response codes",
     ),
+    // --- storport.h ---------------------------------------------------------------------------
+    // MinGW-w64's storport.h is a Windows Server 2003-era subset: no Storport
+    // HW_INITIALIZATION_DATA or PORT_CONFIGURATION_INFORMATION of its own (it reuses srb.h's), no
+    // STOR_DPC, MEMORY_REGION, synchronization enums, Storport-only notification types or unit
+    // control. The common prefixes of the two structures are checked against srb.h's; the
+    // Storport-only parts are given here with their x64 offsets.
+    differs(
+        "storport",
+        "HW_INITIALIZATION_DATA",
+        Wdk::Layout { size: 128, align: 8 },
+        Wdk::Layout { size: 208, align: 8 },
+        "ns-storport-_hw_initialization_data: srb.h's 128 bytes plus HwBuildIo .. HwUnitControl",
+    ),
+    absent("storport", "HW_INITIALIZATION_DATA.HwBuildIo", Wdk::Field { offset: 128, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwFreeAdapterResources", Wdk::Field { offset: 136, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwProcessServiceRequest", Wdk::Field { offset: 144, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwCompleteServiceIrp", Wdk::Field { offset: 152, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwInitializeTracing", Wdk::Field { offset: 160, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwCleanupTracing", Wdk::Field { offset: 168, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwTracingEnabled", Wdk::Field { offset: 176, size: 8 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.FeatureSupport", Wdk::Field { offset: 184, size: 4 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.SrbTypeFlags", Wdk::Field { offset: 188, size: 4 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.AddressTypeFlags", Wdk::Field { offset: 192, size: 4 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.Reserved1", Wdk::Field { offset: 196, size: 4 }, STOR_HWID),
+    absent("storport", "HW_INITIALIZATION_DATA.HwUnitControl", Wdk::Field { offset: 200, size: 8 }, STOR_HWID),
+    differs(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION",
+        Wdk::Layout { size: 152, align: 8 },
+        Wdk::Layout { size: 224, align: 8 },
+        "ns-storport-_port_configuration_information: srb.h's fields plus SynchronizationModel .. FeatureSupport (Windows 8 layout)",
+    ),
+    absent(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION.MiniportDumpData",
+        Wdk::Field { offset: 64, size: 8 },
+        "ns-storport-_port_configuration_information: srb.h's `PVOID Reserved` slot, renamed",
+    ),
+    absent(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION.SrbType",
+        Wdk::Field { offset: 98, size: 1 },
+        "ns-storport-_port_configuration_information: srb.h's ReservedUchars[0], renamed",
+    ),
+    absent(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION.AddressType",
+        Wdk::Field { offset: 99, size: 1 },
+        "ns-storport-_port_configuration_information: srb.h's ReservedUchars[1], renamed",
+    ),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.SynchronizationModel", Wdk::Field { offset: 148, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.HwMSInterruptRoutine", Wdk::Field { offset: 152, size: 8 }, STOR_PCI),
+    absent(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION.InterruptSynchronizationMode",
+        Wdk::Field { offset: 160, size: 4 },
+        STOR_PCI,
+    ),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.DumpRegion", Wdk::Field { offset: 168, size: 24 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.RequestedDumpBufferSize", Wdk::Field { offset: 192, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.VirtualDevice", Wdk::Field { offset: 196, size: 1 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.DumpMode", Wdk::Field { offset: 197, size: 1 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.ExtendedFlags1", Wdk::Field { offset: 200, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.MaxNumberOfIO", Wdk::Field { offset: 204, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.MaxIOsPerLun", Wdk::Field { offset: 208, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.InitialLunQueueDepth", Wdk::Field { offset: 212, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.BusResetHoldTime", Wdk::Field { offset: 216, size: 4 }, STOR_PCI),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.FeatureSupport", Wdk::Field { offset: 220, size: 4 }, STOR_PCI),
+    absent(
+        "storport",
+        "MEMORY_REGION",
+        Wdk::Layout { size: 24, align: 8 },
+        "storport.h MEMORY_REGION { PUCHAR VirtualBase; PHYSICAL_ADDRESS PhysicalBase; ULONG Length; }",
+    ),
+    absent("storport", "MEMORY_REGION.VirtualBase", Wdk::Field { offset: 0, size: 8 }, "storport.h MEMORY_REGION"),
+    absent("storport", "MEMORY_REGION.PhysicalBase", Wdk::Field { offset: 8, size: 8 }, "storport.h MEMORY_REGION"),
+    absent("storport", "MEMORY_REGION.Length", Wdk::Field { offset: 16, size: 4 }, "storport.h MEMORY_REGION"),
+    absent(
+        "storport",
+        "STOR_DPC",
+        Wdk::Layout { size: 72, align: 8 },
+        "storport.h STOR_DPC { KDPC Dpc; KSPIN_LOCK Lock; }: MinGW's wdm.h gives sizeof(KDPC) 64 on x64, plus 8",
+    ),
+    absent("storport", "StorSynchronizeHalfDuplex", Wdk::Value(0), STOR_SYNC),
+    absent("storport", "StorSynchronizeFullDuplex", Wdk::Value(1), STOR_SYNC),
+    absent("storport", "InterruptSupportNone", Wdk::Value(0), STOR_MSI),
+    absent("storport", "InterruptSynchronizeAll", Wdk::Value(1), STOR_MSI),
+    absent("storport", "InterruptSynchronizePerMessage", Wdk::Value(2), STOR_MSI),
+    absent("storport", "STOR_MAP_NO_BUFFERS", Wdk::Value(0), STOR_MAP),
+    absent("storport", "STOR_MAP_ALL_BUFFERS", Wdk::Value(1), STOR_MAP),
+    absent("storport", "STOR_MAP_NON_READ_WRITE_BUFFERS", Wdk::Value(2), STOR_MAP),
+    absent("storport", "STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE", Wdk::Value(3), STOR_MAP),
+    absent("storport", "SRB_TYPE_SCSI_REQUEST_BLOCK", Wdk::Value(0), STOR_SRBTYPE),
+    absent("storport", "SRB_TYPE_STORAGE_REQUEST_BLOCK", Wdk::Value(1), STOR_SRBTYPE),
+    absent("storport", "SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK", Wdk::Value(1), STOR_SRBTYPE),
+    absent("storport", "SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK", Wdk::Value(2), STOR_SRBTYPE),
+    absent("storport", "STORAGE_ADDRESS_TYPE_BTL8", Wdk::Value(0), STOR_SRBTYPE),
+    absent("storport", "ADDRESS_TYPE_FLAG_BTL8", Wdk::Value(1), STOR_SRBTYPE),
+    absent("storport", "_obsolete1", Wdk::Value(4), STOR_NOTIFY),
+    absent("storport", "_obsolete2", Wdk::Value(5), STOR_NOTIFY),
+    absent("storport", "GetExtendedFunctionTable", Wdk::Value(15), STOR_NOTIFY),
+    absent("storport", "EnablePassiveInitialization", Wdk::Value(0x1000), STOR_NOTIFY),
+    absent("storport", "InitializeDpc", Wdk::Value(0x1001), STOR_NOTIFY),
+    absent("storport", "IssueDpc", Wdk::Value(0x1002), STOR_NOTIFY),
+    absent("storport", "AcquireSpinLock", Wdk::Value(0x1003), STOR_NOTIFY),
+    absent("storport", "ReleaseSpinLock", Wdk::Value(0x1004), STOR_NOTIFY),
+    absent("storport", "ScsiQuerySupportedUnitControlTypes", Wdk::Value(0), STOR_UNIT),
+    absent("storport", "ScsiUnitUsage", Wdk::Value(1), STOR_UNIT),
+    absent("storport", "ScsiUnitStart", Wdk::Value(2), STOR_UNIT),
+    absent("storport", "ScsiUnitPower", Wdk::Value(3), STOR_UNIT),
+    absent("storport", "ScsiUnitControlSuccess", Wdk::Value(0), STOR_UNIT),
+    absent("storport", "ScsiUnitControlUnsuccessful", Wdk::Value(1), STOR_UNIT),
 ];
+
+const STOR_HWID: &str = "ns-storport-_hw_initialization_data (Windows 8 and later fields); not in MinGW's storport.h";
+const STOR_PCI: &str = "ns-storport-_port_configuration_information (Storport tail, Windows 8 layout); not in MinGW";
+const STOR_SYNC: &str = "storport.h STOR_SYNCHRONIZATION_MODEL; ns-storport-_port_configuration_information (SynchronizationModel)";
+const STOR_MSI: &str =
+    "storport.h INTERRUPT_SYNCHRONIZATION_MODE; ns-storport-_port_configuration_information (InterruptSynchronizationMode)";
+const STOR_MAP: &str = "storport.h STOR_MAP_*; ns-storport-_hw_initialization_data (MapBuffers)";
+const STOR_SRBTYPE: &str =
+    "storport.h SRB_TYPE_* / STORAGE_ADDRESS_TYPE_*; ns-storport-_hw_initialization_data (SrbTypeFlags, AddressTypeFlags)";
+const STOR_NOTIFY: &str =
+    "storport.h SCSI_NOTIFICATION_TYPE (Storport-only enumerators); nf-storport-storportnotification and the inline wrappers";
+const STOR_UNIT: &str = "storport.h SCSI_UNIT_CONTROL_TYPE / SCSI_UNIT_CONTROL_STATUS; nc-storport-hw_unit_control";
 
 // ---------------------------------------------------------------------------------------------
 // The C side
