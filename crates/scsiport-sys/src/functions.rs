@@ -148,3 +148,15 @@ pub const fn ScsiPortConvertPhysicalAddressToUlong(Address: SCSI_PHYSICAL_ADDRES
 pub const fn ScsiPortConvertPhysicalAddressToULongPtr(Address: SCSI_PHYSICAL_ADDRESS) -> ULONG_PTR {
     Address.QuadPart as ULONG_PTR
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_address_conversions() {
+        let address = SCSI_PHYSICAL_ADDRESS { QuadPart: 0x0000_0001_8000_1000 };
+        assert_eq!(ScsiPortConvertPhysicalAddressToUlong(address), 0x8000_1000);
+        assert_eq!(ScsiPortConvertPhysicalAddressToULongPtr(address), 0x0000_0001_8000_1000);
+    }
+}

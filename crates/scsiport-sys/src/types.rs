@@ -188,3 +188,18 @@ pub const PNPISAConfiguration: BUS_DATA_TYPE = 10;
 pub const SgiInternalConfiguration: BUS_DATA_TYPE = 11;
 /// `MaximumBusDataType` (`BUS_DATA_TYPE`).
 pub const MaximumBusDataType: BUS_DATA_TYPE = 12;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_integer_halves() {
+        let value = LARGE_INTEGER { QuadPart: 0x1234_5678_9ABC_DEF0 };
+        assert_eq!(value.LowPart(), 0x9ABC_DEF0);
+        assert_eq!(value.HighPart(), 0x1234_5678);
+        let negative = LARGE_INTEGER { QuadPart: -2 };
+        assert_eq!((negative.LowPart(), negative.HighPart()), (0xFFFF_FFFE, -1));
+        assert_eq!((core::mem::size_of::<LARGE_INTEGER>(), core::mem::align_of::<LARGE_INTEGER>()), (8, 8));
+    }
+}
