@@ -154,6 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn physical_address_conversions() {
         let address = SCSI_PHYSICAL_ADDRESS { QuadPart: 0x0000_0001_8000_1000 };
         assert_eq!(ScsiPortConvertPhysicalAddressToUlong(address), 0x8000_1000);
