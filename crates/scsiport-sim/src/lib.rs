@@ -1,6 +1,44 @@
-//! A SCSI Port emulator: runs a miniport's real code on Linux the way `scsiport.sys` would.
+//! A SCSI Port emulator: runs a miniport's real code on Linux the way `scsiport.sys` would, with
+//! a Driver-Verifier-style verifier.
+//!
+//! A miniport crate declares the `ScsiPort*` routines `extern` (through `scsiport-sys`); this crate
+//! defines them with C linkage (`ffi`, and the C shim for the variadic `ScsiPortNotification` and
+//! `ScsiDebugPrint`), so the miniport linked with it into one binary runs unchanged. A
+//! [`Machine`] holds one or more HBAs (anything implementing [`hba::Hba`]: the PVSCSI model, a
+//! test double), plays scsiport.sys towards the miniport and a class driver towards the caller,
+//! and checks every rule of the contract it can (`VERIFIER.md`). The event trace is described in
+//! `TRACE.md`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use scsiport_sim::{Machine, Schedule, Request, mem::SimDma};
+//! # fn hba(_: Arc<dyn scsiport_sim::hba::Clock>) -> Arc<dyn scsiport_sim::hba::Hba> { unimplemented!() }
+//! # unsafe extern "system" fn driver_entry(_: *mut core::ffi::c_void, _: *mut core::ffi::c_void) -> u32 { 0 }
+//! let b = Machine::builder().schedule(Schedule::Deterministic { seed: 7 });
+//! let dma = Arc::new(SimDma::default());
+//! let m = b.adapter(hba(b.clock()), dma).build();
+//! m.load_driver(driver_entry).unwrap();
+//! let c = m.execute(Request::inquiry(0)).unwrap();
+//! assert!(c.is_success());
+//! ```
 #![allow(clippy::missing_panics_doc, clippy::missing_errors_doc)]
 
 pub mod disk;
 pub mod hba;
 pub mod mem;
+
+mod ffi;
+mod guard;
+mod machine;
+mod port;
+mod request;
+mod stats;
+pub mod test_miniport;
+mod trace;
+pub mod verifier;
+
+pub use machine::{DriverEntryFn, Machine, MachineBuilder, Schedule};
+pub use port::{Error, PortConfig, RealClock, VirtualClock};
+pub use request::{Completion, Direction, Request, Ticket};
+pub use stats::{Histogram, Stats};
+pub use verifier::{BugCheck, Rule, VerifierConfig, Violation};

@@ -1,0 +1,273 @@
+//! The memory monitor's fault side: a process-wide table of guarded address ranges and a SIGSEGV
+//! handler that recognises faults in them (Driver Verifier's `VerifyLevel` bit 0 analogue,
+//! contract §8).
+//!
+//! Guarded ranges are the pages of completed SRBs and SRB extensions, the stand-in `DataBuffer`
+//! addresses handed out when `MapBuffers` is FALSE, and the addresses `ScsiPortGetDeviceBase`
+//! returns (which must only be used through `ScsiPortRead/Write*`). A fault inside one is recorded
+//! against the owning machine, the range is made accessible so the faulting instruction can
+//! complete, and the port turns the record into a violation when the miniport routine returns.
+//!
+//! This table is the only process-wide state of the emulator: a signal handler cannot find the
+//! machine any other way. It is lock-free for the handler (atomics only; the handler calls nothing
+//! but `mprotect`); registration is serialised by a mutex the handler never takes. Faults outside
+//! every range are passed to the handler that was installed before ours (Rust's stack-overflow
+//! handler uses SIGSEGV too).
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+use crate::mem::PAGE_SIZE;
+
+const SLOTS: usize = 16384;
+
+/// What a guarded range is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum GuardKind {
+    /// A completed SRB.
+    Srb = 1,
+    /// A completed SRB's extension.
+    SrbExtension = 2,
+    /// The stand-in for `Srb->DataBuffer` when `MapBuffers` is FALSE.
+    DataBuffer = 3,
+    /// An address returned by `ScsiPortGetDeviceBase`.
+    Mmio = 4,
+}
+
+impl GuardKind {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::Srb),
+            2 => Some(Self::SrbExtension),
+            3 => Some(Self::DataBuffer),
+            4 => Some(Self::Mmio),
+            _ => None,
+        }
+    }
+}
+
+struct Slot {
+    owner: AtomicU64,
+    start: AtomicUsize,
+    len: AtomicUsize,
+    kind: AtomicU8,
+    tag: AtomicU64,
+    faulted: AtomicBool,
+    fault_addr: AtomicUsize,
+    fault_write: AtomicBool,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Self {
+            owner: AtomicU64::new(0),
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            kind: AtomicU8::new(0),
+            tag: AtomicU64::new(0),
+            faulted: AtomicBool::new(false),
+            fault_addr: AtomicUsize::new(0),
+            fault_write: AtomicBool::new(false),
+        }
+    }
+}
+
+static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+static REGISTRY: Mutex<usize> = Mutex::new(0);
+static FAULTS: AtomicU64 = AtomicU64::new(0);
+static INSTALL: Once = Once::new();
+static OLD_ACTION: OnceLock<libc::sigaction> = OnceLock::new();
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh owner identity for one machine.
+pub(crate) fn new_owner() -> u64 {
+    NEXT_OWNER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A recorded fault in a guarded range.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fault {
+    pub(crate) kind: GuardKind,
+    pub(crate) tag: u64,
+    pub(crate) addr: usize,
+    pub(crate) write: bool,
+}
+
+/// A registered range; unregisters on drop. The caller makes the memory accessible (or unmaps it)
+/// before dropping, so that no fault can hit an unregistered protected page.
+#[derive(Debug)]
+pub(crate) struct GuardHandle {
+    slot: usize,
+}
+
+impl Drop for GuardHandle {
+    fn drop(&mut self) {
+        if let Some(s) = TABLE.get(self.slot) {
+            s.owner.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// Registers `[start, start+len)` for `owner`. Returns `None` when the table is full (the range is
+/// then simply not monitored).
+pub(crate) fn register(owner: u64, start: usize, len: usize, kind: GuardKind, tag: u64) -> Option<GuardHandle> {
+    install();
+    let mut hint = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for i in 0..SLOTS {
+        let idx = (*hint + i) % SLOTS;
+        let Some(s) = TABLE.get(idx) else { continue };
+        if s.owner.load(Ordering::Acquire) == 0 {
+            s.start.store(start, Ordering::Relaxed);
+            s.len.store(len, Ordering::Relaxed);
+            s.kind.store(kind as u8, Ordering::Relaxed);
+            s.tag.store(tag, Ordering::Relaxed);
+            s.faulted.store(false, Ordering::Relaxed);
+            s.owner.store(owner, Ordering::Release);
+            *hint = idx + 1;
+            return Some(GuardHandle { slot: idx });
+        }
+    }
+    None
+}
+
+/// Number of faults recorded so far in the whole process; cheap to poll.
+pub(crate) fn fault_count() -> u64 {
+    FAULTS.load(Ordering::Acquire)
+}
+
+/// Takes the faults recorded for `owner`.
+pub(crate) fn take_faults(owner: u64) -> Vec<Fault> {
+    let mut out = Vec::new();
+    for s in &TABLE {
+        if s.owner.load(Ordering::Acquire) == owner && s.faulted.swap(false, Ordering::AcqRel) {
+            if let Some(kind) = GuardKind::from_u8(s.kind.load(Ordering::Relaxed)) {
+                out.push(Fault {
+                    kind,
+                    tag: s.tag.load(Ordering::Relaxed),
+                    addr: s.fault_addr.load(Ordering::Relaxed),
+                    write: s.fault_write.load(Ordering::Relaxed),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Reserves `len` bytes (rounded up to pages) of address space with no access: the stand-in for a
+/// buffer or register window that must not be dereferenced. Returns the base or `None`.
+pub(crate) fn reserve(len: usize) -> Option<usize> {
+    let len = len.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE;
+    // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED { None } else { Some(p as usize) }
+}
+
+/// Releases a reservation made by [`reserve`].
+pub(crate) fn unreserve(base: usize, len: usize) {
+    let len = len.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE;
+    // SAFETY: `base..base+len` is a mapping `reserve` created and nothing else uses.
+    unsafe { libc::munmap(base as *mut libc::c_void, len) };
+}
+
+fn install() {
+    INSTALL.call_once(|| {
+        // SAFETY: plain libc calls with zero-initialised, then filled, sigaction structures; the
+        // handler is an `extern "C"` function with the SA_SIGINFO signature.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = handler as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&raw mut new.sa_mask);
+            if libc::sigaction(libc::SIGSEGV, &raw const new, &raw mut old) == 0 {
+                let _ = OLD_ACTION.set(old);
+            }
+        }
+    });
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn is_write(ctx: *mut libc::c_void) -> bool {
+    if ctx.is_null() {
+        return false;
+    }
+    // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted `ucontext_t`.
+    let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+    let err = uc.uc_mcontext.gregs.get(libc::REG_ERR as usize).copied().unwrap_or(0);
+    err & 2 != 0
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn is_write(_ctx: *mut libc::c_void) -> bool {
+    false
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let addr = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo for SIGSEGV.
+        unsafe { (*info).si_addr() as usize }
+    };
+    for s in &TABLE {
+        if s.owner.load(Ordering::Acquire) == 0 {
+            continue;
+        }
+        let start = s.start.load(Ordering::Relaxed);
+        let len = s.len.load(Ordering::Relaxed);
+        if addr >= start && addr - start < len.max(1) {
+            s.fault_addr.store(addr, Ordering::Relaxed);
+            s.fault_write.store(is_write(ctx), Ordering::Relaxed);
+            s.faulted.store(true, Ordering::Release);
+            FAULTS.fetch_add(1, Ordering::AcqRel);
+            let base = start & !(PAGE_SIZE - 1);
+            let end = (start + len.max(1)).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            // SAFETY: the range is a guarded mapping owned by a live machine; making it
+            // accessible lets the faulting instruction complete. mprotect is async-signal-safe.
+            unsafe { libc::mprotect(base as *mut libc::c_void, end - base, libc::PROT_READ | libc::PROT_WRITE) };
+            return;
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let Some(old) = OLD_ACTION.get() else {
+        reset_default(sig);
+        return;
+    };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        reset_default(sig);
+        return;
+    }
+    if old.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so this is its signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: a plain handler installed without SA_SIGINFO.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
+    }
+}
+
+fn reset_default(sig: libc::c_int) {
+    // SAFETY: restores the default action; returning re-executes the faulting instruction, which
+    // then terminates the process as it would have without us.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &raw const dfl, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,675 @@
+//! The public face of the emulator: a [`Machine`] with one or more HBAs, a driver loaded into it,
+//! and an upper edge that submits requests.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::hba::{Clock, Hba};
+use crate::mem::DmaSpace;
+use crate::port::{Adapter, Error, MachineCore, PortConfig, RealClock, Step, VirtualClock};
+use crate::request::{Completion, Request, Ticket};
+use crate::stats::Stats;
+use crate::trace::Tracer;
+use crate::verifier::{BugCheck, VerifierConfig};
+
+/// A miniport's `DriverEntry`.
+pub type DriverEntryFn = unsafe extern "system" fn(scsiport_sys::PVOID, scsiport_sys::PVOID) -> scsiport_sys::ULONG;
+
+/// How the machine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// One thread (the caller's), a virtual clock and a seeded choice among the events that are
+    /// ready: device work, interrupt dispatch, the deferred-interrupt callbacks, StartIo, timers,
+    /// timeouts. The same seed gives the same run, trace byte for byte.
+    Deterministic {
+        /// Seed of the event choice.
+        seed: u64,
+    },
+    /// Real time and real threads: the device, interrupt dispatch and the DPC each run on their
+    /// own thread and the caller submits from its own, so races between the device and the
+    /// driver show.
+    Concurrent,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Builds a [`Machine`].
+pub struct MachineBuilder {
+    schedule: Schedule,
+    verifier: VerifierConfig,
+    cfg: PortConfig,
+    trace: Option<Box<dyn Write + Send>>,
+    adapters: Vec<(Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>)>,
+    vclock: Arc<VirtualClock>,
+    rclock: Arc<RealClock>,
+    wait_timeout: Duration,
+}
+
+impl std::fmt::Debug for MachineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineBuilder").field("schedule", &self.schedule).field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+impl Default for MachineBuilder {
+    fn default() -> Self {
+        Self {
+            schedule: Schedule::Deterministic { seed: 1 },
+            verifier: VerifierConfig::default(),
+            cfg: PortConfig::default(),
+            trace: None,
+            adapters: Vec::new(),
+            vclock: Arc::new(VirtualClock::default()),
+            rclock: Arc::new(RealClock::new()),
+            wait_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl MachineBuilder {
+    /// The schedule (default: deterministic, seed 1). Set it before asking for [`Self::clock`].
+    #[must_use]
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The clock device models must use: virtual in the deterministic schedule, real otherwise.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match self.schedule {
+            Schedule::Deterministic { .. } => Arc::clone(&self.vclock) as Arc<dyn Clock>,
+            Schedule::Concurrent => Arc::clone(&self.rclock) as Arc<dyn Clock>,
+        }
+    }
+
+    /// Verifier settings.
+    #[must_use]
+    pub fn verifier(mut self, v: VerifierConfig) -> Self {
+        self.verifier = v;
+        self
+    }
+
+    /// Port settings, all at once.
+    #[must_use]
+    pub fn port_config(mut self, cfg: PortConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Writes the JSON Lines trace (`TRACE.md`) to `w`.
+    #[must_use]
+    pub fn trace(mut self, w: impl Write + Send + 'static) -> Self {
+        self.trace = Some(Box::new(w));
+        self
+    }
+
+    /// `ArgumentString` for HwScsiFindAdapter.
+    #[must_use]
+    pub fn argument_string(mut self, s: &str) -> Self {
+        self.cfg.argument_string = Some(s.to_string());
+        self
+    }
+
+    /// Crash-dump style loading (see [`PortConfig::dump_mode`]).
+    #[must_use]
+    pub fn dump_mode(mut self, on: bool) -> Self {
+        self.cfg.dump_mode = on;
+        self
+    }
+
+    /// `SenseInfoBufferLength` of each request (18..=255).
+    #[must_use]
+    pub fn sense_buffer_len(mut self, n: u8) -> Self {
+        self.cfg.sense_len = n.max(18);
+        self
+    }
+
+    /// The bus-reset hold.
+    #[must_use]
+    pub fn reset_hold(mut self, d: Duration) -> Self {
+        self.cfg.reset_hold_ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Contract §4.3 adversarial mode (StartIo concurrently with the enable callback).
+    #[must_use]
+    pub fn adversarial(mut self, on: bool) -> Self {
+        self.cfg.adversarial = on;
+        self
+    }
+
+    /// How long (real time) a concurrent-schedule wait may take before it gives up.
+    #[must_use]
+    pub fn wait_timeout(mut self, d: Duration) -> Self {
+        self.wait_timeout = d;
+        self
+    }
+
+    /// Adds an HBA with its own interrupt line.
+    #[must_use]
+    pub fn adapter(mut self, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>) -> Self {
+        self.adapters.push((hba, dma, None));
+        self
+    }
+
+    /// Adds an HBA on interrupt line `line`; HBAs with the same line share it.
+    #[must_use]
+    pub fn adapter_on_line(mut self, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32) -> Self {
+        self.adapters.push((hba, dma, Some(line)));
+        self
+    }
+
+    /// Builds the machine (and, in the concurrent schedule, starts its threads).
+    #[must_use]
+    pub fn build(self) -> Machine {
+        crate::ffi::link();
+        let deterministic = matches!(self.schedule, Schedule::Deterministic { .. });
+        let seed = match self.schedule {
+            Schedule::Deterministic { seed } => seed,
+            Schedule::Concurrent => 0x9E37_79B9_7F4A_7C15,
+        };
+        let adapters = self
+            .adapters
+            .into_iter()
+            .enumerate()
+            .map(|(i, (hba, dma, line))| {
+                let line = line.unwrap_or(1000 + u32::try_from(i).unwrap_or(0));
+                Arc::new(Adapter::new(i, hba, dma, line))
+            })
+            .collect::<Vec<_>>();
+        let clock: Arc<dyn Clock> =
+            if deterministic { Arc::clone(&self.vclock) as Arc<dyn Clock> } else { Arc::clone(&self.rclock) as Arc<dyn Clock> };
+        let core = Arc::new(MachineCore {
+            owner: crate::guard::new_owner(),
+            cfg: self.cfg,
+            verifier: self.verifier,
+            deterministic,
+            vclock: deterministic.then(|| Arc::clone(&self.vclock)),
+            clock,
+            tracer: Tracer::new(self.trace),
+            adapters,
+            violations: Mutex::new(Vec::new()),
+            bugcheck: Mutex::new(None),
+            halted: AtomicBool::new(false),
+            driver: Mutex::new(crate::port::DriverState::default()),
+            completions: Mutex::new(BTreeMap::new()),
+            done_cv: Condvar::new(),
+            next_id: AtomicU64::new(1),
+            kick: Mutex::new(0),
+            kick_cv: Condvar::new(),
+            rng: Mutex::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
+            stop: AtomicBool::new(false),
+            faults_seen: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
+            arg_tokens: Box::new([0x4152_4731, 0x4152_4732]),
+        });
+        for ad in &core.adapters {
+            let weak = Arc::downgrade(&core);
+            ad.hba.set_waker(Arc::new(move || {
+                if let Some(m) = weak.upgrade() {
+                    m.kick();
+                }
+            }));
+        }
+        let mut threads = Vec::new();
+        if !deterministic {
+            for (name, f) in [
+                ("scsiport-sim-device", device_thread as fn(&Arc<MachineCore>)),
+                ("scsiport-sim-interrupt", interrupt_thread),
+                ("scsiport-sim-dpc", dpc_thread),
+            ] {
+                let m = Arc::clone(&core);
+                if let Ok(h) = std::thread::Builder::new().name(name.into()).spawn(move || f(&m)) {
+                    threads.push(h);
+                }
+            }
+        }
+        Machine { core, threads, wait_timeout: self.wait_timeout }
+    }
+}
+
+/// An emulated machine: HBAs, the port, and the loaded miniport.
+pub struct Machine {
+    core: Arc<MachineCore>,
+    threads: Vec<JoinHandle<()>>,
+    wait_timeout: Duration,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine").field("adapters", &self.core.adapters.len()).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        self.core.stop.store(true, Ordering::Release);
+        self.core.kick();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.core.tracer.flush();
+    }
+}
+
+thread_local! {
+    static WAIT_TIMEOUT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(60)) };
+}
+
+impl Machine {
+    /// A builder.
+    #[must_use]
+    pub fn builder() -> MachineBuilder {
+        MachineBuilder::default()
+    }
+
+    fn with_timeout<R>(&self, f: impl FnOnce() -> R) -> R {
+        WAIT_TIMEOUT.with(|w| w.set(self.wait_timeout));
+        f()
+    }
+
+    /// Loads the driver: DriverEntry (→ ScsiPortInitialize), then the PnP start of every adapter
+    /// (HwScsiFindAdapter, extensions, interrupt, HwScsiInitialize, control query, bus scan).
+    pub fn load_driver(&self, entry: DriverEntryFn) -> Result<(), Error> {
+        self.with_timeout(|| {
+            if self.core.loaded.swap(true, Ordering::AcqRel) {
+                return Err(Error::Usage("a driver is already loaded".into()));
+            }
+            self.core.run_driver_entry(entry)?;
+            for ad in &self.core.adapters {
+                self.core.start_adapter(ad, self.core.cfg.scan)?;
+            }
+            self.core.halt_error().map_or(Ok(()), Err)
+        })
+    }
+
+    /// Submits a request to adapter 0.
+    pub fn submit(&self, req: Request) -> Result<Ticket, Error> {
+        self.submit_to(0, req)
+    }
+
+    /// Submits a request to an adapter.
+    pub fn submit_to(&self, adapter: usize, req: Request) -> Result<Ticket, Error> {
+        self.core.submit(adapter, req, false)
+    }
+
+    /// Runs until the request completes and returns its completion.
+    pub fn wait(&self, t: Ticket) -> Result<Completion, Error> {
+        self.with_timeout(|| wait_ticket(&self.core, t, None))
+    }
+
+    /// The completion of a request, if it has completed (does not run the machine).
+    #[must_use]
+    pub fn try_take(&self, t: Ticket) -> Option<Completion> {
+        let c = lock(&self.core.completions).remove(&t.0);
+        if c.as_ref().is_some_and(Completion::queue_frozen) {
+            self.core.release_frozen();
+        }
+        c
+    }
+
+    /// Submits to adapter 0 and waits.
+    pub fn execute(&self, req: Request) -> Result<Completion, Error> {
+        let t = self.submit(req)?;
+        self.wait(t)
+    }
+
+    /// Submits to an adapter and waits.
+    pub fn execute_on(&self, adapter: usize, req: Request) -> Result<Completion, Error> {
+        let t = self.submit_to(adapter, req)?;
+        self.wait(t)
+    }
+
+    /// Runs until nothing is queued or outstanding on any adapter.
+    pub fn run_until_idle(&self) -> Result<(), Error> {
+        self.with_timeout(|| wait_idle(&self.core))
+    }
+
+    /// Runs for a span of machine time (deterministic: virtual; concurrent: real sleep).
+    pub fn run_for(&self, d: Duration) -> Result<(), Error> {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(c) = &self.core.vclock {
+            let until = c.now_ns().saturating_add(ns);
+            loop {
+                if let Some(e) = self.core.halt_error() {
+                    return Err(e);
+                }
+                if c.now_ns() >= until {
+                    return Ok(());
+                }
+                match self.core.det_step() {
+                    Step::Progress => {}
+                    Step::Idle => {
+                        c.advance_to(until);
+                    }
+                }
+            }
+        } else {
+            let end = Instant::now() + d;
+            while Instant::now() < end {
+                if let Some(e) = self.core.halt_error() {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(1).min(end.saturating_duration_since(Instant::now())));
+            }
+            self.core.halt_error().map_or(Ok(()), Err)
+        }
+    }
+
+    /// Runs until `pred` holds (checked between events).
+    pub fn run_until(&self, mut pred: impl FnMut(&Machine) -> bool) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            if let Some(e) = self.core.halt_error() {
+                return Err(e);
+            }
+            if pred(self) {
+                return Ok(());
+            }
+            if self.core.deterministic {
+                if let Step::Idle = self.core.det_step() {
+                    if !self.core.release_frozen() && !pred(self) {
+                        return Err(Error::Stuck("nothing left to run and the condition does not hold".into()));
+                    }
+                }
+            } else {
+                if start.elapsed() > self.wait_timeout {
+                    return Err(Error::Stuck("timed out waiting for the condition".into()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Stops an adapter (ScsiStopAdapter after a flush; contract §3.7).
+    pub fn stop_adapter(&self, adapter: usize) -> Result<(), Error> {
+        let ad = self.adapter(adapter)?;
+        self.with_timeout(|| self.core.stop(&ad))
+    }
+
+    /// Restarts a stopped adapter (power-management path).
+    pub fn restart_adapter(&self, adapter: usize) -> Result<(), Error> {
+        let ad = self.adapter(adapter)?;
+        self.with_timeout(|| self.core.restart(&ad))
+    }
+
+    /// A PnP stop and start: ScsiStopAdapter, then HwScsiFindAdapter, HwScsiInitialize and the
+    /// control query again.
+    pub fn pnp_stop_start(&self, adapter: usize) -> Result<(), Error> {
+        let ad = self.adapter(adapter)?;
+        self.with_timeout(|| {
+            self.core.stop(&ad)?;
+            self.core.reinit(&ad)
+        })
+    }
+
+    fn adapter(&self, i: usize) -> Result<Arc<Adapter>, Error> {
+        self.core.adapters.get(i).cloned().ok_or_else(|| Error::Usage(format!("no adapter {i}")))
+    }
+
+    /// The HBA of an adapter (downcast your own `Arc` to reach a model's fault hooks).
+    #[must_use]
+    pub fn hba(&self, adapter: usize) -> Option<Arc<dyn Hba>> {
+        self.core.adapters.get(adapter).map(|a| Arc::clone(&a.hba))
+    }
+
+    /// Number of adapters.
+    #[must_use]
+    pub fn adapters(&self) -> usize {
+        self.core.adapters.len()
+    }
+
+    /// The logical units the bus scan (or later I/O) found on an adapter: (path, target, lun).
+    #[must_use]
+    pub fn logical_units(&self, adapter: usize) -> Vec<(u8, u8, u8)> {
+        self.core.adapters.get(adapter).map_or_else(Vec::new, |a| a.st().lu_list())
+    }
+
+    /// Counters of one adapter.
+    #[must_use]
+    pub fn stats_of(&self, adapter: usize) -> Stats {
+        self.core.adapters.get(adapter).map_or_else(Stats::default, |a| a.st().stats.clone())
+    }
+
+    /// Counters summed over all adapters, with the verifier's result.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        for a in &self.core.adapters {
+            s.merge(&a.st().stats);
+        }
+        let v = lock(&self.core.violations);
+        s.violations = v.iter().filter(|b| b.rule.fatal()).count() as u64;
+        s.warnings = v.iter().filter(|b| !b.rule.fatal()).count() as u64;
+        s
+    }
+
+    /// Every rule break recorded (fatal ones and warnings), in order.
+    #[must_use]
+    pub fn violations(&self) -> Vec<BugCheck> {
+        lock(&self.core.violations).clone()
+    }
+
+    /// The bug check that halted the machine, if any.
+    #[must_use]
+    pub fn bugcheck(&self) -> Option<BugCheck> {
+        lock(&self.core.bugcheck).clone()
+    }
+
+    /// Machine time (ns).
+    #[must_use]
+    pub fn now_ns(&self) -> u64 {
+        self.core.now()
+    }
+
+    /// Flushes the trace writer.
+    pub fn flush_trace(&self) {
+        self.core.tracer.flush();
+    }
+
+    /// Whether a trace is being written.
+    #[must_use]
+    pub fn tracing(&self) -> bool {
+        self.core.tracer.enabled()
+    }
+}
+
+fn wait_timeout() -> Duration {
+    WAIT_TIMEOUT.with(std::cell::Cell::get)
+}
+
+fn take(m: &MachineCore, t: Ticket) -> Option<Completion> {
+    let c = lock(&m.completions).remove(&t.0);
+    if c.as_ref().is_some_and(Completion::queue_frozen) {
+        // The submitter has the error in hand: the class driver releases the queue.
+        m.release_frozen();
+    }
+    c
+}
+
+/// Runs (deterministic) or waits (concurrent) until request `t` completes.
+pub(crate) fn wait_ticket(m: &Arc<MachineCore>, t: Ticket, _limit: Option<Duration>) -> Result<Completion, Error> {
+    if m.deterministic {
+        loop {
+            if let Some(c) = take(m, t) {
+                return Ok(c);
+            }
+            if let Some(e) = m.halt_error() {
+                return Err(e);
+            }
+            if let Step::Idle = m.det_step() {
+                if let Some(c) = take(m, t) {
+                    return Ok(c);
+                }
+                if let Some(e) = m.halt_error() {
+                    return Err(e);
+                }
+                if !m.release_frozen() {
+                    return Err(Error::Stuck(format!("request {} cannot complete: nothing left to run", t.0)));
+                }
+            }
+        }
+    }
+    let start = Instant::now();
+    let limit = wait_timeout();
+    let mut g = lock(&m.completions);
+    loop {
+        if let Some(c) = g.remove(&t.0) {
+            drop(g);
+            if c.queue_frozen() {
+                m.release_frozen();
+            }
+            return Ok(c);
+        }
+        if let Some(e) = m.halt_error() {
+            return Err(e);
+        }
+        if start.elapsed() > limit {
+            return Err(Error::Stuck(format!("request {} did not complete within {limit:?}", t.0)));
+        }
+        let (ng, _) = m.done_cv.wait_timeout(g, Duration::from_millis(10)).unwrap_or_else(std::sync::PoisonError::into_inner);
+        g = ng;
+        if start.elapsed() > Duration::from_millis(50) {
+            drop(g);
+            m.release_frozen();
+            g = lock(&m.completions);
+        }
+    }
+}
+
+/// Runs (deterministic) or waits (concurrent) until nothing is queued or outstanding.
+pub(crate) fn wait_idle(m: &Arc<MachineCore>) -> Result<(), Error> {
+    if m.deterministic {
+        loop {
+            if let Some(e) = m.halt_error() {
+                return Err(e);
+            }
+            if !m.busy() {
+                return Ok(());
+            }
+            if let Step::Idle = m.det_step() {
+                if !m.busy() {
+                    return Ok(());
+                }
+                if let Some(e) = m.halt_error() {
+                    return Err(e);
+                }
+                if !m.release_frozen() {
+                    return Err(Error::Stuck("requests remain but nothing can run".into()));
+                }
+            }
+        }
+    }
+    let start = Instant::now();
+    let limit = wait_timeout();
+    loop {
+        if let Some(e) = m.halt_error() {
+            return Err(e);
+        }
+        if !m.busy() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(Error::Stuck(format!("requests still outstanding after {limit:?}")));
+        }
+        m.release_frozen();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn wait_kick(m: &MachineCore, last: &mut u64, max: Duration) {
+    let g = lock(&m.kick);
+    if *g == *last {
+        let (g2, _) = m.kick_cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = *g2;
+    } else {
+        *last = *g;
+    }
+}
+
+fn running(m: &MachineCore) -> bool {
+    !m.stop.load(Ordering::Acquire) && !m.is_halted()
+}
+
+fn device_thread(m: &Arc<MachineCore>) {
+    let mut last = 0;
+    while running(m) {
+        let now = m.now();
+        let mut next: Option<u64> = None;
+        for ad in &m.adapters {
+            match ad.hba.next_event_ns() {
+                Some(t) if t <= now => {
+                    ad.hba.run_due(now);
+                    m.note_line(ad);
+                    m.kick();
+                }
+                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                None => {}
+            }
+        }
+        let wait = next.map_or(Duration::from_millis(2), |t| Duration::from_nanos(t.saturating_sub(m.now())).min(Duration::from_millis(2)));
+        if !wait.is_zero() {
+            wait_kick(m, &mut last, wait);
+        }
+    }
+}
+
+fn interrupt_thread(m: &Arc<MachineCore>) {
+    let mut last = 0;
+    let mut lines: Vec<u32> = m.adapters.iter().map(|a| a.line).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let mut next_poll = Instant::now();
+    while running(m) {
+        let mut progress = false;
+        for &l in &lines {
+            if m.line_wants_service(l) {
+                progress |= m.dispatch_line(l);
+            }
+        }
+        if m.cfg.dump_mode && Instant::now() >= next_poll {
+            next_poll = Instant::now() + Duration::from_nanos(m.cfg.dump_poll_ns);
+            for ad in &m.adapters {
+                let busy = {
+                    let st = ad.st();
+                    st.phase == crate::port::Phase::Running && st.has_active()
+                };
+                if busy {
+                    m.poll(ad);
+                }
+            }
+        }
+        if !progress {
+            wait_kick(m, &mut last, Duration::from_millis(1));
+        }
+    }
+}
+
+fn dpc_thread(m: &Arc<MachineCore>) {
+    let mut last = 0;
+    while running(m) {
+        let mut progress = false;
+        for ad in &m.adapters {
+            progress |= m.run_dpc(ad);
+            progress |= m.run_timer(ad);
+            progress |= m.run_timeouts(ad);
+            progress |= m.run_hold_end(ad);
+            let mut n = 0;
+            while n < 64 && m.try_start(ad) {
+                n += 1;
+                progress = true;
+            }
+            m.hang_check(ad);
+        }
+        if !progress {
+            wait_kick(m, &mut last, Duration::from_millis(1));
+        }
+    }
+}

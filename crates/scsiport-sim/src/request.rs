@@ -1,0 +1,266 @@
+//! The upper edge: requests as a class driver would send them, and what comes back.
+
+use scsiport_sys as sys;
+
+/// Identifies a submitted request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
+
+/// Data direction of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// No data phase.
+    None,
+    /// Device to memory (`SRB_FLAGS_DATA_IN`).
+    In,
+    /// Memory to device (`SRB_FLAGS_DATA_OUT`).
+    Out,
+}
+
+/// A request the emulated class driver sends. Build one with the constructors, adjust it with the
+/// `with_*` methods.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// `SRB_FUNCTION_*`.
+    pub function: u8,
+    /// Bus.
+    pub path: u8,
+    /// Target.
+    pub target: u8,
+    /// Logical unit.
+    pub lun: u8,
+    /// The CDB (at most 16 bytes).
+    pub cdb: Vec<u8>,
+    /// Data direction.
+    pub direction: Direction,
+    /// For `Out`: the bytes to send. For `In`: a buffer whose length is the transfer length.
+    pub data: Vec<u8>,
+    /// `TimeOutValue` in seconds.
+    pub timeout_s: u32,
+    /// Force an untagged request even when the adapter queues tagged ones.
+    pub untagged: bool,
+    /// `QueueAction` for tagged requests (default `SRB_SIMPLE_TAG_REQUEST`).
+    pub queue_action: u8,
+    /// Extra `SRB_FLAGS_*` bits.
+    pub extra_flags: u32,
+    /// For `ABORT_COMMAND`: the request to abort.
+    pub abort_target: Option<Ticket>,
+}
+
+impl Request {
+    /// An `EXECUTE_SCSI` request with the given CDB.
+    #[must_use]
+    pub fn scsi(target: u8, cdb: &[u8], direction: Direction, data: Vec<u8>) -> Self {
+        Self {
+            function: sys::SRB_FUNCTION_EXECUTE_SCSI,
+            path: 0,
+            target,
+            lun: 0,
+            cdb: cdb.iter().copied().take(16).collect(),
+            direction,
+            data,
+            timeout_s: 10,
+            untagged: false,
+            queue_action: sys::SRB_SIMPLE_TAG_REQUEST,
+            extra_flags: 0,
+            abort_target: None,
+        }
+    }
+
+    /// INQUIRY, 36 bytes of standard data (what SCSI Port's bus scan asks for).
+    #[must_use]
+    pub fn inquiry(target: u8) -> Self {
+        Self::scsi(target, &[0x12, 0, 0, 0, 36, 0], Direction::In, vec![0; 36])
+    }
+
+    /// TEST UNIT READY.
+    #[must_use]
+    pub fn test_unit_ready(target: u8) -> Self {
+        Self::scsi(target, &[0x00, 0, 0, 0, 0, 0], Direction::None, Vec::new())
+    }
+
+    /// REQUEST SENSE, 18 bytes.
+    #[must_use]
+    pub fn request_sense(target: u8) -> Self {
+        Self::scsi(target, &[0x03, 0, 0, 0, 18, 0], Direction::In, vec![0; 18])
+    }
+
+    /// READ CAPACITY(10).
+    #[must_use]
+    pub fn read_capacity10(target: u8) -> Self {
+        Self::scsi(target, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], Direction::In, vec![0; 8])
+    }
+
+    /// READ(10) of `blocks` blocks at `lba` into a buffer of `bytes` bytes.
+    #[must_use]
+    pub fn read10(target: u8, lba: u32, blocks: u16, bytes: usize) -> Self {
+        let l = lba.to_be_bytes();
+        let b = blocks.to_be_bytes();
+        Self::scsi(target, &[0x28, 0, l[0], l[1], l[2], l[3], 0, b[0], b[1], 0], Direction::In, vec![0; bytes])
+    }
+
+    /// WRITE(10) of `blocks` blocks at `lba` from `data`.
+    #[must_use]
+    pub fn write10(target: u8, lba: u32, blocks: u16, data: Vec<u8>) -> Self {
+        let l = lba.to_be_bytes();
+        let b = blocks.to_be_bytes();
+        Self::scsi(target, &[0x2A, 0, l[0], l[1], l[2], l[3], 0, b[0], b[1], 0], Direction::Out, data)
+    }
+
+    /// READ(16).
+    #[must_use]
+    pub fn read16(target: u8, lba: u64, blocks: u32, bytes: usize) -> Self {
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x88;
+        cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+        cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+        Self::scsi(target, &cdb, Direction::In, vec![0; bytes])
+    }
+
+    /// WRITE(16).
+    #[must_use]
+    pub fn write16(target: u8, lba: u64, blocks: u32, data: Vec<u8>) -> Self {
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x8A;
+        cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+        cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+        Self::scsi(target, &cdb, Direction::Out, data)
+    }
+
+    /// SYNCHRONIZE CACHE(10) of the whole unit.
+    #[must_use]
+    pub fn synchronize_cache(target: u8) -> Self {
+        Self::scsi(target, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], Direction::None, Vec::new())
+    }
+
+    fn function_only(function: u8, path: u8, target: u8) -> Self {
+        Self {
+            function,
+            path,
+            target,
+            lun: 0,
+            cdb: Vec::new(),
+            direction: Direction::None,
+            data: Vec::new(),
+            timeout_s: 10,
+            untagged: true,
+            queue_action: 0,
+            extra_flags: 0,
+            abort_target: None,
+        }
+    }
+
+    /// `SRB_FUNCTION_ABORT_COMMAND` for an earlier request (addressed to that request's LU).
+    #[must_use]
+    pub fn abort(target: Ticket) -> Self {
+        let mut r = Self::function_only(sys::SRB_FUNCTION_ABORT_COMMAND, 0, 0);
+        r.abort_target = Some(target);
+        r
+    }
+
+    /// `SRB_FUNCTION_RESET_BUS` for a bus.
+    #[must_use]
+    pub fn reset_bus(path: u8) -> Self {
+        Self::function_only(sys::SRB_FUNCTION_RESET_BUS, path, 0)
+    }
+
+    /// `SRB_FUNCTION_FLUSH` (sent only when the adapter sets `CachesData`; otherwise the port
+    /// completes it itself).
+    #[must_use]
+    pub fn flush(target: u8) -> Self {
+        Self::function_only(sys::SRB_FUNCTION_FLUSH, 0, target)
+    }
+
+    /// `SRB_FUNCTION_SHUTDOWN` (as `flush`).
+    #[must_use]
+    pub fn shutdown(target: u8) -> Self {
+        Self::function_only(sys::SRB_FUNCTION_SHUTDOWN, 0, target)
+    }
+
+    /// Addressed to another bus.
+    #[must_use]
+    pub fn with_path(mut self, path: u8) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Addressed to another logical unit.
+    #[must_use]
+    pub fn with_lun(mut self, lun: u8) -> Self {
+        self.lun = lun;
+        self
+    }
+
+    /// With another `TimeOutValue` (seconds).
+    #[must_use]
+    pub fn with_timeout(mut self, seconds: u32) -> Self {
+        self.timeout_s = seconds;
+        self
+    }
+
+    /// Sent untagged even on a tagged-queuing adapter.
+    #[must_use]
+    pub fn untagged(mut self) -> Self {
+        self.untagged = true;
+        self
+    }
+
+    /// With extra `SRB_FLAGS_*`.
+    #[must_use]
+    pub fn with_flags(mut self, flags: u32) -> Self {
+        self.extra_flags |= flags;
+        self
+    }
+
+    /// The CDB opcode (0 when there is no CDB).
+    #[must_use]
+    pub fn opcode(&self) -> u8 {
+        self.cdb.first().copied().unwrap_or(0)
+    }
+}
+
+/// A finished request as the submitter sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The request.
+    pub ticket: Ticket,
+    /// `SrbStatus` as the port returns it (with `SRB_STATUS_QUEUE_FROZEN` if the port froze the
+    /// LU queue, and `SRB_STATUS_AUTOSENSE_VALID` as the miniport set it).
+    pub srb_status: u8,
+    /// `ScsiStatus`.
+    pub scsi_status: u8,
+    /// `DataTransferLength` at completion.
+    pub data_transfer_length: u32,
+    /// The data buffer after the transfer (for reads; for writes, what was sent).
+    pub data: Vec<u8>,
+    /// Sense bytes returned (when `SRB_STATUS_AUTOSENSE_VALID`).
+    pub sense: Vec<u8>,
+    /// Submission to completion, in machine time (ns).
+    pub latency_ns: u64,
+    /// How often the port requeued it after `SRB_STATUS_BUSY`.
+    pub busy_retries: u32,
+    /// Whether the port timed it out (and reset the bus).
+    pub timed_out: bool,
+    /// Whether the miniport ever saw it (false for requests the port answered itself).
+    pub reached_miniport: bool,
+}
+
+impl Completion {
+    /// `SRB_STATUS(srb_status)`: the status without its flag bits.
+    #[must_use]
+    pub fn status(&self) -> u8 {
+        sys::SRB_STATUS(self.srb_status)
+    }
+
+    /// Whether it succeeded (`SRB_STATUS_SUCCESS`).
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        self.status() == sys::SRB_STATUS_SUCCESS
+    }
+
+    /// Whether the port froze the LU queue for it.
+    #[must_use]
+    pub fn queue_frozen(&self) -> bool {
+        self.srb_status & sys::SRB_STATUS_QUEUE_FROZEN != 0
+    }
+}

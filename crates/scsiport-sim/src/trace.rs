@@ -1,0 +1,162 @@
+//! The event trace: JSON Lines, one object per event, in `seq` order. Format: `TRACE.md`.
+//!
+//! Nothing machine-specific that changes from run to run (virtual addresses, real time in the
+//! deterministic schedule) goes into an event, so two deterministic runs with the same seed give
+//! byte-identical traces.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// A JSON value, just enough for trace events.
+#[derive(Clone, Debug)]
+pub(crate) enum J {
+    Str(String),
+    Static(&'static str),
+    U(u64),
+    I(i64),
+    B(bool),
+    Null,
+}
+
+impl From<&'static str> for J {
+    fn from(s: &'static str) -> Self {
+        J::Static(s)
+    }
+}
+impl From<String> for J {
+    fn from(s: String) -> Self {
+        J::Str(s)
+    }
+}
+impl From<u64> for J {
+    fn from(v: u64) -> Self {
+        J::U(v)
+    }
+}
+impl From<u32> for J {
+    fn from(v: u32) -> Self {
+        J::U(u64::from(v))
+    }
+}
+impl From<u8> for J {
+    fn from(v: u8) -> Self {
+        J::U(u64::from(v))
+    }
+}
+impl From<usize> for J {
+    fn from(v: usize) -> Self {
+        J::U(v as u64)
+    }
+}
+impl From<i32> for J {
+    fn from(v: i32) -> Self {
+        J::I(i64::from(v))
+    }
+}
+impl From<bool> for J {
+    fn from(v: bool) -> Self {
+        J::B(v)
+    }
+}
+impl<T: Into<J>> From<Option<T>> for J {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(J::Null, Into::into)
+    }
+}
+
+pub(crate) fn escape_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn value_into(out: &mut String, v: &J) {
+    match v {
+        J::Str(s) => escape_into(out, s),
+        J::Static(s) => escape_into(out, s),
+        J::U(n) => {
+            let _ = write!(out, "{n}");
+        }
+        J::I(n) => {
+            let _ = write!(out, "{n}");
+        }
+        J::B(b) => out.push_str(if *b { "true" } else { "false" }),
+        J::Null => out.push_str("null"),
+    }
+}
+
+/// `0x` and two hex digits, the form statuses take in the trace.
+pub(crate) fn hex8(v: u8) -> String {
+    format!("{v:#04x}")
+}
+
+pub(crate) struct Tracer {
+    inner: Mutex<TraceInner>,
+}
+
+struct TraceInner {
+    out: Option<Box<dyn Write + Send>>,
+    seq: u64,
+}
+
+impl Tracer {
+    pub(crate) fn new(out: Option<Box<dyn Write + Send>>) -> Self {
+        Self { inner: Mutex::new(TraceInner { out, seq: 0 }) }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.inner.lock().map(|g| g.out.is_some()).unwrap_or(false)
+    }
+
+    /// Writes one event. `adapter` is the adapter index (or none for machine-level events).
+    pub(crate) fn emit(&self, t_ns: u64, adapter: Option<usize>, ev: &'static str, fields: &[(&'static str, J)]) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        if g.out.is_none() {
+            return;
+        }
+        g.seq += 1;
+        let mut line = String::with_capacity(128);
+        let _ = write!(line, "{{\"seq\":{},\"t_ns\":{},\"adapter\":", g.seq, t_ns);
+        match adapter {
+            Some(a) => {
+                let _ = write!(line, "{a}");
+            }
+            None => line.push_str("null"),
+        }
+        line.push_str(",\"ev\":");
+        escape_into(&mut line, ev);
+        for (k, v) in fields {
+            line.push(',');
+            escape_into(&mut line, k);
+            line.push(':');
+            value_into(&mut line, v);
+        }
+        line.push_str("}\n");
+        if let Some(out) = g.out.as_mut() {
+            if out.write_all(line.as_bytes()).is_err() {
+                g.out = None;
+            }
+        }
+    }
+
+    pub(crate) fn flush(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            if let Some(out) = g.out.as_mut() {
+                let _ = out.flush();
+            }
+        }
+    }
+}
