@@ -26,6 +26,8 @@
 pub mod disk;
 pub mod hba;
 pub mod mem;
+#[cfg(target_os = "linux")]
+pub mod uio;
 
 mod ffi;
 mod guard;
