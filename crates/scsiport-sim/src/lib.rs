@@ -26,6 +26,7 @@
 pub mod disk;
 pub mod hba;
 pub mod mem;
+pub mod pvscsi;
 #[cfg(target_os = "linux")]
 pub mod uio;
 
