@@ -588,3 +588,22 @@ impl Hba for UioHba {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Only addresses that cannot name a real function: a test must never bind a host device.
+
+    #[test]
+    fn malformed_address_is_refused_before_sysfs() {
+        let e = UioHba::open("../../../../dev/mem").unwrap_err();
+        assert!(e.0.contains("not a PCI address"), "{e}");
+    }
+
+    #[test]
+    fn absent_function_is_an_error() {
+        let e = UioHba::open("ffff:ff:1f.7").unwrap_err();
+        assert!(e.0.contains("no PCI function ffff:ff:1f.7"), "{e}");
+    }
+}
