@@ -360,8 +360,8 @@ fn bind(dev: &Path, bdf: &str, id: &PciIdentity) -> Result<String, UioError> {
 
 impl UioHba {
     /// Opens the PCI function at `bdf` (`dddd:bb:dd.f` or `bb:dd.f`): binds it to
-    /// `uio_pci_generic` if it is unbound, opens `/dev/uioN`, maps its memory BARs, enables
-    /// memory decoding and bus mastering, and starts the interrupt thread.
+    /// `uio_pci_generic` if it is unbound, opens `/dev/uioN`, maps its memory BARs, starts the
+    /// interrupt thread, and enables memory decoding, bus mastering and INTx.
     ///
     /// # Errors
     /// A malformed address, a missing function, a function bound to another driver, a missing
@@ -416,10 +416,12 @@ impl UioHba {
             _irq: irq,
             _uio: uio,
         };
+        // INTx-disable may be left set by an earlier user of the device that exited between an
+        // interrupt and its re-arm; no interrupt would ever reach us then.
         let command = hba.command().map_err(io_err("reading the command register"))?;
-        let wanted = command | cfg::COMMAND_MEMORY | cfg::COMMAND_MASTER;
+        let wanted = (command | cfg::COMMAND_MEMORY | cfg::COMMAND_MASTER) & !cfg::COMMAND_INTX_DISABLE;
         if wanted != command {
-            hba.set_command(wanted).map_err(io_err("enabling memory decoding and bus mastering"))?;
+            hba.set_command(wanted).map_err(io_err("enabling memory decoding, bus mastering and INTx"))?;
         }
         Ok(hba)
     }
