@@ -45,7 +45,7 @@ pub struct MachineBuilder {
     verifier: VerifierConfig,
     cfg: PortConfig,
     trace: Option<Box<dyn Write + Send>>,
-    adapters: Vec<(Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>)>,
+    adapters: Vec<(Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>, Option<String>)>,
     vclock: Arc<VirtualClock>,
     rclock: Arc<RealClock>,
     wait_timeout: Duration,
@@ -155,14 +155,24 @@ impl MachineBuilder {
     /// Adds an HBA with its own interrupt line.
     #[must_use]
     pub fn adapter(mut self, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>) -> Self {
-        self.adapters.push((hba, dma, None));
+        self.adapters.push((hba, dma, None, None));
         self
     }
 
     /// Adds an HBA on interrupt line `line`; HBAs with the same line share it.
     #[must_use]
     pub fn adapter_on_line(mut self, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32) -> Self {
-        self.adapters.push((hba, dma, Some(line)));
+        self.adapters.push((hba, dma, Some(line), None));
+        self
+    }
+
+    /// Gives the adapter added last its own `ArgumentString` (e.g. to break only one of two
+    /// HBAs sharing a line).
+    #[must_use]
+    pub fn adapter_args(mut self, args: &str) -> Self {
+        if let Some(a) = self.adapters.last_mut() {
+            a.3 = Some(args.to_string());
+        }
         self
     }
 
@@ -179,9 +189,9 @@ impl MachineBuilder {
             .adapters
             .into_iter()
             .enumerate()
-            .map(|(i, (hba, dma, line))| {
+            .map(|(i, (hba, dma, line, args))| {
                 let line = line.unwrap_or(1000 + u32::try_from(i).unwrap_or(0));
-                Arc::new(Adapter::new(i, hba, dma, line))
+                Arc::new(Adapter::new(i, hba, dma, line, args))
             })
             .collect::<Vec<_>>();
         let clock: Arc<dyn Clock> =

@@ -480,6 +480,8 @@ pub(crate) struct Adapter {
     pub(crate) hba: Arc<dyn Hba>,
     pub(crate) dma: Arc<dyn DmaSpace>,
     pub(crate) line: u32,
+    /// This adapter's own `ArgumentString`, overriding the machine's.
+    pub(crate) args: Option<String>,
     pub(crate) intlock: Mutex<()>,
     pub(crate) st: Mutex<AdapterSt>,
     /// The current device extension address (for the cross-check of every service call).
@@ -491,12 +493,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Adapter {
-    pub(crate) fn new(index: usize, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32) -> Self {
+    pub(crate) fn new(index: usize, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32, args: Option<String>) -> Self {
         Self {
             index,
             hba,
             dma,
             line,
+            args,
             intlock: Mutex::new(()),
             st: Mutex::new(AdapterSt::new()),
             devext: AtomicUsize::new(0),
@@ -745,11 +748,11 @@ impl MachineCore {
                 format!("{} stalled {stall_total_us} µs in total", routine.name()),
             );
         }
-        if routine == Routine::Interrupt && real > 50_000 {
-            self.violation(idx, Rule::IsrOver50us, [real / 1000, 0, 0], format!("HwScsiInterrupt ran {} µs", real / 1000));
+        let took = real.saturating_add(stall_ns);
+        if routine == Routine::Interrupt && took > 50_000 {
+            self.violation(idx, Rule::IsrOver50us, [took / 1000, 0, 0], format!("HwScsiInterrupt ran {} µs", took / 1000));
         }
         if let Some(limit) = routine.limit_ns() {
-            let took = real.saturating_add(stall_ns);
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let scaled = (limit as f64 * self.verifier.time_scale.max(0.0)) as u64;
             if took > scaled {
@@ -961,7 +964,7 @@ impl MachineCore {
         if self.cfg.dump_mode {
             arg.push_str("dump=1");
         }
-        if let Some(a) = &self.cfg.argument_string {
+        if let Some(a) = ad.args.as_ref().or(self.cfg.argument_string.as_ref()) {
             if !arg.is_empty() {
                 arg.push(' ');
             }

@@ -177,6 +177,14 @@ pub enum Break {
     InitializeOutside,
     /// Complete every request with SRB_STATUS_BUSY (the port's retry cap).
     AlwaysBusy,
+    /// Stall 100 µs in the ISR (warning 0x1139 when enabled).
+    SlowIsr,
+    /// ScsiPortNotification(NextRequest) from HwScsiFindAdapter (warning 0x113B).
+    NotifyInFindAdapter,
+    /// ScsiPortFreeDeviceBase of an address GetDeviceBase never returned (0x1161).
+    FreeBogusBase,
+    /// Keep the CallEnableInterrupts protocol in dump mode (0x1133).
+    DeferInDump,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -230,6 +238,10 @@ const BREAKS: &[(&str, Break)] = &[
     ("log_error_after", Break::LogErrorAfter),
     ("initialize_outside", Break::InitializeOutside),
     ("always_busy", Break::AlwaysBusy),
+    ("slow_isr", Break::SlowIsr),
+    ("notify_in_find_adapter", Break::NotifyInFindAdapter),
+    ("free_bogus_base", Break::FreeBogusBase),
+    ("defer_in_dump", Break::DeferInDump),
 ];
 
 impl Break {
@@ -409,7 +421,7 @@ fn parse_args(e: &mut DevExt, arg: PCHAR) {
             _ => {}
         }
     }
-    if e.dump {
+    if e.dump && e.brk != Break::DeferInDump {
         e.defer = false;
     }
 }
@@ -481,6 +493,13 @@ unsafe extern "system" fn hw_find_adapter(
         return sys::SP_RETURN_ERROR;
     }
     e.regs = base as usize;
+    if e.brk == Break::NotifyInFindAdapter {
+        notify0(sys::NextRequest, p);
+    }
+    if e.brk == Break::FreeBogusBase {
+        // SAFETY: deliberately broken: an address GetDeviceBase did not return.
+        unsafe { sys::ScsiPortFreeDeviceBase(p, 0x1234 as PVOID) };
+    }
     c.NumberOfBuses = 1;
     c.InitiatorBusId[0] = 7;
     c.MaximumNumberOfTargets = 16;
@@ -931,6 +950,10 @@ fn drain(p: PVOID, e: &mut DevExt, _in_interrupt: bool) -> u32 {
 unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
     let e = ext(p);
     let fire = e.broke;
+    if e.brk == Break::SlowIsr {
+        // SAFETY: a short stall, over the 50 µs ISR budget.
+        unsafe { sys::ScsiPortStallExecution(100) };
+    }
     if fire && e.brk == Break::ClaimForeign {
         let st = rd(e, REG_INTR_STATUS);
         if st & INTR_ALL != 0 {

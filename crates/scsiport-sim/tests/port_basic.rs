@@ -40,3 +40,51 @@ fn trace_shows_the_deferral_protocol() {
     }
     let _ = (Schedule::Concurrent, VerifierConfig::default());
 }
+
+fn workload(m: &scsiport_sim::Machine, n: u32) {
+    let mut tickets = Vec::new();
+    for i in 0..n {
+        let lba = (i * 8) % 4000;
+        let w = pattern(lba, 8, i as u8);
+        tickets.push((lba, w.clone(), m.submit(Request::write10(0, lba, 8, w)).unwrap()));
+    }
+    let mut last = std::collections::BTreeMap::new();
+    for (lba, w, t) in tickets {
+        let c = m.wait(t).unwrap();
+        assert!(c.is_success() || c.status() == 0x04, "status {:#x}", c.srb_status);
+        if c.is_success() {
+            last.insert(lba, w);
+        }
+    }
+    m.run_until_idle().unwrap();
+    assert!(last.len() > 32);
+    for (lba, w) in last {
+        let c = m.execute(Request::read10(0, lba, 8, 4096)).unwrap();
+        if c.status() == 0x04 {
+            continue;
+        }
+        assert!(c.is_success(), "status {:#x}", c.srb_status);
+        assert!(c.data == w, "data mismatch at lba {lba}");
+    }
+}
+
+#[test]
+fn clean_run_deterministic_queue_depth() {
+    for args in ["qd=4", "qd=8 defer=0", "qd=8 tagged=1", "qd=2 map=1 timer=1"] {
+        let (m, _d) = loaded(args);
+        workload(&m, 64);
+        assert!(m.violations().is_empty(), "{args}: {:#?}", m.violations());
+        let s = m.stats();
+        assert!(s.interrupts > 0 && s.completions > 64, "{args}: {s:?}");
+    }
+}
+
+#[test]
+fn clean_run_concurrent() {
+    for args in ["qd=4", "qd=8 tagged=1", "qd=8 defer=0"] {
+        let (m, _d) = machine_with(Schedule::Concurrent, args, VerifierConfig { time_scale: 20.0, ..VerifierConfig::default() }, 1);
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        workload(&m, 200);
+        assert!(m.violations().is_empty(), "{args}: {:#?}", m.violations());
+    }
+}

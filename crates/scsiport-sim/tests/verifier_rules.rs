@@ -1,0 +1,426 @@
+//! One deliberately broken miniport per verifier rule, each getting that rule's code.
+
+mod common;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use scsiport_sim::mem::SimDma;
+use scsiport_sim::{Machine, Request, Rule, VerifierConfig, test_miniport};
+use scsiport_sys as sys;
+
+fn entry_fails_with(entry: scsiport_sim::DriverEntryFn, rule: Rule) {
+    let (m, _d) = machine_with(det(), "", VerifierConfig::default(), 1);
+    let e = m.load_driver(entry).unwrap_err();
+    assert_eq!(e.bugcheck().map(|b| b.rule), Some(rule), "{e}");
+    assert_bugcheck(&m, rule);
+}
+
+#[test]
+fn x1000_bad_initialize_data_size() {
+    entry_fails_with(test_miniport::driver_entry_bad_size, Rule::InitializeArguments);
+}
+
+#[test]
+fn x1000_missing_start_io() {
+    entry_fails_with(test_miniport::driver_entry_no_start_io, Rule::InitializeArguments);
+}
+
+#[test]
+fn x1000_foreign_arguments() {
+    entry_fails_with(test_miniport::driver_entry_wrong_args, Rule::InitializeArguments);
+}
+
+#[test]
+fn x1000_initialize_outside_driver_entry() {
+    assert_bugcheck(&broken("initialize_outside", ""), Rule::InitializeArguments);
+}
+
+#[test]
+fn x1101_driver_entry_return() {
+    entry_fails_with(test_miniport::driver_entry_wrong_return, Rule::DriverEntryReturn);
+}
+
+#[test]
+fn x1001_stall_over_100ms() {
+    let m = broken("stall_200ms", "");
+    assert_bugcheck(&m, Rule::StallTooLong);
+    assert_eq!(m.bugcheck().unwrap().params[0], 200_000);
+}
+
+#[test]
+fn x1002_start_io_too_long() {
+    let m = broken("slow_startio", "");
+    assert_bugcheck(&m, Rule::RoutineTooLong);
+    assert!(m.bugcheck().unwrap().params[2] >= 500_000, "duration in µs");
+    // The 90 ms stalls were warnings first.
+    assert!(m.violations().iter().any(|v| v.rule == Rule::StallOverMillisecond));
+}
+
+#[test]
+fn x1138_stall_over_1ms_is_a_warning() {
+    let m = broken("stall_2ms", "");
+    assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
+    let v = m.violations();
+    assert!(v.iter().any(|v| v.rule == Rule::StallOverMillisecond && v.code == 0x1138));
+    assert!(m.execute(Request::test_unit_ready(0)).is_ok());
+}
+
+#[test]
+fn x1003_completed_twice() {
+    assert_bugcheck(&broken("complete_twice", ""), Rule::CompletedTwice);
+}
+
+#[test]
+fn x1003_completed_not_outstanding() {
+    assert_bugcheck(&broken("complete_bogus", ""), Rule::CompletedNotOutstanding);
+}
+
+#[test]
+fn x1004_status_pending() {
+    assert_bugcheck(&broken("status_pending", ""), Rule::InvalidSrbStatus);
+}
+
+#[test]
+fn x1004_status_queue_frozen() {
+    assert_bugcheck(&broken("status_frozen", ""), Rule::InvalidSrbStatus);
+}
+
+#[test]
+fn x1004_autosense_with_disable_autosense() {
+    let (m, _d) = machine_with(det(), "break=autosense_disabled", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let _ = m.execute(Request::read10(0, 0, 1, 512).with_flags(sys::SRB_FLAGS_DISABLE_AUTOSENSE));
+    assert_bugcheck(&m, Rule::InvalidSrbStatus);
+}
+
+#[test]
+fn x1005_next_lu_with_untagged_active() {
+    let (m, _d) = machine_with(det(), "tagged=1 break=next_lu_untagged", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let _ = m.execute(Request::read10(0, 0, 1, 512).untagged());
+    assert_bugcheck(&m, Rule::NextLuWithUntaggedActive);
+}
+
+#[test]
+fn x1005_can_be_disabled_like_bit_30() {
+    let v = VerifierConfig::default().without(Rule::NextLuWithUntaggedActive);
+    let (m, _d) = machine_with(det(), "tagged=1 break=next_lu_untagged", v, 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let c = m.execute(Request::read10(0, 0, 1, 512).untagged()).unwrap();
+    assert!(m.bugcheck().is_none(), "{c:?}");
+}
+
+#[test]
+fn x1116_next_lu_without_tagged_queuing() {
+    assert_bugcheck(&broken("next_lu_not_allowed", ""), Rule::NextLuNotAllowed);
+}
+
+#[test]
+fn x1006_physical_address_of_a_stack_buffer() {
+    assert_bugcheck(&broken("bad_physical", ""), Rule::BadPhysicalAddressQuery);
+}
+
+#[test]
+fn x1117_extension_physical_without_need_physical_addresses() {
+    assert_bugcheck(&broken("extension_physical", "nophys=1"), Rule::ExtensionNeedsPhysical);
+}
+
+#[test]
+fn x1118_virtual_address_of_a_bogus_pa() {
+    assert_bugcheck(&broken("bad_virtual", ""), Rule::BadVirtualAddressQuery);
+}
+
+#[test]
+fn x1007_reset_hold_with_outstanding_requests() {
+    let (m, _d) = machine_with(det(), "break=drop_io_ignore_reset", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let e = m.execute(Request::read10(0, 0, 1, 512).with_timeout(2)).unwrap_err();
+    assert_eq!(e.bugcheck().map(|b| b.rule), Some(Rule::ResetHoldOutstanding), "{e}");
+    assert_bugcheck(&m, Rule::ResetHoldOutstanding);
+}
+
+#[test]
+fn xd1_srb_extension_touched_after_completion() {
+    let m = broken("touch_ext_after", "");
+    assert_bugcheck(&m, Rule::TouchedAfterCompletion);
+    assert_eq!(m.bugcheck().unwrap().code, 0xD1);
+    assert_eq!(m.bugcheck().unwrap().params[2], 1, "a write");
+}
+
+#[test]
+fn xd1_srb_touched_after_completion() {
+    let m = broken("touch_srb_after", "");
+    assert_bugcheck(&m, Rule::TouchedAfterCompletion);
+    assert_eq!(m.bugcheck().unwrap().params[2], 0, "a read");
+}
+
+#[test]
+fn xd1_data_buffer_without_map_buffers() {
+    assert_bugcheck(&broken("deref_databuffer", ""), Rule::DataBufferNotMapped);
+}
+
+#[test]
+fn xd1_data_buffer_with_map_buffers_is_fine() {
+    let m = broken("deref_databuffer", "map=1");
+    assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
+}
+
+#[test]
+fn xd1_direct_register_dereference() {
+    assert_bugcheck(&broken("direct_mmio", ""), Rule::DirectRegisterAccess);
+}
+
+#[test]
+fn x1102_find_adapter_again_unset() {
+    let (m, _d) = machine_with(det(), "break=bad_again", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::FindAdapterResult);
+}
+
+#[test]
+fn x1103_find_adapter_inconsistent_config() {
+    let (m, _d) = machine_with(det(), "break=bad_config", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::FindAdapterConfig);
+}
+
+#[test]
+fn x1104_uncached_extension_twice() {
+    let (m, _d) = machine_with(det(), "break=uncached_twice", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::UncachedExtension);
+}
+
+#[test]
+fn x1104_uncached_extension_outside_find_adapter() {
+    assert_bugcheck(&broken("uncached_in_init", ""), Rule::UncachedExtension);
+}
+
+#[test]
+fn x1105_validate_range_outside_find_adapter() {
+    assert_bugcheck(&broken("validate_outside", ""), Rule::FindAdapterOnlyService);
+}
+
+#[test]
+fn x1106_unassigned_range() {
+    let (m, _d) = machine_with(det(), "break=unassigned_range", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::UnassignedRange);
+}
+
+#[test]
+fn x1110_start_io_returned_false() {
+    assert_bugcheck(&broken("startio_false", ""), Rule::StartIoReturnedFalse);
+}
+
+#[test]
+fn x1111_completed_srb_passed_to_log_error() {
+    assert_bugcheck(&broken("log_error_after", ""), Rule::CompletedSrbPassed);
+}
+
+#[test]
+fn x1112_read_only_field_written() {
+    let m = broken("write_read_only", "");
+    assert_bugcheck(&m, Rule::ReadOnlySrbField);
+    assert!(m.bugcheck().unwrap().message.contains("TargetId"));
+}
+
+#[test]
+fn x1113_transfer_length_grown() {
+    assert_bugcheck(&broken("grow_length", ""), Rule::TransferLengthGrown);
+}
+
+#[test]
+fn x1114_underrun_with_success() {
+    assert_bugcheck(&broken("underrun_success", ""), Rule::UnderrunStatus);
+}
+
+#[test]
+fn x1115_missing_next_request() {
+    let (m, _d) = machine_with(det(), "break=skip_next_request", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let ts: Vec<_> = (0..3).map(|i| m.submit(Request::read10(0, i, 1, 512)).unwrap()).collect();
+    let e = m.wait(ts[2]).unwrap_err();
+    assert_eq!(e.bugcheck().map(|b| b.rule), Some(Rule::MissingNextRequest), "{e}");
+    assert_bugcheck(&m, Rule::MissingNextRequest);
+}
+
+#[test]
+fn x1115_missing_next_request_concurrent() {
+    let v = VerifierConfig { hang_threshold_ns: 300_000_000, time_scale: 20.0, ..VerifierConfig::default() };
+    let (m, _d) = machine_with(scsiport_sim::Schedule::Concurrent, "break=skip_next_request", v, 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let ts: Vec<_> = (0..3).map(|i| m.submit(Request::read10(0, i, 1, 512)).unwrap()).collect();
+    let e = m.wait(ts[2]).unwrap_err();
+    assert_eq!(e.bugcheck().map(|b| b.rule), Some(Rule::MissingNextRequest), "{e}");
+}
+
+#[test]
+fn x1120_port_accessor_on_memory_range() {
+    assert_bugcheck(&broken("wrong_register_kind", ""), Rule::RegisterAccess);
+}
+
+#[test]
+fn x1120_register_outside_mapping() {
+    assert_bugcheck(&broken("register_out_of_range", ""), Rule::RegisterAccess);
+}
+
+#[test]
+fn x1121_foreign_device_extension() {
+    assert_bugcheck(&broken("wrong_extension", ""), Rule::WrongDeviceExtension);
+}
+
+#[test]
+fn x1131_interrupt_storm() {
+    assert_bugcheck(&broken("storm", ""), Rule::InterruptStorm);
+}
+
+#[test]
+fn x1132_isr_claims_without_clearing() {
+    assert_bugcheck(&broken("no_clear", "defer=0"), Rule::IsrDidNotClear);
+}
+
+#[test]
+fn x1133_call_enable_outside_isr() {
+    assert_bugcheck(&broken("enable_outside_isr", ""), Rule::CallEnableOutsideIsr);
+}
+
+#[test]
+fn x1133_call_enable_in_dump_mode() {
+    let b = Machine::builder().schedule(det()).dump_mode(true).argument_string("break=defer_in_dump");
+    let dma = SimDma::default();
+    let dev = device(&b, &dma, 1, 1);
+    let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
+    // The scan's first interrupt already breaks it.
+    if m.load_driver(test_miniport::driver_entry).is_ok() {
+        let _ = m.execute(Request::read10(0, 0, 1, 512));
+    }
+    assert_bugcheck(&m, Rule::CallEnableOutsideIsr);
+    assert!(m.bugcheck().unwrap().message.contains("dump"));
+}
+
+#[test]
+fn x1134_enable_without_masking() {
+    assert_bugcheck(&broken("enable_no_mask", ""), Rule::EnableWithoutMask);
+}
+
+#[test]
+fn x1135_enable_callback_without_call_disable() {
+    assert_bugcheck(&broken("no_disable", ""), Rule::EnableWithoutDisable);
+}
+
+#[test]
+fn x1136_call_disable_outside_enable_callback() {
+    assert_bugcheck(&broken("disable_outside_enable", ""), Rule::CallDisableOutsideEnable);
+}
+
+#[test]
+fn x1137_disable_callback_leaves_interrupts_masked() {
+    assert_bugcheck(&broken("leave_masked", ""), Rule::DisableLeftMasked);
+}
+
+#[test]
+fn x1139_isr_over_50us_warning_when_enabled() {
+    let v = VerifierConfig::default().with(Rule::IsrOver50us);
+    let (m, _d) = machine_with(det(), "break=slow_isr", v, 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    m.execute(Request::read10(0, 0, 1, 512)).unwrap();
+    assert!(m.bugcheck().is_none());
+    assert!(m.violations().iter().any(|v| v.rule == Rule::IsrOver50us));
+}
+
+#[test]
+fn x113a_timer_without_routine() {
+    assert_bugcheck(&broken("timer_null", ""), Rule::TimerMisuse);
+}
+
+#[test]
+fn x113b_notification_from_find_adapter_warns() {
+    let m = broken("notify_in_find_adapter", "");
+    assert!(m.bugcheck().is_none());
+    assert!(m.violations().iter().any(|v| v.rule == Rule::NotificationInFindAdapter));
+}
+
+#[test]
+fn x1150_control_list_overrun() {
+    let (m, _d) = machine_with(det(), "break=control_overrun", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::ControlListOverrun);
+}
+
+#[test]
+fn x1151_control_not_success() {
+    let (m, _d) = machine_with(det(), "break=control_fail", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::ControlNotSuccess);
+}
+
+#[test]
+fn x1152_stop_unsupported() {
+    let (m, _d) = machine_with(det(), "break=no_stop", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::ControlStopUnsupported);
+}
+
+#[test]
+fn x1153_interrupt_during_set_running_config() {
+    let (m, _d) = machine_with(det(), "break=irq_in_running_config", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    m.stop_adapter(0).unwrap();
+    m.run_for(Duration::from_millis(10)).unwrap();
+    let e = m.restart_adapter(0).unwrap_err();
+    assert_eq!(e.bugcheck().map(|b| b.rule), Some(Rule::InterruptWhileDisconnected), "{e}");
+}
+
+#[test]
+fn x1160_unsupported_notification() {
+    assert_bugcheck(&broken("unsupported_notification", ""), Rule::UnsupportedNotification);
+}
+
+#[test]
+fn x1161_free_device_base_of_a_bogus_address() {
+    let (m, _d) = machine_with(det(), "break=free_bogus_base", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::BadServiceArgument);
+}
+
+#[test]
+fn x1130_isr_claims_another_hbas_interrupt() {
+    // Two HBAs share a line; the first one's ISR claims every interrupt.
+    let mut claimed = false;
+    for seed in 1..20 {
+        let b = Machine::builder().schedule(scsiport_sim::Schedule::Deterministic { seed });
+        let dma = SimDma::default();
+        let d0 = device(&b, &dma, 1, 1);
+        let d1 = device(&b, &dma, 1, 2);
+        let dma = Arc::new(dma);
+        let m = b
+            .adapter_on_line(Arc::new(d0), dma.clone(), 5)
+            .adapter_args("break=claim_foreign")
+            .adapter_on_line(Arc::new(d1), dma, 5)
+            .build();
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        let _ = m.execute_on(0, Request::read10(0, 0, 1, 512));
+        for i in 0..8 {
+            if m.execute_on(1, Request::read10(0, i, 1, 512)).is_err() {
+                break;
+            }
+        }
+        if let Some(b) = m.bugcheck() {
+            assert_eq!(b.rule, Rule::IsrClaimedForeign, "{b}");
+            assert_eq!(b.adapter, Some(0));
+            claimed = true;
+            break;
+        }
+    }
+    assert!(claimed, "the foreign claim was never caught");
+}
+
+#[test]
+fn every_rule_has_a_distinct_name_and_a_doc_key() {
+    for r in Rule::ALL {
+        assert!(!r.doc().is_empty() && !r.text().is_empty());
+        assert!(r.code() == 0xD1 || (0x1000..0x1200).contains(&r.code()), "{r:?}");
+    }
+}
