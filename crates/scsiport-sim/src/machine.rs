@@ -354,7 +354,7 @@ impl Machine {
                 if c.now_ns() >= until {
                     return Ok(());
                 }
-                match self.core.det_step() {
+                match self.core.det_step_until(until) {
                     Step::Progress => {}
                     Step::Idle => {
                         c.advance_to(until);

@@ -2288,6 +2288,11 @@ impl MachineCore {
     /// One step of the deterministic event loop: pick one runnable action (seeded), or advance
     /// the virtual clock to the next event.
     pub(crate) fn det_step(self: &Arc<Self>) -> Step {
+        self.det_step_until(u64::MAX)
+    }
+
+    /// As [`Self::det_step`], but the clock never moves past `limit`.
+    pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
         if self.is_halted() {
             return Step::Idle;
         }
@@ -2371,8 +2376,8 @@ impl MachineCore {
                 return Step::Idle;
             }
             return match (next, &self.vclock) {
-                (Some(t), Some(c)) => {
-                    c.advance_to(t);
+                (Some(t), Some(c)) if now < limit => {
+                    c.advance_to(t.min(limit));
                     Step::Progress
                 }
                 _ => Step::Idle,

@@ -696,7 +696,18 @@ unsafe extern "system" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) 
             notify0(sys::NextRequest, p);
         }
         sys::SRB_FUNCTION_RESET_BUS => {
-            reset_bus(p, e, u32::from(srb.PathId));
+            // ScsiPortCompleteRequest would complete this SRB too: complete the others one by one.
+            for i in 0..MAX_SLOTS {
+                let other = e.slots[i].srb;
+                if !other.is_null() {
+                    e.slots[i].srb = ptr::null_mut();
+                    e.outstanding -= 1;
+                    // SAFETY: an SRB we own.
+                    unsafe { (*other).SrbStatus = sys::SRB_STATUS_BUS_RESET };
+                    complete(p, other);
+                }
+            }
+            setup_device(e);
             srb.SrbStatus = sys::SRB_STATUS_SUCCESS;
             complete(p, srb_p);
             notify0(sys::NextRequest, p);
