@@ -5,7 +5,7 @@
 //! data (CDBs, `READ_CAPACITY_DATA`, sense information) are big-endian and are kept raw, as in the
 //! header; byte-exact structures have alignment 1 unless the header gives them a wider member.
 
-use crate::types::{LARGE_INTEGER, UCHAR, ULONG};
+use crate::types::{LARGE_INTEGER, UCHAR, ULONG, USHORT};
 
 // ---------------------------------------------------------------------------------------------
 // Lengths and fixed values
@@ -946,22 +946,21 @@ crate::bitfield::bitfields! {
 // INQUIRY data (SPC standard INQUIRY data)
 // ---------------------------------------------------------------------------------------------
 
-/// `VERSION_DESCRIPTOR`: one big-endian version descriptor of INQUIRY data (`scsi.h`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VERSION_DESCRIPTOR {
-    /// High byte.
-    pub MSB: UCHAR,
-    /// Low byte.
-    pub LSB: UCHAR,
-}
+/// `VERSION_DESCRIPTOR`: one version descriptor of INQUIRY data. The WDK's `scsi.h` declares it
+/// `typedef USHORT VERSION_DESCRIPTOR` (WDK 10.0.16299.0 `shared/scsi.h`); the two bytes on the
+/// wire are big-endian (SPC), so read it with `u16::from_be(..)`.
+pub type VERSION_DESCRIPTOR = USHORT;
 /// `PVERSION_DESCRIPTOR` (`scsi.h`).
 pub type PVERSION_DESCRIPTOR = *mut VERSION_DESCRIPTOR;
 
 /// `INQUIRYDATA`: standard INQUIRY data (`scsi.h`); a device returns at least the first
 /// `INQUIRYDATABUFFERSIZE` (36) bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// The WDK declares it under `#pragma pack(push, inquiry, 1)` with a `USHORT` array at byte 58,
+/// so it is packed here too: 104 bytes, alignment 1 (WDK 10.0.16299.0 `shared/scsi.h`). Copy
+/// `VersionDescriptors` out before use; a reference to it may be unaligned.
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct INQUIRYDATA {
     /// `DeviceType`, `DeviceTypeQualifier`; see the accessor methods.
     pub bitfield_1: UCHAR,
@@ -989,35 +988,13 @@ pub struct INQUIRYDATA {
     pub VendorSpecific: [UCHAR; 20],
     /// Reserved.
     pub Reserved3: [UCHAR; 2],
-    /// Version descriptors, big-endian.
+    /// Version descriptors (bytes 58..74), each big-endian on the wire.
     pub VersionDescriptors: [VERSION_DESCRIPTOR; 8],
-    /// Reserved.
-    pub Reserved4: [UCHAR; 22],
+    /// Reserved: 30 bytes in the WDK, to byte 104 (SPC reserves bytes 74..96; 96.. is vendor data).
+    pub Reserved4: [UCHAR; 30],
 }
 /// `PINQUIRYDATA` (`scsi.h`).
 pub type PINQUIRYDATA = *mut INQUIRYDATA;
-
-impl Default for INQUIRYDATA {
-    fn default() -> Self {
-        Self {
-            bitfield_1: 0,
-            bitfield_2: 0,
-            Versions: 0,
-            bitfield_3: 0,
-            AdditionalLength: 0,
-            Reserved: 0,
-            bitfield_4: 0,
-            bitfield_5: 0,
-            VendorId: [0; 8],
-            ProductId: [0; 16],
-            ProductRevisionLevel: [0; 4],
-            VendorSpecific: [0; 20],
-            Reserved3: [0; 2],
-            VersionDescriptors: [VERSION_DESCRIPTOR { MSB: 0, LSB: 0 }; 8],
-            Reserved4: [0; 22],
-        }
-    }
-}
 
 crate::bitfield::bitfields! {
     impl INQUIRYDATA.bitfield_1: UCHAR {
@@ -1615,7 +1592,7 @@ mod tests {
     #[test]
     fn wire_sizes() {
         assert_eq!(size_of::<SENSE_DATA>(), usize::from(SENSE_BUFFER_SIZE));
-        assert_eq!(size_of::<INQUIRYDATA>(), 96);
+        assert_eq!(size_of::<INQUIRYDATA>(), 104);
         assert_eq!(align_of::<INQUIRYDATA>(), 1);
         assert_eq!((OFFSET_VER_DESCRIPTOR_ONE, OFFSET_VER_DESCRIPTOR_EIGHT), (58, 74));
         assert_eq!(size_of::<READ_CAPACITY_DATA>(), 8);

@@ -98,9 +98,9 @@ pub const SRB_FUNCTION_POWER: UCHAR = 0x24;
 pub const SRB_FUNCTION_PNP: UCHAR = 0x25;
 /// Storport only (`ns-srb-_scsi_request_block`).
 pub const SRB_FUNCTION_DUMP_POINTERS: UCHAR = 0x26;
-/// Storport only (`ns-srb-_scsi_request_block`).
+/// Storport only: free what `SRB_FUNCTION_DUMP_POINTERS` allocated (`ns-srb-_scsi_request_block`; `srb.h`).
 pub const SRB_FUNCTION_FREE_DUMP_POINTERS: UCHAR = 0x27;
-/// Storport only: an extended `STORAGE_REQUEST_BLOCK` (`ns-srb-_scsi_request_block`).
+/// Storport only: the request is an extended `STORAGE_REQUEST_BLOCK` (`srb.h`).
 pub const SRB_FUNCTION_STORAGE_REQUEST_BLOCK: UCHAR = 0x28;
 
 // ---------------------------------------------------------------------------------------------
@@ -163,9 +163,9 @@ pub const SRB_STATUS_ERROR_RECOVERY: UCHAR = 0x23;
 pub const SRB_STATUS_NOT_POWERED: UCHAR = 0x24;
 /// Storport era: link down (`ns-srb-_scsi_request_block`).
 pub const SRB_STATUS_LINK_DOWN: UCHAR = 0x25;
-/// Storport era: out of resources (`ns-srb-_scsi_request_block`).
+/// Storport era: out of resources (`srb.h` of the Windows 10 2004 kits; not in earlier ones).
 pub const SRB_STATUS_INSUFFICIENT_RESOURCES: UCHAR = 0x26;
-/// Storport era: throttled (`ns-srb-_scsi_request_block`).
+/// Storport era: throttled (`srb.h` of the Windows 10 2004 kits; not in earlier ones).
 pub const SRB_STATUS_THROTTLED_REQUEST: UCHAR = 0x27;
 /// Port only: the request could not be delivered (`ns-srb-_scsi_request_block`).
 pub const SRB_STATUS_INTERNAL_ERROR: UCHAR = 0x30;
@@ -712,7 +712,7 @@ pub const SRBEV_BUS_RESET: ULONG = 0x0001;
 /// Receive-event mask: a SCSI asynchronous event notification (`srb.h`).
 pub const SRBEV_SCSI_ASYNC_NOTIFICATION: ULONG = 0x0002;
 
-/// `SCSI_PORT_SIGNATURE`: "PORT" in little-endian ASCII; defined only in checked (`DBG`) builds (`srb.h`).
+/// `SCSI_PORT_SIGNATURE`: "PORT" in little-endian ASCII; `srb.h` defines it only under `#if DBG==1`.
 pub const SCSI_PORT_SIGNATURE: ULONG = 0x5452_4f50;
 
 /// `WMIFlags`: the WMI request is for the adapter, not a logical unit (`ns-srb-_scsi_wmi_request_block`).
