@@ -699,8 +699,9 @@ pub unsafe fn StorPortInitializeDpc(DeviceExtension: PVOID, Dpc: PSTOR_DPC, HwDp
     unsafe { StorPortNotification(InitializeDpc, DeviceExtension, Dpc, HwDpcRoutine) }
 }
 
-/// `StorPortIssueDpc`: an inline function in `storport.h` that sends `IssueDpc` and returns
-/// whether the DPC was queued (`nf-storport-storportissuedpc`).
+/// `StorPortIssueDpc`: an inline function in `storport.h` that sends `IssueDpc` with a pointer to
+/// a `LONG` result and returns whether the DPC was queued (`nf-storport-storportissuedpc`; the
+/// inline body is in WDK 10.0.16299.0 and 10.0.19041.0 `km/storport.h`).
 ///
 /// # Safety
 /// `Dpc` must have been set up by [`StorPortInitializeDpc`] for this `DeviceExtension`.
@@ -712,12 +713,14 @@ pub unsafe fn StorPortIssueDpc(
     SystemArgument1: PVOID,
     SystemArgument2: PVOID,
 ) -> BOOLEAN {
-    let mut queued: BOOLEAN = 0;
-    let queued_ptr: PBOOLEAN = &raw mut queued;
-    // SAFETY: the argument list is the one `storport.h` passes for `IssueDpc`; Storport writes
-    // the result through `queued_ptr`, which outlives the call.
+    // `storport.h` passes `&Succ` with `LONG Succ = FALSE` and returns `(BOOLEAN)Succ`; Storport
+    // writes a whole LONG there, so the result must not live in a one-byte BOOLEAN.
+    let mut queued: LONG = 0;
+    let queued_ptr: *mut LONG = &raw mut queued;
+    // SAFETY: the argument list is the one `storport.h` passes for `IssueDpc`; Storport writes a
+    // LONG result through `queued_ptr`, which outlives the call.
     unsafe { StorPortNotification(IssueDpc, DeviceExtension, Dpc, SystemArgument1, SystemArgument2, queued_ptr) };
-    queued
+    BOOLEAN::from(queued != 0)
 }
 
 /// `StorPortEnablePassiveInitialization`: an inline function in `storport.h` that sends
