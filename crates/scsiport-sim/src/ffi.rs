@@ -23,12 +23,11 @@ use crate::verifier::Rule;
 
 /// Runs a service body; a panic inside the emulator becomes a benign return value and a log line.
 fn guarded<R>(default: R, name: &'static str, f: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!("scsiport-sim: internal error in {name}; returning a default value");
-            default
-        }
+    if let Ok(r) = catch_unwind(AssertUnwindSafe(f)) {
+        r
+    } else {
+        eprintln!("scsiport-sim: internal error in {name}; returning a default value");
+        default
     }
 }
 

@@ -140,15 +140,16 @@ pub(crate) fn fault_count() -> u64 {
 pub(crate) fn take_faults(owner: u64) -> Vec<Fault> {
     let mut out = Vec::new();
     for s in &TABLE {
-        if s.owner.load(Ordering::Acquire) == owner && s.faulted.swap(false, Ordering::AcqRel) {
-            if let Some(kind) = GuardKind::from_u8(s.kind.load(Ordering::Relaxed)) {
-                out.push(Fault {
-                    kind,
-                    tag: s.tag.load(Ordering::Relaxed),
-                    addr: s.fault_addr.load(Ordering::Relaxed),
-                    write: s.fault_write.load(Ordering::Relaxed),
-                });
-            }
+        if s.owner.load(Ordering::Acquire) == owner
+            && s.faulted.swap(false, Ordering::AcqRel)
+            && let Some(kind) = GuardKind::from_u8(s.kind.load(Ordering::Relaxed))
+        {
+            out.push(Fault {
+                kind,
+                tag: s.tag.load(Ordering::Relaxed),
+                addr: s.fault_addr.load(Ordering::Relaxed),
+                write: s.fault_write.load(Ordering::Relaxed),
+            });
         }
     }
     out
@@ -181,17 +182,17 @@ pub(crate) fn unreserve(base: usize, len: usize) {
 
 fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: plain libc calls with zero-initialised, then filled, sigaction structures; the
-        // handler is an `extern "C"` function with the SA_SIGINFO signature.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            let mut new: libc::sigaction = std::mem::zeroed();
-            new.sa_sigaction = handler as *const () as usize;
-            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&raw mut new.sa_mask);
-            if libc::sigaction(libc::SIGSEGV, &raw const new, &raw mut old) == 0 {
-                let _ = OLD_ACTION.set(old);
-            }
+        // SAFETY: `sigaction` is plain data; all-zero is a valid (empty) value.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = handler as *const () as usize;
+        new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY: initialises the mask of our own structure.
+        unsafe { libc::sigemptyset(&raw mut new.sa_mask) };
+        // SAFETY: installs `handler`, an `extern "C"` function with the SA_SIGINFO signature.
+        if unsafe { libc::sigaction(libc::SIGSEGV, &raw const new, &raw mut old) } == 0 {
+            let _ = OLD_ACTION.set(old);
         }
     });
 }
@@ -201,8 +202,9 @@ fn is_write(ctx: *mut libc::c_void) -> bool {
     if ctx.is_null() {
         return false;
     }
+    let uc: *const libc::ucontext_t = ctx.cast();
     // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted `ucontext_t`.
-    let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+    let uc = unsafe { &*uc };
     let err = uc.uc_mcontext.gregs.get(libc::REG_ERR as usize).copied().unwrap_or(0);
     err & 2 != 0
 }
@@ -217,7 +219,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         0
     } else {
         // SAFETY: the kernel passes a valid siginfo for SIGSEGV.
-        unsafe { (*info).si_addr() as usize }
+        let info = unsafe { &*info };
+        // SAFETY: `si_addr` is the faulting address field of a SIGSEGV siginfo.
+        unsafe { info.si_addr() as usize }
     };
     for s in &TABLE {
         if s.owner.load(Ordering::Acquire) == 0 {
@@ -263,11 +267,10 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
 }
 
 fn reset_default(sig: libc::c_int) {
+    // SAFETY: `sigaction` is plain data; all-zero is a valid value.
+    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+    dfl.sa_sigaction = libc::SIG_DFL;
     // SAFETY: restores the default action; returning re-executes the faulting instruction, which
     // then terminates the process as it would have without us.
-    unsafe {
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &raw const dfl, std::ptr::null_mut());
-    }
+    unsafe { libc::sigaction(sig, &raw const dfl, std::ptr::null_mut()) };
 }

@@ -89,7 +89,7 @@ pub trait Hba: Send + Sync {
     fn set_waker(&self, waker: Waker);
     /// Whether the device will raise its line for new completions (its interrupt sources are
     /// unmasked), if the model knows. The port's verifier uses it to check that
-    /// HwScsiDisableInterruptsCallback re-enabled the HBA's interrupts (contract §4.3); `None`
+    /// `HwScsiDisableInterruptsCallback` re-enabled the HBA's interrupts (contract §4.3); `None`
     /// (the default) skips that check.
     fn interrupts_unmasked(&self) -> Option<bool> {
         None

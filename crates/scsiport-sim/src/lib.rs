@@ -16,7 +16,8 @@
 //! # unsafe extern "system" fn driver_entry(_: *mut core::ffi::c_void, _: *mut core::ffi::c_void) -> u32 { 0 }
 //! let b = Machine::builder().schedule(Schedule::Deterministic { seed: 7 });
 //! let dma = Arc::new(SimDma::default());
-//! let m = b.adapter(hba(b.clock()), dma).build();
+//! let h = hba(b.clock());
+//! let m = b.adapter(h, dma).build();
 //! m.load_driver(driver_entry).unwrap();
 //! let c = m.execute(Request::inquiry(0)).unwrap();
 //! assert!(c.is_success());

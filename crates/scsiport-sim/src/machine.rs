@@ -23,7 +23,7 @@ pub type DriverEntryFn = unsafe extern "system" fn(scsiport_sys::PVOID, scsiport
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     /// One thread (the caller's), a virtual clock and a seeded choice among the events that are
-    /// ready: device work, interrupt dispatch, the deferred-interrupt callbacks, StartIo, timers,
+    /// ready: device work, interrupt dispatch, the deferred-interrupt callbacks, `StartIo`, timers,
     /// timeouts. The same seed gives the same run, trace byte for byte.
     Deterministic {
         /// Seed of the event choice.
@@ -39,13 +39,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// An HBA to add: device, its DMA space, its interrupt line, its own `ArgumentString`.
+type AdapterSpec = (Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>, Option<String>);
+
 /// Builds a [`Machine`].
 pub struct MachineBuilder {
     schedule: Schedule,
     verifier: VerifierConfig,
     cfg: PortConfig,
     trace: Option<Box<dyn Write + Send>>,
-    adapters: Vec<(Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>, Option<String>)>,
+    adapters: Vec<AdapterSpec>,
     vclock: Arc<VirtualClock>,
     rclock: Arc<RealClock>,
     wait_timeout: Duration,
@@ -67,7 +70,7 @@ impl Default for MachineBuilder {
             adapters: Vec::new(),
             vclock: Arc::new(VirtualClock::default()),
             rclock: Arc::new(RealClock::new()),
-            wait_timeout: Duration::from_secs(60),
+            wait_timeout: Duration::from_mins(1),
         }
     }
 }
@@ -110,7 +113,7 @@ impl MachineBuilder {
         self
     }
 
-    /// `ArgumentString` for HwScsiFindAdapter.
+    /// `ArgumentString` for `HwScsiFindAdapter`.
     #[must_use]
     pub fn argument_string(mut self, s: &str) -> Self {
         self.cfg.argument_string = Some(s.to_string());
@@ -138,7 +141,7 @@ impl MachineBuilder {
         self
     }
 
-    /// Contract §4.3 adversarial mode (StartIo concurrently with the enable callback).
+    /// Contract §4.3 adversarial mode (`StartIo` concurrently with the enable callback).
     #[must_use]
     pub fn adversarial(mut self, on: bool) -> Self {
         self.cfg.adversarial = on;
@@ -270,7 +273,7 @@ impl Drop for Machine {
 }
 
 thread_local! {
-    static WAIT_TIMEOUT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(60)) };
+    static WAIT_TIMEOUT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_mins(1)) };
 }
 
 impl Machine {
@@ -285,8 +288,8 @@ impl Machine {
         f()
     }
 
-    /// Loads the driver: DriverEntry (→ ScsiPortInitialize), then the PnP start of every adapter
-    /// (HwScsiFindAdapter, extensions, interrupt, HwScsiInitialize, control query, bus scan).
+    /// Loads the driver: `DriverEntry` (→ `ScsiPortInitialize`), then the PnP start of every adapter
+    /// (`HwScsiFindAdapter`, extensions, interrupt, `HwScsiInitialize`, control query, bus scan).
     pub fn load_driver(&self, entry: DriverEntryFn) -> Result<(), Error> {
         self.with_timeout(|| {
             if self.core.loaded.swap(true, Ordering::AcqRel) {
@@ -384,10 +387,11 @@ impl Machine {
                 return Ok(());
             }
             if self.core.deterministic {
-                if let Step::Idle = self.core.det_step() {
-                    if !self.core.release_frozen() && !pred(self) {
-                        return Err(Error::Stuck("nothing left to run and the condition does not hold".into()));
-                    }
+                if let Step::Idle = self.core.det_step()
+                    && !self.core.release_frozen()
+                    && !pred(self)
+                {
+                    return Err(Error::Stuck("nothing left to run and the condition does not hold".into()));
                 }
             } else {
                 if start.elapsed() > self.wait_timeout {
@@ -398,7 +402,7 @@ impl Machine {
         }
     }
 
-    /// Stops an adapter (ScsiStopAdapter after a flush; contract §3.7).
+    /// Stops an adapter (`ScsiStopAdapter` after a flush; contract §3.7).
     pub fn stop_adapter(&self, adapter: usize) -> Result<(), Error> {
         let ad = self.adapter(adapter)?;
         self.with_timeout(|| self.core.stop(&ad))
@@ -410,7 +414,7 @@ impl Machine {
         self.with_timeout(|| self.core.restart(&ad))
     }
 
-    /// A PnP stop and start: ScsiStopAdapter, then HwScsiFindAdapter, HwScsiInitialize and the
+    /// A PnP stop and start: `ScsiStopAdapter`, then `HwScsiFindAdapter`, `HwScsiInitialize` and the
     /// control query again.
     pub fn pnp_stop_start(&self, adapter: usize) -> Result<(), Error> {
         let ad = self.adapter(adapter)?;

@@ -2,8 +2,8 @@
 //!
 //! A [`MachineCore`] holds the adapters, the verifier's record, the trace and the upper edge's
 //! completions. Each [`Adapter`] holds the port's state for one HBA behind two locks: `intlock`
-//! is the "interrupt lock" that serialises HwScsiInitialize, HwScsiStartIo, HwScsiInterrupt,
-//! HwScsiTimer, HwScsiResetBus, the disable callback and AdapterControl stop/restart (contract
+//! is the "interrupt lock" that serialises `HwScsiInitialize`, `HwScsiStartIo`, `HwScsiInterrupt`,
+//! `HwScsiTimer`, `HwScsiResetBus`, the disable callback and `AdapterControl` stop/restart (contract
 //! §3.8); `st` guards the bookkeeping and is never held while a miniport routine runs, so that the
 //! routine's calls back into the port (which take `st`) cannot deadlock. Lock order: `intlock`
 //! before `st`.
@@ -32,7 +32,7 @@ use crate::stats::Stats;
 use crate::trace::{J, Tracer, hex8};
 use crate::verifier::{BugCheck, Rule, VerifierConfig};
 
-/// Garbage the port writes into SRB extensions before StartIo: the port does not initialise them
+/// Garbage the port writes into SRB extensions before `StartIo`: the port does not initialise them
 /// (`DDI:ns-srb-_hw_initialization_data`), and a miniport that assumes zero should fail.
 pub(crate) const SRB_EXTENSION_GARBAGE: u8 = 0xCD;
 /// What a completed SRB and its extension are overwritten with before they are guarded.
@@ -119,11 +119,12 @@ pub(crate) fn current() -> Option<(Arc<MachineCore>, Option<Arc<Adapter>>, Routi
 
 /// Port behaviour settings (what the registry and the PnP manager decide on Windows).
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, like the registry values they stand for
 pub struct PortConfig {
-    /// `ArgumentString` for HwScsiFindAdapter (dump mode prepends `dump=1`).
+    /// `ArgumentString` for `HwScsiFindAdapter` (dump mode prepends `dump=1`).
     pub argument_string: Option<String>,
-    /// Crash-dump style load: DriverEntry gets NULL arguments, `dump=1`, no interrupt is
-    /// connected (the port polls HwScsiInterrupt), no deferral, uncached extension < 32 KiB
+    /// Crash-dump style load: `DriverEntry` gets NULL arguments, `dump=1`, no interrupt is
+    /// connected (the port polls `HwScsiInterrupt`), no deferral, uncached extension < 32 KiB
     /// (`KG:restrictions-on-miniport-drivers-that-manage-the-boot-drive`).
     pub dump_mode: bool,
     /// `SenseInfoBufferLength` of each request (18..=255; SCSI Port's default is 18,
@@ -132,7 +133,7 @@ pub struct PortConfig {
     /// The bus-reset hold (ns of machine time); not documented for SCSI Port, default 4 s
     /// (contract §7.2).
     pub reset_hold_ns: u64,
-    /// Contract §4.3 "adversarial" mode: run HwScsiStartIo on another thread while the enable
+    /// Contract §4.3 "adversarial" mode: run `HwScsiStartIo` on another thread while the enable
     /// callback runs.
     pub adversarial: bool,
     /// Trace every register access too.
@@ -141,9 +142,9 @@ pub struct PortConfig {
     pub max_busy_retries: u32,
     /// Delay before a BUSY request is retried (ns).
     pub busy_retry_delay_ns: u64,
-    /// Polling period of HwScsiInterrupt in dump mode (ns).
+    /// Polling period of `HwScsiInterrupt` in dump mode (ns).
     pub dump_poll_ns: u64,
-    /// Run the INQUIRY bus scan after HwScsiInitialize.
+    /// Run the INQUIRY bus scan after `HwScsiInitialize`.
     pub scan: bool,
 }
 
@@ -169,7 +170,7 @@ impl Default for PortConfig {
 pub enum Error {
     /// The verifier stopped the machine.
     BugCheck(BugCheck),
-    /// Loading or starting the driver failed without a rule being broken (e.g. FindAdapter
+    /// Loading or starting the driver failed without a rule being broken (e.g. `FindAdapter`
     /// returned `SP_RETURN_NOT_FOUND`).
     Load(String),
     /// Nothing more can happen and the awaited request is still not complete.
@@ -298,6 +299,9 @@ impl Drop for SrbBlock {
 
 type LuAddr = (u8, u8, u8);
 
+/// A built SRB: its address, the request id and the trace fields of the `HwScsiStartIo` call.
+type Built = (*mut SCSI_REQUEST_BLOCK, u64, Vec<(&'static str, J)>);
+
 pub(crate) struct PortReq {
     pub(crate) id: u64,
     pub(crate) req: Request,
@@ -386,6 +390,7 @@ struct Hold {
     ids: BTreeSet<u64>,
 }
 
+#[allow(clippy::struct_excessive_bools)]
 pub(crate) struct AdapterSt {
     pub(crate) phase: Phase,
     hw: Option<HwInit>,
@@ -682,13 +687,13 @@ impl MachineCore {
             ],
         );
         let fatal = rule.fatal() || self.verifier.warnings_fatal;
-        if let Some(a) = adapter.and_then(|a| self.adapters.get(a)) {
-            if let Ok(mut st) = a.st.try_lock() {
-                if fatal {
-                    st.stats.violations += 1;
-                } else {
-                    st.stats.warnings += 1;
-                }
+        if let Some(a) = adapter.and_then(|a| self.adapters.get(a))
+            && let Ok(mut st) = a.st.try_lock()
+        {
+            if fatal {
+                st.stats.violations += 1;
+            } else {
+                st.stats.warnings += 1;
             }
         }
         lock(&self.violations).push(v.clone());
@@ -864,7 +869,9 @@ impl MachineCore {
         }
         // SAFETY: non-NULL; the miniport passes a pointer to its HW_INITIALIZATION_DATA. Its size
         // field is read first and the full structure only when it claims at least our size.
-        let size = unsafe { std::ptr::addr_of!((*hw).HwInitializationDataSize).read_unaligned() };
+        let size_ptr = unsafe { std::ptr::addr_of!((*hw).HwInitializationDataSize) };
+        // SAFETY: as above.
+        let size = unsafe { size_ptr.read_unaligned() };
         if (size as usize) < std::mem::size_of::<HW_INITIALIZATION_DATA>() {
             return bad(self, &mut d, format!("HwInitializationDataSize is {size}, expected {}", std::mem::size_of::<HW_INITIALIZATION_DATA>()));
         }
@@ -896,8 +903,8 @@ impl MachineCore {
         status
     }
 
-    /// PnP start of one adapter: HwScsiFindAdapter with resources from the HBA's BARs, extensions,
-    /// interrupt, HwScsiInitialize, ScsiQuerySupportedControlTypes, bus scan (contract §1.2, §2,
+    /// PnP start of one adapter: `HwScsiFindAdapter` with resources from the HBA's BARs, extensions,
+    /// interrupt, `HwScsiInitialize`, `ScsiQuerySupportedControlTypes`, bus scan (contract §1.2, §2,
     /// §2.7).
     pub(crate) fn start_adapter(self: &Arc<Self>, ad: &Arc<Adapter>, scan: bool) -> Result<(), Error> {
         let hw = lock(&self.driver).registrations.first().copied().ok_or_else(|| Error::Load("no PCIBus registration".into()))?;
@@ -910,6 +917,7 @@ impl MachineCore {
         Ok(())
     }
 
+    #[allow(clippy::unused_self)]
     fn build_config(&self, ad: &Adapter, hw: &HW_INITIALIZATION_DATA) -> ConfigBox {
         let bars = ad.hba.bars();
         let n = (hw.NumberOfAccessRanges as usize).max(bars.len());
@@ -945,7 +953,7 @@ impl MachineCore {
         info.ReceiveEvent = hw.ReceiveEvent;
         info.MaximumNumberOfTargets = u8::try_from(sys::SCSI_MAXIMUM_TARGETS).unwrap_or(8);
         info.MaximumNumberOfLogicalUnits = u8::try_from(sys::SCSI_MAXIMUM_LOGICAL_UNITS).unwrap_or(8);
-        info.SlotNumber = u32::from(ad.line);
+        info.SlotNumber = ad.line;
         info.DeviceExtensionSize = hw.DeviceExtensionSize;
         info.SpecificLuExtensionSize = hw.SpecificLuExtensionSize;
         info.SrbExtensionSize = hw.SrbExtensionSize;
@@ -1011,10 +1019,10 @@ impl MachineCore {
         }
         let info = &*config.info;
         let mut problems = Vec::new();
-        if info.MaximumNumberOfTargets as u32 > sys::SCSI_MAXIMUM_TARGETS_PER_BUS {
+        if u32::from(info.MaximumNumberOfTargets) > sys::SCSI_MAXIMUM_TARGETS_PER_BUS {
             problems.push(format!("MaximumNumberOfTargets {} > 128", info.MaximumNumberOfTargets));
         }
-        if info.NumberOfBuses as u32 > sys::SCSI_MAXIMUM_BUSES {
+        if u32::from(info.NumberOfBuses) > sys::SCSI_MAXIMUM_BUSES {
             problems.push(format!("NumberOfBuses {} > 8", info.NumberOfBuses));
         }
         if info.Dma64BitAddresses & (sys::SCSI_DMA64_MINIPORT_SUPPORTED | sys::SCSI_DMA64_MINIPORT_FULL64BIT_SUPPORTED) != 0
@@ -1091,12 +1099,13 @@ impl MachineCore {
         let bytes: *mut u8 = buf.as_mut_ptr().cast();
         // SAFETY: `buf` holds 32 bytes: the ULONG, `max` booleans and canaries after them.
         unsafe {
-            bytes.cast::<u32>().write(sys::ScsiAdapterControlMax as u32);
+            bytes.cast::<u32>().write_unaligned(sys::ScsiAdapterControlMax.cast_unsigned());
         }
         for i in 0..(32 - 4) {
             let v = if i < max { 0 } else { CANARY };
-            // SAFETY: 4 + i < 32.
-            unsafe { bytes.add(4 + i).write(v) };
+            let p = bytes.wrapping_add(4 + i);
+            // SAFETY: 4 + i < 32, inside `buf`.
+            unsafe { p.write(v) };
         }
         let devext = ad.devext_ptr();
         let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static("ScsiQuerySupportedControlTypes"))], || {
@@ -1106,8 +1115,9 @@ impl MachineCore {
         let mut supported = [false; 5];
         let mut overrun = None;
         for i in 0..(32 - 4) {
+            let p = bytes.wrapping_add(4 + i);
             // SAFETY: as above.
-            let v = unsafe { bytes.add(4 + i).read() };
+            let v = unsafe { p.read() };
             if i < max {
                 if let Some(s) = supported.get_mut(i) {
                     *s = v != 0;
@@ -1126,7 +1136,7 @@ impl MachineCore {
             );
         }
         if r != sys::ScsiAdapterControlSuccess {
-            self.violation(Some(ad.index), Rule::ControlNotSuccess, [r as u64, 0, 0], format!("ScsiQuerySupportedControlTypes returned {r}"));
+            self.violation(Some(ad.index), Rule::ControlNotSuccess, [u64::from(r.cast_unsigned()), 0, 0], format!("ScsiQuerySupportedControlTypes returned {r}"));
         }
         if !supported[1] {
             self.violation(Some(ad.index), Rule::ControlStopUnsupported, [0, 0, 0], "ScsiStopAdapter is not supported".into());
@@ -1159,10 +1169,11 @@ impl MachineCore {
                     let mut st = ad.st();
                     if exists {
                         st.lus.entry((path, target, lun)).or_default().exists = true;
-                    } else if let Some(l) = st.lus.get(&(path, target, lun)) {
-                        if l.active.is_empty() && l.queue.is_empty() {
-                            st.lus.remove(&(path, target, lun));
-                        }
+                    } else if let Some(l) = st.lus.get(&(path, target, lun))
+                        && l.active.is_empty()
+                        && l.queue.is_empty()
+                    {
+                        st.lus.remove(&(path, target, lun));
                     }
                     drop(st);
                     if !exists && lun == 0 {
@@ -1272,14 +1283,14 @@ impl MachineCore {
     }
 
     fn deliver(&self, ad: &Adapter, c: Completion, scan: bool) {
+        // Never called with `st` held.
         if !scan {
-            if let Ok(mut st) = ad.st.try_lock() {
-                st.stats.ios += 1;
-                if c.status() != sys::SRB_STATUS_SUCCESS {
-                    st.stats.errors += 1;
-                }
-                st.stats.latency.record(c.latency_ns);
+            let mut st = ad.st();
+            st.stats.ios += 1;
+            if c.status() != sys::SRB_STATUS_SUCCESS {
+                st.stats.errors += 1;
             }
+            st.stats.latency.record(c.latency_ns);
         }
         lock(&self.completions).insert(c.ticket.0, c);
         self.done_cv.notify_all();
@@ -1314,6 +1325,7 @@ impl MachineCore {
     // StartIo
     // -----------------------------------------------------------------------------------------
 
+    #[allow(clippy::unused_self)]
     fn startable(&self, st: &AdapterSt, now: u64, ignore_ready: bool) -> bool {
         if !(st.phase == Phase::Running && (st.ready || ignore_ready) && !st.deferred() && st.hold.is_none()) {
             return false;
@@ -1340,7 +1352,7 @@ impl MachineCore {
         (st.caps.tagged || st.caps.multi) && !p.req.untagged
     }
 
-    /// Starts one request if the adapter is ready for it. Returns whether StartIo ran.
+    /// Starts one request if the adapter is ready for it. Returns whether `StartIo` ran.
     pub(crate) fn try_start(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
         if self.is_halted() {
             return false;
@@ -1410,7 +1422,7 @@ impl MachineCore {
         ad: &Adapter,
         st: &mut AdapterSt,
         preq: PortReq,
-    ) -> Result<(*mut SCSI_REQUEST_BLOCK, u64, Vec<(&'static str, J)>), String> {
+    ) -> Result<Built, String> {
         let caps = st.caps;
         let now = self.now();
         let srb_region = Self::alloc(ad, PAGE_SIZE)?;
@@ -1549,6 +1561,7 @@ impl MachineCore {
 
     /// `RequestComplete` (and each SRB `ScsiPortCompleteRequest` covers): verify, hand the result
     /// to the upper edge, poison and guard the SRB (contract §4.1, §5.2, §5.4, §8).
+    #[allow(clippy::too_many_lines)]
     pub(crate) fn complete_srb(self: &Arc<Self>, ad: &Arc<Adapter>, srb: usize, forced_status: Option<u8>, routine: Option<Routine>) {
         let mut st = ad.st();
         let Some(mut a) = st.active.remove(&srb) else {
@@ -1609,8 +1622,10 @@ impl MachineCore {
         }
         // Results for the submitter.
         let mut data = std::mem::take(&mut a.preq.req.data);
-        if a.preq.req.direction == Direction::In {
-            if let Some(d) = &a.block.data {
+        if a.preq.req.direction == Direction::In
+            && let Some(d) = &a.block.data
+        {
+            {
                 let n = (now_srb.DataTransferLength as usize).min(d.len()).min(data.len());
                 // SAFETY: the data region is the port's; the miniport has completed the request.
                 let src = unsafe { d.as_slice() };
@@ -1620,8 +1635,10 @@ impl MachineCore {
             }
         }
         let mut sense = Vec::new();
-        if autosense {
-            if let Some(s) = &a.block.sense {
+        if autosense
+            && let Some(s) = &a.block.sense
+        {
+            {
                 let n = usize::from(now_srb.SenseInfoBufferLength).min(s.len());
                 // SAFETY: as above.
                 sense = unsafe { s.as_slice() }.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
@@ -1642,11 +1659,11 @@ impl MachineCore {
                 a.block.guards.push(g);
                 a.block.srb.set_cpu_access(false);
             }
-            if let Some(e) = &a.block.ext {
-                if let Some(g) = guard::register(self.owner, e.va() as usize, e.len(), GuardKind::SrbExtension, id) {
-                    a.block.guards.push(g);
-                    e.set_cpu_access(false);
-                }
+            if let Some(e) = &a.block.ext
+                && let Some(g) = guard::register(self.owner, e.va() as usize, e.len(), GuardKind::SrbExtension, id)
+            {
+                a.block.guards.push(g);
+                e.set_cpu_access(false);
             }
         }
         a.block.data = None;
@@ -1680,10 +1697,10 @@ impl MachineCore {
                 }
                 out_status |= sys::SRB_STATUS_QUEUE_FROZEN;
             }
-            if base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN {
-                if let Some(l) = st.lus.get_mut(&lu_addr) {
-                    l.exists = true;
-                }
+            if (base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN)
+                && let Some(l) = st.lus.get_mut(&lu_addr)
+            {
+                l.exists = true;
             }
             deliver = Some((
                 Completion {
@@ -1754,7 +1771,10 @@ impl MachineCore {
             v.push("SrbExtension");
         }
         // SAFETY: the union's members are all ULONGs over the same bytes.
-        if unsafe { a.u.InternalStatus != b.u.InternalStatus } {
+        let ia = unsafe { a.u.InternalStatus };
+        // SAFETY: as above.
+        let ib = unsafe { b.u.InternalStatus };
+        if ia != ib {
             v.push("InternalStatus");
         }
         v
@@ -1781,7 +1801,7 @@ impl MachineCore {
             _ => "unsupported",
         };
         if routine == Routine::FindAdapter {
-            self.violation(idx, Rule::NotificationInFindAdapter, [ty as u64, 0, 0], format!("{name} from HwScsiFindAdapter"));
+            self.violation(idx, Rule::NotificationInFindAdapter, [u64::from(ty.cast_unsigned()), 0, 0], format!("{name} from HwScsiFindAdapter"));
         }
         match ty {
             sys::RequestComplete => self.complete_srb(ad, args[0], None, Some(routine)),
@@ -1897,12 +1917,12 @@ impl MachineCore {
             }
             _ => {
                 self.trace(idx, "port", &[("fn", J::Static("ScsiPortNotification")), ("type", J::I(i64::from(ty)))]);
-                self.violation(idx, Rule::UnsupportedNotification, [ty as u64, 0, 0], format!("ScsiPortNotification type {ty} is not a SCSI Port notification"));
+                self.violation(idx, Rule::UnsupportedNotification, [u64::from(ty.cast_unsigned()), 0, 0], format!("ScsiPortNotification type {ty} is not a SCSI Port notification"));
             }
         }
     }
 
-    /// Starts the reset hold: StartIo pauses; when it ends every request outstanding now must be
+    /// Starts the reset hold: `StartIo` pauses; when it ends every request outstanding now must be
     /// complete (0x1007, contract §7.2).
     fn begin_hold(&self, st: &mut AdapterSt, path: Option<u8>) {
         let ids: BTreeSet<u64> =
@@ -2011,7 +2031,17 @@ impl MachineCore {
         let enable = st.enable_request.take();
         let threshold = self.verifier.storm_threshold;
         let mut problem: Option<(Rule, String)> = None;
-        if r != FALSE {
+        if r == FALSE {
+            st.stats.spurious_interrupts += 1;
+            if enable.is_some() {
+                problem = Some((Rule::EnableWithoutMask, "HwScsiInterrupt requested CallEnableInterrupts and returned FALSE".into()));
+            } else if asserted_before && asserted_after && !polled {
+                st.storm += 1;
+                if st.storm >= threshold {
+                    problem = Some((Rule::InterruptStorm, format!("HwScsiInterrupt returned FALSE {} times while its line stayed asserted", st.storm)));
+                }
+            }
+        } else {
             st.stats.interrupts += 1;
             st.storm = 0;
             if !asserted_before && !polled && (self.deterministic || quiet_before) {
@@ -2034,16 +2064,6 @@ impl MachineCore {
             } else {
                 st.unclear = 0;
             }
-        } else {
-            st.stats.spurious_interrupts += 1;
-            if enable.is_some() {
-                problem = Some((Rule::EnableWithoutMask, "HwScsiInterrupt requested CallEnableInterrupts and returned FALSE".into()));
-            } else if asserted_before && asserted_after && !polled {
-                st.storm += 1;
-                if st.storm >= threshold {
-                    problem = Some((Rule::InterruptStorm, format!("HwScsiInterrupt returned FALSE {} times while its line stayed asserted", st.storm)));
-                }
-            }
         }
         drop(st);
         if let Some((rule, msg)) = problem {
@@ -2054,7 +2074,7 @@ impl MachineCore {
         r != FALSE
     }
 
-    /// Dump mode: the port polls HwScsiInterrupt.
+    /// Dump mode: the port polls `HwScsiInterrupt`.
     pub(crate) fn poll(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
         let Some(isr) = ad.st().hw.and_then(|h| h.0.HwInterrupt) else { return false };
         self.run_isr(ad, isr, true)
@@ -2124,7 +2144,7 @@ impl MachineCore {
         true
     }
 
-    /// Adversarial mode: StartIo on another thread while the enable callback runs.
+    /// Adversarial mode: `StartIo` on another thread while the enable callback runs.
     fn adversarial_start(self: &Arc<Self>, ad: &Arc<Adapter>) {
         let _g = ad.intlock();
         let now = self.now();
@@ -2184,7 +2204,7 @@ impl MachineCore {
         true
     }
 
-    /// SRB timeouts (contract §7.3, inferred model): HwScsiResetBus(PathId) under the interrupt
+    /// SRB timeouts (contract §7.3, inferred model): `HwScsiResetBus(PathId)` under the interrupt
     /// lock, then the reset hold.
     pub(crate) fn run_timeouts(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
         let _g = ad.intlock();
@@ -2250,7 +2270,7 @@ impl MachineCore {
         true
     }
 
-    /// Hang detection for a missing NextRequest (contract §10 line 15).
+    /// Hang detection for a missing `NextRequest` (contract §10 line 15).
     pub(crate) fn hang_check(&self, ad: &Adapter) -> Option<u64> {
         let now = self.now();
         let mut st = ad.st();
@@ -2292,6 +2312,7 @@ impl MachineCore {
     }
 
     /// As [`Self::det_step`], but the clock never moves past `limit`.
+    #[allow(clippy::too_many_lines)]
     pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
         if self.is_halted() {
             return Step::Idle;
@@ -2481,14 +2502,16 @@ impl MachineCore {
         } else {
             // SAFETY: a non-NULL ConfigInfo pointer from the miniport; it must be the one the
             // port passed to HwScsiFindAdapter (checked below before any other use).
-            unsafe { std::ptr::addr_of!((*config).Master).read_unaligned() != FALSE }
+            let master = unsafe { std::ptr::addr_of!((*config).Master) };
+            // SAFETY: as above.
+            unsafe { master.read_unaligned() != FALSE }
         };
         st.uncached_calls += 1;
         let problem = if routine != Routine::FindAdapter {
             Some(format!("called from {}", routine.name()))
-        } else if st.uncached_calls > 1 && st.uncached.is_some() && st.phase == Phase::FindAdapter && st.uncached_calls > 1 {
+        } else if st.uncached_calls > 1 {
             Some("called twice for one HBA".to_string())
-        } else if config.is_null() || (!ours.is_null() && config != ours && st.config.is_some()) {
+        } else if config.is_null() || (!ours.is_null() && config != ours) {
             Some("ConfigInfo is not the one passed to HwScsiFindAdapter".to_string())
         } else if !master {
             Some("ConfigInfo->Master is FALSE (bus-master HBAs only)".to_string())
@@ -2600,12 +2623,11 @@ impl MachineCore {
         }
         drop(st);
         self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetVirtualAddress")), ("pa", J::Str(format!("{pa:#x}")))]);
-        match va {
-            Some(v) => v as PVOID,
-            None => {
-                self.violation(idx, Rule::BadVirtualAddressQuery, [pa, 0, 0], format!("ScsiPortGetVirtualAddress({pa:#x}): not in the uncached or an SRB extension"));
-                std::ptr::null_mut()
-            }
+        if let Some(v) = va {
+            v as PVOID
+        } else {
+            self.violation(idx, Rule::BadVirtualAddressQuery, [pa, 0, 0], format!("ScsiPortGetVirtualAddress({pa:#x}): not in the uncached or an SRB extension"));
+            std::ptr::null_mut()
         }
     }
 
@@ -2675,7 +2697,7 @@ impl MachineCore {
                 if m.io { "Read/WritePort*" } else { "Read/WriteRegister*" }
             )),
             Some(m) if addr - m.va + span > m.len => Some(format!("{fname} at offset {:#x} ({span} bytes) runs past the mapped length {:#x}", addr - m.va, m.len)),
-            Some(m) if (addr - m.va) % usize::from(size) != 0 => Some(format!("{fname} at offset {:#x} is misaligned", addr - m.va)),
+            Some(m) if !(addr - m.va).is_multiple_of(usize::from(size)) => Some(format!("{fname} at offset {:#x} is misaligned", addr - m.va)),
             Some(_) => None,
         };
         let decoded = m.map(|m| (m.bar, m.bar_off + (addr - m.va) as u64));
@@ -2754,16 +2776,18 @@ impl MachineCore {
         }))
     }
 
+    #[allow(clippy::unused_self)]
     pub(crate) fn get_logical_unit(&self, ad: &Adapter, p: u8, t: u8, l: u8) -> PVOID {
         let mut st = ad.st();
         let size = st.caps.lu_ext;
         let Some(lu) = st.lus.get_mut(&(p, t, l)) else { return std::ptr::null_mut() };
-        if !(lu.exists || !lu.active.is_empty()) || size == 0 {
+        if size == 0 || (!lu.exists && lu.active.is_empty()) {
             return std::ptr::null_mut();
         }
         lu.ext.get_or_insert_with(|| ExtBlock::zeroed(size)).ptr()
     }
 
+    #[allow(clippy::unused_self)]
     pub(crate) fn get_srb(&self, ad: &Adapter, p: u8, t: u8, l: u8, tag: i32) -> usize {
         let st = ad.st();
         let key = if tag == i32::from(sys::SP_UNTAGGED) || tag == -1 { sys::SP_UNTAGGED } else { u8::try_from(tag).unwrap_or(0) };
@@ -2807,16 +2831,17 @@ impl MachineCore {
         });
         drop(g);
         if r != sys::ScsiAdapterControlSuccess {
-            self.violation(Some(ad.index), Rule::ControlNotSuccess, [r as u64, ty as u64, 0], format!("{name} returned {r}"));
+            self.violation(Some(ad.index), Rule::ControlNotSuccess, [u64::from(r.cast_unsigned()), u64::from(ty.cast_unsigned()), 0], format!("{name} returned {r}"));
         }
         self.halt_error().map_or(Ok(()), Err)
     }
 
+    #[allow(clippy::unused_self)]
     pub(crate) fn supports(&self, ad: &Adapter, ty: i32) -> bool {
         ad.st().supported.get(usize::try_from(ty).unwrap_or(99)).copied().unwrap_or(false)
     }
 
-    /// ScsiStopAdapter (contract §3.7): no outstanding requests, a FLUSH first when `CachesData`,
+    /// `ScsiStopAdapter` (contract §3.7): no outstanding requests, a FLUSH first when `CachesData`,
     /// then the call under the interrupt lock, then the interrupt is disconnected.
     pub(crate) fn stop(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
         if !self.supports(ad, sys::ScsiStopAdapter) {
@@ -2841,8 +2866,8 @@ impl MachineCore {
         Ok(())
     }
 
-    /// Restart after a power-management stop (contract §3.7): ScsiSetRunningConfig with the
-    /// interrupt disconnected, then ScsiRestartAdapter, or HwScsiFindAdapter + HwScsiInitialize
+    /// Restart after a power-management stop (contract §3.7): `ScsiSetRunningConfig` with the
+    /// interrupt disconnected, then `ScsiRestartAdapter`, or `HwScsiFindAdapter` + `HwScsiInitialize`
     /// when the miniport has no restart.
     pub(crate) fn restart(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
         if ad.st().phase != Phase::Stopped {
@@ -2885,7 +2910,7 @@ impl MachineCore {
         !self.cfg.dump_mode && st.hw.is_some_and(|h| h.0.HwInterrupt.is_some())
     }
 
-    /// A full PnP stop/start: stop, then HwScsiFindAdapter, HwScsiInitialize and the control
+    /// A full PnP stop/start: stop, then `HwScsiFindAdapter`, `HwScsiInitialize` and the control
     /// query again with a fresh device extension.
     pub(crate) fn reinit(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
         let hw = ad.st().hw.ok_or_else(|| Error::Usage("not loaded".into()))?;

@@ -79,31 +79,31 @@ impl Histogram {
 pub struct Stats {
     /// Upper-edge requests completed (the bus scan not included).
     pub ios: u64,
-    /// Of those, completed with a status other than SUCCESS (DATA_OVERRUN included).
+    /// Of those, completed with a status other than SUCCESS (`DATA_OVERRUN` included).
     pub errors: u64,
     /// ISR calls that returned TRUE.
     pub interrupts: u64,
     /// ISR calls that returned FALSE.
     pub spurious_interrupts: u64,
-    /// SRBs the miniport completed (RequestComplete or ScsiPortCompleteRequest), scan included.
+    /// SRBs the miniport completed (`RequestComplete` or `ScsiPortCompleteRequest`), scan included.
     pub completions: u64,
     /// Completions that happened inside an ISR or deferred-interrupt callback.
     pub completions_in_interrupt: u64,
-    /// HwScsiStartIo calls.
+    /// `HwScsiStartIo` calls.
     pub start_io_calls: u64,
-    /// HwScsiEnableInterruptsCallback calls.
+    /// `HwScsiEnableInterruptsCallback` calls.
     pub enable_callbacks: u64,
-    /// HwScsiDisableInterruptsCallback calls.
+    /// `HwScsiDisableInterruptsCallback` calls.
     pub disable_callbacks: u64,
-    /// HwScsiTimer calls.
+    /// `HwScsiTimer` calls.
     pub timer_calls: u64,
-    /// Requests the port requeued after SRB_STATUS_BUSY.
+    /// Requests the port requeued after `SRB_STATUS_BUSY`.
     pub busy_retries: u64,
     /// Requests the port timed out.
     pub timeouts: u64,
-    /// HwScsiResetBus calls.
+    /// `HwScsiResetBus` calls.
     pub bus_resets: u64,
-    /// ResetDetected notifications.
+    /// `ResetDetected` notifications.
     pub resets_detected: u64,
     /// Submission → completion latency of `ios`.
     pub latency: Histogram,

@@ -10,12 +10,12 @@
 //! | key | meaning |
 //! | --- | --- |
 //! | `qd=N` | requests outstanding at the device (1..=8, default 4) |
-//! | `defer=0/1` | 1 (default): the CallEnableInterrupts protocol; 0: drain in the ISR |
-//! | `tagged=1` | TaggedQueuing + MultipleRequestPerLu, NextLuRequest for tagged requests |
-//! | `map=1` | MapBuffers TRUE |
-//! | `nophys=1` | NeedPhysicalAddresses FALSE |
-//! | `timer=1` | a 10 ms HwScsiTimer that re-arms itself |
-//! | `caches=1` | CachesData TRUE (the port then sends FLUSH) |
+//! | `defer=0/1` | 1 (default): the `CallEnableInterrupts` protocol; 0: drain in the ISR |
+//! | `tagged=1` | `TaggedQueuing` + `MultipleRequestPerLu`, `NextLuRequest` for tagged requests |
+//! | `map=1` | `MapBuffers` TRUE |
+//! | `nophys=1` | `NeedPhysicalAddresses` FALSE |
+//! | `timer=1` | a 10 ms `HwScsiTimer` that re-arms itself |
+//! | `caches=1` | `CachesData` TRUE (the port then sends FLUSH) |
 //! | `break=NAME` | break one rule on the first request that is not an INQUIRY (see [`Break`]) |
 //!
 //! The broken behaviours are deliberate: each one exists so that a test can prove the verifier
@@ -25,7 +25,12 @@
     clippy::missing_safety_doc,
     clippy::cast_possible_truncation,
     clippy::too_many_lines,
-    clippy::struct_excessive_bools
+    clippy::struct_excessive_bools,
+    clippy::many_single_char_names,
+    // The uncached extension is page-aligned and every descriptor field is naturally aligned.
+    clippy::cast_ptr_alignment,
+    // Physical addresses travel as LARGE_INTEGER.QuadPart.
+    clippy::cast_sign_loss
 )]
 
 use core::ffi::c_void;
@@ -77,13 +82,13 @@ const SG_PER_SLOT: usize = 2048;
 pub enum Break {
     /// Nothing.
     None = 0,
-    /// RequestComplete twice for the same SRB (0x1003).
+    /// `RequestComplete` twice for the same SRB (0x1003).
     CompleteTwice,
-    /// RequestComplete of a pointer that is no SRB (0x1003).
+    /// `RequestComplete` of a pointer that is no SRB (0x1003).
     CompleteBogus,
     /// Never signal readiness again (0x1115).
     SkipNextRequest,
-    /// Enable callback returns without CallDisableInterrupts (0x1135).
+    /// Enable callback returns without `CallDisableInterrupts` (0x1135).
     NoDisable,
     /// Disable callback does not unmask (0x1137).
     LeaveMasked,
@@ -91,39 +96,39 @@ pub enum Break {
     TouchExtAfter,
     /// Read the SRB after completion (0xD1).
     TouchSrbAfter,
-    /// Dereference `DataBuffer` with MapBuffers FALSE (0xD1).
+    /// Dereference `DataBuffer` with `MapBuffers` FALSE (0xD1).
     DerefDataBuffer,
     /// Complete with `SRB_STATUS_PENDING` (0x1004).
     StatusPending,
     /// Complete with `SRB_STATUS_QUEUE_FROZEN` set (0x1004).
     StatusFrozen,
-    /// Set AUTOSENSE_VALID on a request with DISABLE_AUTOSENSE (0x1004).
+    /// Set `AUTOSENSE_VALID` on a request with `DISABLE_AUTOSENSE` (0x1004).
     AutosenseDisabled,
-    /// ScsiPortGetUncachedExtension twice in FindAdapter (0x1104).
+    /// `ScsiPortGetUncachedExtension` twice in `FindAdapter` (0x1104).
     UncachedTwice,
-    /// ScsiPortGetUncachedExtension from HwScsiInitialize (0x1104).
+    /// `ScsiPortGetUncachedExtension` from `HwScsiInitialize` (0x1104).
     UncachedInInit,
-    /// Stall 200 ms in StartIo (0x1001).
+    /// Stall 200 ms in `StartIo` (0x1001).
     Stall200ms,
-    /// Stall 6 × 90 ms in StartIo (0x1002; each stall also warns 0x1138).
+    /// Stall 6 × 90 ms in `StartIo` (0x1002; each stall also warns 0x1138).
     SlowStartIo,
-    /// Stall 2 ms in StartIo (warning 0x1138 only).
+    /// Stall 2 ms in `StartIo` (warning 0x1138 only).
     Stall2ms,
-    /// Write Srb->TargetId (0x1112).
+    /// Write Srb->`TargetId` (0x1112).
     WriteReadOnly,
-    /// Grow DataTransferLength (0x1113).
+    /// Grow `DataTransferLength` (0x1113).
     GrowLength,
-    /// Reduce DataTransferLength with SRB_STATUS_SUCCESS (0x1114).
+    /// Reduce `DataTransferLength` with `SRB_STATUS_SUCCESS` (0x1114).
     UnderrunSuccess,
-    /// NextLuRequest while the untagged request is active (0x1005; needs `tagged=1`).
+    /// `NextLuRequest` while the untagged request is active (0x1005; needs `tagged=1`).
     NextLuUntagged,
-    /// NextLuRequest without tagged queuing (0x1116).
+    /// `NextLuRequest` without tagged queuing (0x1116).
     NextLuNotAllowed,
-    /// ScsiPortGetPhysicalAddress of a stack address (0x1006).
+    /// `ScsiPortGetPhysicalAddress` of a stack address (0x1006).
     BadPhysical,
-    /// Translate the SRB extension with NeedPhysicalAddresses FALSE (0x1117; needs `nophys=1`).
+    /// Translate the SRB extension with `NeedPhysicalAddresses` FALSE (0x1117; needs `nophys=1`).
     ExtensionPhysical,
-    /// ScsiPortGetVirtualAddress of a bogus PA (0x1118).
+    /// `ScsiPortGetVirtualAddress` of a bogus PA (0x1118).
     BadVirtual,
     /// ISR claims every call, even for another HBA (0x1130).
     ClaimForeign,
@@ -131,17 +136,17 @@ pub enum Break {
     Storm,
     /// ISR claims without clearing (0x1132; `defer=0`).
     NoClear,
-    /// CallEnableInterrupts from StartIo (0x1133).
+    /// `CallEnableInterrupts` from `StartIo` (0x1133).
     EnableOutsideIsr,
-    /// ISR requests CallEnableInterrupts without masking the HBA (0x1134).
+    /// ISR requests `CallEnableInterrupts` without masking the HBA (0x1134).
     EnableNoMask,
-    /// CallDisableInterrupts from the ISR (0x1136).
+    /// `CallDisableInterrupts` from the ISR (0x1136).
     DisableOutsideEnable,
-    /// StartIo returns FALSE (0x1110).
+    /// `StartIo` returns FALSE (0x1110).
     StartIoFalse,
-    /// ScsiPortNotification(LinkUp) (0x1160).
+    /// `ScsiPortNotification(LinkUp)` (0x1160).
     UnsupportedNotification,
-    /// ScsiPortReadPortUlong on the memory range (0x1120).
+    /// `ScsiPortReadPortUlong` on the memory range (0x1120).
     WrongRegisterKind,
     /// Register read past the mapped range (0x1120).
     RegisterOutOfRange,
@@ -149,41 +154,41 @@ pub enum Break {
     DirectMmio,
     /// Write past the control-type list (0x1150).
     ControlOverrun,
-    /// Return ScsiAdapterControlUnsuccessful (0x1151).
+    /// Return `ScsiAdapterControlUnsuccessful` (0x1151).
     ControlFail,
-    /// Do not support ScsiStopAdapter (0x1152).
+    /// Do not support `ScsiStopAdapter` (0x1152).
     NoStop,
-    /// Leave a pending completion unmasked during ScsiSetRunningConfig (0x1153).
+    /// Leave a pending completion unmasked during `ScsiSetRunningConfig` (0x1153).
     IrqInRunningConfig,
-    /// Swallow the request: never post it (times out → HwScsiResetBus).
+    /// Swallow the request: never post it (times out → `HwScsiResetBus`).
     DropIo,
-    /// Swallow the request and make HwScsiResetBus complete nothing (0x1007).
+    /// Swallow the request and make `HwScsiResetBus` complete nothing (0x1007).
     DropIoIgnoreReset,
-    /// Return SP_RETURN_FOUND with *Again untouched... set to 7 (0x1102).
+    /// Return `SP_RETURN_FOUND` with *Again untouched... set to 7 (0x1102).
     BadAgain,
-    /// Dma64BitAddresses (miniport) with Dma32BitAddresses TRUE (0x1103).
+    /// `Dma64BitAddresses` (miniport) with `Dma32BitAddresses` TRUE (0x1103).
     BadConfig,
-    /// ScsiPortGetDeviceBase of an address the port did not assign (0x1106).
+    /// `ScsiPortGetDeviceBase` of an address the port did not assign (0x1106).
     UnassignedRange,
-    /// ScsiPortValidateRange from HwScsiInitialize (0x1105).
+    /// `ScsiPortValidateRange` from `HwScsiInitialize` (0x1105).
     ValidateOutside,
-    /// RequestTimerCall with a NULL routine (0x113A).
+    /// `RequestTimerCall` with a NULL routine (0x113A).
     TimerNull,
-    /// ScsiPortNotification with another device extension (0x1121).
+    /// `ScsiPortNotification` with another device extension (0x1121).
     WrongExtension,
-    /// ScsiPortLogError with a completed SRB (0x1111).
+    /// `ScsiPortLogError` with a completed SRB (0x1111).
     LogErrorAfter,
-    /// ScsiPortInitialize from HwScsiInitialize (0x1000).
+    /// `ScsiPortInitialize` from `HwScsiInitialize` (0x1000).
     InitializeOutside,
-    /// Complete every request with SRB_STATUS_BUSY (the port's retry cap).
+    /// Complete every request with `SRB_STATUS_BUSY` (the port's retry cap).
     AlwaysBusy,
     /// Stall 100 µs in the ISR (warning 0x1139 when enabled).
     SlowIsr,
-    /// ScsiPortNotification(NextRequest) from HwScsiFindAdapter (warning 0x113B).
+    /// `ScsiPortNotification(NextRequest)` from `HwScsiFindAdapter` (warning 0x113B).
     NotifyInFindAdapter,
-    /// ScsiPortFreeDeviceBase of an address GetDeviceBase never returned (0x1161).
+    /// `ScsiPortFreeDeviceBase` of an address `GetDeviceBase` never returned (0x1161).
     FreeBogusBase,
-    /// Keep the CallEnableInterrupts protocol in dump mode (0x1133).
+    /// Keep the `CallEnableInterrupts` protocol in dump mode (0x1133).
     DeferInDump,
 }
 
@@ -340,7 +345,7 @@ pub unsafe extern "system" fn driver_entry_wrong_args(_a1: PVOID, _a2: PVOID) ->
     unsafe { sys::ScsiPortInitialize(p, p, &raw mut h, ptr::null_mut()) }
 }
 
-/// A `DriverEntry` that returns something else than ScsiPortInitialize's status (0x1101).
+/// A `DriverEntry` that returns something else than `ScsiPortInitialize`'s status (0x1101).
 pub unsafe extern "system" fn driver_entry_wrong_return(a1: PVOID, a2: PVOID) -> ULONG {
     // SAFETY: forwarded.
     let s = unsafe { driver_entry(a1, a2) };
@@ -364,22 +369,22 @@ fn wr(e: &DevExt, off: usize, v: u32) {
 
 fn uc_read32(e: &DevExt, off: usize) -> u32 {
     // SAFETY: `off` lies in the uncached extension (UNCACHED_BYTES).
-    unsafe { e.uc.add(off).cast::<u32>().read_volatile() }
+    unsafe { e.uc.wrapping_add(off).cast::<u32>().read_volatile() }
 }
 
 fn uc_write32(e: &DevExt, off: usize, v: u32) {
     // SAFETY: as above.
-    unsafe { e.uc.add(off).cast::<u32>().write_volatile(v) };
+    unsafe { e.uc.wrapping_add(off).cast::<u32>().write_volatile(v) };
 }
 
 fn uc_write64(e: &DevExt, off: usize, v: u64) {
     // SAFETY: as above.
-    unsafe { e.uc.add(off).cast::<u64>().write_volatile(v) };
+    unsafe { e.uc.wrapping_add(off).cast::<u64>().write_volatile(v) };
 }
 
 fn uc_read64(e: &DevExt, off: usize) -> u64 {
     // SAFETY: as above.
-    unsafe { e.uc.add(off).cast::<u64>().read_volatile() }
+    unsafe { e.uc.wrapping_add(off).cast::<u64>().read_volatile() }
 }
 
 fn notify0(ty: i32, p: PVOID) {
@@ -426,7 +431,7 @@ fn parse_args(e: &mut DevExt, arg: PCHAR) {
     }
 }
 
-/// The rings: reset, SETUP_RINGS, unmask (pvscsi-facts.md §9 steps 2, 5, 6, 9).
+/// The rings: reset, `SETUP_RINGS`, unmask (pvscsi-facts.md §9 steps 2, 5, 6, 9).
 fn setup_device(e: &mut DevExt) {
     wr(e, REG_INTR_MASK, 0);
     wr(e, REG_COMMAND, CMD_ADAPTER_RESET);
@@ -658,11 +663,9 @@ unsafe extern "system" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) 
                 let mut other = [0u8; 16];
                 notify0(sys::NextRequest, other.as_mut_ptr().cast());
             }
-            Break::DerefDataBuffer => {
-                if !srb.DataBuffer.is_null() {
-                    // SAFETY: deliberately broken: MapBuffers is FALSE.
-                    let _ = unsafe { srb.DataBuffer.cast::<u8>().read_volatile() };
-                }
+            Break::DerefDataBuffer if !srb.DataBuffer.is_null() => {
+                // SAFETY: deliberately broken: `MapBuffers` is FALSE.
+                let _ = unsafe { srb.DataBuffer.cast::<u8>().read_volatile() };
             }
             Break::NextLuNotAllowed => next_lu(p, srb.PathId, srb.TargetId, srb.Lun),
             _ => {}
@@ -823,18 +826,18 @@ fn post(p: PVOID, e: &mut DevExt, slot: usize, srb_p: *mut SCSI_REQUEST_BLOCK) {
     cdb.copy_from_slice(&srb.Cdb);
     for (i, b) in cdb.iter().enumerate() {
         // SAFETY: inside the 128-byte descriptor.
-        unsafe { e.uc.add(d + 0x28 + i).write_volatile(*b) };
+        unsafe { e.uc.wrapping_add(d + 0x28 + i).write_volatile(*b) };
     }
     // SAFETY: descriptor bytes at 0x38 (cdbLen), 0x3A (lun[1]), 0x41 (tag), 0x42 (bus), 0x43 (target).
     unsafe {
-        e.uc.add(d + 0x38).write_volatile(srb.CdbLength);
+        e.uc.wrapping_add(d + 0x38).write_volatile(srb.CdbLength);
     }
     // SAFETY: as above.
-    unsafe { e.uc.add(d + 0x3A).write_volatile(srb.Lun) };
+    unsafe { e.uc.wrapping_add(d + 0x3A).write_volatile(srb.Lun) };
     // SAFETY: as above.
-    unsafe { e.uc.add(d + 0x41).write_volatile(0x20) };
+    unsafe { e.uc.wrapping_add(d + 0x41).write_volatile(0x20) };
     // SAFETY: as above.
-    unsafe { e.uc.add(d + 0x43).write_volatile(srb.TargetId) };
+    unsafe { e.uc.wrapping_add(d + 0x43).write_volatile(srb.TargetId) };
     core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     uc_write32(e, 0, prod.wrapping_add(1));
     let rw = matches!(srb.Cdb[0], 0x08 | 0x0A | 0x28 | 0x2A | 0xA8 | 0xAA | 0x88 | 0x8A);
@@ -936,7 +939,9 @@ fn drain(p: PVOID, e: &mut DevExt, _in_interrupt: bool) -> u32 {
                 }
                 Break::TouchSrbAfter => {
                     // SAFETY: deliberately broken: the SRB belongs to the port again.
-                    let _ = unsafe { core::ptr::addr_of!((*srb_p).SrbStatus).read_volatile() };
+                    let status = unsafe { core::ptr::addr_of!((*srb_p).SrbStatus) };
+                    // SAFETY: as above.
+                    let _ = unsafe { status.read_volatile() };
                 }
                 Break::LogErrorAfter => {
                     // SAFETY: deliberately broken: a completed SRB passed on.
@@ -1059,7 +1064,7 @@ unsafe extern "system" fn hw_adapter_control(p: PVOID, ty: SCSI_ADAPTER_CONTROL_
             for i in 0..n {
                 let on = !(i == sys::ScsiStopAdapter as usize && e.brk == Break::NoStop);
                 // SAFETY: within the list, except for the deliberately broken overrun.
-                unsafe { entries.add(i).write(BOOLEAN::from(on)) };
+                unsafe { entries.wrapping_add(i).write(BOOLEAN::from(on)) };
             }
             if e.brk == Break::ControlFail {
                 return sys::ScsiAdapterControlUnsuccessful;
@@ -1077,16 +1082,12 @@ unsafe extern "system" fn hw_adapter_control(p: PVOID, ty: SCSI_ADAPTER_CONTROL_
                 uc_write64(e, d, 0x99);
                 uc_write32(e, d + 0x24, FLAG_DIR_NONE);
                 // SAFETY: cdbLen at 0x38 (TEST UNIT READY, all-zero CDB).
-                unsafe { e.uc.add(d + 0x38).write_volatile(6) };
+                unsafe { e.uc.wrapping_add(d + 0x38).write_volatile(6) };
                 uc_write32(e, 0, prod.wrapping_add(1));
                 wr(e, REG_KICK_NON_RW, 0);
             }
         }
-        sys::ScsiSetRunningConfig => {
-            if e.brk == Break::IrqInRunningConfig {
-                wr(e, REG_INTR_MASK, INTR_CMPL_MASK);
-            }
-        }
+        sys::ScsiSetRunningConfig if e.brk == Break::IrqInRunningConfig => wr(e, REG_INTR_MASK, INTR_CMPL_MASK),
         sys::ScsiRestartAdapter => setup_device(e),
         _ => {}
     }

@@ -118,7 +118,7 @@ impl Tracer {
     }
 
     pub(crate) fn enabled(&self) -> bool {
-        self.inner.lock().map(|g| g.out.is_some()).unwrap_or(false)
+        self.inner.lock().is_ok_and(|g| g.out.is_some())
     }
 
     /// Writes one event. `adapter` is the adapter index (or none for machine-level events).
@@ -145,18 +145,18 @@ impl Tracer {
             value_into(&mut line, v);
         }
         line.push_str("}\n");
-        if let Some(out) = g.out.as_mut() {
-            if out.write_all(line.as_bytes()).is_err() {
-                g.out = None;
-            }
+        if let Some(out) = g.out.as_mut()
+            && out.write_all(line.as_bytes()).is_err()
+        {
+            g.out = None;
         }
     }
 
     pub(crate) fn flush(&self) {
-        if let Ok(mut g) = self.inner.lock() {
-            if let Some(out) = g.out.as_mut() {
-                let _ = out.flush();
-            }
+        if let Ok(mut g) = self.inner.lock()
+            && let Some(out) = g.out.as_mut()
+        {
+            let _ = out.flush();
         }
     }
 }

@@ -54,7 +54,7 @@ rules! {
     /// 0x1001: `ScsiPortStallExecution` longer than 0.1 s.
     StallTooLong = 0x1001, true, 23, "DDI:nf-srb-scsiportstallexecution",
         "ScsiPortStallExecution must not stall longer than 0.1 s";
-    /// 0x1002: a miniport routine ran too long (0.5 s; HwScsiInitialize 5 s; FindAdapter exempt).
+    /// 0x1002: a miniport routine ran too long (0.5 s; `HwScsiInitialize` 5 s; `FindAdapter` exempt).
     RoutineTooLong = 0x1002, true, 7, "DT:scsi-verification",
         "a miniport routine must return within 0.5 s (HwScsiInitialize 5 s)";
     /// 0x1003: `RequestComplete` of an SRB that was already completed.
@@ -90,7 +90,7 @@ rules! {
     /// 0x1102: `HwScsiFindAdapter` returned an undefined code or left `*Again` unset.
     FindAdapterResult = 0x1102, true, 4, "DDI:nc-srb-phw_find_adapter",
         "HwScsiFindAdapter must return an SP_RETURN_* code and set *Again";
-    /// 0x1103: `HwScsiFindAdapter` left ConfigInfo inconsistent.
+    /// 0x1103: `HwScsiFindAdapter` left `ConfigInfo` inconsistent.
     FindAdapterConfig = 0x1103, true, 4, "DDI:ns-srb-_port_configuration_information",
         "HwScsiFindAdapter must not raise NumberOfPhysicalBreaks and must leave ConfigInfo consistent";
     /// 0x1104: `ScsiPortGetUncachedExtension` misused.
@@ -256,8 +256,8 @@ pub struct VerifierConfig {
     /// Memory-access monitoring (`VerifyLevel` bit 0): guard completed SRBs and extensions, and
     /// hand out guarded `DataBuffer` addresses when `MapBuffers` is FALSE.
     pub memory_monitor: bool,
-    /// Rules switched off (like `VerifyLevel` bits 28–31 for 0x1002 AdapterControl, 0x1007,
-    /// 0x1005 and 0x1002 HwInitialize).
+    /// Rules switched off (like `VerifyLevel` bits 28–31 for 0x1002 `AdapterControl`, 0x1007,
+    /// 0x1005 and 0x1002 `HwInitialize`).
     pub disabled: BTreeSet<Rule>,
     /// Multiplier on the routine time limits of 0x1002 (e.g. 4.0 for slow debug builds).
     pub time_scale: f64,

@@ -1,4 +1,5 @@
 //! Positive runs of the test miniport on the PVSCSI model.
+#![allow(clippy::cast_possible_truncation, clippy::many_single_char_names)]
 
 mod common;
 use common::*;

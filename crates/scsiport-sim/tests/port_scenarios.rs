@@ -1,5 +1,6 @@
 //! Port behaviour: reproducibility, shared lines, timeouts and the reset hold, stop/restart,
 //! dump mode, BUSY retries, abort, freeze, timers.
+#![allow(clippy::cast_possible_truncation, clippy::many_single_char_names)]
 
 mod common;
 use std::sync::Arc;

@@ -1,4 +1,5 @@
 //! One deliberately broken miniport per verifier rule, each getting that rule's code.
+#![allow(clippy::cast_possible_truncation, clippy::many_single_char_names)]
 
 mod common;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Shared setup for the port tests: machines with the PVSCSI model, RAM disks and the test
 //! miniport.
+#![allow(clippy::cast_possible_truncation, clippy::many_single_char_names)]
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -46,7 +47,7 @@ pub fn device(b: &MachineBuilder, dma: &SimDma, disks: u8, seed: u64) -> PvscsiD
     dev
 }
 
-/// One adapter, `disks` disks, ArgumentString `args`.
+/// One adapter, `disks` disks, `ArgumentString` `args`.
 pub fn machine_with(schedule: Schedule, args: &str, verifier: VerifierConfig, disks: u8) -> (Machine, PvscsiDevice) {
     let b = Machine::builder().schedule(schedule).verifier(verifier).argument_string(args);
     let dma = SimDma::default();
