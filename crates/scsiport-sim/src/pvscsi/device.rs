@@ -624,20 +624,20 @@ impl State {
         let now = self.now();
         let mut taken = 0u32;
         while let Some(prod) = self.rs_read(rs::REQ_PROD_IDX) {
+            let c = regs::lo32(self.consumed);
+            let go32 = prod != c && prod.wrapping_sub(c) < MAX_REQ_QUEUE_DEPTH;
             let go = if self.cfg.q8_index_wrap {
+                // QEMU compares the u32 producer index with its u64 counter in 64 bits.
                 let p = u64::from(prod);
                 p != self.consumed && p.wrapping_sub(self.consumed) < u64::from(MAX_REQ_QUEUE_DEPTH)
             } else {
-                let c = regs::lo32(self.consumed);
-                prod != c && prod.wrapping_sub(c) < MAX_REQ_QUEUE_DEPTH
+                go32
             };
             if !go {
-                if prod != regs::lo32(self.consumed) {
-                    if self.cfg.q8_index_wrap && self.consumed > u64::from(u32::MAX) {
-                        self.stats.index_wrap_stalls += 1;
-                    } else {
-                        self.stats.req_prod_out_of_range += 1;
-                    }
+                if go32 {
+                    self.stats.index_wrap_stalls += 1;
+                } else if prod != c {
+                    self.stats.req_prod_out_of_range += 1;
                 }
                 break;
             }
@@ -1045,7 +1045,11 @@ impl State {
     /// entries`, both read from the page), then `MSG_0` and the line.
     fn send_msg(&mut self, kind: u32, target: u8) {
         if !self.msg_valid {
-            self.stats.messages_dropped += 1;
+            // Devices attached before the driver set up any rings are the machine's initial
+            // configuration, not a hot-plug the driver could have heard of.
+            if self.rings_valid {
+                self.stats.messages_dropped += 1;
+            }
             return;
         }
         let entries = 1u32 << self.msg_log2;
@@ -1259,7 +1263,9 @@ impl State {
         if let Some((at, _)) = self.due_actions.front() {
             take(*at);
         }
-        if let Some((at, _)) = self.hostile_pending.front() {
+        if let Some((at, _)) = self.hostile_pending.front()
+            && !self.hostile_waits()
+        {
             take(*at);
         }
         if let Some(at) = self.hostile.as_ref().and_then(|h| h.next_at) {
@@ -1310,7 +1316,9 @@ impl State {
         {
             hostile.push(Self::pick_hostile(h));
         }
-        while self.hostile_pending.front().is_some_and(|(at, _)| *at <= now) {
+        // A queued one-off action waits for the next batch of real completions while requests
+        // are on their way, so that it has something to corrupt.
+        while !self.hostile_waits() && self.hostile_pending.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, a)) = self.hostile_pending.pop_front() {
                 hostile.push(a);
             }
@@ -1320,6 +1328,12 @@ impl State {
             did = true;
         }
         did
+    }
+
+    /// Whether queued one-off hostile actions should wait: nothing finished yet, but requests
+    /// that will finish are in flight.
+    fn hostile_waits(&self) -> bool {
+        self.done.is_empty() && self.in_flight.iter().any(|r| !r.stuck && r.due != u64::MAX)
     }
 
     pub(crate) fn in_flight_count(&self) -> usize {

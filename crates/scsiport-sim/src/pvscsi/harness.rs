@@ -182,7 +182,7 @@ impl Harness {
         let msg = self.alloc(pages.max(1) as usize * PAGE_SIZE, Layout::Contiguous);
         let mut w = vec![0u32; regs::command_words(cmd::SETUP_MSG_RING)];
         w[0] = pages;
-        for (i, pa) in msg.pages().iter().take(pages as usize).enumerate() {
+        for (i, pa) in msg.pages().iter().take((pages as usize).min(regs::MAX_MSG_PAGES)).enumerate() {
             w[2 + 2 * i] = regs::lo32(pa >> PAGE_SHIFT);
             w[3 + 2 * i] = regs::hi32(pa >> PAGE_SHIFT);
         }

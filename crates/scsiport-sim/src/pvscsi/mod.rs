@@ -235,7 +235,8 @@ impl PvscsiDevice {
         self.with(|s| s.set_hostile(hostile));
     }
 
-    /// Queues one hostile action for the next `run_due`.
+    /// Queues one hostile action: it rides on the next completion batch while requests are in
+    /// flight, else it runs at the next `run_due` on its own.
     pub fn hostile_once(&self, action: HostileAction) {
         self.with(|s| s.hostile_once(action));
     }
@@ -373,7 +374,7 @@ impl Hba for PvscsiDevice {
         self.with(|s| s.run_due(now_ns))
     }
 
-    /// Whether a completion would raise the line: INTR_MASK has a completion bit set
+    /// Whether a completion would raise the line: `INTR_MASK` has a completion bit set
     /// (pvscsi-facts.md §3; drivers enable with `CMPL_MASK` and disable with 0).
     fn interrupts_unmasked(&self) -> Option<bool> {
         Some(self.lock().registers().intr_mask & regs::INTR_CMPL_MASK != 0)

@@ -340,7 +340,7 @@ pub struct Stats {
     pub msi_messages: u64,
     /// Messages posted on the message ring.
     pub messages_posted: u64,
-    /// Messages dropped (no message ring or no room).
+    /// Messages dropped: no message ring although the rings are set up, or no room.
     pub messages_dropped: u64,
     /// `ABORT_CMD` commands.
     pub aborts: u64,
