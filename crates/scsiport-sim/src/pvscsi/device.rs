@@ -42,6 +42,7 @@ impl Rng {
 
     /// Uniform in `[lo, hi]`.
     fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         match (hi - lo).checked_add(1) {
             Some(span) => lo + self.next_u64() % span,
             None => self.next_u64(),
@@ -115,7 +116,7 @@ impl SgBuffer<'_> {
                 break;
             }
             let pos = offset + done as u64;
-            let seg_end = seg_start + seg_len;
+            let seg_end = seg_start.saturating_add(seg_len);
             if pos < seg_end {
                 let within = pos - seg_start;
                 let n = usize::try_from((seg_end - pos).min((len - done) as u64)).unwrap_or(len - done);
