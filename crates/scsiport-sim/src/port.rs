@@ -203,6 +203,34 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The `ConfigInfo` fields `ScsiPortGetUncachedExtension` depends on, which must be final before
+/// it is called (`DDI:nf-srb-scsiportgetuncachedextension`, contract §2.3).
+const DMA_FIELD_NAMES: [&str; 9] = [
+    "MaximumTransferLength",
+    "NumberOfPhysicalBreaks",
+    "ScatterGather",
+    "Master",
+    "Dma32BitAddresses",
+    "Dma64BitAddresses",
+    "AutoRequestSense",
+    "SrbExtensionSize",
+    "SpecificLuExtensionSize",
+];
+
+fn dma_fields(c: &PORT_CONFIGURATION_INFORMATION) -> [u64; 9] {
+    [
+        u64::from(c.MaximumTransferLength),
+        u64::from(c.NumberOfPhysicalBreaks),
+        u64::from(c.ScatterGather),
+        u64::from(c.Master),
+        u64::from(c.Dma32BitAddresses),
+        u64::from(c.Dma64BitAddresses),
+        u64::from(c.AutoRequestSense),
+        u64::from(c.SrbExtensionSize),
+        u64::from(c.SpecificLuExtensionSize),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw pointer holders
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +429,10 @@ pub(crate) struct AdapterSt {
     pub(crate) mappings: Vec<Mapping>,
     uncached: Option<DmaRegion>,
     uncached_calls: u32,
+    /// The `ConfigInfo` passed to the running `HwScsiFindAdapter`.
+    find_cfg: usize,
+    /// DMA-relevant `ConfigInfo` fields when the uncached extension was taken.
+    uncached_snapshot: Option<[u64; 9]>,
     bus_data: Vec<u8>,
     lus: BTreeMap<LuAddr, Lu>,
     lu_cursor: Option<LuAddr>,
@@ -437,6 +469,8 @@ impl AdapterSt {
             mappings: Vec::new(),
             uncached: None,
             uncached_calls: 0,
+            find_cfg: 0,
+            uncached_snapshot: None,
             bus_data: Vec::new(),
             lus: BTreeMap::new(),
             lu_cursor: None,
@@ -963,6 +997,7 @@ impl MachineCore {
         cb
     }
 
+    #[allow(clippy::too_many_lines)]
     fn find_adapter(self: &Arc<Self>, ad: &Arc<Adapter>, hw: HwInit) -> Result<(), Error> {
         let data = hw.0;
         let find = data.HwFindAdapter.ok_or_else(|| Error::Load("no HwFindAdapter".into()))?;
@@ -988,6 +1023,8 @@ impl MachineCore {
             st.phase = Phase::FindAdapter;
             st.mappings.clear();
             st.uncached_calls = 0;
+            st.uncached_snapshot = None;
+            st.find_cfg = cfg_ptr as usize;
             st.devext = Some(devext);
             st.arg_string = arg_c;
             st.config = None;
@@ -1014,10 +1051,41 @@ impl MachineCore {
             return Err(self.halt_error().unwrap_or_else(|| Error::Load("HwScsiFindAdapter".into())));
         }
         if ret != sys::SP_RETURN_FOUND {
-            ad.st().phase = Phase::Failed;
-            return Err(Error::Load(format!("HwScsiFindAdapter returned {ret}")));
+            let mut st = ad.st();
+            st.phase = Phase::Failed;
+            let left = st.mappings.len();
+            drop(st);
+            if left > 0 {
+                self.violation(
+                    Some(ad.index),
+                    Rule::FindAdapterConfig,
+                    [u64::from(ret), left as u64, 0],
+                    format!("HwScsiFindAdapter returned {ret} without ScsiPortFreeDeviceBase of its {left} mapping(s)"),
+                );
+            }
+            return Err(self.halt_error().unwrap_or_else(|| Error::Load(format!("HwScsiFindAdapter returned {ret}"))));
         }
         let info = &*config.info;
+        let snapshot = ad.st().uncached_snapshot;
+        if let Some(before) = snapshot {
+            let after = dma_fields(info);
+            if before != after {
+                let names = DMA_FIELD_NAMES
+                    .iter()
+                    .zip(before.iter().zip(after.iter()))
+                    .filter(|(_, (a, b))| a != b)
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.violation(
+                    Some(ad.index),
+                    Rule::UncachedExtension,
+                    [0, 0, 0],
+                    format!("ConfigInfo changed after ScsiPortGetUncachedExtension ({names}); it must be final before the call"),
+                );
+                return Err(self.halt_error().unwrap_or_else(|| Error::Load("ConfigInfo".into())));
+            }
+        }
         let mut problems = Vec::new();
         if u32::from(info.MaximumNumberOfTargets) > sys::SCSI_MAXIMUM_TARGETS_PER_BUS {
             problems.push(format!("MaximumNumberOfTargets {} > 128", info.MaximumNumberOfTargets));
@@ -1653,7 +1721,7 @@ impl MachineCore {
             // SAFETY: as above.
             unsafe { e.as_mut_slice().fill(POISON) };
         }
-        a.block.drop_data_guard();
+        // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
         if self.verifier.enabled && self.verifier.memory_monitor {
             if let Some(g) = guard::register(self.owner, a.block.srb.va() as usize, PAGE_SIZE, GuardKind::Srb, id) {
                 a.block.guards.push(g);
@@ -2496,7 +2564,7 @@ impl MachineCore {
         let idx = Some(ad.index);
         self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetUncachedExtension")), ("bytes", J::from(bytes))]);
         let mut st = ad.st();
-        let ours = st.config.as_ref().map_or(std::ptr::null_mut(), |c| std::ptr::from_ref(&*c.info).cast_mut());
+        let ours = st.find_cfg as *mut PORT_CONFIGURATION_INFORMATION;
         let master = if config.is_null() {
             false
         } else {
@@ -2533,6 +2601,8 @@ impl MachineCore {
                 return u.va().cast();
             }
         }
+        // SAFETY: the ConfigInfo the port passed to the running HwScsiFindAdapter (checked above).
+        st.uncached_snapshot = Some(dma_fields(unsafe { &*config }));
         match ad.dma.alloc(bytes as usize, Layout::Contiguous) {
             Ok(r) => {
                 let p = r.va();

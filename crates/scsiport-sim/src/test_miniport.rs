@@ -190,6 +190,10 @@ pub enum Break {
     FreeBogusBase,
     /// Keep the `CallEnableInterrupts` protocol in dump mode (0x1133).
     DeferInDump,
+    /// Return `SP_RETURN_NOT_FOUND` without freeing the register mapping (0x1103).
+    NotFoundKeepMapping,
+    /// Enlarge `SrbExtensionSize` after `ScsiPortGetUncachedExtension` (0x1104).
+    SizeAfterUncached,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -247,6 +251,8 @@ const BREAKS: &[(&str, Break)] = &[
     ("notify_in_find_adapter", Break::NotifyInFindAdapter),
     ("free_bogus_base", Break::FreeBogusBase),
     ("defer_in_dump", Break::DeferInDump),
+    ("not_found_keep_mapping", Break::NotFoundKeepMapping),
+    ("size_after_uncached", Break::SizeAfterUncached),
 ];
 
 impl Break {
@@ -498,6 +504,11 @@ unsafe extern "system" fn hw_find_adapter(
         return sys::SP_RETURN_ERROR;
     }
     e.regs = base as usize;
+    if e.brk == Break::NotFoundKeepMapping {
+        // SAFETY: the port's Again.
+        unsafe { again.write(FALSE) };
+        return sys::SP_RETURN_NOT_FOUND;
+    }
     if e.brk == Break::NotifyInFindAdapter {
         notify0(sys::NextRequest, p);
     }
@@ -535,6 +546,9 @@ unsafe extern "system" fn hw_find_adapter(
         return sys::SP_RETURN_ERROR;
     }
     e.uc = uc.cast();
+    if e.brk == Break::SizeAfterUncached {
+        c.SrbExtensionSize += 64;
+    }
     let mut len: ULONG = 0;
     // SAFETY: the uncached extension's address, Srb NULL.
     let pa = unsafe { sys::ScsiPortGetPhysicalAddress(p, ptr::null_mut(), uc, &raw mut len) };

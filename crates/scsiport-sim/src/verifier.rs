@@ -92,10 +92,10 @@ rules! {
         "HwScsiFindAdapter must return an SP_RETURN_* code and set *Again";
     /// 0x1103: `HwScsiFindAdapter` left `ConfigInfo` inconsistent.
     FindAdapterConfig = 0x1103, true, 4, "DDI:ns-srb-_port_configuration_information",
-        "HwScsiFindAdapter must not raise NumberOfPhysicalBreaks and must leave ConfigInfo consistent";
+        "HwScsiFindAdapter must leave ConfigInfo consistent, and free its mappings when it finds no HBA";
     /// 0x1104: `ScsiPortGetUncachedExtension` misused.
     UncachedExtension = 0x1104, true, 5, "DDI:nf-srb-scsiportgetuncachedextension",
-        "ScsiPortGetUncachedExtension: only from HwScsiFindAdapter, once, bus masters only, under 32 KiB in dump mode";
+        "ScsiPortGetUncachedExtension: only from HwScsiFindAdapter, once, bus masters only, with ConfigInfo final, under 32 KiB in dump mode";
     /// 0x1105: a FindAdapter-only service called elsewhere.
     FindAdapterOnlyService = 0x1105, true, 6, "KG:calling-scsiportxxx--from-hwscsifindadapter (arch)",
         "ValidateRange/FreeDeviceBase only from HwScsiFindAdapter; GetDeviceBase/GetBusData/SetBusDataByOffset only there or in ScsiSetRunningConfig";

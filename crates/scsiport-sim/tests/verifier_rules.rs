@@ -187,6 +187,21 @@ fn x1103_find_adapter_inconsistent_config() {
 }
 
 #[test]
+fn x1103_not_found_without_freeing_the_mapping() {
+    let (m, _d) = machine_with(det(), "break=not_found_keep_mapping", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::FindAdapterConfig);
+}
+
+#[test]
+fn x1104_config_changed_after_uncached_extension() {
+    let (m, _d) = machine_with(det(), "break=size_after_uncached", VerifierConfig::default(), 1);
+    assert!(m.load_driver(test_miniport::driver_entry).is_err());
+    assert_bugcheck(&m, Rule::UncachedExtension);
+    assert!(m.bugcheck().unwrap().message.contains("SrbExtensionSize"));
+}
+
+#[test]
 fn x1104_uncached_extension_twice() {
     let (m, _d) = machine_with(det(), "break=uncached_twice", VerifierConfig::default(), 1);
     assert!(m.load_driver(test_miniport::driver_entry).is_err());
