@@ -74,14 +74,16 @@ pub type PMEMORY_REGION = *mut MEMORY_REGION;
 
 /// `STOR_DPC`: a DPC object for `StorPortInitializeDpc` / `StorPortIssueDpc`; opaque to the
 /// miniport, which only provides its storage, usually in the device extension
-/// (`nf-storport-storportinitializedpc`). In `storport.h` it is `{ KDPC Dpc; KSPIN_LOCK Lock; }`:
-/// 64 + 8 bytes on x64.
+/// (`nf-storport-storportinitializedpc`). In `storport.h` it is `{ DPC_BUFFER Dpc; ULONG_PTR Lock; }`,
+/// where `DPC_BUFFER` is `{ CSHORT Type; UCHAR Number; UCHAR Importance; struct { PVOID F; PVOID B; };
+/// PVOID DeferredRoutine, DeferredContext, SystemArgument1, SystemArgument2, DpcData; }`: 64 + 8
+/// bytes on x64 (WDK 10.0.16299.0 and 10.0.19041.0 `km/storport.h`).
 #[repr(C)]
 #[derive(Debug)]
 pub struct STOR_DPC {
-    /// The `KDPC` (0x40 bytes on x64).
+    /// The `DPC_BUFFER` (0x40 bytes on x64, pointer-aligned).
     Dpc: [ULONG_PTR; 8],
-    /// The `KSPIN_LOCK`.
+    /// `ULONG_PTR Lock`.
     Lock: ULONG_PTR,
 }
 /// `PSTOR_DPC` (`storport.h`).
@@ -126,6 +128,33 @@ pub const STOR_MAP_NON_READ_WRITE_BUFFERS: UCHAR = 2;
 /// `MapBuffers`: map every buffer, reads and writes included (`ns-storport-_hw_initialization_data`).
 pub const STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE: UCHAR = 3;
 
+/// `PORT_CONFIGURATION_INFORMATION.FeatureSupport`: the miniport supports device telemetry
+/// (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_FEATURE_DEVICE_TELEMETRY: ULONG = 0x0000_0001;
+/// `FeatureSupport`: send STOP UNIT during system shutdown (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_FEATURE_STOP_UNIT_DURING_POWER_DOWN: ULONG = 0x0000_0002;
+/// `FeatureSupport`: allocate the uncached extension on the adapter's NUMA node
+/// (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_UNCACHED_EXTENSION_NUMA_NODE_PREFERRED: ULONG = 0x0000_0004;
+/// `FeatureSupport`: use the DMA v3 kernel interface (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_DMA_V3_PREFERRED: ULONG = 0x0000_0008;
+/// `FeatureSupport`: the miniport handles `SRB_FUNCTION_ABORT_COMMAND` (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_FEATURE_ABORT_COMMAND: ULONG = 0x0000_0010;
+/// `FeatureSupport`: richer temperature thresholds than SPC-4 (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_FEATURE_RICH_TEMPERATURE_THRESHOLD: ULONG = 0x0000_0020;
+/// `FeatureSupport`: `DmaAddressWidth` is valid; Windows 10 2004 and later
+/// (`ns-storport-_port_configuration_information`).
+pub const STOR_ADAPTER_DMA_ADDRESS_WIDTH_SPECIFIED: ULONG = 0x0000_0040;
+
+/// `PORT_CONFIGURATION_INFORMATION.DumpMode`: crash dump (`storport.h`).
+pub const DUMP_MODE_CRASH: UCHAR = 0x01;
+/// `DumpMode`: hibernation (`storport.h`).
+pub const DUMP_MODE_HIBER: UCHAR = 0x02;
+/// `DumpMode`: marking the memory the dump needs (`storport.h`).
+pub const DUMP_MODE_MARK_MEMORY: UCHAR = 0x03;
+/// `DumpMode`: resume from hibernation (`storport.h`).
+pub const DUMP_MODE_RESUME: UCHAR = 0x04;
+
 /// `PORT_CONFIGURATION_INFORMATION.SrbType`: `SCSI_REQUEST_BLOCK`s (`storport.h`).
 pub const SRB_TYPE_SCSI_REQUEST_BLOCK: UCHAR = 0;
 /// `SrbType`: `STORAGE_REQUEST_BLOCK`s (`storport.h`).
@@ -136,8 +165,8 @@ pub const SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK: ULONG = 0x1;
 pub const SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK: ULONG = 0x2;
 /// `PORT_CONFIGURATION_INFORMATION.AddressType`: bus/target/LUN, 8 bits each (`storport.h`).
 pub const STORAGE_ADDRESS_TYPE_BTL8: UCHAR = 0;
-/// `HW_INITIALIZATION_DATA.AddressTypeFlags`: `1 << STORAGE_ADDRESS_TYPE_BTL8` (`ns-storport-_hw_initialization_data`).
-pub const ADDRESS_TYPE_FLAG_BTL8: ULONG = 1 << STORAGE_ADDRESS_TYPE_BTL8;
+/// `HW_INITIALIZATION_DATA.AddressTypeFlags`: bus/target/LUN addressing (`ns-storport-_hw_initialization_data`).
+pub const ADDRESS_TYPE_FLAG_BTL8: ULONG = 0x1;
 
 /// `SCSI_NOTIFICATION_TYPE` as `storport.h` defines it: the first argument of
 /// `StorPortNotification` (`nf-storport-storportnotification`).
@@ -187,11 +216,30 @@ pub const IssueDpc: SCSI_NOTIFICATION_TYPE = 0x1002;
 pub const AcquireSpinLock: SCSI_NOTIFICATION_TYPE = 0x1003;
 /// What `StorPortReleaseSpinLock` sends (`nf-storport-storportreleasespinlock`).
 pub const ReleaseSpinLock: SCSI_NOTIFICATION_TYPE = 0x1004;
+/// What `StorPortStateChangeDetected` sends; Windows 8 and later (`storport.h`).
+pub const StateChangeDetectedCall: SCSI_NOTIFICATION_TYPE = 0x1005;
+/// Reports a request's service time (`nf-storport-storportnotification`).
+pub const IoTargetRequestServiceTime: SCSI_NOTIFICATION_TYPE = 0x1006;
+/// What `StorPortAsyncNotificationDetected` sends (`storport.h`).
+pub const AsyncNotificationDetected: SCSI_NOTIFICATION_TYPE = 0x1007;
+/// Completes a request directly (`storport.h`, Windows 10).
+pub const RequestDirectComplete: SCSI_NOTIFICATION_TYPE = 0x1008;
+/// What `StorPortInitializeDpcWithContext` sends (`storport.h`, Windows 10).
+pub const InitializeDpcWithContext: SCSI_NOTIFICATION_TYPE = 0x1009;
+/// What `StorPortInitializeThreadedDpc` sends (`storport.h`, Windows 10).
+pub const InitializeThreadedDpc: SCSI_NOTIFICATION_TYPE = 0x100A;
+/// Sets a DPC's target processor (`storport.h`, Windows 10).
+pub const SetTargetProcessorDpc: SCSI_NOTIFICATION_TYPE = 0x100B;
+/// What `StorPortMarkDeviceFailed` sends (`storport.h`, Windows 10).
+pub const MarkDeviceFailed: SCSI_NOTIFICATION_TYPE = 0x100C;
+/// What `StorPortMarkDeviceFailedEx` sends (`storport.h`, Windows 10 2004 kits).
+pub const MarkDeviceFailedEx: SCSI_NOTIFICATION_TYPE = 0x100D;
 /// `PSCSI_NOTIFICATION_TYPE` (`storport.h`).
 pub type PSCSI_NOTIFICATION_TYPE = *mut SCSI_NOTIFICATION_TYPE;
 
-/// `SCSI_UNIT_CONTROL_TYPE`: the operations of `HwStorUnitControl` (`nc-storport-hw_unit_control`).
-/// Only the first enumerators are bound; later Windows versions append more.
+/// `SCSI_UNIT_CONTROL_TYPE`: the operations of `HwStorUnitControl` (`ne-storport-scsi_unit_control_type`).
+/// Windows versions append enumerators, so the header's `ScsiUnitControlMax` moves and is not
+/// bound; `MakeUnitControlTypeSizeOfUlong` (0xffffffff) only makes the enum 32-bit.
 pub type SCSI_UNIT_CONTROL_TYPE = i32;
 /// Report which unit control types the miniport supports (`nc-storport-hw_unit_control`).
 pub const ScsiQuerySupportedUnitControlTypes: SCSI_UNIT_CONTROL_TYPE = 0;
@@ -201,6 +249,28 @@ pub const ScsiUnitUsage: SCSI_UNIT_CONTROL_TYPE = 1;
 pub const ScsiUnitStart: SCSI_UNIT_CONTROL_TYPE = 2;
 /// Unit power change (`nc-storport-hw_unit_control`).
 pub const ScsiUnitPower: SCSI_UNIT_CONTROL_TYPE = 3;
+/// Idle power management enabled or disabled for the unit (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitPoFxPowerInfo: SCSI_UNIT_CONTROL_TYPE = 4;
+/// Whether the unit needs power (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitPoFxPowerRequired: SCSI_UNIT_CONTROL_TYPE = 5;
+/// The unit component is active or idle (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitPoFxPowerActive: SCSI_UNIT_CONTROL_TYPE = 6;
+/// Set the unit component's F-state (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitPoFxPowerSetFState: SCSI_UNIT_CONTROL_TYPE = 7;
+/// A PEP's private power control request (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitPoFxPowerControl: SCSI_UNIT_CONTROL_TYPE = 8;
+/// The unit was removed (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitRemove: SCSI_UNIT_CONTROL_TYPE = 9;
+/// The unit was surprise-removed (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitSurpriseRemoval: SCSI_UNIT_CONTROL_TYPE = 10;
+/// Longer vendor/model/firmware strings than SCSI allows (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitRichDescription: SCSI_UNIT_CONTROL_TYPE = 11;
+/// The bus type to report for the unit; Windows 10 2004 kits (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitQueryBusType: SCSI_UNIT_CONTROL_TYPE = 12;
+/// The unit's FRU ID; Windows 11 (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitQueryFruId: SCSI_UNIT_CONTROL_TYPE = 13;
+/// Reserved for system use; Windows 11 22H2 (`ne-storport-scsi_unit_control_type`).
+pub const ScsiUnitReportInternalData: SCSI_UNIT_CONTROL_TYPE = 14;
 
 /// `SCSI_UNIT_CONTROL_STATUS`: what `HwStorUnitControl` returns (`nc-storport-hw_unit_control`).
 pub type SCSI_UNIT_CONTROL_STATUS = i32;
@@ -339,7 +409,8 @@ pub struct HW_INITIALIZATION_DATA {
     pub HwStartIo: PHW_STARTIO,
     /// Required unless the miniport uses message-signaled interrupts only.
     pub HwInterrupt: PHW_INTERRUPT,
-    /// Required.
+    /// Required. `PVOID` in `storport.h`: a `PHW_FIND_ADAPTER` for a physical miniport, a
+    /// `PVIRTUAL_HW_FIND_ADAPTER` for a virtual one; the same size either way.
     pub HwFindAdapter: PHW_FIND_ADAPTER,
     /// Required.
     pub HwResetBus: PHW_RESET_BUS,
@@ -409,10 +480,13 @@ pub struct HW_INITIALIZATION_DATA {
 /// `PHW_INITIALIZATION_DATA` (`storport.h`).
 pub type PHW_INITIALIZATION_DATA = *mut HW_INITIALIZATION_DATA;
 
-/// `PORT_CONFIGURATION_INFORMATION` of `storport.h`, the Windows 8 layout: the `srb.h` fields
-/// (with `MiniportDumpData`, `SrbType` and `AddressType` in former reserved slots) plus Storport's
-/// tail, up to `FeatureSupport` (`ns-storport-_port_configuration_information`). Storport
-/// allocates it; check `Length` before touching the later fields.
+/// `PORT_CONFIGURATION_INFORMATION` of `storport.h` for `NTDDI_VERSION >= NTDDI_WIN10_VB`: the
+/// `srb.h` fields (with `MiniportDumpData`, `SrbType` and `AddressType` in the slots that were
+/// `Reserved` and `ReservedUchars[2]` before Windows 8) plus Storport's tail up to
+/// `FeatureSupport`, 224 bytes on x64 (`ns-storport-_port_configuration_information`; WDK
+/// 10.0.19041.0 `km/storport.h`). Windows 8 through 1909 have the same layout with
+/// `DmaAddressWidth` as padding. Storport allocates it; check `Length` before touching the later
+/// fields.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PORT_CONFIGURATION_INFORMATION {
@@ -532,8 +606,11 @@ pub struct PORT_CONFIGURATION_INFORMATION {
     pub RequestedDumpBufferSize: ULONG,
     /// A virtual miniport.
     pub VirtualDevice: BOOLEAN,
-    /// Dump mode kind.
+    /// `DUMP_MODE_*`: why the miniport runs in dump mode.
     pub DumpMode: UCHAR,
+    /// DMA address width in bits (1..=64), honoured only with `STOR_ADAPTER_DMA_ADDRESS_WIDTH_SPECIFIED`
+    /// in `FeatureSupport`, Windows 10 2004 and later; a padding byte before that.
+    pub DmaAddressWidth: UCHAR,
     /// `STOR_ADAPTER_*` flags.
     pub ExtendedFlags1: ULONG,
     /// Outstanding requests per adapter.
@@ -598,7 +675,8 @@ unsafe extern "system" {
     pub fn StorPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG)
     -> PSCSI_REQUEST_BLOCK;
     /// Runs a routine synchronized with the ISR, for full-duplex miniports
-    /// (`nf-storport-storportsynchronizeaccess`; `BOOLEAN` in the WDK, `VOID` in MinGW-w64).
+    /// (`nf-storport-storportsynchronizeaccess`: returns the routine's result; `BOOLEAN` in WDK
+    /// 10.0.16299.0 and 10.0.19041.0 `km/storport.h`, `VOID` in MinGW-w64's).
     pub fn StorPortSynchronizeAccess(
         HwDeviceExtension: PVOID,
         SynchronizedAccessRoutine: PSTOR_SYNCHRONIZED_ACCESS,
@@ -875,6 +953,8 @@ mod tests {
         assert_eq!(offset_of!(HW_INITIALIZATION_DATA, HwBuildIo), 128);
         assert_eq!(size_of::<HW_INITIALIZATION_DATA>(), 208);
         assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, SynchronizationModel), 148);
+        assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, DmaAddressWidth), 198);
+        assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, ExtendedFlags1), 200);
         assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, FeatureSupport), 220);
         assert_eq!(size_of::<PORT_CONFIGURATION_INFORMATION>(), 224);
     }

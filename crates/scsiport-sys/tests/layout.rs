@@ -355,13 +355,15 @@ const EXCEPTIONS: &[Exception] = &[
     // HW_INITIALIZATION_DATA or PORT_CONFIGURATION_INFORMATION of its own (it reuses srb.h's), no
     // STOR_DPC, MEMORY_REGION, synchronization enums, Storport-only notification types or unit
     // control. The common prefixes of the two structures are checked against srb.h's; the
-    // Storport-only parts are given here with their x64 offsets.
+    // Storport-only parts are given here with their x64 offsets, computed from the WDK member
+    // lists and matching the offsets of [PDB] hw_initialization_data_t.hpp and
+    // port_configuration_information_t.hpp.
     differs(
         "storport",
         "HW_INITIALIZATION_DATA",
         Wdk::Layout { size: 128, align: 8 },
         Wdk::Layout { size: 208, align: 8 },
-        "ns-storport-_hw_initialization_data: srb.h's 128 bytes plus HwBuildIo .. HwUnitControl",
+        STOR_HWID,
     ),
     absent("storport", "HW_INITIALIZATION_DATA.HwBuildIo", Wdk::Field { offset: 128, size: 8 }, STOR_HWID),
     absent("storport", "HW_INITIALIZATION_DATA.HwFreeAdapterResources", Wdk::Field { offset: 136, size: 8 }, STOR_HWID),
@@ -380,26 +382,11 @@ const EXCEPTIONS: &[Exception] = &[
         "PORT_CONFIGURATION_INFORMATION",
         Wdk::Layout { size: 152, align: 8 },
         Wdk::Layout { size: 224, align: 8 },
-        "ns-storport-_port_configuration_information: srb.h's fields plus SynchronizationModel .. FeatureSupport (Windows 8 layout)",
+        STOR_PCI,
     ),
-    absent(
-        "storport",
-        "PORT_CONFIGURATION_INFORMATION.MiniportDumpData",
-        Wdk::Field { offset: 64, size: 8 },
-        "ns-storport-_port_configuration_information: srb.h's `PVOID Reserved` slot, renamed",
-    ),
-    absent(
-        "storport",
-        "PORT_CONFIGURATION_INFORMATION.SrbType",
-        Wdk::Field { offset: 98, size: 1 },
-        "ns-storport-_port_configuration_information: srb.h's ReservedUchars[0], renamed",
-    ),
-    absent(
-        "storport",
-        "PORT_CONFIGURATION_INFORMATION.AddressType",
-        Wdk::Field { offset: 99, size: 1 },
-        "ns-storport-_port_configuration_information: srb.h's ReservedUchars[1], renamed",
-    ),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.MiniportDumpData", Wdk::Field { offset: 64, size: 8 }, STOR_PCI_W8),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.SrbType", Wdk::Field { offset: 98, size: 1 }, STOR_PCI_W8),
+    absent("storport", "PORT_CONFIGURATION_INFORMATION.AddressType", Wdk::Field { offset: 99, size: 1 }, STOR_PCI_W8),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.SynchronizationModel", Wdk::Field { offset: 148, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.HwMSInterruptRoutine", Wdk::Field { offset: 152, size: 8 }, STOR_PCI),
     absent(
@@ -412,26 +399,32 @@ const EXCEPTIONS: &[Exception] = &[
     absent("storport", "PORT_CONFIGURATION_INFORMATION.RequestedDumpBufferSize", Wdk::Field { offset: 192, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.VirtualDevice", Wdk::Field { offset: 196, size: 1 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.DumpMode", Wdk::Field { offset: 197, size: 1 }, STOR_PCI),
+    absent(
+        "storport",
+        "PORT_CONFIGURATION_INFORMATION.DmaAddressWidth",
+        Wdk::Field { offset: 198, size: 1 },
+        "[WDK19041] km/storport.h `#if (NTDDI_VERSION >= NTDDI_WIN10_VB) UCHAR DmaAddressWidth; #endif // 1 pad byte \
+         unused` after DumpMode; [DOCS] storport/ns-storport-_port_configuration_information.md lists it between \
+         DumpMode and ExtendedFlags1; [PDB] port_configuration_information_t.hpp: uint8_t at 0xc6 from Windows 10 2004",
+    ),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.ExtendedFlags1", Wdk::Field { offset: 200, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.MaxNumberOfIO", Wdk::Field { offset: 204, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.MaxIOsPerLun", Wdk::Field { offset: 208, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.InitialLunQueueDepth", Wdk::Field { offset: 212, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.BusResetHoldTime", Wdk::Field { offset: 216, size: 4 }, STOR_PCI),
     absent("storport", "PORT_CONFIGURATION_INFORMATION.FeatureSupport", Wdk::Field { offset: 220, size: 4 }, STOR_PCI),
-    absent(
-        "storport",
-        "MEMORY_REGION",
-        Wdk::Layout { size: 24, align: 8 },
-        "storport.h MEMORY_REGION { PUCHAR VirtualBase; PHYSICAL_ADDRESS PhysicalBase; ULONG Length; }",
-    ),
-    absent("storport", "MEMORY_REGION.VirtualBase", Wdk::Field { offset: 0, size: 8 }, "storport.h MEMORY_REGION"),
-    absent("storport", "MEMORY_REGION.PhysicalBase", Wdk::Field { offset: 8, size: 8 }, "storport.h MEMORY_REGION"),
-    absent("storport", "MEMORY_REGION.Length", Wdk::Field { offset: 16, size: 4 }, "storport.h MEMORY_REGION"),
+    absent("storport", "MEMORY_REGION", Wdk::Layout { size: 24, align: 8 }, STOR_MEMREG),
+    absent("storport", "MEMORY_REGION.VirtualBase", Wdk::Field { offset: 0, size: 8 }, STOR_MEMREG),
+    absent("storport", "MEMORY_REGION.PhysicalBase", Wdk::Field { offset: 8, size: 8 }, STOR_MEMREG),
+    absent("storport", "MEMORY_REGION.Length", Wdk::Field { offset: 16, size: 4 }, STOR_MEMREG),
     absent(
         "storport",
         "STOR_DPC",
         Wdk::Layout { size: 72, align: 8 },
-        "storport.h STOR_DPC { KDPC Dpc; KSPIN_LOCK Lock; }: MinGW's wdm.h gives sizeof(KDPC) 64 on x64, plus 8",
+        "[WDK16299]/[WDK19041] km/storport.h `STOR_DPC { DPC_BUFFER Dpc; ULONG_PTR Lock; }` with `DPC_BUFFER { CSHORT \
+         Type; UCHAR Number; UCHAR Importance; struct { PVOID F; PVOID B; }; PVOID DeferredRoutine, DeferredContext, \
+         SystemArgument1, SystemArgument2, DpcData; }`: 4 + 4 padding + 16 + 40 = 64, plus 8; [DOCS] \
+         storport/ns-storport-_stor_dpc.md (members Dpc, Lock)",
     ),
     absent("storport", "StorSynchronizeHalfDuplex", Wdk::Value(0), STOR_SYNC),
     absent("storport", "StorSynchronizeFullDuplex", Wdk::Value(1), STOR_SYNC),
@@ -442,6 +435,17 @@ const EXCEPTIONS: &[Exception] = &[
     absent("storport", "STOR_MAP_ALL_BUFFERS", Wdk::Value(1), STOR_MAP),
     absent("storport", "STOR_MAP_NON_READ_WRITE_BUFFERS", Wdk::Value(2), STOR_MAP),
     absent("storport", "STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE", Wdk::Value(3), STOR_MAP),
+    absent("storport", "STOR_ADAPTER_FEATURE_DEVICE_TELEMETRY", Wdk::Value(0x01), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_FEATURE_STOP_UNIT_DURING_POWER_DOWN", Wdk::Value(0x02), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_UNCACHED_EXTENSION_NUMA_NODE_PREFERRED", Wdk::Value(0x04), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_DMA_V3_PREFERRED", Wdk::Value(0x08), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_FEATURE_ABORT_COMMAND", Wdk::Value(0x10), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_FEATURE_RICH_TEMPERATURE_THRESHOLD", Wdk::Value(0x20), STOR_ADAPTER),
+    absent("storport", "STOR_ADAPTER_DMA_ADDRESS_WIDTH_SPECIFIED", Wdk::Value(0x40), STOR_ADAPTER),
+    absent("storport", "DUMP_MODE_CRASH", Wdk::Value(1), STOR_DUMP),
+    absent("storport", "DUMP_MODE_HIBER", Wdk::Value(2), STOR_DUMP),
+    absent("storport", "DUMP_MODE_MARK_MEMORY", Wdk::Value(3), STOR_DUMP),
+    absent("storport", "DUMP_MODE_RESUME", Wdk::Value(4), STOR_DUMP),
     absent("storport", "SRB_TYPE_SCSI_REQUEST_BLOCK", Wdk::Value(0), STOR_SRBTYPE),
     absent("storport", "SRB_TYPE_STORAGE_REQUEST_BLOCK", Wdk::Value(1), STOR_SRBTYPE),
     absent("storport", "SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK", Wdk::Value(1), STOR_SRBTYPE),
@@ -456,25 +460,78 @@ const EXCEPTIONS: &[Exception] = &[
     absent("storport", "IssueDpc", Wdk::Value(0x1002), STOR_NOTIFY),
     absent("storport", "AcquireSpinLock", Wdk::Value(0x1003), STOR_NOTIFY),
     absent("storport", "ReleaseSpinLock", Wdk::Value(0x1004), STOR_NOTIFY),
+    absent("storport", "StateChangeDetectedCall", Wdk::Value(0x1005), STOR_NOTIFY),
+    absent("storport", "IoTargetRequestServiceTime", Wdk::Value(0x1006), STOR_NOTIFY),
+    absent("storport", "AsyncNotificationDetected", Wdk::Value(0x1007), STOR_NOTIFY),
+    absent("storport", "RequestDirectComplete", Wdk::Value(0x1008), STOR_NOTIFY_19041),
+    absent("storport", "InitializeDpcWithContext", Wdk::Value(0x1009), STOR_NOTIFY_19041),
+    absent("storport", "InitializeThreadedDpc", Wdk::Value(0x100A), STOR_NOTIFY_19041),
+    absent("storport", "SetTargetProcessorDpc", Wdk::Value(0x100B), STOR_NOTIFY_19041),
+    absent("storport", "MarkDeviceFailed", Wdk::Value(0x100C), STOR_NOTIFY_19041),
+    absent("storport", "MarkDeviceFailedEx", Wdk::Value(0x100D), STOR_NOTIFY_19041),
     absent("storport", "ScsiQuerySupportedUnitControlTypes", Wdk::Value(0), STOR_UNIT),
     absent("storport", "ScsiUnitUsage", Wdk::Value(1), STOR_UNIT),
     absent("storport", "ScsiUnitStart", Wdk::Value(2), STOR_UNIT),
     absent("storport", "ScsiUnitPower", Wdk::Value(3), STOR_UNIT),
+    absent("storport", "ScsiUnitPoFxPowerInfo", Wdk::Value(4), STOR_UNIT),
+    absent("storport", "ScsiUnitPoFxPowerRequired", Wdk::Value(5), STOR_UNIT),
+    absent("storport", "ScsiUnitPoFxPowerActive", Wdk::Value(6), STOR_UNIT),
+    absent("storport", "ScsiUnitPoFxPowerSetFState", Wdk::Value(7), STOR_UNIT),
+    absent("storport", "ScsiUnitPoFxPowerControl", Wdk::Value(8), STOR_UNIT),
+    absent("storport", "ScsiUnitRemove", Wdk::Value(9), STOR_UNIT),
+    absent("storport", "ScsiUnitSurpriseRemoval", Wdk::Value(10), STOR_UNIT),
+    absent("storport", "ScsiUnitRichDescription", Wdk::Value(11), STOR_UNIT),
+    absent(
+        "storport",
+        "ScsiUnitQueryBusType",
+        Wdk::Value(12),
+        "[WDK19041] km/storport.h SCSI_UNIT_CONTROL_TYPE, after ScsiUnitRichDescription (not in [WDK16299]); \
+         [PDB] scsi_unit_control_type_t.hpp 0xc",
+    ),
+    absent("storport", "ScsiUnitQueryFruId", Wdk::Value(13), STOR_UNIT_W11),
+    absent("storport", "ScsiUnitReportInternalData", Wdk::Value(14), STOR_UNIT_W11),
     absent("storport", "ScsiUnitControlSuccess", Wdk::Value(0), STOR_UNIT),
     absent("storport", "ScsiUnitControlUnsuccessful", Wdk::Value(1), STOR_UNIT),
 ];
 
-const STOR_HWID: &str = "ns-storport-_hw_initialization_data (Windows 8 and later fields); not in MinGW's storport.h";
-const STOR_PCI: &str = "ns-storport-_port_configuration_information (Storport tail, Windows 8 layout); not in MinGW";
-const STOR_SYNC: &str = "storport.h STOR_SYNCHRONIZATION_MODEL; ns-storport-_port_configuration_information (SynchronizationModel)";
-const STOR_MSI: &str =
-    "storport.h INTERRUPT_SYNCHRONIZATION_MODE; ns-storport-_port_configuration_information (InterruptSynchronizationMode)";
-const STOR_MAP: &str = "storport.h STOR_MAP_*; ns-storport-_hw_initialization_data (MapBuffers)";
-const STOR_SRBTYPE: &str =
-    "storport.h SRB_TYPE_* / STORAGE_ADDRESS_TYPE_*; ns-storport-_hw_initialization_data (SrbTypeFlags, AddressTypeFlags)";
-const STOR_NOTIFY: &str =
-    "storport.h SCSI_NOTIFICATION_TYPE (Storport-only enumerators); nf-storport-storportnotification and the inline wrappers";
-const STOR_UNIT: &str = "storport.h SCSI_UNIT_CONTROL_TYPE / SCSI_UNIT_CONTROL_STATUS; nc-storport-hw_unit_control";
+const STOR_HWID: &str = "[WDK16299]/[WDK19041] km/storport.h `#if (NTDDI_VERSION >= NTDDI_WIN8)` HW_INITIALIZATION_DATA: \
+     srb.h's members (HwFindAdapter as PVOID) then PHW_BUILDIO HwBuildIo .. PHW_TRACING_ENABLED HwTracingEnabled, ULONG \
+     FeatureSupport, SrbTypeFlags, AddressTypeFlags, Reserved1, PHW_UNIT_CONTROL HwUnitControl; [DOCS] \
+     storport/ns-storport-_hw_initialization_data~r1.md (same order); not in MinGW's storport.h";
+const STOR_PCI: &str = "[WDK16299]/[WDK19041] km/storport.h PORT_CONFIGURATION_INFORMATION: srb.h's members then \
+     STOR_SYNCHRONIZATION_MODEL SynchronizationModel; PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE HwMSInterruptRoutine; \
+     INTERRUPT_SYNCHRONIZATION_MODE InterruptSynchronizationMode; MEMORY_REGION DumpRegion; ULONG \
+     RequestedDumpBufferSize; BOOLEAN VirtualDevice; UCHAR DumpMode; [UCHAR DmaAddressWidth;] ULONG ExtendedFlags1, \
+     MaxNumberOfIO, MaxIOsPerLun, InitialLunQueueDepth, BusResetHoldTime, FeatureSupport; [DOCS] \
+     storport/ns-storport-_port_configuration_information.md (same order); not in MinGW";
+const STOR_PCI_W8: &str = "[WDK16299] km/storport.h `#if (NTDDI_VERSION >= NTDDI_WIN8)`: PVOID MiniportDumpData in place of \
+     srb.h's PVOID Reserved, UCHAR SrbType, AddressType in place of ReservedUchars[2]; [DOCS] \
+     storport/ns-storport-_port_configuration_information.md";
+const STOR_MEMREG: &str = "[WDK16299] km/storport.h `MEMORY_REGION { PUCHAR VirtualBase; PHYSICAL_ADDRESS PhysicalBase; \
+     ULONG Length; }`; [DOCS] storport/ns-storport-_memory_region.md; [PDB] memory_region_t.hpp (size 0x18)";
+const STOR_SYNC: &str = "[WDK16299] km/storport.h `enum _STOR_SYNCHRONIZATION_MODEL { StorSynchronizeHalfDuplex, \
+     StorSynchronizeFullDuplex }`";
+const STOR_MSI: &str = "[WDK16299] km/storport.h `enum _INTERRUPT_SYNCHRONIZATION_MODE { InterruptSupportNone, \
+     InterruptSynchronizeAll, InterruptSynchronizePerMessage }`; [DOCS] \
+     storport/ne-storport-_interrupt_synchronization_mode.md";
+const STOR_MAP: &str = "[WDK16299]/[WDK19041] km/storport.h `#define STOR_MAP_* (0)..(3)`; names in [DOCS] \
+     storport/ns-storport-_hw_initialization_data~r1.md (MapBuffers)";
+const STOR_ADAPTER: &str = "[WDK19041] km/storport.h `#define` (PORT_CONFIGURATION_INFORMATION.FeatureSupport); the same \
+     values in [DOCS] storport/ns-storport-_port_configuration_information.md";
+const STOR_DUMP: &str =
+    "[WDK16299]/[WDK19041] km/storport.h `#define DUMP_MODE_*` (PORT_CONFIGURATION_INFORMATION.DumpMode)";
+const STOR_SRBTYPE: &str = "[WDK16299] km/storport.h `#define SRB_TYPE_SCSI_REQUEST_BLOCK 0`, \
+     `SRB_TYPE_STORAGE_REQUEST_BLOCK 1`, `STORAGE_ADDRESS_TYPE_BTL8 0`, `SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK 0x1`, \
+     `SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK 0x2`, `ADDRESS_TYPE_FLAG_BTL8 0x1`";
+const STOR_NOTIFY: &str = "[WDK16299] km/storport.h `enum _SCSI_NOTIFICATION_TYPE` (Storport-only enumerators; implicit \
+     values after `EnablePassiveInitialization = 0x1000`)";
+const STOR_NOTIFY_19041: &str = "[WDK19041] km/storport.h `enum _SCSI_NOTIFICATION_TYPE`, after AsyncNotificationDetected \
+     (not in [WDK16299])";
+const STOR_UNIT: &str = "[WDK16299] km/storport.h `enum _SCSI_UNIT_CONTROL_TYPE` / `_SCSI_UNIT_CONTROL_STATUS`; [DOCS] \
+     storport/ne-storport-scsi_unit_control_type.md (same order)";
+const STOR_UNIT_W11: &str = "[DOCS] storport/ne-storport-scsi_unit_control_type.md lists ScsiUnitQueryBusType, \
+     ScsiUnitQueryFruId, ScsiUnitReportInternalData in that order; [PDB] scsi_unit_control_type_t.hpp gives 0xd and 0xe \
+     (Windows 11); no kit header here has them";
 
 // ---------------------------------------------------------------------------------------------
 // The C side
