@@ -671,7 +671,9 @@ unsafe extern "system" {
     pub fn StorPortGetScatterGatherList(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> PSTOR_SCATTER_GATHER_LIST;
     /// The LU extension of a logical unit (`nf-storport-storportgetlogicalunit`).
     pub fn StorPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> PVOID;
-    /// An active request by queue tag (`nf-storport-storportgetsrb`).
+    /// An active request by queue tag. storport.sys has it (its public symbols list
+    /// `StorPortGetSrb`), but `storport.h` declares no prototype, only the `ScsiPortGetSrb`
+    /// alias under `STOR_USE_SCSI_ALIASES`; the signature is `ScsiPortGetSrb`'s (`nf-srb-scsiportgetsrb`).
     pub fn StorPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG)
     -> PSCSI_REQUEST_BLOCK;
     /// Runs a routine synchronized with the ISR, for full-duplex miniports
@@ -726,10 +728,8 @@ unsafe extern "system" {
     ) -> BOOLEAN;
     /// `memmove` (`nf-storport-storportmovememory`).
     pub fn StorPortMoveMemory(WriteBuffer: PVOID, ReadBuffer: PVOID, Length: ULONG);
-    /// A 64-bit value as a physical address (`nf-storport-storportconvertulong64tophysicaladdress`).
-    pub fn StorPortConvertUlong64ToPhysicalAddress(UlongAddress: ULONGLONG) -> STOR_PHYSICAL_ADDRESS;
-    /// A physical address as a 64-bit value (`nf-storport-storportconvertphysicaladdresstoulong64`).
-    pub fn StorPortConvertPhysicalAddressToUlong64(Address: STOR_PHYSICAL_ADDRESS) -> ULONGLONG;
+    /// An address as a physical address (`nf-storport-storportconvertulongtophysicaladdress`).
+    pub fn StorPortConvertUlongToPhysicalAddress(UlongAddress: ULONG_PTR) -> STOR_PHYSICAL_ADDRESS;
     /// Pauses the adapter's queues for `TimeOut` seconds (`nf-storport-storportpause`).
     pub fn StorPortPause(HwDeviceExtension: PVOID, TimeOut: ULONG) -> BOOLEAN;
     /// Resumes the adapter's queues (`nf-storport-storportresume`).
@@ -762,6 +762,24 @@ unsafe extern "C" {
     pub fn StorPortNotification(NotificationType: SCSI_NOTIFICATION_TYPE, HwDeviceExtension: PVOID, ...);
     /// Debug output; `__cdecl` and variadic (`nf-storport-storportdebugprint`).
     pub fn StorPortDebugPrint(DebugPrintLevel: ULONG, DebugMessage: PCCHAR, ...);
+}
+
+/// `StorPortConvertPhysicalAddressToUlong`: the low part; a macro in `storport.h`
+/// (`((Address).LowPart)`), which also declares a function of that name that storport.sys does
+/// not export.
+#[must_use]
+#[inline]
+pub const fn StorPortConvertPhysicalAddressToUlong(Address: STOR_PHYSICAL_ADDRESS) -> ULONG {
+    Address.LowPart()
+}
+
+/// `StorPortConvertPhysicalAddressToULong64`: the whole address; a macro in `storport.h`
+/// (`((Address).QuadPart)`, a `LONGLONG`), returned here as the unsigned value it stands for.
+#[must_use]
+#[inline]
+#[allow(clippy::cast_sign_loss)]
+pub const fn StorPortConvertPhysicalAddressToULong64(Address: STOR_PHYSICAL_ADDRESS) -> ULONGLONG {
+    Address.QuadPart as ULONGLONG
 }
 
 /// `StorPortInitializeDpc`: an inline function in `storport.h` that sends `InitializeDpc`
@@ -957,6 +975,13 @@ mod tests {
         assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, ExtendedFlags1), 200);
         assert_eq!(offset_of!(PORT_CONFIGURATION_INFORMATION, FeatureSupport), 220);
         assert_eq!(size_of::<PORT_CONFIGURATION_INFORMATION>(), 224);
+    }
+
+    #[test]
+    fn physical_address_macros() {
+        let address = STOR_PHYSICAL_ADDRESS { QuadPart: 0x0000_0001_8000_1000 };
+        assert_eq!(StorPortConvertPhysicalAddressToUlong(address), 0x8000_1000);
+        assert_eq!(StorPortConvertPhysicalAddressToULong64(address), 0x0000_0001_8000_1000);
     }
 
     #[test]
