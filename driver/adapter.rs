@@ -222,13 +222,16 @@ impl Adapter {
         if mem.zero(0, layout.sg).is_none() {
             return false;
         }
-        self.req_prod = 0;
-        self.cmp_cons = 0;
-        self.msg_cons = 0;
         if !self.setup_rings(regs, mem) {
             return false;
         }
         self.msg_ring = self.setup_msg_ring(regs, mem);
+        // The device writes the starting indexes into the rings-state page as part of the setup
+        // (0 on QEMU and in every open driver's experience, §4.3); take them from there rather
+        // than assume them. They only ever select a slot through a mask.
+        self.req_prod = mem.read_u32(state::REQ_PROD_IDX).unwrap_or(0);
+        self.cmp_cons = mem.read_u32(state::CMP_CONS_IDX).unwrap_or(0);
+        self.msg_cons = mem.read_u32(state::MSG_CONS_IDX).unwrap_or(0);
         self.enabled_mask = if self.dump {
             0
         } else if self.msg_ring {

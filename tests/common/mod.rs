@@ -1,0 +1,202 @@
+//! Shared setup of the driver's integration tests: the rspvscsi driver loaded into the SCSI
+//! Port emulator over the PVSCSI device model with RAM disks, in either schedule.
+#![allow(dead_code, clippy::missing_panics_doc, clippy::must_use_candidate)]
+
+use std::sync::{Arc, Mutex};
+
+use scsiport_sim::disk::{Disk, Sense};
+use scsiport_sim::mem::SimDma;
+use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
+use scsiport_sim::{Completion, Machine, Request, Schedule, VerifierConfig};
+
+pub use scsiport::sys;
+
+/// Sector size of the virtual disks.
+pub const SECTOR: usize = 512;
+
+/// Both schedules: deterministic (seeded) and concurrent (device on its own thread).
+pub fn schedules() -> [Schedule; 2] {
+    [Schedule::Deterministic { seed: 0x5eed }, Schedule::Concurrent]
+}
+
+/// A trace sink the test can read back.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a test machine looks like.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub schedule: Schedule,
+    /// One RAM disk of `disk_bytes` per target listed.
+    pub targets: Vec<u8>,
+    pub disk_bytes: u64,
+    pub layout: PvscsiLayout,
+    pub latency: Latency,
+    pub argument_string: String,
+    pub trace: bool,
+    pub initial_index: u32,
+    pub verifier: VerifierConfig,
+    /// Load the way the crash-dump stack does: NULL DriverEntry arguments, `dump=1`, no
+    /// interrupt connected, the ISR polled.
+    pub dump_mode: bool,
+}
+
+impl Config {
+    pub fn new(schedule: Schedule) -> Self {
+        Self {
+            schedule,
+            targets: vec![0, 1],
+            disk_bytes: 8 << 20,
+            layout: PvscsiLayout::Qemu,
+            latency: Latency::default(),
+            argument_string: String::new(),
+            trace: false,
+            initial_index: 0,
+            verifier: VerifierConfig::default(),
+            dump_mode: false,
+        }
+    }
+}
+
+/// A machine with the driver loaded.
+pub struct Rig {
+    pub machine: Machine,
+    pub device: PvscsiDevice,
+    pub disks: Vec<(u8, Disk)>,
+    trace: Option<SharedBuf>,
+}
+
+impl Rig {
+    pub fn new(config: &Config) -> Self {
+        let trace = config.trace.then(SharedBuf::default);
+        let mut builder = Machine::builder()
+            .schedule(config.schedule)
+            .verifier(config.verifier.clone())
+            .argument_string(&config.argument_string)
+            .dump_mode(config.dump_mode);
+        if let Some(buf) = &trace {
+            builder = builder.trace(buf.clone());
+        }
+        let dma = SimDma::default();
+        let device_config = PvscsiConfig {
+            layout: config.layout,
+            latency: config.latency,
+            initial_index: config.initial_index,
+            ..PvscsiConfig::default()
+        };
+        let device = PvscsiDevice::new(device_config, Arc::new(dma.clone()), builder.clock());
+        let mut disks = Vec::new();
+        for &target in &config.targets {
+            let disk = Disk::ram(config.disk_bytes).unwrap();
+            device.attach(target, disk.clone()).unwrap();
+            disks.push((target, disk));
+        }
+        let machine = builder.adapter(Arc::new(device.clone()), Arc::new(dma)).build();
+        machine.load_driver(rspvscsi::DriverEntry).expect("the driver loads");
+        Self { machine, device, disks, trace }
+    }
+
+    /// Loaded with the defaults: two 8 MiB disks on targets 0 and 1.
+    pub fn default_on(schedule: Schedule) -> Self {
+        Self::new(&Config::new(schedule))
+    }
+
+    pub fn disk(&self, target: u8) -> &Disk {
+        &self.disks.iter().find(|(t, _)| *t == target).unwrap().1
+    }
+
+    /// Runs a request; on a unit attention (the device's normal report after power-on or a
+    /// reset, pvscsi-facts.md Q17) runs it again, as a class driver does.
+    pub fn execute(&self, request: &Request) -> Completion {
+        for _ in 0..4 {
+            let c = self.machine.execute(request.clone()).expect("no bug check");
+            if !is_unit_attention(&c) {
+                return c;
+            }
+        }
+        panic!("unit attention did not clear");
+    }
+
+    /// Clears the power-on unit attention of every disk.
+    pub fn settle(&self) {
+        for (target, _) in &self.disks {
+            let c = self.execute(&Request::test_unit_ready(*target));
+            assert!(c.is_success(), "TEST UNIT READY on {target}: {c:?}");
+        }
+    }
+
+    pub fn write(&self, target: u8, lba: u32, data: Vec<u8>) -> Completion {
+        let blocks = u16::try_from(data.len() / SECTOR).unwrap();
+        self.execute(&Request::write10(target, lba, blocks, data))
+    }
+
+    pub fn read(&self, target: u8, lba: u32, blocks: u16) -> Completion {
+        self.execute(&Request::read10(target, lba, blocks, usize::from(blocks) * SECTOR))
+    }
+
+    /// No verifier violation, no DMA outside the driver's buffers, no request the device
+    /// could never complete.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.machine.violations(), Vec::new(), "verifier violations");
+        let device = self.device.stats();
+        assert_eq!(device.dma_faults, 0, "DMA faults: {:?}", device.last_dma_fault);
+        assert_eq!(device.direction_contradictions, 0);
+        assert_eq!(device.bad_contexts, 0, "contexts VMware would refuse");
+        assert_eq!(device.completion_overflows, 0, "completion ring overrun");
+        assert_eq!(device.narrow_accesses + device.misaligned_accesses + device.invalid_accesses, 0);
+    }
+
+    /// The trace, parsed.
+    pub fn trace(&self) -> Vec<serde_json::Value> {
+        self.machine.flush_trace();
+        let buf = self.trace.as_ref().expect("built with trace: true");
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).expect("each trace line is JSON")).collect()
+    }
+}
+
+pub fn is_unit_attention(c: &Completion) -> bool {
+    c.status() == sys::SRB_STATUS_ERROR
+        && c.scsi_status == sys::SCSISTAT_CHECK_CONDITION
+        && c.sense.get(2).is_some_and(|k| k & 0x0F == sys::SCSI_SENSE_UNIT_ATTENTION)
+}
+
+/// Sense key, ASC, ASCQ of fixed-format sense.
+pub fn sense_triple(c: &Completion) -> Option<(u8, u8, u8)> {
+    Some((c.sense.get(2)? & 0x0F, *c.sense.get(12)?, *c.sense.get(13)?))
+}
+
+/// A sector's worth of recognisable data: which target and LBA it belongs to, and a generation.
+pub fn pattern(target: u8, lba: u64, generation: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SECTOR);
+    let mut x = lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(target) << 56) ^ u64::from(generation);
+    while out.len() < SECTOR {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out[..8].copy_from_slice(&lba.to_le_bytes());
+    out[8] = target;
+    out
+}
+
+/// `blocks` sectors of pattern from `lba`.
+pub fn patterns(target: u8, lba: u64, blocks: u64, generation: u32) -> Vec<u8> {
+    (lba..lba + blocks).flat_map(|l| pattern(target, l, generation)).collect()
+}
+
+/// Fixed-format sense helper for injections.
+pub fn sense(key: u8, asc: u8, ascq: u8) -> Sense {
+    Sense::new(key, asc, ascq)
+}
