@@ -222,17 +222,18 @@ pub const StateChangeDetectedCall: SCSI_NOTIFICATION_TYPE = 0x1005;
 pub const IoTargetRequestServiceTime: SCSI_NOTIFICATION_TYPE = 0x1006;
 /// What `StorPortAsyncNotificationDetected` sends (`storport.h`).
 pub const AsyncNotificationDetected: SCSI_NOTIFICATION_TYPE = 0x1007;
-/// Completes a request directly (`storport.h`, Windows 10).
+/// `storport.h` enumerator (Windows 10 kits); no public documentation of its arguments.
 pub const RequestDirectComplete: SCSI_NOTIFICATION_TYPE = 0x1008;
 /// What `StorPortInitializeDpcWithContext` sends (`storport.h`, Windows 10).
 pub const InitializeDpcWithContext: SCSI_NOTIFICATION_TYPE = 0x1009;
 /// What `StorPortInitializeThreadedDpc` sends (`storport.h`, Windows 10).
 pub const InitializeThreadedDpc: SCSI_NOTIFICATION_TYPE = 0x100A;
-/// Sets a DPC's target processor (`storport.h`, Windows 10).
+/// `storport.h` enumerator (Windows 10 kits); no public documentation of its arguments.
 pub const SetTargetProcessorDpc: SCSI_NOTIFICATION_TYPE = 0x100B;
 /// What `StorPortMarkDeviceFailed` sends (`storport.h`, Windows 10).
 pub const MarkDeviceFailed: SCSI_NOTIFICATION_TYPE = 0x100C;
-/// What `StorPortMarkDeviceFailedEx` sends (`storport.h`, Windows 10 2004 kits).
+/// `storport.h` enumerator after `MarkDeviceFailed` (Windows 10 2004 kits); used by
+/// `StorPortMarkDeviceFailedEx` (`nf-storport-storportmarkdevicefailedex`) by its name, not verified here.
 pub const MarkDeviceFailedEx: SCSI_NOTIFICATION_TYPE = 0x100D;
 /// `PSCSI_NOTIFICATION_TYPE` (`storport.h`).
 pub type PSCSI_NOTIFICATION_TYPE = *mut SCSI_NOTIFICATION_TYPE;
