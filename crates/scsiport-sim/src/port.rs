@@ -778,7 +778,7 @@ impl MachineCore {
         let (stall_ns, stall_total_us) = ctx.map_or((0, 0), |c| (c.stall_ns, c.stall_total_us));
         let value: i64 = r.into();
         self.trace(idx, "ret", &[("routine", J::Static(routine.name())), ("value", J::I(value))]);
-        self.check_faults();
+        self.check_faults(idx);
         if stall_total_us > 1000 {
             self.violation(
                 idx,
@@ -808,7 +808,7 @@ impl MachineCore {
     }
 
     /// Turns faults the SIGSEGV handler recorded for this machine into violations.
-    pub(crate) fn check_faults(&self) {
+    pub(crate) fn check_faults(&self, adapter: Option<usize>) {
         let n = guard::fault_count();
         if self.faults_seen.swap(n, Ordering::AcqRel) == n {
             return;
@@ -820,7 +820,6 @@ impl MachineCore {
                 GuardKind::DataBuffer => (Rule::DataBufferNotMapped, "Srb->DataBuffer with MapBuffers FALSE"),
                 GuardKind::Mmio => (Rule::DirectRegisterAccess, "a mapped register address directly"),
             };
-            let adapter = current().and_then(|(_, a, _)| a.map(|a| a.index));
             self.violation(
                 adapter,
                 rule,
@@ -1159,7 +1158,9 @@ impl MachineCore {
         let Some(hw) = ad.st().hw else { return Ok(()) };
         let Some(control) = hw.0.HwAdapterControl else {
             ad.st().supported = [false; 5];
-            return Ok(());
+            // Required for a PnP miniport (`REF:HwScsiAdapterControl`); PCIBus is PnP here.
+            self.violation(Some(ad.index), Rule::ControlStopUnsupported, [0, 0, 0], "no HwAdapterControl (required for a PnP miniport)".into());
+            return self.halt_error().map_or(Ok(()), Err);
         };
         let max = sys::ScsiAdapterControlMax as usize;
         // ULONG MaxControlType; BOOLEAN SupportedTypeList[max]; then canary bytes.
