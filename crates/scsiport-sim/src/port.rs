@@ -280,44 +280,55 @@ impl Drop for Mapping {
     }
 }
 
-/// The memory of one SRB: the SRB page, its extension, sense and data buffers.
+/// A `PROT_NONE` address range handed out instead of real memory (the `DataBuffer` stand-in).
+struct Reservation {
+    guard: Option<GuardHandle>,
+    base: usize,
+    len: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.guard.take();
+        guard::unreserve(self.base, self.len);
+    }
+}
+
+/// The memory of one SRB: the SRB page, its extension, sense and data buffers. Fields drop in
+/// order, so the guards are unregistered before any memory goes away.
 pub(crate) struct SrbBlock {
+    guards: Vec<GuardHandle>,
+    /// The guarded stand-in handed out as `DataBuffer` when `MapBuffers` is FALSE.
+    data_guard: Option<Reservation>,
     srb: DmaRegion,
     ext: Option<DmaRegion>,
     sense: Option<DmaRegion>,
     data: Option<DmaRegion>,
-    /// The guarded stand-in handed out as `DataBuffer` when `MapBuffers` is FALSE.
-    data_guard: Option<(usize, usize, Option<GuardHandle>)>,
-    guards: Vec<GuardHandle>,
 }
+
+/// SRB page, extension and sense buffer of an evicted block, ready for reuse.
+type Pooled = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>);
 
 impl SrbBlock {
     fn srb_ptr(&self) -> *mut SCSI_REQUEST_BLOCK {
         self.srb.va().cast()
     }
 
-    fn unguard(&mut self) {
-        if !self.guards.is_empty() {
-            self.srb.set_cpu_access(true);
-            if let Some(e) = &self.ext {
+    /// Unguards the block and keeps its fixed-size parts for reuse.
+    fn recycle(self, pool: &mut Vec<Pooled>) {
+        let SrbBlock { guards, data_guard, srb, ext, sense, data } = self;
+        if !guards.is_empty() {
+            srb.set_cpu_access(true);
+            if let Some(e) = &ext {
                 e.set_cpu_access(true);
             }
-            self.guards.clear();
         }
-    }
-
-    fn drop_data_guard(&mut self) {
-        if let Some((base, len, g)) = self.data_guard.take() {
-            drop(g);
-            guard::unreserve(base, len);
+        drop(guards);
+        drop(data_guard);
+        drop(data);
+        if pool.len() < 64 {
+            pool.push((srb, ext, sense));
         }
-    }
-}
-
-impl Drop for SrbBlock {
-    fn drop(&mut self) {
-        self.unguard();
-        self.drop_data_guard();
     }
 }
 
@@ -439,6 +450,7 @@ pub(crate) struct AdapterSt {
     priority: VecDeque<PortReq>,
     active: BTreeMap<usize, ActiveSrb>,
     quarantine: VecDeque<Quarantined>,
+    pool: Vec<Pooled>,
     ready: bool,
     connected: bool,
     defer: Defer,
@@ -477,6 +489,7 @@ impl AdapterSt {
             priority: VecDeque::new(),
             active: BTreeMap::new(),
             quarantine: VecDeque::new(),
+            pool: Vec::new(),
             ready: false,
             connected: false,
             defer: Defer::None,
@@ -1494,17 +1507,38 @@ impl MachineCore {
     ) -> Result<Built, String> {
         let caps = st.caps;
         let now = self.now();
-        let srb_region = Self::alloc(ad, PAGE_SIZE)?;
-        let ext = if caps.srb_ext > 0 {
-            let e = Self::alloc(ad, caps.srb_ext)?;
-            // SAFETY: freshly allocated, CPU-accessible, not yet visible to anyone.
+        let sense_len = usize::from(self.cfg.sense_len.max(1));
+        let fits = |p: &Pooled| {
+            p.1.as_ref().map_or(0, DmaRegion::len) == caps.srb_ext && p.2.as_ref().is_none_or(|s| s.len() == sense_len)
+        };
+        let pooled = match st.pool.iter().rposition(fits) {
+            Some(i) => Some(st.pool.swap_remove(i)),
+            None => None,
+        };
+        let (srb_region, ext, pooled_sense) = match pooled {
+            Some(p) => p,
+            None => {
+                let ext = if caps.srb_ext > 0 { Some(Self::alloc(ad, caps.srb_ext)?) } else { None };
+                (Self::alloc(ad, PAGE_SIZE)?, ext, None)
+            }
+        };
+        if let Some(e) = &ext {
+            // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
             unsafe { e.as_mut_slice().fill(SRB_EXTENSION_GARBAGE) };
-            Some(e)
+        }
+        let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
+        let sense = if execute {
+            match pooled_sense {
+                Some(s) => {
+                    // SAFETY: as above.
+                    unsafe { s.as_mut_slice().fill(0) };
+                    Some(s)
+                }
+                None => Some(Self::alloc(ad, sense_len)?),
+            }
         } else {
             None
         };
-        let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
-        let sense = if execute { Some(Self::alloc(ad, usize::from(self.cfg.sense_len.max(1)))?) } else { None };
         let data = if preq.req.data.is_empty() {
             None
         } else {
@@ -1515,7 +1549,7 @@ impl MachineCore {
             }
             Some(d)
         };
-        let mut block = SrbBlock { srb: srb_region, ext, sense, data, data_guard: None, guards: Vec::new() };
+        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data };
         let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
         let data_va = match &block.data {
             None => std::ptr::null_mut(),
@@ -1523,7 +1557,7 @@ impl MachineCore {
             Some(d) => match guard::reserve(d.len()) {
                 Some(base) => {
                     let g = guard::register(self.owner, base, d.len(), GuardKind::DataBuffer, preq.id);
-                    block.data_guard = Some((base, d.len(), g));
+                    block.data_guard = Some(Reservation { guard: g, base, len: d.len() });
                     base as *mut u8
                 }
                 None => d.va(),
@@ -1789,7 +1823,9 @@ impl MachineCore {
         }
         st.quarantine.push_back(Quarantined { srb, _block: a.block });
         while st.quarantine.len() > QUARANTINE {
-            st.quarantine.pop_front();
+            if let Some(q) = st.quarantine.pop_front() {
+                q._block.recycle(&mut st.pool);
+            }
         }
         drop(st);
         self.trace(
@@ -2194,18 +2230,20 @@ impl MachineCore {
         ad.st().defer = Defer::DisablePending(dcb);
         // SAFETY: the non-NULL PHW_INTERRUPT passed with CallDisableInterrupts.
         let disable_fn: unsafe extern "system" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(dcb) };
-        {
+        let masked = {
             let _g = ad.intlock();
             self.call(Some(ad), Routine::DisableCallback, &[], || {
                 // SAFETY: the miniport's disable callback under the interrupt lock.
                 unsafe { disable_fn(devext) }
             });
-        }
+            // Still under the lock: no ISR can have masked the HBA again since.
+            ad.hba.interrupts_unmasked() == Some(false)
+        };
         let mut st = ad.st();
         st.stats.disable_callbacks += 1;
         st.defer = Defer::None;
         drop(st);
-        if ad.hba.interrupts_unmasked() == Some(false) {
+        if masked {
             self.violation(idx, Rule::DisableLeftMasked, [devext as u64, 0, 0], "HwScsiDisableInterruptsCallback left the HBA's interrupts masked".into());
         }
         self.note_line(ad);
