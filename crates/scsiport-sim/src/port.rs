@@ -2205,17 +2205,26 @@ impl MachineCore {
         let enable: unsafe extern "system" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(cb) };
         let devext = ad.devext_ptr();
         let adversarial = self.cfg.adversarial;
+        let running = AtomicBool::new(true);
         std::thread::scope(|s| {
             if adversarial {
                 let me = Arc::clone(self);
                 let ad2 = Arc::clone(ad);
-                s.spawn(move || me.adversarial_start(&ad2));
+                let running = &running;
+                s.spawn(move || {
+                    // Keep trying while the enable callback runs.
+                    while running.load(Ordering::Acquire) && !me.is_halted() {
+                        me.adversarial_start(&ad2);
+                        std::thread::yield_now();
+                    }
+                });
             }
             self.call(Some(ad), Routine::EnableCallback, &[], || {
                 // SAFETY: the miniport's enable callback with its device extension, outside the
                 // interrupt lock, as a DPC would run it.
                 unsafe { enable(devext) }
             });
+            running.store(false, Ordering::Release);
         });
         let disable = {
             let mut st = ad.st();
@@ -2255,26 +2264,20 @@ impl MachineCore {
     fn adversarial_start(self: &Arc<Self>, ad: &Arc<Adapter>) {
         let _g = ad.intlock();
         let now = self.now();
-        let ok = {
+        let saved = {
             let mut st = ad.st();
             let saved = st.defer;
             st.defer = Defer::None;
-            let ok = self.startable(&st, now, false);
-            st.defer = saved;
-            ok
-        };
-        if ok {
-            let saved = {
-                let mut st = ad.st();
-                let s = st.defer;
-                st.defer = Defer::None;
-                s
-            };
-            self.start_locked(ad);
-            let mut st = ad.st();
-            if st.defer == Defer::None {
+            if !self.startable(&st, now, false) {
                 st.defer = saved;
+                return;
             }
+            saved
+        };
+        self.start_locked(ad);
+        let mut st = ad.st();
+        if st.defer == Defer::None {
+            st.defer = saved;
         }
     }
 
