@@ -372,7 +372,7 @@ unsafe impl Send for ActiveSrb {}
 struct Quarantined {
     srb: usize,
     /// Kept (poisoned and guarded) until evicted, so a late access faults.
-    _block: SrbBlock,
+    block: SrbBlock,
 }
 
 #[derive(Default)]
@@ -1511,16 +1511,12 @@ impl MachineCore {
         let fits = |p: &Pooled| {
             p.1.as_ref().map_or(0, DmaRegion::len) == caps.srb_ext && p.2.as_ref().is_none_or(|s| s.len() == sense_len)
         };
-        let pooled = match st.pool.iter().rposition(fits) {
-            Some(i) => Some(st.pool.swap_remove(i)),
-            None => None,
-        };
-        let (srb_region, ext, pooled_sense) = match pooled {
-            Some(p) => p,
-            None => {
-                let ext = if caps.srb_ext > 0 { Some(Self::alloc(ad, caps.srb_ext)?) } else { None };
-                (Self::alloc(ad, PAGE_SIZE)?, ext, None)
-            }
+        let pooled = st.pool.iter().rposition(fits).map(|i| st.pool.swap_remove(i));
+        let (srb_region, ext, pooled_sense) = if let Some(p) = pooled {
+            p
+        } else {
+            let ext = if caps.srb_ext > 0 { Some(Self::alloc(ad, caps.srb_ext)?) } else { None };
+            (Self::alloc(ad, PAGE_SIZE)?, ext, None)
         };
         if let Some(e) = &ext {
             // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
@@ -1821,10 +1817,10 @@ impl MachineCore {
                 a.preq.scan,
             ));
         }
-        st.quarantine.push_back(Quarantined { srb, _block: a.block });
+        st.quarantine.push_back(Quarantined { srb, block: a.block });
         while st.quarantine.len() > QUARANTINE {
             if let Some(q) = st.quarantine.pop_front() {
-                q._block.recycle(&mut st.pool);
+                q.block.recycle(&mut st.pool);
             }
         }
         drop(st);
