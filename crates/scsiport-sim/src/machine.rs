@@ -310,7 +310,7 @@ impl Machine {
 
     /// Submits a request to an adapter.
     pub fn submit_to(&self, adapter: usize, req: Request) -> Result<Ticket, Error> {
-        self.core.submit(adapter, req, false)
+        self.core.submit(adapter, req, crate::port::Scan::No)
     }
 
     /// Runs until the request completes and returns its completion.
@@ -675,6 +675,7 @@ fn dpc_thread(m: &Arc<MachineCore>) {
             progress |= m.run_timer(ad);
             progress |= m.run_timeouts(ad);
             progress |= m.run_hold_end(ad);
+            progress |= m.run_rescan(ad);
             let mut n = 0;
             while n < 64 && m.try_start(ad) {
                 n += 1;

@@ -231,6 +231,18 @@ fn dma_fields(c: &PORT_CONFIGURATION_INFORMATION) -> [u64; 9] {
     ]
 }
 
+/// Whether standard INQUIRY data describes a logical unit that exists (peripheral qualifier 0 and
+/// not device type 0x1F, "unknown or no device"; SPC-4 §6.6.2).
+fn inquiry_data_found(data: &[u8]) -> bool {
+    let b0 = data.first().copied().unwrap_or(0x7F);
+    (b0 >> 5) == 0 && (b0 & 0x1F) != 0x1F
+}
+
+/// Whether an INQUIRY completion found a logical unit.
+fn inquiry_found(c: &Completion) -> bool {
+    matches!(c.status(), sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_DATA_OVERRUN) && inquiry_data_found(&c.data)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw pointer holders
 // ---------------------------------------------------------------------------------------------
@@ -341,13 +353,22 @@ type LuAddr = (u8, u8, u8);
 /// A built SRB: its address, the request id and the trace fields of the `HwScsiStartIo` call.
 type Built = (*mut SCSI_REQUEST_BLOCK, u64, Vec<(&'static str, J)>);
 
+/// Whether a request belongs to a bus scan: the initial one (awaited) or a re-enumeration after
+/// `BusChangeDetected` (nobody waits for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    No,
+    Wait,
+    Background,
+}
+
 pub(crate) struct PortReq {
     pub(crate) id: u64,
     pub(crate) req: Request,
     pub(crate) submitted_ns: u64,
     pub(crate) not_before_ns: u64,
     pub(crate) retries: u32,
-    pub(crate) scan: bool,
+    pub(crate) scan: Scan,
 }
 
 impl PortReq {
@@ -465,6 +486,7 @@ pub(crate) struct AdapterSt {
     supported: [bool; 5],
     next_poll_ns: u64,
     in_running_config: bool,
+    rescan: BTreeSet<u8>,
     pub(crate) stats: Stats,
     line_level: bool,
 }
@@ -504,6 +526,7 @@ impl AdapterSt {
             supported: [false; 5],
             next_poll_ns: 0,
             in_running_config: false,
+            rescan: BTreeSet::new(),
             stats: Stats::default(),
             line_level: false,
         }
@@ -669,6 +692,7 @@ enum Action {
     Timer(usize),
     Timeout(usize),
     HoldEnd(usize),
+    Rescan(usize),
 }
 
 impl MachineCore {
@@ -1243,28 +1267,44 @@ impl MachineCore {
                         .with_lun(lun)
                         .untagged()
                         .with_flags(sys::SRB_FLAGS_NO_QUEUE_FREEZE | sys::SRB_FLAGS_DISABLE_SYNCH_TRANSFER);
-                    let t = self.submit(ad.index, req, true)?;
+                    let t = self.submit(ad.index, req, Scan::Wait)?;
                     let c = self.wait_det_or_conc(t)?;
-                    let st_ok = matches!(c.status(), sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_DATA_OVERRUN);
-                    let b0 = c.data.first().copied().unwrap_or(0x7F);
-                    let exists = st_ok && (b0 >> 5) == 0 && (b0 & 0x1F) != 0x1F;
-                    let mut st = ad.st();
-                    if exists {
-                        st.lus.entry((path, target, lun)).or_default().exists = true;
-                    } else if let Some(l) = st.lus.get(&(path, target, lun))
-                        && l.active.is_empty()
-                        && l.queue.is_empty()
-                    {
-                        st.lus.remove(&(path, target, lun));
-                    }
-                    drop(st);
-                    if !exists && lun == 0 {
+                    if !inquiry_found(&c) && lun == 0 {
                         break;
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Re-enumerates the buses a `BusChangeDetected` named: INQUIRY of LUN 0 of every target and
+    /// of the LUNs already known (their completions update the LU table; nobody waits for them).
+    pub(crate) fn run_rescan(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        let (paths, caps, known) = {
+            let mut st = ad.st();
+            if st.rescan.is_empty() || st.phase != Phase::Running {
+                return false;
+            }
+            let paths = std::mem::take(&mut st.rescan);
+            (paths, st.caps, st.lu_list())
+        };
+        for path in paths.into_iter().filter(|p| *p < caps.buses) {
+            let initiator = caps.initiator.get(path as usize).copied().unwrap_or(7);
+            for target in (0..caps.targets).filter(|t| *t != initiator) {
+                let mut luns = vec![0u8];
+                luns.extend(known.iter().filter(|(p, t, l)| *p == path && *t == target && *l != 0).map(|k| k.2));
+                for lun in luns {
+                    let req = Request::inquiry(target)
+                        .with_path(path)
+                        .with_lun(lun)
+                        .untagged()
+                        .with_flags(sys::SRB_FLAGS_NO_QUEUE_FREEZE | sys::SRB_FLAGS_DISABLE_SYNCH_TRANSFER);
+                    let _ = self.submit(ad.index, req, Scan::Background);
+                }
+            }
+        }
+        true
     }
 
     pub(crate) fn wait_det_or_conc(self: &Arc<Self>, t: Ticket) -> Result<Completion, Error> {
@@ -1275,7 +1315,7 @@ impl MachineCore {
     // Upper edge
     // -----------------------------------------------------------------------------------------
 
-    pub(crate) fn submit(self: &Arc<Self>, adapter: usize, req: Request, scan: bool) -> Result<Ticket, Error> {
+    pub(crate) fn submit(self: &Arc<Self>, adapter: usize, req: Request, scan: Scan) -> Result<Ticket, Error> {
         if let Some(e) = self.halt_error() {
             return Err(e);
         }
@@ -1364,9 +1404,12 @@ impl MachineCore {
         self.deliver(ad, c, preq.scan);
     }
 
-    fn deliver(&self, ad: &Adapter, c: Completion, scan: bool) {
+    fn deliver(&self, ad: &Adapter, c: Completion, scan: Scan) {
         // Never called with `st` held.
-        if !scan {
+        if scan == Scan::Background {
+            return;
+        }
+        if scan == Scan::No {
             let mut st = ad.st();
             st.stats.ios += 1;
             if c.status() != sys::SRB_STATUS_SUCCESS {
@@ -1796,10 +1839,19 @@ impl MachineCore {
                 }
                 out_status |= sys::SRB_STATUS_QUEUE_FROZEN;
             }
-            if (base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN)
-                && let Some(l) = st.lus.get_mut(&lu_addr)
-            {
-                l.exists = true;
+            // The LU table follows INQUIRY answers (scan or not) and any other success.
+            let inquiry = a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI
+                && a.preq.req.opcode() == 0x12
+                && a.preq.req.cdb.get(1).is_some_and(|b| b & 1 == 0);
+            let ok = base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN;
+            let exists = if inquiry { ok && inquiry_data_found(&data) } else { ok };
+            if exists {
+                st.lus.entry(lu_addr).or_default().exists = true;
+            } else if inquiry || a.preq.scan != Scan::No {
+                let gone = st.lus.get(&lu_addr).is_some_and(|l| l.active.is_empty() && l.queue.is_empty());
+                if gone {
+                    st.lus.remove(&lu_addr);
+                }
             }
             deliver = Some((
                 Completion {
@@ -2009,7 +2061,18 @@ impl MachineCore {
                 drop(st);
                 self.kick();
             }
-            sys::BusChangeDetected | sys::WMIEvent | sys::WMIReregister => {
+            sys::BusChangeDetected => {
+                self.trace(
+                    idx,
+                    "port",
+                    &[("fn", J::Static("ScsiPortNotification")), ("type", J::Static(name)), ("path", J::U(args[0] as u64))],
+                );
+                // The port re-enumerates that bus (`DDI:nf-srb-scsiportnotification`).
+                #[allow(clippy::cast_possible_truncation)]
+                ad.st().rescan.insert(args[0] as u8);
+                self.kick();
+            }
+            sys::WMIEvent | sys::WMIReregister => {
                 self.trace(
                     idx,
                     "port",
@@ -2482,6 +2545,9 @@ impl MachineCore {
                     }
                 }
             }
+            if !st.rescan.is_empty() && st.phase == Phase::Running {
+                actions.push(Action::Rescan(ad.index));
+            }
             if let Some(h) = &st.hold {
                 if h.until_ns <= now {
                     actions.push(Action::HoldEnd(ad.index));
@@ -2554,6 +2620,11 @@ impl MachineCore {
             Action::HoldEnd(i) => {
                 if let Some(ad) = self.adapters.get(i) {
                     self.run_hold_end(ad);
+                }
+            }
+            Action::Rescan(i) => {
+                if let Some(ad) = self.adapters.get(i) {
+                    self.run_rescan(ad);
                 }
             }
         }
@@ -2961,7 +3032,7 @@ impl MachineCore {
         };
         if caches {
             for (p, t, l) in luns {
-                let tk = self.submit(ad.index, Request::flush(t).with_path(p).with_lun(l), true)?;
+                let tk = self.submit(ad.index, Request::flush(t).with_path(p).with_lun(l), Scan::Wait)?;
                 self.wait_det_or_conc(tk)?;
             }
         }

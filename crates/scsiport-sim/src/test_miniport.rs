@@ -194,6 +194,8 @@ pub enum Break {
     NotFoundKeepMapping,
     /// Enlarge `SrbExtensionSize` after `ScsiPortGetUncachedExtension` (0x1104).
     SizeAfterUncached,
+    /// Not a rule break: announce `BusChangeDetected(0)` once, so the port re-enumerates.
+    BusChange,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -253,6 +255,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("defer_in_dump", Break::DeferInDump),
     ("not_found_keep_mapping", Break::NotFoundKeepMapping),
     ("size_after_uncached", Break::SizeAfterUncached),
+    ("bus_change", Break::BusChange),
 ];
 
 impl Break {
@@ -647,6 +650,8 @@ unsafe extern "system" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) 
                 unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
             }
             Break::UnsupportedNotification => notify0(sys::LinkUp, p),
+            // SAFETY: BusChangeDetected takes the PathId, promoted to int.
+            Break::BusChange => unsafe { sys::ScsiPortNotification(sys::BusChangeDetected, p, 0u32) },
             Break::WrongRegisterKind => {
                 // SAFETY: deliberately broken: a Port accessor on a memory range.
                 let _ = unsafe { sys::ScsiPortReadPortUlong((e.regs + REG_INTR_STATUS) as PULONG) };

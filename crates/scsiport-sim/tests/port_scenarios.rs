@@ -261,3 +261,17 @@ fn adversarial_mode_starts_io_during_the_enable_callback() {
     }
     eprintln!("StartIo calls during an enable callback: {overlapped}");
 }
+
+#[test]
+fn bus_change_detected_rescans_the_bus() {
+    for schedule in [det(), Schedule::Concurrent] {
+        let (m, d) = machine_with(schedule, "break=bus_change", VerifierConfig { time_scale: 20.0, ..VerifierConfig::default() }, 1);
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        assert_eq!(m.logical_units(0), vec![(0, 0, 0)]);
+        d.attach(3, scsiport_sim::disk::Disk::ram(DISK_BYTES).unwrap()).unwrap();
+        m.execute(Request::test_unit_ready(0)).unwrap();
+        m.run_until_idle().unwrap();
+        assert_eq!(m.logical_units(0), vec![(0, 0, 0), (0, 3, 0)], "{schedule:?}");
+        assert!(m.violations().is_empty(), "{:#?}", m.violations());
+    }
+}
