@@ -49,6 +49,11 @@ pub struct Config {
     /// Load the way the crash-dump stack does: NULL DriverEntry arguments, `dump=1`, no
     /// interrupt connected, the ISR polled.
     pub dump_mode: bool,
+    /// SCSI Port's bus-reset hold (emulator default 4 s).
+    pub reset_hold: Option<std::time::Duration>,
+    /// Run `HwScsiStartIo` on another thread while the enable callback runs (contract §4.3's
+    /// adversarial mode).
+    pub adversarial: bool,
 }
 
 impl Config {
@@ -64,6 +69,8 @@ impl Config {
             initial_index: 0,
             verifier: VerifierConfig::default(),
             dump_mode: false,
+            reset_hold: None,
+            adversarial: false,
         }
     }
 }
@@ -83,7 +90,11 @@ impl Rig {
             .schedule(config.schedule)
             .verifier(config.verifier.clone())
             .argument_string(&config.argument_string)
-            .dump_mode(config.dump_mode);
+            .dump_mode(config.dump_mode)
+            .adversarial(config.adversarial);
+        if let Some(hold) = config.reset_hold {
+            builder = builder.reset_hold(hold);
+        }
         if let Some(buf) = &trace {
             builder = builder.trace(buf.clone());
         }

@@ -1,0 +1,167 @@
+//! Recovery: aborts, bus resets under load (every outstanding request completed exactly once,
+//! the data that was acknowledged intact), SRB timeouts through HwScsiResetBus, resets from
+//! another initiator, adapter stop/restart and a PnP stop/start.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Config, Rig, SECTOR, patterns, schedules, sys};
+use scsiport_sim::pvscsi::{Effect, FaultAction, Injection, Latency, Trigger};
+use scsiport_sim::{Request, Schedule, Ticket};
+
+fn quick_hold(schedule: Schedule) -> Config {
+    let mut config = Config::new(schedule);
+    config.reset_hold = Some(Duration::from_millis(200));
+    config
+}
+
+#[test]
+fn abort_of_an_outstanding_request_and_of_a_finished_one() {
+    for schedule in schedules() {
+        let rig = Rig::new(&quick_hold(schedule));
+        rig.settle();
+        // A request the device sits on forever (a hung back end)...
+        rig.device.inject(Injection::lbas(64..72, Effect::Lose).on_target(0));
+        let victim = rig.machine.submit(Request::read10(0, 64, 8, 8 * SECTOR)).unwrap();
+        let device = rig.device.clone();
+        rig.machine.run_until(|_| device.in_flight() == 1).unwrap();
+        // ...is aborted: the ABORT_COMMAND succeeds and the victim comes back ABORTED, once.
+        let abort = rig.machine.execute(Request::abort(victim)).unwrap();
+        assert!(abort.is_success(), "{schedule:?} abort: {abort:?}");
+        let victim = rig.machine.wait(victim).unwrap();
+        assert_eq!(victim.status(), sys::SRB_STATUS_ABORTED, "{schedule:?} {victim:?}");
+        assert!(victim.reached_miniport, "aborted by the driver, not by the port's queue");
+        assert_eq!(rig.device.stats().aborts_matched, 1);
+        // Aborting something already finished fails, as the docs require.
+        let done = rig.machine.submit(Request::read10(0, 0, 1, SECTOR)).unwrap();
+        assert!(rig.machine.wait(done).unwrap().is_success());
+        let late = rig.machine.execute(Request::abort(done)).unwrap();
+        assert_eq!(late.status(), sys::SRB_STATUS_ABORT_FAILED, "{late:?}");
+        rig.assert_clean();
+    }
+}
+
+/// Writes generation `generation` to `count` 8-block stripes on both targets at once.
+fn submit_stripes(rig: &Rig, count: u32, generation: u32) -> Vec<(u8, u32, Ticket)> {
+    (0..count)
+        .map(|i| {
+            let target = u8::try_from(i % 2).unwrap();
+            let lba = (i / 2) * 8;
+            let data = patterns(target, u64::from(lba), 8, generation);
+            (target, lba, rig.machine.submit(Request::write10(target, lba, 8, data)).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn bus_reset_under_load_completes_everything_once_and_keeps_acknowledged_data() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        let rig = Rig::new(&config);
+        rig.settle();
+        // Slow enough that the reset finds most of them in the device.
+        rig.device.set_latency(Latency::range(5_000_000, 10_000_000));
+        let writes = submit_stripes(&rig, 48, 1);
+        let device = rig.device.clone();
+        rig.machine.run_until(|_| device.in_flight() >= 24).unwrap();
+        let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+        assert!(reset.is_success(), "{reset:?}");
+        let mut reset_count = 0;
+        for (target, lba, ticket) in &writes {
+            // `wait` returns each request once; the verifier would have stopped the run on a
+            // second completion (0xF1/0x1003).
+            let c = rig.machine.wait(*ticket).unwrap();
+            match c.status() {
+                sys::SRB_STATUS_SUCCESS => {
+                    let on_disk = rig.disk(*target).read_sectors(u64::from(*lba), 8).unwrap();
+                    assert_eq!(on_disk, patterns(*target, u64::from(*lba), 8, 1), "acknowledged write lost");
+                }
+                sys::SRB_STATUS_BUS_RESET => reset_count += 1,
+                // Sent after the reset: the disk reports it once (06/29/00); a class driver retries.
+                sys::SRB_STATUS_ERROR if common::is_unit_attention(&c) => {}
+                other => panic!("{schedule:?}: unexpected status {other:#x} after reset"),
+            }
+        }
+        if matches!(schedule, Schedule::Deterministic { .. }) {
+            assert!(reset_count > 0, "the reset caught requests in flight");
+        }
+        // The class driver retries: afterwards every stripe reads back as written.
+        rig.settle();
+        for (target, lba, ticket) in submit_stripes(&rig, 48, 2) {
+            assert!(rig.machine.wait(ticket).unwrap().is_success());
+            assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 2));
+        }
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn a_hung_request_times_out_and_hw_scsi_reset_bus_recovers() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        rig.settle();
+        rig.device.inject(Injection::lbas(0..1, Effect::Lose).on_target(1));
+        let hung = rig.machine.submit(Request::read10(1, 0, 1, SECTOR).with_timeout(1)).unwrap();
+        let others = submit_stripes(&rig, 8, 5);
+        let c = rig.machine.wait(hung).unwrap();
+        assert!(c.timed_out, "{c:?}");
+        assert_eq!(c.status(), sys::SRB_STATUS_BUS_RESET);
+        for (_, _, t) in others {
+            let c = rig.machine.wait(t).unwrap();
+            let retried = c.status() == sys::SRB_STATUS_ERROR && common::is_unit_attention(&c);
+            assert!(matches!(c.status(), sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_BUS_RESET) || retried, "{c:?}");
+        }
+        let trace = rig.trace();
+        assert!(trace.iter().any(|e| e["ev"] == "call" && e["routine"] == "HwScsiResetBus"));
+        // The reset hold ended with nothing outstanding (0xF1/0x1007 otherwise), and I/O goes on.
+        rig.device.clear_injections();
+        rig.settle();
+        assert!(rig.read(1, 0, 1).is_success());
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn reset_from_another_initiator_completes_requests_with_bus_reset() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.latency = Latency::range(500_000, 1_000_000);
+        let rig = Rig::new(&config);
+        rig.settle();
+        rig.device.schedule(Trigger::AfterRequests(10), FaultAction::BusReset);
+        let writes = submit_stripes(&rig, 24, 3);
+        let mut statuses = std::collections::BTreeMap::new();
+        for (_, _, t) in writes {
+            *statuses.entry(rig.machine.wait(t).unwrap().status()).or_insert(0) += 1;
+        }
+        assert!(statuses.keys().all(|s| matches!(*s, sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_BUS_RESET | sys::SRB_STATUS_ERROR)), "{statuses:?}");
+        assert!(statuses.get(&sys::SRB_STATUS_BUS_RESET).copied().unwrap_or(0) > 0, "{schedule:?} {statuses:?}");
+        rig.settle();
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn adapter_stop_and_restart_keep_the_disks_usable() {
+    for schedule in schedules() {
+        let rig = Rig::default_on(schedule);
+        rig.settle();
+        let data = patterns(0, 500, 16, 8);
+        assert!(rig.write(0, 500, data.clone()).is_success());
+        rig.machine.stop_adapter(0).unwrap();
+        assert_eq!(rig.device.registers().intr_mask, 0, "stopped adapter leaves interrupts masked");
+        rig.machine.restart_adapter(0).unwrap();
+        assert_eq!(rig.read(0, 500, 16).data, data);
+        let more = patterns(1, 9, 4, 8);
+        assert!(rig.write(1, 9, more.clone()).is_success());
+        assert_eq!(rig.read(1, 9, 4).data, more);
+        // A PnP stop and start: a fresh HwScsiFindAdapter on a fresh device extension.
+        rig.machine.pnp_stop_start(0).unwrap();
+        assert_eq!(rig.read(0, 500, 16).data, data);
+        rig.assert_clean();
+    }
+}
