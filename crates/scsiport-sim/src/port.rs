@@ -1581,25 +1581,31 @@ impl MachineCore {
         let data = if preq.req.data.is_empty() {
             None
         } else {
-            let d = Self::alloc(ad, preq.req.data.len())?;
+            // The buffer starts `buffer_offset` bytes into its first page.
+            let off = preq.req.buffer_offset % PAGE_SIZE;
+            let d = Self::alloc(ad, off + preq.req.data.len())?;
             if preq.req.direction == Direction::Out {
                 // SAFETY: as above.
-                unsafe { d.as_mut_slice().copy_from_slice(&preq.req.data) };
+                let dst = unsafe { d.as_mut_slice() };
+                if let Some(dst) = dst.get_mut(off..) {
+                    dst.copy_from_slice(&preq.req.data);
+                }
             }
             Some(d)
         };
+        let data_off = preq.req.buffer_offset % PAGE_SIZE;
         let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data };
         let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
         let data_va = match &block.data {
             None => std::ptr::null_mut(),
-            Some(d) if caps.map_buffers || map_exempt || !self.verifier.memory_monitor => d.va(),
+            Some(d) if caps.map_buffers || map_exempt || !self.verifier.memory_monitor => d.va().wrapping_add(data_off),
             Some(d) => match guard::reserve(d.len()) {
                 Some(base) => {
                     let g = guard::register(self.owner, base, d.len(), GuardKind::DataBuffer, preq.id);
                     block.data_guard = Some(Reservation { guard: g, base, len: d.len() });
-                    base as *mut u8
+                    (base + data_off) as *mut u8
                 }
-                None => d.va(),
+                None => d.va().wrapping_add(data_off),
             },
         };
         let lu_addr = preq.lu();
@@ -1768,10 +1774,11 @@ impl MachineCore {
             && let Some(d) = &a.block.data
         {
             {
-                let n = (now_srb.DataTransferLength as usize).min(d.len()).min(data.len());
+                let off = a.preq.req.buffer_offset % PAGE_SIZE;
+                let n = (now_srb.DataTransferLength as usize).min(d.len().saturating_sub(off)).min(data.len());
                 // SAFETY: the data region is the port's; the miniport has completed the request.
                 let src = unsafe { d.as_slice() };
-                if let (Some(dst), Some(s)) = (data.get_mut(..n), src.get(..n)) {
+                if let (Some(dst), Some(s)) = (data.get_mut(..n), src.get(off..off + n)) {
                     dst.copy_from_slice(s);
                 }
             }
@@ -2741,8 +2748,10 @@ impl MachineCore {
                     let dtl = a.snapshot.DataTransferLength as usize;
                     let data_base = a.snapshot.DataBuffer as usize;
                     let sense_base = a.snapshot.SenseInfoBuffer as usize;
-                    if let Some(d) = a.block.data.as_ref().filter(|_| va >= data_base && va - data_base < dtl.min(a.block.data.as_ref().map_or(0, DmaRegion::len))) {
-                        result = d.phys(va - data_base).map(|(pa, run)| (pa, run.min(dtl - (va - data_base))));
+                    let off = a.preq.req.buffer_offset % PAGE_SIZE;
+                    let data_len = a.block.data.as_ref().map_or(0, |d| d.len().saturating_sub(off));
+                    if let Some(d) = a.block.data.as_ref().filter(|_| va >= data_base && va - data_base < dtl.min(data_len)) {
+                        result = d.phys(off + va - data_base).map(|(pa, run)| (pa, run.min(dtl - (va - data_base))));
                     } else if let Some(s) = a.block.sense.as_ref().filter(|s| sense_base != 0 && va >= sense_base && va - sense_base < s.len()) {
                         result = s.phys(va - sense_base);
                     } else {

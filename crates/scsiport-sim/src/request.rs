@@ -45,6 +45,10 @@ pub struct Request {
     pub extra_flags: u32,
     /// For `ABORT_COMMAND`: the request to abort.
     pub abort_target: Option<Ticket>,
+    /// Where `DataBuffer` starts inside its first page (0..4096; default 0, page aligned): a
+    /// buffer that starts inside a page crosses page boundaries at other places, so its
+    /// scatter/gather list has partial first and last pages.
+    pub buffer_offset: usize,
 }
 
 impl Request {
@@ -64,6 +68,7 @@ impl Request {
             queue_action: sys::SRB_SIMPLE_TAG_REQUEST,
             extra_flags: 0,
             abort_target: None,
+            buffer_offset: 0,
         }
     }
 
@@ -147,6 +152,7 @@ impl Request {
             queue_action: 0,
             extra_flags: 0,
             abort_target: None,
+            buffer_offset: 0,
         }
     }
 
@@ -209,6 +215,13 @@ impl Request {
     #[must_use]
     pub fn with_flags(mut self, flags: u32) -> Self {
         self.extra_flags |= flags;
+        self
+    }
+
+    /// With the data buffer starting `offset` bytes into a page (taken modulo 4096).
+    #[must_use]
+    pub fn with_buffer_offset(mut self, offset: usize) -> Self {
+        self.buffer_offset = offset % crate::mem::PAGE_SIZE;
         self
     }
 
