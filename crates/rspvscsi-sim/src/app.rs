@@ -1,0 +1,249 @@
+//! The program: parses the command line and runs what it asks for.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde_json::json;
+
+use crate::check_image;
+use crate::checks::{self, Check};
+use crate::cli::{Cli, Command, RunArgs, WorkloadArg};
+use crate::debug_exit;
+use crate::engine::{self, Engine, Kind, Outcome, Spec};
+use crate::pattern::{self, SECTOR};
+use crate::report::{Report, RunInfo};
+use crate::rig::{Rig, RigConfig, RigError};
+use crate::scenario;
+
+/// Exit status of a run that failed a check.
+pub const EXIT_FAIL: u8 = 1;
+/// Exit status of a usage error (as clap's).
+pub const EXIT_USAGE: u8 = 2;
+
+/// The disk the plain run uses when none is given.
+pub const DEFAULT_DISK: &str = "ram:16M";
+
+/// Entry point.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckImage(a)) => {
+            if check_image::run(&a) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAIL)
+            }
+        }
+        Some(Command::DebugExit { code }) => match debug_exit::write(code) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rspvscsi-sim: {e}");
+                ExitCode::from(EXIT_FAIL)
+            }
+        },
+        Some(Command::Scenario { names, run }) => finish(scenario::run(&names, &run), run.debug_exit),
+        None => finish(run(&cli.run), cli.run.debug_exit),
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything held.
+    Pass,
+    /// A check failed.
+    Fail,
+    /// The command line made no sense.
+    Usage,
+}
+
+fn finish(v: Verdict, debug_exit: bool) -> ExitCode {
+    if debug_exit {
+        // Returns only when no isa-debug-exit device is there.
+        if let Err(e) = debug_exit::write(u8::from(v != Verdict::Pass)) {
+            eprintln!("rspvscsi-sim: --debug-exit: {e}");
+        }
+    }
+    match v {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(EXIT_FAIL),
+        Verdict::Usage => ExitCode::from(EXIT_USAGE),
+    }
+}
+
+/// A usage error found after parsing.
+pub fn usage(msg: &str) -> Verdict {
+    eprintln!("rspvscsi-sim: error: {msg}\n\nFor more information, try '--help'.");
+    Verdict::Usage
+}
+
+/// `--bs` in sectors, checked.
+///
+/// # Errors
+/// Not a multiple of 512, or beyond the largest transfer.
+pub fn bs_sectors(bs: Option<u64>) -> Result<Option<u32>, String> {
+    match bs {
+        None => Ok(None),
+        Some(b) if b == 0 || b % SECTOR as u64 != 0 => Err(format!("--bs {b} is not a positive multiple of 512")),
+        Some(b) if b > engine::MAX_TRANSFER => Err(format!("--bs {b} exceeds the driver's largest transfer, {} bytes", engine::MAX_TRANSFER)),
+        Some(b) => Ok(u32::try_from(b / SECTOR as u64).ok()),
+    }
+}
+
+/// The engine's kind for an I/O workload.
+#[must_use]
+pub fn kind_of(w: WorkloadArg) -> Option<Kind> {
+    match w {
+        WorkloadArg::Mixed => Some(Kind::Mixed),
+        WorkloadArg::Read => Some(Kind::Read),
+        WorkloadArg::Write => Some(Kind::Write),
+        WorkloadArg::WritePattern => Some(Kind::WritePattern),
+        WorkloadArg::VerifyPattern => Some(Kind::VerifyPattern),
+        WorkloadArg::Inquiry | WorkloadArg::BadLba | WorkloadArg::MissingTarget => None,
+    }
+}
+
+/// The engine spec of the command line.
+#[must_use]
+pub fn spec_of(a: &RunArgs, kind: Kind, bs: Option<u32>) -> Spec {
+    Spec {
+        qd: a.qd as usize,
+        bs_sectors: bs,
+        count: a.count,
+        seconds: a.seconds,
+        buffer_offset: a.buffer_offset,
+        reset_every: a.reset_bus_every,
+        progress: !a.no_progress && !a.json,
+        ..Spec::new(kind, a.seed)
+    }
+}
+
+/// Prints a machine's failure to come up (load failure or bug check during bring-up).
+pub fn report_rig_error(e: &RigError, json: bool) {
+    let (msg, violations, bugcheck) = match e {
+        RigError::Setup(s) => (s.clone(), 0, None),
+        RigError::Machine(err, m) => {
+            let b = m.as_ref().and_then(|m| m.bugcheck()).or_else(|| err.bugcheck().cloned());
+            let n = m.as_ref().map_or(0, |m| m.violations().iter().filter(|v| v.rule.fatal()).count()).max(usize::from(b.is_some()));
+            (err.to_string(), n, b)
+        }
+    };
+    if let Some(b) = &bugcheck {
+        eprintln!("rspvscsi-sim: BUG CHECK {:#x} ({:?}) during bring-up", b.code, b.rule);
+        eprintln!("  rule:    {}", b.rule.text());
+        eprintln!("  doc:     {}", b.doc);
+        eprintln!("  message: {}", b.message);
+    } else {
+        eprintln!("rspvscsi-sim: FAIL: {msg}");
+    }
+    if json {
+        println!(
+            "{}",
+            json!({
+                "result": "fail", "failures": [msg], "ios": 0, "errors": 0, "mismatches": 0,
+                "verifier_violations": violations, "interrupts": 0, "completions_per_interrupt": 0.0, "iops": 0.0,
+                "bugcheck": bugcheck.map(|b| json!({"code": format!("{:#x}", b.code), "rule": format!("{:?}", b.rule), "doc": b.doc, "message": b.message})),
+            })
+        );
+    }
+}
+
+/// Checks the pattern on the model's media directly (bypassing the driver): the first
+/// `limit` sectors of each disk. Returns the failures.
+#[must_use]
+pub fn check_media(rig: &Rig, seed: u64, limit: Option<u64>) -> Vec<String> {
+    let mut out = Vec::new();
+    for md in &rig.model_disks {
+        let n = limit.map_or(md.disk.blocks(), |l| l.min(md.disk.blocks()));
+        let mut bad = 0u64;
+        let mut first = None;
+        let mut lba = 0;
+        while lba < n {
+            let count = (n - lba).min(2048);
+            let data = match md.disk.read_sectors(lba, count) {
+                Ok(d) => d,
+                Err(e) => {
+                    out.push(format!("t{} medium: {e}", md.target));
+                    break;
+                }
+            };
+            for (i, s) in data.chunks_exact(SECTOR).enumerate() {
+                if let Err(m) = pattern::check_sector(lba + i as u64, seed, s) {
+                    bad += 1;
+                    first.get_or_insert(m);
+                }
+            }
+            lba += count;
+        }
+        if let Some(m) = first {
+            out.push(format!("t{} medium: {bad} of {n} sectors do not carry the pattern (first: {m})", md.target));
+        }
+    }
+    out
+}
+
+/// Runs one workload on a machine and reports it; returns the verdict.
+#[must_use]
+pub fn run(a: &RunArgs) -> Verdict {
+    let bs = match bs_sectors(a.bs) {
+        Ok(b) => b,
+        Err(e) => return usage(&e),
+    };
+    if a.workload == WorkloadArg::MissingTarget && a.target.is_some_and(|t| t == crate::rig::INITIATOR_ID) {
+        return usage("--target 7 is the initiator's own ID");
+    }
+    let config = match RigConfig::from_args(a, &[DEFAULT_DISK]) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let mut rig = match Rig::new(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            report_rig_error(&e, a.json);
+            return Verdict::Fail;
+        }
+    };
+    let mut outcome = Outcome::default();
+    let mut checks: Vec<Check> = Vec::new();
+    let mut extra = Vec::new();
+    let check_result = match a.workload {
+        WorkloadArg::Inquiry => checks::inquiry(&mut rig),
+        WorkloadArg::BadLba => checks::bad_lba(&mut rig),
+        WorkloadArg::MissingTarget => checks::missing_target(&mut rig, a.target),
+        _ => Ok(Vec::new()),
+    };
+    match check_result {
+        Ok(c) => checks = c,
+        Err(e) => outcome.halted = Some(e),
+    }
+    if let Some(kind) = kind_of(a.workload) {
+        if let Err(e) = rig.check_discovery() {
+            extra.push(e);
+        }
+        let spec = spec_of(a, kind, bs);
+        outcome = Engine::new(&rig, spec).run();
+        if kind == Kind::VerifyPattern && outcome.sectors_checked == 0 && outcome.halted.is_none() {
+            extra.push("verify-pattern checked no sector".into());
+        }
+        if kind == Kind::Mixed && outcome.sectors_checked == 0 && outcome.reads > 0 {
+            extra.push("the mixed workload read nothing it could check".into());
+        }
+    }
+    rig.machine.flush_trace();
+    let info = RunInfo {
+        workload: a.workload.name().into(),
+        qd: a.qd,
+        bs: bs.map(|b| u64::from(b) * SECTOR as u64),
+        buffer_offset: a.buffer_offset,
+    };
+    let mut report = Report::new(&rig, info, outcome, checks);
+    report.extra_failures = extra;
+    if a.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    report.print_failures();
+    if report.passed() { Verdict::Pass } else { Verdict::Fail }
+}

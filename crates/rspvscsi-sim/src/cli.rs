@@ -1,0 +1,300 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Runs the rspvscsi SCSI Port miniport (or the emulator's test miniport) in the SCSI Port \
+emulator, against the PVSCSI device model or a real PVSCSI function through uio, and checks it: \
+Driver-Verifier-style rules, data integrity, error handling.";
+
+const AFTER: &str = "\
+Exit status: 0 pass; 1 a verifier violation, an I/O error, a data mismatch or a failed check; \
+2 a usage error.
+
+Examples:
+  rspvscsi-sim                                   the driver on a RAM disk, a short mixed verify run
+  rspvscsi-sim --disk ram:64M --disk ram:1G --qd 64 --seconds 5 --mode concurrent
+  rspvscsi-sim --disk file:d0.img --workload write-pattern --seed 7
+  rspvscsi-sim --disk file:d0.img --workload verify-pattern --seed 7
+  rspvscsi-sim check-image --seed 7 d0.img       check a raw image on the host, no driver
+  rspvscsi-sim scenario                          the scenario set on the device model
+  rspvscsi-sim --hba uio:0000:00:03.0 --workload inquiry";
+
+/// `rspvscsi-sim`: the rspvscsi miniport in the SCSI Port emulator.
+#[derive(Debug, Parser)]
+#[command(name = "rspvscsi-sim", version, about = ABOUT, after_help = AFTER, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do besides running a workload.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The run (no subcommand).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the scenario set (bring-up, pattern, page-crossing transfers, bad LBA, missing
+    /// target, bus reset under load), each on a fresh machine; all of them unless named.
+    Scenario {
+        /// Scenarios to run (default: all). `list` prints them.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// The machine and the options scenarios share.
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Checks raw image files for the write-pattern of SEED, without running any driver.
+    CheckImage(CheckImageArgs),
+    /// Writes CODE to QEMU's isa-debug-exit port (0xf4): QEMU exits with status (CODE << 1) | 1.
+    DebugExit {
+        /// 0..=127 (0: pass, 1: fail by convention).
+        code: u8,
+    },
+}
+
+/// `check-image` options.
+#[derive(Debug, Args)]
+pub struct CheckImageArgs {
+    /// The seed the pattern was written with.
+    #[arg(long)]
+    pub seed: u64,
+    /// Check only the first N sectors (default: the whole file).
+    #[arg(long, value_name = "N")]
+    pub sectors: Option<u64>,
+    /// Also print the result as one JSON object per image.
+    #[arg(long)]
+    pub json: bool,
+    /// Raw image files (LBA × 512 = file offset).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Which miniport runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MiniportArg {
+    /// The rspvscsi driver (`rspvscsi::DriverEntry`).
+    Rspvscsi,
+    /// The emulator's own test miniport (`scsiport_sim::test_miniport`).
+    Test,
+}
+
+/// The schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One thread, virtual time, seeded: the same seed gives the same run.
+    Deterministic,
+    /// Real threads and time: the device completes on its own thread.
+    Concurrent,
+}
+
+/// What the run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// Random reads and writes; every read is checked against what was written.
+    Mixed,
+    /// Random reads (not checked).
+    Read,
+    /// Random writes (not read back).
+    Write,
+    /// Writes every sector of every disk once with the pattern of --seed.
+    WritePattern,
+    /// Reads every sector of every disk and checks the pattern of --seed.
+    VerifyPattern,
+    /// Bring-up, then INQUIRY, READ CAPACITY(10/16) and TEST UNIT READY of every disk.
+    Inquiry,
+    /// READs past the last LBA: each must end in CHECK CONDITION, sense 05/21/00.
+    BadLba,
+    /// Commands to a target with no disk (--target): each must end in selection timeout.
+    MissingTarget,
+}
+
+impl WorkloadArg {
+    /// The name as typed.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mixed => "mixed",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::WritePattern => "write-pattern",
+            Self::VerifyPattern => "verify-pattern",
+            Self::Inquiry => "inquiry",
+            Self::BadLba => "bad-lba",
+            Self::MissingTarget => "missing-target",
+        }
+    }
+}
+
+/// The HBA behind the port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HbaArg {
+    /// The PVSCSI model, QEMU layout.
+    Model,
+    /// The PVSCSI model, VMware layout (I/O BAR 0, 64-bit MMIO BAR 1, VMware's data lengths).
+    ModelVmware,
+    /// A real PVSCSI function bound to `uio_pci_generic`.
+    Uio(String),
+}
+
+impl HbaArg {
+    /// Whether this is the device model.
+    #[must_use]
+    pub fn is_model(&self) -> bool {
+        !matches!(self, Self::Uio(_))
+    }
+}
+
+impl std::fmt::Display for HbaArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Model => f.write_str("model"),
+            Self::ModelVmware => f.write_str("model-vmware"),
+            Self::Uio(bdf) => write!(f, "uio:{bdf}"),
+        }
+    }
+}
+
+fn parse_hba(s: &str) -> Result<HbaArg, String> {
+    match s {
+        "model" => Ok(HbaArg::Model),
+        "model-vmware" => Ok(HbaArg::ModelVmware),
+        _ => match s.strip_prefix("uio:") {
+            Some(bdf) if !bdf.is_empty() => Ok(HbaArg::Uio(bdf.to_string())),
+            _ => Err("expected model, model-vmware or uio:<PCI address> (e.g. uio:0000:00:03.0)".into()),
+        },
+    }
+}
+
+/// A byte count with an optional K/M/G suffix.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    scsiport_sim::disk::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_disk(s: &str) -> Result<String, String> {
+    if let Some(size) = s.strip_prefix("ram:") {
+        let n = parse_bytes(size)?;
+        if n < 512 {
+            return Err(format!("a RAM disk needs at least one 512-byte sector, not {n} bytes"));
+        }
+        Ok(s.to_string())
+    } else if s.strip_prefix("file:").is_some_and(|p| !p.is_empty()) {
+        Ok(s.to_string())
+    } else {
+        Err("expected ram:SIZE (e.g. ram:64M) or file:PATH (a raw image)".into())
+    }
+}
+
+fn parse_latency(s: &str) -> Result<(u64, u64), String> {
+    let us = |t: &str| t.trim().parse::<u64>().map_err(|_| format!("{t:?} is not a number of microseconds"));
+    match s.split_once('-') {
+        Some((a, b)) => Ok((us(a)?, us(b)?)),
+        None => us(s).map(|v| (v, v)),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+/// Everything that shapes a run.
+#[derive(Clone, Debug, Args)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct RunArgs {
+    /// The miniport to load.
+    #[arg(long, value_enum, default_value = "rspvscsi")]
+    pub miniport: MiniportArg,
+    /// `ArgumentString` handed to `HwScsiFindAdapter` (test miniport default: "tagged=1 qd=8").
+    #[arg(long = "args", value_name = "STRING")]
+    pub argument_string: Option<String>,
+    /// The HBA: model (PVSCSI model, QEMU layout), model-vmware (VMware layout), or
+    /// `uio:<PCI address>` (a real PVSCSI through `uio_pci_generic`; needs root).
+    #[arg(long, value_name = "HBA", value_parser = parse_hba, default_value = "model")]
+    pub hba: HbaArg,
+    /// A disk for the model: `ram:SIZE` (K/M/G suffixes) or `file:PATH` (raw image). Repeatable,
+    /// one target each: 0, 1, ... skipping 7 (the initiator). Default: one ram:16M.
+    #[arg(long = "disk", value_name = "SPEC", value_parser = parse_disk)]
+    pub disks: Vec<String>,
+    /// What the run does.
+    #[arg(long, value_enum, default_value = "mixed")]
+    pub workload: WorkloadArg,
+    /// Requests kept outstanding.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub qd: u32,
+    /// Bytes per request, a multiple of 512, at most 128K (default: mixed 512..64K at random,
+    /// read/write 4K, patterns 64K).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub bs: Option<u64>,
+    /// Where each data buffer starts inside its first page (0..4095): transfers then cross page
+    /// boundaries at odd places.
+    #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..4096))]
+    pub buffer_offset: u16,
+    /// Stop after N requests (default: 2000 for random workloads, every sector for patterns).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after S seconds of wall time.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    pub seconds: Option<f64>,
+    /// Seed of the workload, the pattern, the device model and the deterministic schedule.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// The schedule (default: deterministic on the model, concurrent on uio).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// The target of missing-target (default: the first free ID other than 7).
+    #[arg(long, value_name = "ID")]
+    pub target: Option<u8>,
+    /// Submit `SRB_FUNCTION_RESET_BUS` after every N requests, with the others in flight;
+    /// requests the reset completes are reissued.
+    #[arg(long, value_name = "N")]
+    pub reset_bus_every: Option<u64>,
+    /// SCSI Port's hold after a bus reset, in ms of machine time.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub reset_hold_ms: u64,
+    /// Device model completion latency in µs: N or MIN-MAX (default 20-100).
+    #[arg(long, value_name = "US", value_parser = parse_latency)]
+    pub latency_us: Option<(u64, u64)>,
+    /// Write the emulator's JSON Lines trace (TRACE.md) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// At exit, write the verdict to QEMU's isa-debug-exit port 0xf4 (0 pass, 1 fail; QEMU then
+    /// exits with 1 or 3). For a test guest's last command.
+    #[arg(long)]
+    pub debug_exit: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_harness_lines() {
+        let c = Cli::try_parse_from(["x", "--hba", "uio:0000:00:03.0", "--workload", "write-pattern", "--seed", "11", "--bs", "65536", "--qd", "8"]).unwrap();
+        assert_eq!(c.run.hba, HbaArg::Uio("0000:00:03.0".into()));
+        assert_eq!(c.run.bs, Some(65536));
+        let c = Cli::try_parse_from(["x", "check-image", "--seed", "11", "a.img"]).unwrap();
+        assert!(matches!(c.command, Some(Command::CheckImage(CheckImageArgs { seed: 11, .. }))));
+        let c = Cli::try_parse_from(["x", "scenario", "bad-lba", "--mode", "concurrent"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Scenario { ref names, ref run }) if names == &["bad-lba"] && run.mode == Some(ModeArg::Concurrent)));
+        assert!(Cli::try_parse_from(["x", "--disk", "tape:1"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--buffer-offset", "4096"]).is_err());
+        assert_eq!(parse_latency("5-50"), Ok((5, 50)));
+    }
+}

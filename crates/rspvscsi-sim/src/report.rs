@@ -1,0 +1,344 @@
+//! The summary of a run: the table, the JSON object, and the verdict.
+
+use serde_json::{Value, json};
+
+use scsiport_sim::{BugCheck, Error, Stats};
+
+use crate::checks::Check;
+use crate::engine::Outcome;
+use crate::rig::{DiskInfo, Rig};
+
+/// Everything a run reports.
+#[derive(Debug)]
+pub struct Report {
+    /// Miniport name.
+    pub miniport: String,
+    /// HBA name as given (`model`, `uio:...`).
+    pub hba: String,
+    /// HBA description.
+    pub hba_description: String,
+    /// Schedule name.
+    pub mode: String,
+    /// Seed.
+    pub seed: u64,
+    /// Workload name.
+    pub workload: String,
+    /// Queue depth.
+    pub qd: u32,
+    /// Request size (bytes), if fixed.
+    pub bs: Option<u64>,
+    /// Buffer offset.
+    pub buffer_offset: u16,
+    /// Disks found.
+    pub disks: Vec<DiskInfo>,
+    /// I/O counts.
+    pub outcome: Outcome,
+    /// Check results.
+    pub checks: Vec<Check>,
+    /// The port's counters.
+    pub stats: Stats,
+    /// Every verifier record (fatal and warnings).
+    pub violations: Vec<BugCheck>,
+    /// The bug check that stopped the machine.
+    pub bugcheck: Option<BugCheck>,
+    /// Device-model complaints.
+    pub device_faults: Vec<String>,
+    /// Extra failures found by the caller (discovery, scenario expectations).
+    pub extra_failures: Vec<String>,
+    /// Unit attentions retried outside the engine (discovery, checks).
+    pub setup_ua_retries: u32,
+    /// Load time (wall, ms).
+    pub load_ms: f64,
+    /// uio: interrupts received, register accesses refused.
+    pub uio: Option<(u64, u64)>,
+}
+
+/// The run's parameters, as reported.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// Workload name.
+    pub workload: String,
+    /// Queue depth.
+    pub qd: u32,
+    /// Fixed request size in bytes.
+    pub bs: Option<u64>,
+    /// Buffer offset.
+    pub buffer_offset: u16,
+}
+
+impl Report {
+    /// Collects the report of a rig after a run.
+    #[must_use]
+    pub fn new(rig: &Rig, info: RunInfo, outcome: Outcome, checks: Vec<Check>) -> Self {
+        Self {
+            miniport: rig.config.miniport_name().into(),
+            hba: rig.config.hba.to_string(),
+            hba_description: rig.hba_description(),
+            mode: rig.config.mode_name().into(),
+            seed: rig.config.seed,
+            workload: info.workload,
+            qd: info.qd,
+            bs: info.bs,
+            buffer_offset: info.buffer_offset,
+            disks: rig.disks.clone(),
+            outcome,
+            checks,
+            stats: rig.machine.stats(),
+            violations: rig.machine.violations(),
+            bugcheck: rig.machine.bugcheck(),
+            device_faults: rig.device_faults(),
+            extra_failures: Vec::new(),
+            setup_ua_retries: rig.ua_retries,
+            load_ms: rig.load_time.as_secs_f64() * 1e3,
+            uio: rig.uio.as_ref().map(|u| (u.interrupt_wakeups(), u.rejected_accesses())),
+        }
+    }
+
+    /// Fatal verifier violations.
+    #[must_use]
+    pub fn fatal_violations(&self) -> usize {
+        self.violations.iter().filter(|v| v.rule.fatal()).count().max(usize::from(self.bugcheck.is_some()))
+    }
+
+    /// Why the run failed; empty when it passed.
+    #[must_use]
+    pub fn failures(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        if let Some(b) = &self.bugcheck {
+            f.push(format!("verifier: {b}"));
+        } else if self.fatal_violations() > 0 {
+            f.push(format!("verifier: {} violations", self.fatal_violations()));
+        }
+        match &self.outcome.halted {
+            Some(Error::BugCheck(_)) | None => {}
+            Some(e) => f.push(format!("machine: {e}")),
+        }
+        if self.outcome.errors > 0 {
+            f.push(format!("{} I/O errors (first: {})", self.outcome.errors, self.outcome.error_log.first().map_or("", String::as_str)));
+        }
+        if self.outcome.mismatches > 0 {
+            f.push(format!(
+                "{} sectors read back did not hold what was written (first: {})",
+                self.outcome.mismatches,
+                self.outcome.mismatch_log.first().map_or("", String::as_str)
+            ));
+        }
+        for d in &self.device_faults {
+            f.push(format!("device: {d}"));
+        }
+        for c in self.checks.iter().filter(|c| !c.ok) {
+            f.push(format!("check failed: {}: {}", c.name, c.detail));
+        }
+        f.extend(self.extra_failures.iter().cloned());
+        f
+    }
+
+    /// Whether the run passed.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.failures().is_empty()
+    }
+
+    fn percentile(sorted: &[u64], p: f64) -> u64 {
+        if sorted.is_empty() {
+            return 0;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+        sorted[rank.min(sorted.len()) - 1]
+    }
+
+    fn latency(&self) -> (u64, u64, u64, u64) {
+        let mut v = self.outcome.latencies.clone();
+        v.sort_unstable();
+        let mean = if v.is_empty() { 0 } else { v.iter().sum::<u64>() / v.len() as u64 };
+        (Self::percentile(&v, 50.0), Self::percentile(&v, 99.0), v.last().copied().unwrap_or(0), mean)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn iops(&self) -> (f64, f64) {
+        let wall = self.outcome.wall.as_secs_f64();
+        let machine = self.outcome.machine_ns as f64 / 1e9;
+        let per = |s: f64| if s > 0.0 { self.outcome.ios as f64 / s } else { 0.0 };
+        (per(wall), per(machine))
+    }
+
+    /// The summary as one JSON object.
+    #[must_use]
+    pub fn json(&self) -> Value {
+        let (p50, p99, max, mean) = self.latency();
+        let (iops, machine_iops) = self.iops();
+        let o = &self.outcome;
+        let failures = self.failures();
+        json!({
+            "result": if failures.is_empty() { "pass" } else { "fail" },
+            "failures": failures,
+            "miniport": self.miniport,
+            "hba": self.hba,
+            "mode": self.mode,
+            "seed": self.seed,
+            "workload": self.workload,
+            "qd": self.qd,
+            "bs": self.bs,
+            "buffer_offset": self.buffer_offset,
+            "disks": self.disks.iter().map(|d| json!({
+                "target": d.target, "blocks": d.blocks, "block_size": d.block_size,
+                "vendor": d.vendor, "product": d.product,
+            })).collect::<Vec<_>>(),
+            "ios": o.ios,
+            "reads": o.reads,
+            "writes": o.writes,
+            "bytes": o.bytes,
+            "errors": o.errors,
+            "mismatches": o.mismatches,
+            "sectors_checked": o.sectors_checked,
+            "unit_attention_retries": o.ua_retries + u64::from(self.setup_ua_retries),
+            "bus_resets_submitted": o.resets,
+            "reissued_after_reset": o.reset_reissues,
+            "latency_ns": { "p50": p50, "p99": p99, "max": max, "mean": mean },
+            "iops": iops,
+            "machine_iops": machine_iops,
+            "elapsed_ms": o.wall.as_secs_f64() * 1e3,
+            "load_ms": self.load_ms,
+            "machine_ms": nanos_ms(o.machine_ns),
+            "interrupts": self.stats.interrupts,
+            "spurious_interrupts": self.stats.spurious_interrupts,
+            "completions_per_interrupt": self.stats.completions_per_interrupt(),
+            "start_io_calls": self.stats.start_io_calls,
+            "busy_retries": self.stats.busy_retries,
+            "timeouts": self.stats.timeouts,
+            "hw_reset_bus_calls": self.stats.bus_resets,
+            "resets_detected": self.stats.resets_detected,
+            "verifier_violations": self.fatal_violations(),
+            "verifier_warnings": self.violations.iter().filter(|v| !v.rule.fatal()).count(),
+            "bugcheck": self.bugcheck.as_ref().map(|b| json!({
+                "code": format!("{:#x}", b.code),
+                "rule": format!("{:?}", b.rule),
+                "doc": b.doc,
+                "message": b.message,
+                "text": b.rule.text(),
+                "routine": b.routine,
+                "params": b.params.iter().map(|p| format!("{p:#x}")).collect::<Vec<_>>(),
+            })),
+            "violations": self.violations.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "device_faults": self.device_faults,
+            "checks": self.checks.iter().map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
+            "error_log": o.error_log,
+            "mismatch_log": o.mismatch_log,
+            "uio": self.uio.map(|(w, r)| json!({"interrupt_wakeups": w, "rejected_accesses": r})),
+        })
+    }
+
+    /// The summary as a table.
+    #[must_use]
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let (p50, p99, max, _) = self.latency();
+        let (iops, machine_iops) = self.iops();
+        let o = &self.outcome;
+        let mut s = String::new();
+        let us = |ns: u64| {
+            #[allow(clippy::cast_precision_loss)]
+            let v = ns as f64 / 1e3;
+            format!("{v:.1} µs")
+        };
+        let _ = writeln!(
+            s,
+            "rspvscsi-sim: {} miniport on {}, {} schedule, seed {}",
+            self.miniport, self.hba_description, self.mode, self.seed
+        );
+        for d in &self.disks {
+            #[allow(clippy::cast_precision_loss)]
+            let mib = d.bytes() as f64 / f64::from(1u32 << 20);
+            let _ = writeln!(s, "  disk t{}: {} blocks x {} ({mib:.1} MiB) {} {}", d.target, d.blocks, d.block_size, d.vendor, d.product);
+        }
+        let bs = self.bs.map_or_else(|| "random".to_string(), |b| b.to_string());
+        let _ = writeln!(s, "  workload: {}, qd {}, bs {bs}, buffer offset {}", self.workload, self.qd, self.buffer_offset);
+        for c in &self.checks {
+            let _ = writeln!(s, "  [{}] {}: {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
+        }
+        s.push('\n');
+        let mut row = |k: &str, v: String| {
+            let _ = writeln!(s, "  {k:<24}{v}");
+        };
+        row("I/Os", format!("{} ({} reads, {} writes, {:.1} MiB)", o.ios, o.reads, o.writes, bytes_mib(o.bytes)));
+        row("IOPS", format!("{iops:.0} (wall {:.1} ms); machine time {machine_iops:.0} ({:.1} ms)", o.wall.as_secs_f64() * 1e3, nanos_ms(o.machine_ns)));
+        row("latency p50 / p99 / max", format!("{} / {} / {}", us(p50), us(p99), us(max)));
+        row("interrupts", format!("{} claimed, {} not ours", self.stats.interrupts, self.stats.spurious_interrupts));
+        row("completions/interrupt", format!("{:.2}", self.stats.completions_per_interrupt()));
+        if o.resets > 0 || self.stats.bus_resets > 0 {
+            row(
+                "bus resets",
+                format!(
+                    "{} submitted, {} HwScsiResetBus calls, {} ResetDetected, {} requests reissued",
+                    o.resets, self.stats.bus_resets, self.stats.resets_detected, o.reset_reissues
+                ),
+            );
+        }
+        row("unit attentions", format!("{} retried", o.ua_retries + u64::from(self.setup_ua_retries)));
+        let warnings = self.violations.iter().filter(|v| !v.rule.fatal()).count();
+        row(
+            "verifier",
+            if self.fatal_violations() == 0 {
+                format!("clean (0 violations, {warnings} warnings)")
+            } else {
+                format!("{} VIOLATIONS, {warnings} warnings", self.fatal_violations())
+            },
+        );
+        row("errors", o.errors.to_string());
+        row("data mismatches", format!("{} ({} sectors checked)", o.mismatches, o.sectors_checked));
+        if let Some((w, r)) = self.uio {
+            row("uio", format!("{w} interrupts received, {r} register accesses refused"));
+        }
+        let failures = self.failures();
+        row("result", if failures.is_empty() { "PASS".to_string() } else { "FAIL".to_string() });
+        s
+    }
+
+    /// Prints the failures, the bug check in full, and the logs, to stderr.
+    pub fn print_failures(&self) {
+        let failures = self.failures();
+        if failures.is_empty() {
+            return;
+        }
+        self.print_bugcheck();
+        for f in &failures {
+            eprintln!("rspvscsi-sim: FAIL: {f}");
+        }
+        self.print_logs();
+    }
+
+    /// Prints the bug check in full and the other violations, to stderr.
+    pub fn print_bugcheck(&self) {
+        if let Some(b) = &self.bugcheck {
+            eprintln!("rspvscsi-sim: BUG CHECK {:#x} ({:?})", b.code, b.rule);
+            eprintln!("  rule:    {}", b.rule.text());
+            eprintln!("  doc:     {}", b.doc);
+            eprintln!("  message: {}", b.message);
+            eprintln!("  params:  {:#x} {:#x} {:#x}{}", b.params[0], b.params[1], b.params[2], b.routine.map_or_else(String::new, |r| format!(" (in {r})")));
+        }
+        for v in self.violations.iter().skip(usize::from(self.bugcheck.is_some())).take(10) {
+            eprintln!("rspvscsi-sim: {v}");
+        }
+    }
+
+    /// Prints the errors and mismatches after the first (which the failure lines name).
+    pub fn print_logs(&self) {
+        for e in self.outcome.error_log.iter().skip(1) {
+            eprintln!("  error: {e}");
+        }
+        for m in self.outcome.mismatch_log.iter().skip(1) {
+            eprintln!("  mismatch: {m}");
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn bytes_mib(b: u64) -> f64 {
+    b as f64 / f64::from(1u32 << 20)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn nanos_ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}

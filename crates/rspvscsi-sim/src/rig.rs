@@ -1,0 +1,430 @@
+//! Building a machine: the HBA (model or uio), its disks, the miniport, and what the driver
+//! found on the bus.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scsiport_sim::disk::{Disk, DiskConfig};
+use scsiport_sim::mem::SimDma;
+use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
+use scsiport_sim::{Completion, DriverEntryFn, Error, Machine, Request, Schedule};
+use scsiport_sys as sys;
+
+use crate::cli::{HbaArg, MiniportArg, ModeArg, RunArgs};
+use crate::pattern::SECTOR;
+
+/// The ID the driver reports as its own (`InitiatorBusId`); no disk goes there.
+pub const INITIATOR_ID: u8 = 7;
+/// Targets the driver scans on either layout (ids 0..16).
+pub const MAX_TARGETS: u8 = 16;
+/// How often a request is retried when the device reports UNIT ATTENTION.
+const UA_RETRIES: u32 = 8;
+
+/// Target IDs for `n` disks: 0, 1, ... skipping the initiator's.
+#[must_use]
+pub fn disk_targets(n: usize) -> Vec<u8> {
+    (0..MAX_TARGETS).filter(|&t| t != INITIATOR_ID).take(n).collect()
+}
+
+/// A disk the driver found: INQUIRY and READ CAPACITY answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskInfo {
+    /// Target ID.
+    pub target: u8,
+    /// Number of logical blocks.
+    pub blocks: u64,
+    /// Logical block size.
+    pub block_size: u32,
+    /// INQUIRY vendor and product.
+    pub vendor: String,
+    /// INQUIRY product.
+    pub product: String,
+}
+
+impl DiskInfo {
+    /// Capacity in bytes.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.blocks * u64::from(self.block_size)
+    }
+}
+
+/// A model disk and the spec it came from.
+#[derive(Clone, Debug)]
+pub struct ModelDisk {
+    /// Target ID.
+    pub target: u8,
+    /// The disk (a handle to the same medium the model uses).
+    pub disk: Disk,
+}
+
+/// How a machine is made.
+#[derive(Clone, Debug)]
+pub struct RigConfig {
+    /// The miniport.
+    pub miniport: MiniportArg,
+    /// `ArgumentString`.
+    pub argument_string: Option<String>,
+    /// The HBA.
+    pub hba: HbaArg,
+    /// Disk specs for the model.
+    pub disks: Vec<String>,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Trace file.
+    pub trace: Option<PathBuf>,
+    /// Reset hold.
+    pub reset_hold: Duration,
+    /// Model latency (µs).
+    pub latency_us: Option<(u64, u64)>,
+    /// Seed of the model's latency generator.
+    pub seed: u64,
+}
+
+impl RigConfig {
+    /// From the command line; `default_disks` when no `--disk` was given.
+    ///
+    /// # Errors
+    /// A deterministic schedule asked for real hardware.
+    pub fn from_args(a: &RunArgs, default_disks: &[&str]) -> Result<Self, String> {
+        let mode = a.mode.unwrap_or(if a.hba.is_model() { ModeArg::Deterministic } else { ModeArg::Concurrent });
+        if mode == ModeArg::Deterministic && !a.hba.is_model() {
+            return Err("--mode deterministic needs the device model: real hardware runs in real time (use --mode concurrent)".into());
+        }
+        if !a.hba.is_model() && !a.disks.is_empty() {
+            return Err("--disk describes model disks; with --hba uio the disks are whatever the device has".into());
+        }
+        let disks = if a.disks.is_empty() { default_disks.iter().map(|s| (*s).to_string()).collect() } else { a.disks.clone() };
+        if disks.len() > disk_targets(usize::MAX).len() {
+            return Err(format!("at most {} disks (targets 0..{MAX_TARGETS} without {INITIATOR_ID})", disk_targets(usize::MAX).len()));
+        }
+        Ok(Self {
+            miniport: a.miniport,
+            argument_string: a.argument_string.clone(),
+            hba: a.hba.clone(),
+            disks,
+            schedule: match mode {
+                ModeArg::Deterministic => Schedule::Deterministic { seed: a.seed },
+                ModeArg::Concurrent => Schedule::Concurrent,
+            },
+            trace: a.trace.clone(),
+            reset_hold: Duration::from_millis(a.reset_hold_ms),
+            latency_us: a.latency_us,
+            seed: a.seed,
+        })
+    }
+
+    /// The mode's name.
+    #[must_use]
+    pub fn mode_name(&self) -> &'static str {
+        match self.schedule {
+            Schedule::Deterministic { .. } => "deterministic",
+            Schedule::Concurrent => "concurrent",
+        }
+    }
+
+    /// The miniport's name.
+    #[must_use]
+    pub fn miniport_name(&self) -> &'static str {
+        match self.miniport {
+            MiniportArg::Rspvscsi => "rspvscsi",
+            MiniportArg::Test => "test",
+        }
+    }
+}
+
+/// A machine with the miniport loaded and the disks it found.
+pub struct Rig {
+    /// The real device, when there is one (dropped before the machine's last reference).
+    pub uio: Option<Arc<scsiport_sim::uio::UioHba>>,
+    /// The machine.
+    pub machine: Machine,
+    /// The device model, when the HBA is the model.
+    pub model: Option<PvscsiDevice>,
+    /// The model's disks.
+    pub model_disks: Vec<ModelDisk>,
+    /// The disks the driver found (INQUIRY type 0, READ CAPACITY), by target.
+    pub disks: Vec<DiskInfo>,
+    /// Unit attentions retried so far.
+    pub ua_retries: u32,
+    /// How it was made.
+    pub config: RigConfig,
+    /// Time the load took (wall).
+    pub load_time: Duration,
+}
+
+impl std::fmt::Debug for Rig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rig").field("disks", &self.disks).finish_non_exhaustive()
+    }
+}
+
+/// Why a rig could not be made.
+#[derive(Debug)]
+pub enum RigError {
+    /// Setting up the HBA, the disks or the trace failed.
+    Setup(String),
+    /// The machine stopped (bug check) or the driver did not load; the machine, for its
+    /// violations.
+    Machine(Error, Option<Box<Machine>>),
+}
+
+impl std::fmt::Display for RigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Setup(s) => f.write_str(s),
+            Self::Machine(e, _) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Rig {
+    /// Builds the machine, loads the miniport, and finds the disks.
+    ///
+    /// # Errors
+    /// Setup failures, a failed load, a bug check.
+    pub fn new(config: &RigConfig) -> Result<Self, RigError> {
+        let mut builder = Machine::builder().schedule(config.schedule).reset_hold(config.reset_hold);
+        let args = match (&config.argument_string, config.miniport) {
+            (Some(s), _) => Some(s.clone()),
+            (None, MiniportArg::Test) => Some("tagged=1 qd=8".to_string()),
+            (None, MiniportArg::Rspvscsi) => None,
+        };
+        if let Some(s) = &args {
+            builder = builder.argument_string(s);
+        }
+        if let Some(path) = &config.trace {
+            let f = File::create(path).map_err(|e| RigError::Setup(format!("--trace {}: {e}", path.display())))?;
+            builder = builder.trace(BufWriter::with_capacity(1 << 16, f));
+        }
+        let mut model = None;
+        let mut model_disks = Vec::new();
+        let mut uio = None;
+        let machine = match &config.hba {
+            HbaArg::Model | HbaArg::ModelVmware => {
+                let dma = SimDma::default();
+                let layout = if config.hba == HbaArg::Model { PvscsiLayout::Qemu } else { PvscsiLayout::Vmware };
+                let mut cfg = PvscsiConfig { layout, seed: config.seed, ..PvscsiConfig::default() };
+                if let Some((lo, hi)) = config.latency_us {
+                    cfg.latency = Latency::range(lo.saturating_mul(1000), hi.saturating_mul(1000));
+                }
+                let device = PvscsiDevice::new(cfg, Arc::new(dma.clone()), builder.clock());
+                for (spec, target) in config.disks.iter().zip(disk_targets(config.disks.len())) {
+                    // A fixed serial per target, so identical runs give identical INQUIRY data.
+                    let dc = DiskConfig { serial: Some(format!("RSPVSIM-T{target:02}")), ..DiskConfig::default() };
+                    let disk = Disk::from_spec(spec, &dc).map_err(|e| RigError::Setup(format!("--disk {spec}: {e}")))?;
+                    if disk.block_size() as usize != SECTOR {
+                        return Err(RigError::Setup(format!("--disk {spec}: only 512-byte sectors are supported")));
+                    }
+                    device
+                        .attach(target, disk.clone())
+                        .map_err(|e| RigError::Setup(format!("attaching {spec} as target {target}: {e:?}")))?;
+                    model_disks.push(ModelDisk { target, disk });
+                }
+                model = Some(device.clone());
+                builder.adapter(Arc::new(device), Arc::new(dma)).build()
+            }
+            HbaArg::Uio(bdf) => {
+                let hba = Arc::new(
+                    scsiport_sim::uio::UioHba::open(bdf).map_err(|e| RigError::Setup(format!("--hba uio:{bdf}: {e}")))?,
+                );
+                let dma =
+                    scsiport_sim::uio::UioDma::new().map_err(|e| RigError::Setup(format!("DMA memory for uio:{bdf}: {e}")))?;
+                uio = Some(Arc::clone(&hba));
+                builder.adapter(hba, Arc::new(dma)).build()
+            }
+        };
+        let entry: DriverEntryFn = match config.miniport {
+            MiniportArg::Rspvscsi => rspvscsi::DriverEntry,
+            MiniportArg::Test => scsiport_sim::test_miniport::driver_entry,
+        };
+        let started = std::time::Instant::now();
+        if let Err(e) = machine.load_driver(entry) {
+            return Err(RigError::Machine(e, Some(Box::new(machine))));
+        }
+        let load_time = started.elapsed();
+        let mut rig = Self {
+            uio,
+            machine,
+            model,
+            model_disks,
+            disks: Vec::new(),
+            ua_retries: 0,
+            config: config.clone(),
+            load_time,
+        };
+        match rig.discover() {
+            Ok(d) => rig.disks = d,
+            Err(e) => return Err(RigError::Machine(e, Some(Box::new(rig.into_machine())))),
+        }
+        Ok(rig)
+    }
+
+    /// Gives up the rig, keeping the machine (for its violations).
+    #[must_use]
+    pub fn into_machine(self) -> Machine {
+        self.machine
+    }
+
+    /// Runs a request; on UNIT ATTENTION (the device's report of a power-on or reset, which a
+    /// class driver answers by retrying) runs it again, a few times at most.
+    ///
+    /// # Errors
+    /// The machine stopped.
+    pub fn execute(&mut self, req: &Request) -> Result<Completion, Error> {
+        let mut c = self.machine.execute(req.clone())?;
+        for _ in 0..UA_RETRIES {
+            if !is_unit_attention(&c) {
+                break;
+            }
+            self.ua_retries += 1;
+            c = self.machine.execute(req.clone())?;
+        }
+        Ok(c)
+    }
+
+    /// INQUIRY and READ CAPACITY of every LU 0 the bus scan found; the direct-access ones.
+    fn discover(&mut self) -> Result<Vec<DiskInfo>, Error> {
+        let mut out = Vec::new();
+        let mut lus = self.machine.logical_units(0);
+        lus.sort_unstable();
+        for (path, target, lun) in lus {
+            if path != 0 || lun != 0 {
+                continue;
+            }
+            let inq = self.execute(&Request::inquiry(target))?;
+            let Some(&b0) = inq.data.first() else { continue };
+            if !inq.is_success() || b0 != 0 {
+                // Not connected, or not a direct-access device.
+                continue;
+            }
+            let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(inq.data.get(r).unwrap_or(&[])).trim().to_string();
+            let (vendor, product) = (text(8..16), text(16..32));
+            let Some((blocks, block_size)) = self.read_capacity(target)? else { continue };
+            out.push(DiskInfo { target, blocks, block_size, vendor, product });
+        }
+        Ok(out)
+    }
+
+    /// READ CAPACITY(10), and (16) when the disk is too large for (10).
+    ///
+    /// # Errors
+    /// The machine stopped.
+    pub fn read_capacity(&mut self, target: u8) -> Result<Option<(u64, u32)>, Error> {
+        let c = self.execute(&Request::read_capacity10(target))?;
+        if !c.is_success() || c.data.len() < 8 {
+            return Ok(None);
+        }
+        let last = u32::from_be_bytes([c.data[0], c.data[1], c.data[2], c.data[3]]);
+        let bs = u32::from_be_bytes([c.data[4], c.data[5], c.data[6], c.data[7]]);
+        if last != u32::MAX {
+            return Ok(Some((u64::from(last) + 1, bs)));
+        }
+        Ok(self.read_capacity16(target)?.map(|(b, s, _)| (b, s)))
+    }
+
+    /// READ CAPACITY(16): blocks, block size, and the completion.
+    ///
+    /// # Errors
+    /// The machine stopped.
+    pub fn read_capacity16(&mut self, target: u8) -> Result<Option<(u64, u32, Completion)>, Error> {
+        let cdb = [0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+        let c = self.execute(&Request::scsi(target, &cdb, scsiport_sim::Direction::In, vec![0; 32]))?;
+        if !c.is_success() || c.data.len() < 12 {
+            return Ok(None);
+        }
+        let mut last = [0u8; 8];
+        last.copy_from_slice(&c.data[..8]);
+        let bs = u32::from_be_bytes([c.data[8], c.data[9], c.data[10], c.data[11]]);
+        Ok(Some((u64::from_be_bytes(last) + 1, bs, c)))
+    }
+
+    /// Checks that the driver found exactly the model's disks, with their sizes.
+    ///
+    /// # Errors
+    /// What differs.
+    pub fn check_discovery(&self) -> Result<(), String> {
+        if self.model.is_none() {
+            return if self.disks.is_empty() { Err("the driver found no disk on the bus".into()) } else { Ok(()) };
+        }
+        let want: Vec<(u8, u64)> = self.model_disks.iter().map(|d| (d.target, d.disk.blocks())).collect();
+        let got: Vec<(u8, u64)> = self.disks.iter().map(|d| (d.target, d.blocks)).collect();
+        if want == got { Ok(()) } else { Err(format!("the model has disks (target, blocks) {want:?} but the driver found {got:?}")) }
+    }
+
+    /// Problems the device model saw in how the driver programmed it (DMA outside the
+    /// driver's buffers, forbidden contexts, ring overruns, bad register accesses).
+    #[must_use]
+    pub fn device_faults(&self) -> Vec<String> {
+        let Some(dev) = &self.model else { return Vec::new() };
+        let s = dev.stats();
+        let mut out = Vec::new();
+        let mut check = |n: u64, what: &str| {
+            if n > 0 {
+                out.push(format!("{n} {what}"));
+            }
+        };
+        check(s.dma_faults, "DMA accesses outside live buffers");
+        check(s.direction_contradictions, "requests whose direction contradicts the CDB");
+        check(s.bad_contexts, "request contexts VMware would refuse");
+        check(s.completion_overflows, "completion ring overruns");
+        check(s.narrow_accesses + s.misaligned_accesses + s.invalid_accesses, "bad register accesses");
+        if let Some(f) = s.last_dma_fault {
+            out.push(format!("last DMA fault: {f:?}"));
+        }
+        out
+    }
+
+    /// A one-line description of the HBA.
+    #[must_use]
+    pub fn hba_description(&self) -> String {
+        match &self.config.hba {
+            HbaArg::Model => "PVSCSI model (QEMU layout)".into(),
+            HbaArg::ModelVmware => "PVSCSI model (VMware layout)".into(),
+            HbaArg::Uio(bdf) => format!("PCI {bdf} through uio"),
+        }
+    }
+}
+
+/// Whether a completion is the device's UNIT ATTENTION (CHECK CONDITION, sense key 6).
+#[must_use]
+pub fn is_unit_attention(c: &Completion) -> bool {
+    c.status() == sys::SRB_STATUS_ERROR
+        && c.scsi_status == sys::SCSISTAT_CHECK_CONDITION
+        && c.sense.get(2).is_some_and(|k| k & 0x0F == sys::SCSI_SENSE_UNIT_ATTENTION)
+}
+
+/// Sense key / ASC / ASCQ of fixed-format sense.
+#[must_use]
+pub fn sense_triple(c: &Completion) -> Option<(u8, u8, u8)> {
+    Some((c.sense.get(2)? & 0x0F, *c.sense.get(12)?, *c.sense.get(13)?))
+}
+
+/// A completion in one line: status, SCSI status, sense.
+#[must_use]
+pub fn describe(c: &Completion) -> String {
+    use std::fmt::Write;
+    let mut s = format!("SRB status {:#04x}", c.srb_status);
+    if c.scsi_status != 0 {
+        let _ = write!(s, ", SCSI status {:#04x}", c.scsi_status);
+    }
+    if let Some((k, asc, ascq)) = sense_triple(c) {
+        let _ = write!(s, ", sense {k:02x}/{asc:02x}/{ascq:02x}");
+    }
+    s
+}
+
+/// READ or WRITE of `blocks` at `lba`, the smallest CDB that holds it.
+#[must_use]
+pub fn rw_request(target: u8, lba: u64, blocks: u32, write: Option<Vec<u8>>) -> Request {
+    let small = u32::try_from(lba).ok().zip(u16::try_from(blocks).ok()).filter(|(l, b)| l.checked_add(u32::from(*b)).is_some());
+    match (small, write) {
+        (Some((l, b)), Some(data)) => Request::write10(target, l, b, data),
+        (Some((l, b)), None) => Request::read10(target, l, b, blocks as usize * SECTOR),
+        (None, Some(data)) => Request::write16(target, lba, blocks, data),
+        (None, None) => Request::read16(target, lba, blocks, blocks as usize * SECTOR),
+    }
+}
