@@ -169,6 +169,9 @@ impl Rig {
 
     /// The trace, parsed.
     pub fn trace(&self) -> Vec<serde_json::Value> {
+        // Let the concurrent schedule's threads finish what they started (a callback may still
+        // be running after the last request was handed back).
+        self.machine.run_until_idle().expect("idle");
         self.machine.flush_trace();
         let buf = self.trace.as_ref().expect("built with trace: true");
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
