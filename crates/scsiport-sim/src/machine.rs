@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::hba::{Clock, Hba};
 use crate::mem::DmaSpace;
-use crate::port::{Adapter, Error, MachineCore, PortConfig, RealClock, Step, VirtualClock};
+use crate::port::{Adapter, CHAN_DEVICE, CHAN_IRQ, CHAN_DPC, Error, MachineCore, PortConfig, RealClock, Step, VirtualClock};
 use crate::request::{Completion, Request, Ticket};
 use crate::stats::Stats;
 use crate::trace::Tracer;
@@ -215,8 +215,7 @@ impl MachineBuilder {
             completions: Mutex::new(BTreeMap::new()),
             done_cv: Condvar::new(),
             next_id: AtomicU64::new(1),
-            kick: Mutex::new(0),
-            kick_cv: Condvar::new(),
+            chans: Default::default(),
             rng: Mutex::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
             stop: AtomicBool::new(false),
             faults_seen: AtomicU64::new(0),
@@ -227,7 +226,8 @@ impl MachineBuilder {
             let weak = Arc::downgrade(&core);
             ad.hba.set_waker(Arc::new(move || {
                 if let Some(m) = weak.upgrade() {
-                    m.kick();
+                    m.chans[CHAN_DEVICE].kick();
+                    m.kick_irq();
                 }
             }));
         }
@@ -598,15 +598,6 @@ pub(crate) fn wait_idle(m: &Arc<MachineCore>) -> Result<(), Error> {
     }
 }
 
-fn wait_kick(m: &MachineCore, last: &mut u64, max: Duration) {
-    let g = lock(&m.kick);
-    if *g == *last {
-        let (g2, _) = m.kick_cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
-        *last = *g2;
-    } else {
-        *last = *g;
-    }
-}
 
 fn running(m: &MachineCore) -> bool {
     !m.stop.load(Ordering::Acquire) && !m.is_halted()
@@ -622,7 +613,7 @@ fn device_thread(m: &Arc<MachineCore>) {
                 Some(t) if t <= now => {
                     ad.hba.run_due(now);
                     m.note_line(ad);
-                    m.kick();
+                    m.kick_irq();
                 }
                 Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
                 None => {}
@@ -630,7 +621,7 @@ fn device_thread(m: &Arc<MachineCore>) {
         }
         let wait = next.map_or(Duration::from_millis(2), |t| Duration::from_nanos(t.saturating_sub(m.now())).min(Duration::from_millis(2)));
         if !wait.is_zero() {
-            wait_kick(m, &mut last, wait);
+            m.chans[CHAN_DEVICE].wait(&mut last, wait);
         }
     }
 }
@@ -661,7 +652,7 @@ fn interrupt_thread(m: &Arc<MachineCore>) {
             }
         }
         if !progress {
-            wait_kick(m, &mut last, Duration::from_millis(1));
+            m.chans[CHAN_IRQ].wait(&mut last, Duration::from_millis(1));
         }
     }
 }
@@ -684,7 +675,7 @@ fn dpc_thread(m: &Arc<MachineCore>) {
             m.hang_check(ad);
         }
         if !progress {
-            wait_kick(m, &mut last, Duration::from_millis(1));
+            m.chans[CHAN_DPC].wait(&mut last, Duration::from_millis(1));
         }
     }
 }

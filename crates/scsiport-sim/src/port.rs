@@ -472,6 +472,7 @@ pub(crate) struct AdapterSt {
     active: BTreeMap<usize, ActiveSrb>,
     quarantine: VecDeque<Quarantined>,
     pool: Vec<Pooled>,
+    data_pool: Vec<DmaRegion>,
     ready: bool,
     connected: bool,
     defer: Defer,
@@ -512,6 +513,7 @@ impl AdapterSt {
             active: BTreeMap::new(),
             quarantine: VecDeque::new(),
             pool: Vec::new(),
+            data_pool: Vec::new(),
             ready: false,
             connected: false,
             defer: Defer::None,
@@ -667,13 +669,44 @@ pub(crate) struct MachineCore {
     pub(crate) completions: Mutex<BTreeMap<u64, Completion>>,
     pub(crate) done_cv: Condvar,
     pub(crate) next_id: AtomicU64,
-    pub(crate) kick: Mutex<u64>,
-    pub(crate) kick_cv: Condvar,
+    /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
+    pub(crate) chans: [Chan; 3],
     pub(crate) rng: Mutex<u64>,
     pub(crate) stop: AtomicBool,
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,
     pub(crate) arg_tokens: Box<[u64; 2]>,
+}
+
+pub(crate) const CHAN_DEVICE: usize = 0;
+pub(crate) const CHAN_IRQ: usize = 1;
+pub(crate) const CHAN_DPC: usize = 2;
+
+/// A wake-up channel: a counter and a condition variable. Waiting threads only sleep while the
+/// counter is unchanged, so a kick between two waits is never lost.
+#[derive(Default)]
+pub(crate) struct Chan {
+    n: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Chan {
+    pub(crate) fn kick(&self) {
+        let mut g = lock(&self.n);
+        *g = g.wrapping_add(1);
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until kicked since `last` was taken, or `max` passed.
+    pub(crate) fn wait(&self, last: &mut u64, max: std::time::Duration) {
+        let g = lock(&self.n);
+        if *g == *last {
+            let (g2, _) = self.cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+            *last = *g2;
+        } else {
+            *last = *g;
+        }
+    }
 }
 
 /// What a deterministic step did.
@@ -709,9 +742,19 @@ impl MachineCore {
     }
 
     pub(crate) fn kick(&self) {
-        let mut k = lock(&self.kick);
-        *k = k.wrapping_add(1);
-        self.kick_cv.notify_all();
+        for c in &self.chans {
+            c.kick();
+        }
+    }
+
+    /// Wakes the DPC thread (readiness, completions, deferrals, timers).
+    pub(crate) fn kick_dpc(&self) {
+        self.chans[CHAN_DPC].kick();
+    }
+
+    /// Wakes the interrupt-dispatch thread (a line or a deferral changed).
+    pub(crate) fn kick_irq(&self) {
+        self.chans[CHAN_IRQ].kick();
     }
 
     pub(crate) fn trace(&self, adapter: Option<usize>, ev: &'static str, fields: &[(&'static str, J)]) {
@@ -794,9 +837,11 @@ impl MachineCore {
         f: impl FnOnce() -> R,
     ) -> R {
         let idx = ad.map(|a| a.index);
-        let mut fields = vec![("routine", J::Static(routine.name()))];
-        fields.extend_from_slice(extra);
-        self.trace(idx, "call", &fields);
+        if self.tracer.enabled() {
+            let mut fields = vec![("routine", J::Static(routine.name()))];
+            fields.extend_from_slice(extra);
+            self.trace(idx, "call", &fields);
+        }
         CTX.with(|c| {
             if let Ok(mut v) = c.try_borrow_mut() {
                 v.push(CallCtx {
@@ -1381,7 +1426,7 @@ impl MachineCore {
             }
         }
         drop(st);
-        self.kick();
+        self.kick_dpc();
         if !self.deterministic {
             self.try_start(ad);
         }
@@ -1433,7 +1478,7 @@ impl MachineCore {
             }
         }
         if any {
-            self.kick();
+            self.kick_dpc();
         }
         any
     }
@@ -1442,7 +1487,8 @@ impl MachineCore {
     pub(crate) fn busy(&self) -> bool {
         self.adapters.iter().any(|a| {
             let st = a.st();
-            !st.active.is_empty() || st.queued() > 0
+            // A pending deferral may still complete requests or need the interrupt lock.
+            !st.active.is_empty() || st.queued() > 0 || st.deferred()
         })
     }
 
@@ -1533,7 +1579,7 @@ impl MachineCore {
         if r == FALSE {
             self.violation(Some(ad.index), Rule::StartIoReturnedFalse, [srb as u64, 0, 0], format!("HwScsiStartIo returned FALSE for srb {id}"));
         }
-        self.kick();
+        // Whatever StartIo signalled kicked the scheduler already.
         true
     }
 
@@ -1583,7 +1629,16 @@ impl MachineCore {
         } else {
             // The buffer starts `buffer_offset` bytes into its first page.
             let off = preq.req.buffer_offset % PAGE_SIZE;
-            let d = Self::alloc(ad, off + preq.req.data.len())?;
+            let want = off + preq.req.data.len();
+            let d = match st.data_pool.iter().rposition(|d| d.len() == want) {
+                Some(i) => {
+                    let d = st.data_pool.swap_remove(i);
+                    // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
+                    unsafe { d.as_mut_slice().fill(0) };
+                    d
+                }
+                None => Self::alloc(ad, want)?,
+            };
             if preq.req.direction == Direction::Out {
                 // SAFETY: as above.
                 let dst = unsafe { d.as_mut_slice() };
@@ -1815,7 +1870,11 @@ impl MachineCore {
                 e.set_cpu_access(false);
             }
         }
-        a.block.data = None;
+        if let Some(d) = a.block.data.take()
+            && st.data_pool.len() < 64
+        {
+            st.data_pool.push(d);
+        }
                 if let Some(h) = st.hold.as_mut() {
             h.ids.remove(&id);
         }
@@ -1903,7 +1962,7 @@ impl MachineCore {
         if let Some((c, scan)) = deliver {
             self.deliver(ad, c, scan);
         }
-        self.kick();
+        self.kick_dpc();
     }
 
     fn read_only_diff(a: &SCSI_REQUEST_BLOCK, b: &SCSI_REQUEST_BLOCK, lun_writable: bool) -> Vec<&'static str> {
@@ -1970,7 +2029,7 @@ impl MachineCore {
                 let mut st = ad.st();
                 st.ready = true;
                 drop(st);
-                self.kick();
+                self.kick_dpc();
             }
             sys::NextLuRequest => {
                 #[allow(clippy::cast_possible_truncation)]
@@ -2005,7 +2064,7 @@ impl MachineCore {
                         format!("NextLuRequest({}, {}, {}) while an untagged request is active there", lu.0, lu.1, lu.2),
                     );
                 }
-                self.kick();
+                self.kick_dpc();
             }
             sys::ResetDetected => {
                 self.trace(idx, "port", &[("fn", J::Static("ScsiPortNotification")), ("type", J::Static(name))]);
@@ -2066,7 +2125,7 @@ impl MachineCore {
                 let mut st = ad.st();
                 st.timer = if us == 0 { None } else { Some((args[0], self.now().saturating_add(us * 1000))) };
                 drop(st);
-                self.kick();
+                self.kick_dpc();
             }
             sys::BusChangeDetected => {
                 self.trace(
@@ -2077,7 +2136,7 @@ impl MachineCore {
                 // The port re-enumerates that bus (`DDI:nf-srb-scsiportnotification`).
                 #[allow(clippy::cast_possible_truncation)]
                 ad.st().rescan.insert(args[0] as u8);
-                self.kick();
+                self.kick_dpc();
             }
             sys::WMIEvent | sys::WMIReregister => {
                 self.trace(
@@ -2106,7 +2165,7 @@ impl MachineCore {
             }
             None => st.hold = Some(Hold { until_ns: until, ids }),
         }
-        self.kick();
+        self.kick_dpc();
     }
 
     /// `ScsiPortCompleteRequest`: completes every active request matching the address
@@ -2241,7 +2300,7 @@ impl MachineCore {
             self.violation(idx, rule, [devext as u64, 0, 0], msg);
         }
         self.note_line(ad);
-        self.kick();
+        self.kick_dpc();
         r != FALSE
     }
 
@@ -2322,7 +2381,8 @@ impl MachineCore {
             self.violation(idx, Rule::DisableLeftMasked, [devext as u64, 0, 0], "HwScsiDisableInterruptsCallback left the HBA's interrupts masked".into());
         }
         self.note_line(ad);
-        self.kick();
+        self.kick_irq();
+        self.kick_dpc();
         true
     }
 
@@ -2376,7 +2436,7 @@ impl MachineCore {
             unsafe { f(devext) };
             0i32
         });
-        self.kick();
+        self.kick_dpc();
         true
     }
 
@@ -2419,7 +2479,7 @@ impl MachineCore {
                 unsafe { reset(devext, u32::from(p)) }
             });
         }
-        self.kick();
+        self.kick_dpc();
         true
     }
 
@@ -2442,7 +2502,7 @@ impl MachineCore {
                 format!("the reset hold ended with {} request(s) still outstanding (srb {:?})", left.len(), left),
             );
         }
-        self.kick();
+        self.kick_dpc();
         true
     }
 
@@ -2785,11 +2845,13 @@ impl MachineCore {
             // SAFETY: the miniport's ULONG out-parameter.
             unsafe { len_out.write_unaligned(u32::try_from(len).unwrap_or(u32::MAX)) };
         }
-        self.trace(
-            idx,
-            "port",
-            &[("fn", J::Static("ScsiPortGetPhysicalAddress")), ("pa", J::Str(format!("{pa:#x}"))), ("length", J::from(len))],
-        );
+        if self.tracer.enabled() {
+            self.trace(
+                idx,
+                "port",
+                &[("fn", J::Static("ScsiPortGetPhysicalAddress")), ("pa", J::Str(format!("{pa:#x}"))), ("length", J::from(len))],
+            );
+        }
         if let Some((rule, msg)) = problem {
             let devext = ad.devext.load(Ordering::Relaxed) as u64;
             self.violation(idx, rule, [devext, va as u64, 0], msg);
@@ -2898,7 +2960,7 @@ impl MachineCore {
     }
 
     pub(crate) fn trace_register(&self, ad: &Adapter, fname: &'static str, bar: u8, off: u64, value: u32) {
-        if self.cfg.trace_registers {
+        if self.cfg.trace_registers && self.tracer.enabled() {
             self.trace(
                 Some(ad.index),
                 "port",

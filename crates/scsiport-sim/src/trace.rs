@@ -104,6 +104,7 @@ pub(crate) fn hex8(v: u8) -> String {
 }
 
 pub(crate) struct Tracer {
+    on: std::sync::atomic::AtomicBool,
     inner: Mutex<TraceInner>,
 }
 
@@ -114,15 +115,18 @@ struct TraceInner {
 
 impl Tracer {
     pub(crate) fn new(out: Option<Box<dyn Write + Send>>) -> Self {
-        Self { inner: Mutex::new(TraceInner { out, seq: 0 }) }
+        Self { on: std::sync::atomic::AtomicBool::new(out.is_some()), inner: Mutex::new(TraceInner { out, seq: 0 }) }
     }
 
     pub(crate) fn enabled(&self) -> bool {
-        self.inner.lock().is_ok_and(|g| g.out.is_some())
+        self.on.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes one event. `adapter` is the adapter index (or none for machine-level events).
     pub(crate) fn emit(&self, t_ns: u64, adapter: Option<usize>, ev: &'static str, fields: &[(&'static str, J)]) {
+        if !self.enabled() {
+            return;
+        }
         let Ok(mut g) = self.inner.lock() else { return };
         if g.out.is_none() {
             return;
@@ -149,6 +153,7 @@ impl Tracer {
             && out.write_all(line.as_bytes()).is_err()
         {
             g.out = None;
+            self.on.store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
