@@ -234,8 +234,9 @@ pub fn run(a: &RunArgs) -> Verdict {
     let info = RunInfo {
         workload: a.workload.name().into(),
         qd: a.qd,
-        bs: bs.map(|b| u64::from(b) * SECTOR as u64),
+        bs: bs.or_else(|| kind_of(a.workload).and_then(engine::default_bs_sectors)).map(|b| u64::from(b) * SECTOR as u64),
         buffer_offset: a.buffer_offset,
+        io: kind_of(a.workload).is_some(),
     };
     let mut report = Report::new(&rig, info, outcome, checks);
     report.extra_failures = extra;

@@ -104,6 +104,8 @@ pub struct Outcome {
     pub reset_reissues: u64,
     /// Bus resets submitted.
     pub resets: u64,
+    /// Requests outstanding when the resets were submitted (summed): what they could catch.
+    pub in_flight_at_resets: u64,
     /// Latencies of the completed requests (ns of machine time).
     pub latencies: Vec<u64>,
     /// Descriptions of the first errors.
@@ -138,6 +140,7 @@ impl Outcome {
         self.ua_retries += o.ua_retries;
         self.reset_reissues += o.reset_reissues;
         self.resets += o.resets;
+        self.in_flight_at_resets += o.in_flight_at_resets;
         self.latencies.extend_from_slice(&o.latencies);
         self.error_log.extend(o.error_log.iter().take(LOG_LIMIT.saturating_sub(self.error_log.len())).cloned());
         self.mismatch_log.extend(o.mismatch_log.iter().take(LOG_LIMIT.saturating_sub(self.mismatch_log.len())).cloned());
@@ -256,11 +259,10 @@ impl Generator {
                 }
                 let disk = usize::try_from(self.below(self.disks.len() as u64)).unwrap_or(0);
                 let cap = self.disks[disk].blocks;
-                // Default sizes: mixed 1..=128 sectors at random, read/write 8.
-                let blocks = match (self.bs, self.kind) {
-                    (Some(b), _) => u64::from(b),
-                    (None, Kind::Mixed) => 1 + self.below(128),
-                    (None, _) => 8,
+                // Default sizes: mixed 1..=128 sectors at random.
+                let blocks = match self.bs {
+                    Some(b) => u64::from(b),
+                    None => 1 + self.below(128),
                 }
                 .min(cap);
                 let lba = self.below(cap - blocks + 1);
@@ -278,6 +280,16 @@ impl Generator {
                 Some(Op { disk, lba, blocks, write, seed })
             }
         }
+    }
+}
+
+/// Sectors per request when `--bs` is not given (`None`: random sizes).
+#[must_use]
+pub fn default_bs_sectors(kind: Kind) -> Option<u32> {
+    match kind {
+        Kind::WritePattern | Kind::VerifyPattern => Some(128),
+        Kind::Read | Kind::Write => Some(8),
+        Kind::Mixed => None,
     }
 }
 
@@ -304,16 +316,15 @@ pub struct Engine<'a> {
     out: Outcome,
     submitted: u64,
     deterministic: bool,
+    /// A bus reset is to be submitted after the next completions.
+    reset_due: bool,
 }
 
 impl<'a> Engine<'a> {
     /// An engine for `spec` over the rig's disks.
     #[must_use]
     pub fn new(rig: &'a Rig, spec: Spec) -> Self {
-        let bs = spec.bs_sectors.or(match spec.kind {
-            Kind::WritePattern | Kind::VerifyPattern => Some(128),
-            _ => None,
-        });
+        let bs = spec.bs_sectors.or_else(|| default_bs_sectors(spec.kind));
         let mut disks = rig.disks.clone();
         if let Some(limit) = spec.pattern_sectors {
             for d in &mut disks {
@@ -332,6 +343,7 @@ impl<'a> Engine<'a> {
             out: Outcome::default(),
             submitted: 0,
             deterministic,
+            reset_due: false,
         }
     }
 
@@ -370,8 +382,11 @@ impl<'a> Engine<'a> {
             loop {
                 let time_up = deadline.is_some_and(|d| Instant::now() >= d);
                 let count_up = limit.is_some_and(|l| self.submitted >= l);
-                if !(time_up || count_up) {
+                if !(time_up || count_up) && !self.reset_due {
                     self.fill()?;
+                }
+                if self.reset_due && self.outstanding.is_empty() {
+                    self.reset()?;
                 }
                 if self.outstanding.is_empty() {
                     if time_up || count_up || self.pending.is_none() {
@@ -382,6 +397,9 @@ impl<'a> Engine<'a> {
                 }
                 for (i, c) in self.collect()? {
                     self.complete(i, &c)?;
+                }
+                if self.reset_due {
+                    self.reset()?;
                 }
                 // Remove the finished entries (marked by `complete`).
                 self.outstanding.retain(|o| o.ticket.0 != 0);
@@ -423,18 +441,22 @@ impl<'a> Engine<'a> {
                 && n > 0
                 && self.submitted.is_multiple_of(n)
             {
-                let t = self.rig.machine.submit(Request::reset_bus(0))?;
-                self.out.resets += 1;
-                self.outstanding.push(Outstanding {
-                    ticket: t,
-                    op: None,
-                    req: Request::reset_bus(0),
-                    expect: Expect::Nothing,
-                    ua_retries: 0,
-                    reissues: 0,
-                });
+                // Submitted once the machine has run a little: then the requests before it
+                // are at the device, not only queued at the port.
+                self.reset_due = true;
+                break;
             }
         }
+        Ok(())
+    }
+
+    /// Submits the bus reset that is due, with whatever is outstanding.
+    fn reset(&mut self) -> Result<(), Error> {
+        self.reset_due = false;
+        let t = self.rig.machine.submit(Request::reset_bus(0))?;
+        self.out.resets += 1;
+        self.out.in_flight_at_resets += self.outstanding.iter().filter(|o| o.op.is_some()).count() as u64;
+        self.outstanding.push(Outstanding { ticket: t, op: None, req: Request::reset_bus(0), expect: Expect::Nothing, ua_retries: 0, reissues: 0 });
         Ok(())
     }
 

@@ -29,6 +29,8 @@ pub struct Report {
     pub bs: Option<u64>,
     /// Buffer offset.
     pub buffer_offset: u16,
+    /// Whether the run did I/O.
+    pub io: bool,
     /// Disks found.
     pub disks: Vec<DiskInfo>,
     /// I/O counts.
@@ -64,6 +66,8 @@ pub struct RunInfo {
     pub bs: Option<u64>,
     /// Buffer offset.
     pub buffer_offset: u16,
+    /// Whether the run did I/O (the table then has the I/O rows).
+    pub io: bool,
 }
 
 impl Report {
@@ -80,6 +84,7 @@ impl Report {
             qd: info.qd,
             bs: info.bs,
             buffer_offset: info.buffer_offset,
+            io: info.io,
             disks: rig.disks.clone(),
             outcome,
             checks,
@@ -194,6 +199,7 @@ impl Report {
             "sectors_checked": o.sectors_checked,
             "unit_attention_retries": o.ua_retries + u64::from(self.setup_ua_retries),
             "bus_resets_submitted": o.resets,
+            "in_flight_at_resets": o.in_flight_at_resets,
             "reissued_after_reset": o.reset_reissues,
             "latency_ns": { "p50": p50, "p99": p99, "max": max, "mean": mean },
             "iops": iops,
@@ -252,26 +258,37 @@ impl Report {
             let mib = d.bytes() as f64 / f64::from(1u32 << 20);
             let _ = writeln!(s, "  disk t{}: {} blocks x {} ({mib:.1} MiB) {} {}", d.target, d.blocks, d.block_size, d.vendor, d.product);
         }
-        let bs = self.bs.map_or_else(|| "random".to_string(), |b| b.to_string());
-        let _ = writeln!(s, "  workload: {}, qd {}, bs {bs}, buffer offset {}", self.workload, self.qd, self.buffer_offset);
+        if self.io {
+            let bs = self.bs.map_or_else(|| "random 512..64K".to_string(), |b| b.to_string());
+            let _ = writeln!(s, "  workload: {}, qd {}, bs {bs}, buffer offset {}", self.workload, self.qd, self.buffer_offset);
+        } else {
+            let _ = writeln!(s, "  workload: {}", self.workload);
+        }
         for c in &self.checks {
             let _ = writeln!(s, "  [{}] {}: {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
         }
         s.push('\n');
+        let deterministic = self.mode == "deterministic";
         let mut row = |k: &str, v: String| {
             let _ = writeln!(s, "  {k:<24}{v}");
         };
-        row("I/Os", format!("{} ({} reads, {} writes, {:.1} MiB)", o.ios, o.reads, o.writes, bytes_mib(o.bytes)));
-        row("IOPS", format!("{iops:.0} (wall {:.1} ms); machine time {machine_iops:.0} ({:.1} ms)", o.wall.as_secs_f64() * 1e3, nanos_ms(o.machine_ns)));
-        row("latency p50 / p99 / max", format!("{} / {} / {}", us(p50), us(p99), us(max)));
+        if self.io {
+            row("I/Os", format!("{} ({} reads, {} writes, {:.1} MiB)", o.ios, o.reads, o.writes, bytes_mib(o.bytes)));
+            let wall = format!("{iops:.0} (wall {:.1} ms)", o.wall.as_secs_f64() * 1e3);
+            row(
+                "IOPS",
+                if deterministic { format!("{wall}; in machine time {machine_iops:.0} ({:.1} ms)", nanos_ms(o.machine_ns)) } else { wall },
+            );
+            row("latency p50 / p99 / max", format!("{} / {} / {}", us(p50), us(p99), us(max)));
+        }
         row("interrupts", format!("{} claimed, {} not ours", self.stats.interrupts, self.stats.spurious_interrupts));
         row("completions/interrupt", format!("{:.2}", self.stats.completions_per_interrupt()));
         if o.resets > 0 || self.stats.bus_resets > 0 {
             row(
                 "bus resets",
                 format!(
-                    "{} submitted, {} HwScsiResetBus calls, {} ResetDetected, {} requests reissued",
-                    o.resets, self.stats.bus_resets, self.stats.resets_detected, o.reset_reissues
+                    "{} submitted with {} requests in flight, {} reissued; {} HwScsiResetBus calls, {} ResetDetected",
+                    o.resets, o.in_flight_at_resets, o.reset_reissues, self.stats.bus_resets, self.stats.resets_detected
                 ),
             );
         }
@@ -286,7 +303,9 @@ impl Report {
             },
         );
         row("errors", o.errors.to_string());
-        row("data mismatches", format!("{} ({} sectors checked)", o.mismatches, o.sectors_checked));
+        if self.io {
+            row("data mismatches", format!("{} ({} sectors checked)", o.mismatches, o.sectors_checked));
+        }
         if let Some((w, r)) = self.uio {
             row("uio", format!("{w} interrupts received, {r} register accesses refused"));
         }

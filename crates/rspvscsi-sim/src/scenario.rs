@@ -54,7 +54,7 @@ fn build(args: &RunArgs, tweak: impl FnOnce(&mut RigConfig)) -> Result<Rig, Stri
 }
 
 fn info(args: &RunArgs, workload: &str) -> RunInfo {
-    RunInfo { workload: workload.into(), qd: args.qd, bs: args.bs, buffer_offset: args.buffer_offset }
+    RunInfo { workload: workload.into(), qd: args.qd, bs: args.bs, buffer_offset: args.buffer_offset, io: !matches!(workload, "bring-up" | "bad-lba" | "missing-target") }
 }
 
 fn spec(args: &RunArgs, kind: Kind) -> Spec {
@@ -156,8 +156,8 @@ fn reset_under_load(rig: &Rig, args: &RunArgs, f: &mut Found) {
     }
     f.failures.extend(app::check_media(rig, args.seed, limit));
     f.detail = format!(
-        "{} resets at qd {qd}, {} requests reissued, {} unit attentions retried, {} sectors verified",
-        o.resets, o.reset_reissues, o.ua_retries, o.sectors_checked
+        "{} resets at qd {qd} with {} requests in flight, {} reissued, {} unit attentions retried, {} sectors verified",
+        o.resets, o.in_flight_at_resets, o.reset_reissues, o.ua_retries, o.sectors_checked
     );
 }
 
