@@ -196,6 +196,9 @@ pub enum Break {
     SizeAfterUncached,
     /// Not a rule break: announce `BusChangeDetected(0)` once, so the port re-enumerates.
     BusChange,
+    /// The ISR dismisses (W1C) instead of masking before `CallEnableInterrupts` (0x1134 when the
+    /// HBA interrupts again inside the deferral window).
+    EnableDismissOnly,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -256,6 +259,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("not_found_keep_mapping", Break::NotFoundKeepMapping),
     ("size_after_uncached", Break::SizeAfterUncached),
     ("bus_change", Break::BusChange),
+    ("enable_dismiss_only", Break::EnableDismissOnly),
 ];
 
 impl Break {
@@ -1012,7 +1016,9 @@ unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
         unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, p, Some(disable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
     }
     if e.defer {
-        if !(fire && e.brk == Break::EnableNoMask) {
+        if fire && e.brk == Break::EnableDismissOnly {
+            wr(e, REG_INTR_STATUS, st);
+        } else if !(fire && e.brk == Break::EnableNoMask) {
             wr(e, REG_INTR_MASK, 0);
         }
         e.saved_status = st;

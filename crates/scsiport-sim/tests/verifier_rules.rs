@@ -322,6 +322,21 @@ fn x1134_enable_without_masking() {
 }
 
 #[test]
+fn x1134_interrupt_again_inside_the_deferral_window() {
+    let (m, d) = machine_with(det(), "qd=8 tagged=1 break=enable_dismiss_only", VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    // Completions spread out, so one lands while a deferral is pending.
+    d.set_latency(scsiport_sim::pvscsi::Latency::range(10_000, 400_000));
+    let ts: Vec<_> = (0..64).filter_map(|i| m.submit(Request::read10(0, i, 1, 512)).ok()).collect();
+    for t in ts {
+        if m.wait(t).is_err() {
+            break;
+        }
+    }
+    assert_bugcheck(&m, Rule::EnableWithoutMask);
+}
+
+#[test]
 fn x1135_enable_callback_without_call_disable() {
     assert_bugcheck(&broken("no_disable", ""), Rule::EnableWithoutDisable);
 }
