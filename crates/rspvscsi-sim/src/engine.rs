@@ -382,7 +382,7 @@ impl<'a> Engine<'a> {
             loop {
                 let time_up = deadline.is_some_and(|d| Instant::now() >= d);
                 let count_up = limit.is_some_and(|l| self.submitted >= l);
-                if !(time_up || count_up) && !self.reset_due {
+                if !(time_up || count_up || self.reset_due) {
                     self.fill()?;
                 }
                 if self.reset_due && self.outstanding.is_empty() {
