@@ -31,7 +31,7 @@ fn write_read_verify_on_two_targets() {
 }
 
 /// The most requests the driver held at once, from the trace: requests it accepted in
-/// HwScsiStartIo and has not completed yet.
+/// `HwScsiStartIo` and has not completed yet.
 fn max_outstanding(trace: &[serde_json::Value]) -> usize {
     let mut outstanding = std::collections::HashSet::new();
     let mut most = 0;
@@ -97,7 +97,7 @@ fn tagged_queue_depths_1_to_64() {
     // Concurrent: same data checks with the device racing the driver.
     for depth in [1, 16, 64] {
         let (rig, most) = queue_depth_run(Schedule::Concurrent, depth, 3);
-        assert!(most >= 1 && most <= 64);
+        assert!((1..=64).contains(&most));
         rig.assert_clean();
     }
 }

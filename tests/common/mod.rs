@@ -46,7 +46,7 @@ pub struct Config {
     pub trace: bool,
     pub initial_index: u32,
     pub verifier: VerifierConfig,
-    /// Load the way the crash-dump stack does: NULL DriverEntry arguments, `dump=1`, no
+    /// Load the way the crash-dump stack does: NULL `DriverEntry` arguments, `dump=1`, no
     /// interrupt connected, the ISR polled.
     pub dump_mode: bool,
     /// SCSI Port's bus-reset hold (emulator default 4 s).

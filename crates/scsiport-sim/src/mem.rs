@@ -307,7 +307,7 @@ impl SimDma {
     /// Number of live pages (for leak checks in tests).
     #[must_use]
     pub fn live_pages(&self) -> usize {
-        self.inner.state.read().map(|s| s.pages.len()).unwrap_or(0)
+        self.inner.state.read().map_or(0, |s| s.pages.len())
     }
 
     /// The region (by [`DmaRegion::id`]) that backs physical address `pa`, if any.
@@ -345,7 +345,8 @@ impl SimDma {
         let mut pieces = Vec::new();
         let mut done = 0usize;
         while done < len {
-            let cur = pa.checked_add(done as u64).ok_or(fault)?;
+            let cur = pa.checked_add(u64::try_from(done).map_err(|_| fault)?).ok_or(fault)?;
+            #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
             let within = (cur & (PAGE_SIZE as u64 - 1)) as usize;
             let entry = state.pages.get(&(cur >> PAGE_SHIFT)).ok_or(DmaFault { pa: cur, len, write })?;
             let n = (PAGE_SIZE - within).min(len - done);
@@ -391,6 +392,7 @@ impl DmaSpace for SimDma {
     fn alloc(&self, len: usize, layout: Layout) -> Result<DmaRegion, DmaError> {
         let count = len.div_ceil(PAGE_SIZE).max(1);
         let mapped_len = count * PAGE_SIZE;
+        let size = libc::off_t::try_from(mapped_len).map_err(|_| DmaError(format!("{mapped_len} bytes is too large")))?;
         // SAFETY: the name is a NUL-terminated literal; the call creates a new file descriptor.
         let fd = unsafe { libc::memfd_create(c"scsiport-sim-dma".as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
@@ -407,7 +409,7 @@ impl DmaSpace for SimDma {
             NonNull::new(p.cast::<u8>()).ok_or_else(|| DmaError("mmap returned NULL".into()))
         };
         // SAFETY: `fd` is the memfd created above.
-        let sized = unsafe { libc::ftruncate(fd, mapped_len as libc::off_t) } == 0;
+        let sized = unsafe { libc::ftruncate(fd, size) } == 0;
         let views = if sized { map("CPU").and_then(|cpu| Ok((cpu, map("device")?))) } else {
             Err(DmaError(format!("ftruncate to {mapped_len} bytes failed")))
         };
@@ -472,7 +474,7 @@ mod tests {
         let breaks = r.pages().windows(2).filter(|w| w[1] != w[0] + PAGE_SIZE as u64).count();
         assert!(breaks > 0, "scattered pages should not all be contiguous");
         // Write through the device view, read through the CPU view.
-        let data: Vec<u8> = (0..3 * PAGE_SIZE).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * PAGE_SIZE).map(|i| u8::try_from(i % 251).unwrap()).collect();
         let mut off = 100;
         let mut src = &data[..];
         while !src.is_empty() {
