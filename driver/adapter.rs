@@ -432,6 +432,7 @@ impl Adapter {
     /// request be completed, once, before the routine returns, as SCSI Port requires
     /// (`REF:HwScsiResetBus`); completions the device still had are dropped with the old rings.
     fn reset_bus(&mut self, ctx: &mut impl Notify<Self>) -> bool {
+        debug_print!(c"rspvscsi: bus reset, outstanding requests", self.busy.count_ones());
         let ok = self.reset_and_setup();
         self.fail_all(ctx);
         self.owe_next_request = false;
@@ -467,6 +468,7 @@ impl Adapter {
         });
         let Some((index, _)) = valid else {
             self.counters.rejected_completions = self.counters.rejected_completions.wrapping_add(1);
+            debug_print!(c"rspvscsi: completion for no outstanding request, context", context);
             return false;
         };
         let aborting = self.slots.get(index).is_some_and(|slot| slot.aborting);
@@ -505,6 +507,7 @@ impl Adapter {
             // More than the ring holds: the index is garbage. Take nothing; requests the device
             // really finished are recovered by the port's timeout and HwScsiResetBus.
             self.counters.bad_indexes = self.counters.bad_indexes.wrapping_add(1);
+            debug_print!(c"rspvscsi: completion producer index out of range", produced);
             return false;
         }
         // Descriptors are read after the producer index that published them.
@@ -609,8 +612,12 @@ impl Miniport for Adapter {
     fn hw_find_adapter(&mut self, ctx: &mut FindAdapterCtx<'_, Self>) -> Result<(), FindAdapterError> {
         self.dump = ctx.argument("dump").is_some_and(|value| value == b"1");
         let range = ctx.config().access_ranges().find(|range| range.in_memory && range.length >= MEM_SPACE_SIZE);
-        let Some(range) = range else { return Err(FindAdapterError::NotFound) };
+        let Some(range) = range else {
+            debug_print!(c"rspvscsi: no memory range of 32 KiB among the access ranges", 0u32);
+            return Err(FindAdapterError::NotFound);
+        };
         let Some(regs) = ctx.map_registers(&range) else {
+            debug_print!(c"rspvscsi: ScsiPortGetDeviceBase failed for", range.start);
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 1);
             return Err(FindAdapterError::Error);
         };
@@ -638,6 +645,7 @@ impl Miniport for Adapter {
         hw::adapter_reset(&regs);
 
         let Some(mem) = ctx.uncached_extension(layout.total) else {
+            debug_print!(c"rspvscsi: no uncached extension of bytes", layout.total);
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 2);
             ctx.unmap_registers(regs);
             return Err(FindAdapterError::Error);
@@ -652,6 +660,7 @@ impl Miniport for Adapter {
         self.regs = Some(regs);
         self.mem = Some(mem);
         if !self.reset_and_setup() {
+            debug_print!(c"rspvscsi: SETUP_RINGS failed, COMMAND_STATUS", self.regs.as_ref().map_or(0, |r| r.read_u32(crate::pvscsi::reg::COMMAND_STATUS)));
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 3);
             if let Some(regs) = self.regs.take() {
                 ctx.unmap_registers(regs);

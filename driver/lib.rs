@@ -26,6 +26,17 @@
 #[cfg(all(target_os = "windows", not(test)))]
 extern crate wdk_panic;
 
+/// Debug output with a value, through `ScsiDebugPrint`; compiled only with the `debug-print`
+/// feature, so the shipping driver has no debug output and no import for it.
+macro_rules! debug_print {
+    ($message:literal, $value:expr) => {{
+        #[cfg(feature = "debug-print")]
+        scsiport::debug_print(1, $message, u64::from($value));
+        #[cfg(not(feature = "debug-print"))]
+        let _ = || $value;
+    }};
+}
+
 pub mod adapter;
 mod cdb;
 mod hw;

@@ -67,3 +67,15 @@ pub use scsiport_sys as sys;
 
 #[cfg(test)]
 mod tests;
+
+/// `ScsiDebugPrint(level, "%s %#llx\n", message, value)`: debug output through the port
+/// (`DDI:nf-srb-scsidebugprint`). SCSI Port prints it only where debug output is enabled for the
+/// level; a miniport that wants no debug imports at all keeps calls to this behind a feature.
+pub fn debug_print(level: u32, message: &core::ffi::CStr, value: u64) {
+    let format = c"%s %#llx\n";
+    // SAFETY: both strings are NUL-terminated and live across the call; the format consumes
+    // exactly one string and one unsigned long long, which are what follow it.
+    unsafe {
+        sys::ScsiDebugPrint(level, format.as_ptr().cast_mut(), message.as_ptr(), core::ffi::c_ulonglong::from(value));
+    }
+}
