@@ -348,7 +348,9 @@ impl Adapter {
         let address = srb.address();
         let tagged = srb.queue_tag().is_some();
         if !self.running {
-            return reject(ctx, srb, SrbStatus::Busy);
+            // SCSI Port sends nothing to a stopped adapter, so this is one whose reset failed
+            // (rings could not be set up again): the HBA is gone as far as I/O goes.
+            return reject(ctx, srb, SrbStatus::NoHba);
         }
         if address.path_id != 0 {
             return reject(ctx, srb, SrbStatus::InvalidPathId);
