@@ -24,7 +24,9 @@ pub type DriverEntryFn = unsafe extern "system" fn(scsiport_sys::PVOID, scsiport
 pub enum Schedule {
     /// One thread (the caller's), a virtual clock and a seeded choice among the events that are
     /// ready: device work, interrupt dispatch, the deferred-interrupt callbacks, `StartIo`, timers,
-    /// timeouts. The same seed gives the same run, trace byte for byte.
+    /// timeouts. Interrupt dispatch, the enable callback and the miniport's calls take seeded
+    /// virtual time (the latency model, [`PortConfig`](crate::PortConfig)), so completions
+    /// batch as on a real machine. The same seed gives the same run, trace byte for byte.
     Deterministic {
         /// Seed of the event choice.
         seed: u64,
@@ -217,6 +219,8 @@ impl MachineBuilder {
             next_id: AtomicU64::new(1),
             chans: Default::default(),
             rng: Mutex::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
+            latency_rng: Mutex::new((seed ^ 0x6C61_7465_6E63_7921).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            irq_due: Mutex::new(BTreeMap::new()),
             stop: AtomicBool::new(false),
             faults_seen: AtomicU64::new(0),
             loaded: AtomicBool::new(false),

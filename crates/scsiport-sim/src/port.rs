@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::CString;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
@@ -77,6 +78,20 @@ impl Routine {
         }
     }
 
+    /// What a call costs in the latency model: `HwScsiStartIo` [`PortConfig::start_io_cost_ns`],
+    /// the other run-time routines [`PortConfig::call_cost_ns`]. Load, initialisation and
+    /// adapter control cost nothing; their waits are the `ScsiPortStallExecution` calls they
+    /// make.
+    fn cost(self, cfg: &PortConfig) -> Option<&RangeInclusive<u64>> {
+        match self {
+            Routine::StartIo => Some(&cfg.start_io_cost_ns),
+            Routine::Interrupt | Routine::EnableCallback | Routine::DisableCallback | Routine::Timer | Routine::ResetBus => {
+                Some(&cfg.call_cost_ns)
+            }
+            Routine::DriverEntry | Routine::FindAdapter | Routine::Initialize | Routine::AdapterControl => None,
+        }
+    }
+
     /// Driver Verifier's time limit (0x1002), in ns; `None` = exempt (`DT:scsi-verification`).
     const fn limit_ns(self) -> Option<u64> {
         match self {
@@ -118,6 +133,57 @@ pub(crate) fn current() -> Option<(Arc<MachineCore>, Option<Arc<Adapter>>, Routi
 // ---------------------------------------------------------------------------------------------
 
 /// Port behaviour settings (what the registry and the PnP manager decide on Windows).
+///
+/// # The latency model (deterministic schedule)
+///
+/// On Windows nothing in the interrupt path is instantaneous, and that is why a miniport that
+/// defers its interrupt work batches: between the line rising and the ISR running, and between
+/// the ISR requesting `CallEnableInterrupts` and the enable callback running "as a DPC"
+/// (contract §4.3), the HBA keeps posting completions, and the enable callback drains them all.
+/// The deterministic schedule models three delays in virtual time, each drawn uniformly from a
+/// range with the machine's seed (a stream of its own, so one seed gives one run, byte for
+/// byte):
+///
+/// - [`interrupt_latency_ns`](Self::interrupt_latency_ns), 1–4 µs: line asserted → ISR
+///   eligible. PVSCSI only exists in virtual machines, where an interrupt reaches the guest
+///   through the hypervisor: a VM exit and entry on the vCPU, a round trip on the order of a
+///   microsecond (Gordon et al., "ELI: Bare-Metal Performance for I/O Virtualization", ASPLOS
+///   2012, count the exits each interrupt costs a KVM guest), then the kernel's dispatch to
+///   the ISR under the interrupt lock (under 1 µs). Waking a halted vCPU (the host scheduler,
+///   tens of µs) is not modelled.
+/// - [`dpc_latency_ns`](Self::dpc_latency_ns), 4–25 µs: the ISR's return → enable callback
+///   eligible. `LatencyMon` reports published from idle bare-metal Windows desktops show an
+///   average "interrupt to DPC latency" of 1–3 µs (counted from the ISR's start) with maxima
+///   of a few hundred µs. A PVSCSI guest adds the EOI write (an exit without APIC
+///   virtualisation); the port's DPC has to collect what the ISR posted under the interrupt
+///   lock before it can call back (inferred, not documented); and under I/O load other DPCs
+///   are queued ahead of it. 4 µs is the floor of those steps; 25 µs covers queueing short of
+///   the rare multi-hundred-µs tail (widen the range to explore that).
+/// - [`call_cost_ns`](Self::call_cost_ns), 0.5–2 µs per call of the ISR, a deferred-interrupt
+///   callback, `HwScsiTimer` or `HwScsiResetBus`, charged when it returns (the trace's `ret` is
+///   that much later than its `call`): the routine's own work plus at least one register
+///   access, which for an emulated device is itself an exit. Deliberately at the low end, so
+///   the model does not overstate batching.
+///
+/// The model times the completion path. The submission path is not timed: the upper edge,
+/// SCSI Port's dispatch and, by default, `HwScsiStartIo`
+/// ([`start_io_cost_ns`](Self::start_io_cost_ns), 0) take no virtual time, so a burst of
+/// requests reaches the device at one instant. Charging `StartIo` alone would time a small
+/// part of that path (on Windows the I/O manager and the class driver cost more per request);
+/// and with 0.5–2 µs per call a burst of 64 takes longer to issue than the PVSCSI model's
+/// shortest latency (20 µs), so the queue never fills. Set it, with a device latency well
+/// above depth × cost, to study submission-bound runs.
+///
+/// The disable callback gets no latency of its own beyond its call cost: the port calls it
+/// from the same DPC right after the enable callback returns, synchronised with the ISR
+/// (contract §4.3), not from a newly queued DPC. While an interrupt or a deferred callback is
+/// not yet eligible the scheduler runs whatever else is (the device, `StartIo` for other
+/// adapters, timers, the upper edge's requests), and when nothing is, moves the clock to the
+/// earliest eligible event. The adapter's deferral window (no `HwScsiInterrupt`, no `StartIo`,
+/// timer or timeout from `CallEnableInterrupts` to the disable callback's return) is unchanged;
+/// it just lasts longer, so completions land inside it as they do on a real machine.
+/// [`PortConfig::without_latency`] restores the instantaneous model. The concurrent schedule
+/// ignores these settings: its threads have real latencies of their own.
 #[derive(Clone, Debug)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, like the registry values they stand for
 pub struct PortConfig {
@@ -146,10 +212,30 @@ pub struct PortConfig {
     pub dump_poll_ns: u64,
     /// Run the INQUIRY bus scan after `HwScsiInitialize`.
     pub scan: bool,
-    /// Deterministic schedule: let the device's next event (within 1 ms) overtake a pending
-    /// enable callback (a seeded choice), as DPC latency does on real hardware.
-    pub dpc_jitter: bool,
+    /// Deterministic schedule: interrupt latency, the virtual time from the moment the port
+    /// sees an HBA's line asserted to the moment `HwScsiInterrupt` may be called for it, drawn
+    /// uniformly (ns, seeded) each time a line starts wanting service. Default 1–4 µs (see the
+    /// latency model above).
+    pub interrupt_latency_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: DPC latency, the virtual time from the return of the
+    /// `HwScsiInterrupt` that requested `CallEnableInterrupts` to the moment
+    /// `HwScsiEnableInterruptsCallback` may be called, drawn uniformly (ns, seeded) per
+    /// deferral. Default 4–25 µs.
+    pub dpc_latency_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: the virtual time one call of `HwScsiInterrupt`, of a
+    /// deferred-interrupt callback, of `HwScsiTimer` or of `HwScsiResetBus` costs, on top of any
+    /// `ScsiPortStallExecution`, drawn uniformly (ns, seeded) per call. Default 0.5–2 µs.
+    pub call_cost_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: the virtual time one `HwScsiStartIo` call costs, drawn like
+    /// [`Self::call_cost_ns`]. Default 0 (off), like the rest of the submission path.
+    pub start_io_cost_ns: RangeInclusive<u64>,
 }
+
+/// The latency model's defaults (ns). See [`PortConfig`]'s documentation.
+pub(crate) const INTERRUPT_LATENCY_NS: RangeInclusive<u64> = 1_000..=4_000;
+pub(crate) const DPC_LATENCY_NS: RangeInclusive<u64> = 4_000..=25_000;
+pub(crate) const CALL_COST_NS: RangeInclusive<u64> = 500..=2_000;
+pub(crate) const START_IO_COST_NS: RangeInclusive<u64> = 0..=0;
 
 impl Default for PortConfig {
     fn default() -> Self {
@@ -164,8 +250,25 @@ impl Default for PortConfig {
             busy_retry_delay_ns: 1_000_000,
             dump_poll_ns: 20_000,
             scan: true,
-            dpc_jitter: true,
+            interrupt_latency_ns: INTERRUPT_LATENCY_NS,
+            dpc_latency_ns: DPC_LATENCY_NS,
+            call_cost_ns: CALL_COST_NS,
+            start_io_cost_ns: START_IO_COST_NS,
         }
+    }
+}
+
+impl PortConfig {
+    /// The same settings with the latency model switched off: in the deterministic schedule
+    /// interrupts, deferred callbacks and miniport calls then take no virtual time at all (an
+    /// interrupt is dispatched and its enable callback runs at the instant the line rises).
+    #[must_use]
+    pub fn without_latency(mut self) -> Self {
+        self.interrupt_latency_ns = 0..=0;
+        self.dpc_latency_ns = 0..=0;
+        self.call_cost_ns = 0..=0;
+        self.start_io_cost_ns = 0..=0;
+        self
     }
 }
 
@@ -480,6 +583,8 @@ pub(crate) struct AdapterSt {
     ready: bool,
     connected: bool,
     defer: Defer,
+    /// Deterministic schedule: when the pending enable callback becomes eligible (DPC latency).
+    dpc_due_ns: u64,
     enable_request: Option<usize>,
     disable_request: Option<usize>,
     disable_requests: u32,
@@ -521,6 +626,7 @@ impl AdapterSt {
             ready: false,
             connected: false,
             defer: Defer::None,
+            dpc_due_ns: 0,
             enable_request: None,
             disable_request: None,
             disable_requests: 0,
@@ -571,6 +677,14 @@ pub(crate) struct Adapter {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One step of xorshift64 (the state must not be 0).
+fn xorshift(r: &mut u64) -> u64 {
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    *r
 }
 
 impl Adapter {
@@ -676,6 +790,11 @@ pub(crate) struct MachineCore {
     /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
     pub(crate) chans: [Chan; 3],
     pub(crate) rng: Mutex<u64>,
+    /// The latency model's draws (deterministic schedule), apart from the event choice.
+    pub(crate) latency_rng: Mutex<u64>,
+    /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
+    /// eligible (interrupt latency, drawn when the port first saw it asserted).
+    pub(crate) irq_due: Mutex<BTreeMap<u32, u64>>,
     pub(crate) stop: AtomicBool,
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,
@@ -730,8 +849,6 @@ enum Action {
     Timeout(usize),
     HoldEnd(usize),
     Rescan(usize),
-    /// Let up to 1 ms pass before a pending DPC: the device gets ahead of it.
-    Advance(u64),
 }
 
 impl MachineCore {
@@ -768,11 +885,35 @@ impl MachineCore {
     }
 
     fn rand(&self) -> u64 {
-        let mut r = lock(&self.rng);
-        *r ^= *r << 13;
-        *r ^= *r >> 7;
-        *r ^= *r << 17;
-        *r
+        xorshift(&mut lock(&self.rng))
+    }
+
+    /// A draw of the latency model: uniform in `range` (ns), 0 outside the deterministic
+    /// schedule. A reversed range counts as its ends swapped.
+    fn draw(&self, range: &RangeInclusive<u64>) -> u64 {
+        if !self.deterministic {
+            return 0;
+        }
+        let (lo, hi) = ((*range.start()).min(*range.end()), (*range.start()).max(*range.end()));
+        if lo == hi {
+            return lo;
+        }
+        let r = xorshift(&mut lock(&self.latency_rng));
+        match (hi - lo).checked_add(1) {
+            Some(n) => lo + r % n,
+            None => r,
+        }
+    }
+
+    /// Moves the virtual clock on by a draw from `range` (deterministic schedule only).
+    fn spend(&self, range: &RangeInclusive<u64>) -> u64 {
+        let ns = self.draw(range);
+        if ns > 0
+            && let Some(c) = &self.vclock
+        {
+            c.advance_to(c.now_ns().saturating_add(ns));
+        }
+        ns
     }
 
     /// Records a rule break. Fatal rules halt the machine: the first one becomes the bug check,
@@ -864,6 +1005,9 @@ impl MachineCore {
         let real = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let ctx = CTX.with(|c| c.try_borrow_mut().ok().and_then(|mut v| v.pop()));
         let (stall_ns, stall_total_us) = ctx.map_or((0, 0), |c| (c.stall_ns, c.stall_total_us));
+        // The latency model: the call took this long (virtual time; device events that fell due
+        // meanwhile run in the scheduler's next steps).
+        let cost = routine.cost(&self.cfg).map_or(0, |r| self.spend(r));
         let value: i64 = r.into();
         self.trace(idx, "ret", &[("routine", J::Static(routine.name())), ("value", J::I(value))]);
         self.check_faults(idx);
@@ -875,7 +1019,7 @@ impl MachineCore {
                 format!("{} stalled {stall_total_us} µs in total", routine.name()),
             );
         }
-        let took = real.saturating_add(stall_ns);
+        let took = real.saturating_add(stall_ns).saturating_add(cost);
         if routine == Routine::Interrupt && took > 50_000 {
             self.violation(idx, Rule::IsrOver50us, [took / 1000, 0, 0], format!("HwScsiInterrupt ran {} µs", took / 1000));
         }
@@ -2291,6 +2435,9 @@ impl MachineCore {
                     ));
                 } else {
                     st.defer = Defer::EnablePending(cb);
+                    // The DPC is queued now; it runs once the CPU drops below DISPATCH_LEVEL and
+                    // the DPCs ahead of it ran (the latency model).
+                    st.dpc_due_ns = self.now().saturating_add(self.draw(&self.cfg.dpc_latency_ns));
                 }
             } else if asserted_after && !polled {
                 st.unclear += 1;
@@ -2603,7 +2750,11 @@ impl MachineCore {
                 lines.insert(ad.line);
             }
             if matches!(st.defer, Defer::EnablePending(_)) {
-                actions.push(Action::Dpc(ad.index));
+                if st.dpc_due_ns <= now {
+                    actions.push(Action::Dpc(ad.index));
+                } else {
+                    at(st.dpc_due_ns, &mut next);
+                }
             }
             if self.startable(&st, now, false) {
                 actions.push(Action::Start(ad.index));
@@ -2643,16 +2794,18 @@ impl MachineCore {
                 }
             }
         }
-        for l in lines {
-            actions.push(Action::Isr(l));
-        }
-        // A pending DPC may be overtaken by the device (up to 1 ms), as on real hardware, so the
-        // seeded schedule also explores completions that land inside a deferral window. StartIo
-        // work is never delayed: the port starts what it can before device time moves on.
-        if self.cfg.dpc_jitter && actions.iter().any(|a| matches!(a, Action::Dpc(_))) {
-            let soon = self.adapters.iter().filter_map(|a| a.hba.next_event_ns()).filter(|t| *t > now && *t <= now + 1_000_000).min();
-            if let Some(t) = soon.filter(|t| *t <= limit) {
-                actions.push(Action::Advance(t));
+        {
+            // Interrupt latency: a line is dispatched once it has wanted service for its draw.
+            // A line that stopped wanting service (cleared, masked, deferred) forgets its draw.
+            let mut due = lock(&self.irq_due);
+            due.retain(|l, _| lines.contains(l));
+            for l in lines {
+                let t = *due.entry(l).or_insert_with(|| now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns)));
+                if t <= now {
+                    actions.push(Action::Isr(l));
+                } else {
+                    at(t, &mut next);
+                }
             }
         }
         if actions.is_empty() {
@@ -2685,6 +2838,8 @@ impl MachineCore {
                 }
             }
             Action::Isr(l) => {
+                // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
+                lock(&self.irq_due).remove(&l);
                 self.dispatch_line(l);
             }
             Action::Poll(i) => {
@@ -2716,11 +2871,6 @@ impl MachineCore {
             Action::HoldEnd(i) => {
                 if let Some(ad) = self.adapters.get(i) {
                     self.run_hold_end(ad);
-                }
-            }
-            Action::Advance(t) => {
-                if let Some(c) = &self.vclock {
-                    c.advance_to(t);
                 }
             }
             Action::Rescan(i) => {
