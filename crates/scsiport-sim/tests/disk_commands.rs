@@ -57,10 +57,12 @@ fn unit_attention_exemptions() {
     let (r, _) = run(&d, &build::report_luns(16), 16);
     good(&r);
     assert!(d.unit_attention().is_some(), "INQUIRY and REPORT LUNS leave it pending");
-    // An unusable CDB is refused before the unit attention is looked at.
+    // An unusable CDB is refused before the unit attention is looked at, and its completion
+    // clears the attention (QEMU 7.2 `scsi_clear_unit_attention`; disk_qemu_probe.rs).
     let (r, _) = run(&d, &[0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0);
     assert_eq!(check(&r), Sense::INVALID_OPCODE);
-    assert!(d.unit_attention().is_some());
+    assert!(d.unit_attention().is_none());
+    d.reset();
     // REQUEST SENSE is not exempt with autosense (QEMU's default).
     let (r, _) = run(&d, &build::request_sense(18), 18);
     assert_eq!(check(&r), Sense::POWER_ON_RESET);
@@ -98,7 +100,10 @@ fn standard_inquiry() {
     let d = Disk::ram_with(1 << 20, &DiskConfig { vendor: "RSPV".into(), product: "TESTDISK".into(), revision: "1.0".into(), ..DiskConfig::default() }).unwrap();
     let (r, b) = run(&d, &build::inquiry(false, 0, 96), 96);
     good(&r);
-    assert_eq!((r.transferred, r.residual), (36, 60), "a short answer leaves a residual");
+    assert_eq!((r.transferred, r.residual), (96, 0), "QEMU answers as much as allocated (up to 256)");
+    assert_eq!(b[4], 91, "additional length of 96 bytes");
+    let (r, b) = run(&d, &build::inquiry(false, 0, 36), 36);
+    good(&r);
     assert_eq!(b[0], 0x00, "qualifier 0, direct access");
     assert_eq!(b[2], 5);
     assert_eq!(b[3] & 0x0F, 2);
@@ -114,13 +119,13 @@ fn standard_inquiry() {
     // Buffer smaller than the answer: silently truncated.
     let (r, _) = run(&d, &build::inquiry(false, 0, 36), 10);
     assert_eq!((r.transferred, r.residual), (10, 0));
-    // Page code without EVPD, and CmdDt, are invalid fields.
-    assert_eq!(check(&run(&d, &build::inquiry(false, 0x80, 36), 36).0), Sense::INVALID_FIELD);
-    let mut c = build::inquiry(false, 0, 36);
-    c[1] = 0x02;
-    let (r, _) = run(&d, &c, 36);
+    // A page code without EVPD is an invalid field; CmdDt is ignored (QEMU looks at EVPD only).
+    let (r, _) = run(&d, &build::inquiry(false, 0x80, 36), 36);
     assert_eq!(check(&r), Sense::INVALID_FIELD);
     assert_eq!(r.residual, 36);
+    let mut c = build::inquiry(false, 0, 36);
+    c[1] = 0x02;
+    good(&run(&d, &c, 36).0);
 }
 
 #[test]
@@ -129,34 +134,32 @@ fn vpd_pages() {
     d.set_unit_attention(None);
     let (r, b) = run(&d, &build::inquiry(true, 0x00, 255), 255);
     good(&r);
-    assert_eq!(&b[..4], &[0, 0x00, 0, 5]);
-    assert_eq!(&b[4..9], &[0x00, 0x80, 0x83, 0xB0, 0xB1]);
+    assert_eq!(&b[..4], &[0, 0x00, 0, 6]);
+    assert_eq!(&b[4..10], &[0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]);
     let (_, b) = run(&d, &build::inquiry(true, 0x80, 255), 255);
     assert_eq!(&b[..4], &[0, 0x80, 0, 7]);
     assert_eq!(&b[4..11], b"SN-0042");
-    assert_eq!(d.serial(), "SN-0042");
+    assert_eq!(d.serial(), Some("SN-0042"));
+    // Device identification: one vendor-specific ASCII designator holding the serial.
     let (r, b) = run(&d, &build::inquiry(true, 0x83, 255), 255);
     good(&r);
-    assert_eq!(b[1], 0x83);
-    let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    // First designator: NAA, binary, LU association, 8 bytes, NAA type 3 in the top nibble.
-    assert_eq!(&b[4..8], &[0x01, 0x03, 0x00, 0x08]);
-    assert_eq!(b[8] >> 4, 3);
-    assert_eq!(u64::from_be_bytes(b[8..16].try_into().unwrap()), d.naa());
-    // Second: T10 vendor ID, ASCII: vendor then serial.
-    assert_eq!(&b[16..19], &[0x02, 0x01, 0x00]);
-    let t10_len = usize::from(b[19]);
-    assert_eq!(&b[20..20 + t10_len], b"QEMU    SN-0042");
-    assert_eq!(len, 12 + 4 + t10_len);
+    assert_eq!(&b[..4], &[0, 0x83, 0, 4 + 7]);
+    assert_eq!(&b[4..8], &[0x02, 0x00, 0x00, 7]);
+    assert_eq!(&b[8..15], b"SN-0042");
     let (_, b) = run(&d, &build::inquiry(true, 0xB0, 255), 255);
     assert_eq!(&b[..4], &[0, 0xB0, 0, 0x3C]);
     let (_, b) = run(&d, &build::inquiry(true, 0xB1, 255), 255);
-    assert_eq!(u16::from_be_bytes([b[4], b[5]]), 1, "non-rotating");
+    assert_eq!(u16::from_be_bytes([b[4], b[5]]), 0, "rotation rate not reported (scsi-hd's default)");
     assert_eq!(check(&run(&d, &build::inquiry(true, 0x99, 255), 255).0), Sense::INVALID_FIELD);
-    // Two disks without explicit serials get different identities.
-    let (a, b) = (Disk::ram(1 << 20).unwrap(), Disk::ram(1 << 20).unwrap());
-    assert_ne!(a.serial(), b.serial());
-    assert_ne!(a.naa(), b.naa());
+    // A world wide name adds an NAA designator.
+    let w = Disk::ram_with(1 << 20, &DiskConfig { wwn: Some(0x5000_C500_1234_5678), drive_name: Some("d9".into()), ..DiskConfig::default() }).unwrap();
+    w.set_unit_attention(None);
+    let (_, b) = run(&w, &build::inquiry(true, 0x83, 255), 255);
+    assert_eq!(&b[..4], &[0, 0x83, 0, 6 + 12]);
+    assert_eq!(&b[4..10], &[0x02, 0x00, 0x00, 2, b'd', b'9']);
+    assert_eq!(&b[10..14], &[0x01, 0x03, 0x00, 0x08]);
+    assert_eq!(u64::from_be_bytes(b[14..22].try_into().unwrap()), 0x5000_C500_1234_5678);
+    assert_eq!(w.wwn(), Some(0x5000_C500_1234_5678));
 }
 
 #[test]
@@ -176,7 +179,8 @@ fn read_capacity_10_and_16() {
     good(&r);
     assert_eq!(u64::from_be_bytes(b[0..8].try_into().unwrap()), 2047);
     assert_eq!(u32::from_be_bytes(b[8..12].try_into().unwrap()), 512);
-    assert!(b[12..].iter().all(|&x| x == 0));
+    assert_eq!(b[14], 0x80, "LBPME: UNMAP and WRITE SAME are there");
+    assert!(b[12..14].iter().chain(&b[15..]).all(|&x| x == 0));
     let (r, b) = run(&d, &build::read_capacity16(12), 64);
     assert_eq!((r.transferred, r.residual), (12, 52));
     assert_eq!(u32::from_be_bytes(b[8..12].try_into().unwrap()), 512);
@@ -238,7 +242,9 @@ fn lba_out_of_range_and_protect_fields() {
     let (r, _) = run(&d, &build::rw10(false, 2047, 2), 1024);
     assert_eq!(check(&r), Sense::LBA_OUT_OF_RANGE);
     assert_eq!((r.transferred, r.residual), (0, 1024));
-    assert_eq!(check(&run(&d, &build::rw10(false, 2048, 0), 0).0), Sense::LBA_OUT_OF_RANGE);
+    // No blocks at one past the end is in range (QEMU `check_lba_range`); two past is not.
+    good(&run(&d, &build::rw10(false, 2048, 0), 0).0);
+    assert_eq!(check(&run(&d, &build::rw10(false, 2049, 0), 0).0), Sense::LBA_OUT_OF_RANGE);
     assert_eq!(check(&run(&d, &build::rw16(false, u64::MAX, 1), 512).0), Sense::LBA_OUT_OF_RANGE);
     good(&run(&d, &build::rw10(false, 2047, 1), 512).0);
     let mut c = build::rw10(false, 0, 1);
@@ -281,10 +287,11 @@ fn write_protect() {
     assert!(!d.write_protected());
 }
 
+/// scsi-hd's VERIFY: without BYTCHK it succeeds without reading (or range-checking) anything;
+/// with BYTCHK it is an invalid field (QEMU 7.2 `scsi_disk_emulate_command`).
 #[test]
 fn verify() {
     let d = disk();
-    d.write_sectors(4, &[9; 1024]).unwrap();
     let mut c = [0u8; 10];
     c[0] = op::VERIFY_10;
     c[2..6].copy_from_slice(&4u32.to_be_bytes());
@@ -294,16 +301,16 @@ fn verify() {
     assert_eq!(r.residual, 0);
     c[1] = 0x02; // BYTCHK 1: compare
     let mut b = VecBuffer(vec![9; 1024]);
-    good(&d.execute(0, &c, &mut b));
-    b.0[700] = 8;
-    assert_eq!(check(&d.execute(0, &c, &mut b)), Sense::MISCOMPARE);
-    c[1] = 0x04; // BYTCHK 2: reserved
+    let r = d.execute(0, &c, &mut b);
+    assert_eq!(check(&r), Sense::INVALID_FIELD);
+    assert_eq!((r.transferred, r.residual), (0, 1024), "refused before the data phase");
+    c[1] = 0x04; // BYTCHK 2
     assert_eq!(check(&run(&d, &c, 0).0), Sense::INVALID_FIELD);
     let mut c16 = [0u8; 16];
     c16[0] = op::VERIFY_16;
     c16[2..10].copy_from_slice(&5000u64.to_be_bytes());
     c16[10..14].copy_from_slice(&1u32.to_be_bytes());
-    assert_eq!(check(&run(&d, &c16, 0).0), Sense::LBA_OUT_OF_RANGE);
+    good(&run(&d, &c16, 0).0);
     assert_eq!(d.transfer(0, &c16), Transfer::NONE);
 }
 
@@ -337,7 +344,7 @@ fn mode_sense_6() {
     let (r, b) = run(&d, &build::mode_sense6(true, 0, 0x3F, 255), 255);
     good(&r);
     let total = usize::from(b[0]) + 1;
-    assert_eq!(mode_pages(&b, 4, 0, total), vec![0x01, 0x04, 0x08]);
+    assert_eq!(mode_pages(&b, 4, 0, total), vec![0x01, 0x04, 0x05, 0x08]);
     // Allocation length truncation keeps the full mode data length.
     let (r, b) = run(&d, &build::mode_sense6(true, 0, 0x3F, 4), 4);
     assert_eq!((r.transferred, usize::from(b[0]) + 1), (4, total));
@@ -356,11 +363,14 @@ fn mode_sense_10() {
     let (r, b) = run(&d, &build::mode_sense10(false, 0, 0x3F, 1024), 1024);
     good(&r);
     let total = usize::from(u16::from_be_bytes([b[0], b[1]])) + 2;
-    assert_eq!(total, 8 + 8 + 12 + 24 + 20);
+    assert_eq!(total, 8 + 8 + 12 + 24 + 32 + 20);
     assert_eq!(r.residual as usize, 1024 - total);
     assert_eq!(u16::from_be_bytes([b[6], b[7]]), 8);
-    assert_eq!(mode_pages(&b, 8, 8, total), vec![0x01, 0x04, 0x08]);
-    assert_eq!(b[3] & 0x10, 0x10, "DPOFUA");
+    assert_eq!(mode_pages(&b, 8, 8, total), vec![0x01, 0x04, 0x05, 0x08]);
+    assert_eq!(b[3], 0, "no DPOFUA by default (scsi-hd's dpofua=off)");
+    let f = Disk::ram_with(1 << 20, &DiskConfig { dpofua: true, ..DiskConfig::default() }).unwrap();
+    f.set_unit_attention(None);
+    assert_eq!(run(&f, &build::mode_sense10(true, 0, 0x08, 64), 64).1[3], 0x10, "DPOFUA");
 }
 
 #[test]
@@ -381,10 +391,11 @@ fn report_luns() {
 fn synchronize_cache_start_stop_and_unknown_opcodes() {
     let d = disk();
     good(&run(&d, &build::synchronize_cache10(), 0).0);
+    // scsi-hd has SYNCHRONIZE CACHE(10) only.
     let mut c = [0u8; 16];
     c[0] = op::SYNCHRONIZE_CACHE_16;
-    good(&run(&d, &c, 0).0);
-    assert_eq!(d.stats().flushes, 2);
+    assert_eq!(check(&run(&d, &c, 0).0), Sense::INVALID_OPCODE);
+    assert_eq!(d.stats().flushes, 1);
     good(&run(&d, &[op::START_STOP_UNIT, 0, 0, 0, 0, 0], 0).0);
     good(&run(&d, &[op::START_STOP_UNIT, 0, 0, 0, 1, 0], 0).0);
     good(&run(&d, &build::rw10(false, 0, 1), 512).0);
@@ -404,15 +415,14 @@ fn foreign_luns() {
     assert_eq!((r.transferred, b.0[0]), (36, 0x7F));
     let r = d.execute(3, &build::inquiry(true, 0x00, 96), &mut b);
     good(&r);
-    assert_eq!(&b.0[..5], &[0, 0, 0, 1, 0]);
+    assert_eq!(&b.0[..5], &[0, 0, 1, 0, 0], "QEMU's layout: page code, 0, length, the page");
     assert_eq!(check(&d.execute(3, &build::inquiry(true, 0x80, 96), &mut b)), Sense::INVALID_FIELD);
     let r = d.execute(3, &build::request_sense(18), &mut b);
     good(&r);
     assert_eq!(Sense::parse(&b.0), Some(Sense::LUN_NOT_SUPPORTED));
     assert_eq!(check(&d.execute(3, &build::test_unit_ready(), &mut b)), Sense::LUN_NOT_SUPPORTED);
     assert_eq!(check(&d.execute(3, &build::rw10(false, 0, 1), &mut b)), Sense::LUN_NOT_SUPPORTED);
-    let r = d.execute(3, &build::report_luns(16), &mut b);
-    good(&r);
+    assert_eq!(check(&d.execute(3, &build::report_luns(16), &mut b)), Sense::LUN_NOT_SUPPORTED);
     // Unit attention is reported before the LUN is looked at (QEMU orders it so).
     d.reset();
     assert_eq!(check(&d.execute(3, &build::test_unit_ready(), &mut b)), Sense::POWER_ON_RESET);

@@ -301,12 +301,13 @@ fn foreign_lun_answers() {
     assert_eq!(Sense::parse(&h.region_bytes(&s)), Some(Sense::LUN_NOT_SUPPORTED));
 }
 
-/// A short answer (allocation length > data) is DATARUN + GOOD under QEMU, dataLen 0.
+/// A short answer (allocation length > data) is DATARUN + GOOD under QEMU, dataLen 0. (The
+/// supported-pages VPD page is short; standard INQUIRY data is as long as allocated.)
 #[test]
 fn short_inquiry_is_datarun_good() {
     let (mut h, _d) = rig(config());
     let buf = h.alloc(255, Layout::Scattered);
-    let r = h.request(1, 0, &build::inquiry(false, 0, 255), Some((&buf, 255)), flags::DIR_TOHOST, None);
+    let r = h.request(1, 0, &build::inquiry(true, 0, 255), Some((&buf, 255)), flags::DIR_TOHOST, None);
     h.submit(&r);
     let buf36 = h.alloc(36, Layout::Scattered);
     let r = h.request(2, 0, &build::inquiry(false, 0, 36), Some((&buf36, 36)), flags::DIR_TOHOST, None);
@@ -315,7 +316,8 @@ fn short_inquiry_is_datarun_good() {
     let c = h.completions();
     assert_eq!((c[0].host_status, c[0].scsi_status, c[0].data_len), (host::DATARUN, 0, 0));
     assert_eq!((c[1].host_status, c[1].scsi_status), (host::SUCCESS, 0));
-    assert_eq!(&h.region_bytes(&buf)[8..12], b"QEMU");
+    assert_eq!(&h.region_bytes(&buf)[..4], &[0, 0, 0, 5]);
+    assert_eq!(&h.region_bytes(&buf36)[8..12], b"QEMU");
 }
 
 /// Sense goes to memory only with CHECK CONDITION, min(senseLen, 18) bytes.
@@ -485,7 +487,7 @@ fn vmware_reports_data_length() {
     let (mut h, d) = rig(PvscsiConfig { layout: PvscsiLayout::Vmware, ..config() });
     d.write_sectors(0, &[0x77; 1024]).unwrap();
     let buf = h.alloc(255, Layout::Scattered);
-    let r = h.request(1, 0, &build::inquiry(false, 0, 255), Some((&buf, 255)), flags::DIR_TOHOST, None);
+    let r = h.request(1, 0, &build::inquiry(true, 0, 255), Some((&buf, 255)), flags::DIR_TOHOST, None);
     h.submit(&r);
     let rd = h.alloc(1024, Layout::Contiguous);
     let r = h.request(2, 0, &build::rw10(false, 0, 2), Some((&rd, 1024)), flags::DIR_TOHOST, None);
@@ -496,7 +498,7 @@ fn vmware_reports_data_length() {
     h.submit(&r);
     h.settle();
     let c = h.completions();
-    assert_eq!((c[0].host_status, c[0].data_len), (host::SUCCESS, 36));
+    assert_eq!((c[0].host_status, c[0].data_len), (host::SUCCESS, 9), "the supported-pages page: 4 + 5 bytes");
     assert_eq!((c[1].host_status, c[1].data_len), (host::SUCCESS, 1024));
     assert_eq!((c[2].host_status, c[2].data_len), (host::DATA_UNDERRUN, 1024));
     assert_eq!((c[3].host_status, c[3].data_len), (host::DATARUN, 1024), "buffer longer than the CDB");

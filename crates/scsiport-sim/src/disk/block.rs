@@ -1,7 +1,19 @@
 //! [`Disk`]: a direct-access block device (SBC) over RAM or a raw image file.
 //!
-//! Command behaviour follows QEMU's `scsi-hd` where the PVSCSI facts depend on it (unit
-//! attention, residuals, missing LUNs: pvscsi-facts.md §6.2–§6.4) and SPC-4/SBC-3 elsewhere.
+//! Command behaviour follows QEMU 7.2's `scsi-hd` (with the generic SCSI layer in front of it),
+//! as the probe of `rspvscsi-sim` observed it against the real device in the QEMU harness
+//! (issue 5 §4; the recorded answers are `crates/rspvscsi-sim/probe/qemu-7.2.json`): identity
+//! strings and VPD pages, mode pages and MODE SELECT, unit attention and REQUEST SENSE, the
+//! commands scsi-hd accepts (and the ones it refuses with which sense), residuals.
+//!
+//! Deliberate deviations from scsi-hd (none of them visible to the probe):
+//! * The CHS geometry in mode pages 0x04/0x05 is QEMU's size-based guess (16 heads, 63
+//!   sectors); QEMU prefers a geometry read from an MBR partition table present when the VM
+//!   starts.
+//! * MODE SELECT cannot change the block size (scsi-hd takes a block descriptor's block length).
+//! * UNMAP discards nothing, as scsi-hd with QEMU's default `discard=ignore`.
+//! * A backing-store error is CHECK CONDITION with MEDIUM ERROR (QEMU's `werror`/`rerror`
+//!   policies can also stop the VM or report other codes).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -44,24 +56,40 @@ impl From<io::Error> for DiskError {
     }
 }
 
-/// Settings of a [`Disk`].
+/// Settings of a [`Disk`]. The identity fields are QEMU `scsi-hd` properties with their QEMU
+/// defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent settings, as QEMU's properties
 pub struct DiskConfig {
     /// Logical block size: a power of two from 512 to 65536 (512 and 4096 are the usual ones).
     pub block_size: u32,
     /// Refuse writes with DATA PROTECT / WRITE PROTECTED and report WP in MODE SENSE.
     pub write_protect: bool,
-    /// The caching page's WCE bit (QEMU's default cache mode has it set).
+    /// The caching page's WCE bit (QEMU's default cache mode has it set); MODE SELECT changes it.
     pub write_cache: bool,
     /// INQUIRY vendor (8 characters, space padded).
     pub vendor: String,
     /// INQUIRY product (16 characters, space padded).
     pub product: String,
-    /// INQUIRY revision (4 characters, space padded).
+    /// INQUIRY revision (4 characters; QEMU 7.2 reports its hardware version "2.5+").
     pub revision: String,
-    /// Unit serial number (VPD 0x80, and the base of the VPD 0x83 identifiers). `None` picks a
-    /// process-unique one; set it when identical runs must produce identical INQUIRY data.
+    /// Unit serial number (scsi-hd `serial`). With one, VPD page 0x80 reports its first 36
+    /// characters and the device identification defaults to its first 20; without one (QEMU's
+    /// default) page 0x80 does not exist.
     pub serial: Option<String>,
+    /// The device identification (scsi-hd `device_id`): a vendor-specific ASCII designator in
+    /// VPD page 0x83. `None`: the serial's first 20 characters, else the drive name.
+    pub device_id: Option<String>,
+    /// The name of the drive behind the disk (QEMU's `-drive id=`), what scsi-hd reports as
+    /// device identification when it has no serial. `None`: no designator at all.
+    pub drive_name: Option<String>,
+    /// World wide name (scsi-hd `wwn`): an NAA designator in VPD page 0x83 when set.
+    pub wwn: Option<u64>,
+    /// Medium rotation rate of VPD page 0xB1 (scsi-hd `rotation_rate`; 0 = not reported, 1 =
+    /// non-rotating).
+    pub rotation_rate: u16,
+    /// DPOFUA in MODE SENSE's device-specific parameter (scsi-hd `dpofua`, off by default).
+    pub dpofua: bool,
     /// Whether REQUEST SENSE with a unit attention pending returns it as parameter data (GOOD),
     /// as SPC describes for an initiator without autosense. Off by default: QEMU with an
     /// autosense HBA like PVSCSI answers that REQUEST SENSE with CHECK CONDITION carrying the
@@ -80,6 +108,11 @@ impl Default for DiskConfig {
             product: "QEMU HARDDISK".into(),
             revision: "2.5+".into(),
             serial: None,
+            device_id: None,
+            drive_name: None,
+            wwn: None,
+            rotation_rate: 0,
+            dpofua: false,
             request_sense_reports_ua: false,
         }
     }
@@ -143,8 +176,11 @@ struct Inner {
     vendor: [u8; 8],
     product: [u8; 16],
     revision: [u8; 4],
-    serial: String,
-    naa: u64,
+    serial: Option<String>,
+    device_id: Option<String>,
+    wwn: Option<u64>,
+    rotation_rate: u16,
+    dpofua: bool,
     request_sense_reports_ua: bool,
     state: Mutex<State>,
     counters: Counters,
@@ -199,12 +235,6 @@ fn pad<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
-
 impl Disk {
     fn build(backing: Backing, bytes: u64, config: &DiskConfig) -> Result<Self, DiskError> {
         let bs = config.block_size;
@@ -215,12 +245,15 @@ impl Disk {
         if blocks == 0 {
             return Err(DiskError::Invalid(format!("{bytes} bytes hold no {bs}-byte block")));
         }
-        let serial = config
-            .serial
+        let serial = config.serial.clone().filter(|s| !s.is_empty());
+        // QEMU `scsi_realize`: device_id defaults to the serial's first 20 characters, else to
+        // the drive's name.
+        let device_id = config
+            .device_id
             .clone()
-            .unwrap_or_else(|| format!("RSPV{:08}", NEXT_SERIAL.fetch_add(1, Ordering::Relaxed)));
-        // NAA 3 ("locally assigned", SPC-4 §7.8.6.6.2): no registered OUI is needed.
-        let naa = (3u64 << 60) | (fnv1a(serial.as_bytes()) & 0x0FFF_FFFF_FFFF_FFFF);
+            .or_else(|| serial.as_ref().map(|s| s.chars().take(20).collect()))
+            .or_else(|| config.drive_name.clone())
+            .filter(|s| !s.is_empty());
         Ok(Self {
             inner: Arc::new(Inner {
                 backing,
@@ -230,7 +263,10 @@ impl Disk {
                 product: pad(&config.product),
                 revision: pad(&config.revision),
                 serial,
-                naa,
+                device_id,
+                wwn: config.wwn,
+                rotation_rate: config.rotation_rate,
+                dpofua: config.dpofua,
                 request_sense_reports_ua: config.request_sense_reports_ua,
                 state: Mutex::new(State {
                     // Power-on: every disk starts with a unit attention (pvscsi-facts.md §6.4).
@@ -342,16 +378,22 @@ impl Disk {
         self.inner.blocks * u64::from(self.inner.block_size)
     }
 
-    /// The unit serial number.
+    /// The unit serial number, if it has one.
     #[must_use]
-    pub fn serial(&self) -> &str {
-        &self.inner.serial
+    pub fn serial(&self) -> Option<&str> {
+        self.inner.serial.as_deref()
     }
 
-    /// The NAA identifier reported in VPD page 0x83.
+    /// The device identification VPD page 0x83 reports, if any.
     #[must_use]
-    pub fn naa(&self) -> u64 {
-        self.inner.naa
+    pub fn device_id(&self) -> Option<&str> {
+        self.inner.device_id.as_deref()
+    }
+
+    /// The world wide name VPD page 0x83 reports as an NAA designator, if any.
+    #[must_use]
+    pub fn wwn(&self) -> Option<u64> {
+        self.inner.wwn
     }
 
     /// Counters so far.
@@ -443,20 +485,28 @@ impl Disk {
         Ok(self.inner.backing.flush()?)
     }
 
+    /// One command, as QEMU's `scsi_req_new` and scsi-hd would run it. Returns the response and
+    /// whether it reported the unit attention (which autosense then consumes).
     fn execute_inner(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> (ScsiResponse, bool) {
-        // An unusable CDB (empty, bad group, shorter than its group) is refused before anything
-        // else, and the unit attention is not consumed (QEMU `scsi_req_new` parses first).
+        // An unusable CDB (empty, bad group, shorter than its group) is INVALID COMMAND
+        // OPERATION CODE whatever else is pending: QEMU parses before it allocates the request.
+        // Its completion still clears a pending unit attention (QEMU 7.2 `scsi_req_complete` →
+        // `scsi_clear_unit_attention`, which sees an all-zero CDB for such a request).
         let Some(p) = cdb::parse(cdb, self.inner.block_size) else {
+            self.clear_unit_attention(0);
             return (ScsiResponse::check(Sense::INVALID_OPCODE, 0), false);
         };
         let xfer = p.xfer.len;
         if xfer > i32::MAX as u64 {
+            // QEMU `reqops_invalid_field`, decided before the unit attention; its completion
+            // clears the attention too.
+            self.clear_unit_attention(p.opcode);
             return (ScsiResponse::check(Sense::INVALID_FIELD, xfer), false);
         }
-        {
+        let stored = {
             let mut st = self.state();
             if let Some(ua) = st.ua {
-                // The exemptions of pvscsi-facts.md §6.4; REQUEST SENSE only when configured.
+                // The exemptions of QEMU `scsi_req_new`; REQUEST SENSE only when configured.
                 let exempt = matches!(
                     p.opcode,
                     op::INQUIRY | op::REPORT_LUNS | op::GET_CONFIGURATION | op::GET_EVENT_STATUS_NOTIFICATION
@@ -465,7 +515,7 @@ impl Disk {
                     st.ua = None;
                     drop(st);
                     bump(&self.inner.counters.unit_attentions, 1);
-                    return (truncated(ua.fixed().to_vec(), xfer, data), true);
+                    return (Self::sense_data(ua, cdb, xfer, data), true);
                 }
                 if !exempt {
                     // The unit attention is checked before the LUN is looked at: QEMU decides on
@@ -476,31 +526,81 @@ impl Disk {
                     return (ScsiResponse::check(ua, xfer), true);
                 }
             }
-            if p.opcode == op::REQUEST_SENSE
-                && lun == 0
-                && let Some(last) = st.last_sense
-            {
-                drop(st);
-                return (truncated(last.fixed().to_vec(), xfer, data), false);
-            }
-        }
-        if lun != 0 {
-            return (foreign_lun(&p, cdb, data), false);
-        }
-        (self.lun0(&p, cdb, data), false)
+            st.last_sense
+        };
+        let resp = if lun != 0 {
+            foreign_lun(&p, cdb, data)
+        } else if p.opcode == op::REQUEST_SENSE
+            && let Some(last) = stored
+        {
+            // QEMU's target emulation returns the device's stored sense, in the format asked.
+            Self::sense_data(last, cdb, xfer, data)
+        } else if p.opcode == op::REPORT_LUNS {
+            report_luns(cdb, xfer, &[0], data)
+        } else if matches!(p.opcode, op::READ_6 | op::READ_10 | op::READ_12 | op::READ_16)
+            || matches!(p.opcode, op::WRITE_6 | op::WRITE_10 | op::WRITE_12 | op::WRITE_16)
+            || matches!(p.opcode, op::WRITE_VERIFY_10 | op::WRITE_VERIFY_12 | op::WRITE_VERIFY_16)
+        {
+            self.block_command(&p, cdb, data)
+        } else {
+            self.emulated(&p, cdb, data)
+        };
+        self.clear_unit_attention(p.opcode);
+        (resp, false)
     }
 
-    fn lun0(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
+    /// QEMU 7.2 `scsi_clear_unit_attention`, run at every completion: a pending unit attention
+    /// goes away unless the command was INQUIRY, GET CONFIGURATION or GET EVENT STATUS
+    /// NOTIFICATION, or REPORT LUNS while the attention is not REPORTED LUNS DATA HAS CHANGED.
+    /// (Commands that report the attention have consumed it already; this matters for the
+    /// exempt ones and for requests refused before the attention is looked at.)
+    fn clear_unit_attention(&self, opcode: u8) {
+        let mut st = self.state();
+        let Some(ua) = st.ua else { return };
+        let keep = match opcode {
+            op::INQUIRY | op::GET_CONFIGURATION | op::GET_EVENT_STATUS_NOTIFICATION => true,
+            op::REPORT_LUNS => ua != Sense::REPORTED_LUNS_CHANGED,
+            _ => false,
+        };
+        if !keep {
+            st.ua = None;
+        }
+    }
+
+    /// REQUEST SENSE parameter data for `sense`: fixed format (18 bytes), or descriptor format
+    /// (8 bytes) when the DESC bit is set, truncated to the allocation length.
+    fn sense_data(sense: Sense, cdb: &[u8], xfer: u64, data: &mut dyn DataBuffer) -> ScsiResponse {
+        let desc = cdb.get(1).is_some_and(|b| b & 1 != 0);
+        let answer = if desc { sense.descriptor().to_vec() } else { sense.fixed().to_vec() };
+        truncated(answer, xfer, data)
+    }
+
+    /// The commands scsi-hd answers itself (QEMU `scsi_disk_emulate_command`, and the data-out
+    /// commands' `scsi_disk_emulate_write_data`).
+    #[allow(clippy::too_many_lines)] // one match, as QEMU's
+    fn emulated(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
         let xfer = p.xfer.len;
         let b = |i: usize| cdb.get(i).copied().unwrap_or(0);
+        // QEMU refuses an emulated command with an allocation length over 64 KiB (its buffer),
+        // before it looks at the opcode.
+        if xfer > 65536 {
+            return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
+        }
         match p.opcode {
-            op::TEST_UNIT_READY | op::START_STOP_UNIT => {
-                // A non-removable disk accepts START STOP UNIT and stays ready (QEMU
-                // `scsi_disk_emulate_start_stop` only acts on removable media).
+            // A non-removable disk accepts START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL and
+            // stays ready (QEMU `scsi_disk_emulate_start_stop` only acts on removable media).
+            op::SEEK_10 if p.lba > self.inner.blocks - 1 => ScsiResponse::check(Sense::LBA_OUT_OF_RANGE, xfer),
+            // RESERVE/RELEASE: no reservations, but the 3rd-party bits are refused as in QEMU.
+            // VERIFY without BYTCHK succeeds without looking at the medium or the range; with
+            // BYTCHK scsi-hd refuses it (only scsi-block passes it on).
+            op::TEST_UNIT_READY | op::ALLOW_MEDIUM_REMOVAL | op::START_STOP_UNIT | op::SEEK_10 | op::RESERVE_6
+            | op::RELEASE_6 | op::RESERVE_10 | op::RELEASE_10 | op::VERIFY_10 | op::VERIFY_12 | op::VERIFY_16
+                if b(1) & Self::refused_bits(p.opcode) == 0 =>
+            {
                 ScsiResponse::good(xfer)
             }
-            op::REQUEST_SENSE => truncated(Sense::NO_SENSE.fixed().to_vec(), xfer, data),
-            op::INQUIRY => match self.inquiry(b(1), b(2)) {
+            op::REQUEST_SENSE => Self::sense_data(Sense::NO_SENSE, cdb, xfer, data),
+            op::INQUIRY => match self.inquiry(b(1), b(2), xfer) {
                 Ok(answer) => truncated(answer, xfer, data),
                 Err(s) => ScsiResponse::check(s, xfer),
             },
@@ -512,85 +612,152 @@ impl Disk {
                 let last = u32::try_from(self.inner.blocks - 1).unwrap_or(u32::MAX);
                 let mut a = Vec::with_capacity(8);
                 a.extend_from_slice(&last.to_be_bytes());
-                a.extend_from_slice(&self.inner.block_size.to_be_bytes());
+                a.extend_from_slice(&self.qemu_block_length());
                 truncated(a, xfer, data)
             }
             op::SERVICE_ACTION_IN_16 if b(1) & 0x1F == cdb::SAI_READ_CAPACITY_16 => {
+                if b(14) & 1 == 0 && p.lba != 0 {
+                    return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
+                }
                 let mut a = vec![0u8; 32];
                 a[0..8].copy_from_slice(&(self.inner.blocks - 1).to_be_bytes());
-                a[8..12].copy_from_slice(&self.inner.block_size.to_be_bytes());
+                a[8..12].copy_from_slice(&self.qemu_block_length());
+                // LBPME: logical block provisioning (UNMAP, WRITE SAME) is available.
+                a[14] = 0x80;
                 truncated(a, xfer, data)
             }
             op::MODE_SENSE_6 | op::MODE_SENSE_10 => match self.mode_sense(p.opcode == op::MODE_SENSE_10, b(1), b(2)) {
                 Ok(answer) => truncated(answer, xfer, data),
                 Err(s) => ScsiResponse::check(s, xfer),
             },
-            // QEMU routes REPORT LUNS to its target emulation for every LUN; the answer is the
-            // same: this target has LUN 0 only.
-            op::REPORT_LUNS => report_luns(cdb, xfer, &[0], data),
-            op::SYNCHRONIZE_CACHE_10 | op::SYNCHRONIZE_CACHE_16 => {
+            op::MODE_SELECT_6 | op::MODE_SELECT_10 => self.mode_select(p.opcode == op::MODE_SELECT_10, b(1), xfer, data),
+            // The CD/DVD commands scsi-hd knows but refuses for a disk, SERVICE ACTION IN(16)
+            // with another service action, and the refused bits above: INVALID FIELD.
+            op::GET_CONFIGURATION | op::GET_EVENT_STATUS_NOTIFICATION | op::MECHANISM_STATUS | op::READ_DISC_INFORMATION
+            | op::READ_DVD_STRUCTURE | op::SERVICE_ACTION_IN_16 | op::RESERVE_6 | op::RELEASE_6 | op::RESERVE_10
+            | op::RELEASE_10 | op::VERIFY_10 | op::VERIFY_12 | op::VERIFY_16 => ScsiResponse::check(Sense::INVALID_FIELD, xfer),
+            op::SYNCHRONIZE_CACHE_10 => {
                 bump(&self.inner.counters.flushes, 1);
                 match self.inner.backing.flush() {
                     Ok(()) => ScsiResponse::good(xfer),
                     Err(_) => ScsiResponse::check(Sense::WRITE_ERROR, xfer),
                 }
             }
-            op::READ_6 | op::READ_10 | op::READ_12 | op::READ_16 | op::WRITE_6 | op::WRITE_10 | op::WRITE_12
-            | op::WRITE_16 | op::WRITE_VERIFY_10 | op::WRITE_VERIFY_12 | op::WRITE_VERIFY_16 | op::VERIFY_10
-            | op::VERIFY_12 | op::VERIFY_16 => self.block_command(p, cdb, data),
-            // Everything else, including SERVICE ACTION IN(16) with another service action
-            // (QEMU answers that one with INVALID FIELD; the opcode itself is known).
-            op::SERVICE_ACTION_IN_16 => ScsiResponse::check(Sense::INVALID_FIELD, xfer),
+
+            op::READ_TOC => match self.read_toc(b(1) & 2 != 0, b(2) & 0x0F, b(6)) {
+                Some(answer) => truncated(answer, xfer, data),
+                None => ScsiResponse::check(Sense::INVALID_FIELD, xfer),
+            },
+            op::UNMAP => self.unmap(b(1), xfer, data),
+            op::WRITE_SAME_10 | op::WRITE_SAME_16 => self.write_same(p, cdb, data),
+            op::FORMAT_UNIT => Self::data_out(xfer, data).map_or_else(|r| r, |_| ScsiResponse::good(xfer)),
+            // Everything else, SYNCHRONIZE CACHE(16) included (scsi-hd has only the 10-byte one).
             _ => ScsiResponse::check(Sense::INVALID_OPCODE, xfer),
         }
     }
 
-    fn inquiry(&self, b1: u8, page: u8) -> Result<Vec<u8>, Sense> {
-        if b1 & 0x02 != 0 {
-            return Err(Sense::INVALID_FIELD); // CmdDt is obsolete and not implemented.
+    /// Byte-1 bits that make these commands INVALID FIELD in QEMU: the 3rd-party bits of
+    /// RESERVE/RELEASE, BYTCHK of VERIFY.
+    fn refused_bits(opcode: u8) -> u8 {
+        match opcode {
+            op::RESERVE_6 | op::RELEASE_6 => 0x01,
+            op::RESERVE_10 | op::RELEASE_10 => 0x03,
+            op::VERIFY_10 | op::VERIFY_12 | op::VERIFY_16 => 0x06,
+            _ => 0,
         }
+    }
+
+    /// The data-out phase of an emulated command: the whole buffer the CDB asks for. `Err` with
+    /// the response when the buffer faults.
+    fn data_out(xfer: u64, data: &mut dyn DataBuffer) -> Result<Vec<u8>, ScsiResponse> {
+        let n = xfer.min(data.len());
+        let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
+        match data.read_at(0, &mut v) {
+            Ok(()) => Ok(v),
+            Err(f) => Err(ScsiResponse { status: super::STATUS_GOOD, sense: Vec::new(), transferred: 0, residual: signed(xfer), fault: Some(f) }),
+        }
+    }
+
+    /// The 3 bytes of block length in READ CAPACITY and block descriptors, as QEMU fills them
+    /// (only bits 8..15 of the block size: `blocksize >> 8` in the middle byte).
+    fn qemu_block_length(&self) -> [u8; 4] {
+        [0, 0, u8::try_from((self.inner.block_size >> 8) & 0xFF).unwrap_or(0), 0]
+    }
+
+    /// Standard INQUIRY and the VPD pages (QEMU `scsi_disk_emulate_inquiry`,
+    /// `scsi_disk_emulate_vpd_page`). `xfer` is the allocation length: standard data is that
+    /// long (up to 256 bytes), its additional length following.
+    fn inquiry(&self, b1: u8, page: u8, xfer: u64) -> Result<Vec<u8>, Sense> {
+        let bs = u64::from(self.inner.block_size);
+        // QEMU looks at EVPD only (CmdDt, obsolete, is ignored).
         if b1 & 0x01 == 0 {
             if page != 0 {
                 return Err(Sense::INVALID_FIELD);
             }
-            let mut a = vec![0u8; 36];
+            let len = usize::try_from(xfer.min(256)).unwrap_or(256).max(36);
+            let mut a = vec![0u8; len];
             a[0] = 0x00; // peripheral qualifier 0, direct-access block device
             a[2] = 0x05; // SPC-3
             a[3] = 0x12; // HiSup, response data format 2
-            a[4] = 36 - 5;
+            a[4] = u8::try_from(if xfer > 36 { len - 5 } else { 31 }).unwrap_or(u8::MAX);
             a[7] = 0x12; // Sync, CmdQue (PVSCSI queues tagged commands)
             a[8..16].copy_from_slice(&self.inner.vendor);
             a[16..32].copy_from_slice(&self.inner.product);
             a[32..36].copy_from_slice(&self.inner.revision);
             return Ok(a);
         }
+        let ascii = |s: &str, max: usize| -> Vec<u8> { s.bytes().take(max).collect() };
         let body: Vec<u8> = match page {
-            0x00 => vec![0x00, 0x80, 0x83, 0xB0, 0xB1],
-            0x80 => self.inner.serial.bytes().filter(|b| (0x20..0x7F).contains(b)).take(252).collect(),
+            0x00 => {
+                let mut v = vec![0x00];
+                if self.inner.serial.is_some() {
+                    v.push(0x80);
+                }
+                v.extend_from_slice(&[0x83, 0xB0, 0xB1, 0xB2]);
+                v
+            }
+            0x80 => match &self.inner.serial {
+                Some(s) => ascii(s, 36),
+                None => return Err(Sense::INVALID_FIELD),
+            },
             0x83 => {
                 let mut d = Vec::new();
-                // NAA designator: binary code set, LU association, type 3.
-                d.extend_from_slice(&[0x01, 0x03, 0x00, 0x08]);
-                d.extend_from_slice(&self.inner.naa.to_be_bytes());
-                // T10 vendor ID designator: ASCII code set, LU association, type 1.
-                let mut t10 = self.inner.vendor.to_vec();
-                t10.extend(self.inner.serial.bytes().filter(|b| (0x20..0x7F).contains(b)).take(64));
-                d.extend_from_slice(&[0x02, 0x01, 0x00, u8::try_from(t10.len()).unwrap_or(u8::MAX)]);
-                d.extend_from_slice(&t10);
+                if let Some(id) = &self.inner.device_id {
+                    // Vendor-specific designator: ASCII code set, LU association, type 0.
+                    let id = ascii(id, 255 - 8);
+                    d.extend_from_slice(&[0x02, 0x00, 0x00, u8::try_from(id.len()).unwrap_or(u8::MAX)]);
+                    d.extend_from_slice(&id);
+                }
+                if let Some(wwn) = self.inner.wwn {
+                    // NAA designator: binary code set, LU association, type 3.
+                    d.extend_from_slice(&[0x01, 0x03, 0x00, 0x08]);
+                    d.extend_from_slice(&wwn.to_be_bytes());
+                }
                 d
             }
             0xB0 => {
-                // Block limits: optimal transfer length granularity 1 block, no other limits.
+                // Block limits with scsi-hd's defaults: WSNZ; the largest transfer and WRITE
+                // SAME is INT_MAX bytes; UNMAP up to 1 GiB in 255 descriptors at a 4 KiB
+                // granularity.
+                let max_io = u32::try_from(u64::from(i32::MAX.unsigned_abs()) / bs).unwrap_or(u32::MAX);
+                let max_unmap = u32::try_from((1u64 << 30) / bs).unwrap_or(u32::MAX);
+                let granularity = u32::try_from(bs.max(4096) / bs).unwrap_or(1);
                 let mut d = vec![0u8; 0x3C];
-                d[3] = 1;
+                d[0] = 0x01;
+                d[4..8].copy_from_slice(&max_io.to_be_bytes());
+                d[16..20].copy_from_slice(&max_unmap.to_be_bytes());
+                d[20..24].copy_from_slice(&255u32.to_be_bytes());
+                d[24..28].copy_from_slice(&granularity.to_be_bytes());
+                d[32..40].copy_from_slice(&u64::from(max_io).to_be_bytes());
                 d
             }
             0xB1 => {
-                // Block device characteristics: medium rotation rate 1 = non-rotating.
                 let mut d = vec![0u8; 0x3C];
-                d[1] = 1;
+                d[0..2].copy_from_slice(&self.inner.rotation_rate.to_be_bytes());
                 d
             }
+            // Logical block provisioning: UNMAP, WRITE SAME(16) and (10) with UNMAP; thin.
+            0xB2 => vec![0x00, 0xE0, 0x02, 0x00],
             _ => return Err(Sense::INVALID_FIELD),
         };
         let mut a = vec![0x00, page];
@@ -599,43 +766,130 @@ impl Disk {
         Ok(a)
     }
 
-    fn mode_page(&self, page: u8, pc: u8, out: &mut Vec<u8>) {
-        let changeable = pc == 1;
-        match page {
-            0x01 => {
-                // Read-write error recovery: AWRE set (QEMU's value), nothing changeable.
-                let mut p = vec![0x01, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-                if !changeable {
-                    p[2] = 0x80;
-                }
-                out.extend_from_slice(&p);
+    /// READ TOC, which scsi-hd answers for a disk as for a one-track CD of its size (QEMU
+    /// `scsi_disk_emulate_read_toc` has no device-type check; `cdrom_read_toc`,
+    /// `cdrom_read_toc_raw`): format 0 (TOC), 1 (sessions), 2 (raw TOC).
+    fn read_toc(&self, msf: bool, format: u8, start_track: u8) -> Option<Vec<u8>> {
+        let sectors = u32::try_from(self.inner.blocks).unwrap_or(u32::MAX);
+        let address = |lba: u32| -> [u8; 4] {
+            if msf {
+                let l = lba.saturating_add(150);
+                [0, u8::try_from(l / 75 / 60).unwrap_or(u8::MAX), u8::try_from(l / 75 % 60).unwrap_or(0), u8::try_from(l % 75).unwrap_or(0)]
+            } else {
+                lba.to_be_bytes()
             }
-            0x04 => {
-                // Rigid disk geometry: a made-up 16-head, 63-sector geometry and 5400 rpm.
-                let mut p = vec![0u8; 24];
-                p[0] = 0x04;
-                p[1] = 0x16;
-                if !changeable {
-                    let cyls = u32::try_from((self.inner.blocks / (16 * 63)).min(0xFF_FFFF)).unwrap_or(0);
-                    p[2..5].copy_from_slice(&cyls.to_be_bytes()[1..4]);
-                    p[5] = 16;
-                    p[20..22].copy_from_slice(&5400u16.to_be_bytes());
+        };
+        let mut a = vec![0u8, 0, 1, 1];
+        match format {
+            0 => {
+                if start_track > 1 && start_track != 0xAA {
+                    return None;
                 }
-                out.extend_from_slice(&p);
-            }
-            _ => {
-                // Caching: WCE is the only changeable bit.
-                let mut p = vec![0u8; 20];
-                p[0] = 0x08;
-                p[1] = 0x12;
-                if changeable || self.state().write_cache {
-                    p[2] = 0x04;
+                if start_track <= 1 {
+                    a.extend_from_slice(&[0, 0x14, 1, 0]);
+                    a.extend_from_slice(&address(0));
                 }
-                out.extend_from_slice(&p);
+                a.extend_from_slice(&[0, 0x16, 0xAA, 0]);
+                a.extend_from_slice(&address(sectors));
             }
+            1 => {
+                a = vec![0u8; 12];
+                a[1] = 0x0A;
+                a[2] = 1;
+                a[3] = 1;
+                return Some(a);
+            }
+            2 => {
+                for point in [0xA0u8, 0xA1] {
+                    a.extend_from_slice(&[1, 0x14, 0, point, 0, 0, 0, 0, 1, 0, 0]);
+                }
+                a.extend_from_slice(&[1, 0x14, 0, 0xA2, 0, 0, 0]);
+                a.extend_from_slice(&address(sectors));
+                a.extend_from_slice(&[1, 0x14, 0, 1, 0, 0, 0]);
+                a.extend_from_slice(&address(0));
+            }
+            _ => return None,
         }
+        let len = u16::try_from(a.len() - 2).unwrap_or(u16::MAX).to_be_bytes();
+        a[0..2].copy_from_slice(&len);
+        Some(a)
     }
 
+    /// QEMU's geometry guess for a disk without a partition table (`guess_chs_for_size`):
+    /// 16 heads, 63 sectors, cylinders from the size in 512-byte sectors, clamped to 2..=16383.
+    fn geometry(&self) -> (u32, u8, u8) {
+        let sectors = self.capacity_bytes() / 512;
+        let cyls = u32::try_from((sectors / (16 * 63)).clamp(2, 16383)).unwrap_or(16383);
+        (cyls, 16, 63)
+    }
+
+    /// One mode page (QEMU `mode_sense_page`) for page control `pc` (1 = changeable values);
+    /// `None` for a page scsi-hd does not have.
+    fn mode_page(&self, page: u8, pc: u8) -> Option<Vec<u8>> {
+        let changeable = pc == 1;
+        let (cyls, heads, secs) = self.geometry();
+        let c = cyls.to_be_bytes();
+        let mut p = match page {
+            // Read-write error recovery: AWRE; nothing changeable.
+            0x01 => {
+                let mut p = vec![0u8; 10];
+                if !changeable {
+                    p[0] = 0x80;
+                }
+                p
+            }
+            // Rigid disk geometry.
+            0x04 => {
+                let mut p = vec![0u8; 0x16];
+                if !changeable {
+                    p[0..3].copy_from_slice(&c[1..4]);
+                    p[3] = heads;
+                    p[4..7].copy_from_slice(&c[1..4]); // write precompensation: disabled
+                    p[7..10].copy_from_slice(&c[1..4]); // reduced current: disabled
+                    p[10..12].copy_from_slice(&200u16.to_be_bytes()); // step rate, ns
+                    p[12..15].copy_from_slice(&[0xFF; 3]); // landing zone
+                    p[18..20].copy_from_slice(&5400u16.to_be_bytes()); // rpm
+                }
+                p
+            }
+            // Flexible disk.
+            0x05 => {
+                let mut p = vec![0u8; 0x1E];
+                if !changeable {
+                    p[0..2].copy_from_slice(&5000u16.to_be_bytes()); // kbit/s
+                    p[2] = heads;
+                    p[3] = secs;
+                    p[4] = u8::try_from((self.inner.block_size >> 8) & 0xFF).unwrap_or(0);
+                    for at in [6, 8, 10] {
+                        p[at..at + 2].copy_from_slice(&c[2..4]);
+                    }
+                    p[13] = 1; // step rate, 100 µs
+                    p[14] = 1; // step pulse width, µs
+                    p[16] = 1; // head settle delay, 100 µs
+                    p[17] = 1; // motor on delay, 0.1 s
+                    p[18] = 1; // motor off delay, 0.1 s
+                    p[26..28].copy_from_slice(&5400u16.to_be_bytes());
+                }
+                p
+            }
+            // Caching: WCE, the only changeable bit.
+            0x08 => {
+                let mut p = vec![0u8; 0x12];
+                if changeable || self.state().write_cache {
+                    p[0] = 0x04;
+                }
+                p
+            }
+            _ => return None,
+        };
+        let mut out = vec![page, u8::try_from(p.len()).unwrap_or(u8::MAX)];
+        out.append(&mut p);
+        Some(out)
+    }
+
+    /// MODE SENSE(6)/(10) (QEMU `scsi_disk_emulate_mode_sense`): header, an 8-byte block
+    /// descriptor unless DBD, then the page or every page in page order. The subpage byte and
+    /// LLBAA are ignored, as QEMU does.
     fn mode_sense(&self, ten: bool, b1: u8, b2: u8) -> Result<Vec<u8>, Sense> {
         let dbd = b1 & 0x08 != 0;
         let pc = b2 >> 6;
@@ -643,25 +897,19 @@ impl Disk {
         if pc == 3 {
             return Err(Sense::SAVING_PARAMS_NOT_SUPPORTED);
         }
-        let mut pages = Vec::new();
-        match page {
-            0x01 | 0x04 | 0x08 => self.mode_page(page, pc, &mut pages),
-            0x3F => {
-                for p in [0x01, 0x04, 0x08] {
-                    self.mode_page(p, pc, &mut pages);
-                }
-            }
-            _ => return Err(Sense::INVALID_FIELD),
-        }
+        let pages: Vec<u8> = if page == 0x3F {
+            (0..0x3F).filter_map(|pg| self.mode_page(pg, pc)).flatten().collect()
+        } else {
+            self.mode_page(page, pc).ok_or(Sense::INVALID_FIELD)?
+        };
         // Device-specific parameter: WP (0x80) and DPOFUA (0x10).
-        let dev_specific = if self.state().write_protect { 0x90 } else { 0x10 };
+        let dev_specific = if self.state().write_protect { 0x80 } else { 0 } | if self.inner.dpofua { 0x10 } else { 0 };
         let mut bd = Vec::new();
         if !dbd {
             let n = u32::try_from(self.inner.blocks).ok().filter(|&n| n <= 0xFF_FFFF).unwrap_or(0);
             bd.push(0); // density code
             bd.extend_from_slice(&n.to_be_bytes()[1..4]);
-            bd.push(0);
-            bd.extend_from_slice(&self.inner.block_size.to_be_bytes()[1..4]);
+            bd.extend_from_slice(&self.qemu_block_length());
         }
         let bd_len = u8::try_from(bd.len()).unwrap_or(0);
         let mut a = if ten {
@@ -677,29 +925,199 @@ impl Disk {
         Ok(a)
     }
 
+    /// MODE SELECT(6)/(10) (QEMU `scsi_disk_emulate_mode_select`): PF=1, SP=0 only; an optional
+    /// 8-byte block descriptor (its block length is not applied here); pages checked against
+    /// what MODE SENSE reports and the changeable mask, all of them before any is applied. The
+    /// caching page's WCE is the one setting that changes.
+    fn mode_select(&self, ten: bool, b1: u8, xfer: u64, data: &mut dyn DataBuffer) -> ScsiResponse {
+        if xfer == 0 {
+            return ScsiResponse::good(0);
+        }
+        let param = match Self::data_out(xfer, data) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let done = |sense: Option<Sense>| match sense {
+            None => ScsiResponse { status: super::STATUS_GOOD, sense: Vec::new(), transferred: xfer, residual: 0, fault: None },
+            Some(s) => ScsiResponse { transferred: xfer, residual: 0, ..ScsiResponse::check(s, xfer) },
+        };
+        if b1 & 0x11 != 0x10 {
+            return done(Some(Sense::INVALID_FIELD));
+        }
+        let hdr = if ten { 8 } else { 4 };
+        if param.len() < hdr {
+            return done(Some(Sense::INVALID_PARAM_LEN));
+        }
+        let bd_len = if ten { usize::from(u16::from_be_bytes([param[6], param[7]])) } else { usize::from(param[3]) };
+        let rest = &param[hdr..];
+        if rest.len() < bd_len {
+            return done(Some(Sense::INVALID_PARAM_LEN));
+        }
+        if bd_len != 0 && bd_len != 8 {
+            return done(Some(Sense::INVALID_PARAM));
+        }
+        let pages = &rest[bd_len..];
+        for apply in [false, true] {
+            let mut at = 0usize;
+            while at < pages.len() {
+                let p = &pages[at..];
+                let page = p[0] & 0x3F;
+                let (subpage, page_len, head) = if p[0] & 0x40 != 0 {
+                    if p.len() < 4 {
+                        return done(Some(Sense::INVALID_PARAM_LEN));
+                    }
+                    (p[1], usize::from(u16::from_be_bytes([p[2], p[3]])), 4)
+                } else {
+                    if p.len() < 2 {
+                        return done(Some(Sense::INVALID_PARAM_LEN));
+                    }
+                    (0, usize::from(p[1]), 2)
+                };
+                if subpage != 0 {
+                    return done(Some(Sense::INVALID_PARAM));
+                }
+                let Some(body) = p.get(head..head + page_len) else {
+                    return done(Some(Sense::INVALID_PARAM_LEN));
+                };
+                if apply {
+                    if page == 0x08
+                        && let Some(&flags) = body.first()
+                    {
+                        self.state().write_cache = flags & 0x04 != 0;
+                    }
+                } else {
+                    let current = if page == 0x3F { None } else { self.mode_page(page, 0) };
+                    let mask = self.mode_page(page, 1);
+                    let ok = match (current, mask) {
+                        (Some(cur), Some(mask)) if cur.len() == page_len + 2 => {
+                            (2..cur.len()).all(|i| (cur[i] ^ body[i - 2]) & !mask[i] == 0)
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        return done(Some(Sense::INVALID_PARAM));
+                    }
+                }
+                at += head + page_len;
+            }
+        }
+        done(None)
+    }
+
+    /// UNMAP (QEMU `scsi_disk_emulate_unmap`): the parameter list is checked, each descriptor's
+    /// range too; nothing is discarded (scsi-hd with `discard=ignore`, QEMU's default).
+    fn unmap(&self, b1: u8, xfer: u64, data: &mut dyn DataBuffer) -> ScsiResponse {
+        if xfer == 0 {
+            return ScsiResponse::good(0);
+        }
+        let p = match Self::data_out(xfer, data) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let done = |sense: Option<Sense>| match sense {
+            None => ScsiResponse { status: super::STATUS_GOOD, sense: Vec::new(), transferred: xfer, residual: 0, fault: None },
+            Some(s) => ScsiResponse { transferred: xfer, residual: 0, ..ScsiResponse::check(s, xfer) },
+        };
+        let be16 = |at: usize| usize::from(u16::from_be_bytes([p.get(at).copied().unwrap_or(0), p.get(at + 1).copied().unwrap_or(0)]));
+        if b1 & 1 != 0 {
+            return done(Some(Sense::INVALID_FIELD));
+        }
+        let len = p.len();
+        if len < 8 || len < be16(0) + 2 || len < be16(2) + 8 || be16(2) & 15 != 0 {
+            return done(Some(Sense::INVALID_PARAM_LEN));
+        }
+        if self.write_protected() {
+            return done(Some(Sense::WRITE_PROTECTED));
+        }
+        for d in p[8..8 + be16(2)].chunks_exact(16) {
+            let mut lba = [0u8; 8];
+            lba.copy_from_slice(&d[0..8]);
+            let n = u32::from_be_bytes([d[8], d[9], d[10], d[11]]);
+            if !self.lba_range_ok(u64::from_be_bytes(lba), u64::from(n)) {
+                return done(Some(Sense::LBA_OUT_OF_RANGE));
+            }
+        }
+        done(None)
+    }
+
+    /// WRITE SAME(10)/(16) (QEMU `scsi_disk_emulate_write_same`). NDOB (byte 1 bit 0) means no
+    /// data-out buffer, and then QEMU completes the command without writing anything.
+    fn write_same(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
+        let xfer = p.xfer.len;
+        if xfer == 0 {
+            return ScsiResponse::good(0);
+        }
+        let block = match Self::data_out(xfer, data) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let done = |sense: Option<Sense>| match sense {
+            None => ScsiResponse { status: super::STATUS_GOOD, sense: Vec::new(), transferred: xfer, residual: 0, fault: None },
+            Some(s) => ScsiResponse { transferred: xfer, residual: 0, ..ScsiResponse::check(s, xfer) },
+        };
+        let b1 = cdb.get(1).copied().unwrap_or(0);
+        let blocks = if p.opcode == op::WRITE_SAME_10 {
+            u64::from(u16::from_be_bytes([cdb.get(7).copied().unwrap_or(0), cdb.get(8).copied().unwrap_or(0)]))
+        } else {
+            cdb.get(10..14).map_or(0, |b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        };
+        // PBDATA, LBDATA and ANCHOR are refused, as a count of 0 (SBC's "to the end").
+        if blocks == 0 || b1 & 0x16 != 0 {
+            return done(Some(Sense::INVALID_FIELD));
+        }
+        if self.write_protected() {
+            return done(Some(Sense::WRITE_PROTECTED));
+        }
+        if !self.lba_range_ok(p.lba, blocks) {
+            return done(Some(Sense::LBA_OUT_OF_RANGE));
+        }
+        let bs = u64::from(self.inner.block_size);
+        let mut pattern = block;
+        pattern.resize(usize::try_from(bs).unwrap_or(0), 0);
+        let per = (CHUNK / bs).max(1);
+        let chunk: Vec<u8> = pattern.iter().copied().cycle().take(usize::try_from(per * bs).unwrap_or(0)).collect();
+        let mut lba = p.lba;
+        let end = p.lba + blocks;
+        while lba < end {
+            let n = (end - lba).min(per);
+            let bytes = chunk.get(..usize::try_from(n * bs).unwrap_or(0)).unwrap_or(&[]);
+            if self.inner.backing.write_at(lba * bs, bytes).is_err() {
+                return done(Some(Sense::WRITE_ERROR));
+            }
+            lba += n;
+        }
+        let c = &self.inner.counters;
+        bump(&c.writes, 1);
+        bump(&c.blocks_written, blocks);
+        done(None)
+    }
+
+    /// QEMU `check_lba_range`: the range ends inside the medium and does not wrap; so a
+    /// 0-block access at one past the last LBA is in range.
+    fn lba_range_ok(&self, lba: u64, blocks: u64) -> bool {
+        lba.checked_add(blocks).is_some_and(|end| end <= self.inner.blocks)
+    }
+
+    /// READ, WRITE and WRITE AND VERIFY (QEMU `scsi_disk_dma_command`).
     fn block_command(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
         let xfer = p.xfer.len;
         let Some((kind, range)) = cdb::block_range(cdb) else {
             return ScsiResponse::check(Sense::INVALID_OPCODE, xfer);
         };
-        // RDPROTECT/WRPROTECT/VRPROTECT need protection information these disks do not have.
+        if matches!(kind, BlockOp::Write | BlockOp::WriteVerify) && self.write_protected() {
+            return ScsiResponse::check(Sense::WRITE_PROTECTED, xfer);
+        }
+        // RDPROTECT/WRPROTECT need protection information these disks do not have.
         if p.len > 6 && cdb.get(1).copied().unwrap_or(0) & 0xE0 != 0 {
             return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
         }
-        let blocks = self.inner.blocks;
-        if range.lba >= blocks || range.blocks > blocks - range.lba {
+        if !self.lba_range_ok(range.lba, range.blocks) {
             return ScsiResponse::check(Sense::LBA_OUT_OF_RANGE, xfer);
         }
-        let bytchk = (cdb.get(1).copied().unwrap_or(0) >> 1) & 3;
-        match kind {
-            BlockOp::Verify if bytchk == 0 => ScsiResponse::good(xfer),
-            BlockOp::Verify if bytchk != 1 => ScsiResponse::check(Sense::INVALID_FIELD, xfer),
-            BlockOp::Write | BlockOp::WriteVerify if self.write_protected() => {
-                ScsiResponse::check(Sense::WRITE_PROTECTED, xfer)
-            }
-            _ if range.blocks == 0 => ScsiResponse::good(xfer),
-            _ => self.transfer_blocks(kind, range.lba, xfer, data),
+        if range.blocks == 0 {
+            return ScsiResponse::good(xfer);
         }
+        self.transfer_blocks(kind, range.lba, xfer, data)
     }
 
     /// The data phase of READ/WRITE/VERIFY (BYTCHK 1), with QEMU's rules (pvscsi-facts.md §6.3):
@@ -786,6 +1204,8 @@ impl ScsiTarget for Disk {
         }
         // Every completion replaces the device's stored sense; a unit attention fetched by
         // autosense is consumed, not stored (QEMU `scsi_req_complete`, `scsi_req_get_sense`).
+        // (A foreign LUN's answers go through QEMU's target emulation, whose sense is stored
+        // the same way.)
         self.state().last_sense = if check && !was_ua { resp.sense_code() } else { None };
         resp
     }
@@ -803,7 +1223,7 @@ impl ScsiTarget for Disk {
             self.inner.backing.describe(),
             self.inner.blocks,
             self.inner.block_size,
-            self.inner.serial
+            self.inner.serial.as_deref().unwrap_or("none")
         )
     }
 }

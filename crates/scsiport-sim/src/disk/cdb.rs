@@ -49,11 +49,15 @@ pub mod op {
     pub const CHANGE_DEFINITION: u8 = 0x40;
     pub const WRITE_SAME_10: u8 = 0x41;
     pub const UNMAP: u8 = 0x42;
+    pub const READ_TOC: u8 = 0x43;
     pub const GET_CONFIGURATION: u8 = 0x46;
     pub const GET_EVENT_STATUS_NOTIFICATION: u8 = 0x4A;
     pub const LOG_SELECT: u8 = 0x4C;
     pub const LOG_SENSE: u8 = 0x4D;
+    pub const READ_DISC_INFORMATION: u8 = 0x51;
     pub const MODE_SELECT_10: u8 = 0x55;
+    pub const RESERVE_10: u8 = 0x56;
+    pub const RELEASE_10: u8 = 0x57;
     pub const MODE_SENSE_10: u8 = 0x5A;
     pub const SEND_CUE_SHEET: u8 = 0x5D;
     pub const PERSISTENT_RESERVE_OUT: u8 = 0x5F;
@@ -77,6 +81,8 @@ pub mod op {
     pub const SEARCH_EQUAL_12: u8 = 0xB1;
     pub const SEARCH_LOW_12: u8 = 0xB2;
     pub const SEND_VOLUME_TAG: u8 = 0xB6;
+    pub const READ_DVD_STRUCTURE: u8 = 0xAD;
+    pub const MECHANISM_STATUS: u8 = 0xBD;
     pub const SEND_DVD_STRUCTURE: u8 = 0xBF;
 }
 

@@ -14,14 +14,14 @@ pub const PERIPHERAL_NO_LUN: u8 = 0x7F;
 /// Standard INQUIRY length.
 const INQUIRY_LEN: usize = 36;
 
-/// Answers a command addressed to a LUN other than the target's LUN 0 (pvscsi-facts.md §6.4):
-/// standard INQUIRY → GOOD with 36 bytes, byte 0 = 0x7F; EVPD INQUIRY → page 0x00 only;
-/// REQUEST SENSE → GOOD with sense data 05/25/00; REPORT LUNS → the target's LUN list;
-/// anything else → CHECK CONDITION 05/25/00.
+/// Answers a command addressed to a LUN other than the target's LUN 0 (pvscsi-facts.md §6.4,
+/// QEMU 7.2 `scsi_target_send_command` as the probe observed it): standard INQUIRY → GOOD with
+/// 36 bytes, byte 0 = 0x7F; EVPD INQUIRY → page 0x00 only; REQUEST SENSE → GOOD with sense
+/// data 05/25/00 (fixed, or descriptor format with DESC); anything else, REPORT LUNS included →
+/// CHECK CONDITION 05/25/00.
 pub fn foreign_lun(parsed: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
     let xfer = parsed.xfer.len;
     match parsed.opcode {
-        cdb::op::REPORT_LUNS => report_luns(cdb, xfer, &[0], data),
         cdb::op::INQUIRY => {
             let b1 = cdb.get(1).copied().unwrap_or(0);
             let page = cdb.get(2).copied().unwrap_or(0);
@@ -32,8 +32,10 @@ pub fn foreign_lun(parsed: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> Sc
                 if page != 0x00 {
                     return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
                 }
-                // Supported pages: only this one. QEMU leaves the peripheral byte at 0 here.
-                vec![0x00, 0x00, 0x00, 0x01, 0x00]
+                // Supported pages: only this one, in QEMU's layout for a missing LUN, which
+                // differs from the VPD format: the page code in byte 0, a one-byte page length
+                // in byte 2 (`scsi_target_emulate_inquiry`).
+                vec![0x00, 0x00, 0x01, 0x00]
             } else {
                 if page != 0 {
                     return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
@@ -44,14 +46,18 @@ pub fn foreign_lun(parsed: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> Sc
             };
             truncated(answer, xfer, data)
         }
-        cdb::op::REQUEST_SENSE => truncated(Sense::LUN_NOT_SUPPORTED.fixed().to_vec(), xfer, data),
+        cdb::op::REQUEST_SENSE => {
+            let s = Sense::LUN_NOT_SUPPORTED;
+            let desc = cdb.get(1).is_some_and(|b| b & 1 != 0);
+            truncated(if desc { s.descriptor().to_vec() } else { s.fixed().to_vec() }, xfer, data)
+        }
         _ => ScsiResponse::check(Sense::LUN_NOT_SUPPORTED, xfer),
     }
 }
 
 /// REPORT LUNS (SPC-4 §6.33) listing `luns` (single-level, peripheral addressing). An allocation
-/// length under 16 or a SELECT REPORT above 2 is an invalid field (QEMU
-/// `scsi_target_emulate_report_luns`).
+/// length under 16 or a SELECT REPORT above 2 is an invalid field; the answer is cut to a
+/// multiple of 8 bytes of the allocation length (QEMU `scsi_target_emulate_report_luns`).
 pub fn report_luns(cdb: &[u8], xfer: u64, luns: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
     if xfer < 16 || cdb.get(2).copied().unwrap_or(0) > 2 {
         return ScsiResponse::check(Sense::INVALID_FIELD, xfer);
@@ -63,7 +69,8 @@ pub fn report_luns(cdb: &[u8], xfer: u64, luns: &[u8], data: &mut dyn DataBuffer
     for &lun in luns {
         answer.extend_from_slice(&[0, lun, 0, 0, 0, 0, 0, 0]);
     }
-    truncated(answer, xfer, data)
+    answer.truncate(usize::try_from(xfer & !7).unwrap_or(usize::MAX));
+    ScsiResponse::data_in(&answer, xfer, data)
 }
 
 /// Truncates `answer` to the allocation length and sends it.

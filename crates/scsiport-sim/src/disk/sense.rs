@@ -60,6 +60,12 @@ impl Sense {
     pub const INVALID_FIELD: Self = Self::new(key::ILLEGAL_REQUEST, 0x24, 0x00);
     /// ILLEGAL REQUEST / LOGICAL UNIT NOT SUPPORTED (05/25/00): any LUN but 0 (pvscsi-facts.md §6.4).
     pub const LUN_NOT_SUPPORTED: Self = Self::new(key::ILLEGAL_REQUEST, 0x25, 0x00);
+    /// ILLEGAL REQUEST / PARAMETER LIST LENGTH ERROR (05/1A/00): a parameter list shorter than
+    /// its own headers say (MODE SELECT, UNMAP).
+    pub const INVALID_PARAM_LEN: Self = Self::new(key::ILLEGAL_REQUEST, 0x1A, 0x00);
+    /// ILLEGAL REQUEST / INVALID FIELD IN PARAMETER LIST (05/26/00): MODE SELECT of a page or
+    /// value the device does not have or cannot change.
+    pub const INVALID_PARAM: Self = Self::new(key::ILLEGAL_REQUEST, 0x26, 0x00);
     /// ILLEGAL REQUEST / SAVING PARAMETERS NOT SUPPORTED (05/39/00): MODE SENSE of saved values.
     pub const SAVING_PARAMS_NOT_SUPPORTED: Self = Self::new(key::ILLEGAL_REQUEST, 0x39, 0x00);
     /// UNIT ATTENTION / POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (06/29/00), held by every
@@ -87,6 +93,13 @@ impl Sense {
         s[12] = self.asc;
         s[13] = self.ascq;
         s
+    }
+
+    /// The 8-byte descriptor-format sense data: response code 0x72 (current error), no
+    /// descriptors (what QEMU's REQUEST SENSE returns with DESC set).
+    #[must_use]
+    pub fn descriptor(&self) -> [u8; 8] {
+        [0x72, self.key & 0x0F, self.asc, self.ascq, 0, 0, 0, 0]
     }
 
     /// Parses fixed (0x70/0x71) or descriptor (0x72/0x73) sense data; `None` if it is neither.
