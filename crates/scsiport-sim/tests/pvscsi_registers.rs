@@ -91,14 +91,37 @@ fn read_only_config_fields_ignore_writes() {
 #[test]
 fn msi_capability_at_0x7c() {
     let h = qemu();
-    assert_eq!(cfg32(&h, 0x34) & 0xFF, 0x7C);
     assert_ne!(cfg32(&h, 0x04) >> 16 & 0x10, 0, "capability list bit");
+    // PCI Express first (as on q35), then MSI.
+    assert_eq!(cfg32(&h, 0x34) & 0xFF, 0x40);
+    assert_eq!(cfg32(&h, 0x40) & 0xFFFF, 0x7C10);
     let cap = cfg32(&h, 0x7C);
     assert_eq!(cap & 0xFF, 0x05, "MSI");
     assert_eq!(cap >> 8 & 0xFF, 0, "last capability");
     assert_eq!(cap >> 16, 0x0080, "64-bit, one vector, MSI disabled");
-    let none = Harness::new(PvscsiConfig { msi_capability: false, ..PvscsiConfig::default() });
+    let none = Harness::new(PvscsiConfig { msi_capability: false, express_capability: false, ..PvscsiConfig::default() });
     assert_eq!(cfg32(&none, 0x34) & 0xFF, 0);
+    let pci = Harness::new(PvscsiConfig { express_capability: false, ..PvscsiConfig::default() });
+    assert_eq!(cfg32(&pci, 0x34) & 0xFF, 0x7C, "QEMU on a conventional PCI bus: MSI only");
+}
+
+/// The PCI Express capability QEMU gives the device on q35 (a root-complex integrated endpoint),
+/// byte for byte as the probe read it in the QEMU harness (pci.express); VMware's device is an
+/// ordinary endpoint.
+#[test]
+fn express_capability_as_qemu_on_q35() {
+    let h = qemu();
+    let mut cap = [0u8; 0x3C];
+    assert_eq!(h.dev.config_read(0x40, &mut cap), 0x3C);
+    let want = "107c92000080000000000000110400000000110000000000000000000000000000000000000030000000000000000000000000000000000000000000";
+    let want: Vec<u8> = (0..want.len()).step_by(2).map(|i| u8::from_str_radix(&want[i..i + 2], 16).unwrap()).collect();
+    assert_eq!(&cap[..], &want[..]);
+    assert_eq!(cfg32(&vmware(), 0x40) >> 16, 0x0002, "VMware: version 2, endpoint");
+    // Device control is the guest's to set; the capability itself is read-only.
+    h.dev.config_write(0x48, &[0x10, 0x20]);
+    h.dev.config_write(0x40, &[0, 0, 0, 0]);
+    assert_eq!(cfg32(&h, 0x48) & 0xFFFF, 0x2010);
+    assert_eq!(cfg32(&h, 0x40), 0x0092_7C10);
 }
 
 /// PCI status bit 3 mirrors the INTx level; Interrupt Disable hides the line from the port but

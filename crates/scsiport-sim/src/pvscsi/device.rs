@@ -265,7 +265,7 @@ impl State {
     }
 
     fn fresh_pci(cfg: &PvscsiConfig) -> PciConfig {
-        PciConfig::new(cfg.layout, cfg.mmio_base, cfg.io_base, cfg.interrupt_line, cfg.msi_capability)
+        PciConfig::new(cfg.layout, cfg.mmio_base, cfg.io_base, cfg.interrupt_line, cfg.msi_capability, cfg.express_capability)
     }
 
     fn now(&self) -> u64 {

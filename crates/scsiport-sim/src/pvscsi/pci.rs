@@ -13,6 +13,9 @@ const COMMAND_INTX_DISABLE_HI: u8 = 0x04;
 /// Offset of the MSI capability (QEMU and VMware both put it at 0x7C).
 pub(crate) const MSI_CAP: usize = 0x7C;
 const MSI_CAP_BYTE: u8 = 0x7C;
+/// Offset of the PCI Express capability (QEMU on a PCI Express bus, and VMware: 0x40).
+pub(crate) const EXP_CAP: usize = 0x40;
+const EXP_CAP_BYTE: u8 = 0x40;
 
 /// Which real device the BAR layout and identity copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,7 +40,7 @@ fn put(b: &mut [u8; 256], at: usize, v: &[u8]) {
 }
 
 impl PciConfig {
-    pub(crate) fn new(layout: PvscsiLayout, mmio_base: u64, io_base: u16, irq_line: u8, msi: bool) -> Self {
+    pub(crate) fn new(layout: PvscsiLayout, mmio_base: u64, io_base: u16, irq_line: u8, msi: bool, express: bool) -> Self {
         let mut b = [0u8; 256];
         let mut w = [0u8; 256];
         put(&mut b, 0x00, &0x15ADu16.to_le_bytes());
@@ -77,9 +80,29 @@ impl PciConfig {
         b[0x3C] = irq_line;
         w[0x3C] = 0xFF;
         b[0x3D] = 1; // INTA#
+        if express {
+            // PCI Express capability, version 2, as QEMU's `pcie_endpoint_cap_init` fills it
+            // (bytes seen by the probe on q35, where the device is a root-complex integrated
+            // endpoint; VMware's is an ordinary endpoint): role-based error reporting, a x1
+            // 2.5 GT/s link with L0s, extended fmt field and end-end TLP prefix support.
+            b[0x06] |= STATUS_CAP_LIST;
+            b[0x34] = EXP_CAP_BYTE;
+            b[EXP_CAP] = 0x10;
+            b[EXP_CAP + 1] = if msi { MSI_CAP_BYTE } else { 0 };
+            let port_type: u16 = if layout == PvscsiLayout::Qemu { 0x9 } else { 0x0 };
+            put(&mut b, EXP_CAP + 0x02, &(0x0002 | (port_type << 4)).to_le_bytes());
+            put(&mut b, EXP_CAP + 0x04, &0x0000_8000u32.to_le_bytes());
+            put(&mut w, EXP_CAP + 0x08, &0x7FFFu16.to_le_bytes()); // device control
+            put(&mut b, EXP_CAP + 0x0C, &0x0000_0411u32.to_le_bytes());
+            put(&mut w, EXP_CAP + 0x10, &0x01C3u16.to_le_bytes()); // link control
+            put(&mut b, EXP_CAP + 0x12, &0x0011u16.to_le_bytes());
+            put(&mut b, EXP_CAP + 0x24, &0x0030_0000u32.to_le_bytes());
+        }
         if msi {
             b[0x06] |= STATUS_CAP_LIST;
-            b[0x34] = MSI_CAP_BYTE;
+            if !express {
+                b[0x34] = MSI_CAP_BYTE;
+            }
             // MSI: 1 vector, 64-bit address, no per-vector masking; enable bit writable.
             b[MSI_CAP] = 0x05;
             b[MSI_CAP + 1] = 0x00;
@@ -139,7 +162,7 @@ impl PciConfig {
     }
 
     pub(crate) fn msi_enabled(&self) -> bool {
-        self.bytes[0x34] != 0 && self.bytes[MSI_CAP + 2] & 1 != 0
+        self.bytes[MSI_CAP] == 0x05 && self.bytes[MSI_CAP + 2] & 1 != 0
     }
 
     pub(crate) fn read(&self, offset: u32, buf: &mut [u8], line: bool) -> usize {

@@ -40,6 +40,7 @@ impl Default for Latency {
 
 /// Settings of a [`PvscsiDevice`](super::PvscsiDevice).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent device properties
 pub struct PvscsiConfig {
     /// QEMU-like (default) or VMware-like identity, BARs and completion reporting.
     pub layout: PvscsiLayout,
@@ -54,6 +55,10 @@ pub struct PvscsiConfig {
     pub max_targets: u8,
     /// Whether config space has the MSI capability at 0x7C (both real devices have it).
     pub msi_capability: bool,
+    /// Whether config space has the PCI Express capability at 0x40, ahead of MSI: QEMU's device
+    /// has it on a PCI Express bus (`q35`, what the QEMU harness runs), VMware's always. Off:
+    /// QEMU on a conventional PCI bus (the `pc` machine).
+    pub express_capability: bool,
     /// Bus address assigned to the MMIO BAR (32 KiB aligned).
     pub mmio_base: u64,
     /// Bus address assigned to VMware's I/O BAR.
@@ -80,6 +85,7 @@ impl Default for PvscsiConfig {
             use_msg: true,
             max_targets: 16,
             msi_capability: true,
+            express_capability: true,
             mmio_base: 0xFEB8_0000,
             io_base: 0xC000,
             interrupt_line: 11,
