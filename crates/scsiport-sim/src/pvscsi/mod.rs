@@ -25,6 +25,14 @@
 //! of aborting. A request executes when its latency expires (not at the kick): the SG list is
 //! read at the kick as in QEMU, the data buffers at completion time, like an asynchronous back
 //! end; unit attention is therefore evaluated at execution time too.
+//!
+//! The model (with [`crate::disk::Disk`] targets) is checked against QEMU 7.2's real device by
+//! `rspvscsi-sim probe` (issue 5 §4): the QEMU harness (`tests/qemu/run`) compares the two
+//! answers to some 400 requests, register reads and PCI identity, and a cargo test compares the
+//! model with the recorded QEMU answers (`crates/rspvscsi-sim/probe/qemu-7.2.json`). What may
+//! differ is listed, with the reasons, in `crates/rspvscsi-sim/probe/allowlist`: addresses and
+//! the command register the firmware sets, and timing — under TCG QEMU finishes a request before
+//! the guest can reset the bus, while the model's latency lets a reset catch requests on purpose.
 
 mod device;
 pub mod harness;
