@@ -7,10 +7,12 @@ use serde_json::json;
 
 use crate::check_image;
 use crate::checks::{self, Check};
-use crate::cli::{Cli, Command, RunArgs, WorkloadArg};
+use crate::cli::{Cli, Command, ProbeDiffArgs, RunArgs, WorkloadArg};
 use crate::debug_exit;
 use crate::engine::{self, Engine, Kind, Outcome, Spec};
 use crate::pattern::{self, SECTOR};
+use crate::probe;
+use crate::probe_diff;
 use crate::report::{Report, RunInfo};
 use crate::rig::{Rig, RigConfig, RigError};
 use crate::scenario;
@@ -43,7 +45,53 @@ pub fn main() -> ExitCode {
             }
         },
         Some(Command::Scenario { names, run }) => finish(scenario::run(&names, &run), run.debug_exit),
+        Some(Command::Probe { output, run }) => finish(probe::run(&run, output.as_deref()), run.debug_exit),
+        Some(Command::ProbeDiff(a)) => finish(probe_diff_command(&a), false),
         None => finish(run(&cli.run), cli.run.debug_exit),
+    }
+}
+
+/// `probe-diff`: compares two probe answers, or makes a golden file of one.
+fn probe_diff_command(a: &ProbeDiffArgs) -> Verdict {
+    let allow_text = match &a.allowlist {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => return usage(&format!("--allowlist {}: {e}", p.display())),
+        },
+        None => probe_diff::BUILTIN_ALLOWLIST.to_string(),
+    };
+    let allow = match probe_diff::parse_allowlist(&allow_text) {
+        Ok(l) => l,
+        Err(e) => return usage(&e),
+    };
+    let docs: Result<Vec<serde_json::Value>, String> = a.files.iter().map(|p| probe_diff::load(p)).collect();
+    let docs = match docs {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("rspvscsi-sim probe-diff: {e}");
+            return Verdict::Fail;
+        }
+    };
+    match (a.make_golden, docs.as_slice()) {
+        (true, [doc]) => {
+            print!("{}", probe_diff::pretty(&probe_diff::golden(doc, &allow, &a.source)));
+            Verdict::Pass
+        }
+        (false, [expected, actual]) => {
+            let (le, la) = a.labels.split_once(',').unwrap_or(("expected", "actual"));
+            match probe_diff::compare(expected, actual, &allow) {
+                Ok(c) => {
+                    print!("{}", probe_diff::report(&c, (le, la), a.verbose));
+                    if c.failures().next().is_none() { Verdict::Pass } else { Verdict::Fail }
+                }
+                Err(e) => {
+                    eprintln!("rspvscsi-sim probe-diff: {e}");
+                    Verdict::Fail
+                }
+            }
+        }
+        (true, _) => usage("--make-golden takes one file"),
+        (false, _) => usage("probe-diff compares two files: the reference, then the one to check"),
     }
 }
 

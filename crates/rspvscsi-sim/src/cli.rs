@@ -48,6 +48,20 @@ pub enum Command {
     },
     /// Checks raw image files for the write-pattern of SEED, without running any driver.
     CheckImage(CheckImageArgs),
+    /// Sends a fixed catalogue of requests through the driver and records what the device
+    /// answered to each (status, sense, data); for comparing the model with QEMU (probe-diff).
+    Probe {
+        /// Also write the answer, framed with a length and hash, to FILE (e.g. /dev/ttyS1 in
+        /// the QEMU guest).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The machine (default disks: ram:8M and ram:12M, as the QEMU harness has).
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Compares two probe answers (e.g. QEMU's and the model's); differences not in the
+    /// allowlist fail. With --make-golden, turns one answer into a golden file instead.
+    ProbeDiff(ProbeDiffArgs),
     /// Writes CODE to QEMU's isa-debug-exit port (0xf4): QEMU exits with status (CODE << 1) | 1.
     DebugExit {
         /// 0..=127 (0: pass, 1: fail by convention).
@@ -69,6 +83,29 @@ pub struct CheckImageArgs {
     pub json: bool,
     /// Raw image files (LBA × 512 = file offset).
     #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `probe-diff` options.
+#[derive(Debug, Args)]
+pub struct ProbeDiffArgs {
+    /// The allowlist (default: the one built in, crates/rspvscsi-sim/probe/allowlist).
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Option<PathBuf>,
+    /// Names of the two sides in the report.
+    #[arg(long, value_name = "A,B", default_value = "expected,actual")]
+    pub labels: String,
+    /// Also list the allowlisted differences with both values.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Print a golden file made from the one answer given (allowlisted fields removed).
+    #[arg(long)]
+    pub make_golden: bool,
+    /// With --make-golden: where the answer came from (stored as "source").
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub source: String,
+    /// The reference answer (plain or framed JSON), then the answer to check.
+    #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -173,17 +210,51 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
     scsiport_sim::disk::parse_size(s).map_err(|e| e.to_string())
 }
 
-fn parse_disk(s: &str) -> Result<String, String> {
-    if let Some(size) = s.strip_prefix("ram:") {
+/// A `--disk` spec: `ram:SIZE` or `file:PATH`, then `,key=value` options (`serial=`, `name=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskSpec {
+    /// `ram:SIZE` or `file:PATH`.
+    pub medium: String,
+    /// The unit serial number (QEMU's scsi-hd `serial=`): VPD page 0x80 and the device
+    /// identification. None: no serial, like scsi-hd without one.
+    pub serial: Option<String>,
+    /// The drive's name (QEMU's `-drive id=`), which scsi-hd reports as the device identification
+    /// when it has no serial. Default: d0, d1, ... in order, as the QEMU harness names them.
+    pub name: Option<String>,
+}
+
+fn parse_disk(s: &str) -> Result<DiskSpec, String> {
+    let mut parts = s.split(',');
+    let medium = parts.next().unwrap_or_default().to_string();
+    let mut spec = DiskSpec { medium, serial: None, name: None };
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("serial", v)) if !v.is_empty() => spec.serial = Some(v.to_string()),
+            Some(("name", v)) if !v.is_empty() => spec.name = Some(v.to_string()),
+            _ => return Err(format!("unknown disk option {opt:?} (serial=TEXT, name=TEXT)")),
+        }
+    }
+    if let Some(size) = spec.medium.strip_prefix("ram:") {
         let n = parse_bytes(size)?;
         if n < 512 {
             return Err(format!("a RAM disk needs at least one 512-byte sector, not {n} bytes"));
         }
-        Ok(s.to_string())
-    } else if s.strip_prefix("file:").is_some_and(|p| !p.is_empty()) {
-        Ok(s.to_string())
+        Ok(spec)
+    } else if spec.medium.strip_prefix("file:").is_some_and(|p| !p.is_empty()) {
+        Ok(spec)
     } else {
-        Err("expected ram:SIZE (e.g. ram:64M) or file:PATH (a raw image)".into())
+        Err("expected ram:SIZE (e.g. ram:64M) or file:PATH (a raw image), then ,serial=TEXT or ,name=TEXT".into())
+    }
+}
+
+impl DiskSpec {
+    /// A spec from text already known to be valid (defaults of the program).
+    ///
+    /// # Panics
+    /// When the text is not a valid spec (a programming error).
+    #[must_use]
+    pub fn fixed(s: &str) -> Self {
+        parse_disk(s).unwrap_or_else(|e| panic!("built-in disk spec {s:?}: {e}"))
     }
 }
 
@@ -216,10 +287,12 @@ pub struct RunArgs {
     /// `uio:<PCI address>` (a real PVSCSI through `uio_pci_generic`; needs root).
     #[arg(long, value_name = "HBA", value_parser = parse_hba, default_value = "model")]
     pub hba: HbaArg,
-    /// A disk for the model: `ram:SIZE` (K/M/G suffixes) or `file:PATH` (raw image). Repeatable,
-    /// one target each: 0, 1, ... skipping 7 (the initiator). Default: one ram:16M.
+    /// A disk for the model: `ram:SIZE` (K/M/G suffixes) or `file:PATH` (raw image), optionally
+    /// followed by `,serial=TEXT` (a unit serial number) and `,name=TEXT` (the drive name scsi-hd
+    /// reports without a serial; default d0, d1, ...). Repeatable, one target each: 0, 1, ...
+    /// skipping 7 (the initiator). Default: one ram:16M.
     #[arg(long = "disk", value_name = "SPEC", value_parser = parse_disk)]
-    pub disks: Vec<String>,
+    pub disks: Vec<DiskSpec>,
     /// What the run does.
     #[arg(long, value_enum, default_value = "mixed")]
     pub workload: WorkloadArg,
@@ -294,6 +367,10 @@ mod tests {
         let c = Cli::try_parse_from(["x", "scenario", "bad-lba", "--mode", "concurrent"]).unwrap();
         assert!(matches!(c.command, Some(Command::Scenario { ref names, ref run }) if names == &["bad-lba"] && run.mode == Some(ModeArg::Concurrent)));
         assert!(Cli::try_parse_from(["x", "--disk", "tape:1"]).is_err());
+        let c = Cli::try_parse_from(["x", "--disk", "ram:8M,name=d0", "--disk", "file:a.img,serial=SN1,name=x"]).unwrap();
+        assert_eq!(c.run.disks[0], DiskSpec { medium: "ram:8M".into(), serial: None, name: Some("d0".into()) });
+        assert_eq!(c.run.disks[1].serial.as_deref(), Some("SN1"));
+        assert!(Cli::try_parse_from(["x", "--disk", "ram:8M,colour=blue"]).is_err());
         assert!(Cli::try_parse_from(["x", "--buffer-offset", "4096"]).is_err());
         assert_eq!(parse_latency("5-50"), Ok((5, 50)));
     }

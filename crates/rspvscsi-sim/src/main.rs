@@ -23,6 +23,10 @@ mod engine;
 #[cfg(target_os = "linux")]
 mod pattern;
 #[cfg(target_os = "linux")]
+mod probe;
+#[cfg(target_os = "linux")]
+mod probe_diff;
+#[cfg(target_os = "linux")]
 mod progress;
 #[cfg(target_os = "linux")]
 mod report;

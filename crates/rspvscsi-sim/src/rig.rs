@@ -13,7 +13,7 @@ use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
 use scsiport_sim::{Completion, DriverEntryFn, Error, Machine, Request, Schedule};
 use scsiport_sys as sys;
 
-use crate::cli::{HbaArg, MiniportArg, ModeArg, RunArgs};
+use crate::cli::{DiskSpec, HbaArg, MiniportArg, ModeArg, RunArgs};
 use crate::pattern::SECTOR;
 
 /// The ID the driver reports as its own (`InitiatorBusId`); no disk goes there.
@@ -71,7 +71,7 @@ pub struct RigConfig {
     /// The HBA.
     pub hba: HbaArg,
     /// Disk specs for the model.
-    pub disks: Vec<String>,
+    pub disks: Vec<DiskSpec>,
     /// The schedule.
     pub schedule: Schedule,
     /// Trace file.
@@ -97,7 +97,7 @@ impl RigConfig {
         if !a.hba.is_model() && !a.disks.is_empty() {
             return Err("--disk describes model disks; with --hba uio the disks are whatever the device has".into());
         }
-        let disks = if a.disks.is_empty() { default_disks.iter().map(|s| (*s).to_string()).collect() } else { a.disks.clone() };
+        let disks = if a.disks.is_empty() { default_disks.iter().map(|s| DiskSpec::fixed(s)).collect() } else { a.disks.clone() };
         if disks.len() > disk_targets(usize::MAX).len() {
             return Err(format!("at most {} disks (targets 0..{MAX_TARGETS} without {INITIATOR_ID})", disk_targets(usize::MAX).len()));
         }
@@ -212,9 +212,15 @@ impl Rig {
                     cfg.latency = Latency::range(lo.saturating_mul(1000), hi.saturating_mul(1000));
                 }
                 let device = PvscsiDevice::new(cfg, Arc::new(dma.clone()), builder.clock());
-                for (spec, target) in config.disks.iter().zip(disk_targets(config.disks.len())) {
-                    // A fixed serial per target, so identical runs give identical INQUIRY data.
-                    let dc = DiskConfig { serial: Some(format!("RSPVSIM-T{target:02}")), ..DiskConfig::default() };
+                for (i, (d, target)) in config.disks.iter().zip(disk_targets(config.disks.len())).enumerate() {
+                    // As scsi-hd on a drive named like the QEMU harness's (d0, d1, ...): no
+                    // serial number unless given, the drive name as device identification.
+                    let dc = DiskConfig {
+                        serial: d.serial.clone(),
+                        drive_name: Some(d.name.clone().unwrap_or_else(|| format!("d{i}"))),
+                        ..DiskConfig::default()
+                    };
+                    let spec = &d.medium;
                     let disk = Disk::from_spec(spec, &dc).map_err(|e| RigError::Setup(format!("--disk {spec}: {e}")))?;
                     if disk.block_size() as usize != SECTOR {
                         return Err(RigError::Setup(format!("--disk {spec}: only 512-byte sectors are supported")));
