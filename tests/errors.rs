@@ -145,10 +145,10 @@ fn contradicting_direction_is_refused_before_the_device_sees_it() {
 
 #[test]
 fn vmware_reports_short_answers_as_underruns() {
-    // VMware fills in the bytes transferred: an INQUIRY for 255 bytes that gets fewer is an
-    // underrun, SRB_STATUS_DATA_OVERRUN with the real length. QEMU cannot say (dataLen 0): a
-    // success with the length left alone.
-    let inquiry_255 = [0x12, 0, 0, 0, 255, 0];
+    // VMware fills in the bytes transferred: a request for 255 bytes of the supported-VPD-pages
+    // page that gets a dozen is an underrun, SRB_STATUS_DATA_OVERRUN with the real length. QEMU
+    // cannot say (dataLen 0, DATARUN): a success with the length left alone.
+    let vpd_pages_255 = [0x12, 0x01, 0x00, 0, 255, 0];
     for (layout, status, length) in [
         (PvscsiLayout::Vmware, sys::SRB_STATUS_DATA_OVERRUN, None),
         (PvscsiLayout::Qemu, sys::SRB_STATUS_SUCCESS, Some(255)),
@@ -156,11 +156,15 @@ fn vmware_reports_short_answers_as_underruns() {
         let mut config = Config::new(schedules()[0]);
         config.layout = layout;
         let rig = Rig::new(&config);
-        let c = rig.machine.execute(Request::scsi(0, &inquiry_255, Direction::In, vec![0; 255])).unwrap();
+        let c = rig.machine.execute(Request::scsi(0, &vpd_pages_255, Direction::In, vec![0; 255])).unwrap();
         assert_eq!(c.status(), status, "{layout:?}: {c:?}");
+        assert_eq!(c.data[1], 0x00, "page 0x00");
         match length {
             Some(n) => assert_eq!(c.data_transfer_length, n),
-            None => assert!(c.data_transfer_length < 255 && c.data_transfer_length >= 36, "{c:?}"),
+            None => {
+                let answered = 4 + u32::from(c.data[3]);
+                assert_eq!(c.data_transfer_length, answered, "{c:?}");
+            }
         }
         rig.assert_clean();
     }
