@@ -2321,7 +2321,7 @@ impl MachineCore {
     /// `ScsiPortCompleteRequest`: completes every active request matching the address
     /// (`DDI:nf-srb-scsiportcompleterequest`).
     pub(crate) fn complete_matching(self: &Arc<Self>, ad: &Arc<Adapter>, routine: Routine, p: u8, t: u8, l: u8, status: u8) {
-        let srbs: Vec<usize> = ad
+        let mut srbs: Vec<(u64, usize)> = ad
             .st()
             .active
             .iter()
@@ -2330,9 +2330,12 @@ impl MachineCore {
                     && (t == sys::SP_UNTAGGED || a.snapshot.TargetId == t)
                     && (l == sys::SP_UNTAGGED || a.snapshot.Lun == l)
             })
-            .map(|(s, _)| *s)
+            .map(|(s, a)| (a.preq.id, *s))
             .collect();
-        for s in srbs {
+        // In request order, not address order: SRB addresses differ from run to run, and the
+        // deterministic schedule's trace must not.
+        srbs.sort_unstable();
+        for (_, s) in srbs {
             self.complete_srb(ad, s, Some(status), Some(routine));
         }
     }
