@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::hba::{Clock, Hba};
 use crate::mem::DmaSpace;
-use crate::port::{Adapter, CHAN_DEVICE, CHAN_IRQ, CHAN_DPC, Error, MachineCore, PortConfig, RealClock, Step, VirtualClock};
+use crate::port::{
+    Adapter, CHAN_DEVICE, CHAN_DPC, CHAN_IRQ, Error, MachineCore, PortConfig, RealClock, ResetState, Step, VirtualClock,
+};
 use crate::request::{Completion, Request, Ticket};
 use crate::stats::Stats;
 use crate::trace::Tracer;
@@ -428,6 +430,29 @@ impl Machine {
         })
     }
 
+    /// A port-initiated bus reset of bus `path_id` on an adapter, as SCSI Port does it after a
+    /// timeout (contract §3.5, §7.2, §7.3): `HwScsiResetBus(PathId)` under the interrupt lock and
+    /// never inside a deferred-interrupt window (from `CallEnableInterrupts` to the disable
+    /// callback's return), `Stats::bus_resets` counted, the reset hold started for the requests
+    /// outstanding at the miniport on that bus at that moment (0x1007 if one is still
+    /// outstanding when it ends), and a `{"ev":"port","fn":"reset_bus"}` trace event
+    /// (`TRACE.md`).
+    ///
+    /// Unlike [`Request::reset_bus`], which queues an `SRB_FUNCTION_RESET_BUS` request behind
+    /// the LU's others, this reaches the miniport while requests are outstanding there. The ones
+    /// it completes go back to their submitters with the status the miniport gave (normally
+    /// `SRB_STATUS_BUS_RESET`, with `SRB_STATUS_QUEUE_FROZEN` for a frozen LU queue); requests
+    /// still queued in the port are untouched and start when the hold ends.
+    ///
+    /// Deterministic schedule: the reset is the event loop's next event wherever it is allowed
+    /// (at once, or when the open deferral window closes); returns once it has run. Concurrent
+    /// schedule: the port's DPC thread runs it (also right as it closes a deferral window,
+    /// before releasing the interrupt lock); returns once `HwScsiResetBus` has returned.
+    pub fn reset_bus(&self, adapter: usize, path_id: u8) -> Result<(), Error> {
+        let ad = self.adapter(adapter)?;
+        self.with_timeout(|| wait_reset(&self.core, &ad, path_id))
+    }
+
     fn adapter(&self, i: usize) -> Result<Arc<Adapter>, Error> {
         self.core.adapters.get(i).cloned().ok_or_else(|| Error::Usage(format!("no adapter {i}")))
     }
@@ -562,6 +587,41 @@ pub(crate) fn wait_ticket(m: &Arc<MachineCore>, t: Ticket, _limit: Option<Durati
     }
 }
 
+/// Asks for a port-initiated bus reset and runs (deterministic) or waits (concurrent) until
+/// `HwScsiResetBus` has returned.
+fn wait_reset(m: &Arc<MachineCore>, ad: &Arc<Adapter>, path: u8) -> Result<(), Error> {
+    let ticket = m.request_reset(ad, path)?;
+    let start = Instant::now();
+    let limit = wait_timeout();
+    let failed = loop {
+        match ad.reset_state(ticket) {
+            ResetState::Done => return m.halt_error().map_or(Ok(()), Err),
+            ResetState::Dead(phase) => {
+                break Error::Usage(format!("adapter {} left the running phase ({phase:?}) before the bus reset ran", ad.index));
+            }
+            ResetState::Pending => {}
+        }
+        if let Some(e) = m.halt_error() {
+            break e;
+        }
+        if m.deterministic {
+            if let Step::Idle = m.det_step()
+                && ad.reset_state(ticket) == ResetState::Pending
+                && m.halt_error().is_none()
+            {
+                break Error::Stuck(format!("the bus reset of adapter {} cannot run: nothing left to run", ad.index));
+            }
+        } else {
+            if start.elapsed() > limit {
+                break Error::Stuck(format!("the bus reset of adapter {} did not run within {limit:?}", ad.index));
+            }
+            ad.wait_reset(ticket, Duration::from_millis(10));
+        }
+    };
+    ad.cancel_reset(ticket);
+    Err(failed)
+}
+
 /// Runs (deterministic) or waits (concurrent) until nothing is queued or outstanding.
 pub(crate) fn wait_idle(m: &Arc<MachineCore>) -> Result<(), Error> {
     if m.deterministic {
@@ -666,6 +726,7 @@ fn dpc_thread(m: &Arc<MachineCore>) {
     while running(m) {
         let mut progress = false;
         for ad in &m.adapters {
+            progress |= m.run_requested_resets(ad);
             progress |= m.run_dpc(ad);
             progress |= m.run_timer(ad);
             progress |= m.run_timeouts(ad);

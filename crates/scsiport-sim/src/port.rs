@@ -590,6 +590,11 @@ pub(crate) struct AdapterSt {
     disable_requests: u32,
     timer: Option<(usize, u64)>,
     hold: Option<Hold>,
+    /// Port-initiated bus resets the upper edge asked for (`Machine::reset_bus`) whose
+    /// `HwScsiResetBus` has not returned yet, oldest first: (ticket, path).
+    reset_requests: VecDeque<(u64, u8)>,
+    /// The last ticket handed to a requested reset.
+    reset_tickets: u64,
     stalled_since: Option<u64>,
     storm: u32,
     unclear: u32,
@@ -632,6 +637,8 @@ impl AdapterSt {
             disable_requests: 0,
             timer: None,
             hold: None,
+            reset_requests: VecDeque::new(),
+            reset_tickets: 0,
             stalled_since: None,
             storm: 0,
             unclear: 0,
@@ -646,6 +653,13 @@ impl AdapterSt {
 
     fn deferred(&self) -> bool {
         self.defer != Defer::None
+    }
+
+    /// Whether the port may call `HwScsiResetBus` now (the interrupt lock held): the adapter runs
+    /// and no deferred-interrupt window is open (contract §4.3: no `HwScsiResetBus` from
+    /// `CallEnableInterrupts` to the disable callback's return).
+    fn may_reset(&self) -> bool {
+        self.phase == Phase::Running && !self.deferred()
     }
 
     pub(crate) fn lu_list(&self) -> Vec<LuAddr> {
@@ -673,6 +687,8 @@ pub(crate) struct Adapter {
     pub(crate) st: Mutex<AdapterSt>,
     /// The current device extension address (for the cross-check of every service call).
     pub(crate) devext: AtomicUsize,
+    /// Signalled (with `st`) each time a requested bus reset has run.
+    reset_cv: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -698,6 +714,7 @@ impl Adapter {
             intlock: Mutex::new(()),
             st: Mutex::new(AdapterSt::new()),
             devext: AtomicUsize::new(0),
+            reset_cv: Condvar::new(),
         }
     }
 
@@ -711,6 +728,38 @@ impl Adapter {
 
     fn devext_ptr(&self) -> PVOID {
         self.devext.load(Ordering::Acquire) as PVOID
+    }
+
+    /// Where a requested reset stands.
+    pub(crate) fn reset_state(&self, ticket: u64) -> ResetState {
+        Self::reset_state_of(&self.st(), ticket)
+    }
+
+    fn reset_state_of(st: &AdapterSt, ticket: u64) -> ResetState {
+        if !st.reset_requests.iter().any(|(t, _)| *t == ticket) {
+            ResetState::Done
+        } else if st.phase == Phase::Running {
+            ResetState::Pending
+        } else {
+            ResetState::Dead(st.phase)
+        }
+    }
+
+    /// Withdraws a requested reset that has not run (its caller gave up).
+    pub(crate) fn cancel_reset(&self, ticket: u64) {
+        self.st().reset_requests.retain(|(t, _)| *t != ticket);
+    }
+
+    /// Concurrent schedule: sleeps until a requested reset has run, the adapter left the running
+    /// phase, or `max` passed; returns where it stands.
+    pub(crate) fn wait_reset(&self, ticket: u64, max: std::time::Duration) -> ResetState {
+        let st = self.st();
+        let state = Self::reset_state_of(&st, ticket);
+        if state != ResetState::Pending {
+            return state;
+        }
+        let (st, _) = self.reset_cv.wait_timeout(st, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::reset_state_of(&st, ticket)
     }
 }
 
@@ -830,6 +879,29 @@ impl Chan {
             *last = *g;
         }
     }
+}
+
+/// A miniport's `HwScsiResetBus`.
+type HwResetBusFn = unsafe extern "system" fn(PVOID, sys::ULONG) -> BOOLEAN;
+
+/// Why the port resets a bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResetReason {
+    /// A request timed out (contract §7.3).
+    Timeout,
+    /// The upper edge asked for it (`Machine::reset_bus`).
+    Request,
+}
+
+/// Where a bus reset asked for with `Machine::reset_bus` stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetState {
+    /// Not run yet.
+    Pending,
+    /// `HwScsiResetBus` has returned (or the request was withdrawn).
+    Done,
+    /// Not run, and the adapter left the running phase: it never will be.
+    Dead(Phase),
 }
 
 /// What a deterministic step did.
@@ -2534,21 +2606,27 @@ impl MachineCore {
         ad.st().defer = Defer::DisablePending(dcb);
         // SAFETY: the non-NULL PHW_INTERRUPT passed with CallDisableInterrupts.
         let disable_fn: unsafe extern "system" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(dcb) };
-        let masked = {
+        {
             let _g = ad.intlock();
             self.call(Some(ad), Routine::DisableCallback, &[], || {
                 // SAFETY: the miniport's disable callback under the interrupt lock.
                 unsafe { disable_fn(devext) }
             });
             // Still under the lock: no ISR can have masked the HBA again since.
-            ad.hba.interrupts_unmasked() == Some(false)
-        };
-        let mut st = ad.st();
-        st.stats.disable_callbacks += 1;
-        st.defer = Defer::None;
-        drop(st);
-        if masked {
-            self.violation(idx, Rule::DisableLeftMasked, [devext as u64, 0, 0], "HwScsiDisableInterruptsCallback left the HBA's interrupts masked".into());
+            let masked = ad.hba.interrupts_unmasked() == Some(false);
+            let mut st = ad.st();
+            st.stats.disable_callbacks += 1;
+            st.defer = Defer::None;
+            drop(st);
+            if masked {
+                self.violation(idx, Rule::DisableLeftMasked, [devext as u64, 0, 0], "HwScsiDisableInterruptsCallback left the HBA's interrupts masked".into());
+            }
+            if !self.deterministic {
+                // The window has closed and the interrupt lock is still held: a bus reset asked
+                // for meanwhile runs now, before the interrupt thread can open the next window
+                // (the deterministic loop runs it as its next event instead).
+                self.requested_resets_locked(ad);
+            }
         }
         self.note_line(ad);
         self.kick_irq();
@@ -2611,13 +2689,14 @@ impl MachineCore {
     }
 
     /// SRB timeouts (contract §7.3, inferred model): `HwScsiResetBus(PathId)` under the interrupt
-    /// lock, then the reset hold.
+    /// lock, then the reset hold ([`Self::port_reset_bus`], once per bus with a request that
+    /// timed out).
     pub(crate) fn run_timeouts(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
         let _g = ad.intlock();
         let now = self.now();
         let (paths, reset) = {
             let mut st = ad.st();
-            if st.deferred() || st.phase != Phase::Running {
+            if !st.may_reset() {
                 return false;
             }
             let mut paths = BTreeSet::new();
@@ -2637,20 +2716,94 @@ impl MachineCore {
         }
         let Some(reset) = reset else { return false };
         for p in paths {
-            self.trace(Some(ad.index), "port", &[("fn", J::Static("timeout")), ("path", J::from(p))]);
-            {
-                let mut st = ad.st();
-                st.stats.bus_resets += 1;
-                self.begin_hold(&mut st, Some(p));
-            }
-            let devext = ad.devext_ptr();
-            self.call(Some(ad), Routine::ResetBus, &[("path", J::from(p))], || {
-                // SAFETY: the miniport's HwScsiResetBus under the interrupt lock.
-                unsafe { reset(devext, u32::from(p)) }
-            });
+            self.port_reset_bus(ad, reset, p, ResetReason::Timeout);
         }
         self.kick_dpc();
         true
+    }
+
+    /// A port-initiated bus reset, the interrupt lock held and outside the deferred-interrupt
+    /// window ([`AdapterSt::may_reset`]); the one path for SRB timeouts and for
+    /// `Machine::reset_bus`. The trace event, `stats.bus_resets`, the reset hold for the requests
+    /// outstanding on the bus now (0x1007 when it ends, contract §7.2), then
+    /// `HwScsiResetBus(PathId)`, which must complete them all (contract §3.5).
+    fn port_reset_bus(self: &Arc<Self>, ad: &Arc<Adapter>, reset: HwResetBusFn, path: u8, reason: ResetReason) {
+        let outstanding = {
+            let mut st = ad.st();
+            st.stats.bus_resets += 1;
+            let n = st.active.values().filter(|a| a.snapshot.PathId == path).count();
+            self.begin_hold(&mut st, Some(path));
+            n
+        };
+        match reason {
+            ResetReason::Timeout => self.trace(Some(ad.index), "port", &[("fn", J::Static("timeout")), ("path", J::from(path))]),
+            ResetReason::Request => self.trace(
+                Some(ad.index),
+                "port",
+                &[("fn", J::Static("reset_bus")), ("path", J::from(path)), ("outstanding", J::from(outstanding))],
+            ),
+        }
+        let devext = ad.devext_ptr();
+        self.call(Some(ad), Routine::ResetBus, &[("path", J::from(path))], || {
+            // SAFETY: the miniport's HwScsiResetBus under the interrupt lock.
+            unsafe { reset(devext, u32::from(path)) }
+        });
+    }
+
+    /// Queues a port-initiated bus reset for `Machine::reset_bus`; returns its ticket for
+    /// [`Adapter::reset_state`].
+    pub(crate) fn request_reset(&self, ad: &Adapter, path: u8) -> Result<u64, Error> {
+        if let Some(e) = self.halt_error() {
+            return Err(e);
+        }
+        let mut st = ad.st();
+        if st.phase != Phase::Running {
+            return Err(Error::Usage(format!("adapter {} is not running ({:?})", ad.index, st.phase)));
+        }
+        if path >= st.caps.buses {
+            return Err(Error::Usage(format!("adapter {} has {} bus(es), no bus {path}", ad.index, st.caps.buses)));
+        }
+        st.reset_tickets += 1;
+        let ticket = st.reset_tickets;
+        st.reset_requests.push_back((ticket, path));
+        drop(st);
+        self.kick_dpc();
+        Ok(ticket)
+    }
+
+    /// Runs the bus resets the upper edge asked for, if the port may reset now.
+    pub(crate) fn run_requested_resets(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        if ad.st().reset_requests.is_empty() {
+            return false;
+        }
+        let _g = ad.intlock();
+        self.requested_resets_locked(ad)
+    }
+
+    /// As [`Self::run_requested_resets`], the interrupt lock held.
+    fn requested_resets_locked(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        let mut ran = false;
+        while !self.is_halted() {
+            let (ticket, path, reset) = {
+                let st = ad.st();
+                if !st.may_reset() {
+                    break;
+                }
+                let Some(reset) = st.hw.and_then(|h| h.0.HwResetBus) else { break };
+                let Some(&(ticket, path)) = st.reset_requests.front() else { break };
+                (ticket, path, reset)
+            };
+            self.port_reset_bus(ad, reset, path, ResetReason::Request);
+            // Done once `HwScsiResetBus` has returned: off the queue (by ticket, in case its
+            // caller gave up meanwhile).
+            ad.st().reset_requests.retain(|(t, _)| *t != ticket);
+            ad.reset_cv.notify_all();
+            ran = true;
+        }
+        if ran {
+            self.kick_dpc();
+        }
+        ran
     }
 
     pub(crate) fn run_hold_end(&self, ad: &Adapter) -> bool {
@@ -2722,6 +2875,13 @@ impl MachineCore {
     pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
         if self.is_halted() {
             return Step::Idle;
+        }
+        // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
+        // the port may reset: at once, or right after the deferred-interrupt window closes.
+        for ad in &self.adapters {
+            if self.run_requested_resets(ad) {
+                return Step::Progress;
+            }
         }
         let now = self.now();
         let mut actions = Vec::new();
