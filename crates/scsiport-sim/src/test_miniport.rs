@@ -199,6 +199,10 @@ pub enum Break {
     /// The ISR dismisses (W1C) instead of masking before `CallEnableInterrupts` (0x1134 when the
     /// HBA interrupts again inside the deferral window).
     EnableDismissOnly,
+    /// `HwScsiResetBus` does nothing and returns TRUE: the requests outstanding at a
+    /// port-initiated reset stay with the device (0x1007 if one is still outstanding when the
+    /// hold ends). I/O is not affected.
+    IgnoreReset,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -260,6 +264,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("size_after_uncached", Break::SizeAfterUncached),
     ("bus_change", Break::BusChange),
     ("enable_dismiss_only", Break::EnableDismissOnly),
+    ("ignore_reset", Break::IgnoreReset),
 ];
 
 impl Break {
@@ -1069,6 +1074,9 @@ fn reset_bus(p: PVOID, e: &mut DevExt, path: u32) {
 
 unsafe extern "system" fn hw_reset_bus(p: PVOID, path: ULONG) -> BOOLEAN {
     let e = ext(p);
+    if e.brk == Break::IgnoreReset {
+        return TRUE;
+    }
     reset_bus(p, e, path);
     if e.brk != Break::DropIoIgnoreReset {
         notify0(sys::NextRequest, p);
