@@ -450,14 +450,15 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Submits the bus reset that is due, with whatever is outstanding.
+    /// The bus reset that is due, made the way SCSI Port makes one after a timeout:
+    /// `HwScsiResetBus` called by the port with the requests outstanding at the miniport
+    /// (`Machine::reset_bus`). A class driver's `SRB_FUNCTION_RESET_BUS` would instead wait in
+    /// the port's queue behind the LU's tagged requests and catch nothing.
     fn reset(&mut self) -> Result<(), Error> {
         self.reset_due = false;
-        let t = self.rig.machine.submit(Request::reset_bus(0))?;
         self.out.resets += 1;
         self.out.in_flight_at_resets += self.outstanding.iter().filter(|o| o.op.is_some()).count() as u64;
-        self.outstanding.push(Outstanding { ticket: t, op: None, req: Request::reset_bus(0), expect: Expect::Nothing, ua_retries: 0, reissues: 0 });
-        Ok(())
+        self.rig.machine.reset_bus(0, 0)
     }
 
     fn conflicts(&self, op: &Op) -> bool {

@@ -287,7 +287,7 @@ impl Report {
             row(
                 "bus resets",
                 format!(
-                    "{} submitted with {} requests in flight, {} reissued; {} HwScsiResetBus calls, {} ResetDetected",
+                    "{} made with {} requests in flight, {} reissued; {} HwScsiResetBus calls, {} ResetDetected",
                     o.resets, o.in_flight_at_resets, o.reset_reissues, self.stats.bus_resets, self.stats.resets_detected
                 ),
             );
