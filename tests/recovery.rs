@@ -165,3 +165,39 @@ fn adapter_stop_and_restart_keep_the_disks_usable() {
         rig.assert_clean();
     }
 }
+
+#[test]
+fn port_initiated_reset_completes_every_request_at_the_miniport_once() {
+    // SCSI Port's own reset (what follows a timeout): HwScsiResetBus with requests outstanding
+    // at the miniport. Each must come back exactly once, with SRB_STATUS_BUS_RESET, before the
+    // reset hold ends (0xF1/0x1007 otherwise), and the disks must work afterwards.
+    for schedule in schedules() {
+        let rig = Rig::new(&quick_hold(schedule));
+        rig.settle();
+        rig.device.set_latency(Latency::range(50_000_000, 100_000_000));
+        let writes = submit_stripes(&rig, 40, 6);
+        let device = rig.device.clone();
+        rig.machine.run_until(|_| device.in_flight() >= 8).unwrap();
+        rig.machine.reset_bus(0, 0).unwrap();
+        let mut reset = 0;
+        for (target, lba, ticket) in &writes {
+            let c = rig.machine.wait(*ticket).unwrap();
+            match c.status() {
+                sys::SRB_STATUS_BUS_RESET => reset += 1,
+                sys::SRB_STATUS_SUCCESS => {
+                    assert_eq!(rig.disk(*target).read_sectors(u64::from(*lba), 8).unwrap(), patterns(*target, u64::from(*lba), 8, 6));
+                }
+                sys::SRB_STATUS_ERROR if common::is_unit_attention(&c) => {}
+                other => panic!("{schedule:?}: status {other:#x}"),
+            }
+        }
+        assert!(reset >= 8, "{schedule:?}: only {reset} requests were at the miniport");
+        assert_eq!(rig.machine.stats().bus_resets, 1);
+        rig.settle();
+        for (target, lba, ticket) in submit_stripes(&rig, 40, 7) {
+            assert!(rig.machine.wait(ticket).unwrap().is_success());
+            assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 7));
+        }
+        rig.assert_clean();
+    }
+}
