@@ -385,7 +385,7 @@ impl<'a> Engine<'a> {
                 if !(time_up || count_up || self.reset_due) {
                     self.fill()?;
                 }
-                if self.reset_due && self.outstanding.is_empty() {
+                if self.reset_due {
                     self.reset()?;
                 }
                 if self.outstanding.is_empty() {
@@ -397,9 +397,6 @@ impl<'a> Engine<'a> {
                 }
                 for (i, c) in self.collect()? {
                     self.complete(i, &c)?;
-                }
-                if self.reset_due {
-                    self.reset()?;
                 }
                 // Remove the finished entries (marked by `complete`).
                 self.outstanding.retain(|o| o.ticket.0 != 0);
@@ -441,8 +438,8 @@ impl<'a> Engine<'a> {
                 && n > 0
                 && self.submitted.is_multiple_of(n)
             {
-                // Submitted once the machine has run a little: then the requests before it
-                // are at the device, not only queued at the port.
+                // Made right away: the port holds the reset until the miniport has requests to
+                // meet (`Machine::reset_bus`).
                 self.reset_due = true;
                 break;
             }

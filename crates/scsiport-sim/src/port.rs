@@ -2789,6 +2789,14 @@ impl MachineCore {
                 if !st.may_reset() {
                     break;
                 }
+                // When the miniport holds nothing but the port can start a request right now, the
+                // reset waits for that StartIo (and runs as soon as it has returned). Otherwise it
+                // would land on exactly the moment a callback has just emptied the miniport, or
+                // before the port started anything that was just submitted; a reset after a
+                // timeout on a busy bus meets the requests the miniport holds.
+                if !st.has_active() && self.startable(&st, self.now(), false) {
+                    break;
+                }
                 let Some(reset) = st.hw.and_then(|h| h.0.HwResetBus) else { break };
                 let Some(&(ticket, path)) = st.reset_requests.front() else { break };
                 (ticket, path, reset)
