@@ -767,6 +767,8 @@ impl Miniport for Adapter {
                 // No requests are outstanding (`REF:HwScsiAdapterControl`). Quiesce the device;
                 // registers may already be gone after a surprise removal, which costs nothing.
                 self.running = false;
+                // Masked from here on; HwScsiInterrupt then claims nothing (a shared line).
+                self.enabled_mask = 0;
                 if let Some(regs) = self.regs.as_ref() {
                     hw::mask_intr(regs);
                     hw::adapter_reset(regs);
