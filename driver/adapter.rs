@@ -211,8 +211,9 @@ impl Adapter {
         u8::try_from(targets.min(MAX_TARGETS)).ok().filter(|t| *t > 0)
     }
 
-    /// Resets the adapter, sets the rings up afresh in the same memory and restores the mask.
-    /// Used by bring-up, `HwScsiResetBus` and `ScsiRestartAdapter`.
+    /// Resets the adapter and sets the rings up afresh in the same memory, leaving the HBA masked
+    /// and `enabled_mask` saying what to unmask (bring-up unmasks in `HwScsiInitialize`, the
+    /// others right away). Used by bring-up, `HwScsiResetBus` and `ScsiRestartAdapter`.
     fn reset_and_setup(&mut self) -> bool {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return false };
         hw::mask_intr(regs);
