@@ -149,13 +149,13 @@ mod imp {
 
     port_accessors! {
         ScsiPortReadPortUchar, ScsiPortWritePortUchar,
-            ScsiPortReadPortBufferUchar, ScsiPortWritePortBufferUchar, UCHAR, PUCHAR, reg_byte,
+            ScsiPortReadPortBufferUchar, ScsiPortWritePortBufferUchar, UCHAR, PUCHAR, "al",
             "in al, dx", "out dx, al";
         ScsiPortReadPortUshort, ScsiPortWritePortUshort,
-            ScsiPortReadPortBufferUshort, ScsiPortWritePortBufferUshort, USHORT, PUSHORT, reg,
+            ScsiPortReadPortBufferUshort, ScsiPortWritePortBufferUshort, USHORT, PUSHORT, "ax",
             "in ax, dx", "out dx, ax";
         ScsiPortReadPortUlong, ScsiPortWritePortUlong,
-            ScsiPortReadPortBufferUlong, ScsiPortWritePortBufferUlong, ULONG, PULONG, reg,
+            ScsiPortReadPortBufferUlong, ScsiPortWritePortBufferUlong, ULONG, PULONG, "eax",
             "in eax, dx", "out dx, eax";
     }
 }
