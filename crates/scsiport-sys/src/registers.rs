@@ -14,7 +14,7 @@
 
 use crate::types::{PUCHAR, PULONG, PUSHORT, PVOID, UCHAR, ULONG, USHORT};
 
-#[cfg(all(windows, target_arch = "x86_64"))]
+#[cfg(all(target_arch = "x86_64", any(windows, feature = "x64-inline-accessors")))]
 mod imp {
     use super::{PUCHAR, PULONG, PUSHORT, UCHAR, ULONG, USHORT};
     use core::sync::atomic::{Ordering, compiler_fence, fence};
@@ -160,7 +160,7 @@ mod imp {
     }
 }
 
-#[cfg(not(all(windows, target_arch = "x86_64")))]
+#[cfg(not(all(target_arch = "x86_64", any(windows, feature = "x64-inline-accessors"))))]
 mod imp {
     use super::{PUCHAR, PULONG, PUSHORT, UCHAR, ULONG, USHORT};
 

@@ -848,7 +848,7 @@ pub unsafe fn StorPortEnablePassiveInitialization(
 /// (MinGW-w64's `storport.h` omits it; the WDK's prototypes have it). On x64 `storport.h` makes
 /// them macros over `READ_REGISTER_*` / `READ_PORT_*`, so on Windows x64 they are the same inline
 /// volatile accesses and `in`/`out` instructions as the `ScsiPort` ones; elsewhere they are imports.
-#[cfg(all(windows, target_arch = "x86_64"))]
+#[cfg(all(target_arch = "x86_64", any(windows, feature = "x64-inline-accessors")))]
 mod registers {
     use super::{PUCHAR, PULONG, PUSHORT, PVOID, UCHAR, ULONG, USHORT};
 
@@ -896,7 +896,7 @@ mod registers {
     }
 }
 
-#[cfg(not(all(windows, target_arch = "x86_64")))]
+#[cfg(not(all(target_arch = "x86_64", any(windows, feature = "x64-inline-accessors"))))]
 mod registers {
     use super::{PUCHAR, PULONG, PUSHORT, PVOID, UCHAR, ULONG, USHORT};
 
