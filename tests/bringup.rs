@@ -104,3 +104,26 @@ fn crash_dump_mode_loads_and_does_io_without_deferral() {
     assert!(uncached["bytes"].as_u64().unwrap() < 32 * 1024);
     rig.assert_clean();
 }
+
+#[test]
+fn hot_plug_messages_turn_into_a_bus_rescan() {
+    // PVSCSI posts DEV_ADDED / DEV_REMOVED on its message ring (pvscsi-facts.md §5.6); the driver
+    // set the ring up, takes the MSG interrupt through the same deferred path, and reports
+    // BusChangeDetected, on which SCSI Port re-enumerates the bus.
+    for schedule in schedules() {
+        let mut config = Config::new(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        assert_eq!(rig.machine.logical_units(0), vec![(0, 0, 0), (0, 1, 0)]);
+        rig.device.attach(3, scsiport_sim::disk::Disk::ram(1 << 20).unwrap()).unwrap();
+        rig.machine.run_until(|m| m.logical_units(0).contains(&(0, 3, 0))).unwrap();
+        let c = rig.execute(&Request::read_capacity10(3));
+        assert!(c.is_success(), "{c:?}");
+        rig.device.detach(1);
+        rig.machine.run_until(|m| !m.logical_units(0).contains(&(0, 1, 0))).unwrap();
+        let trace = rig.trace();
+        let changes = trace.iter().filter(|e| e["type"] == "BusChangeDetected").count();
+        assert!(changes >= 2, "one BusChangeDetected per hot-plug event ({changes})");
+        rig.assert_clean();
+    }
+}
