@@ -3001,54 +3001,46 @@ impl MachineCore {
         }
         let pick = usize::try_from(self.rand() % actions.len() as u64).unwrap_or(0);
         let Some(action) = actions.get(pick).copied() else { return Step::Idle };
+        if let Action::Isr(l) = action {
+            // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
+            lock(&self.irq_due).remove(&l);
+            self.dispatch_line(l);
+            return Step::Progress;
+        }
+        let (Action::Device(i) | Action::Poll(i) | Action::Dpc(i) | Action::Start(i) | Action::Timer(i)
+        | Action::Timeout(i) | Action::HoldEnd(i) | Action::Rescan(i)) = action
+        else {
+            return Step::Progress;
+        };
+        let Some(ad) = self.adapters.get(i) else { return Step::Progress };
         match action {
-            Action::Device(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    ad.hba.run_due(now);
-                    self.note_line(ad);
-                }
+            Action::Device(_) => {
+                ad.hba.run_due(now);
+                self.note_line(ad);
             }
-            Action::Isr(l) => {
-                // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
-                lock(&self.irq_due).remove(&l);
-                self.dispatch_line(l);
+            Action::Poll(_) => {
+                ad.st().next_poll_ns = now + self.cfg.dump_poll_ns;
+                self.poll(ad);
             }
-            Action::Poll(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    ad.st().next_poll_ns = now + self.cfg.dump_poll_ns;
-                    self.poll(ad);
-                }
+            Action::Dpc(_) => {
+                self.run_dpc(ad);
             }
-            Action::Dpc(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.run_dpc(ad);
-                }
+            Action::Start(_) => {
+                self.try_start(ad);
             }
-            Action::Start(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.try_start(ad);
-                }
+            Action::Timer(_) => {
+                self.run_timer(ad);
             }
-            Action::Timer(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.run_timer(ad);
-                }
+            Action::Timeout(_) => {
+                self.run_timeouts(ad);
             }
-            Action::Timeout(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.run_timeouts(ad);
-                }
+            Action::HoldEnd(_) => {
+                self.run_hold_end(ad);
             }
-            Action::HoldEnd(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.run_hold_end(ad);
-                }
+            Action::Rescan(_) => {
+                self.run_rescan(ad);
             }
-            Action::Rescan(i) => {
-                if let Some(ad) = self.adapters.get(i) {
-                    self.run_rescan(ad);
-                }
-            }
+            Action::Isr(_) => {}
         }
         Step::Progress
     }
