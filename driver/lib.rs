@@ -55,7 +55,7 @@ pub use adapter::Adapter;
 /// gives a SCSI miniport.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 #[allow(non_snake_case)] // the name Windows looks for
-pub unsafe extern "system" fn DriverEntry(argument1: *mut core::ffi::c_void, argument2: *mut core::ffi::c_void) -> u32 {
+pub unsafe extern "win64" fn DriverEntry(argument1: *mut core::ffi::c_void, argument2: *mut core::ffi::c_void) -> u32 {
     // SAFETY: this is DriverEntry, and the arguments are its own, unchanged.
     unsafe { scsiport::initialize::<Adapter>(argument1, argument2) }
 }

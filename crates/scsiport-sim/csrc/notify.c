@@ -6,6 +6,11 @@
  * and forwards them, widened to fixed-size words, to a Rust function whose address the emulator
  * stores at start-up. The shim therefore has no link-time reference into Rust, which keeps the
  * static library independent of where it lands on the linker command line.
+ *
+ * Both are defined with the Windows x64 calling convention (ms_abi) and read their arguments with
+ * the Windows va_list (__builtin_ms_va_list): a miniport built for Windows, or the Linux build of
+ * one (scsiport-sys declares them extern "win64"), passes them in RCX, RDX, R8, R9 and then on the
+ * stack in 8-byte slots, which is not where the System V convention would look.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -37,51 +42,54 @@ enum {
     SIM_WMIReregister = 9
 };
 
-void ScsiPortNotification(int type, void *ext, ...) {
+#define MS_ABI __attribute__((ms_abi))
+#define ms_va_arg(ap, type) __builtin_va_arg(ap, type)
+
+MS_ABI void ScsiPortNotification(int type, void *ext, ...) {
     uintptr_t a[4] = {0, 0, 0, 0};
     int n = 0;
-    va_list ap;
-    va_start(ap, ext);
+    __builtin_ms_va_list ap;
+    __builtin_ms_va_start(ap, ext);
     switch (type) {
     case SIM_RequestComplete:
     case SIM_CallDisableInterrupts:
     case SIM_CallEnableInterrupts:
-        a[0] = (uintptr_t)va_arg(ap, void *);
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
         n = 1;
         break;
     case SIM_NextLuRequest:
         /* Three UCHARs, promoted to int by the caller. */
-        a[0] = (unsigned char)va_arg(ap, int);
-        a[1] = (unsigned char)va_arg(ap, int);
-        a[2] = (unsigned char)va_arg(ap, int);
+        a[0] = (unsigned char)ms_va_arg(ap, int);
+        a[1] = (unsigned char)ms_va_arg(ap, int);
+        a[2] = (unsigned char)ms_va_arg(ap, int);
         n = 3;
         break;
     case SIM_RequestTimerCall:
-        a[0] = (uintptr_t)va_arg(ap, void *);
-        a[1] = va_arg(ap, unsigned int);
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = ms_va_arg(ap, unsigned int);
         n = 2;
         break;
     case SIM_BusChangeDetected:
-        a[0] = (unsigned char)va_arg(ap, int);
+        a[0] = (unsigned char)ms_va_arg(ap, int);
         n = 1;
         break;
     case SIM_WMIEvent:
         /* PVOID WnodeEventItem, UCHAR PathId [, UCHAR TargetId, UCHAR Lun unless PathId == 0xFF]. */
-        a[0] = (uintptr_t)va_arg(ap, void *);
-        a[1] = (unsigned char)va_arg(ap, int);
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = (unsigned char)ms_va_arg(ap, int);
         n = 2;
         if (a[1] != 0xFF) {
-            a[2] = (unsigned char)va_arg(ap, int);
-            a[3] = (unsigned char)va_arg(ap, int);
+            a[2] = (unsigned char)ms_va_arg(ap, int);
+            a[3] = (unsigned char)ms_va_arg(ap, int);
             n = 4;
         }
         break;
     case SIM_WMIReregister:
-        a[0] = (unsigned char)va_arg(ap, int);
+        a[0] = (unsigned char)ms_va_arg(ap, int);
         n = 1;
         if (a[0] != 0xFF) {
-            a[1] = (unsigned char)va_arg(ap, int);
-            a[2] = (unsigned char)va_arg(ap, int);
+            a[1] = (unsigned char)ms_va_arg(ap, int);
+            a[2] = (unsigned char)ms_va_arg(ap, int);
             n = 3;
         }
         break;
@@ -89,22 +97,31 @@ void ScsiPortNotification(int type, void *ext, ...) {
         /* NextRequest, ResetDetected: no extra arguments. Unknown types: none are read. */
         break;
     }
-    va_end(ap);
+    __builtin_ms_va_end(ap);
     sp_sim_notify_fn f = __atomic_load_n(&g_notify, __ATOMIC_SEQ_CST);
     if (f) {
         f(type, ext, a[0], a[1], a[2], a[3], n);
     }
 }
 
-void ScsiDebugPrint(unsigned int level, char *fmt, ...) {
+/*
+ * glibc's vsnprintf takes a System V va_list, so the Windows one is turned into the few argument
+ * kinds a miniport's debug format uses (integers and pointers, 8-byte slots each, and %s strings):
+ * up to 8 slots are forwarded as 64-bit words, which is how each is passed on x64 anyway.
+ */
+MS_ABI void ScsiDebugPrint(unsigned int level, char *fmt, ...) {
     char buf[512];
-    va_list ap;
+    unsigned long long w[8];
+    __builtin_ms_va_list ap;
     if (!fmt) {
         return;
     }
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
+    __builtin_ms_va_start(ap, fmt);
+    for (int i = 0; i < 8; i++) {
+        w[i] = ms_va_arg(ap, unsigned long long);
+    }
+    __builtin_ms_va_end(ap);
+    snprintf(buf, sizeof buf, fmt, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
     sp_sim_debug_fn f = __atomic_load_n(&g_debug, __ATOMIC_SEQ_CST);
     if (f) {
         f(level, buf);

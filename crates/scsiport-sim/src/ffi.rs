@@ -114,7 +114,7 @@ pub(crate) fn link() {
 
 /// `ScsiPortInitialize` (`DDI:nf-srb-scsiportinitialize`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortInitialize(Argument1: PVOID, Argument2: PVOID, HwInitializationData: *mut HW_INITIALIZATION_DATA, HwContext: PVOID) -> ULONG {
+pub extern "win64" fn ScsiPortInitialize(Argument1: PVOID, Argument2: PVOID, HwInitializationData: *mut HW_INITIALIZATION_DATA, HwContext: PVOID) -> ULONG {
     let _ = HwContext;
     guarded(0xC000_0001, "ScsiPortInitialize", || {
         let Some((m, _, _)) = current() else {
@@ -128,7 +128,7 @@ pub extern "system" fn ScsiPortInitialize(Argument1: PVOID, Argument2: PVOID, Hw
 
 /// `ScsiPortGetPhysicalAddress` (`DDI:nf-srb-scsiportgetphysicaladdress`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetPhysicalAddress(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, VirtualAddress: PVOID, Length: PULONG) -> SCSI_PHYSICAL_ADDRESS {
+pub extern "win64" fn ScsiPortGetPhysicalAddress(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, VirtualAddress: PVOID, Length: PULONG) -> SCSI_PHYSICAL_ADDRESS {
     guarded(SCSI_PHYSICAL_ADDRESS::default(), "ScsiPortGetPhysicalAddress", || {
         let Some((m, ad, _)) = resolve(HwDeviceExtension, "ScsiPortGetPhysicalAddress") else {
             return SCSI_PHYSICAL_ADDRESS::default();
@@ -139,7 +139,7 @@ pub extern "system" fn ScsiPortGetPhysicalAddress(HwDeviceExtension: PVOID, Srb:
 
 /// `ScsiPortGetVirtualAddress` (`DDI:nf-srb-scsiportgetvirtualaddress`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetVirtualAddress(HwDeviceExtension: PVOID, PhysicalAddress: SCSI_PHYSICAL_ADDRESS) -> PVOID {
+pub extern "win64" fn ScsiPortGetVirtualAddress(HwDeviceExtension: PVOID, PhysicalAddress: SCSI_PHYSICAL_ADDRESS) -> PVOID {
     guarded(std::ptr::null_mut(), "ScsiPortGetVirtualAddress", || {
         let Some((m, ad, _)) = resolve(HwDeviceExtension, "ScsiPortGetVirtualAddress") else { return std::ptr::null_mut() };
         m.get_virtual_address(&ad, u64::try_from(PhysicalAddress.QuadPart).unwrap_or(0))
@@ -148,7 +148,7 @@ pub extern "system" fn ScsiPortGetVirtualAddress(HwDeviceExtension: PVOID, Physi
 
 /// `ScsiPortGetUncachedExtension` (`DDI:nf-srb-scsiportgetuncachedextension`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetUncachedExtension(HwDeviceExtension: PVOID, ConfigInfo: *mut PORT_CONFIGURATION_INFORMATION, NumberOfBytes: ULONG) -> PVOID {
+pub extern "win64" fn ScsiPortGetUncachedExtension(HwDeviceExtension: PVOID, ConfigInfo: *mut PORT_CONFIGURATION_INFORMATION, NumberOfBytes: ULONG) -> PVOID {
     guarded(std::ptr::null_mut(), "ScsiPortGetUncachedExtension", || {
         let Some((m, ad, routine)) = resolve(HwDeviceExtension, "ScsiPortGetUncachedExtension") else {
             return std::ptr::null_mut();
@@ -160,7 +160,7 @@ pub extern "system" fn ScsiPortGetUncachedExtension(HwDeviceExtension: PVOID, Co
 /// `ScsiPortGetDeviceBase` (`DDI:nf-srb-scsiportgetdevicebase`): returns an address that must be
 /// used only with `ScsiPortRead/Write*` (a direct dereference faults and is reported).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetDeviceBase(HwDeviceExtension: PVOID, BusType: INTERFACE_TYPE, SystemIoBusNumber: ULONG, IoAddress: SCSI_PHYSICAL_ADDRESS, NumberOfBytes: ULONG, InIoSpace: BOOLEAN) -> PVOID {
+pub extern "win64" fn ScsiPortGetDeviceBase(HwDeviceExtension: PVOID, BusType: INTERFACE_TYPE, SystemIoBusNumber: ULONG, IoAddress: SCSI_PHYSICAL_ADDRESS, NumberOfBytes: ULONG, InIoSpace: BOOLEAN) -> PVOID {
     let _ = (BusType, SystemIoBusNumber);
     guarded(std::ptr::null_mut(), "ScsiPortGetDeviceBase", || {
         let Some((m, ad, routine)) = resolve(HwDeviceExtension, "ScsiPortGetDeviceBase") else { return std::ptr::null_mut() };
@@ -170,7 +170,7 @@ pub extern "system" fn ScsiPortGetDeviceBase(HwDeviceExtension: PVOID, BusType: 
 
 /// `ScsiPortFreeDeviceBase` (`DDI:nf-srb-scsiportfreedevicebase`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortFreeDeviceBase(HwDeviceExtension: PVOID, MappedAddress: PVOID) {
+pub extern "win64" fn ScsiPortFreeDeviceBase(HwDeviceExtension: PVOID, MappedAddress: PVOID) {
     guarded((), "ScsiPortFreeDeviceBase", || {
         let Some((m, ad, routine)) = resolve(HwDeviceExtension, "ScsiPortFreeDeviceBase") else { return };
         m.free_device_base(&ad, routine, MappedAddress as usize);
@@ -179,7 +179,7 @@ pub extern "system" fn ScsiPortFreeDeviceBase(HwDeviceExtension: PVOID, MappedAd
 
 /// `ScsiPortGetBusData` (`DDI:nf-srb-scsiportgetbusdata`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetBusData(DeviceExtension: PVOID, BusDataType: ULONG, SystemIoBusNumber: ULONG, SlotNumber: ULONG, Buffer: PVOID, Length: ULONG) -> ULONG {
+pub extern "win64" fn ScsiPortGetBusData(DeviceExtension: PVOID, BusDataType: ULONG, SystemIoBusNumber: ULONG, SlotNumber: ULONG, Buffer: PVOID, Length: ULONG) -> ULONG {
     let _ = (SystemIoBusNumber, SlotNumber);
     guarded(0, "ScsiPortGetBusData", || {
         let Some((m, ad, routine)) = resolve(DeviceExtension, "ScsiPortGetBusData") else { return 0 };
@@ -189,7 +189,7 @@ pub extern "system" fn ScsiPortGetBusData(DeviceExtension: PVOID, BusDataType: U
 
 /// `ScsiPortSetBusDataByOffset` (`DDI:nf-srb-scsiportsetbusdatabyoffset`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortSetBusDataByOffset(DeviceExtension: PVOID, BusDataType: ULONG, SystemIoBusNumber: ULONG, SlotNumber: ULONG, Buffer: PVOID, Offset: ULONG, Length: ULONG) -> ULONG {
+pub extern "win64" fn ScsiPortSetBusDataByOffset(DeviceExtension: PVOID, BusDataType: ULONG, SystemIoBusNumber: ULONG, SlotNumber: ULONG, Buffer: PVOID, Offset: ULONG, Length: ULONG) -> ULONG {
     let _ = (SystemIoBusNumber, SlotNumber);
     guarded(0, "ScsiPortSetBusDataByOffset", || {
         let Some((m, ad, routine)) = resolve(DeviceExtension, "ScsiPortSetBusDataByOffset") else { return 0 };
@@ -199,7 +199,7 @@ pub extern "system" fn ScsiPortSetBusDataByOffset(DeviceExtension: PVOID, BusDat
 
 /// `ScsiPortValidateRange` (`DDI:nf-srb-scsiportvalidaterange`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortValidateRange(HwDeviceExtension: PVOID, BusType: INTERFACE_TYPE, SystemIoBusNumber: ULONG, IoAddress: SCSI_PHYSICAL_ADDRESS, NumberOfBytes: ULONG, InIoSpace: BOOLEAN) -> BOOLEAN {
+pub extern "win64" fn ScsiPortValidateRange(HwDeviceExtension: PVOID, BusType: INTERFACE_TYPE, SystemIoBusNumber: ULONG, IoAddress: SCSI_PHYSICAL_ADDRESS, NumberOfBytes: ULONG, InIoSpace: BOOLEAN) -> BOOLEAN {
     let _ = (BusType, SystemIoBusNumber);
     guarded(FALSE, "ScsiPortValidateRange", || {
         let Some((m, ad, routine)) = resolve(HwDeviceExtension, "ScsiPortValidateRange") else { return FALSE };
@@ -209,7 +209,7 @@ pub extern "system" fn ScsiPortValidateRange(HwDeviceExtension: PVOID, BusType: 
 
 /// `ScsiPortGetLogicalUnit` (`DDI:nf-srb-scsiportgetlogicalunit`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> PVOID {
+pub extern "win64" fn ScsiPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> PVOID {
     guarded(std::ptr::null_mut(), "ScsiPortGetLogicalUnit", || {
         let Some((m, ad, _)) = resolve(HwDeviceExtension, "ScsiPortGetLogicalUnit") else { return std::ptr::null_mut() };
         m.get_logical_unit(&ad, PathId, TargetId, Lun)
@@ -218,7 +218,7 @@ pub extern "system" fn ScsiPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: 
 
 /// `ScsiPortGetSrb` (`DDI:nf-srb-scsiportgetsrb`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG) -> *mut SCSI_REQUEST_BLOCK {
+pub extern "win64" fn ScsiPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG) -> *mut SCSI_REQUEST_BLOCK {
     guarded(std::ptr::null_mut(), "ScsiPortGetSrb", || {
         let Some((m, ad, _)) = resolve(DeviceExtension, "ScsiPortGetSrb") else { return std::ptr::null_mut() };
         m.trace(Some(ad.index), "port", &[("fn", J::Static("ScsiPortGetSrb")), ("tag", J::from(QueueTag))]);
@@ -228,7 +228,7 @@ pub extern "system" fn ScsiPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, Tar
 
 /// `ScsiPortCompleteRequest` (`DDI:nf-srb-scsiportcompleterequest`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, SrbStatus: UCHAR) {
+pub extern "win64" fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, SrbStatus: UCHAR) {
     guarded((), "ScsiPortCompleteRequest", || {
         let Some((m, ad, routine)) = resolve(HwDeviceExtension, "ScsiPortCompleteRequest") else { return };
         m.trace(
@@ -249,7 +249,7 @@ pub extern "system" fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId:
 /// `ScsiPortStallExecution` (`DDI:nf-srb-scsiportstallexecution`): virtual time in the
 /// deterministic schedule (the device keeps running meanwhile), a real wait otherwise.
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortStallExecution(Delay: ULONG) {
+pub extern "win64" fn ScsiPortStallExecution(Delay: ULONG) {
     guarded((), "ScsiPortStallExecution", || {
         let Some((m, ad, _)) = current() else { return };
         m.stall(ad.as_ref(), Delay);
@@ -258,7 +258,7 @@ pub extern "system" fn ScsiPortStallExecution(Delay: ULONG) {
 
 /// `ScsiPortLogError` (`DDI:nf-srb-scsiportlogerror`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortLogError(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, ErrorCode: ULONG, UniqueId: ULONG) {
+pub extern "win64" fn ScsiPortLogError(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, ErrorCode: ULONG, UniqueId: ULONG) {
     let _ = (PathId, TargetId, Lun);
     guarded((), "ScsiPortLogError", || {
         let Some((m, ad, _)) = resolve(HwDeviceExtension, "ScsiPortLogError") else { return };
@@ -269,7 +269,7 @@ pub extern "system" fn ScsiPortLogError(HwDeviceExtension: PVOID, Srb: *mut SCSI
 /// `ScsiPortQuerySystemTime` (`DDI:nf-srb-scsiportquerysystemtime`): 100 ns units since 1601,
 /// from machine time (so deterministic runs see the same values).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortQuerySystemTime(CurrentTime: PLARGE_INTEGER) {
+pub extern "win64" fn ScsiPortQuerySystemTime(CurrentTime: PLARGE_INTEGER) {
     // 2024-01-01T00:00:00Z in 100 ns units since 1601-01-01.
     const EPOCH: i64 = 133_485_408_000_000_000;
     guarded((), "ScsiPortQuerySystemTime", || {
@@ -285,14 +285,14 @@ pub extern "system" fn ScsiPortQuerySystemTime(CurrentTime: PLARGE_INTEGER) {
 
 /// `ScsiPortConvertUlongToPhysicalAddress` (`DDI:nf-srb-scsiportconvertulongtophysicaladdress`).
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortConvertUlongToPhysicalAddress(UlongAddress: ULONG_PTR) -> SCSI_PHYSICAL_ADDRESS {
+pub extern "win64" fn ScsiPortConvertUlongToPhysicalAddress(UlongAddress: ULONG_PTR) -> SCSI_PHYSICAL_ADDRESS {
     SCSI_PHYSICAL_ADDRESS { QuadPart: i64::try_from(UlongAddress).unwrap_or(i64::MAX) }
 }
 
 /// `ScsiPortIoMapTransfer` (`DDI:nf-srb-scsiportiomaptransfer`): subordinate (system) DMA, which
 /// a PCI bus master never uses; traced only.
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortIoMapTransfer(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, LogicalAddress: PVOID, Length: ULONG) {
+pub extern "win64" fn ScsiPortIoMapTransfer(HwDeviceExtension: PVOID, Srb: *mut SCSI_REQUEST_BLOCK, LogicalAddress: PVOID, Length: ULONG) {
     let _ = (Srb, LogicalAddress);
     guarded((), "ScsiPortIoMapTransfer", || {
         let Some((m, ad, _)) = resolve(HwDeviceExtension, "ScsiPortIoMapTransfer") else { return };
@@ -302,7 +302,7 @@ pub extern "system" fn ScsiPortIoMapTransfer(HwDeviceExtension: PVOID, Srb: *mut
 
 /// `ScsiPortFlushDma` (`DDI:nf-srb-scsiportflushdma`): subordinate DMA only; traced.
 #[unsafe(no_mangle)]
-pub extern "system" fn ScsiPortFlushDma(DeviceExtension: PVOID) {
+pub extern "win64" fn ScsiPortFlushDma(DeviceExtension: PVOID) {
     guarded((), "ScsiPortFlushDma", || {
         let Some((m, ad, _)) = resolve(DeviceExtension, "ScsiPortFlushDma") else { return };
         m.trace(Some(ad.index), "port", &[("fn", J::Static("ScsiPortFlushDma"))]);
@@ -313,7 +313,7 @@ macro_rules! reg_read {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
         #[unsafe(no_mangle)]
-        pub extern "system" fn $name(Register: $ptr) -> $ty {
+        pub extern "win64" fn $name(Register: $ptr) -> $ty {
             guarded(0, stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return 0 };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, 1, stringify!($name)) else { return 0 };
@@ -330,7 +330,7 @@ macro_rules! reg_write {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
         #[unsafe(no_mangle)]
-        pub extern "system" fn $name(Register: $ptr, Value: $ty) {
+        pub extern "win64" fn $name(Register: $ptr, Value: $ty) {
             guarded((), stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, 1, stringify!($name)) else { return };
@@ -346,7 +346,7 @@ macro_rules! reg_read_buf {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
         #[doc = concat!("`", stringify!($name), "`: `Count` reads (the same port, or consecutive registers).")]
         #[unsafe(no_mangle)]
-        pub extern "system" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
+        pub extern "win64" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
             guarded((), stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
@@ -367,7 +367,7 @@ macro_rules! reg_write_buf {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
         #[doc = concat!("`", stringify!($name), "`: `Count` writes (the same port, or consecutive registers).")]
         #[unsafe(no_mangle)]
-        pub extern "system" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
+        pub extern "win64" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
             guarded((), stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };

@@ -13,7 +13,7 @@
 //! use std::sync::Arc;
 //! use scsiport_sim::{Machine, Schedule, Request, mem::SimDma};
 //! # fn hba(_: Arc<dyn scsiport_sim::hba::Clock>) -> Arc<dyn scsiport_sim::hba::Hba> { unimplemented!() }
-//! # unsafe extern "system" fn driver_entry(_: *mut core::ffi::c_void, _: *mut core::ffi::c_void) -> u32 { 0 }
+//! # unsafe extern "win64" fn driver_entry(_: *mut core::ffi::c_void, _: *mut core::ffi::c_void) -> u32 { 0 }
 //! let b = Machine::builder().schedule(Schedule::Deterministic { seed: 7 });
 //! let dma = Arc::new(SimDma::default());
 //! let h = hba(b.clock());

@@ -19,7 +19,7 @@ use crate::trace::Tracer;
 use crate::verifier::{BugCheck, VerifierConfig};
 
 /// A miniport's `DriverEntry`.
-pub type DriverEntryFn = unsafe extern "system" fn(scsiport_sys::PVOID, scsiport_sys::PVOID) -> scsiport_sys::ULONG;
+pub type DriverEntryFn = unsafe extern "win64" fn(scsiport_sys::PVOID, scsiport_sys::PVOID) -> scsiport_sys::ULONG;
 
 /// How the machine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

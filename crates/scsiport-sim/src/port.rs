@@ -882,7 +882,7 @@ impl Chan {
 }
 
 /// A miniport's `HwScsiResetBus`.
-type HwResetBusFn = unsafe extern "system" fn(PVOID, sys::ULONG) -> BOOLEAN;
+type HwResetBusFn = unsafe extern "win64" fn(PVOID, sys::ULONG) -> BOOLEAN;
 
 /// Why the port resets a bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2466,7 +2466,7 @@ impl MachineCore {
     }
 
     /// Calls one adapter's ISR and applies the interrupt rules. Returns whether it claimed.
-    fn run_isr(self: &Arc<Self>, ad: &Arc<Adapter>, isr: unsafe extern "system" fn(PVOID) -> BOOLEAN, polled: bool) -> bool {
+    fn run_isr(self: &Arc<Self>, ad: &Arc<Adapter>, isr: unsafe extern "win64" fn(PVOID) -> BOOLEAN, polled: bool) -> bool {
         let idx = Some(ad.index);
         let _g = ad.intlock();
         if ad.st().deferred() {
@@ -2557,7 +2557,7 @@ impl MachineCore {
             }
         };
         // SAFETY: `cb` is the non-NULL PHW_INTERRUPT the miniport passed with CallEnableInterrupts.
-        let enable: unsafe extern "system" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(cb) };
+        let enable: unsafe extern "win64" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(cb) };
         let devext = ad.devext_ptr();
         if ad.hba.irq_asserted() {
             // The ISR dismissed the interrupt instead of masking the HBA, and it fired again
@@ -2605,7 +2605,7 @@ impl MachineCore {
         };
         ad.st().defer = Defer::DisablePending(dcb);
         // SAFETY: the non-NULL PHW_INTERRUPT passed with CallDisableInterrupts.
-        let disable_fn: unsafe extern "system" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(dcb) };
+        let disable_fn: unsafe extern "win64" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(dcb) };
         {
             let _g = ad.intlock();
             self.call(Some(ad), Routine::DisableCallback, &[], || {
@@ -2677,7 +2677,7 @@ impl MachineCore {
             }
         };
         // SAFETY: the non-NULL PHW_TIMER the miniport passed with RequestTimerCall.
-        let f: unsafe extern "system" fn(PVOID) = unsafe { std::mem::transmute(t) };
+        let f: unsafe extern "win64" fn(PVOID) = unsafe { std::mem::transmute(t) };
         let devext = ad.devext_ptr();
         self.call(Some(ad), Routine::Timer, &[], || {
             // SAFETY: the miniport's HwScsiTimer under the interrupt lock.

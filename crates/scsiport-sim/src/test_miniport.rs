@@ -332,14 +332,14 @@ fn init_data() -> HW_INITIALIZATION_DATA {
 }
 
 /// `DriverEntry` of the test miniport.
-pub unsafe extern "system" fn driver_entry(a1: PVOID, a2: PVOID) -> ULONG {
+pub unsafe extern "win64" fn driver_entry(a1: PVOID, a2: PVOID) -> ULONG {
     let mut h = init_data();
     // SAFETY: the port's ScsiPortInitialize with our arguments and init data.
     unsafe { sys::ScsiPortInitialize(a1, a2, &raw mut h, ptr::null_mut()) }
 }
 
 /// A `DriverEntry` with a wrong `HwInitializationDataSize` (0x1000).
-pub unsafe extern "system" fn driver_entry_bad_size(a1: PVOID, a2: PVOID) -> ULONG {
+pub unsafe extern "win64" fn driver_entry_bad_size(a1: PVOID, a2: PVOID) -> ULONG {
     let mut h = init_data();
     h.HwInitializationDataSize = 16;
     // SAFETY: as in `driver_entry`.
@@ -347,7 +347,7 @@ pub unsafe extern "system" fn driver_entry_bad_size(a1: PVOID, a2: PVOID) -> ULO
 }
 
 /// A `DriverEntry` without `HwStartIo` (0x1000).
-pub unsafe extern "system" fn driver_entry_no_start_io(a1: PVOID, a2: PVOID) -> ULONG {
+pub unsafe extern "win64" fn driver_entry_no_start_io(a1: PVOID, a2: PVOID) -> ULONG {
     let mut h = init_data();
     h.HwStartIo = None;
     // SAFETY: as in `driver_entry`.
@@ -355,7 +355,7 @@ pub unsafe extern "system" fn driver_entry_no_start_io(a1: PVOID, a2: PVOID) -> 
 }
 
 /// A `DriverEntry` that passes other arguments than its own (0x1000).
-pub unsafe extern "system" fn driver_entry_wrong_args(_a1: PVOID, _a2: PVOID) -> ULONG {
+pub unsafe extern "win64" fn driver_entry_wrong_args(_a1: PVOID, _a2: PVOID) -> ULONG {
     let mut h = init_data();
     let mut token = 0u64;
     let p: PVOID = (&raw mut token).cast();
@@ -364,7 +364,7 @@ pub unsafe extern "system" fn driver_entry_wrong_args(_a1: PVOID, _a2: PVOID) ->
 }
 
 /// A `DriverEntry` that returns something else than `ScsiPortInitialize`'s status (0x1101).
-pub unsafe extern "system" fn driver_entry_wrong_return(a1: PVOID, a2: PVOID) -> ULONG {
+pub unsafe extern "win64" fn driver_entry_wrong_return(a1: PVOID, a2: PVOID) -> ULONG {
     // SAFETY: forwarded.
     let s = unsafe { driver_entry(a1, a2) };
     s.wrapping_add(0x42)
@@ -485,7 +485,7 @@ fn setup_device(e: &mut DevExt) {
     }
 }
 
-unsafe extern "system" fn hw_find_adapter(
+unsafe extern "win64" fn hw_find_adapter(
     p: PVOID,
     _ctx: PVOID,
     _bus: PVOID,
@@ -575,7 +575,7 @@ unsafe extern "system" fn hw_find_adapter(
     sys::SP_RETURN_FOUND
 }
 
-unsafe extern "system" fn hw_initialize(p: PVOID) -> BOOLEAN {
+unsafe extern "win64" fn hw_initialize(p: PVOID) -> BOOLEAN {
     let e = ext(p);
     if e.brk == Break::UncachedInInit {
         // SAFETY: deliberately broken: outside HwScsiFindAdapter.
@@ -593,7 +593,7 @@ unsafe extern "system" fn hw_initialize(p: PVOID) -> BOOLEAN {
     setup_device(e);
     if e.timer {
         // SAFETY: RequestTimerCall takes the timer routine and microseconds.
-        unsafe { sys::ScsiPortNotification(sys::RequestTimerCall, p, Some(hw_timer as unsafe extern "system" fn(PVOID)), 10_000u32) };
+        unsafe { sys::ScsiPortNotification(sys::RequestTimerCall, p, Some(hw_timer as unsafe extern "win64" fn(PVOID)), 10_000u32) };
     }
     if e.brk == Break::TimerNull {
         // SAFETY: deliberately broken: a NULL routine.
@@ -602,14 +602,14 @@ unsafe extern "system" fn hw_initialize(p: PVOID) -> BOOLEAN {
     TRUE
 }
 
-unsafe extern "system" fn hw_timer(p: PVOID) {
+unsafe extern "win64" fn hw_timer(p: PVOID) {
     let e = ext(p);
     e.timer_calls += 1;
     if e.dump {
         drain(p, e, false);
     }
     // SAFETY: re-arm.
-    unsafe { sys::ScsiPortNotification(sys::RequestTimerCall, p, Some(hw_timer as unsafe extern "system" fn(PVOID)), 10_000u32) };
+    unsafe { sys::ScsiPortNotification(sys::RequestTimerCall, p, Some(hw_timer as unsafe extern "win64" fn(PVOID)), 10_000u32) };
 }
 
 fn signal_ready(p: PVOID, e: &mut DevExt, srb: &SCSI_REQUEST_BLOCK) {
@@ -627,7 +627,7 @@ fn free_slot(e: &DevExt) -> Option<usize> {
     e.slots.iter().take(e.qd as usize).position(|s| s.srb.is_null())
 }
 
-unsafe extern "system" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) -> BOOLEAN {
+unsafe extern "win64" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) -> BOOLEAN {
     let e = ext(p);
     // SAFETY: the port's SRB, ours until completion.
     let srb = unsafe { &mut *srb_p };
@@ -656,7 +656,7 @@ unsafe extern "system" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) 
             }
             Break::EnableOutsideIsr => {
                 // SAFETY: deliberately broken: not from the ISR.
-                unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
+                unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };
             }
             Break::UnsupportedNotification => notify0(sys::LinkUp, p),
             // SAFETY: BusChangeDetected takes the PathId, promoted to int.
@@ -991,7 +991,7 @@ fn drain(p: PVOID, e: &mut DevExt, _in_interrupt: bool) -> u32 {
     n
 }
 
-unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
+unsafe extern "win64" fn hw_interrupt(p: PVOID) -> BOOLEAN {
     let e = ext(p);
     let fire = e.broke;
     if e.brk == Break::SlowIsr {
@@ -1018,7 +1018,7 @@ unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
     }
     if fire && e.brk == Break::DisableOutsideEnable {
         // SAFETY: deliberately broken: not from the enable callback.
-        unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, p, Some(disable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
+        unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, p, Some(disable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };
     }
     if e.defer {
         if fire && e.brk == Break::EnableDismissOnly {
@@ -1028,7 +1028,7 @@ unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
         }
         e.saved_status = st;
         // SAFETY: CallEnableInterrupts with our enable callback, from the ISR.
-        unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
+        unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };
         return TRUE;
     }
     wr(e, REG_INTR_STATUS, st);
@@ -1036,7 +1036,7 @@ unsafe extern "system" fn hw_interrupt(p: PVOID) -> BOOLEAN {
     TRUE
 }
 
-unsafe extern "system" fn enable_cb(p: PVOID) -> BOOLEAN {
+unsafe extern "win64" fn enable_cb(p: PVOID) -> BOOLEAN {
     let e = ext(p);
     let st = rd(e, REG_INTR_STATUS);
     wr(e, REG_INTR_STATUS, st | e.saved_status);
@@ -1045,11 +1045,11 @@ unsafe extern "system" fn enable_cb(p: PVOID) -> BOOLEAN {
         return TRUE;
     }
     // SAFETY: CallDisableInterrupts with our disable callback, the enable callback's last step.
-    unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, p, Some(disable_cb as unsafe extern "system" fn(PVOID) -> BOOLEAN)) };
+    unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, p, Some(disable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };
     TRUE
 }
 
-unsafe extern "system" fn disable_cb(p: PVOID) -> BOOLEAN {
+unsafe extern "win64" fn disable_cb(p: PVOID) -> BOOLEAN {
     let e = ext(p);
     if e.broke && e.brk == Break::LeaveMasked {
         return TRUE;
@@ -1072,7 +1072,7 @@ fn reset_bus(p: PVOID, e: &mut DevExt, path: u32) {
     }
 }
 
-unsafe extern "system" fn hw_reset_bus(p: PVOID, path: ULONG) -> BOOLEAN {
+unsafe extern "win64" fn hw_reset_bus(p: PVOID, path: ULONG) -> BOOLEAN {
     let e = ext(p);
     if e.brk == Break::IgnoreReset {
         return TRUE;
@@ -1084,7 +1084,7 @@ unsafe extern "system" fn hw_reset_bus(p: PVOID, path: ULONG) -> BOOLEAN {
     TRUE
 }
 
-unsafe extern "system" fn hw_adapter_control(p: PVOID, ty: SCSI_ADAPTER_CONTROL_TYPE, params: PVOID) -> SCSI_ADAPTER_CONTROL_STATUS {
+unsafe extern "win64" fn hw_adapter_control(p: PVOID, ty: SCSI_ADAPTER_CONTROL_TYPE, params: PVOID) -> SCSI_ADAPTER_CONTROL_STATUS {
     let e = ext(p);
     match ty {
         sys::ScsiQuerySupportedControlTypes => {

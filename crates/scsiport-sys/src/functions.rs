@@ -1,8 +1,14 @@
 //! The `ScsiPort*` routines a miniport may call (`srb.h`), imported from `scsiport.sys`.
 //!
-//! On Windows they link against `scsiport.lib`. Everywhere else the SCSI Port emulator
-//! (`scsiport-sim`) defines the same symbols, so a miniport built for Linux runs unchanged on it.
-//! The register and port accessors are in `registers.rs`, because on x64 they are not imports.
+//! On Windows they are `raw-dylib` imports of `scsiport.sys` (the `+verbatim` name is the module
+//! the loader resolves them in), so the build needs no import library. Everywhere else the SCSI
+//! Port emulator (`scsiport-sim`) defines the same symbols, so a miniport built for Linux runs
+//! unchanged on it. The register and port accessors are in `registers.rs`, because on x64 they
+//! are not imports.
+//!
+//! Every routine uses the Windows x64 calling convention (`extern "win64"`), which is what
+//! `NTAPI`, `__cdecl` and variadic `__cdecl` all are on x64, so the emulator calls and is called
+//! by a Linux build of the driver exactly as Windows does.
 
 use crate::srb::{
     PHW_INITIALIZATION_DATA, PPORT_CONFIGURATION_INFORMATION, PSCSI_REQUEST_BLOCK, SCSI_NOTIFICATION_TYPE,
@@ -10,8 +16,8 @@ use crate::srb::{
 };
 use crate::types::{BOOLEAN, INTERFACE_TYPE, LONG, PCCHAR, PLARGE_INTEGER, PULONG, PVOID, UCHAR, ULONG, ULONG_PTR};
 
-#[cfg_attr(windows, link(name = "scsiport"))]
-unsafe extern "system" {
+#[cfg_attr(windows, link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+unsafe extern "win64" {
     /// Registers the miniport with the port; callable only from `DriverEntry` (`nf-srb-scsiportinitialize`).
     pub fn ScsiPortInitialize(
         Argument1: PVOID,
@@ -123,10 +129,12 @@ unsafe extern "system" {
     ) -> BOOLEAN;
 }
 
-#[cfg_attr(windows, link(name = "scsiport"))]
-unsafe extern "C" {
+#[cfg_attr(windows, link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+unsafe extern "win64" {
     /// Tells the port about a request's or the HBA's state; `__cdecl` and variadic, the extra
-    /// arguments depending on `NotificationType` (`nf-srb-scsiportnotification`).
+    /// arguments depending on `NotificationType` (`nf-srb-scsiportnotification`). On x64 a
+    /// variadic call passes the first four arguments in RCX, RDX, R8 and R9 and the rest on the
+    /// stack, each in an 8-byte slot.
     pub fn ScsiPortNotification(NotificationType: SCSI_NOTIFICATION_TYPE, HwDeviceExtension: PVOID, ...);
 
     /// Debug output, checked builds only; `__cdecl` and variadic (`nf-srb-scsidebugprint`).

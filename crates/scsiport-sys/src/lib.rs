@@ -9,11 +9,15 @@
 //!   `BOOLEAN` is `u8`;
 //! - C enums are `i32` type aliases with one plain constant per enumerator
 //!   (`CallEnableInterrupts`, `ScsiStopAdapter`);
-//! - callback pointer types are `Option<unsafe extern "system" fn(..)>`, so a NULL entry point is
-//!   `None`.
+//! - callback pointer types are `Option<unsafe extern "win64" fn(..)>`, so a NULL entry point is
+//!   `None`;
+//! - every routine, imported or called by the port, uses the Windows x64 calling convention,
+//!   spelled `extern "win64"`: on Windows x64 it is the same as `"system"` and `"C"`, and on
+//!   Linux `x86_64` it makes the emulator call a miniport (and a miniport call the emulator) the way
+//!   Windows does. PVSCSI exists only as x86-64 virtual hardware, so the crate is `x86_64` only.
 //!
-//! On Windows the functions link against `scsiport.lib`. Elsewhere the same symbols are expected
-//! from the SCSI Port emulator (`scsiport-sim`). On x64 the `ScsiPortRead/Write{Port,Register}*`
+//! On Windows the functions are `raw-dylib` imports of `scsiport.sys`. Elsewhere the same
+//! symbols are expected from the SCSI Port emulator (`scsiport-sim`). On x64 the `ScsiPortRead/Write{Port,Register}*`
 //! routines are macros in the WDK's `srb.h` (volatile accesses and `in`/`out` instructions, not
 //! imports); see [`ScsiPortReadRegisterUlong`] and its siblings.
 #![no_std]
@@ -50,3 +54,6 @@ mod scsi;
 pub use scsi::*;
 
 pub mod storport;
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("scsiport-sys binds the x64 SCSI Port and Storport interfaces (extern \"win64\"); build for x86_64");

@@ -164,8 +164,8 @@ mod imp {
 mod imp {
     use super::{PUCHAR, PULONG, PUSHORT, UCHAR, ULONG, USHORT};
 
-    #[cfg_attr(windows, link(name = "scsiport"))]
-    unsafe extern "system" {
+    #[cfg_attr(windows, link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+    unsafe extern "win64" {
         /// Reads a byte from a mapped memory-space register (`nf-srb-scsiportreadregisteruchar`).
         pub fn ScsiPortReadRegisterUchar(Register: PUCHAR) -> UCHAR;
         /// Reads a USHORT from a mapped memory-space register (`nf-srb-scsiportreadregisterushort`).

@@ -545,19 +545,19 @@ pub const SCSI_REQUEST_BLOCK_SIZE: USHORT = core::mem::size_of::<SCSI_REQUEST_BL
 // ---------------------------------------------------------------------------------------------
 
 /// `HwScsiInitialize` (`nc-srb-phw_initialize`).
-pub type PHW_INITIALIZE = Option<unsafe extern "system" fn(DeviceExtension: PVOID) -> BOOLEAN>;
+pub type PHW_INITIALIZE = Option<unsafe extern "win64" fn(DeviceExtension: PVOID) -> BOOLEAN>;
 /// `HwScsiStartIo` (`nc-srb-phw_startio`).
 pub type PHW_STARTIO =
-    Option<unsafe extern "system" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN>;
+    Option<unsafe extern "win64" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN>;
 /// `HwScsiInterrupt`, and the two `HwScsi..InterruptsCallback` routines (`nc-srb-phw_interrupt`).
-pub type PHW_INTERRUPT = Option<unsafe extern "system" fn(DeviceExtension: PVOID) -> BOOLEAN>;
+pub type PHW_INTERRUPT = Option<unsafe extern "win64" fn(DeviceExtension: PVOID) -> BOOLEAN>;
 /// `HwScsiTimer` (`nc-srb-phw_timer`).
-pub type PHW_TIMER = Option<unsafe extern "system" fn(DeviceExtension: PVOID)>;
+pub type PHW_TIMER = Option<unsafe extern "win64" fn(DeviceExtension: PVOID)>;
 /// `HwScsiDmaStarted` (`nc-srb-phw_dma_started`).
-pub type PHW_DMA_STARTED = Option<unsafe extern "system" fn(DeviceExtension: PVOID)>;
+pub type PHW_DMA_STARTED = Option<unsafe extern "win64" fn(DeviceExtension: PVOID)>;
 /// `HwScsiFindAdapter` (`nc-srb-phw_find_adapter`).
 pub type PHW_FIND_ADAPTER = Option<
-    unsafe extern "system" fn(
+    unsafe extern "win64" fn(
         DeviceExtension: PVOID,
         HwContext: PVOID,
         BusInformation: PVOID,
@@ -567,13 +567,13 @@ pub type PHW_FIND_ADAPTER = Option<
     ) -> ULONG,
 >;
 /// `HwScsiResetBus` (`nc-srb-phw_reset_bus`).
-pub type PHW_RESET_BUS = Option<unsafe extern "system" fn(DeviceExtension: PVOID, PathId: ULONG) -> BOOLEAN>;
+pub type PHW_RESET_BUS = Option<unsafe extern "win64" fn(DeviceExtension: PVOID, PathId: ULONG) -> BOOLEAN>;
 /// `HwScsiAdapterState` (`nc-srb-phw_adapter_state`).
 pub type PHW_ADAPTER_STATE =
-    Option<unsafe extern "system" fn(DeviceExtension: PVOID, Context: PVOID, SaveState: BOOLEAN) -> BOOLEAN>;
+    Option<unsafe extern "win64" fn(DeviceExtension: PVOID, Context: PVOID, SaveState: BOOLEAN) -> BOOLEAN>;
 /// `HwScsiAdapterControl` (`nc-srb-phw_adapter_control`).
 pub type PHW_ADAPTER_CONTROL = Option<
-    unsafe extern "system" fn(
+    unsafe extern "win64" fn(
         DeviceExtension: PVOID,
         ControlType: SCSI_ADAPTER_CONTROL_TYPE,
         Parameters: PVOID,

@@ -8,8 +8,8 @@
 //! the types this module's declarations name are re-exported below. Do not glob-import this
 //! module and the crate root together: the notification enumerators exist in both.
 //!
-//! On Windows the functions link against `storport.lib`. Nothing outside Windows defines these
-//! symbols, so host code must not call them (declaring them is harmless).
+//! On Windows the functions are `raw-dylib` imports of `storport.sys`, in the Windows x64 calling
+//! convention like the rest of the crate.
 
 use crate::types::{
     BOOLEAN, CCHAR, DMA_SPEED, DMA_WIDTH, INTERFACE_TYPE, KINTERRUPT_MODE, LONG, PBOOLEAN, PCCHAR, PCHAR, PHYSICAL_ADDRESS,
@@ -285,31 +285,31 @@ pub const ScsiUnitControlUnsuccessful: SCSI_UNIT_CONTROL_STATUS = 1;
 // ---------------------------------------------------------------------------------------------
 
 /// `HwStorInitialize` (`nc-storport-hw_initialize`).
-pub type HW_INITIALIZE = unsafe extern "system" fn(DeviceExtension: PVOID) -> BOOLEAN;
+pub type HW_INITIALIZE = unsafe extern "win64" fn(DeviceExtension: PVOID) -> BOOLEAN;
 /// `PHW_INITIALIZE` (`storport.h`).
 pub type PHW_INITIALIZE = Option<HW_INITIALIZE>;
 /// `HwStorBuildIo`: prepares a request without locks, before `HwStorStartIo` (`nc-storport-hw_buildio`).
-pub type HW_BUILDIO = unsafe extern "system" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN;
+pub type HW_BUILDIO = unsafe extern "win64" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN;
 /// `PHW_BUILDIO` (`storport.h`).
 pub type PHW_BUILDIO = Option<HW_BUILDIO>;
 /// `HwStorStartIo` (`nc-storport-hw_startio`).
-pub type HW_STARTIO = unsafe extern "system" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN;
+pub type HW_STARTIO = unsafe extern "win64" fn(DeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK) -> BOOLEAN;
 /// `PHW_STARTIO` (`storport.h`).
 pub type PHW_STARTIO = Option<HW_STARTIO>;
 /// `HwStorInterrupt` (`nc-storport-hw_interrupt`).
-pub type HW_INTERRUPT = unsafe extern "system" fn(DeviceExtension: PVOID) -> BOOLEAN;
+pub type HW_INTERRUPT = unsafe extern "win64" fn(DeviceExtension: PVOID) -> BOOLEAN;
 /// `PHW_INTERRUPT` (`storport.h`).
 pub type PHW_INTERRUPT = Option<HW_INTERRUPT>;
 /// `HwStorTimer` (`nc-storport-hw_timer`).
-pub type HW_TIMER = unsafe extern "system" fn(DeviceExtension: PVOID);
+pub type HW_TIMER = unsafe extern "win64" fn(DeviceExtension: PVOID);
 /// `PHW_TIMER` (`storport.h`).
 pub type PHW_TIMER = Option<HW_TIMER>;
 /// `HwStorDmaStarted`; unused by Storport (`storport.h`).
-pub type HW_DMA_STARTED = unsafe extern "system" fn(DeviceExtension: PVOID);
+pub type HW_DMA_STARTED = unsafe extern "win64" fn(DeviceExtension: PVOID);
 /// `PHW_DMA_STARTED` (`storport.h`).
 pub type PHW_DMA_STARTED = Option<HW_DMA_STARTED>;
 /// `HwStorFindAdapter` (`nc-storport-hw_find_adapter`).
-pub type HW_FIND_ADAPTER = unsafe extern "system" fn(
+pub type HW_FIND_ADAPTER = unsafe extern "win64" fn(
     DeviceExtension: PVOID,
     HwContext: PVOID,
     BusInformation: PVOID,
@@ -320,15 +320,15 @@ pub type HW_FIND_ADAPTER = unsafe extern "system" fn(
 /// `PHW_FIND_ADAPTER` (`storport.h`).
 pub type PHW_FIND_ADAPTER = Option<HW_FIND_ADAPTER>;
 /// `HwStorResetBus` (`nc-storport-hw_reset_bus`).
-pub type HW_RESET_BUS = unsafe extern "system" fn(DeviceExtension: PVOID, PathId: ULONG) -> BOOLEAN;
+pub type HW_RESET_BUS = unsafe extern "win64" fn(DeviceExtension: PVOID, PathId: ULONG) -> BOOLEAN;
 /// `PHW_RESET_BUS` (`storport.h`).
 pub type PHW_RESET_BUS = Option<HW_RESET_BUS>;
 /// `HwStorAdapterState`; unused by Storport (`storport.h`).
-pub type HW_ADAPTER_STATE = unsafe extern "system" fn(DeviceExtension: PVOID, Context: PVOID, SaveState: BOOLEAN) -> BOOLEAN;
+pub type HW_ADAPTER_STATE = unsafe extern "win64" fn(DeviceExtension: PVOID, Context: PVOID, SaveState: BOOLEAN) -> BOOLEAN;
 /// `PHW_ADAPTER_STATE` (`storport.h`).
 pub type PHW_ADAPTER_STATE = Option<HW_ADAPTER_STATE>;
 /// `HwStorAdapterControl` (`nc-storport-hw_adapter_control`).
-pub type HW_ADAPTER_CONTROL = unsafe extern "system" fn(
+pub type HW_ADAPTER_CONTROL = unsafe extern "win64" fn(
     DeviceExtension: PVOID,
     ControlType: SCSI_ADAPTER_CONTROL_TYPE,
     Parameters: PVOID,
@@ -336,7 +336,7 @@ pub type HW_ADAPTER_CONTROL = unsafe extern "system" fn(
 /// `PHW_ADAPTER_CONTROL` (`storport.h`).
 pub type PHW_ADAPTER_CONTROL = Option<HW_ADAPTER_CONTROL>;
 /// `HwStorDpcRoutine`, queued with `StorPortIssueDpc` (`nc-storport-hw_dpc_routine`).
-pub type HW_DPC_ROUTINE = unsafe extern "system" fn(
+pub type HW_DPC_ROUTINE = unsafe extern "win64" fn(
     Dpc: PSTOR_DPC,
     HwDeviceExtension: PVOID,
     SystemArgument1: PVOID,
@@ -345,40 +345,40 @@ pub type HW_DPC_ROUTINE = unsafe extern "system" fn(
 /// `PHW_DPC_ROUTINE` (`storport.h`).
 pub type PHW_DPC_ROUTINE = Option<HW_DPC_ROUTINE>;
 /// `HwStorPassiveInitializeRoutine` (`nc-storport-hw_passive_initialize_routine`).
-pub type HW_PASSIVE_INITIALIZE_ROUTINE = unsafe extern "system" fn(DeviceExtension: PVOID) -> BOOLEAN;
+pub type HW_PASSIVE_INITIALIZE_ROUTINE = unsafe extern "win64" fn(DeviceExtension: PVOID) -> BOOLEAN;
 /// `PHW_PASSIVE_INITIALIZE_ROUTINE` (`storport.h`).
 pub type PHW_PASSIVE_INITIALIZE_ROUTINE = Option<HW_PASSIVE_INITIALIZE_ROUTINE>;
 /// `HwStorMessageSignaledInterruptRoutine` (`nc-storport-hw_message_signaled_interrupt_routine`).
 pub type HW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE =
-    unsafe extern "system" fn(HwDeviceExtension: PVOID, MessageId: ULONG) -> BOOLEAN;
+    unsafe extern "win64" fn(HwDeviceExtension: PVOID, MessageId: ULONG) -> BOOLEAN;
 /// `PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE` (`storport.h`).
 pub type PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE = Option<HW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE>;
 /// `HwStorFreeAdapterResources`, virtual miniports (`nc-storport-hw_free_adapter_resources`).
-pub type HW_FREE_ADAPTER_RESOURCES = unsafe extern "system" fn(DeviceExtension: PVOID);
+pub type HW_FREE_ADAPTER_RESOURCES = unsafe extern "win64" fn(DeviceExtension: PVOID);
 /// `PHW_FREE_ADAPTER_RESOURCES` (`storport.h`).
 pub type PHW_FREE_ADAPTER_RESOURCES = Option<HW_FREE_ADAPTER_RESOURCES>;
 /// `HwStorProcessServiceRequest`, virtual miniports (`nc-storport-hw_process_service_request`).
-pub type HW_PROCESS_SERVICE_REQUEST = unsafe extern "system" fn(DeviceExtension: PVOID, Irp: PVOID);
+pub type HW_PROCESS_SERVICE_REQUEST = unsafe extern "win64" fn(DeviceExtension: PVOID, Irp: PVOID);
 /// `PHW_PROCESS_SERVICE_REQUEST` (`storport.h`).
 pub type PHW_PROCESS_SERVICE_REQUEST = Option<HW_PROCESS_SERVICE_REQUEST>;
 /// `HwStorCompleteServiceIrp`, virtual miniports (`nc-storport-hw_complete_service_irp`).
-pub type HW_COMPLETE_SERVICE_IRP = unsafe extern "system" fn(DeviceExtension: PVOID);
+pub type HW_COMPLETE_SERVICE_IRP = unsafe extern "win64" fn(DeviceExtension: PVOID);
 /// `PHW_COMPLETE_SERVICE_IRP` (`storport.h`).
 pub type PHW_COMPLETE_SERVICE_IRP = Option<HW_COMPLETE_SERVICE_IRP>;
 /// `HwStorInitializeTracing` (`nc-storport-hw_initialize_tracing`).
-pub type HW_INITIALIZE_TRACING = unsafe extern "system" fn(Arg1: PVOID, Arg2: PVOID);
+pub type HW_INITIALIZE_TRACING = unsafe extern "win64" fn(Arg1: PVOID, Arg2: PVOID);
 /// `PHW_INITIALIZE_TRACING` (`storport.h`).
 pub type PHW_INITIALIZE_TRACING = Option<HW_INITIALIZE_TRACING>;
 /// `HwStorCleanupTracing` (`nc-storport-hw_cleanup_tracing`).
-pub type HW_CLEANUP_TRACING = unsafe extern "system" fn(Arg1: PVOID);
+pub type HW_CLEANUP_TRACING = unsafe extern "win64" fn(Arg1: PVOID);
 /// `PHW_CLEANUP_TRACING` (`storport.h`).
 pub type PHW_CLEANUP_TRACING = Option<HW_CLEANUP_TRACING>;
 /// `HwStorTracingEnabled` (`nc-storport-hw_tracing_enabled`).
-pub type HW_TRACING_ENABLED = unsafe extern "system" fn(HwDeviceExtension: PVOID, Enabled: BOOLEAN);
+pub type HW_TRACING_ENABLED = unsafe extern "win64" fn(HwDeviceExtension: PVOID, Enabled: BOOLEAN);
 /// `PHW_TRACING_ENABLED` (`storport.h`).
 pub type PHW_TRACING_ENABLED = Option<HW_TRACING_ENABLED>;
 /// `HwStorUnitControl` (`nc-storport-hw_unit_control`).
-pub type HW_UNIT_CONTROL = unsafe extern "system" fn(
+pub type HW_UNIT_CONTROL = unsafe extern "win64" fn(
     DeviceExtension: PVOID,
     ControlType: SCSI_UNIT_CONTROL_TYPE,
     Parameters: PVOID,
@@ -387,7 +387,7 @@ pub type HW_UNIT_CONTROL = unsafe extern "system" fn(
 pub type PHW_UNIT_CONTROL = Option<HW_UNIT_CONTROL>;
 /// The routine `StorPortSynchronizeAccess` runs under the interrupt lock
 /// (`nc-storport-stor_synchronized_access`).
-pub type STOR_SYNCHRONIZED_ACCESS = unsafe extern "system" fn(HwDeviceExtension: PVOID, Context: PVOID) -> BOOLEAN;
+pub type STOR_SYNCHRONIZED_ACCESS = unsafe extern "win64" fn(HwDeviceExtension: PVOID, Context: PVOID) -> BOOLEAN;
 /// `PSTOR_SYNCHRONIZED_ACCESS` (`storport.h`).
 pub type PSTOR_SYNCHRONIZED_ACCESS = Option<STOR_SYNCHRONIZED_ACCESS>;
 
@@ -632,8 +632,8 @@ pub type PPORT_CONFIGURATION_INFORMATION = *mut PORT_CONFIGURATION_INFORMATION;
 // StorPort* routines (nf-storport-*)
 // ---------------------------------------------------------------------------------------------
 
-#[cfg_attr(windows, link(name = "storport"))]
-unsafe extern "system" {
+#[cfg_attr(windows, link(name = "storport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+unsafe extern "win64" {
     /// Registers the miniport; only from `DriverEntry` (`nf-storport-storportinitialize`).
     pub fn StorPortInitialize(
         Argument1: PVOID,
@@ -756,8 +756,8 @@ unsafe extern "system" {
     pub fn StorPortDeviceReady(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> BOOLEAN;
 }
 
-#[cfg_attr(windows, link(name = "storport"))]
-unsafe extern "C" {
+#[cfg_attr(windows, link(name = "storport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+unsafe extern "win64" {
     /// Tells Storport about a request or the adapter; `__cdecl` and variadic, the extra arguments
     /// depending on `NotificationType` (`nf-storport-storportnotification`).
     pub fn StorPortNotification(NotificationType: SCSI_NOTIFICATION_TYPE, HwDeviceExtension: PVOID, ...);
@@ -900,8 +900,8 @@ mod registers {
 mod registers {
     use super::{PUCHAR, PULONG, PUSHORT, PVOID, UCHAR, ULONG, USHORT};
 
-    #[cfg_attr(windows, link(name = "storport"))]
-    unsafe extern "system" {
+    #[cfg_attr(windows, link(name = "storport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
+    unsafe extern "win64" {
         /// Reads a byte register (`nf-storport-storportreadregisteruchar`).
         pub fn StorPortReadRegisterUchar(HwDeviceExtension: PVOID, Register: PUCHAR) -> UCHAR;
         /// Reads a USHORT register (`nf-storport-storportreadregisterushort`).

@@ -4,7 +4,7 @@
 //! SCSI Port contract as it can in types, so that a miniport built on it reads like ordinary Rust:
 //!
 //! - A miniport is a type implementing [`Miniport`]; [`initialize`] builds the
-//!   `HW_INITIALIZATION_DATA` from it (entry points are generic `extern "system"` trampolines,
+//!   `HW_INITIALIZATION_DATA` from it (entry points are generic `extern "win64"` trampolines,
 //!   extension sizes come from the types) and calls `ScsiPortInitialize`.
 //! - Every routine gets a context type that offers only what the documentation allows there:
 //!   only [`FindAdapterCtx`] can map registers or get the uncached extension (once); only

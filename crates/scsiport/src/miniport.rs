@@ -1,4 +1,4 @@
-//! The [`Miniport`] trait, the `extern "system"` trampolines SCSI Port calls, and
+//! The [`Miniport`] trait, the `extern "win64"` trampolines SCSI Port calls, and
 //! [`initialize`], which hands them to `ScsiPortInitialize`.
 
 use core::ffi::c_void;
@@ -231,7 +231,7 @@ unsafe fn argument_bytes<'a>(raw: sys::PCHAR) -> Option<&'a [u8]> {
     Some(unsafe { core::slice::from_raw_parts(bytes, len) })
 }
 
-pub(crate) unsafe extern "system" fn hw_find_adapter<M: Miniport>(
+pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
     device_extension: *mut c_void,
     _hw_context: *mut c_void,
     _bus_information: *mut c_void,
@@ -271,14 +271,14 @@ pub(crate) unsafe extern "system" fn hw_find_adapter<M: Miniport>(
     }
 }
 
-unsafe extern "system" fn hw_initialize<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
+unsafe extern "win64" fn hw_initialize<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let mut guard = extension.lock();
     boolean(guard.miniport().hw_initialize(&mut InitializeCtx::new(device_extension)))
 }
 
-unsafe extern "system" fn hw_start_io<M: Miniport>(
+unsafe extern "win64" fn hw_start_io<M: Miniport>(
     device_extension: *mut c_void,
     srb: sys::PSCSI_REQUEST_BLOCK,
 ) -> BOOLEAN {
@@ -298,7 +298,7 @@ unsafe extern "system" fn hw_start_io<M: Miniport>(
     TRUE
 }
 
-unsafe extern "system" fn hw_interrupt<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
+unsafe extern "win64" fn hw_interrupt<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     // Held only by the enable callback, during which this HBA's interrupts are masked: the
@@ -310,7 +310,7 @@ unsafe extern "system" fn hw_interrupt<M: Miniport>(device_extension: *mut c_voi
     }
 }
 
-pub(crate) unsafe extern "system" fn hw_enable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return TRUE };
     let mut guard = extension.lock();
@@ -319,14 +319,14 @@ pub(crate) unsafe extern "system" fn hw_enable_interrupts_callback<M: Miniport>(
     TRUE
 }
 
-pub(crate) unsafe extern "system" fn hw_disable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_disable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let mut guard = extension.lock();
     boolean(guard.miniport().hw_disable_interrupts_callback(&mut DisableInterruptsCtx::new(device_extension)))
 }
 
-unsafe extern "system" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void, path_id: u32) -> BOOLEAN {
+unsafe extern "win64" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void, path_id: u32) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let Ok(path_id) = u8::try_from(path_id) else { return FALSE };
@@ -334,7 +334,7 @@ unsafe extern "system" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_voi
     boolean(guard.miniport().hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id))
 }
 
-pub(crate) unsafe extern "system" fn hw_timer<M: Miniport>(device_extension: *mut c_void) {
+pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut c_void) {
     // SAFETY: the port passes the device extension it allocated for this miniport.
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return };
     let mut ctx = TimerCtx::new(device_extension);
@@ -346,7 +346,7 @@ pub(crate) unsafe extern "system" fn hw_timer<M: Miniport>(device_extension: *mu
     }
 }
 
-unsafe extern "system" fn hw_adapter_control<M: Miniport>(
+unsafe extern "win64" fn hw_adapter_control<M: Miniport>(
     device_extension: *mut c_void,
     control_type: sys::SCSI_ADAPTER_CONTROL_TYPE,
     parameters: *mut c_void,

@@ -177,7 +177,7 @@ impl Miniport for Echo {
     }
 }
 
-unsafe extern "system" fn driver_entry(a: *mut core::ffi::c_void, b: *mut core::ffi::c_void) -> u32 {
+unsafe extern "win64" fn driver_entry(a: *mut core::ffi::c_void, b: *mut core::ffi::c_void) -> u32 {
     // SAFETY: called by the emulator as DriverEntry, with its arguments.
     unsafe { initialize::<Echo>(a, b) }
 }
