@@ -21,10 +21,8 @@
     )
 )]
 
-// The kernel's panic handler (a bug check). Every panic path is a bug that clippy denies above;
-// with none left, LTO drops this and its KeBugCheckEx import from the shipping driver.
 #[cfg(all(target_os = "windows", not(test)))]
-extern crate wdk_panic;
+mod panic;
 
 /// Debug output with a value, through `ScsiDebugPrint`; compiled only with the `debug-print`
 /// feature, so the shipping driver has no debug output and no import for it.
