@@ -49,7 +49,7 @@ pub fn missing_tools() -> Vec<&'static str> {
 /// When `openssl` fails.
 pub fn ensure_cert(dir: &Path) -> Result<TestCert> {
     let cert = TestCert { key: dir.join("test-signing.key"), pem: dir.join("test-signing.pem"), cer: dir.join("test-signing.cer") };
-    if cert.key.is_file() && cert.pem.is_file() && cert.cer.is_file() {
+    if cert.key.is_file() && cert.pem.is_file() && cert.cer.is_file() && dir.join("test-signing.pfx").is_file() {
         return Ok(cert);
     }
     std::fs::create_dir_all(dir)?;
@@ -73,6 +73,15 @@ pub fn ensure_cert(dir: &Path) -> Result<TestCert> {
     let mut der = Command::new("openssl");
     der.args(["x509", "-outform", "DER", "-in"]).arg(&cert.pem).arg("-out").arg(&cert.cer);
     run(der)?;
+    // The same certificate with its key for `signtool /f`, to sign the catalog on Windows.
+    let mut pfx = Command::new("openssl");
+    pfx.args(["pkcs12", "-export", "-passout", "pass:", "-inkey"])
+        .arg(&cert.key)
+        .arg("-in")
+        .arg(&cert.pem)
+        .arg("-out")
+        .arg(dir.join("test-signing.pfx"));
+    run(pfx)?;
     Ok(cert)
 }
 
