@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Config, Rig, patterns, schedules};
+use common::{Config, Rig, patterns, schedules, sys};
 use scsiport_sim::{Request, Schedule, Ticket};
 use serde_json::Value;
 
@@ -180,4 +180,92 @@ fn adversarial_start_io_during_the_enable_callback() {
         }
     }
     rig.assert_clean();
+}
+
+/// Whether the trace shows `HwScsiStartIo` called for `function` ("0x10", "0x12") while
+/// `HwScsiEnableInterruptsCallback` was running: the window the wrapper's lock covers.
+fn started_inside_enable_callback(trace: &[Value], function: &str) -> usize {
+    let mut inside = false;
+    let mut n = 0;
+    for e in trace {
+        if is_call(e, "HwScsiEnableInterruptsCallback") {
+            inside = true;
+        } else if is_ret(e, "HwScsiEnableInterruptsCallback") {
+            inside = false;
+        } else if inside && is_call(e, "HwScsiStartIo") && e["function"] == function {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn abort_and_reset_bus_met_by_the_enable_callback_are_done_not_answered_busy() {
+    // SCSI Port retries only EXECUTE_SCSI requests answered SRB_STATUS_BUSY
+    // (`KG:return-from-hwscsistartio`; the emulator does the same): an ABORT_COMMAND or a
+    // RESET_BUS that StartIo turns away while the enable callback holds the miniport would
+    // simply not be done. With the adversarial option the port runs StartIo during the enable
+    // callback. Every slot is kept busy, so the driver owes the port its NextRequest and the
+    // abort and the reset wait in the port until an enable callback frees slots: they start in
+    // or right after it. Each abort must end SUCCESS or ABORT_FAILED and each bus reset SUCCESS,
+    // never BUSY, and nothing may be lost, completed twice or deadlock, in both schedules.
+    let mut met_total = 0;
+    for schedule in schedules() {
+        let mut config = Config::new(schedule);
+        config.adversarial = true;
+        config.trace = true;
+        config.reset_hold = Some(std::time::Duration::from_millis(20));
+        config.latency = scsiport_sim::pvscsi::Latency::range(500_000, 1_500_000);
+        let rig = Rig::new(&config);
+        rig.settle();
+        let mut not_done = Vec::new();
+        let mut met = 0;
+        // Whether StartIo meets the callback is a race between threads: go on until it has
+        // happened a few times (or enough rounds have run to say so).
+        for round in 0..64u32 {
+            let writes: Vec<Ticket> = (0..72u32)
+                .map(|i| {
+                    let target = u8::try_from(i % 2).unwrap();
+                    let lba = i * 8;
+                    rig.machine.submit(Request::write10(target, lba, 8, patterns(target, u64::from(lba), 8, round))).unwrap()
+                })
+                .collect();
+            if matches!(schedule, Schedule::Deterministic { .. }) {
+                // Every slot taken: the driver has turned one write away with BUSY and owes the
+                // port its NextRequest, which an enable callback will give.
+                let busy_before = rig.machine.stats().busy_retries;
+                rig.machine.run_until(|m| m.stats().busy_retries > busy_before).unwrap();
+            }
+            let abort = rig.machine.submit(Request::abort(writes[(round % 64) as usize])).unwrap();
+            let reset = rig.machine.submit(Request::reset_bus(0)).unwrap();
+            for t in writes {
+                let c = rig.machine.wait(t).unwrap();
+                assert!(
+                    matches!(c.status(), sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_BUS_RESET | sys::SRB_STATUS_ABORTED)
+                        || common::is_unit_attention(&c),
+                    "{schedule:?}: write {c:?}"
+                );
+            }
+            let allowed = [("abort", abort, &[sys::SRB_STATUS_SUCCESS, sys::SRB_STATUS_ABORT_FAILED][..]), ("reset", reset, &[sys::SRB_STATUS_SUCCESS][..])];
+            for (what, t, ok) in allowed {
+                let c = rig.machine.wait(t).unwrap();
+                if !ok.contains(&c.status()) {
+                    not_done.push(format!("round {round} {what}: {c:?}"));
+                }
+            }
+            rig.settle();
+            if round % 8 == 7 {
+                let trace = rig.trace();
+                met = started_inside_enable_callback(&trace, "0x12") + started_inside_enable_callback(&trace, "0x10");
+                if met >= 3 {
+                    break;
+                }
+            }
+        }
+        eprintln!("{schedule:?}: {met} aborts and bus resets started inside the enable callback");
+        assert_eq!(not_done, Vec::<String>::new(), "{schedule:?}: aborts or resets not done");
+        met_total += met;
+        rig.assert_clean();
+    }
+    assert!(met_total > 0, "no abort or bus reset met the enable callback; the test proved nothing");
 }

@@ -163,6 +163,14 @@ fn request_timer<M: Miniport>(extension: *mut c_void, microseconds: u32) {
     unsafe { sys::ScsiPortNotification(sys::RequestTimerCall, extension, timer, microseconds) };
 }
 
+/// `ScsiPortNotification(CallDisableInterrupts, HwScsiDisableInterruptsCallback)`, the enable
+/// callback's last step, made by its trampoline.
+pub(crate) fn call_disable_interrupts<M: Miniport>(extension: *mut c_void) {
+    let callback: sys::PHW_INTERRUPT = Some(hw_disable_interrupts_callback::<M>);
+    // SAFETY: CallDisableInterrupts takes the HwScsiDisableInterruptsCallback routine.
+    unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, extension, callback) };
+}
+
 fn reset_detected(extension: *mut c_void) {
     // SAFETY: ResetDetected takes no further arguments.
     unsafe { sys::ScsiPortNotification(sys::ResetDetected, extension) };
@@ -338,13 +346,12 @@ impl<M: Miniport> Notify<M> for EnableInterruptsCtx<'_, M> {}
 pub struct DisableInterruptsRequested(());
 
 impl<M: Miniport> EnableInterruptsCtx<'_, M> {
-    /// `ScsiPortNotification(CallDisableInterrupts, HwScsiDisableInterruptsCallback)`: the port
-    /// runs the disable callback, which re-enables the HBA's interrupts, after this routine
-    /// returns. Consumes the context.
+    /// Requests `ScsiPortNotification(CallDisableInterrupts, HwScsiDisableInterruptsCallback)`:
+    /// the port runs the disable callback, which re-enables the HBA's interrupts, after this
+    /// routine returns. Consumes the context. The wrapper makes the notification itself once
+    /// the routine has returned and it has started any request `HwScsiStartIo` handed over
+    /// meanwhile (extension.rs), so it is still the callback's last step.
     pub fn call_disable_interrupts(self) -> DisableInterruptsRequested {
-        let callback: sys::PHW_INTERRUPT = Some(hw_disable_interrupts_callback::<M>);
-        // SAFETY: CallDisableInterrupts takes the HwScsiDisableInterruptsCallback routine.
-        unsafe { sys::ScsiPortNotification(sys::CallDisableInterrupts, self.extension, callback) };
         DisableInterruptsRequested(())
     }
 

@@ -9,20 +9,39 @@
 //! uncontended atomic exchange per routine.
 //!
 //! Contention is handled without waiting wherever waiting could deadlock against the port's own
-//! interrupt lock: the ISR answers "not mine" (the lock can only be held by the enable callback,
-//! during which the miniport has masked its HBA), `HwScsiStartIo` completes the request with
-//! `SRB_STATUS_BUSY` (the port retries it), and `HwScsiTimer` re-arms itself.
+//! interrupt lock (the routines below hold it, and the enable callback may need it for its
+//! notifications): the ISR answers "not mine" (the lock can only be held by the enable
+//! callback, during which the miniport has masked its HBA), and `HwScsiTimer` re-arms itself.
+//! `HwScsiStartIo` treats each request the way the port will treat its status: SCSI Port
+//! requeues an `SRB_FUNCTION_EXECUTE_SCSI` request completed with `SRB_STATUS_BUSY`
+//! (`KG:return-from-hwscsistartio`), so that one is answered BUSY; it does not retry any other
+//! function, and an abort or a bus reset answered BUSY would simply not be done. Those are
+//! parked here instead, and whoever holds the lock starts them as it lets go
+//! ([`crate::miniport`]'s `run_parked`).
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use scsiport_sys::SCSI_REQUEST_BLOCK;
 
 use crate::Miniport;
+
+/// Requests `HwScsiStartIo` can park while the lock is held. The port calls `HwScsiStartIo`
+/// again only after the miniport signals readiness, and a parked request has not done so: every
+/// request parked during one enable callback but the first needs a `NextRequest` from that
+/// callback (or from an `EXECUTE_SCSI` request answered BUSY in between), so a few slots cover any
+/// miniport that signals readiness once per callback, as Microsoft's steps have it
+/// (`KG:scsi-miniport-driver-s-hwscsienableinterruptscallback-routine`).
+const PARKED: usize = 4;
 
 /// What `DeviceExtensionSize` covers.
 #[repr(C)]
 pub(crate) struct Extension<M> {
     locked: AtomicBool,
+    /// Requests `HwScsiStartIo` received while the lock was held; null when free.
+    parked: [AtomicPtr<SCSI_REQUEST_BLOCK>; PARKED],
     miniport: UnsafeCell<M>,
 }
 
@@ -51,6 +70,26 @@ impl<M: Miniport> Extension<M> {
         // SAFETY: per the caller; only a shared reference is created here, and the lock field
         // is an atomic. `M: Zeroable`, so the zero-filled bytes are a valid `Self`.
         Some(unsafe { &*raw.cast::<Self>() })
+    }
+
+    /// Parks a request for the lock holder to start. `false` when every slot is taken.
+    pub(crate) fn park(&self, srb: *mut SCSI_REQUEST_BLOCK) -> bool {
+        self.parked.iter().any(|slot| {
+            slot.compare_exchange(ptr::null_mut(), srb, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        })
+    }
+
+    /// Takes one parked request out, if there is one.
+    pub(crate) fn unpark(&self) -> Option<*mut SCSI_REQUEST_BLOCK> {
+        self.parked.iter().find_map(|slot| {
+            let srb = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+            (!srb.is_null()).then_some(srb)
+        })
+    }
+
+    /// Whether a request is parked.
+    pub(crate) fn has_parked(&self) -> bool {
+        self.parked.iter().any(|slot| !slot.load(Ordering::Acquire).is_null())
     }
 
     /// Takes the lock if it is free.

@@ -9,10 +9,10 @@ use sys::{BOOLEAN, FALSE, TRUE};
 
 use crate::context::{
     AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx, FindAdapterCtx,
-    InitializeCtx, InterruptCtx, InterruptResult, Notify, ResetBusCtx, StartIoCtx, TimerCtx,
+    InitializeCtx, InterruptCtx, InterruptResult, Notify, ResetBusCtx, StartIoCtx, TimerCtx, call_disable_interrupts,
 };
 use crate::extension::Extension;
-use crate::srb::{Srb, SrbStatus};
+use crate::srb::{Srb, SrbFunction, SrbStatus};
 use crate::{AnyBitPattern, Zeroable};
 
 /// The bus type a miniport registers for (`INTERFACE_TYPE`).
@@ -289,13 +289,54 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
     let mut ctx = StartIoCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_start_io(&mut ctx, srb);
-    } else {
-        // Only the enable callback on another processor can hold the lock here (see
-        // extension.rs). Let the port retry the request rather than wait for it.
+        drop(guard);
+        run_parked(extension, device_extension);
+        return TRUE;
+    }
+    // Only the enable callback on another processor can hold the lock here (see extension.rs).
+    // Waiting for it could deadlock: this routine holds the interrupt lock the callback's
+    // notifications may need. So each request gets what the port will act on.
+    if srb.function() == SrbFunction::ExecuteScsi {
+        // The port requeues it and tries again (`KG:return-from-hwscsistartio`).
         ctx.complete(srb, SrbStatus::Busy);
         ctx.next_request();
+        return TRUE;
+    }
+    // Any other function the port would not retry: hand it to the lock holder, which starts it
+    // as it lets go. Looking again afterwards closes the race with a holder that let go
+    // meanwhile: then this routine takes the lock and starts it itself.
+    let raw = srb.into_raw();
+    if extension.park(raw) {
+        run_parked(extension, device_extension);
+    } else {
+        // No room: more requests were handed over in one callback than any miniport that
+        // signals readiness once per callback can cause (extension.rs). The port's own
+        // recovery (timeouts, then HwScsiResetBus) remains.
+        // SAFETY: `raw` came from the handle just given up, so this is again the only one.
+        if let Some(srb) = unsafe { Srb::<M>::from_raw(raw) } {
+            ctx.complete(srb, SrbStatus::Busy);
+            ctx.next_request();
+        }
     }
     TRUE
+}
+
+/// Starts the requests `HwScsiStartIo` parked while the lock was held, for as long as there are
+/// any and the lock can be had. Called by the routines that may hold the lock when the port
+/// calls `HwScsiStartIo` (the enable callback), and by those that may find one parked, after
+/// they let go. If the lock is taken meanwhile, its holder does the same when it lets go.
+fn run_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_void) {
+    while extension.has_parked() {
+        let Some(mut guard) = extension.try_lock() else { return };
+        while let Some(raw) = extension.unpark() {
+            // SAFETY: a request the port handed to `HwScsiStartIo`, which gave up its handle to
+            // park it; taking it out of the slot makes this the only handle again.
+            if let Some(srb) = unsafe { Srb::<M>::from_raw(raw) } {
+                guard.miniport().hw_start_io(&mut StartIoCtx::new(device_extension), srb);
+            }
+        }
+        drop(guard);
+    }
 }
 
 unsafe extern "win64" fn hw_interrupt<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
@@ -316,6 +357,13 @@ pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(d
     let mut guard = extension.lock();
     let _requested: DisableInterruptsRequested =
         guard.miniport().hw_enable_interrupts_callback(EnableInterruptsCtx::new(device_extension));
+    drop(guard);
+    // Requests StartIo handed over while the callback ran are started before its last step, so
+    // that the callback still ends with CallDisableInterrupts
+    // (`KG:scsi-miniport-driver-s-hwscsienableinterruptscallback-routine`). The lock is free by
+    // then, so a port that ran the disable callback at once could take it.
+    run_parked(extension, device_extension);
+    call_disable_interrupts::<M>(device_extension);
     TRUE
 }
 
@@ -331,7 +379,10 @@ unsafe extern "win64" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void
     let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let Ok(path_id) = u8::try_from(path_id) else { return FALSE };
     let mut guard = extension.lock();
-    boolean(guard.miniport().hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id))
+    let ok = guard.miniport().hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id);
+    drop(guard);
+    run_parked(extension, device_extension);
+    boolean(ok)
 }
 
 pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut c_void) {
@@ -340,6 +391,8 @@ pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut
     let mut ctx = TimerCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_timer(&mut ctx);
+        drop(guard);
+        run_parked(extension, device_extension);
     } else {
         // Busy in the enable callback on another processor: come back in a millisecond.
         ctx.request_timer(1000);
