@@ -171,6 +171,12 @@ fn cargo() -> Command {
 /// When something the build needs is missing (said clearly), or a step fails, or the image
 /// breaks a rule of [`pe::check`].
 pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Package> {
+    // Test binaries may build at the same time (one per process): one build at a time, and every
+    // file of the package replaced atomically, so a reader never sees half of one.
+    let work = target_dir().join("xtask");
+    std::fs::create_dir_all(&work)?;
+    let lock = std::fs::File::create(work.join("build.lock"))?;
+    lock.lock()?;
     let tc = Toolchain::detect()?;
     if tc.rust_lld().is_none() {
         bail!("this toolchain ({}) ships no rust-lld in {}", tc.version_line, tc.sysroot.join("lib/rustlib").join(&tc.host).join("bin").display());
@@ -230,8 +236,8 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     let pkg_map = dir.join(format!("{}.map", flavor.package));
     let pkg_pdb = dir.join(format!("{}.pdb", flavor.package));
     let pkg_inf = dir.join(format!("{}.inf", flavor.package));
-    std::fs::copy(&built_map, &pkg_map)?;
-    std::fs::copy(&pdb, &pkg_pdb)?;
+    install(&built_map, &pkg_map)?;
+    install(&pdb, &pkg_pdb)?;
 
     let inx = std::fs::read_to_string(workspace_root().join(flavor.inx)).with_context(|| format!("reading {}", flavor.inx))?;
     let stamp = inf::Stamp {
@@ -240,16 +246,20 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         version: inf::four_part_version(env!("CARGO_PKG_VERSION"))?,
         catalog: format!("{}.cat", flavor.package),
     };
-    std::fs::write(&pkg_inf, inf::stamp(&inx, &stamp)?)?;
+    let inf_tmp = pkg_inf.with_extension("inf.tmp");
+    std::fs::write(&inf_tmp, inf::stamp(&inx, &stamp)?)?;
+    std::fs::rename(&inf_tmp, &pkg_inf)?;
 
     let cer = if opts.no_sign {
-        std::fs::copy(&dll, &sys)?;
+        install(&dll, &sys)?;
         None
     } else {
         let cert = sign::ensure_cert(&target_dir().join("xtask/signing"))?;
-        sign::sign(&cert, flavor.description, &dll, &sys)?;
+        let signed = sys.with_extension("sys.tmp");
+        sign::sign(&cert, flavor.description, &dll, &signed)?;
+        std::fs::rename(&signed, &sys)?;
         let cer = dir.join(format!("{}-test.cer", flavor.package));
-        std::fs::copy(&cert.cer, &cer)?;
+        install(&cert.cer, &cer)?;
         Some(cer)
     };
 
@@ -268,6 +278,14 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         if report.signed { "signed" } else { "unsigned" }
     ));
     Ok(Package { dir, sys, map: pkg_map, inf: pkg_inf, pdb: pkg_pdb, cer })
+}
+
+/// Copies `from` to `to` through a temporary file and a rename.
+fn install(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension(format!("{}.tmp", to.extension().and_then(|e| e.to_str()).unwrap_or_default()));
+    std::fs::copy(from, &tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to)?;
+    Ok(())
 }
 
 /// Whether this machine can build the image at all, and if not, why: for tests that skip.
