@@ -316,9 +316,7 @@ macro_rules! reg_read {
         pub extern "win64" fn $name(Register: $ptr) -> $ty {
             guarded(0, stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return 0 };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, 1, stringify!($name)) else { return 0 };
-                let v = ad.hba.read(bar, off, $size);
-                m.trace_register(&ad, stringify!($name), bar, off, v);
+                let v = m.register_read(&ad, stringify!($name), Register as usize, $size, $port).unwrap_or(0);
                 #[allow(clippy::cast_possible_truncation)]
                 { v as $ty }
             })
@@ -333,10 +331,7 @@ macro_rules! reg_write {
         pub extern "win64" fn $name(Register: $ptr, Value: $ty) {
             guarded((), stringify!($name), || {
                 let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, 1, stringify!($name)) else { return };
-                m.trace_register(&ad, stringify!($name), bar, off, u32::from(Value));
-                ad.hba.write(bar, off, $size, u32::from(Value));
-                m.note_line(&ad);
+                let _ = m.register_write(&ad, stringify!($name), Register as usize, $size, $port, u32::from(Value));
             });
         }
     };
@@ -409,50 +404,74 @@ reg_write_buf!(ScsiPortWritePortBufferUchar, PUCHAR, UCHAR, 1, true);
 reg_write_buf!(ScsiPortWritePortBufferUshort, PUSHORT, USHORT, 2, true);
 reg_write_buf!(ScsiPortWritePortBufferUlong, PULONG, ULONG, 4, true);
 
-/// Every export, referenced from `link()` so the linker keeps them.
-fn exports() -> Vec<usize> {
-    vec![
-    ScsiPortInitialize as *const () as usize,
-    ScsiPortGetPhysicalAddress as *const () as usize,
-    ScsiPortGetVirtualAddress as *const () as usize,
-    ScsiPortGetUncachedExtension as *const () as usize,
-    ScsiPortGetDeviceBase as *const () as usize,
-    ScsiPortFreeDeviceBase as *const () as usize,
-    ScsiPortGetBusData as *const () as usize,
-    ScsiPortSetBusDataByOffset as *const () as usize,
-    ScsiPortValidateRange as *const () as usize,
-    ScsiPortGetLogicalUnit as *const () as usize,
-    ScsiPortGetSrb as *const () as usize,
-    ScsiPortCompleteRequest as *const () as usize,
-    ScsiPortStallExecution as *const () as usize,
-    ScsiPortLogError as *const () as usize,
-    ScsiPortQuerySystemTime as *const () as usize,
-    ScsiPortConvertUlongToPhysicalAddress as *const () as usize,
-    ScsiPortIoMapTransfer as *const () as usize,
-    ScsiPortFlushDma as *const () as usize,
-    ScsiPortReadRegisterUchar as *const () as usize,
-    ScsiPortReadRegisterUshort as *const () as usize,
-    ScsiPortReadRegisterUlong as *const () as usize,
-    ScsiPortReadPortUchar as *const () as usize,
-    ScsiPortReadPortUshort as *const () as usize,
-    ScsiPortReadPortUlong as *const () as usize,
-    ScsiPortWriteRegisterUchar as *const () as usize,
-    ScsiPortWriteRegisterUshort as *const () as usize,
-    ScsiPortWriteRegisterUlong as *const () as usize,
-    ScsiPortWritePortUchar as *const () as usize,
-    ScsiPortWritePortUshort as *const () as usize,
-    ScsiPortWritePortUlong as *const () as usize,
-    ScsiPortReadRegisterBufferUchar as *const () as usize,
-    ScsiPortReadRegisterBufferUshort as *const () as usize,
-    ScsiPortReadRegisterBufferUlong as *const () as usize,
-    ScsiPortReadPortBufferUchar as *const () as usize,
-    ScsiPortReadPortBufferUshort as *const () as usize,
-    ScsiPortReadPortBufferUlong as *const () as usize,
-    ScsiPortWriteRegisterBufferUchar as *const () as usize,
-    ScsiPortWriteRegisterBufferUshort as *const () as usize,
-    ScsiPortWriteRegisterBufferUlong as *const () as usize,
-    ScsiPortWritePortBufferUchar as *const () as usize,
-    ScsiPortWritePortBufferUshort as *const () as usize,
-    ScsiPortWritePortBufferUlong as *const () as usize,
-]
+unsafe extern "win64" {
+    // The C shim's variadic entry points (csrc/notify.c), for their addresses.
+    fn ScsiPortNotification(NotificationType: i32, HwDeviceExtension: PVOID, ...);
+    fn ScsiDebugPrint(DebugPrintLevel: ULONG, DebugMessage: *const std::ffi::c_char, ...);
+}
+
+macro_rules! export_table {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), $name as *const () as usize)),*]
+    };
+}
+
+/// Every routine the emulated `scsiport.sys` exports, by name: what the PE loader resolves a
+/// miniport image's imports against, and what `link()` references so the linker keeps them.
+pub(crate) fn exports() -> &'static [(&'static str, usize)] {
+    static TABLE: std::sync::OnceLock<Vec<(&'static str, usize)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        export_table![
+            ScsiPortNotification,
+            ScsiDebugPrint,
+            ScsiPortInitialize,
+            ScsiPortGetPhysicalAddress,
+            ScsiPortGetVirtualAddress,
+            ScsiPortGetUncachedExtension,
+            ScsiPortGetDeviceBase,
+            ScsiPortFreeDeviceBase,
+            ScsiPortGetBusData,
+            ScsiPortSetBusDataByOffset,
+            ScsiPortValidateRange,
+            ScsiPortGetLogicalUnit,
+            ScsiPortGetSrb,
+            ScsiPortCompleteRequest,
+            ScsiPortStallExecution,
+            ScsiPortLogError,
+            ScsiPortQuerySystemTime,
+            ScsiPortConvertUlongToPhysicalAddress,
+            ScsiPortIoMapTransfer,
+            ScsiPortFlushDma,
+            ScsiPortReadRegisterUchar,
+            ScsiPortReadRegisterUshort,
+            ScsiPortReadRegisterUlong,
+            ScsiPortReadPortUchar,
+            ScsiPortReadPortUshort,
+            ScsiPortReadPortUlong,
+            ScsiPortWriteRegisterUchar,
+            ScsiPortWriteRegisterUshort,
+            ScsiPortWriteRegisterUlong,
+            ScsiPortWritePortUchar,
+            ScsiPortWritePortUshort,
+            ScsiPortWritePortUlong,
+            ScsiPortReadRegisterBufferUchar,
+            ScsiPortReadRegisterBufferUshort,
+            ScsiPortReadRegisterBufferUlong,
+            ScsiPortReadPortBufferUchar,
+            ScsiPortReadPortBufferUshort,
+            ScsiPortReadPortBufferUlong,
+            ScsiPortWriteRegisterBufferUchar,
+            ScsiPortWriteRegisterBufferUshort,
+            ScsiPortWriteRegisterBufferUlong,
+            ScsiPortWritePortBufferUchar,
+            ScsiPortWritePortBufferUshort,
+            ScsiPortWritePortBufferUlong,
+        ]
+    })
+}
+
+/// `SCSIPORT.SYS` as the PE loader sees it.
+#[must_use]
+pub fn scsiport_exports() -> crate::pe::PortExports {
+    crate::pe::PortExports { module: "SCSIPORT.SYS", symbols: exports() }
 }

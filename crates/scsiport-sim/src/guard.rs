@@ -8,7 +8,15 @@
 //! against the owning machine, the range is made accessible so the faulting instruction can
 //! complete, and the port turns the record into a violation when the miniport routine returns.
 //!
-//! This table is the only process-wide state of the emulator: a signal handler cannot find the
+//! A loaded image (`pe.rs`) gets another kind of range for its registers: on x64 a miniport's
+//! `.sys` accesses registers directly, so every access to such a range faults on purpose, and the
+//! handler emulates the instruction (`mmio.rs`) and resumes after it. Those ranges live in a small
+//! table of their own ([`register_direct`]), searched first, since every register access of the
+//! real binary comes through here. The handler then does real work (decoding, the device model,
+//! the trace), more than the small signal stack Rust's runtime gives a thread holds, so threads
+//! that run a loaded image get a larger one ([`ensure_altstack`]).
+//!
+//! These tables are the only process-wide state of the emulator: a signal handler cannot find the
 //! machine any other way. It is lock-free for the handler (atomics only; the handler calls nothing
 //! but `mprotect`); registration is serialised by a mutex the handler never takes. Faults outside
 //! every range are passed to the handler that was installed before ours (Rust's stack-overflow
@@ -33,6 +41,9 @@ pub(crate) enum GuardKind {
     DataBuffer = 3,
     /// An address returned by `ScsiPortGetDeviceBase`.
     Mmio = 4,
+    /// An address returned by `ScsiPortGetDeviceBase` to a loaded image, whose direct accesses
+    /// are emulated; recorded here only when one could not be.
+    MmioDirect = 5,
 }
 
 impl GuardKind {
@@ -42,6 +53,7 @@ impl GuardKind {
             2 => Some(Self::SrbExtension),
             3 => Some(Self::DataBuffer),
             4 => Some(Self::Mmio),
+            5 => Some(Self::MmioDirect),
             _ => None,
         }
     }
@@ -131,6 +143,130 @@ pub(crate) fn register(owner: u64, start: usize, len: usize, kind: GuardKind, ta
     None
 }
 
+const DIRECT_SLOTS: usize = 256;
+
+/// A register range of a loaded image, whose accesses are emulated.
+struct Direct {
+    owner: AtomicU64,
+    start: AtomicUsize,
+    len: AtomicUsize,
+    faulted: AtomicBool,
+    fault_addr: AtomicUsize,
+}
+
+impl Direct {
+    const fn new() -> Self {
+        Self {
+            owner: AtomicU64::new(0),
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            faulted: AtomicBool::new(false),
+            fault_addr: AtomicUsize::new(0),
+        }
+    }
+}
+
+static DIRECT: [Direct; DIRECT_SLOTS] = [const { Direct::new() }; DIRECT_SLOTS];
+
+/// A registered direct range; unregisters on drop.
+#[derive(Debug)]
+pub(crate) struct DirectHandle {
+    slot: usize,
+}
+
+impl Drop for DirectHandle {
+    fn drop(&mut self) {
+        if let Some(d) = DIRECT.get(self.slot) {
+            d.owner.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// Registers `[start, start+len)`, a reservation made by [`reserve`], as the register range of a
+/// loaded image of machine `owner`: its accesses are emulated. `None` when the table is full.
+pub(crate) fn register_direct(owner: u64, start: usize, len: usize) -> Option<DirectHandle> {
+    install();
+    let _serialise = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let slot = DIRECT.iter().position(|d| d.owner.load(Ordering::Acquire) == 0)?;
+    let d = DIRECT.get(slot)?;
+    d.start.store(start, Ordering::Relaxed);
+    d.len.store(len, Ordering::Relaxed);
+    d.faulted.store(false, Ordering::Relaxed);
+    d.owner.store(owner, Ordering::Release);
+    Some(DirectHandle { slot })
+}
+
+/// The emulator's hook for a direct access: performs it on the machine of the running routine.
+/// Set once by the port; a plain function pointer, read without locking.
+static DIRECT_HOOK: OnceLock<fn(*mut libc::c_void, usize) -> bool> = OnceLock::new();
+
+/// Installs the function that emulates a direct register access.
+pub(crate) fn set_direct_hook(hook: fn(*mut libc::c_void, usize) -> bool) {
+    let _ = DIRECT_HOOK.set(hook);
+}
+
+fn emulate_direct(ctx: *mut libc::c_void, addr: usize) -> bool {
+    DIRECT_HOOK.get().is_some_and(|hook| hook(ctx, addr))
+}
+
+/// Bytes of the signal stack of a thread that runs a loaded image: the handler emulates register
+/// accesses on it, which runs the device model and the trace.
+const ALTSTACK: usize = 1 << 20;
+
+struct AltStack {
+    base: usize,
+    len: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: reads the thread's current signal stack.
+        let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: queries only.
+        unsafe { libc::sigaltstack(std::ptr::null(), &raw mut current) };
+        if current.ss_sp as usize == self.base + PAGE_SIZE {
+            let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            // SAFETY: disables this thread's signal stack (ours) before it is unmapped.
+            unsafe { libc::sigaltstack(&raw const off, std::ptr::null_mut()) };
+        }
+        // SAFETY: the mapping `ensure_altstack` made for this thread; no longer installed.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+thread_local! {
+    static ALT: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling thread a signal stack of [`ALTSTACK`] bytes (once per thread), with a guard
+/// page below it.
+pub(crate) fn ensure_altstack() {
+    ALT.with(|alt| {
+        let Ok(mut alt) = alt.try_borrow_mut() else { return };
+        if alt.is_some() {
+            return;
+        }
+        let len = ALTSTACK + PAGE_SIZE;
+        // SAFETY: a fresh private anonymous mapping.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        // SAFETY: the lowest page of our own mapping becomes the guard page.
+        unsafe { libc::mprotect(p, PAGE_SIZE, libc::PROT_NONE) };
+        let stack = libc::stack_t { ss_sp: (p as usize + PAGE_SIZE) as *mut libc::c_void, ss_flags: 0, ss_size: ALTSTACK };
+        // SAFETY: installs a signal stack that stays mapped until this thread's `AltStack` drops.
+        if unsafe { libc::sigaltstack(&raw const stack, std::ptr::null_mut()) } == 0 {
+            *alt = Some(AltStack { base: p as usize, len });
+        } else {
+            // SAFETY: not installed; our own mapping.
+            unsafe { libc::munmap(p, len) };
+        }
+    });
+}
+
 /// Number of faults recorded so far in the whole process; cheap to poll.
 pub(crate) fn fault_count() -> u64 {
     FAULTS.load(Ordering::Acquire)
@@ -139,6 +275,11 @@ pub(crate) fn fault_count() -> u64 {
 /// Takes the faults recorded for `owner`.
 pub(crate) fn take_faults(owner: u64) -> Vec<Fault> {
     let mut out = Vec::new();
+    for d in &DIRECT {
+        if d.owner.load(Ordering::Acquire) == owner && d.faulted.swap(false, Ordering::AcqRel) {
+            out.push(Fault { kind: GuardKind::MmioDirect, tag: 0, addr: d.fault_addr.load(Ordering::Relaxed), write: false });
+        }
+    }
     for s in &TABLE {
         if s.owner.load(Ordering::Acquire) == owner
             && s.faulted.swap(false, Ordering::AcqRel)
@@ -223,6 +364,24 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: `si_addr` is the faulting address field of a SIGSEGV siginfo.
         unsafe { info.si_addr() as usize }
     };
+    if let Some(d) = DIRECT.iter().find(|d| {
+        let start = d.start.load(Ordering::Acquire);
+        d.owner.load(Ordering::Acquire) != 0 && addr >= start && addr - start < d.len.load(Ordering::Relaxed)
+    }) {
+        if emulate_direct(ctx, addr) {
+            return;
+        }
+        // Not emulated: record it like any guarded fault and let the instruction complete on
+        // ordinary memory; the port turns the record into the direct-access violation.
+        d.fault_addr.store(addr, Ordering::Relaxed);
+        d.faulted.store(true, Ordering::Release);
+        FAULTS.fetch_add(1, Ordering::AcqRel);
+        let start = d.start.load(Ordering::Relaxed);
+        let len = d.len.load(Ordering::Relaxed);
+        // SAFETY: the range is a reservation owned by a live machine (see `reserve`).
+        unsafe { libc::mprotect(start as *mut libc::c_void, len.div_ceil(PAGE_SIZE) * PAGE_SIZE, libc::PROT_READ | libc::PROT_WRITE) };
+        return;
+    }
     for s in &TABLE {
         if s.owner.load(Ordering::Acquire) == 0 {
             continue;

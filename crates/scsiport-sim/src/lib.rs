@@ -34,13 +34,17 @@ pub mod uio;
 mod ffi;
 mod guard;
 mod machine;
+mod mmio;
+pub mod pe;
 mod port;
 mod request;
 mod stats;
 pub mod test_miniport;
 mod trace;
+pub mod trace_diff;
 pub mod verifier;
 
+pub use ffi::scsiport_exports;
 pub use machine::{DriverEntryFn, Machine, MachineBuilder, Schedule};
 pub use port::{Error, PortConfig, RealClock, VirtualClock};
 pub use request::{Completion, Direction, Request, Ticket};

@@ -227,7 +227,11 @@ impl MachineBuilder {
             faults_seen: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
             arg_tokens: Box::new([0x4152_4731, 0x4152_4732]),
+            image: Mutex::new(None),
+            direct_registers: AtomicBool::new(false),
         });
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        crate::guard::set_direct_hook(crate::port::emulate_direct_access);
         for ad in &core.adapters {
             let weak = Arc::downgrade(&core);
             ad.hba.set_waker(Arc::new(move || {
@@ -307,6 +311,23 @@ impl Machine {
             }
             self.core.halt_error().map_or(Ok(()), Err)
         })
+    }
+
+    /// Loads a driver image (`.sys`, see [`crate::pe`]) and runs it as [`Self::load_driver`] runs
+    /// a linked-in one. Its code accesses registers directly, as a miniport does on Windows x64;
+    /// each access faults and is emulated against the HBA (`mmio.rs`), in program order, traced
+    /// as the accessor routine of the same width would be.
+    pub fn load_image(&self, image: Arc<crate::pe::DriverImage>) -> Result<(), Error> {
+        let entry = image.entry();
+        *lock(&self.core.image) = Some(image);
+        self.core.direct_registers.store(true, Ordering::Release);
+        self.load_driver(entry)
+    }
+
+    /// The loaded image, if the driver is one.
+    #[must_use]
+    pub fn image(&self) -> Option<Arc<crate::pe::DriverImage>> {
+        lock(&self.core.image).clone()
     }
 
     /// Submits a request to adapter 0.

@@ -25,7 +25,7 @@ use sys::{
     SCSI_REQUEST_BLOCK, TRUE,
 };
 
-use crate::guard::{self, GuardHandle, GuardKind};
+use crate::guard::{self, DirectHandle, GuardHandle, GuardKind};
 use crate::hba::{BarKind, Clock, Hba};
 use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
 use crate::request::{Completion, Direction, Request, Ticket};
@@ -390,11 +390,14 @@ pub(crate) struct Mapping {
     pub(crate) bar_off: u64,
     pub(crate) io: bool,
     guard: Option<GuardHandle>,
+    /// For a loaded image: the range whose direct accesses are emulated.
+    direct: Option<DirectHandle>,
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
         self.guard.take();
+        self.direct.take();
         guard::unreserve(self.va, self.len);
     }
 }
@@ -848,6 +851,10 @@ pub(crate) struct MachineCore {
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,
     pub(crate) arg_tokens: Box<[u64; 2]>,
+    /// The loaded `.sys`, when the driver is one (`Machine::load_image`): its code accesses
+    /// registers directly, as on Windows x64, and those accesses are emulated (`mmio.rs`).
+    pub(crate) image: Mutex<Option<Arc<crate::pe::DriverImage>>>,
+    pub(crate) direct_registers: AtomicBool,
 }
 
 pub(crate) const CHAN_DEVICE: usize = 0;
@@ -1061,6 +1068,9 @@ impl MachineCore {
             fields.extend_from_slice(extra);
             self.trace(idx, "call", &fields);
         }
+        if self.direct_registers.load(Ordering::Relaxed) {
+            guard::ensure_altstack();
+        }
         CTX.with(|c| {
             if let Ok(mut v) = c.try_borrow_mut() {
                 v.push(CallCtx {
@@ -1123,6 +1133,7 @@ impl MachineCore {
                 GuardKind::SrbExtension => (Rule::TouchedAfterCompletion, "the SRB extension of a completed SRB"),
                 GuardKind::DataBuffer => (Rule::DataBufferNotMapped, "Srb->DataBuffer with MapBuffers FALSE"),
                 GuardKind::Mmio => (Rule::DirectRegisterAccess, "a mapped register address directly"),
+                GuardKind::MmioDirect => (Rule::DirectRegisterAccess, "a mapped register with an instruction the emulator cannot perform (not a plain 1-, 2- or 4-byte mov)"),
             };
             self.violation(
                 adapter,
@@ -3255,12 +3266,21 @@ impl MachineCore {
         };
         let len = (bytes as usize).max(1);
         let Some(va) = guard::reserve(len) else { return std::ptr::null_mut() };
-        let g = if self.verifier.enabled && self.verifier.memory_monitor {
-            guard::register(self.owner, va, len, GuardKind::Mmio, 0)
+        // A loaded image touches memory-space registers directly (x64): every access faults and
+        // is emulated. The linked-in driver must use the accessor routines; a direct access is
+        // the memory monitor's violation.
+        let (g, direct) = if self.direct_registers.load(Ordering::Relaxed) && !in_io {
+            let Some(d) = guard::register_direct(self.owner, va, len) else {
+                guard::unreserve(va, len);
+                return std::ptr::null_mut();
+            };
+            (None, Some(d))
+        } else if self.verifier.enabled && self.verifier.memory_monitor {
+            (guard::register(self.owner, va, len, GuardKind::Mmio, 0), None)
         } else {
-            None
+            (None, None)
         };
-        ad.st().mappings.push(Mapping { va, len, bar: bar.index, bar_off: io_address - bar.base, io: in_io, guard: g });
+        ad.st().mappings.push(Mapping { va, len, bar: bar.index, bar_off: io_address - bar.base, io: in_io, guard: g, direct });
         va as PVOID
     }
 
@@ -3304,6 +3324,33 @@ impl MachineCore {
             return None;
         }
         decoded
+    }
+
+    /// One register read of `size` bytes at `addr`, the way every path performs it (the accessor
+    /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
+    /// forwarded to the HBA, traced, counted.
+    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool) -> Option<u32> {
+        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+        let v = ad.hba.read(bar, off, size);
+        self.trace_register(ad, fname, bar, off, v);
+        ad.st().stats.register_accesses += 1;
+        Some(v)
+    }
+
+    /// One register write; see [`Self::register_read`].
+    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, value: u32) -> Option<()> {
+        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+        self.trace_register(ad, fname, bar, off, value);
+        ad.hba.write(bar, off, size, value);
+        ad.st().stats.register_accesses += 1;
+        self.note_line(ad);
+        Some(())
+    }
+
+    /// Why the last direct access of a loaded image could not be emulated, for the violation the
+    /// memory monitor reports when the routine returns.
+    pub(crate) fn note_emulation_failure(&self, ad: &Adapter, addr: usize, why: String) {
+        self.trace(Some(ad.index), "port", &[("fn", J::Static("mmio")), ("address", J::Str(format!("{addr:#x}"))), ("error", J::Str(why)),]);
     }
 
     pub(crate) fn trace_register(&self, ad: &Adapter, fname: &'static str, bar: u8, off: u64, value: u32) {
@@ -3523,3 +3570,40 @@ impl MachineCore {
     }
 }
 
+
+/// The SIGSEGV handler's hook for a loaded image's direct register access (`guard.rs`): emulates
+/// the faulting instruction against the HBA of the running routine, as the accessor routine of
+/// the same width would have performed it. `false` leaves the fault to the memory monitor.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -> bool {
+    use crate::mmio::Access;
+    let Some((m, Some(ad), _)) = current() else { return false };
+    let emulated = crate::mmio::emulate_in_context(ctx, fault_addr, |access| match *access {
+        Access::Load { address, size, .. } => {
+            let fname = match size {
+                1 => "ScsiPortReadRegisterUchar",
+                2 => "ScsiPortReadRegisterUshort",
+                _ => "ScsiPortReadRegisterUlong",
+            };
+            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false)
+        }
+        Access::Store { address, size, value } => {
+            let fname = match size {
+                1 => "ScsiPortWriteRegisterUchar",
+                2 => "ScsiPortWriteRegisterUshort",
+                _ => "ScsiPortWriteRegisterUlong",
+            };
+            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value).map(|()| 0)
+        }
+    });
+    match emulated {
+        Ok(()) => {
+            ad.st().stats.registers_emulated += 1;
+            true
+        }
+        Err(why) => {
+            m.note_emulation_failure(&ad, fault_addr, why);
+            false
+        }
+    }
+}

@@ -105,6 +105,11 @@ pub struct Stats {
     pub bus_resets: u64,
     /// `ResetDetected` notifications.
     pub resets_detected: u64,
+    /// Register and port accesses the miniport made, whichever way (accessor routine, or a
+    /// direct access by a loaded image).
+    pub register_accesses: u64,
+    /// Of those, direct accesses by a loaded image's code that faulted and were emulated.
+    pub registers_emulated: u64,
     /// Submission → completion latency of `ios`.
     pub latency: Histogram,
     /// Fatal violations recorded.
@@ -137,6 +142,8 @@ impl Stats {
         self.timeouts += o.timeouts;
         self.bus_resets += o.bus_resets;
         self.resets_detected += o.resets_detected;
+        self.register_accesses += o.register_accesses;
+        self.registers_emulated += o.registers_emulated;
         self.latency.merge(&o.latency);
         self.violations = self.violations.max(o.violations);
         self.warnings = self.warnings.max(o.warnings);
