@@ -127,3 +127,25 @@ fn hot_plug_messages_turn_into_a_bus_rescan() {
         rig.assert_clean();
     }
 }
+
+/// In the `sys_*` suites the driver under test is the `.sys` itself: every register access of
+/// its code faulted and was emulated; in the others none was.
+#[test]
+fn the_driver_under_test_is_the_one_the_suite_names() {
+    for schedule in schedules() {
+        let rig = Rig::default_on(schedule);
+        rig.settle();
+        let stats = rig.machine.stats();
+        assert!(stats.register_accesses > 0);
+        if common::runs_the_image() {
+            let image = rig.machine.image().expect("a loaded image");
+            assert_eq!(image.name(), "rspvscsi.sys");
+            assert_eq!(stats.registers_emulated, stats.register_accesses, "every access of the .sys is direct, and emulated");
+            eprintln!("{schedule:?}: {} register accesses, all emulated; image at {:#x}, {} relocations", stats.register_accesses, image.base(), image.relocations());
+        } else {
+            assert!(rig.machine.image().is_none());
+            assert_eq!(stats.registers_emulated, 0, "the linked-in driver uses the accessor routines");
+        }
+        rig.assert_clean();
+    }
+}

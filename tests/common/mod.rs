@@ -14,6 +14,56 @@ pub use scsiport::sys;
 /// Sector size of the virtual disks.
 pub const SECTOR: usize = 512;
 
+/// The driver under test: the test crates named `sys_*` (`tests/sys_*.rs`, each the same suite
+/// as the file it includes) run the shipping image, `rspvscsi.sys` as `cargo xtask sys` builds
+/// it, loaded by the emulator's PE loader; the others run the driver linked into the test.
+pub fn runs_the_image() -> bool {
+    env!("CARGO_CRATE_NAME").starts_with("sys_")
+}
+
+/// `rspvscsi.sys` as `cargo xtask sys` builds it, once per test binary, or why it cannot be
+/// built on this machine (see `xtask::sys::unavailable_reason`; in CI, `RSPVSCSI_CI=1`, that is a
+/// failure).
+pub fn image_bytes() -> Result<&'static [u8], String> {
+    static IMAGE: std::sync::OnceLock<Result<Vec<u8>, String>> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            if let Some(reason) = xtask::sys::unavailable_reason() {
+                assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi.sys cannot be built: {reason}");
+                return Err(reason);
+            }
+            let package = xtask::sys::build(&xtask::sys::SCSIPORT, &xtask::sys::Options::default(), &mut |_| {})
+                .unwrap_or_else(|e| panic!("cargo xtask sys: {e:#}"));
+            Ok(std::fs::read(&package.sys).expect("reading rspvscsi.sys"))
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
+/// A fresh load of `rspvscsi.sys` (each machine gets its own mapping, as each Windows boot does).
+pub fn load_image() -> Result<Arc<scsiport_sim::pe::DriverImage>, String> {
+    let bytes = image_bytes()?;
+    let image = scsiport_sim::pe::load("rspvscsi.sys", bytes, &scsiport_sim::scsiport_exports()).expect("the PE loader takes rspvscsi.sys");
+    Ok(Arc::new(image))
+}
+
+/// Which driver a rig runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// The driver crate linked into the test.
+    Linked,
+    /// `rspvscsi.sys`, loaded by the PE loader.
+    Image,
+}
+
+impl Driver {
+    /// What the running suite is about: the image in `sys_*` crates.
+    pub fn of_this_suite() -> Self {
+        if runs_the_image() { Self::Image } else { Self::Linked }
+    }
+}
+
 /// Both schedules: deterministic (seeded) and concurrent (device on its own thread).
 pub fn schedules() -> [Schedule; 2] {
     [Schedule::Deterministic { seed: 0x5eed }, Schedule::Concurrent]
@@ -54,6 +104,8 @@ pub struct Config {
     /// Run `HwScsiStartIo` on another thread while the enable callback runs (contract §4.3's
     /// adversarial mode).
     pub adversarial: bool,
+    /// The driver under test (default: the one the suite is about, [`Driver::of_this_suite`]).
+    pub driver: Driver,
 }
 
 impl Config {
@@ -71,6 +123,7 @@ impl Config {
             dump_mode: false,
             reset_hold: None,
             adversarial: false,
+            driver: Driver::of_this_suite(),
         }
     }
 }
@@ -113,7 +166,23 @@ impl Rig {
             disks.push((target, disk));
         }
         let machine = builder.adapter(Arc::new(device.clone()), Arc::new(dma)).build();
-        machine.load_driver(rspvscsi::DriverEntry).expect("the driver loads");
+        match config.driver {
+            Driver::Image => match load_image() {
+                Ok(image) => machine.load_image(image).expect("rspvscsi.sys loads"),
+                Err(reason) => {
+                    // The whole suite is about the image: nothing of it can run here. Written
+                    // to the file descriptor, past the test harness's output capture.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "SKIPPED: {} runs rspvscsi.sys, which cannot be built here: {reason}",
+                        env!("CARGO_CRATE_NAME")
+                    );
+                    std::process::exit(0);
+                }
+            },
+            Driver::Linked => machine.load_driver(rspvscsi::DriverEntry).expect("the driver loads"),
+        }
         Self { machine, device, disks, trace }
     }
 

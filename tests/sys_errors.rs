@@ -1,0 +1,3 @@
+//! `errors.rs`, run on `rspvscsi.sys` loaded by the emulator's PE loader (`tests/common`).
+#[path = "errors.rs"]
+mod suite;

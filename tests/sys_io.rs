@@ -1,0 +1,3 @@
+//! `io.rs`, run on `rspvscsi.sys` loaded by the emulator's PE loader (`tests/common`).
+#[path = "io.rs"]
+mod suite;
