@@ -94,10 +94,14 @@ impl<M: Miniport> Extension<M> {
 
     /// Takes the lock if it is free.
     pub(crate) fn try_lock(&self) -> Option<Guard<'_, M>> {
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(Guard { ext: self })
+        // The guard is made only once the lock is ours: dropping one releases the lock, so a
+        // guard built for a failed attempt (as `bool::then_some` would build it) would free the
+        // holder's lock.
+        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            Some(Guard { ext: self })
+        } else {
+            None
+        }
     }
 
     /// Takes the lock, spinning while another processor holds it. Used only by routines the

@@ -255,3 +255,41 @@ fn zeroed_options_are_none() {
     let srb: Option<Srb<Test>> = unsafe { core::mem::zeroed() };
     assert!(srb.is_none());
 }
+
+/// A zero-filled device extension, as SCSI Port allocates it.
+fn extension_memory() -> Vec<u64> {
+    vec![0u64; (crate::extension::Extension::<Test>::SIZE as usize).div_ceil(8)]
+}
+
+#[test]
+fn a_failed_try_lock_leaves_the_holder_its_lock() {
+    let mut memory = extension_memory();
+    // SAFETY: zero-filled, large and aligned enough, alive for the test.
+    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }.unwrap();
+    let held = ext.try_lock().expect("free at first");
+    assert!(ext.try_lock().is_none(), "held");
+    assert!(ext.try_lock().is_none(), "still held after a failed attempt");
+    drop(held);
+    assert!(ext.try_lock().is_some(), "free again");
+}
+
+#[test]
+fn parked_requests_come_back_once_each() {
+    let mut memory = extension_memory();
+    // SAFETY: as above.
+    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }.unwrap();
+    let mut srbs = [blank_srb(), blank_srb(), blank_srb(), blank_srb(), blank_srb()];
+    let mut ptrs: Vec<*mut sys::SCSI_REQUEST_BLOCK> = srbs.iter_mut().map(core::ptr::from_mut).collect();
+    assert!(!ext.has_parked());
+    let extra = ptrs.pop().unwrap();
+    for &srb in &ptrs {
+        assert!(ext.park(srb));
+    }
+    assert!(ext.has_parked());
+    assert!(!ext.park(extra), "four slots");
+    let mut back: Vec<*mut sys::SCSI_REQUEST_BLOCK> = core::iter::from_fn(|| ext.unpark()).collect();
+    back.sort();
+    ptrs.sort();
+    assert_eq!(back, ptrs);
+    assert!(!ext.has_parked());
+}
