@@ -155,6 +155,24 @@ fn mask_write_after_adapter_reset_reevaluates() {
     assert!(!h.dev.irq_asserted());
 }
 
+/// An adapter reset the device makes on its own ends with the line low: QEMU's only path to its
+/// adapter reset besides the driver's command is the device reset, after which the PCI core
+/// deasserts INTx. The stale line is the command's alone (above).
+#[test]
+fn device_side_adapter_reset_leaves_the_line_low() {
+    let (mut h, _d) = rig(&[0]);
+    h.write(regs::REG_INTR_MASK, INTR_CMPL_MASK);
+    let r = h.request(1, 0, &TUR, None, 0, None);
+    h.submit(&r);
+    h.dev.adapter_reset();
+    assert_eq!(h.completions()[0].host_status, host::BUSRESET, "flushed into the old ring");
+    let regs_now = h.dev.registers();
+    assert_eq!((regs_now.intr_status, regs_now.line), (0, false));
+    assert!(!h.dev.irq_asserted());
+    assert_eq!(regs_now.intr_mask, INTR_CMPL_MASK, "mask survives");
+    assert!(!regs_now.rings_valid);
+}
+
 #[test]
 fn machine_reset_deasserts_and_restores_config() {
     let (mut h, _d) = rig(&[0]);

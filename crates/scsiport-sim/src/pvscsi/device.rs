@@ -1032,6 +1032,18 @@ impl State {
         self.event(DeviceEvent::Reset { kind });
     }
 
+    /// An adapter reset the device makes on its own. QEMU runs `pvscsi_reset_adapter` only for the
+    /// driver's `ADAPTER_RESET` command and from its device reset handler (`pvscsi_reset`), after
+    /// which the PCI core deasserts INTx (`pci_do_device_reset`); VMware documents no reset of its
+    /// own. So the line is low afterwards: `INTR_STATUS` is 0, and the stale-line quirk of
+    /// [`Self::adapter_reset`] belongs to the command alone, which the driver issues and then
+    /// acknowledges. Unlike [`Self::machine_reset`] config space stays as it was, so the driver can
+    /// recover (through its own reset after the port's timeout).
+    pub(crate) fn device_side_adapter_reset(&mut self) {
+        self.adapter_reset("adapter");
+        self.update_irq();
+    }
+
     /// Machine (PCI) reset: as `ADAPTER_RESET`, then the PCI core deasserts INTx and config space
     /// returns to its power-on state. `INTR_MASK` survives (pvscsi-facts.md Q11).
     pub(crate) fn machine_reset(&mut self) {
@@ -1144,7 +1156,7 @@ impl State {
         match a {
             FaultAction::BusReset => self.bus_reset(),
             FaultAction::DeviceReset(t) => self.device_reset(t),
-            FaultAction::AdapterReset => self.adapter_reset("adapter"),
+            FaultAction::AdapterReset => self.device_side_adapter_reset(),
             FaultAction::Inject(i) => {
                 self.inject(i);
             }

@@ -193,10 +193,13 @@ impl PvscsiDevice {
         self.with(|s| s.device_reset(target));
     }
 
-    /// An adapter reset from the device side, with `ADAPTER_RESET`'s effects (synchronous flush
-    /// into the old ring, rings forgotten, `INTR_STATUS` zeroed without a line update).
+    /// An adapter reset from the device side: `ADAPTER_RESET`'s effects (synchronous flush into
+    /// the old ring, rings forgotten, `INTR_STATUS` zeroed), then the line re-evaluated, so it
+    /// ends low. A real PVSCSI has no reset of its own that leaves the line up with nothing in
+    /// `INTR_STATUS`: QEMU's only other path to its adapter reset is the device reset, after
+    /// which the PCI core deasserts INTx; the stale line follows only the driver's own command.
     pub fn adapter_reset(&self) {
-        self.with(|s| s.adapter_reset("adapter"));
+        self.with(State::device_side_adapter_reset);
     }
 
     /// A machine (PCI) reset: as an adapter reset, then INTx deasserted and config space back to

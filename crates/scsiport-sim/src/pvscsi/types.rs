@@ -237,7 +237,8 @@ pub enum FaultAction {
     BusReset,
     /// A reset of one target.
     DeviceReset(u8),
-    /// An adapter reset from the device side (as the `ADAPTER_RESET` command).
+    /// An adapter reset from the device side: as the `ADAPTER_RESET` command, but ending with the
+    /// line low (see `PvscsiDevice::adapter_reset`).
     AdapterReset,
     /// Install an injection.
     Inject(Injection),
