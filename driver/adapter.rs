@@ -101,6 +101,15 @@ unsafe impl Zeroable for Adapter {}
 
 /// A request context: slot + 1 in the low byte (never 0), the slot's generation above it, and
 /// the upper 32 bits zero, as VMware requires (pvscsi-facts.md §5.3).
+///
+/// A context is used again only once the device can no longer hold its earlier use: a slot is
+/// freed when its completion has been consumed, or after an `ADAPTER_RESET`, which completes or
+/// cancels everything the device had before it returns (QEMU's `pvscsi_reset_adapter` flushes
+/// the cancelled requests into the old ring and asserts its request list empty; Linux's host
+/// reset relies on VMware touching no ring memory afterwards, pvscsi-facts.md §7). The generation
+/// only makes a device's stale or duplicated completions recognisable within one ring setup, so
+/// it may start again from zero in a fresh device extension (a PnP start, the crash-dump
+/// instance): every session resets the adapter before its first request ([`Adapter::reset_and_setup`]).
 fn encode_context(slot: usize, generation: u32) -> u64 {
     let slot = u32::try_from(slot).unwrap_or(u32::MAX) & 0xFF;
     u64::from((generation << 8) | slot.wrapping_add(1))

@@ -108,3 +108,50 @@ fn a_flood_of_spurious_interrupts_is_claimed_only_when_raised() {
     rig.device.set_hostile(None);
     rig.assert_clean();
 }
+
+#[test]
+fn completions_replayed_from_before_a_restart_complete_nothing() {
+    // After a PnP stop/start the driver starts again from a zeroed device extension, so its
+    // contexts begin again where the previous session's did. That is sound only because the
+    // device holds none of the old ones: the driver's ADAPTER_RESET (at stop and again in
+    // HwScsiFindAdapter, before the first context) has completed or cancelled everything the
+    // device had (QEMU `pvscsi_reset_adapter`; Linux's host reset relies on the same of
+    // VMware). A hostile device replaying completions it saw can replay only those since the
+    // rings were last set up, and the generation in each context makes those stale. Here the
+    // device replays its oldest remembered completion into every batch; a READ must not be
+    // completed by it (it would report data the device has not written yet, and the device
+    // would later DMA into a buffer the port has freed).
+    for schedule in schedules() {
+        let mut config = Config::new(schedule);
+        config.reset_hold = Some(Duration::from_millis(100));
+        let rig = Rig::new(&config);
+        rig.settle();
+        let data = patterns(0, 40, 8, 1);
+        assert!(rig.write(0, 40, data.clone()).is_success());
+        rig.machine.pnp_stop_start(0).unwrap();
+        rig.device.set_hostile(Some(HostileConfig {
+            seed: 3,
+            permille: 1000,
+            interval_ns: None,
+            actions: vec![HostileAction::StaleContext],
+        }));
+        for _ in 0..8 {
+            // The first slots again: a slow READ and, beside it, quick commands whose batches
+            // carry the replayed completion.
+            rig.device.inject(scsiport_sim::pvscsi::Injection::lbas(40..48, scsiport_sim::pvscsi::Effect::Latency(2_000_000)).on_target(0));
+            let read = rig.machine.submit(Request::read10(0, 40, 8, 8 * SECTOR)).unwrap();
+            let others: Vec<Ticket> = (0..4).map(|_| rig.machine.submit(Request::test_unit_ready(1)).unwrap()).collect();
+            let c = rig.machine.wait(read).unwrap();
+            if c.is_success() {
+                assert!(c.data == data, "{schedule:?}: a READ completed by a replayed completion: {:02x?}…", &c.data[..16]);
+            }
+            for t in others {
+                rig.machine.wait(t).unwrap();
+            }
+        }
+        assert!(rig.device.stats().hostile_actions > 0, "{schedule:?}: nothing replayed");
+        rig.device.set_hostile(None);
+        rig.machine.run_until_idle().unwrap();
+        rig.assert_clean();
+    }
+}

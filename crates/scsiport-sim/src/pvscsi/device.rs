@@ -1025,6 +1025,11 @@ impl State {
         self.consumed = 0;
         self.filled_cmp = 0;
         self.filled_msg = 0;
+        // Nothing of the old requests remains: QEMU asserts its request list empty here and
+        // frees each request as it posts it, and Linux's host reset relies on VMware touching no
+        // ring memory afterwards (pvscsi-facts.md §7). So even a hostile device can replay only
+        // completions it posted since (`HostileAction::StaleContext`).
+        self.history.clear();
         self.intr_status = 0;
         self.cur_cmd = cmd::FIRST;
         self.words.clear();

@@ -167,7 +167,11 @@ pub enum HostileAction {
     UnknownContext,
     /// Post a second completion for a context just completed.
     DuplicateContext,
-    /// Post a completion for a context completed long ago.
+    /// Post a completion for a context completed long ago: the oldest of the last 256 the device
+    /// posted since its last adapter reset. A device keeps nothing of its requests across
+    /// `ADAPTER_RESET` (QEMU asserts its request list empty there; Linux's host reset relies on
+    /// VMware touching no ring memory afterwards), so not even a hostile one can replay an
+    /// older context; the driver's contexts may start again after such a reset.
     StaleContext,
     /// Give a completion a senseLen larger than any sense buffer.
     BogusSenseLen,
