@@ -97,6 +97,40 @@ impl STOR_DPC {
     }
 }
 
+/// `STOR_SPINLOCK`: which of Storport's locks `StorPortAcquireSpinLock` takes
+/// (`ne-storport-_stor_spinlock`).
+pub type STOR_SPINLOCK = i32;
+/// The lock of one `STOR_DPC`, passed as `LockContext` (`ne-storport-_stor_spinlock`).
+pub const DpcLock: STOR_SPINLOCK = 1;
+/// The lock Storport holds around `HwStorStartIo` (`ne-storport-_stor_spinlock`).
+pub const StartIoLock: STOR_SPINLOCK = 2;
+/// The interrupt spin lock, held around `HwStorInterrupt` (`ne-storport-_stor_spinlock`).
+pub const InterruptLock: STOR_SPINLOCK = 3;
+
+/// `STOR_LOCK_HANDLE`: the caller's storage for one acquisition of a Storport lock, filled by
+/// `StorPortAcquireSpinLock` and handed back to `StorPortReleaseSpinLock`; opaque to the miniport
+/// (`nf-storport-storportacquirespinlock`). In `storport.h` it is `{ STOR_SPINLOCK Lock; struct {
+/// struct { PVOID Next; PVOID Lock; } LockQueue; KIRQL OldIrql; } Context; }`: 4 + 4 padding + 24
+/// bytes on x64 (WDK 10.0.19041.0 `km/storport.h`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct STOR_LOCK_HANDLE {
+    /// `STOR_SPINLOCK Lock`.
+    Lock: STOR_SPINLOCK,
+    /// The `Context` struct (`KLOCK_QUEUE_HANDLE`'s shape: two pointers and the old IRQL).
+    Context: [ULONG_PTR; 3],
+}
+/// `PSTOR_LOCK_HANDLE` (`storport.h`).
+pub type PSTOR_LOCK_HANDLE = *mut STOR_LOCK_HANDLE;
+
+impl STOR_LOCK_HANDLE {
+    /// Zeroed storage for one acquisition.
+    #[must_use]
+    pub const fn zeroed() -> Self {
+        Self { Lock: 0, Context: [0; 3] }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Enumerations and flags
 // ---------------------------------------------------------------------------------------------
@@ -820,6 +854,41 @@ pub unsafe fn StorPortIssueDpc(
     BOOLEAN::from(queued != 0)
 }
 
+/// `StorPortAcquireSpinLock`: an inline function in `storport.h` that sends `AcquireSpinLock`
+/// with the lock, its context and the handle (`nf-storport-storportacquirespinlock`; the inline
+/// body is in WDK 10.0.19041.0 `km/storport.h`).
+///
+/// # Safety
+/// `DeviceExtension` must be this miniport's device extension; `SpinLock` one of [`DpcLock`],
+/// [`StartIoLock`], [`InterruptLock`], with `LockContext` the `STOR_DPC` for `DpcLock` and NULL
+/// otherwise; the caller must not hold that lock or one ordered after it (`DpcLock` and
+/// `StartIoLock` come before `InterruptLock`), and must release it with
+/// [`StorPortReleaseSpinLock`] and the same `LockHandle`.
+#[inline]
+pub unsafe fn StorPortAcquireSpinLock(
+    DeviceExtension: PVOID,
+    SpinLock: STOR_SPINLOCK,
+    LockContext: PVOID,
+    LockHandle: PSTOR_LOCK_HANDLE,
+) {
+    // SAFETY: the argument list is the one `storport.h` passes for `AcquireSpinLock`; the caller
+    // vouches for the pointers and the lock order.
+    unsafe { StorPortNotification(AcquireSpinLock, DeviceExtension, SpinLock, LockContext, LockHandle) }
+}
+
+/// `StorPortReleaseSpinLock`: an inline function in `storport.h` that sends `ReleaseSpinLock`
+/// with the handle (`nf-storport-storportreleasespinlock`).
+///
+/// # Safety
+/// `LockHandle` must be the handle of a lock this code acquired with [`StorPortAcquireSpinLock`]
+/// and has not released.
+#[inline]
+pub unsafe fn StorPortReleaseSpinLock(DeviceExtension: PVOID, LockHandle: PSTOR_LOCK_HANDLE) {
+    // SAFETY: the argument list is the one `storport.h` passes for `ReleaseSpinLock`; the caller
+    // vouches for the handle.
+    unsafe { StorPortNotification(ReleaseSpinLock, DeviceExtension, LockHandle) }
+}
+
 /// `StorPortEnablePassiveInitialization`: an inline function in `storport.h` that sends
 /// `EnablePassiveInitialization`; only from `HwStorInitialize`
 /// (`nf-storport-storportenablepassiveinitialization`).
@@ -966,6 +1035,8 @@ mod tests {
             return;
         }
         assert_eq!((size_of::<STOR_DPC>(), align_of::<STOR_DPC>()), (72, 8));
+        assert_eq!((size_of::<STOR_LOCK_HANDLE>(), align_of::<STOR_LOCK_HANDLE>()), (32, 8));
+        assert_eq!(offset_of!(STOR_LOCK_HANDLE, Context), 8);
         assert_eq!(size_of::<STOR_SCATTER_GATHER_ELEMENT>(), 24);
         assert_eq!(offset_of!(STOR_SCATTER_GATHER_LIST, List), 16);
         assert_eq!(size_of::<MEMORY_REGION>(), 24);
@@ -990,5 +1061,6 @@ mod tests {
         assert_eq!(ADDRESS_TYPE_FLAG_BTL8, 1);
         assert_eq!((InitializeDpc, IssueDpc), (0x1001, 0x1002));
         assert_eq!(STOR_DPC::zeroed().Lock, 0);
+        assert_eq!((DpcLock, StartIoLock, InterruptLock), (1, 2, 3));
     }
 }

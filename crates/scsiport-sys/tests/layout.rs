@@ -426,6 +426,17 @@ const EXCEPTIONS: &[Exception] = &[
          SystemArgument1, SystemArgument2, DpcData; }`: 4 + 4 padding + 16 + 40 = 64, plus 8; [DOCS] \
          storport/ns-storport-_stor_dpc.md (members Dpc, Lock)",
     ),
+    absent(
+        "storport",
+        "STOR_LOCK_HANDLE",
+        Wdk::Layout { size: 32, align: 8 },
+        "[WDK19041] km/storport.h `STOR_LOCK_HANDLE { STOR_SPINLOCK Lock; struct { struct { PVOID Next; \
+         PVOID Lock; } LockQueue; KIRQL OldIrql; } Context; }`: 4 + 4 padding + (16 + 1 + 7 padding) = 32; [DOCS] \
+         storport/nf-storport-storportacquirespinlock.md (PSTOR_LOCK_HANDLE LockHandle)",
+    ),
+    absent("storport", "DpcLock", Wdk::Value(1), STOR_SPINLOCK),
+    absent("storport", "StartIoLock", Wdk::Value(2), STOR_SPINLOCK),
+    absent("storport", "InterruptLock", Wdk::Value(3), STOR_SPINLOCK),
     absent("storport", "StorSynchronizeHalfDuplex", Wdk::Value(0), STOR_SYNC),
     absent("storport", "StorSynchronizeFullDuplex", Wdk::Value(1), STOR_SYNC),
     absent("storport", "InterruptSupportNone", Wdk::Value(0), STOR_MSI),
@@ -509,6 +520,9 @@ const STOR_PCI_W8: &str = "[WDK16299] km/storport.h `#if (NTDDI_VERSION >= NTDDI
      storport/ns-storport-_port_configuration_information.md";
 const STOR_MEMREG: &str = "[WDK16299] km/storport.h `MEMORY_REGION { PUCHAR VirtualBase; PHYSICAL_ADDRESS PhysicalBase; \
      ULONG Length; }`; [DOCS] storport/ns-storport-_memory_region.md; [PDB] memory_region_t.hpp (size 0x18)";
+const STOR_SPINLOCK: &str = "[WDK19041] km/storport.h `enum _STOR_SPINLOCK { DpcLock = 1, StartIoLock, InterruptLock, \
+     ThreadedDpcLock, DpcLevelLock }`; [DOCS] storport/ne-storport-_stor_spinlock.md (DpcLock:1, then StartIoLock, \
+     InterruptLock)";
 const STOR_SYNC: &str = "[WDK16299] km/storport.h `enum _STOR_SYNCHRONIZATION_MODEL { StorSynchronizeHalfDuplex, \
      StorSynchronizeFullDuplex }`";
 const STOR_MSI: &str = "[WDK16299] km/storport.h `enum _INTERRUPT_SYNCHRONIZATION_MODE { InterruptSupportNone, \
