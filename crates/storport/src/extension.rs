@@ -201,10 +201,12 @@ impl<M: Miniport> Extension<M> {
     /// its word; if it does not, the loser re-queues the DPC rather than wait, so that no
     /// `&mut` is ever made twice and no work is lost.
     pub(crate) fn try_dpc_state(&self) -> Option<DpcStateGuard<'_, M>> {
+        // Built only on success (`then`, not `then_some`): a guard made for a failed attempt
+        // would, when dropped, release the flag its holder still has.
         self.dpc_running
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(DpcStateGuard { extension: self })
+            .then(|| DpcStateGuard { extension: self })
     }
 }
 

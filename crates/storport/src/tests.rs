@@ -557,6 +557,8 @@ fn one_dpc_instance_at_a_time() {
     let mut first = extension.try_dpc_state().unwrap();
     *first.state() = 7;
     assert!(extension.try_dpc_state().is_none(), "a second instance does not get the DPC state");
+    // A failed attempt leaves the flag with its holder.
+    assert!(extension.try_dpc_state().is_none(), "a failed attempt released the holder's flag");
     drop(first);
     let mut again = extension.try_dpc_state().unwrap();
     assert_eq!(*again.state(), 7);
