@@ -6,10 +6,13 @@
 //! - [`pe`]: `cargo xtask check-pe` — the rules Windows and HLK apply to a storage miniport's
 //!   image, checked on the binary with the `object` crate; the same check runs on the `.sys` that
 //!   `cargo make` builds in the Windows workflow.
+//! - [`c_reference`]: `cargo xtask sys --c-reference` — the C reference miniport
+//!   (`driver/c-reference/`) built with MinGW-w64 and held to the same rules.
 //!
 //! Nothing here installs anything into the system or the toolchain: what the build needs and the
 //! machine lacks (the Rust library source for `-Z build-std`) is downloaded into `target/xtask/`.
 
+pub mod c_reference;
 pub mod debian;
 pub mod inf;
 pub mod map;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use xtask::{map, pe, sys};
+use xtask::{c_reference, pe, sys};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "rspvscsi's project tasks")]
@@ -38,6 +38,10 @@ enum Task {
         /// Show cargo's output.
         #[arg(long, short)]
         verbose: bool,
+        /// Build the C reference miniport (`driver/c-reference/`) with MinGW-w64 instead, unsigned,
+        /// into `rspvscsi_c_package/`.
+        #[arg(long)]
+        c_reference: bool,
     },
     /// Check a driver image against the rules Windows and HLK apply to a miniport, and report
     /// its sections, imports, relocations and interrupt routine. Exits 1 if a rule fails.
@@ -66,7 +70,13 @@ fn main() -> ExitCode {
 
 fn run(task: Task) -> anyhow::Result<ExitCode> {
     match task {
-        Task::Sys { no_sign, verbose } => {
+        Task::Sys { c_reference: true, .. } => {
+            let package = c_reference::build(&c_reference::Options::default(), &mut |line| println!("{line}"))?;
+            println!("package: {}", package.dir.display());
+            println!("{}", package.sys.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Sys { no_sign, verbose, c_reference: false } => {
             let opts = sys::Options { no_sign, verbose };
             let package = sys::build(&sys::SCSIPORT, &opts, &mut |line| println!("{line}"))?;
             println!("package: {}", package.dir.display());
@@ -79,7 +89,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::CheckPe { image, map: map_path, port } => {
             let bytes = std::fs::read(&image)?;
             let map_path = map_path.unwrap_or_else(|| image.with_extension("map"));
-            let parsed = std::fs::read_to_string(&map_path).ok().map(|t| map::Map::parse(&t));
+            let parsed = std::fs::read_to_string(&map_path).ok().map(|t| c_reference::parse_any_map(&t));
             if parsed.is_none() {
                 println!("(no map at {}: LTO and the interrupt routine are not checked)", map_path.display());
             }
