@@ -48,6 +48,36 @@ pub fn load_image() -> Result<Arc<scsiport_sim::pe::DriverImage>, String> {
     Ok(Arc::new(image))
 }
 
+/// The C reference miniport, `rspvscsi_c.sys` as `cargo xtask sys --c-reference` builds it
+/// (`xtask::c_reference`), once per test binary and set of preprocessor symbols, or why it cannot
+/// be built here (MinGW-w64 missing; in CI, `RSPVSCSI_CI=1`, a failure).
+pub fn c_reference_bytes(defines: &[&str]) -> Result<Vec<u8>, String> {
+    type Built = std::collections::HashMap<Vec<String>, Result<Vec<u8>, String>>;
+    static BUILT: std::sync::OnceLock<Mutex<Built>> = std::sync::OnceLock::new();
+    let defines: Vec<String> = defines.iter().map(ToString::to_string).collect();
+    let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap();
+    built
+        .entry(defines.clone())
+        .or_insert_with(|| {
+            if let Some(reason) = xtask::c_reference::unavailable_reason() {
+                assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but the C reference cannot be built: {reason}");
+                return Err(reason);
+            }
+            let package = xtask::c_reference::build(&xtask::c_reference::Options { defines }, &mut |_| {})
+                .unwrap_or_else(|e| panic!("cargo xtask sys --c-reference: {e:#}"));
+            Ok(std::fs::read(&package.sys).expect("reading rspvscsi_c.sys"))
+        })
+        .clone()
+}
+
+/// A fresh load of the C reference (built with `defines`).
+pub fn load_c_reference(defines: &[&str]) -> Result<Arc<scsiport_sim::pe::DriverImage>, String> {
+    let bytes = c_reference_bytes(defines)?;
+    let image = scsiport_sim::pe::load(xtask::c_reference::SYS_NAME, &bytes, &scsiport_sim::scsiport_exports())
+        .expect("the PE loader takes rspvscsi_c.sys");
+    Ok(Arc::new(image))
+}
+
 /// Which driver a rig runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
@@ -55,12 +85,21 @@ pub enum Driver {
     Linked,
     /// `rspvscsi.sys`, loaded by the PE loader.
     Image,
+    /// The C reference miniport, `rspvscsi_c.sys`, loaded by the PE loader.
+    CReference,
 }
 
 impl Driver {
-    /// What the running suite is about: the image in `sys_*` crates.
+    /// What the running suite is about: the image in `sys_*` crates, the C reference in
+    /// `c_reference`.
     pub fn of_this_suite() -> Self {
-        if runs_the_image() { Self::Image } else { Self::Linked }
+        if runs_the_image() {
+            Self::Image
+        } else if env!("CARGO_CRATE_NAME") == "c_reference" {
+            Self::CReference
+        } else {
+            Self::Linked
+        }
     }
 }
 
@@ -178,6 +217,14 @@ impl Rig {
                         "SKIPPED: {} runs rspvscsi.sys, which cannot be built here: {reason}",
                         env!("CARGO_CRATE_NAME")
                     );
+                    std::process::exit(0);
+                }
+            },
+            Driver::CReference => match load_c_reference(&[]) {
+                Ok(image) => machine.load_image(image).expect("rspvscsi_c.sys loads"),
+                Err(reason) => {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {} runs rspvscsi_c.sys, which cannot be built here: {reason}", env!("CARGO_CRATE_NAME"));
                     std::process::exit(0);
                 }
             },
