@@ -432,7 +432,12 @@ PvscsiClassify(USHORT HostStatus, USHORT ScsiStatus, ULONGLONG DataLen, ULONG Se
 
 /*
  * A request context: slot + 1 in the low byte (never 0), the slot's generation above it, and
- * the upper 32 bits zero, as VMware requires (Section 5.3).
+ * the upper 32 bits zero, as VMware requires (Section 5.3). A context is used again only once
+ * the device can no longer hold its earlier use: its completion was consumed, or an
+ * ADAPTER_RESET, which completes or cancels everything before it returns, came between
+ * (Section 7). So the generation only has to tell a stale or duplicated completion apart within
+ * one ring setup, and may start again from 0 in a fresh device extension (a PnP start, the
+ * crash-dump instance): every session resets the adapter before its first request.
  */
 static ULONGLONG
 PvscsiEncodeContext(ULONG Slot, ULONG Generation)
