@@ -276,6 +276,28 @@ impl Building {
     }
 }
 
+/// A fresh read-write mapping of `size` bytes anywhere but at `preferred_base`: should the host
+/// offer exactly that address, a second mapping is taken while the first still holds it.
+fn map_away_from(preferred_base: u64, size: usize) -> Result<Building, LoadError> {
+    let map = || {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Err(LoadError::Map(std::io::Error::last_os_error().to_string()));
+        }
+        Ok(Building { base: NonNull::new(p.cast()).ok_or_else(|| LoadError::Map("null mapping".into()))?, size })
+    };
+    let first = map()?;
+    if first.base.as_ptr() as u64 != preferred_base {
+        return Ok(first);
+    }
+    let second = map()?;
+    drop(first);
+    Ok(second)
+}
+
 /// Loads `bytes` (a `.sys` read from disk) under `name`, resolving its imports against `port`.
 ///
 /// # Errors
@@ -361,14 +383,8 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
     }
 
     // Map, copy.
-    // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-    let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-    };
-    if p == libc::MAP_FAILED {
-        return Err(LoadError::Map(std::io::Error::last_os_error().to_string()));
-    }
-    let mut image = Building { base: NonNull::new(p.cast()).ok_or_else(|| LoadError::Map("null mapping".into()))?, size };
+    let preferred_base = oh.image_base();
+    let mut image = map_away_from(preferred_base, size)?;
     let header_bytes = bytes.get(..headers as usize).ok_or_else(|| LoadError::BadHeader("headers".into()))?;
     image.bytes_mut(0, header_bytes.len()).ok_or_else(|| LoadError::BadHeader("headers".into()))?.copy_from_slice(header_bytes);
     for (rva, from, copy) in &raw {
@@ -380,7 +396,6 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
     }
 
     // Relocate: the kernel never leaves a driver at its preferred base, nor does this loader.
-    let preferred_base = oh.image_base();
     let delta = (image.base.as_ptr() as u64).wrapping_sub(preferred_base);
     let mut relocations = 0usize;
     let blocks = file.data_directories().relocation_blocks(bytes, &table).map_err(|e| LoadError::BadRelocation(e.to_string()))?;

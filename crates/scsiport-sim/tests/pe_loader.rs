@@ -575,6 +575,24 @@ fn the_module_name_is_compared_without_case_and_an_image_without_reloc_section_l
     assert_eq!(u64::from_le_bytes(image.read::<8>(iat).unwrap()), export("ScsiPortNotification") as u64);
 }
 
+#[test]
+fn an_image_is_moved_even_when_the_host_offers_its_preferred_base() {
+    // Find the address the host hands out next for a mapping of this size, and make it the
+    // image's preferred base: the loader must still move it (the kernel never leaves a driver
+    // where the linker put it, and relocations must be exercised).
+    let size = good().size_of_image as usize;
+    for _ in 0..8 {
+        // SAFETY: a fresh anonymous mapping, unmapped right away; only its address is kept.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: the mapping just made.
+        unsafe { libc::munmap(p, size) };
+        let built = build(&Spec { image_base: p as u64, ..Spec::default() });
+        let image = try_load(&built.bytes).expect("loads");
+        assert_loaded_well(&built, &image);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusals
 // ---------------------------------------------------------------------------------------------
