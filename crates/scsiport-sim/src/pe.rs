@@ -333,8 +333,11 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
         )));
     }
     let headers = oh.size_of_headers();
-    if headers == 0 || headers > size_of_image || headers as usize > bytes.len() {
-        return Err(LoadError::BadHeader(format!("SizeOfHeaders {headers:#x}")));
+    if headers == 0 || headers > size_of_image {
+        return Err(LoadError::BadHeader(format!("SizeOfHeaders {headers:#x} (SizeOfImage {size_of_image:#x})")));
+    }
+    if headers as usize > bytes.len() {
+        return Err(LoadError::BadHeader(format!("SizeOfHeaders {headers:#x} runs past the end of the file ({:#x})", bytes.len())));
     }
     for (dir, what) in [(pe::IMAGE_DIRECTORY_ENTRY_TLS, "thread-local storage"), (pe::IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT, "delay-load imports")] {
         if file.data_directory(dir).is_some_and(|d| d.virtual_address.get(LE) != 0) {
@@ -365,10 +368,12 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
         if u64::from(rva) + mapped > size as u64 {
             return Err(LoadError::BadSection(format!("{name} ({rva:#x}+{extent:#x}) runs past SizeOfImage {size_of_image:#x}")));
         }
-        let copy = if vsize == 0 { raw_size } else { raw_size.min(vsize) };
-        if copy > 0 && u64::from(raw_ptr) + u64::from(copy) > bytes.len() as u64 {
-            return Err(LoadError::BadSection(format!("{name}: raw data {raw_ptr:#x}+{copy:#x} past the end of the file ({:#x})", bytes.len())));
+        // The file holds all SizeOfRawData bytes of a section (the PE format's definition of the
+        // field), not only the part that is copied: a file cut anywhere in them is truncated.
+        if raw_size > 0 && u64::from(raw_ptr) + u64::from(raw_size) > bytes.len() as u64 {
+            return Err(LoadError::BadSection(format!("{name}: raw data {raw_ptr:#x}+{raw_size:#x} past the end of the file ({:#x})", bytes.len())));
         }
+        let copy = if vsize == 0 { raw_size } else { raw_size.min(vsize) };
         let len = u32::try_from(mapped).map_err(|_| LoadError::BadSection(name.clone()))?;
         if let Some(other) = sections.iter().find(|o| rva < o.rva + o.len && o.rva < rva + len.max(1)) {
             return Err(LoadError::BadSection(format!("{name} overlaps {}", other.name)));

@@ -667,7 +667,7 @@ fn refuses_truncated_files() {
         refused(&b[..cut], &LoadError::Malformed(String::new()), &["not a loadable PE image", words]);
     }
     // After the section table but inside SizeOfHeaders.
-    refused(&b[..headers - 1], &LoadError::BadHeader(String::new()), &["SizeOfHeaders"]);
+    refused(&b[..headers - 1], &LoadError::BadHeader(String::new()), &["SizeOfHeaders", "end of the file"]);
     // In a section's raw data, at its start, and one byte short of the end of the file.
     for (cut, section) in [
         (text_raw, ".text"),
@@ -675,6 +675,7 @@ fn refuses_truncated_files() {
         (data_raw + 0x10, ".data"),
         (reloc_raw, ".reloc"),
         (reloc_raw + 4, ".reloc"),
+        (b.len() - 1, ".reloc"),
     ] {
         refused(&b[..cut], &LoadError::BadSection(String::new()), &[section, "past the end of the file"]);
     }
