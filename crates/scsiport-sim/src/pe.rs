@@ -276,6 +276,18 @@ impl Building {
     }
 }
 
+/// A base relocation type as the PE format names it (the x86 ones; the rest are other
+/// machines' and named by number).
+fn relocation_type(typ: u16) -> String {
+    match typ {
+        pe::IMAGE_REL_BASED_HIGH => "HIGH (type 1)".into(),
+        pe::IMAGE_REL_BASED_LOW => "LOW (type 2)".into(),
+        pe::IMAGE_REL_BASED_HIGHLOW => "HIGHLOW (type 3, 32-bit images)".into(),
+        pe::IMAGE_REL_BASED_HIGHADJ => "HIGHADJ (type 4)".into(),
+        other => format!("type {other}"),
+    }
+}
+
 /// A fresh read-write mapping of `size` bytes anywhere but at `preferred_base`: should the host
 /// offer exactly that address, a second mapping is taken while the first still holds it.
 fn map_away_from(preferred_base: u64, size: usize) -> Result<Building, LoadError> {
@@ -420,7 +432,11 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
                         relocations += 1;
                     }
                     other => {
-                        return Err(LoadError::BadRelocation(format!("type {other} at {:#x}: only DIR64 exists on x64", reloc.virtual_address)));
+                        return Err(LoadError::BadRelocation(format!(
+                            "{} at {:#x}: only DIR64 exists on x64",
+                            relocation_type(other),
+                            reloc.virtual_address
+                        )));
                     }
                 }
             }

@@ -771,9 +771,19 @@ fn refuses_images_with_relocations_stripped() {
 
 #[test]
 fn refuses_every_relocation_type_but_dir64() {
-    for typ in [pe::IMAGE_REL_BASED_HIGH, pe::IMAGE_REL_BASED_LOW, pe::IMAGE_REL_BASED_HIGHLOW, pe::IMAGE_REL_BASED_HIGHADJ, 5, 7, 9, 11, 15] {
+    for (typ, name) in [
+        (pe::IMAGE_REL_BASED_HIGH, "HIGH"),
+        (pe::IMAGE_REL_BASED_LOW, "LOW"),
+        (pe::IMAGE_REL_BASED_HIGHLOW, "HIGHLOW"),
+        (pe::IMAGE_REL_BASED_HIGHADJ, "HIGHADJ"),
+        (5, "type 5"),
+        (7, "type 7"),
+        (9, "type 9"),
+        (11, "type 11"),
+        (15, "type 15"),
+    ] {
         let built = build(&Spec { extra_relocs: vec![(DATA_RVA + 0x40, typ)], ..Spec::default() });
-        refused(&built.bytes, &LoadError::BadRelocation(String::new()), &[&format!("type {typ}"), &format!("{:#x}", DATA_RVA + 0x40), "DIR64"]);
+        refused(&built.bytes, &LoadError::BadRelocation(String::new()), &[name, &format!("type {typ}"), &format!("{:#x}", DATA_RVA + 0x40), "DIR64"]);
     }
 }
 
