@@ -13,6 +13,9 @@
 //! - imports are resolved by name against the port's exports; an import from another module, a
 //!   name the port does not export, or an ordinal import is refused, and the error lists every
 //!   one of them: that is HLK's Storage Imports rule, enforced at load time;
+//! - import address tables in an executable section are refused: the loader must write them,
+//!   and memory integrity never makes an executable page writable (Driver Verifier's code
+//!   integrity check reports such an image as 0x2005);
 //! - TLS and delay-load imports, which a kernel driver cannot have, are refused.
 //!
 //! The image is read with the `object` crate; nothing of the format is parsed by hand beyond
@@ -64,6 +67,8 @@ pub enum LoadError {
     BadSection(String),
     /// A section both writable and executable.
     WritableExecutable(String),
+    /// Import address table slots in an executable section (named): the loader writes them.
+    ExecutableIat(String),
     /// Relocations stripped: the image cannot be moved, and the kernel always moves a driver.
     NotRelocatable,
     /// A base relocation of another type than `DIR64`, or outside the image.
@@ -86,6 +91,10 @@ impl fmt::Display for LoadError {
             Self::BadHeader(m) => write!(f, "bad header: {m}"),
             Self::BadSection(m) => write!(f, "bad section: {m}"),
             Self::WritableExecutable(s) => write!(f, "section {s} is writable and executable (memory integrity refuses it)"),
+            Self::ExecutableIat(s) => write!(
+                f,
+                "the import address table is in executable section {s}: the loader writes it, and memory integrity never makes executable pages writable"
+            ),
             Self::NotRelocatable => f.write_str("relocations stripped: a driver must be relocatable, the kernel places it"),
             Self::BadRelocation(m) => write!(f, "base relocation: {m}"),
             Self::Imports(list) => {
@@ -477,6 +486,13 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
     }
     if !problems.is_empty() {
         return Err(LoadError::Imports(problems));
+    }
+    for (slot, _) in &patches {
+        if let Some(s) = sections.iter().find(|s| *slot >= s.rva as usize && *slot < (s.rva + s.len) as usize)
+            && s.flags & pe::IMAGE_SCN_MEM_EXECUTE != 0
+        {
+            return Err(LoadError::ExecutableIat(s.name.clone()));
+        }
     }
     for (slot, address) in patches {
         image

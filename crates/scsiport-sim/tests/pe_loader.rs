@@ -764,6 +764,16 @@ fn refuses_writable_executable_sections() {
 }
 
 #[test]
+fn refuses_an_import_address_table_in_executable_code() {
+    // The import table lives in .rdata; make that section executable (not writable).
+    let mut b = good().bytes;
+    let at = sec_field(&b, ".rdata", field!(pe::ImageSectionHeader, characteristics));
+    let flags = get32(&b, at);
+    set32(&mut b, at, flags | pe::IMAGE_SCN_MEM_EXECUTE);
+    refused(&b, &LoadError::ExecutableIat(".rdata".into()), &[".rdata", "import address table", "memory integrity"]);
+}
+
+#[test]
 fn refuses_images_with_relocations_stripped() {
     let built = build(&Spec { characteristics: Spec::default().characteristics | pe::IMAGE_FILE_RELOCS_STRIPPED, ..Spec::default() });
     refused(&built.bytes, &LoadError::NotRelocatable, &["relocations stripped"]);
