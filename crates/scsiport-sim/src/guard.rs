@@ -16,6 +16,10 @@
 //! the trace), more than the small signal stack Rust's runtime gives a thread holds, so threads
 //! that run a loaded image get a larger one ([`ensure_altstack`]).
 //!
+//! Any other SIGSEGV is passed on to the handler that was there before. When it happened in a
+//! loaded image's code, the driver faulted on its own: a line on stderr first says where, image-
+//! relative, and what `int 0x29` (`__fastfail`, bug check 0x139) or `in`/`out` mean.
+//!
 //! These tables are the only process-wide state of the emulator: a signal handler cannot find the
 //! machine any other way. It is lock-free for the handler (atomics only; the handler calls nothing
 //! but `mprotect`); registration is serialised by a mutex the handler never takes. Faults outside
@@ -401,8 +405,112 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             return;
         }
     }
+    report_image_fault(addr, ctx);
     chain(sig, info, ctx);
 }
+
+/// A line built on the stack, for the signal handler (no allocation, no locks).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+impl Line {
+    fn new() -> Self {
+        Self { buf: [0; 256], len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        self
+    }
+
+    fn hex(&mut self, v: u64) -> &mut Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        let mut n = 0;
+        let mut v = v;
+        loop {
+            if let Some(d) = digits.get_mut(n) {
+                *d = DIGITS.get((v & 0xF) as usize).copied().unwrap_or(b'?');
+            }
+            n += 1;
+            v >>= 4;
+            if v == 0 || n == digits.len() {
+                break;
+            }
+        }
+        self.push(b"0x");
+        for i in (0..n).rev() {
+            let d = digits.get(i).copied().unwrap_or(b'?');
+            self.push(&[d]);
+        }
+        self
+    }
+
+    fn write(&self) {
+        let bytes = self.buf.get(..self.len).unwrap_or(&[]);
+        // SAFETY: write(2) to stderr from our own stack buffer; async-signal-safe.
+        let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    }
+}
+
+/// A SIGSEGV the emulator does not handle, with RIP inside a loaded image, is the driver's own
+/// fault: before it is passed on (and, as a rule, ends the process), say where in the image it
+/// happened, image-relative as a debugger's `rspvscsi.sys+0x1234`, and what the instruction means
+/// on Windows when that is known: `int 0x29` is `__fastfail`, bug check 0x139 with ECX as
+/// parameter 1; `in`/`out` touch I/O space, which is not emulated. Async-signal-safe.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn report_image_fault(addr: usize, ctx: *mut libc::c_void) {
+    if ctx.is_null() {
+        return;
+    }
+    let uc: *const libc::ucontext_t = ctx.cast();
+    // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted `ucontext_t`; read only.
+    let gregs = unsafe { &(*uc).uc_mcontext.gregs };
+    let reg = |r: libc::c_int| usize::try_from(r).ok().and_then(|i| gregs.get(i)).copied().unwrap_or(0).cast_unsigned();
+    let Ok(rip) = usize::try_from(reg(libc::REG_RIP)) else { return };
+    let mut name = [0u8; crate::pe::NAME_BYTES];
+    let Some((start, n)) = crate::pe::image_at(rip, &mut name) else { return };
+    let mut line = Line::new();
+    line.push(b"scsiport-sim: SIGSEGV in a loaded image at ")
+        .push(name.get(..n).unwrap_or(&[]))
+        .push(b"+")
+        .hex((rip - start) as u64)
+        .push(b" (fault address ")
+        .hex(addr as u64)
+        .push(b")\n");
+    line.write();
+    // When the fault is the fetch of the instruction itself, there are no bytes to look at.
+    if addr == rip {
+        return;
+    }
+    let mut code = [0u8; 15];
+    let got = crate::mmio::code_bytes(rip, &mut code);
+    let mut line = Line::new();
+    match crate::mmio::classify(code.get(..got).unwrap_or(&[]), rip as u64) {
+        crate::mmio::Trap::FastFail => {
+            line.push(b"scsiport-sim:   the instruction is int 0x29 (__fastfail, the driver's panic): on Windows, bug check 0x139 KERNEL_SECURITY_CHECK_FAILURE, parameter 1 = ")
+                .hex(reg(libc::REG_RCX) & 0xFFFF_FFFF)
+                .push(b" (ECX)\n");
+        }
+        crate::mmio::Trap::PortIo => {
+            line.push(b"scsiport-sim:   the instruction is an I/O-port access (in/out): I/O-space registers are not emulated, only memory-space ones\n");
+        }
+        crate::mmio::Trap::Other => return,
+    }
+    line.write();
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn report_image_fault(_addr: usize, _ctx: *mut libc::c_void) {}
 
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(old) = OLD_ACTION.get() else {

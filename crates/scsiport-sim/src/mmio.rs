@@ -115,6 +115,31 @@ pub(crate) fn decode(code: &[u8], regs: &Gprs) -> Result<(Access, usize), String
     Ok((access, len))
 }
 
+/// What a faulting instruction the emulator does not handle is, for the fault report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trap {
+    /// `int 0x29`: `__fastfail` (bug check 0x139 on Windows, the code in ECX).
+    FastFail,
+    /// `in`, `out`, `ins`, `outs`: an I/O-port access.
+    PortIo,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies the instruction at the start of `code` (at `rip`). Allocation-free: the SIGSEGV
+/// handler calls it.
+pub(crate) fn classify(code: &[u8], rip: u64) -> Trap {
+    use iced_x86::Mnemonic;
+    let ins = Decoder::with_ip(64, code, rip, DecoderOptions::NONE).decode();
+    match ins.mnemonic() {
+        Mnemonic::Int if ins.immediate8() == 0x29 => Trap::FastFail,
+        Mnemonic::In | Mnemonic::Out | Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd | Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd => {
+            Trap::PortIo
+        }
+        _ => Trap::Other,
+    }
+}
+
 /// Completes a load: `value` (the `size` bytes read) into the destination register.
 pub(crate) fn complete_load(regs: &mut Gprs, dest: Register, size: u8, sign_extend: bool, value: u32) -> Option<()> {
     let value = u64::from(value);
@@ -162,7 +187,7 @@ fn greg(reg: libc::c_int) -> usize {
 /// through `process_vm_readv` (which fails instead of faulting) when they may cross into the
 /// next page.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn code_bytes(rip: usize, out: &mut [u8; 15]) -> usize {
+pub(crate) fn code_bytes(rip: usize, out: &mut [u8; 15]) -> usize {
     let in_page = crate::mem::PAGE_SIZE - (rip % crate::mem::PAGE_SIZE);
     if in_page >= out.len() {
         // SAFETY: `rip` is the address of the instruction that just executed, so its page is
@@ -290,6 +315,19 @@ mod tests {
         assert!(decode(&[0x64, 0x8B, 0x02], &r).is_err());
         // garbage
         assert!(decode(&[0x0F, 0xFF], &r).is_err());
+    }
+
+    #[test]
+    fn the_fault_report_names_fastfail_and_port_io() {
+        assert_eq!(classify(&[0xCD, 0x29], 0x1000), Trap::FastFail);
+        assert_eq!(classify(&[0xCD, 0x2E], 0x1000), Trap::Other, "int 0x2e is not __fastfail");
+        assert_eq!(classify(&[0xCC], 0x1000), Trap::Other, "int3");
+        // in al, dx / in eax, 0x60 / out dx, ax / rep insd / outsb
+        for code in [&[0xEC][..], &[0xE5, 0x60], &[0x66, 0xEF], &[0xF3, 0x6D], &[0x6E]] {
+            assert_eq!(classify(code, 0x1000), Trap::PortIo, "{code:02x?}");
+        }
+        assert_eq!(classify(&[0x8B, 0x02], 0x1000), Trap::Other, "mov eax, [rdx]");
+        assert_eq!(classify(&[], 0x1000), Trap::Other, "no bytes");
     }
 
     #[test]

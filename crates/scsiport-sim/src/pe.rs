@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use object::LittleEndian as LE;
 use object::pe;
@@ -541,17 +541,27 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
 // ---------------------------------------------------------------------------------------------
 
 const IMAGES: usize = 64;
+/// Bytes of an image's name the fault handler can print (longer names are cut).
+pub(crate) const NAME_BYTES: usize = 48;
 static IMAGE_START: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
 static IMAGE_LEN: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
-static IMAGE_NAMES: std::sync::Mutex<[Option<String>; IMAGES]> = std::sync::Mutex::new([const { None }; IMAGES]);
+// Names as bytes in atomics, so that the signal handler reads them without locking.
+static IMAGE_NAME: [[AtomicU8; NAME_BYTES]; IMAGES] = [const { [const { AtomicU8::new(0) }; NAME_BYTES] }; IMAGES];
+static IMAGE_NAME_LEN: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
+/// Serialises registrations (the handler only reads).
+static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn register(name: &str, start: usize, len: usize) -> Option<usize> {
-    let mut names = IMAGE_NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serialise = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let slot = IMAGE_START.iter().position(|s| s.load(Ordering::Acquire) == 0)?;
-    if let Some(n) = names.get_mut(slot) {
-        *n = Some(name.to_string());
+    let bytes = name.as_bytes();
+    let n = bytes.len().min(NAME_BYTES);
+    for (dst, src) in IMAGE_NAME.get(slot)?.iter().zip(bytes) {
+        dst.store(*src, Ordering::Relaxed);
     }
-    IMAGE_LEN.get(slot)?.store(len, Ordering::Release);
+    IMAGE_NAME_LEN.get(slot)?.store(n, Ordering::Relaxed);
+    IMAGE_LEN.get(slot)?.store(len, Ordering::Relaxed);
+    // Published last: a reader that sees the start sees the rest.
     IMAGE_START.get(slot)?.store(start, Ordering::Release);
     Some(slot)
 }
@@ -562,21 +572,34 @@ fn unregister(slot: usize) {
     }
 }
 
-/// Whether `address` is inside a loaded image (lock-free: the fault handler asks).
-pub(crate) fn in_image(address: usize) -> bool {
-    IMAGE_START.iter().zip(IMAGE_LEN.iter()).any(|(s, l)| {
+/// The slot of the image containing `address`, and the image's start.
+fn slot_of(address: usize) -> Option<(usize, usize)> {
+    IMAGE_START.iter().zip(IMAGE_LEN.iter()).enumerate().find_map(|(i, (s, l))| {
         let start = s.load(Ordering::Acquire);
-        start != 0 && address >= start && address - start < l.load(Ordering::Acquire)
+        (start != 0 && address >= start && address - start < l.load(Ordering::Relaxed)).then_some((i, start))
     })
 }
 
-/// `name+0xrva` for an address inside a loaded image (not for use in a signal handler: it locks).
+/// Whether `address` is inside a loaded image (lock-free: the fault handler asks).
+pub(crate) fn in_image(address: usize) -> bool {
+    slot_of(address).is_some()
+}
+
+/// The image containing `address`: its start, and its name copied into `name` (the number of
+/// bytes returned). Lock-free and allocation-free, for the fault handler.
+pub(crate) fn image_at(address: usize, name: &mut [u8; NAME_BYTES]) -> Option<(usize, usize)> {
+    let (slot, start) = slot_of(address)?;
+    let n = IMAGE_NAME_LEN.get(slot)?.load(Ordering::Relaxed).min(NAME_BYTES);
+    for (dst, src) in name.iter_mut().zip(IMAGE_NAME.get(slot)?.iter()).take(n) {
+        *dst = src.load(Ordering::Relaxed);
+    }
+    Some((start, n))
+}
+
+/// `name+0xrva` for an address inside a loaded image.
 #[must_use]
 pub fn describe(address: usize) -> Option<String> {
-    let names = IMAGE_NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    IMAGE_START.iter().zip(IMAGE_LEN.iter()).enumerate().find_map(|(i, (s, l))| {
-        let start = s.load(Ordering::Acquire);
-        (start != 0 && address >= start && address - start < l.load(Ordering::Acquire))
-            .then(|| format!("{}+{:#x}", names.get(i).and_then(Clone::clone).unwrap_or_default(), address - start))
-    })
+    let mut name = [0u8; NAME_BYTES];
+    let (start, n) = image_at(address, &mut name)?;
+    Some(format!("{}+{:#x}", String::from_utf8_lossy(name.get(..n)?), address - start))
 }

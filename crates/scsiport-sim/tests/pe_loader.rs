@@ -13,6 +13,8 @@
 //!   `HwScsiFindAdapter` touches its registers directly: the emulated accesses reach the HBA in
 //!   program order, traced and counted; one the emulator cannot perform is the verifier's 0xD1
 //!   violation, not a crash.
+//! - A fault in a loaded image that is not the emulator's is reported image-relative before the
+//!   process dies (checked in a child process of this test binary); `int 0x29` as bug check 0x139.
 #![allow(clippy::cast_possible_truncation, clippy::too_many_lines, clippy::struct_excessive_bools)]
 
 use std::collections::HashMap;
@@ -90,6 +92,8 @@ struct Asm {
     ins: Vec<Instruction>,
     labels: u64,
     pending: Option<u64>,
+    /// A label the test wants the RVA of (the instruction that faults, for instance).
+    mark: Option<u64>,
 }
 
 impl Asm {
@@ -100,6 +104,13 @@ impl Asm {
 
     fn bind(&mut self, label: u64) {
         assert!(self.pending.replace(label).is_none(), "two labels on one instruction");
+    }
+
+    /// Labels the next instruction as the one the test asks about.
+    fn mark(&mut self) {
+        let l = self.label();
+        self.bind(l);
+        self.mark = Some(l);
     }
 
     fn op(&mut self, i: Result<Instruction, iced_x86::IcedError>) {
@@ -202,6 +213,8 @@ struct Built {
     bytes: Vec<u8>,
     /// (module, import, IAT slot RVA).
     iat: Vec<(String, String, u32)>,
+    /// RVA of the program's marked instruction.
+    mark: Option<u32>,
     /// `.data` offsets holding absolute pointers, and the RVA each points at.
     pointers: Vec<(u32, u32)>,
     size_of_image: u32,
@@ -375,7 +388,8 @@ fn build(spec: &Spec) -> Built {
         w.write_section(r.file_offset, &[0xCC; 16]);
     }
     w.write_reloc_section();
-    Built { bytes: buf, iat: imports.slots, pointers, size_of_image }
+    let mark = program.code.mark.map(|l| labels[&l]);
+    Built { bytes: buf, iat: imports.slots, mark, pointers, size_of_image }
 }
 
 fn good() -> Built {
@@ -1432,4 +1446,79 @@ fn a_string_instruction_on_registers_is_refused_the_same_way() {
         a.op(Instruction::with_movsb(64, Register::None, iced_x86::RepPrefixKind::None));
     }
     refused_access(body, 0, "Movsb");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fault of the image's own: reported image-relative before the process dies
+// ---------------------------------------------------------------------------------------------
+
+const CHILD: &str = "PE_LOADER_TEST_CHILD";
+
+fn fastfail_body(a: &mut Asm) {
+    a.op(Instruction::with2(Code::Mov_r32_imm32, Register::ECX, 7u32)); // FAST_FAIL_FATAL_APP_EXIT
+    a.mark();
+    a.op(Instruction::with1(Code::Int_imm8, 0x29u32));
+}
+
+fn null_read_body(a: &mut Asm) {
+    a.op(Instruction::with2(Code::Mov_r32_imm32, Register::EAX, 0x10u32));
+    a.mark();
+    a.op(Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem(Register::RAX, 0)));
+}
+
+fn port_io_body(a: &mut Asm) {
+    a.op(Instruction::with2(Code::Mov_r32_imm32, Register::EDX, 0x1F0u32));
+    a.mark();
+    a.op(Instruction::with2(Code::In_AL_DX, Register::AL, Register::DX));
+}
+
+/// In the child: runs the miniport with `body`, which faults; never returns. In the parent:
+/// runs the test named `test` in a child and returns its stderr, its exit status and the RVA of
+/// the faulting instruction (the body's mark).
+fn crash(test: &str, body: fn(&mut Asm)) -> (String, std::process::ExitStatus, u32) {
+    if std::env::var_os(CHILD).is_some() {
+        // No core file from the crash this child is for.
+        let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: sets this process's own core size limit from a valid structure.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const none) };
+        let _ = run_miniport(body);
+        panic!("the child survived the fault");
+    }
+    let rva = build(&Spec { program: miniport, body, ..Spec::default() }).mark.expect("the body marks its faulting instruction");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the test binary runs");
+    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status, rva)
+}
+
+fn assert_died_of_sigsegv(status: std::process::ExitStatus, stderr: &str) {
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "the fault still ends the process ({status:?}); stderr:\n{stderr}");
+}
+
+#[test]
+fn fastfail_in_a_loaded_image_is_reported_as_bug_check_0x139() {
+    let (stderr, status, rva) = crash("fastfail_in_a_loaded_image_is_reported_as_bug_check_0x139", fastfail_body);
+    assert_died_of_sigsegv(status, &stderr);
+    assert!(stderr.contains(&format!("miniport.sys+{rva:#x}")), "names the image-relative address {rva:#x}:\n{stderr}");
+    assert!(stderr.contains("int 0x29") && stderr.contains("bug check 0x139") && stderr.contains("parameter 1 = 0x7 (ECX)"), "{stderr}");
+}
+
+#[test]
+fn a_fault_in_a_loaded_image_is_reported_image_relative() {
+    let (stderr, status, rva) = crash("a_fault_in_a_loaded_image_is_reported_image_relative", null_read_body);
+    assert_died_of_sigsegv(status, &stderr);
+    assert!(stderr.contains(&format!("miniport.sys+{rva:#x}")), "names the image-relative address {rva:#x}:\n{stderr}");
+    assert!(stderr.contains("address 0x10"), "{stderr}");
+    assert!(!stderr.contains("bug check 0x139"), "{stderr}");
+}
+
+#[test]
+fn an_io_port_instruction_in_a_loaded_image_is_named_as_not_emulated() {
+    let (stderr, status, rva) = crash("an_io_port_instruction_in_a_loaded_image_is_named_as_not_emulated", port_io_body);
+    assert_died_of_sigsegv(status, &stderr);
+    assert!(stderr.contains(&format!("miniport.sys+{rva:#x}")), "{stderr}");
+    assert!(stderr.contains("in/out") && stderr.contains("not emulated"), "{stderr}");
 }
