@@ -74,7 +74,9 @@ pub const LINK_FLAGS: &[&str] = &[
     "-Wl,--major-os-version,6",
     "-Wl,--minor-os-version,1",
     "-Wl,--entry,DriverEntry",
-    // /DYNAMICBASE /NXCOMPAT /INTEGRITYCHECK and high-entropy addresses, as link.exe sets for x64.
+    // /DYNAMICBASE /NXCOMPAT /INTEGRITYCHECK and high-entropy addresses, as link.exe sets for x64;
+    // a .reloc section whenever the code holds an absolute address (this driver holds none, as
+    // the Rust image holds none: both are relocatable with nothing to relocate).
     "-Wl,--dynamicbase",
     "-Wl,--enable-reloc-section",
     "-Wl,--nxcompat",
