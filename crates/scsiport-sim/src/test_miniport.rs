@@ -114,6 +114,10 @@ pub enum Break {
     SlowStartIo,
     /// Stall 2 ms in `StartIo` (warning 0x1138 only).
     Stall2ms,
+    /// Spend 600 ms of host time in `StartIo` without stalling, as a heavily loaded host or
+    /// valgrind makes any routine slow: 0x1002 in the concurrent schedule, whose machine time is
+    /// real; nothing in the deterministic one, whose machine time is virtual.
+    HostSlowStartIo,
     /// Write Srb->`TargetId` (0x1112).
     WriteReadOnly,
     /// Grow `DataTransferLength` (0x1113).
@@ -222,6 +226,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("stall_200ms", Break::Stall200ms),
     ("slow_startio", Break::SlowStartIo),
     ("stall_2ms", Break::Stall2ms),
+    ("host_slow_startio", Break::HostSlowStartIo),
     ("write_read_only", Break::WriteReadOnly),
     ("grow_length", Break::GrowLength),
     ("underrun_success", Break::UnderrunSuccess),
@@ -654,6 +659,7 @@ unsafe extern "win64" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) -
                 // SAFETY: a long but legal stall.
                 unsafe { sys::ScsiPortStallExecution(2_000) };
             }
+            Break::HostSlowStartIo => std::thread::sleep(std::time::Duration::from_millis(600)),
             Break::EnableOutsideIsr => {
                 // SAFETY: deliberately broken: not from the ISR.
                 unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use scsiport_sim::mem::SimDma;
-use scsiport_sim::{Machine, Request, Rule, VerifierConfig, test_miniport};
+use scsiport_sim::{Machine, Request, Rule, Schedule, VerifierConfig, test_miniport};
 use scsiport_sys as sys;
 
 fn entry_fails_with(entry: scsiport_sim::DriverEntryFn, rule: Rule) {
@@ -47,6 +47,27 @@ fn x1001_stall_over_100ms() {
     let m = broken("stall_200ms", "");
     assert_bugcheck(&m, Rule::StallTooLong);
     assert_eq!(m.bugcheck().unwrap().params[0], 200_000);
+}
+
+/// 0x1002 counts the machine's time: a routine that is slow only because the host is (load,
+/// valgrind) is no violation in the deterministic schedule, whose time is virtual; in the
+/// concurrent schedule, whose time is real, it is one.
+#[test]
+fn x1002_counts_machine_time_not_the_host_s() {
+    let args = "break=host_slow_startio";
+    let (m, _d) = machine_with(det(), args, VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    // The first command meets the power-on unit attention; the second one reads.
+    m.execute(Request::read10(0, 0, 8, 4096)).expect("no bug check in virtual time");
+    let c = m.execute(Request::read10(0, 0, 8, 4096)).expect("no bug check in virtual time");
+    assert!(c.is_success(), "{c:?}");
+    assert_eq!(m.violations(), Vec::new());
+
+    let (m, _d) = machine_with(Schedule::Concurrent, args, VerifierConfig::default(), 1);
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    let _ = m.execute(Request::read10(0, 0, 8, 4096));
+    let _ = m.run_until_idle();
+    assert_bugcheck(&m, Rule::RoutineTooLong);
 }
 
 #[test]
