@@ -1,0 +1,251 @@
+//! Completion: `RequestComplete` verified, its result handed to the upper edge, the SRB
+//! poisoned and guarded.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    pub(crate) fn valid_status(status: u8) -> bool {
+        if status & sys::SRB_STATUS_QUEUE_FROZEN != 0 {
+            return false;
+        }
+        matches!(sys::SRB_STATUS(status), 0x01..=0x0B | 0x0D..=0x16 | 0x20..=0x27)
+    }
+
+    /// `RequestComplete` (and each SRB `ScsiPortCompleteRequest` covers): verify, hand the result
+    /// to the upper edge, poison and guard the SRB (contract §4.1, §5.2, §5.4, §8).
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn complete_srb(self: &Arc<Self>, ad: &Arc<Adapter>, srb: usize, forced_status: Option<u8>, routine: Option<Routine>) {
+        let mut st = ad.st();
+        let Some(mut a) = st.active.remove(&srb) else {
+            let twice = st.quarantine.iter().any(|q| q.srb == srb);
+            drop(st);
+            let devext = ad.devext.load(Ordering::Relaxed) as u64;
+            if twice {
+                self.violation(Some(ad.index), Rule::CompletedTwice, [devext, srb as u64, 0], format!("SRB {srb:#x} completed again after its completion"));
+            } else {
+                self.violation(Some(ad.index), Rule::CompletedNotOutstanding, [devext, srb as u64, 0], format!("RequestComplete for {srb:#x}, which is not an outstanding SRB"));
+            }
+            return;
+        };
+        let p = srb as *mut SCSI_REQUEST_BLOCK;
+        if let Some(s) = forced_status {
+            // SAFETY: an active SRB: ours, mapped and accessible.
+            unsafe { (*p).SrbStatus = s };
+        }
+        // SAFETY: as above.
+        let now_srb = unsafe { p.read() };
+        let lu_addr = (a.snapshot.PathId, a.snapshot.TargetId, a.snapshot.Lun);
+        if let Some(l) = st.lus.get_mut(&lu_addr) {
+            l.active.remove(&a.tag);
+        }
+        st.stats.completions += 1;
+        if matches!(routine, Some(Routine::Interrupt | Routine::EnableCallback)) {
+            st.stats.completions_in_interrupt += 1;
+        }
+        let status = now_srb.SrbStatus;
+        let id = a.preq.id;
+        let mut problems: Vec<(Rule, String)> = Vec::new();
+        let autosense = status & sys::SRB_STATUS_AUTOSENSE_VALID != 0;
+        if !Self::valid_status(status)
+            || (autosense
+                && (a.snapshot.SenseInfoBuffer.is_null()
+                    || a.snapshot.SenseInfoBufferLength == 0
+                    || a.snapshot.SrbFlags & sys::SRB_FLAGS_DISABLE_AUTOSENSE != 0))
+        {
+            problems.push((Rule::InvalidSrbStatus, format!("srb {id} completed with SrbStatus {status:#04x}")));
+        }
+        let ro = Self::read_only_diff(&a.snapshot, &now_srb, st.caps.luns > 8);
+        if !ro.is_empty() {
+            problems.push((Rule::ReadOnlySrbField, format!("srb {id}: the miniport changed {}", ro.join(", "))));
+        }
+        if now_srb.DataTransferLength > a.snapshot.DataTransferLength {
+            problems.push((
+                Rule::TransferLengthGrown,
+                format!("srb {id}: DataTransferLength grew from {} to {}", a.snapshot.DataTransferLength, now_srb.DataTransferLength),
+            ));
+        } else if now_srb.DataTransferLength < a.snapshot.DataTransferLength && sys::SRB_STATUS(status) == sys::SRB_STATUS_SUCCESS {
+            problems.push((
+                Rule::UnderrunStatus,
+                format!("srb {id}: DataTransferLength reduced to {} with SRB_STATUS_SUCCESS", now_srb.DataTransferLength),
+            ));
+        }
+        if now_srb.SenseInfoBufferLength > a.snapshot.SenseInfoBufferLength {
+            problems.push((Rule::ReadOnlySrbField, format!("srb {id}: SenseInfoBufferLength grew")));
+        }
+        // Results for the submitter.
+        let mut data = std::mem::take(&mut a.preq.req.data);
+        if a.preq.req.direction == Direction::In
+            && let Some(d) = &a.block.data
+        {
+            {
+                let off = a.preq.req.buffer_offset % PAGE_SIZE;
+                let n = (now_srb.DataTransferLength as usize).min(d.len().saturating_sub(off)).min(data.len());
+                // SAFETY: the data region is the port's; the miniport has completed the request.
+                let src = unsafe { d.as_slice() };
+                if let (Some(dst), Some(s)) = (data.get_mut(..n), src.get(off..off + n)) {
+                    dst.copy_from_slice(s);
+                }
+            }
+        }
+        let mut sense = Vec::new();
+        if autosense
+            && let Some(s) = &a.block.sense
+        {
+            {
+                let n = usize::from(now_srb.SenseInfoBufferLength).min(s.len());
+                // SAFETY: as above.
+                sense = unsafe { s.as_slice() }.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
+            }
+        }
+        // Poison and guard.
+        // SAFETY: the SRB page and extension are the port's again; nobody else holds a slice.
+        unsafe {
+            a.block.srb.as_mut_slice().fill(POISON);
+        }
+        if let Some(e) = &a.block.ext {
+            // SAFETY: as above.
+            unsafe { e.as_mut_slice().fill(POISON) };
+        }
+        // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
+        if self.verifier.enabled && self.verifier.memory_monitor {
+            if let Some(g) = guard::register(self.owner, a.block.srb.va() as usize, PAGE_SIZE, GuardKind::Srb, id) {
+                a.block.guards.push(g);
+                a.block.srb.set_cpu_access(false);
+            }
+            if let Some(e) = &a.block.ext
+                && let Some(g) = guard::register(self.owner, e.va() as usize, e.len(), GuardKind::SrbExtension, id)
+            {
+                a.block.guards.push(g);
+                e.set_cpu_access(false);
+            }
+        }
+        if let Some(d) = a.block.data.take()
+            && st.data_pool.len() < 64
+        {
+            st.data_pool.push(d);
+        }
+                if let Some(h) = st.hold.as_mut() {
+            h.ids.remove(&id);
+        }
+        let now = self.now();
+        let base = sys::SRB_STATUS(status);
+        let busy = base == sys::SRB_STATUS_BUSY && !a.timed_out;
+        let mut deliver = None;
+        if busy && a.preq.retries < self.cfg.max_busy_retries && a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI {
+            // SRB_STATUS_BUSY: the port requeues the request (contract §3.3).
+            let mut preq = a.preq;
+            preq.retries += 1;
+            preq.not_before_ns = now.saturating_add(self.cfg.busy_retry_delay_ns);
+            preq.req.data = data;
+            st.stats.busy_retries += 1;
+            let lu = preq.lu();
+            st.lus.entry(lu).or_default().queue.push_front(preq);
+        } else {
+            let error = !matches!(base, sys::SRB_STATUS_SUCCESS);
+            let freeze = error
+                && a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI
+                && a.preq.req.extra_flags & sys::SRB_FLAGS_NO_QUEUE_FREEZE == 0
+                && !matches!(base, sys::SRB_STATUS_DATA_OVERRUN);
+            let mut out_status = status;
+            if freeze {
+                // Freeze the LU queue and tell the submitter (contract §5.6).
+                if let Some(l) = st.lus.get_mut(&lu_addr) {
+                    l.frozen = true;
+                }
+                out_status |= sys::SRB_STATUS_QUEUE_FROZEN;
+            }
+            // The LU table follows INQUIRY answers (scan or not) and any other success.
+            let inquiry = a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI
+                && a.preq.req.opcode() == 0x12
+                && a.preq.req.cdb.get(1).is_some_and(|b| b & 1 == 0);
+            let ok = base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN;
+            let exists = if inquiry { ok && inquiry_data_found(&data) } else { ok };
+            if exists {
+                st.lus.entry(lu_addr).or_default().exists = true;
+            } else if inquiry || a.preq.scan != Scan::No {
+                let gone = st.lus.get(&lu_addr).is_some_and(|l| l.active.is_empty() && l.queue.is_empty());
+                if gone {
+                    st.lus.remove(&lu_addr);
+                }
+            }
+            deliver = Some((
+                Completion {
+                    ticket: Ticket(id),
+                    srb_status: out_status,
+                    scsi_status: now_srb.ScsiStatus,
+                    data_transfer_length: now_srb.DataTransferLength,
+                    data,
+                    sense,
+                    latency_ns: now.saturating_sub(a.preq.submitted_ns),
+                    busy_retries: a.preq.retries,
+                    timed_out: a.timed_out,
+                    reached_miniport: true,
+                },
+                a.preq.scan,
+            ));
+        }
+        st.quarantine.push_back(Quarantined { srb, block: a.block });
+        while st.quarantine.len() > QUARANTINE {
+            if let Some(q) = st.quarantine.pop_front() {
+                q.block.recycle(&mut st.pool);
+            }
+        }
+        drop(st);
+        self.trace(
+            Some(ad.index),
+            "port",
+            &[
+                ("fn", J::Static("ScsiPortNotification")),
+                ("type", J::Static("RequestComplete")),
+                ("srb", J::U(id)),
+                ("status", J::Str(hex8(status))),
+                ("scsi_status", J::Str(hex8(now_srb.ScsiStatus))),
+                ("length", J::from(now_srb.DataTransferLength)),
+            ],
+        );
+        let devext = ad.devext.load(Ordering::Relaxed) as u64;
+        for (rule, msg) in problems {
+            let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };
+            self.violation(Some(ad.index), rule, params, msg);
+        }
+        if let Some((c, scan)) = deliver {
+            self.deliver(ad, c, scan);
+        }
+        self.kick_dpc();
+    }
+
+    pub(crate) fn read_only_diff(a: &SCSI_REQUEST_BLOCK, b: &SCSI_REQUEST_BLOCK, lun_writable: bool) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! cmp {
+            ($($f:ident),*) => {$( if a.$f != b.$f { v.push(stringify!($f)); } )*};
+        }
+        cmp!(Length, Function, PathId, TargetId, QueueTag, QueueAction, CdbLength, SrbFlags, TimeOutValue, Cdb);
+        if !lun_writable && a.Lun != b.Lun {
+            v.push("Lun");
+        }
+        if a.DataBuffer != b.DataBuffer {
+            v.push("DataBuffer");
+        }
+        if a.SenseInfoBuffer != b.SenseInfoBuffer {
+            v.push("SenseInfoBuffer");
+        }
+        if a.NextSrb != b.NextSrb {
+            v.push("NextSrb");
+        }
+        if a.OriginalRequest != b.OriginalRequest {
+            v.push("OriginalRequest");
+        }
+        if a.SrbExtension != b.SrbExtension {
+            v.push("SrbExtension");
+        }
+        // SAFETY: the union's members are all ULONGs over the same bytes.
+        let ia = unsafe { a.u.InternalStatus };
+        // SAFETY: as above.
+        let ib = unsafe { b.u.InternalStatus };
+        if ia != ib {
+            v.push("InternalStatus");
+        }
+        v
+    }
+}

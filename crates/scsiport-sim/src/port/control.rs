@@ -1,0 +1,117 @@
+//! PnP and power: `ScsiStopAdapter`, restart, PnP stop/start.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    pub(crate) fn adapter_control(self: &Arc<Self>, ad: &Arc<Adapter>, ty: i32, locked: bool) -> Result<(), Error> {
+        let Some(control) = ad.st().hw.and_then(|h| h.0.HwAdapterControl) else { return Ok(()) };
+        let name = match ty {
+            sys::ScsiStopAdapter => "ScsiStopAdapter",
+            sys::ScsiRestartAdapter => "ScsiRestartAdapter",
+            sys::ScsiSetBootConfig => "ScsiSetBootConfig",
+            sys::ScsiSetRunningConfig => "ScsiSetRunningConfig",
+            _ => "ScsiQuerySupportedControlTypes",
+        };
+        let devext = ad.devext_ptr();
+        let g = if locked { Some(ad.intlock()) } else { None };
+        let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static(name))], || {
+            // SAFETY: the miniport's HwScsiAdapterControl; Parameters is NULL for these types.
+            unsafe { control(devext, ty, std::ptr::null_mut()) }
+        });
+        drop(g);
+        if r != sys::ScsiAdapterControlSuccess {
+            self.violation(Some(ad.index), Rule::ControlNotSuccess, [u64::from(r.cast_unsigned()), u64::from(ty.cast_unsigned()), 0], format!("{name} returned {r}"));
+        }
+        self.halt_error().map_or(Ok(()), Err)
+    }
+
+    #[allow(clippy::unused_self)]
+    pub(crate) fn supports(&self, ad: &Adapter, ty: i32) -> bool {
+        ad.st().supported.get(usize::try_from(ty).unwrap_or(99)).copied().unwrap_or(false)
+    }
+
+    /// `ScsiStopAdapter` (contract §3.7): no outstanding requests, a FLUSH first when `CachesData`,
+    /// then the call under the interrupt lock, then the interrupt is disconnected.
+    pub(crate) fn stop(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
+        if !self.supports(ad, sys::ScsiStopAdapter) {
+            return Err(Error::Usage("the miniport does not support ScsiStopAdapter".into()));
+        }
+        let (caches, luns) = {
+            let st = ad.st();
+            (st.caps.caches_data, st.lus.iter().filter(|(_, l)| l.exists).map(|(k, _)| *k).collect::<Vec<_>>())
+        };
+        if caches {
+            for (p, t, l) in luns {
+                let tk = self.submit(ad.index, Request::flush(t).with_path(p).with_lun(l), Scan::Wait)?;
+                self.wait_det_or_conc(tk)?;
+            }
+        }
+        crate::machine::wait_idle(self)?;
+        self.adapter_control(ad, sys::ScsiStopAdapter, true)?;
+        let mut st = ad.st();
+        st.phase = Phase::Stopped;
+        st.connected = false;
+        st.timer = None;
+        Ok(())
+    }
+
+    /// Restart after a power-management stop (contract §3.7): `ScsiSetRunningConfig` with the
+    /// interrupt disconnected, then `ScsiRestartAdapter`, or `HwScsiFindAdapter` + `HwScsiInitialize`
+    /// when the miniport has no restart.
+    pub(crate) fn restart(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
+        if ad.st().phase != Phase::Stopped {
+            return Err(Error::Usage("adapter is not stopped".into()));
+        }
+        if self.supports(ad, sys::ScsiSetRunningConfig) {
+            ad.st().in_running_config = true;
+            let r = self.adapter_control(ad, sys::ScsiSetRunningConfig, false);
+            ad.st().in_running_config = false;
+            r?;
+            if ad.hba.irq_asserted() {
+                self.violation(
+                    Some(ad.index),
+                    Rule::InterruptWhileDisconnected,
+                    [0, 0, 0],
+                    "the HBA asserted its interrupt during ScsiSetRunningConfig (interrupt not connected)".into(),
+                );
+                return Err(self.halt_error().unwrap_or_else(|| Error::Load("SetRunningConfig".into())));
+            }
+        }
+        if self.supports(ad, sys::ScsiRestartAdapter) {
+            {
+                let mut st = ad.st();
+                st.connected = self.adapter_connects(&st);
+                st.phase = Phase::Initializing;
+            }
+            self.adapter_control(ad, sys::ScsiRestartAdapter, true)?;
+            let mut st = ad.st();
+            st.phase = Phase::Running;
+            st.ready = true;
+            drop(st);
+            self.kick();
+            Ok(())
+        } else {
+            self.reinit(ad)
+        }
+    }
+
+    pub(crate) fn adapter_connects(&self, st: &AdapterSt) -> bool {
+        !self.cfg.dump_mode && st.hw.is_some_and(|h| h.0.HwInterrupt.is_some())
+    }
+
+    /// A full PnP stop/start: stop, then `HwScsiFindAdapter`, `HwScsiInitialize` and the control
+    /// query again with a fresh device extension.
+    pub(crate) fn reinit(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
+        let hw = ad.st().hw.ok_or_else(|| Error::Usage("not loaded".into()))?;
+        {
+            let mut st = ad.st();
+            for l in st.lus.values_mut() {
+                l.ext = None;
+            }
+        }
+        self.find_adapter(ad, hw)?;
+        self.initialize(ad)?;
+        self.query_controls(ad)
+    }
+}

@@ -1,0 +1,245 @@
+//! Interrupts: line dispatch, `HwScsiInterrupt`, and the deferred-interrupt callbacks.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    pub(crate) fn note_line(&self, ad: &Adapter) {
+        let level = ad.hba.irq_asserted();
+        let mut st = ad.st();
+        if st.line_level != level {
+            st.line_level = level;
+            drop(st);
+            self.trace(Some(ad.index), "irq", &[("level", J::B(level)), ("line", J::U(u64::from(ad.line)))]);
+        }
+    }
+
+    /// Whether the line needs service: some connected, non-deferred adapter on it asserts.
+    pub(crate) fn line_wants_service(&self, line: u32) -> bool {
+        self.adapters.iter().any(|a| {
+            if a.line != line {
+                return false;
+            }
+            let st = a.st();
+            st.connected && !st.deferred() && !st.in_running_config && a.hba.irq_asserted()
+        })
+    }
+
+    /// Dispatches one interrupt on a (possibly shared) line: each connected adapter's ISR in turn
+    /// until one claims it, as a chained level-triggered dispatch does.
+    pub(crate) fn dispatch_line(self: &Arc<Self>, line: u32) -> bool {
+        let mut order: Vec<Arc<Adapter>> = self.adapters.iter().filter(|a| a.line == line).cloned().collect();
+        if self.deterministic && order.len() > 1 {
+            let k = usize::try_from(self.rand() % order.len() as u64).unwrap_or(0);
+            order.rotate_left(k);
+        }
+        let mut any = false;
+        for ad in order {
+            if self.is_halted() {
+                return any;
+            }
+            self.note_line(&ad);
+            let Some(isr) = ({
+                let st = ad.st();
+                if st.connected && !st.deferred() && !st.in_running_config { st.hw.and_then(|h| h.0.HwInterrupt) } else { None }
+            }) else {
+                continue;
+            };
+            any = true;
+            if self.run_isr(&ad, isr, false) {
+                break;
+            }
+        }
+        any
+    }
+
+    /// Calls one adapter's ISR and applies the interrupt rules. Returns whether it claimed.
+    pub(crate) fn run_isr(self: &Arc<Self>, ad: &Arc<Adapter>, isr: unsafe extern "win64" fn(PVOID) -> BOOLEAN, polled: bool) -> bool {
+        let idx = Some(ad.index);
+        let _g = ad.intlock();
+        if ad.st().deferred() {
+            return false;
+        }
+        let asserted_before = ad.hba.irq_asserted();
+        let quiet_before = ad.hba.next_event_ns().is_none();
+        let devext = ad.devext_ptr();
+        let r = self.call(Some(ad), Routine::Interrupt, &[], || {
+            // SAFETY: the miniport's HwScsiInterrupt with its device extension, under the
+            // interrupt lock.
+            unsafe { isr(devext) }
+        });
+        ad.hba.end_of_interrupt();
+        let asserted_after = ad.hba.irq_asserted();
+        let mut st = ad.st();
+        let enable = st.enable_request.take();
+        let threshold = self.verifier.storm_threshold;
+        let mut problem: Option<(Rule, String)> = None;
+        if r == FALSE {
+            st.stats.spurious_interrupts += 1;
+            if enable.is_some() {
+                problem = Some((Rule::EnableWithoutMask, "HwScsiInterrupt requested CallEnableInterrupts and returned FALSE".into()));
+            } else if asserted_before && asserted_after && !polled {
+                st.storm += 1;
+                if st.storm >= threshold {
+                    problem = Some((Rule::InterruptStorm, format!("HwScsiInterrupt returned FALSE {} times while its line stayed asserted", st.storm)));
+                }
+            }
+        } else {
+            st.stats.interrupts += 1;
+            st.storm = 0;
+            if !asserted_before && !polled && (self.deterministic || quiet_before) {
+                problem = Some((Rule::IsrClaimedForeign, "HwScsiInterrupt returned TRUE but its HBA's line was not asserted".into()));
+            }
+            if let Some(cb) = enable {
+                if asserted_after && !polled {
+                    problem = Some((
+                        Rule::EnableWithoutMask,
+                        "HwScsiInterrupt requested CallEnableInterrupts but the HBA's interrupt line is still asserted".into(),
+                    ));
+                } else {
+                    st.defer = Defer::EnablePending(cb);
+                    // The DPC is queued now; it runs once the CPU drops below DISPATCH_LEVEL and
+                    // the DPCs ahead of it ran (the latency model).
+                    st.dpc_due_ns = self.now().saturating_add(self.draw(&self.cfg.dpc_latency_ns));
+                }
+            } else if asserted_after && !polled {
+                st.unclear += 1;
+                // Deterministic: a device completion during a stall in the ISR can re-assert the
+                // line legitimately once; a stuck line is re-dispatched at once and counts up.
+                if (self.deterministic && st.unclear >= 3) || st.unclear >= threshold {
+                    problem = Some((Rule::IsrDidNotClear, "HwScsiInterrupt returned TRUE but the HBA's line is still asserted".into()));
+                }
+            } else {
+                st.unclear = 0;
+            }
+        }
+        drop(st);
+        if let Some((rule, msg)) = problem {
+            self.violation(idx, rule, [devext as u64, 0, 0], msg);
+        }
+        self.note_line(ad);
+        self.kick_dpc();
+        r != FALSE
+    }
+
+    /// Dump mode: the port polls `HwScsiInterrupt`.
+    pub(crate) fn poll(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        let Some(isr) = ad.st().hw.and_then(|h| h.0.HwInterrupt) else { return false };
+        self.run_isr(ad, isr, true)
+    }
+
+    /// The deferred half of the interrupt protocol (contract §4.3): the enable callback outside
+    /// the interrupt lock "as a DPC", then the disable callback under it.
+    pub(crate) fn run_dpc(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        let idx = Some(ad.index);
+        let cb = {
+            let mut st = ad.st();
+            match st.defer {
+                Defer::EnablePending(cb) => {
+                    st.defer = Defer::EnableRunning;
+                    st.disable_request = None;
+                    st.disable_requests = 0;
+                    cb
+                }
+                _ => return false,
+            }
+        };
+        // SAFETY: `cb` is the non-NULL PHW_INTERRUPT the miniport passed with CallEnableInterrupts.
+        let enable: unsafe extern "win64" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(cb) };
+        let devext = ad.devext_ptr();
+        if ad.hba.irq_asserted() {
+            // The ISR dismissed the interrupt instead of masking the HBA, and it fired again
+            // inside the deferral window (contract §4.3: interrupts must stay off until the
+            // disable callback).
+            self.violation(
+                Some(ad.index),
+                Rule::EnableWithoutMask,
+                [devext as u64, 0, 0],
+                "the HBA interrupted again before HwScsiEnableInterruptsCallback ran: its interrupts were not masked".into(),
+            );
+            return true;
+        }
+        let adversarial = self.cfg.adversarial;
+        let running = AtomicBool::new(true);
+        std::thread::scope(|s| {
+            if adversarial {
+                let me = Arc::clone(self);
+                let ad2 = Arc::clone(ad);
+                let running = &running;
+                s.spawn(move || {
+                    // Keep trying while the enable callback runs.
+                    while running.load(Ordering::Acquire) && !me.is_halted() {
+                        me.adversarial_start(&ad2);
+                        std::thread::yield_now();
+                    }
+                });
+            }
+            self.call(Some(ad), Routine::EnableCallback, &[], || {
+                // SAFETY: the miniport's enable callback with its device extension, outside the
+                // interrupt lock, as a DPC would run it.
+                unsafe { enable(devext) }
+            });
+            running.store(false, Ordering::Release);
+        });
+        let disable = {
+            let mut st = ad.st();
+            st.stats.enable_callbacks += 1;
+            st.disable_request.take()
+        };
+        let Some(dcb) = disable else {
+            ad.st().defer = Defer::None;
+            self.violation(idx, Rule::EnableWithoutDisable, [devext as u64, 0, 0], "HwScsiEnableInterruptsCallback returned without CallDisableInterrupts".into());
+            return true;
+        };
+        ad.st().defer = Defer::DisablePending(dcb);
+        // SAFETY: the non-NULL PHW_INTERRUPT passed with CallDisableInterrupts.
+        let disable_fn: unsafe extern "win64" fn(PVOID) -> BOOLEAN = unsafe { std::mem::transmute(dcb) };
+        {
+            let _g = ad.intlock();
+            self.call(Some(ad), Routine::DisableCallback, &[], || {
+                // SAFETY: the miniport's disable callback under the interrupt lock.
+                unsafe { disable_fn(devext) }
+            });
+            // Still under the lock: no ISR can have masked the HBA again since.
+            let masked = ad.hba.interrupts_unmasked() == Some(false);
+            let mut st = ad.st();
+            st.stats.disable_callbacks += 1;
+            st.defer = Defer::None;
+            drop(st);
+            if masked {
+                self.violation(idx, Rule::DisableLeftMasked, [devext as u64, 0, 0], "HwScsiDisableInterruptsCallback left the HBA's interrupts masked".into());
+            }
+            if !self.deterministic {
+                // The window has closed and the interrupt lock is still held: a bus reset asked
+                // for meanwhile runs now, before the interrupt thread can open the next window
+                // (the deterministic loop runs it as its next event instead).
+                self.requested_resets_locked(ad);
+            }
+        }
+        self.note_line(ad);
+        self.kick_irq();
+        self.kick_dpc();
+        true
+    }
+
+    /// Adversarial mode: `StartIo` on another thread while the enable callback runs.
+    pub(crate) fn adversarial_start(self: &Arc<Self>, ad: &Arc<Adapter>) {
+        let _g = ad.intlock();
+        let now = self.now();
+        let saved = {
+            let mut st = ad.st();
+            let saved = st.defer;
+            st.defer = Defer::None;
+            if !self.startable(&st, now, false) {
+                st.defer = saved;
+                return;
+            }
+            saved
+        };
+        self.start_locked(ad);
+        let mut st = ad.st();
+        if st.defer == Defer::None {
+            st.defer = saved;
+        }
+    }
+}

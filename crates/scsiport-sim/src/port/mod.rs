@@ -1,0 +1,1176 @@
+//! The port: scsiport.sys's side of every interaction with a miniport.
+//!
+//! A [`MachineCore`] holds the adapters, the verifier's record, the trace and the upper edge's
+//! completions. Each [`Adapter`] holds the port's state for one HBA behind two locks: `intlock`
+//! is the "interrupt lock" that serialises `HwScsiInitialize`, `HwScsiStartIo`, `HwScsiInterrupt`,
+//! `HwScsiTimer`, `HwScsiResetBus`, the disable callback and `AdapterControl` stop/restart (contract
+//! §3.8); `st` guards the bookkeeping and is never held while a miniport routine runs, so that the
+//! routine's calls back into the port (which take `st`) cannot deadlock. Lock order: `intlock`
+//! before `st`.
+//!
+//! The port services the miniport calls (`ffi.rs`) find their machine through a thread-local
+//! "current routine" that [`MachineCore::call`] sets around every call into the miniport.
+//!
+//! This module holds the types and the machine core (calling the miniport, the verifier's record,
+//! the latency model); the port's behaviour is in its children, one concern each: `load`
+//! (`DriverEntry` and the PnP start), `upper` (the upper edge), `start_io`, `complete`, `notify`,
+//! `interrupt`, `recovery` (timers, timeouts, resets), `schedule` (the deterministic event loop),
+//! `services` (what the miniport calls) and `control` (stop and restart).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ffi::CString;
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use scsiport_sys as sys;
+use sys::{
+    ACCESS_RANGE, BOOLEAN, FALSE, HW_INITIALIZATION_DATA, PORT_CONFIGURATION_INFORMATION, PVOID,
+    SCSI_REQUEST_BLOCK, TRUE,
+};
+
+use crate::guard::{self, DirectHandle, GuardHandle, GuardKind};
+use crate::hba::{BarKind, Clock, Hba};
+use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
+use crate::request::{Completion, Direction, Request, Ticket};
+use crate::stats::Stats;
+use crate::trace::{J, Tracer, hex8};
+use crate::verifier::{BugCheck, Rule, VerifierConfig};
+
+mod complete;
+mod control;
+mod interrupt;
+mod load;
+mod notify;
+mod recovery;
+mod schedule;
+mod services;
+mod start_io;
+mod upper;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) use services::emulate_direct_access;
+
+/// Garbage the port writes into SRB extensions before `StartIo`: the port does not initialise them
+/// (`DDI:ns-srb-_hw_initialization_data`), and a miniport that assumes zero should fail.
+pub(crate) const SRB_EXTENSION_GARBAGE: u8 = 0xCD;
+/// What a completed SRB and its extension are overwritten with before they are guarded.
+pub(crate) const POISON: u8 = 0xDB;
+/// Canary bytes the port puts after the `ScsiQuerySupportedControlTypes` list.
+const CANARY: u8 = 0xA7;
+/// Completed SRBs kept guarded per adapter before their memory is reused.
+const QUARANTINE: usize = 48;
+
+// ---------------------------------------------------------------------------------------------
+// Routines and the thread-local "current call"
+// ---------------------------------------------------------------------------------------------
+
+/// A miniport entry point, named as the documentation names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Routine {
+    DriverEntry,
+    FindAdapter,
+    Initialize,
+    StartIo,
+    Interrupt,
+    EnableCallback,
+    DisableCallback,
+    ResetBus,
+    AdapterControl,
+    Timer,
+}
+
+impl Routine {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Routine::DriverEntry => "DriverEntry",
+            Routine::FindAdapter => "HwScsiFindAdapter",
+            Routine::Initialize => "HwScsiInitialize",
+            Routine::StartIo => "HwScsiStartIo",
+            Routine::Interrupt => "HwScsiInterrupt",
+            Routine::EnableCallback => "HwScsiEnableInterruptsCallback",
+            Routine::DisableCallback => "HwScsiDisableInterruptsCallback",
+            Routine::ResetBus => "HwScsiResetBus",
+            Routine::AdapterControl => "HwScsiAdapterControl",
+            Routine::Timer => "HwScsiTimer",
+        }
+    }
+
+    /// What a call costs in the latency model: `HwScsiStartIo` [`PortConfig::start_io_cost_ns`],
+    /// the other run-time routines [`PortConfig::call_cost_ns`]. Load, initialisation and
+    /// adapter control cost nothing; their waits are the `ScsiPortStallExecution` calls they
+    /// make.
+    fn cost(self, cfg: &PortConfig) -> Option<&RangeInclusive<u64>> {
+        match self {
+            Routine::StartIo => Some(&cfg.start_io_cost_ns),
+            Routine::Interrupt | Routine::EnableCallback | Routine::DisableCallback | Routine::Timer | Routine::ResetBus => {
+                Some(&cfg.call_cost_ns)
+            }
+            Routine::DriverEntry | Routine::FindAdapter | Routine::Initialize | Routine::AdapterControl => None,
+        }
+    }
+
+    /// Driver Verifier's time limit (0x1002), in ns; `None` = exempt (`DT:scsi-verification`).
+    const fn limit_ns(self) -> Option<u64> {
+        match self {
+            Routine::DriverEntry | Routine::FindAdapter => None,
+            Routine::Initialize => Some(5_000_000_000),
+            _ => Some(500_000_000),
+        }
+    }
+}
+
+pub(crate) struct CallCtx {
+    pub(crate) machine: Arc<MachineCore>,
+    pub(crate) adapter: Option<Arc<Adapter>>,
+    pub(crate) routine: Routine,
+    /// Virtual stall time (deterministic schedule) and total stall in this routine (µs).
+    pub(crate) stall_ns: u64,
+    pub(crate) stall_total_us: u64,
+}
+
+thread_local! {
+    static CTX: RefCell<Vec<CallCtx>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the innermost current call, if any.
+pub(crate) fn with_ctx<R>(f: impl FnOnce(Option<&mut CallCtx>) -> R) -> R {
+    CTX.with(|c| match c.try_borrow_mut() {
+        Ok(mut v) => f(v.last_mut()),
+        Err(_) => f(None),
+    })
+}
+
+/// The machine, adapter and routine of the current call.
+pub(crate) fn current() -> Option<(Arc<MachineCore>, Option<Arc<Adapter>>, Routine)> {
+    with_ctx(|c| c.map(|c| (Arc::clone(&c.machine), c.adapter.clone(), c.routine)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/// Port behaviour settings (what the registry and the PnP manager decide on Windows).
+///
+/// # The latency model (deterministic schedule)
+///
+/// On Windows nothing in the interrupt path is instantaneous, and that is why a miniport that
+/// defers its interrupt work batches: between the line rising and the ISR running, and between
+/// the ISR requesting `CallEnableInterrupts` and the enable callback running "as a DPC"
+/// (contract §4.3), the HBA keeps posting completions, and the enable callback drains them all.
+/// The deterministic schedule models three delays in virtual time, each drawn uniformly from a
+/// range with the machine's seed (a stream of its own, so one seed gives one run, byte for
+/// byte):
+///
+/// - [`interrupt_latency_ns`](Self::interrupt_latency_ns), 1–4 µs: line asserted → ISR
+///   eligible. PVSCSI only exists in virtual machines, where an interrupt reaches the guest
+///   through the hypervisor: a VM exit and entry on the vCPU, a round trip on the order of a
+///   microsecond (Gordon et al., "ELI: Bare-Metal Performance for I/O Virtualization", ASPLOS
+///   2012, count the exits each interrupt costs a KVM guest), then the kernel's dispatch to
+///   the ISR under the interrupt lock (under 1 µs). Waking a halted vCPU (the host scheduler,
+///   tens of µs) is not modelled.
+/// - [`dpc_latency_ns`](Self::dpc_latency_ns), 4–25 µs: the ISR's return → enable callback
+///   eligible. `LatencyMon` reports published from idle bare-metal Windows desktops show an
+///   average "interrupt to DPC latency" of 1–3 µs (counted from the ISR's start) with maxima
+///   of a few hundred µs. A PVSCSI guest adds the EOI write (an exit without APIC
+///   virtualisation); the port's DPC has to collect what the ISR posted under the interrupt
+///   lock before it can call back (inferred, not documented); and under I/O load other DPCs
+///   are queued ahead of it. 4 µs is the floor of those steps; 25 µs covers queueing short of
+///   the rare multi-hundred-µs tail (widen the range to explore that).
+/// - [`call_cost_ns`](Self::call_cost_ns), 0.5–2 µs per call of the ISR, a deferred-interrupt
+///   callback, `HwScsiTimer` or `HwScsiResetBus`, charged when it returns (the trace's `ret` is
+///   that much later than its `call`): the routine's own work plus at least one register
+///   access, which for an emulated device is itself an exit. Deliberately at the low end, so
+///   the model does not overstate batching.
+///
+/// The model times the completion path. The submission path is not timed: the upper edge,
+/// SCSI Port's dispatch and, by default, `HwScsiStartIo`
+/// ([`start_io_cost_ns`](Self::start_io_cost_ns), 0) take no virtual time, so a burst of
+/// requests reaches the device at one instant. Charging `StartIo` alone would time a small
+/// part of that path (on Windows the I/O manager and the class driver cost more per request);
+/// and with 0.5–2 µs per call a burst of 64 takes longer to issue than the PVSCSI model's
+/// shortest latency (20 µs), so the queue never fills. Set it, with a device latency well
+/// above depth × cost, to study submission-bound runs.
+///
+/// The disable callback gets no latency of its own beyond its call cost: the port calls it
+/// from the same DPC right after the enable callback returns, synchronised with the ISR
+/// (contract §4.3), not from a newly queued DPC. While an interrupt or a deferred callback is
+/// not yet eligible the scheduler runs whatever else is (the device, `StartIo` for other
+/// adapters, timers, the upper edge's requests), and when nothing is, moves the clock to the
+/// earliest eligible event. The adapter's deferral window (no `HwScsiInterrupt`, no `StartIo`,
+/// timer or timeout from `CallEnableInterrupts` to the disable callback's return) is unchanged;
+/// it just lasts longer, so completions land inside it as they do on a real machine.
+/// [`PortConfig::without_latency`] restores the instantaneous model. The concurrent schedule
+/// ignores these settings: its threads have real latencies of their own.
+#[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, like the registry values they stand for
+pub struct PortConfig {
+    /// `ArgumentString` for `HwScsiFindAdapter` (dump mode prepends `dump=1`).
+    pub argument_string: Option<String>,
+    /// Crash-dump style load: `DriverEntry` gets NULL arguments, `dump=1`, no interrupt is
+    /// connected (the port polls `HwScsiInterrupt`), no deferral, uncached extension < 32 KiB
+    /// (`KG:restrictions-on-miniport-drivers-that-manage-the-boot-drive`).
+    pub dump_mode: bool,
+    /// `SenseInfoBufferLength` of each request (18..=255; SCSI Port's default is 18,
+    /// `KG:registry-entries-for-scsi-miniport-drivers (arch)`).
+    pub sense_len: u8,
+    /// The bus-reset hold (ns of machine time); not documented for SCSI Port, default 4 s
+    /// (contract §7.2).
+    pub reset_hold_ns: u64,
+    /// Contract §4.3 "adversarial" mode: run `HwScsiStartIo` on another thread while the enable
+    /// callback runs.
+    pub adversarial: bool,
+    /// Trace every register access too.
+    pub trace_registers: bool,
+    /// How often a request answered with `SRB_STATUS_BUSY` is retried before the port gives up.
+    pub max_busy_retries: u32,
+    /// Delay before a BUSY request is retried (ns).
+    pub busy_retry_delay_ns: u64,
+    /// Polling period of `HwScsiInterrupt` in dump mode (ns).
+    pub dump_poll_ns: u64,
+    /// Run the INQUIRY bus scan after `HwScsiInitialize`.
+    pub scan: bool,
+    /// Deterministic schedule: interrupt latency, the virtual time from the moment the port
+    /// sees an HBA's line asserted to the moment `HwScsiInterrupt` may be called for it, drawn
+    /// uniformly (ns, seeded) each time a line starts wanting service. Default 1–4 µs (see the
+    /// latency model above).
+    pub interrupt_latency_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: DPC latency, the virtual time from the return of the
+    /// `HwScsiInterrupt` that requested `CallEnableInterrupts` to the moment
+    /// `HwScsiEnableInterruptsCallback` may be called, drawn uniformly (ns, seeded) per
+    /// deferral. Default 4–25 µs.
+    pub dpc_latency_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: the virtual time one call of `HwScsiInterrupt`, of a
+    /// deferred-interrupt callback, of `HwScsiTimer` or of `HwScsiResetBus` costs, on top of any
+    /// `ScsiPortStallExecution`, drawn uniformly (ns, seeded) per call. Default 0.5–2 µs.
+    pub call_cost_ns: RangeInclusive<u64>,
+    /// Deterministic schedule: the virtual time one `HwScsiStartIo` call costs, drawn like
+    /// [`Self::call_cost_ns`]. Default 0 (off), like the rest of the submission path.
+    pub start_io_cost_ns: RangeInclusive<u64>,
+}
+
+/// The latency model's defaults (ns). See [`PortConfig`]'s documentation.
+pub(crate) const INTERRUPT_LATENCY_NS: RangeInclusive<u64> = 1_000..=4_000;
+pub(crate) const DPC_LATENCY_NS: RangeInclusive<u64> = 4_000..=25_000;
+pub(crate) const CALL_COST_NS: RangeInclusive<u64> = 500..=2_000;
+pub(crate) const START_IO_COST_NS: RangeInclusive<u64> = 0..=0;
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        Self {
+            argument_string: None,
+            dump_mode: false,
+            sense_len: 18,
+            reset_hold_ns: 4_000_000_000,
+            adversarial: false,
+            trace_registers: true,
+            max_busy_retries: 1000,
+            busy_retry_delay_ns: 1_000_000,
+            dump_poll_ns: 20_000,
+            scan: true,
+            interrupt_latency_ns: INTERRUPT_LATENCY_NS,
+            dpc_latency_ns: DPC_LATENCY_NS,
+            call_cost_ns: CALL_COST_NS,
+            start_io_cost_ns: START_IO_COST_NS,
+        }
+    }
+}
+
+impl PortConfig {
+    /// The same settings with the latency model switched off: in the deterministic schedule
+    /// interrupts, deferred callbacks and miniport calls then take no virtual time at all (an
+    /// interrupt is dispatched and its enable callback runs at the instant the line rises).
+    #[must_use]
+    pub fn without_latency(mut self) -> Self {
+        self.interrupt_latency_ns = 0..=0;
+        self.dpc_latency_ns = 0..=0;
+        self.call_cost_ns = 0..=0;
+        self.start_io_cost_ns = 0..=0;
+        self
+    }
+}
+
+/// Why a machine operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The verifier stopped the machine.
+    BugCheck(BugCheck),
+    /// Loading or starting the driver failed without a rule being broken (e.g. `FindAdapter`
+    /// returned `SP_RETURN_NOT_FOUND`).
+    Load(String),
+    /// Nothing more can happen and the awaited request is still not complete.
+    Stuck(String),
+    /// The call makes no sense in the machine's state.
+    Usage(String),
+}
+
+impl Error {
+    /// The bug check, if this is one.
+    #[must_use]
+    pub fn bugcheck(&self) -> Option<&BugCheck> {
+        match self {
+            Error::BugCheck(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::BugCheck(b) => write!(f, "{b}"),
+            Error::Load(s) => write!(f, "driver load failed: {s}"),
+            Error::Stuck(s) => write!(f, "stuck: {s}"),
+            Error::Usage(s) => write!(f, "usage: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The `ConfigInfo` fields `ScsiPortGetUncachedExtension` depends on, which must be final before
+/// it is called (`DDI:nf-srb-scsiportgetuncachedextension`, contract §2.3).
+const DMA_FIELD_NAMES: [&str; 9] = [
+    "MaximumTransferLength",
+    "NumberOfPhysicalBreaks",
+    "ScatterGather",
+    "Master",
+    "Dma32BitAddresses",
+    "Dma64BitAddresses",
+    "AutoRequestSense",
+    "SrbExtensionSize",
+    "SpecificLuExtensionSize",
+];
+
+fn dma_fields(c: &PORT_CONFIGURATION_INFORMATION) -> [u64; 9] {
+    [
+        u64::from(c.MaximumTransferLength),
+        u64::from(c.NumberOfPhysicalBreaks),
+        u64::from(c.ScatterGather),
+        u64::from(c.Master),
+        u64::from(c.Dma32BitAddresses),
+        u64::from(c.Dma64BitAddresses),
+        u64::from(c.AutoRequestSense),
+        u64::from(c.SrbExtensionSize),
+        u64::from(c.SpecificLuExtensionSize),
+    ]
+}
+
+/// Whether standard INQUIRY data describes a logical unit that exists (peripheral qualifier 0 and
+/// not device type 0x1F, "unknown or no device"; SPC-4 §6.6.2).
+fn inquiry_data_found(data: &[u8]) -> bool {
+    let b0 = data.first().copied().unwrap_or(0x7F);
+    (b0 >> 5) == 0 && (b0 & 0x1F) != 0x1F
+}
+
+/// Whether an INQUIRY completion found a logical unit.
+fn inquiry_found(c: &Completion) -> bool {
+    matches!(c.status(), sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_DATA_OVERRUN) && inquiry_data_found(&c.data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw pointer holders
+// ---------------------------------------------------------------------------------------------
+
+/// `HW_INITIALIZATION_DATA` as registered (a copy; the miniport's is on its stack).
+#[derive(Clone, Copy)]
+pub(crate) struct HwInit(pub(crate) HW_INITIALIZATION_DATA);
+// SAFETY: the raw pointers in it are entry points and ID strings of the miniport image, valid for
+// the life of the process and never written through.
+unsafe impl Send for HwInit {}
+// SAFETY: as above.
+unsafe impl Sync for HwInit {}
+
+/// A heap block with a stable address the miniport owns (device and LU extensions).
+pub(crate) struct ExtBlock(Box<[u128]>);
+
+impl ExtBlock {
+    fn zeroed(bytes: usize) -> Self {
+        Self(vec![0u128; bytes.div_ceil(16).max(1)].into_boxed_slice())
+    }
+    pub(crate) fn ptr(&self) -> PVOID {
+        self.0.as_ptr().cast_mut().cast()
+    }
+}
+
+pub(crate) struct ConfigBox {
+    info: Box<PORT_CONFIGURATION_INFORMATION>,
+    ranges: Box<[ACCESS_RANGE]>,
+}
+// SAFETY: the config and ranges are owned heap blocks; the pointer inside `info` points into
+// `ranges`, which lives as long as this value.
+unsafe impl Send for ConfigBox {}
+
+pub(crate) struct Mapping {
+    pub(crate) va: usize,
+    pub(crate) len: usize,
+    pub(crate) bar: u8,
+    pub(crate) bar_off: u64,
+    pub(crate) io: bool,
+    guard: Option<GuardHandle>,
+    /// For a loaded image: the range whose direct accesses are emulated.
+    direct: Option<DirectHandle>,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.direct.take();
+        guard::unreserve(self.va, self.len);
+    }
+}
+
+/// A `PROT_NONE` address range handed out instead of real memory (the `DataBuffer` stand-in).
+struct Reservation {
+    guard: Option<GuardHandle>,
+    base: usize,
+    len: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.guard.take();
+        guard::unreserve(self.base, self.len);
+    }
+}
+
+/// The memory of one SRB: the SRB page, its extension, sense and data buffers. Fields drop in
+/// order, so the guards are unregistered before any memory goes away.
+pub(crate) struct SrbBlock {
+    guards: Vec<GuardHandle>,
+    /// The guarded stand-in handed out as `DataBuffer` when `MapBuffers` is FALSE.
+    data_guard: Option<Reservation>,
+    srb: DmaRegion,
+    ext: Option<DmaRegion>,
+    sense: Option<DmaRegion>,
+    data: Option<DmaRegion>,
+}
+
+/// SRB page, extension and sense buffer of an evicted block, ready for reuse.
+type Pooled = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>);
+
+impl SrbBlock {
+    fn srb_ptr(&self) -> *mut SCSI_REQUEST_BLOCK {
+        self.srb.va().cast()
+    }
+
+    /// Unguards the block and keeps its fixed-size parts for reuse.
+    fn recycle(self, pool: &mut Vec<Pooled>) {
+        let SrbBlock { guards, data_guard, srb, ext, sense, data } = self;
+        if !guards.is_empty() {
+            srb.set_cpu_access(true);
+            if let Some(e) = &ext {
+                e.set_cpu_access(true);
+            }
+        }
+        drop(guards);
+        drop(data_guard);
+        drop(data);
+        if pool.len() < 64 {
+            pool.push((srb, ext, sense));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests inside the port
+// ---------------------------------------------------------------------------------------------
+
+type LuAddr = (u8, u8, u8);
+
+/// A built SRB: its address, the request id and the trace fields of the `HwScsiStartIo` call.
+type Built = (*mut SCSI_REQUEST_BLOCK, u64, Vec<(&'static str, J)>);
+
+/// Whether a request belongs to a bus scan: the initial one (awaited) or a re-enumeration after
+/// `BusChangeDetected` (nobody waits for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    No,
+    Wait,
+    Background,
+}
+
+pub(crate) struct PortReq {
+    pub(crate) id: u64,
+    pub(crate) req: Request,
+    pub(crate) submitted_ns: u64,
+    pub(crate) not_before_ns: u64,
+    pub(crate) retries: u32,
+    pub(crate) scan: Scan,
+}
+
+impl PortReq {
+    fn lu(&self) -> LuAddr {
+        (self.req.path, self.req.target, self.req.lun)
+    }
+}
+
+struct ActiveSrb {
+    preq: PortReq,
+    block: SrbBlock,
+    snapshot: SCSI_REQUEST_BLOCK,
+    deadline_ns: u64,
+    tag: u8,
+    timed_out: bool,
+}
+
+// SAFETY: the snapshot's pointers are copies kept only for comparison, never dereferenced; the
+// block's regions are Send.
+unsafe impl Send for ActiveSrb {}
+
+struct Quarantined {
+    srb: usize,
+    /// Kept (poisoned and guarded) until evicted, so a late access faults.
+    block: SrbBlock,
+}
+
+#[derive(Default)]
+pub(crate) struct Lu {
+    ext: Option<ExtBlock>,
+    exists: bool,
+    queue: VecDeque<PortReq>,
+    /// Active SRB addresses by queue tag (`SP_UNTAGGED` for the untagged one).
+    active: BTreeMap<u8, usize>,
+    ready_for_more: bool,
+    frozen: bool,
+    next_tag: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Idle,
+    FindAdapter,
+    Initializing,
+    Running,
+    Stopped,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Defer {
+    None,
+    /// The ISR asked for the enable callback; it has not run yet.
+    EnablePending(usize),
+    /// The enable callback is running.
+    EnableRunning,
+    /// The enable callback asked for the disable callback; it has not run yet.
+    DisablePending(usize),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(clippy::struct_excessive_bools)]
+pub(crate) struct Caps {
+    pub(crate) tagged: bool,
+    pub(crate) multi: bool,
+    pub(crate) map_buffers: bool,
+    pub(crate) need_phys: bool,
+    pub(crate) caches_data: bool,
+    pub(crate) buses: u8,
+    pub(crate) targets: u8,
+    pub(crate) luns: u8,
+    pub(crate) initiator: [u8; 8],
+    pub(crate) srb_ext: usize,
+    pub(crate) lu_ext: usize,
+}
+
+struct Hold {
+    until_ns: u64,
+    ids: BTreeSet<u64>,
+}
+
+#[allow(clippy::struct_excessive_bools)]
+pub(crate) struct AdapterSt {
+    pub(crate) phase: Phase,
+    hw: Option<HwInit>,
+    devext: Option<ExtBlock>,
+    config: Option<ConfigBox>,
+    arg_string: Option<CString>,
+    pub(crate) caps: Caps,
+    pub(crate) mappings: Vec<Mapping>,
+    uncached: Option<DmaRegion>,
+    uncached_calls: u32,
+    /// The `ConfigInfo` passed to the running `HwScsiFindAdapter`.
+    find_cfg: usize,
+    /// DMA-relevant `ConfigInfo` fields when the uncached extension was taken.
+    uncached_snapshot: Option<[u64; 9]>,
+    bus_data: Vec<u8>,
+    lus: BTreeMap<LuAddr, Lu>,
+    lu_cursor: Option<LuAddr>,
+    priority: VecDeque<PortReq>,
+    active: BTreeMap<usize, ActiveSrb>,
+    quarantine: VecDeque<Quarantined>,
+    pool: Vec<Pooled>,
+    data_pool: Vec<DmaRegion>,
+    ready: bool,
+    connected: bool,
+    defer: Defer,
+    /// Deterministic schedule: when the pending enable callback becomes eligible (DPC latency).
+    dpc_due_ns: u64,
+    enable_request: Option<usize>,
+    disable_request: Option<usize>,
+    disable_requests: u32,
+    timer: Option<(usize, u64)>,
+    hold: Option<Hold>,
+    /// Port-initiated bus resets the upper edge asked for (`Machine::reset_bus`) whose
+    /// `HwScsiResetBus` has not returned yet, oldest first: (ticket, path).
+    reset_requests: VecDeque<(u64, u8)>,
+    /// The last ticket handed to a requested reset.
+    reset_tickets: u64,
+    stalled_since: Option<u64>,
+    storm: u32,
+    unclear: u32,
+    supported: [bool; 5],
+    next_poll_ns: u64,
+    in_running_config: bool,
+    rescan: BTreeSet<u8>,
+    pub(crate) stats: Stats,
+    line_level: bool,
+}
+
+impl AdapterSt {
+    fn new() -> Self {
+        Self {
+            phase: Phase::Idle,
+            hw: None,
+            devext: None,
+            config: None,
+            arg_string: None,
+            caps: Caps::default(),
+            mappings: Vec::new(),
+            uncached: None,
+            uncached_calls: 0,
+            find_cfg: 0,
+            uncached_snapshot: None,
+            bus_data: Vec::new(),
+            lus: BTreeMap::new(),
+            lu_cursor: None,
+            priority: VecDeque::new(),
+            active: BTreeMap::new(),
+            quarantine: VecDeque::new(),
+            pool: Vec::new(),
+            data_pool: Vec::new(),
+            ready: false,
+            connected: false,
+            defer: Defer::None,
+            dpc_due_ns: 0,
+            enable_request: None,
+            disable_request: None,
+            disable_requests: 0,
+            timer: None,
+            hold: None,
+            reset_requests: VecDeque::new(),
+            reset_tickets: 0,
+            stalled_since: None,
+            storm: 0,
+            unclear: 0,
+            supported: [false; 5],
+            next_poll_ns: 0,
+            in_running_config: false,
+            rescan: BTreeSet::new(),
+            stats: Stats::default(),
+            line_level: false,
+        }
+    }
+
+    fn deferred(&self) -> bool {
+        self.defer != Defer::None
+    }
+
+    /// Whether the port may call `HwScsiResetBus` now (the interrupt lock held): the adapter runs
+    /// and no deferred-interrupt window is open (contract §4.3: no `HwScsiResetBus` from
+    /// `CallEnableInterrupts` to the disable callback's return).
+    fn may_reset(&self) -> bool {
+        self.phase == Phase::Running && !self.deferred()
+    }
+
+    pub(crate) fn lu_list(&self) -> Vec<LuAddr> {
+        self.lus.iter().filter(|(_, l)| l.exists).map(|(k, _)| *k).collect()
+    }
+
+    pub(crate) fn has_active(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    fn queued(&self) -> usize {
+        self.priority.len() + self.lus.values().map(|l| l.queue.len()).sum::<usize>()
+    }
+}
+
+/// One HBA and the port's state for it.
+pub(crate) struct Adapter {
+    pub(crate) index: usize,
+    pub(crate) hba: Arc<dyn Hba>,
+    pub(crate) dma: Arc<dyn DmaSpace>,
+    pub(crate) line: u32,
+    /// This adapter's own `ArgumentString`, overriding the machine's.
+    pub(crate) args: Option<String>,
+    pub(crate) intlock: Mutex<()>,
+    pub(crate) st: Mutex<AdapterSt>,
+    /// The current device extension address (for the cross-check of every service call).
+    pub(crate) devext: AtomicUsize,
+    /// Signalled (with `st`) each time a requested bus reset has run.
+    reset_cv: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One step of xorshift64 (the state must not be 0).
+fn xorshift(r: &mut u64) -> u64 {
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    *r
+}
+
+impl Adapter {
+    pub(crate) fn new(index: usize, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32, args: Option<String>) -> Self {
+        Self {
+            index,
+            hba,
+            dma,
+            line,
+            args,
+            intlock: Mutex::new(()),
+            st: Mutex::new(AdapterSt::new()),
+            devext: AtomicUsize::new(0),
+            reset_cv: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn st(&self) -> MutexGuard<'_, AdapterSt> {
+        lock(&self.st)
+    }
+
+    fn intlock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.intlock)
+    }
+
+    fn devext_ptr(&self) -> PVOID {
+        self.devext.load(Ordering::Acquire) as PVOID
+    }
+
+    /// Where a requested reset stands.
+    pub(crate) fn reset_state(&self, ticket: u64) -> ResetState {
+        Self::reset_state_of(&self.st(), ticket)
+    }
+
+    fn reset_state_of(st: &AdapterSt, ticket: u64) -> ResetState {
+        if !st.reset_requests.iter().any(|(t, _)| *t == ticket) {
+            ResetState::Done
+        } else if st.phase == Phase::Running {
+            ResetState::Pending
+        } else {
+            ResetState::Dead(st.phase)
+        }
+    }
+
+    /// Withdraws a requested reset that has not run (its caller gave up).
+    pub(crate) fn cancel_reset(&self, ticket: u64) {
+        self.st().reset_requests.retain(|(t, _)| *t != ticket);
+    }
+
+    /// Concurrent schedule: sleeps until a requested reset has run, the adapter left the running
+    /// phase, or `max` passed; returns where it stands.
+    pub(crate) fn wait_reset(&self, ticket: u64, max: std::time::Duration) -> ResetState {
+        let st = self.st();
+        let state = Self::reset_state_of(&st, ticket);
+        if state != ResetState::Pending {
+            return state;
+        }
+        let (st, _) = self.reset_cv.wait_timeout(st, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::reset_state_of(&st, ticket)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine core
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+pub(crate) struct DriverState {
+    pub(crate) in_entry: bool,
+    pub(crate) args: (usize, usize),
+    pub(crate) registrations: Vec<HwInit>,
+    pub(crate) statuses: Vec<u32>,
+}
+
+/// The virtual clock of the deterministic schedule.
+#[derive(Debug, Default)]
+pub struct VirtualClock {
+    ns: AtomicU64,
+}
+
+impl VirtualClock {
+    /// Moves the clock forward to `ns` (never back).
+    pub fn advance_to(&self, ns: u64) {
+        self.ns.fetch_max(ns, Ordering::AcqRel);
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now_ns(&self) -> u64 {
+        self.ns.load(Ordering::Acquire)
+    }
+}
+
+/// Real time since the machine was built (concurrent schedule).
+#[derive(Debug)]
+pub struct RealClock {
+    start: Instant,
+}
+
+impl RealClock {
+    /// Starts now.
+    #[must_use]
+    pub fn new() -> Self {
+        Self { start: Instant::now() }
+    }
+}
+
+impl Default for RealClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for RealClock {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+pub(crate) struct MachineCore {
+    pub(crate) owner: u64,
+    pub(crate) cfg: PortConfig,
+    pub(crate) verifier: VerifierConfig,
+    pub(crate) deterministic: bool,
+    pub(crate) vclock: Option<Arc<VirtualClock>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) tracer: Tracer,
+    pub(crate) adapters: Vec<Arc<Adapter>>,
+    pub(crate) violations: Mutex<Vec<BugCheck>>,
+    pub(crate) bugcheck: Mutex<Option<BugCheck>>,
+    pub(crate) halted: AtomicBool,
+    pub(crate) driver: Mutex<DriverState>,
+    pub(crate) completions: Mutex<BTreeMap<u64, Completion>>,
+    pub(crate) done_cv: Condvar,
+    pub(crate) next_id: AtomicU64,
+    /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
+    pub(crate) chans: [Chan; 3],
+    pub(crate) rng: Mutex<u64>,
+    /// The latency model's draws (deterministic schedule), apart from the event choice.
+    pub(crate) latency_rng: Mutex<u64>,
+    /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
+    /// eligible (interrupt latency, drawn when the port first saw it asserted).
+    pub(crate) irq_due: Mutex<BTreeMap<u32, u64>>,
+    pub(crate) stop: AtomicBool,
+    pub(crate) faults_seen: AtomicU64,
+    pub(crate) loaded: AtomicBool,
+    pub(crate) arg_tokens: Box<[u64; 2]>,
+    /// The loaded `.sys`, when the driver is one (`Machine::load_image`): its code accesses
+    /// registers directly, as on Windows x64, and those accesses are emulated (`mmio.rs`).
+    pub(crate) image: Mutex<Option<Arc<crate::pe::DriverImage>>>,
+    pub(crate) direct_registers: AtomicBool,
+}
+
+pub(crate) const CHAN_DEVICE: usize = 0;
+pub(crate) const CHAN_IRQ: usize = 1;
+pub(crate) const CHAN_DPC: usize = 2;
+
+/// A wake-up channel: a counter and a condition variable. Waiting threads only sleep while the
+/// counter is unchanged, so a kick between two waits is never lost.
+#[derive(Default)]
+pub(crate) struct Chan {
+    n: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Chan {
+    pub(crate) fn kick(&self) {
+        let mut g = lock(&self.n);
+        *g = g.wrapping_add(1);
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until kicked since `last` was taken, or `max` passed.
+    pub(crate) fn wait(&self, last: &mut u64, max: std::time::Duration) {
+        let g = lock(&self.n);
+        if *g == *last {
+            let (g2, _) = self.cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+            *last = *g2;
+        } else {
+            *last = *g;
+        }
+    }
+}
+
+/// A miniport's `HwScsiResetBus`.
+type HwResetBusFn = unsafe extern "win64" fn(PVOID, sys::ULONG) -> BOOLEAN;
+
+/// Why the port resets a bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetReason {
+    /// A request timed out (contract §7.3).
+    Timeout,
+    /// The upper edge asked for it (`Machine::reset_bus`).
+    Request,
+}
+
+/// Where a bus reset asked for with `Machine::reset_bus` stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetState {
+    /// Not run yet.
+    Pending,
+    /// `HwScsiResetBus` has returned (or the request was withdrawn).
+    Done,
+    /// Not run, and the adapter left the running phase: it never will be.
+    Dead(Phase),
+}
+
+/// What a deterministic step did.
+pub(crate) enum Step {
+    Progress,
+    Idle,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Device(usize),
+    Isr(u32),
+    Poll(usize),
+    Dpc(usize),
+    Start(usize),
+    Timer(usize),
+    Timeout(usize),
+    HoldEnd(usize),
+    Rescan(usize),
+}
+
+impl MachineCore {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn halt_error(&self) -> Option<Error> {
+        if self.is_halted() { lock(&self.bugcheck).clone().map(Error::BugCheck) } else { None }
+    }
+
+    pub(crate) fn kick(&self) {
+        for c in &self.chans {
+            c.kick();
+        }
+    }
+
+    /// Wakes the DPC thread (readiness, completions, deferrals, timers).
+    pub(crate) fn kick_dpc(&self) {
+        self.chans[CHAN_DPC].kick();
+    }
+
+    /// Wakes the interrupt-dispatch thread (a line or a deferral changed).
+    pub(crate) fn kick_irq(&self) {
+        self.chans[CHAN_IRQ].kick();
+    }
+
+    pub(crate) fn trace(&self, adapter: Option<usize>, ev: &'static str, fields: &[(&'static str, J)]) {
+        self.tracer.emit(self.now(), adapter, ev, fields);
+    }
+
+    fn rand(&self) -> u64 {
+        xorshift(&mut lock(&self.rng))
+    }
+
+    /// A draw of the latency model: uniform in `range` (ns), 0 outside the deterministic
+    /// schedule. A reversed range counts as its ends swapped.
+    fn draw(&self, range: &RangeInclusive<u64>) -> u64 {
+        if !self.deterministic {
+            return 0;
+        }
+        let (lo, hi) = ((*range.start()).min(*range.end()), (*range.start()).max(*range.end()));
+        if lo == hi {
+            return lo;
+        }
+        let r = xorshift(&mut lock(&self.latency_rng));
+        match (hi - lo).checked_add(1) {
+            Some(n) => lo + r % n,
+            None => r,
+        }
+    }
+
+    /// Moves the virtual clock on by a draw from `range` (deterministic schedule only).
+    fn spend(&self, range: &RangeInclusive<u64>) -> u64 {
+        let ns = self.draw(range);
+        if ns > 0
+            && let Some(c) = &self.vclock
+        {
+            c.advance_to(c.now_ns().saturating_add(ns));
+        }
+        ns
+    }
+
+    /// Records a rule break. Fatal rules halt the machine: the first one becomes the bug check,
+    /// later miniport calls are not made, and every API call returns it.
+    pub(crate) fn violation(&self, adapter: Option<usize>, rule: Rule, params: [u64; 3], message: String) {
+        if !self.verifier.checks(rule) {
+            return;
+        }
+        let routine = with_ctx(|c| c.map(|c| c.routine.name()));
+        let v = BugCheck {
+            code: rule.code(),
+            params,
+            rule,
+            doc: rule.doc(),
+            message,
+            adapter,
+            routine,
+            t_ns: self.now(),
+        };
+        self.trace(
+            adapter,
+            "violation",
+            &[
+                ("code", J::Str(format!("{:#x}", v.code))),
+                ("rule", J::Str(format!("{rule:?}"))),
+                ("fatal", J::B(rule.fatal())),
+                ("doc", J::Static(rule.doc())),
+                ("message", J::Str(v.message.clone())),
+                ("p1", J::Str(format!("{:#x}", params[0]))),
+                ("p2", J::Str(format!("{:#x}", params[1]))),
+                ("p3", J::Str(format!("{:#x}", params[2]))),
+            ],
+        );
+        let fatal = rule.fatal() || self.verifier.warnings_fatal;
+        if let Some(a) = adapter.and_then(|a| self.adapters.get(a))
+            && let Ok(mut st) = a.st.try_lock()
+        {
+            if fatal {
+                st.stats.violations += 1;
+            } else {
+                st.stats.warnings += 1;
+            }
+        }
+        lock(&self.violations).push(v.clone());
+        if fatal {
+            let mut b = lock(&self.bugcheck);
+            if b.is_none() {
+                *b = Some(v);
+            }
+            drop(b);
+            self.halted.store(true, Ordering::Release);
+            self.done_cv.notify_all();
+            self.kick();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Calling the miniport
+    // -----------------------------------------------------------------------------------------
+
+    /// Calls a miniport routine with the thread-local context set, traced, timed and followed by
+    /// the memory monitor's fault check.
+    pub(crate) fn call<R: Copy + Into<i64>>(
+        self: &Arc<Self>,
+        ad: Option<&Arc<Adapter>>,
+        routine: Routine,
+        extra: &[(&'static str, J)],
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let idx = ad.map(|a| a.index);
+        if self.tracer.enabled() {
+            let mut fields = vec![("routine", J::Static(routine.name()))];
+            fields.extend_from_slice(extra);
+            self.trace(idx, "call", &fields);
+        }
+        if self.direct_registers.load(Ordering::Relaxed) {
+            guard::ensure_altstack();
+        }
+        CTX.with(|c| {
+            if let Ok(mut v) = c.try_borrow_mut() {
+                v.push(CallCtx {
+                    machine: Arc::clone(self),
+                    adapter: ad.cloned(),
+                    routine,
+                    stall_ns: 0,
+                    stall_total_us: 0,
+                });
+            }
+        });
+        let start = Instant::now();
+        let r = f();
+        let real = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let ctx = CTX.with(|c| c.try_borrow_mut().ok().and_then(|mut v| v.pop()));
+        let (stall_ns, stall_total_us) = ctx.map_or((0, 0), |c| (c.stall_ns, c.stall_total_us));
+        // The latency model: the call took this long (virtual time; device events that fell due
+        // meanwhile run in the scheduler's next steps).
+        let cost = routine.cost(&self.cfg).map_or(0, |r| self.spend(r));
+        let value: i64 = r.into();
+        self.trace(idx, "ret", &[("routine", J::Static(routine.name())), ("value", J::I(value))]);
+        self.check_faults(idx);
+        if stall_total_us > 1000 {
+            self.violation(
+                idx,
+                Rule::StallOverMillisecond,
+                [stall_total_us, 0, 0],
+                format!("{} stalled {stall_total_us} µs in total", routine.name()),
+            );
+        }
+        // How long the call took in the machine's time: in the deterministic schedule that is
+        // virtual (the call cost of the latency model and the virtual stalls); the host's own
+        // time spent there depends on the host's load (and on valgrind, or a signal per emulated
+        // register access) and is none of the driver's doing. In the concurrent schedule the
+        // machine's time is real time.
+        let took = if self.deterministic { stall_ns.saturating_add(cost) } else { real.saturating_add(stall_ns).saturating_add(cost) };
+        if routine == Routine::Interrupt && took > 50_000 {
+            self.violation(idx, Rule::IsrOver50us, [took / 1000, 0, 0], format!("HwScsiInterrupt ran {} µs", took / 1000));
+        }
+        if let Some(limit) = routine.limit_ns() {
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let scaled = (limit as f64 * self.verifier.time_scale.max(0.0)) as u64;
+            if took > scaled {
+                let devext = ad.map_or(0, |a| a.devext.load(Ordering::Relaxed) as u64);
+                self.violation(
+                    idx,
+                    Rule::RoutineTooLong,
+                    [0, devext, took / 1000],
+                    format!("{} took {} ms (limit {} ms)", routine.name(), took / 1_000_000, scaled / 1_000_000),
+                );
+            }
+        }
+        r
+    }
+
+    /// Turns faults the SIGSEGV handler recorded for this machine into violations.
+    pub(crate) fn check_faults(&self, adapter: Option<usize>) {
+        let n = guard::fault_count();
+        if self.faults_seen.swap(n, Ordering::AcqRel) == n {
+            return;
+        }
+        for f in guard::take_faults(self.owner) {
+            let (rule, what) = match f.kind {
+                GuardKind::Srb => (Rule::TouchedAfterCompletion, "a completed SRB"),
+                GuardKind::SrbExtension => (Rule::TouchedAfterCompletion, "the SRB extension of a completed SRB"),
+                GuardKind::DataBuffer => (Rule::DataBufferNotMapped, "Srb->DataBuffer with MapBuffers FALSE"),
+                GuardKind::Mmio => (Rule::DirectRegisterAccess, "a mapped register address directly"),
+                GuardKind::MmioDirect => (Rule::DirectRegisterAccess, "a mapped register with an instruction the emulator cannot perform (not a plain 1-, 2- or 4-byte mov)"),
+            };
+            self.violation(
+                adapter,
+                rule,
+                [f.addr as u64, 2, u64::from(f.write)],
+                format!(
+                    "the miniport {} {what} at {:#x} (srb {})",
+                    if f.write { "wrote" } else { "read" },
+                    f.addr,
+                    f.tag
+                ),
+            );
+        }
+    }
+}

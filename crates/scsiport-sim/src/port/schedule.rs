@@ -1,0 +1,179 @@
+//! The deterministic schedule's event loop.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    /// One step of the deterministic event loop: pick one runnable action (seeded), or advance
+    /// the virtual clock to the next event.
+    pub(crate) fn det_step(self: &Arc<Self>) -> Step {
+        self.det_step_until(u64::MAX)
+    }
+
+    /// As [`Self::det_step`], but the clock never moves past `limit`.
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
+        if self.is_halted() {
+            return Step::Idle;
+        }
+        // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
+        // the port may reset: at once, or right after the deferred-interrupt window closes.
+        for ad in &self.adapters {
+            if self.run_requested_resets(ad) {
+                return Step::Progress;
+            }
+        }
+        let now = self.now();
+        let mut actions = Vec::new();
+        let mut next: Option<u64> = None;
+        let at = |t: u64, next: &mut Option<u64>| {
+            if t > now {
+                *next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        let mut lines = BTreeSet::new();
+        for ad in &self.adapters {
+            if let Some(t) = ad.hba.next_event_ns() {
+                if t <= now {
+                    actions.push(Action::Device(ad.index));
+                } else {
+                    at(t, &mut next);
+                }
+            }
+            self.note_line(ad);
+            let st = ad.st();
+            if self.cfg.dump_mode && st.phase == Phase::Running && !st.active.is_empty() {
+                if st.next_poll_ns <= now {
+                    actions.push(Action::Poll(ad.index));
+                } else {
+                    at(st.next_poll_ns, &mut next);
+                }
+            }
+            if st.connected && !st.deferred() && ad.hba.irq_asserted() {
+                lines.insert(ad.line);
+            }
+            if matches!(st.defer, Defer::EnablePending(_)) {
+                if st.dpc_due_ns <= now {
+                    actions.push(Action::Dpc(ad.index));
+                } else {
+                    at(st.dpc_due_ns, &mut next);
+                }
+            }
+            if self.startable(&st, now, false) {
+                actions.push(Action::Start(ad.index));
+            } else if st.phase == Phase::Running && st.ready && !st.deferred() && st.hold.is_none() {
+                for l in st.lus.values() {
+                    if let Some(f) = l.queue.front() {
+                        at(f.not_before_ns, &mut next);
+                    }
+                }
+            }
+            if let Some((_, due)) = st.timer {
+                if due <= now && !st.deferred() {
+                    actions.push(Action::Timer(ad.index));
+                } else {
+                    at(due, &mut next);
+                }
+            }
+            if st.phase == Phase::Running {
+                for a in st.active.values() {
+                    if !a.timed_out {
+                        if a.deadline_ns <= now && !st.deferred() {
+                            actions.push(Action::Timeout(ad.index));
+                            break;
+                        }
+                        at(a.deadline_ns, &mut next);
+                    }
+                }
+            }
+            if !st.rescan.is_empty() && st.phase == Phase::Running {
+                actions.push(Action::Rescan(ad.index));
+            }
+            if let Some(h) = &st.hold {
+                if h.until_ns <= now {
+                    actions.push(Action::HoldEnd(ad.index));
+                } else {
+                    at(h.until_ns, &mut next);
+                }
+            }
+        }
+        {
+            // Interrupt latency: a line is dispatched once it has wanted service for its draw.
+            // A line that stopped wanting service (cleared, masked, deferred) forgets its draw.
+            let mut due = lock(&self.irq_due);
+            due.retain(|l, _| lines.contains(l));
+            for l in lines {
+                let t = *due.entry(l).or_insert_with(|| now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns)));
+                if t <= now {
+                    actions.push(Action::Isr(l));
+                } else {
+                    at(t, &mut next);
+                }
+            }
+        }
+        if actions.is_empty() {
+            for ad in &self.adapters {
+                if let Some(d) = self.hang_check(ad) {
+                    at(d.max(now + 1), &mut next);
+                }
+            }
+            if self.is_halted() {
+                return Step::Idle;
+            }
+            return match (next, &self.vclock) {
+                (Some(t), Some(c)) if now < limit => {
+                    c.advance_to(t.min(limit));
+                    Step::Progress
+                }
+                _ => Step::Idle,
+            };
+        }
+        for ad in &self.adapters {
+            ad.st().stalled_since = None;
+        }
+        let pick = usize::try_from(self.rand() % actions.len() as u64).unwrap_or(0);
+        let Some(action) = actions.get(pick).copied() else { return Step::Idle };
+        if let Action::Isr(l) = action {
+            // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
+            lock(&self.irq_due).remove(&l);
+            self.dispatch_line(l);
+            return Step::Progress;
+        }
+        let (Action::Device(i) | Action::Poll(i) | Action::Dpc(i) | Action::Start(i) | Action::Timer(i)
+        | Action::Timeout(i) | Action::HoldEnd(i) | Action::Rescan(i)) = action
+        else {
+            return Step::Progress;
+        };
+        let Some(ad) = self.adapters.get(i) else { return Step::Progress };
+        match action {
+            Action::Device(_) => {
+                ad.hba.run_due(now);
+                self.note_line(ad);
+            }
+            Action::Poll(_) => {
+                ad.st().next_poll_ns = now + self.cfg.dump_poll_ns;
+                self.poll(ad);
+            }
+            Action::Dpc(_) => {
+                self.run_dpc(ad);
+            }
+            Action::Start(_) => {
+                self.try_start(ad);
+            }
+            Action::Timer(_) => {
+                self.run_timer(ad);
+            }
+            Action::Timeout(_) => {
+                self.run_timeouts(ad);
+            }
+            Action::HoldEnd(_) => {
+                self.run_hold_end(ad);
+            }
+            Action::Rescan(_) => {
+                self.run_rescan(ad);
+            }
+            Action::Isr(_) => {}
+        }
+        Step::Progress
+    }
+}

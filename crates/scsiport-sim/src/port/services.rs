@@ -1,0 +1,437 @@
+//! The services a miniport calls (`ffi.rs` forwards here).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    pub(crate) fn stall(&self, ad: Option<&Arc<Adapter>>, us: u32) {
+        let idx = ad.map(|a| a.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortStallExecution")), ("us", J::from(us))]);
+        with_ctx(|c| {
+            if let Some(c) = c {
+                c.stall_total_us = c.stall_total_us.saturating_add(u64::from(us));
+                if self.deterministic {
+                    c.stall_ns = c.stall_ns.saturating_add(u64::from(us) * 1000);
+                }
+            }
+        });
+        if us > 100_000 {
+            self.violation(idx, Rule::StallTooLong, [u64::from(us), 0, 0], format!("ScsiPortStallExecution({us}) stalls longer than 0.1 s"));
+            return;
+        }
+        if us > 1000 {
+            self.violation(idx, Rule::StallOverMillisecond, [u64::from(us), 0, 0], format!("ScsiPortStallExecution({us}) stalls longer than 1 ms"));
+        }
+        if let Some(c) = &self.vclock {
+            c.advance_to(c.now_ns().saturating_add(u64::from(us) * 1000));
+            // The device keeps working while the CPU spins.
+            if let Some(a) = ad {
+                a.hba.run_due(c.now_ns());
+            }
+        } else if us >= 1000 {
+            std::thread::sleep(std::time::Duration::from_micros(u64::from(us)));
+        } else {
+            let t = Instant::now();
+            while t.elapsed() < std::time::Duration::from_micros(u64::from(us)) {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    pub(crate) fn get_uncached_extension(&self, ad: &Adapter, routine: Routine, config: *mut PORT_CONFIGURATION_INFORMATION, bytes: u32) -> PVOID {
+        let idx = Some(ad.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetUncachedExtension")), ("bytes", J::from(bytes))]);
+        let mut st = ad.st();
+        let ours = st.find_cfg as *mut PORT_CONFIGURATION_INFORMATION;
+        let master = if config.is_null() {
+            false
+        } else {
+            // SAFETY: a non-NULL ConfigInfo pointer from the miniport; it must be the one the
+            // port passed to HwScsiFindAdapter (checked below before any other use).
+            let master = unsafe { std::ptr::addr_of!((*config).Master) };
+            // SAFETY: as above.
+            unsafe { master.read_unaligned() != FALSE }
+        };
+        st.uncached_calls += 1;
+        let problem = if routine != Routine::FindAdapter {
+            Some(format!("called from {}", routine.name()))
+        } else if st.uncached_calls > 1 {
+            Some("called twice for one HBA".to_string())
+        } else if config.is_null() || (!ours.is_null() && config != ours) {
+            Some("ConfigInfo is not the one passed to HwScsiFindAdapter".to_string())
+        } else if !master {
+            Some("ConfigInfo->Master is FALSE (bus-master HBAs only)".to_string())
+        } else if self.cfg.dump_mode && bytes >= 32 * 1024 {
+            Some(format!("{bytes} bytes in dump mode (must stay under 32 KiB)"))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            drop(st);
+            self.violation(idx, Rule::UncachedExtension, [u64::from(bytes), 0, 0], format!("ScsiPortGetUncachedExtension: {p}"));
+            return std::ptr::null_mut();
+        }
+        if let Some(u) = &st.uncached {
+            // A repeated FindAdapter after a stop: the port kept the common buffer.
+            if u.len() >= bytes as usize {
+                // SAFETY: the region is the port's and CPU-accessible.
+                unsafe { u.as_mut_slice().fill(0) };
+                return u.va().cast();
+            }
+        }
+        // SAFETY: the ConfigInfo the port passed to the running HwScsiFindAdapter (checked above).
+        st.uncached_snapshot = Some(dma_fields(unsafe { &*config }));
+        match ad.dma.alloc(bytes as usize, Layout::Contiguous) {
+            Ok(r) => {
+                let p = r.va();
+                st.uncached = Some(r);
+                p.cast()
+            }
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    pub(crate) fn get_physical_address(&self, ad: &Adapter, srb: usize, va: usize, len_out: *mut u32) -> i64 {
+        let idx = Some(ad.index);
+        let st = ad.st();
+        let mut result: Option<(u64, usize)> = None;
+        let mut problem: Option<(Rule, String)> = None;
+        if srb != 0 {
+            match st.active.get(&srb) {
+                None => {
+                    let twice = st.quarantine.iter().any(|q| q.srb == srb);
+                    problem = Some(if twice {
+                        (Rule::CompletedSrbPassed, format!("ScsiPortGetPhysicalAddress with the completed SRB {srb:#x}"))
+                    } else {
+                        (Rule::BadPhysicalAddressQuery, format!("ScsiPortGetPhysicalAddress with {srb:#x}, which is not an outstanding SRB"))
+                    });
+                }
+                Some(a) => {
+                    let dtl = a.snapshot.DataTransferLength as usize;
+                    let data_base = a.snapshot.DataBuffer as usize;
+                    let sense_base = a.snapshot.SenseInfoBuffer as usize;
+                    let off = a.preq.req.buffer_offset % PAGE_SIZE;
+                    let data_len = a.block.data.as_ref().map_or(0, |d| d.len().saturating_sub(off));
+                    if let Some(d) = a.block.data.as_ref().filter(|_| va >= data_base && va - data_base < dtl.min(data_len)) {
+                        result = d.phys(off + va - data_base).map(|(pa, run)| (pa, run.min(dtl - (va - data_base))));
+                    } else if let Some(s) = a.block.sense.as_ref().filter(|s| sense_base != 0 && va >= sense_base && va - sense_base < s.len()) {
+                        result = s.phys(va - sense_base);
+                    } else {
+                        problem = Some((Rule::BadPhysicalAddressQuery, format!("VA {va:#x} is not in srb {}'s data or sense buffer", a.preq.id)));
+                    }
+                }
+            }
+        } else if let Some(u) = st.uncached.as_ref().filter(|u| u.contains(va)) {
+            result = u.phys(va - u.va() as usize);
+        } else {
+            for a in st.active.values() {
+                if let Some(e) = a.block.ext.as_ref().filter(|e| e.contains(va)) {
+                    if !st.caps.need_phys {
+                        problem = Some((Rule::ExtensionNeedsPhysical, "SRB extension translated without NeedPhysicalAddresses".into()));
+                    }
+                    result = e.phys(va - e.va() as usize);
+                    break;
+                }
+                if let Some(s) = a.block.sense.as_ref().filter(|s| s.contains(va)) {
+                    result = s.phys(va - s.va() as usize);
+                    break;
+                }
+            }
+            if result.is_none() && problem.is_none() {
+                problem = Some((Rule::BadPhysicalAddressQuery, format!("VA {va:#x} is in neither the uncached extension, an SRB extension nor a sense buffer")));
+            }
+        }
+        drop(st);
+        let (pa, len) = result.unwrap_or((0, 0));
+        if !len_out.is_null() {
+            // SAFETY: the miniport's ULONG out-parameter.
+            unsafe { len_out.write_unaligned(u32::try_from(len).unwrap_or(u32::MAX)) };
+        }
+        if self.tracer.enabled() {
+            self.trace(
+                idx,
+                "port",
+                &[("fn", J::Static("ScsiPortGetPhysicalAddress")), ("pa", J::Str(format!("{pa:#x}"))), ("length", J::from(len))],
+            );
+        }
+        if let Some((rule, msg)) = problem {
+            let devext = ad.devext.load(Ordering::Relaxed) as u64;
+            self.violation(idx, rule, [devext, va as u64, 0], msg);
+        }
+        i64::try_from(pa).unwrap_or(0)
+    }
+
+    pub(crate) fn get_virtual_address(&self, ad: &Adapter, pa: u64) -> PVOID {
+        let idx = Some(ad.index);
+        let st = ad.st();
+        let find = |r: &DmaRegion| -> Option<usize> {
+            r.pages().iter().enumerate().find_map(|(i, p)| {
+                (pa >= *p && pa - p < PAGE_SIZE as u64).then(|| i * PAGE_SIZE + usize::try_from(pa - p).unwrap_or(0))
+            }).filter(|off| *off < r.len()).map(|off| r.va() as usize + off)
+        };
+        let mut va = st.uncached.as_ref().and_then(find);
+        if va.is_none() {
+            va = st.active.values().find_map(|a| a.block.ext.as_ref().and_then(find));
+        }
+        drop(st);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetVirtualAddress")), ("pa", J::Str(format!("{pa:#x}")))]);
+        if let Some(v) = va {
+            v as PVOID
+        } else {
+            self.violation(idx, Rule::BadVirtualAddressQuery, [pa, 0, 0], format!("ScsiPortGetVirtualAddress({pa:#x}): not in the uncached or an SRB extension"));
+            std::ptr::null_mut()
+        }
+    }
+
+    pub(crate) fn get_device_base(&self, ad: &Adapter, routine: Routine, io_address: u64, bytes: u32, in_io: bool) -> PVOID {
+        let idx = Some(ad.index);
+        self.trace(
+            idx,
+            "port",
+            &[
+                ("fn", J::Static("ScsiPortGetDeviceBase")),
+                ("address", J::Str(format!("{io_address:#x}"))),
+                ("bytes", J::from(bytes)),
+                ("io", J::B(in_io)),
+            ],
+        );
+        let in_running = ad.st().in_running_config;
+        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+            self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortGetDeviceBase from {}", routine.name()));
+            return std::ptr::null_mut();
+        }
+        let want = if in_io { BarKind::Io } else { BarKind::Memory };
+        let bar = ad.hba.bars().into_iter().find(|b| {
+            b.kind == want && io_address >= b.base && io_address.saturating_add(u64::from(bytes)) <= b.base.saturating_add(b.len)
+        });
+        let Some(bar) = bar else {
+            self.violation(idx, Rule::UnassignedRange, [io_address, u64::from(bytes), u64::from(in_io)], format!("ScsiPortGetDeviceBase({io_address:#x}, {bytes}, InIoSpace={in_io}) is not an assigned range"));
+            return std::ptr::null_mut();
+        };
+        let len = (bytes as usize).max(1);
+        let Some(va) = guard::reserve(len) else { return std::ptr::null_mut() };
+        // A loaded image touches memory-space registers directly (x64): every access faults and
+        // is emulated. The linked-in driver must use the accessor routines; a direct access is
+        // the memory monitor's violation.
+        let (g, direct) = if self.direct_registers.load(Ordering::Relaxed) && !in_io {
+            let Some(d) = guard::register_direct(self.owner, va, len) else {
+                guard::unreserve(va, len);
+                return std::ptr::null_mut();
+            };
+            (None, Some(d))
+        } else if self.verifier.enabled && self.verifier.memory_monitor {
+            (guard::register(self.owner, va, len, GuardKind::Mmio, 0), None)
+        } else {
+            (None, None)
+        };
+        ad.st().mappings.push(Mapping { va, len, bar: bar.index, bar_off: io_address - bar.base, io: in_io, guard: g, direct });
+        va as PVOID
+    }
+
+    pub(crate) fn free_device_base(&self, ad: &Adapter, routine: Routine, va: usize) {
+        let idx = Some(ad.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortFreeDeviceBase"))]);
+        if routine != Routine::FindAdapter {
+            self.violation(idx, Rule::FindAdapterOnlyService, [va as u64, 0, 0], format!("ScsiPortFreeDeviceBase from {}", routine.name()));
+            return;
+        }
+        let mut st = ad.st();
+        if let Some(pos) = st.mappings.iter().position(|m| m.va == va) {
+            st.mappings.remove(pos);
+        } else {
+            drop(st);
+            self.violation(idx, Rule::BadServiceArgument, [va as u64, 0, 0], "ScsiPortFreeDeviceBase of an address GetDeviceBase did not return".into());
+        }
+    }
+
+    /// Decodes a register/port address and checks kind and range (contract §6 last bullet,
+    /// §10 line 21). Returns (BAR, offset).
+    pub(crate) fn decode_register(&self, ad: &Adapter, addr: usize, size: u8, port: bool, count: u32, fname: &'static str) -> Option<(u8, u64)> {
+        let st = ad.st();
+        let span = if port { usize::from(size) } else { usize::from(size) * (count.max(1) as usize) };
+        let m = st.mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len);
+        let problem = match m {
+            None => Some(format!("{fname} at {addr:#x}: not inside any range mapped by ScsiPortGetDeviceBase")),
+            Some(m) if m.io != port => Some(format!(
+                "{fname} on a {} range: use ScsiPort{}",
+                if m.io { "I/O-space" } else { "memory-space" },
+                if m.io { "Read/WritePort*" } else { "Read/WriteRegister*" }
+            )),
+            Some(m) if addr - m.va + span > m.len => Some(format!("{fname} at offset {:#x} ({span} bytes) runs past the mapped length {:#x}", addr - m.va, m.len)),
+            Some(m) if !(addr - m.va).is_multiple_of(usize::from(size)) => Some(format!("{fname} at offset {:#x} is misaligned", addr - m.va)),
+            Some(_) => None,
+        };
+        let decoded = m.map(|m| (m.bar, m.bar_off + (addr - m.va) as u64));
+        drop(st);
+        if let Some(p) = problem {
+            self.violation(Some(ad.index), Rule::RegisterAccess, [addr as u64, u64::from(size), 0], p);
+            return None;
+        }
+        decoded
+    }
+
+    /// One register read of `size` bytes at `addr`, the way every path performs it (the accessor
+    /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
+    /// forwarded to the HBA, traced, counted.
+    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool) -> Option<u32> {
+        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+        let v = ad.hba.read(bar, off, size);
+        self.trace_register(ad, fname, bar, off, v);
+        ad.st().stats.register_accesses += 1;
+        Some(v)
+    }
+
+    /// One register write; see [`Self::register_read`].
+    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, value: u32) -> Option<()> {
+        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+        self.trace_register(ad, fname, bar, off, value);
+        ad.hba.write(bar, off, size, value);
+        ad.st().stats.register_accesses += 1;
+        self.note_line(ad);
+        Some(())
+    }
+
+    /// Why the last direct access of a loaded image could not be emulated, for the violation the
+    /// memory monitor reports when the routine returns.
+    pub(crate) fn note_emulation_failure(&self, ad: &Adapter, addr: usize, why: String) {
+        self.trace(Some(ad.index), "port", &[("fn", J::Static("mmio")), ("address", J::Str(format!("{addr:#x}"))), ("error", J::Str(why)),]);
+    }
+
+    pub(crate) fn trace_register(&self, ad: &Adapter, fname: &'static str, bar: u8, off: u64, value: u32) {
+        if self.cfg.trace_registers && self.tracer.enabled() {
+            self.trace(
+                Some(ad.index),
+                "port",
+                &[("fn", J::Static(fname)), ("bar", J::from(bar)), ("offset", J::Str(format!("{off:#x}"))), ("value", J::Str(format!("{value:#x}")))],
+            );
+        }
+    }
+
+    pub(crate) fn get_bus_data(&self, ad: &Adapter, routine: Routine, ty: u32, buf: PVOID, len: u32) -> u32 {
+        let idx = Some(ad.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetBusData")), ("type", J::from(ty)), ("length", J::from(len))]);
+        let in_running = ad.st().in_running_config;
+        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+            self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortGetBusData from {}", routine.name()));
+            return 0;
+        }
+        if ty != sys::PCIConfiguration as u32 || buf.is_null() {
+            return 0;
+        }
+        let mut data = vec![0u8; 256];
+        let n = ad.hba.config_read(0, &mut data);
+        if len == 0 {
+            // Length 0: the port allocates and returns the buffer through `Buffer`.
+            let mut st = ad.st();
+            st.bus_data = data;
+            let p = st.bus_data.as_mut_ptr();
+            // SAFETY: with Length 0, `Buffer` is a PVOID* the miniport supplied.
+            unsafe { buf.cast::<*mut u8>().write_unaligned(p) };
+            return u32::try_from(n).unwrap_or(0);
+        }
+        let n = n.min(len as usize);
+        // SAFETY: the miniport's buffer of `len` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf.cast::<u8>(), n) };
+        u32::try_from(n).unwrap_or(0)
+    }
+
+    pub(crate) fn set_bus_data(&self, ad: &Adapter, routine: Routine, ty: u32, buf: PVOID, offset: u32, len: u32) -> u32 {
+        let idx = Some(ad.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortSetBusDataByOffset")), ("offset", J::from(offset)), ("length", J::from(len))]);
+        let in_running = ad.st().in_running_config;
+        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+            self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortSetBusDataByOffset from {}", routine.name()));
+            return 0;
+        }
+        if ty != sys::PCIConfiguration as u32 || buf.is_null() {
+            return 0;
+        }
+        // SAFETY: the miniport's buffer of `len` bytes.
+        let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len as usize) };
+        u32::try_from(ad.hba.config_write(offset, data)).unwrap_or(0)
+    }
+
+    pub(crate) fn validate_range(&self, ad: &Adapter, routine: Routine, addr: u64, bytes: u32, in_io: bool) -> BOOLEAN {
+        let idx = Some(ad.index);
+        self.trace(idx, "port", &[("fn", J::Static("ScsiPortValidateRange")), ("address", J::Str(format!("{addr:#x}")))]);
+        if routine != Routine::FindAdapter {
+            self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortValidateRange from {}", routine.name()));
+            return FALSE;
+        }
+        let want = if in_io { BarKind::Io } else { BarKind::Memory };
+        BOOLEAN::from(ad.hba.bars().iter().any(|b| {
+            b.kind == want && addr >= b.base && addr.saturating_add(u64::from(bytes)) <= b.base.saturating_add(b.len)
+        }))
+    }
+
+    #[allow(clippy::unused_self)]
+    pub(crate) fn get_logical_unit(&self, ad: &Adapter, p: u8, t: u8, l: u8) -> PVOID {
+        let mut st = ad.st();
+        let size = st.caps.lu_ext;
+        let Some(lu) = st.lus.get_mut(&(p, t, l)) else { return std::ptr::null_mut() };
+        if size == 0 || (!lu.exists && lu.active.is_empty()) {
+            return std::ptr::null_mut();
+        }
+        lu.ext.get_or_insert_with(|| ExtBlock::zeroed(size)).ptr()
+    }
+
+    #[allow(clippy::unused_self)]
+    pub(crate) fn get_srb(&self, ad: &Adapter, p: u8, t: u8, l: u8, tag: i32) -> usize {
+        let st = ad.st();
+        let key = if tag == i32::from(sys::SP_UNTAGGED) || tag == -1 { sys::SP_UNTAGGED } else { u8::try_from(tag).unwrap_or(0) };
+        st.lus.get(&(p, t, l)).and_then(|lu| lu.active.get(&key).copied()).unwrap_or(0)
+    }
+
+    pub(crate) fn log_error(&self, ad: &Adapter, srb: usize, code: u32, unique: u32) {
+        let idx = Some(ad.index);
+        let st = ad.st();
+        let completed = srb != 0 && !st.active.contains_key(&srb) && st.quarantine.iter().any(|q| q.srb == srb);
+        let id = st.active.get(&srb).map(|a| a.preq.id);
+        drop(st);
+        self.trace(
+            idx,
+            "port",
+            &[("fn", J::Static("ScsiPortLogError")), ("srb", J::from(id)), ("code", J::Str(format!("{code:#x}"))), ("unique", J::from(unique))],
+        );
+        if completed {
+            self.violation(idx, Rule::CompletedSrbPassed, [srb as u64, u64::from(code), 0], "ScsiPortLogError with an SRB that was already completed".into());
+        }
+    }
+}
+
+/// The SIGSEGV handler's hook for a loaded image's direct register access (`guard.rs`): emulates
+/// the faulting instruction against the HBA of the running routine, as the accessor routine of
+/// the same width would have performed it. `false` leaves the fault to the memory monitor.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -> bool {
+    use crate::mmio::Access;
+    let Some((m, Some(ad), _)) = current() else { return false };
+    let emulated = crate::mmio::emulate_in_context(ctx, fault_addr, |access| match *access {
+        Access::Load { address, size, .. } => {
+            let fname = match size {
+                1 => "ScsiPortReadRegisterUchar",
+                2 => "ScsiPortReadRegisterUshort",
+                _ => "ScsiPortReadRegisterUlong",
+            };
+            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false)
+        }
+        Access::Store { address, size, value } => {
+            let fname = match size {
+                1 => "ScsiPortWriteRegisterUchar",
+                2 => "ScsiPortWriteRegisterUshort",
+                _ => "ScsiPortWriteRegisterUlong",
+            };
+            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value).map(|()| 0)
+        }
+    });
+    match emulated {
+        Ok(()) => {
+            ad.st().stats.registers_emulated += 1;
+            true
+        }
+        Err(why) => {
+            m.note_emulation_failure(&ad, fault_addr, why);
+            false
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `HwScsiStartIo`: when the port may start a request, and the SRB it builds for it.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    #[allow(clippy::unused_self)]
+    pub(crate) fn startable(&self, st: &AdapterSt, now: u64, ignore_ready: bool) -> bool {
+        if !(st.phase == Phase::Running && (st.ready || ignore_ready) && !st.deferred() && st.hold.is_none()) {
+            return false;
+        }
+        if st.priority.front().is_some_and(|p| p.not_before_ns <= now) {
+            return true;
+        }
+        st.lus.values().any(|l| Self::lu_startable(st, l, now))
+    }
+
+    pub(crate) fn lu_startable(st: &AdapterSt, l: &Lu, now: u64) -> bool {
+        let Some(front) = l.queue.front() else { return false };
+        if front.not_before_ns > now || (l.frozen && front.req.extra_flags & sys::SRB_FLAGS_BYPASS_FROZEN_QUEUE == 0) {
+            return false;
+        }
+        let tagged = Self::is_tagged(st, front);
+        if l.active.is_empty() {
+            return true;
+        }
+        tagged && l.ready_for_more && !l.active.contains_key(&sys::SP_UNTAGGED) && l.active.len() < 250
+    }
+
+    pub(crate) fn is_tagged(st: &AdapterSt, p: &PortReq) -> bool {
+        (st.caps.tagged || st.caps.multi) && !p.req.untagged
+    }
+
+    /// Starts one request if the adapter is ready for it. Returns whether `StartIo` ran.
+    pub(crate) fn try_start(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        if self.is_halted() {
+            return false;
+        }
+        let _g = ad.intlock();
+        self.start_locked(ad)
+    }
+
+    pub(crate) fn start_locked(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        let now = self.now();
+        let (srb, start, id, fields) = {
+            let mut st = ad.st();
+            if !self.startable(&st, now, false) {
+                return false;
+            }
+            let Some(start) = st.hw.and_then(|h| h.0.HwStartIo) else { return false };
+            let preq = if st.priority.front().is_some_and(|p| p.not_before_ns <= now) {
+                st.priority.pop_front()
+            } else {
+                // Round-robin over the LUs, from the one after the last served.
+                let keys: Vec<LuAddr> = st.lus.keys().copied().collect();
+                let cur = st.lu_cursor;
+                let first = cur.and_then(|c| keys.iter().position(|k| *k > c)).unwrap_or(0);
+                let mut chosen = None;
+                for i in 0..keys.len() {
+                    let Some(k) = keys.get((first + i) % keys.len()) else { continue };
+                    if st.lus.get(k).is_some_and(|l| Self::lu_startable(&st, l, now)) {
+                        chosen = Some(*k);
+                        break;
+                    }
+                }
+                let Some(k) = chosen else { return false };
+                st.lu_cursor = Some(k);
+                st.lus.get_mut(&k).and_then(|l| l.queue.pop_front())
+            };
+            let Some(preq) = preq else { return false };
+            match self.build_srb(ad, &mut st, preq) {
+                Ok((srb, id, fields)) => (srb, start, id, fields),
+                Err(msg) => {
+                    drop(st);
+                    self.trace(Some(ad.index), "port", &[("fn", J::Static("emulator")), ("error", J::Str(msg))]);
+                    return false;
+                }
+            }
+        };
+        let devext = ad.devext_ptr();
+        let r = self.call(Some(ad), Routine::StartIo, &fields, || {
+            // SAFETY: the miniport's HwScsiStartIo with its device extension and an SRB the port
+            // built, under the interrupt lock.
+            unsafe { start(devext, srb) }
+        });
+        ad.st().stats.start_io_calls += 1;
+        if r == FALSE {
+            self.violation(Some(ad.index), Rule::StartIoReturnedFalse, [srb as u64, 0, 0], format!("HwScsiStartIo returned FALSE for srb {id}"));
+        }
+        // Whatever StartIo signalled kicked the scheduler already.
+        true
+    }
+
+    pub(crate) fn alloc(ad: &Adapter, len: usize) -> Result<DmaRegion, String> {
+        ad.dma.alloc(len.max(1), Layout::Scattered).map_err(|e| e.to_string())
+    }
+
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn build_srb(
+        &self,
+        ad: &Adapter,
+        st: &mut AdapterSt,
+        preq: PortReq,
+    ) -> Result<Built, String> {
+        let caps = st.caps;
+        let now = self.now();
+        let sense_len = usize::from(self.cfg.sense_len.max(1));
+        let fits = |p: &Pooled| {
+            p.1.as_ref().map_or(0, DmaRegion::len) == caps.srb_ext && p.2.as_ref().is_none_or(|s| s.len() == sense_len)
+        };
+        let pooled = st.pool.iter().rposition(fits).map(|i| st.pool.swap_remove(i));
+        let (srb_region, ext, pooled_sense) = if let Some(p) = pooled {
+            p
+        } else {
+            let ext = if caps.srb_ext > 0 { Some(Self::alloc(ad, caps.srb_ext)?) } else { None };
+            (Self::alloc(ad, PAGE_SIZE)?, ext, None)
+        };
+        if let Some(e) = &ext {
+            // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
+            unsafe { e.as_mut_slice().fill(SRB_EXTENSION_GARBAGE) };
+        }
+        let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
+        let sense = if execute {
+            match pooled_sense {
+                Some(s) => {
+                    // SAFETY: as above.
+                    unsafe { s.as_mut_slice().fill(0) };
+                    Some(s)
+                }
+                None => Some(Self::alloc(ad, sense_len)?),
+            }
+        } else {
+            None
+        };
+        let data = if preq.req.data.is_empty() {
+            None
+        } else {
+            // The buffer starts `buffer_offset` bytes into its first page.
+            let off = preq.req.buffer_offset % PAGE_SIZE;
+            let want = off + preq.req.data.len();
+            let d = match st.data_pool.iter().rposition(|d| d.len() == want) {
+                Some(i) => {
+                    let d = st.data_pool.swap_remove(i);
+                    // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
+                    unsafe { d.as_mut_slice().fill(0) };
+                    d
+                }
+                None => Self::alloc(ad, want)?,
+            };
+            if preq.req.direction == Direction::Out {
+                // SAFETY: as above.
+                let dst = unsafe { d.as_mut_slice() };
+                if let Some(dst) = dst.get_mut(off..) {
+                    dst.copy_from_slice(&preq.req.data);
+                }
+            }
+            Some(d)
+        };
+        let data_off = preq.req.buffer_offset % PAGE_SIZE;
+        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data };
+        let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
+        let data_va = match &block.data {
+            None => std::ptr::null_mut(),
+            Some(d) if caps.map_buffers || map_exempt || !self.verifier.memory_monitor => d.va().wrapping_add(data_off),
+            Some(d) => match guard::reserve(d.len()) {
+                Some(base) => {
+                    let g = guard::register(self.owner, base, d.len(), GuardKind::DataBuffer, preq.id);
+                    block.data_guard = Some(Reservation { guard: g, base, len: d.len() });
+                    (base + data_off) as *mut u8
+                }
+                None => d.va().wrapping_add(data_off),
+            },
+        };
+        let lu_addr = preq.lu();
+        let tagged = Self::is_tagged(st, &preq) && execute;
+        let mut tag = sys::SP_UNTAGGED;
+        if tagged {
+            let lu = st.lus.entry(lu_addr).or_default();
+            for _ in 0..255 {
+                lu.next_tag = lu.next_tag.wrapping_add(1);
+                if lu.next_tag != 0 && lu.next_tag != sys::SP_UNTAGGED && !lu.active.contains_key(&lu.next_tag) {
+                    break;
+                }
+            }
+            tag = lu.next_tag;
+        }
+        let mut flags = preq.req.extra_flags
+            | match preq.req.direction {
+                Direction::None => sys::SRB_FLAGS_NO_DATA_TRANSFER,
+                Direction::In => sys::SRB_FLAGS_DATA_IN,
+                Direction::Out => sys::SRB_FLAGS_DATA_OUT,
+            };
+        let mut queue_action = 0;
+        if tagged && caps.tagged {
+            flags |= sys::SRB_FLAGS_QUEUE_ACTION_ENABLE;
+            queue_action = preq.req.queue_action;
+        }
+        let next_srb = preq
+            .req
+            .abort_target
+            .and_then(|t| st.active.iter().find(|(_, a)| a.preq.id == t.0).map(|(p, _)| *p))
+            .unwrap_or(0);
+        let mut cdb = [0u8; 16];
+        for (d, s) in cdb.iter_mut().zip(&preq.req.cdb) {
+            *d = *s;
+        }
+        let (path, target, lun) = if preq.req.function == sys::SRB_FUNCTION_ABORT_COMMAND {
+            st.active.get(&next_srb).map_or(lu_addr, |a| a.preq.lu())
+        } else {
+            lu_addr
+        };
+        let srb_val = SCSI_REQUEST_BLOCK {
+            Length: sys::SCSI_REQUEST_BLOCK_SIZE,
+            Function: preq.req.function,
+            SrbStatus: sys::SRB_STATUS_PENDING,
+            ScsiStatus: 0,
+            PathId: path,
+            TargetId: target,
+            Lun: lun,
+            QueueTag: tag,
+            QueueAction: queue_action,
+            CdbLength: u8::try_from(preq.req.cdb.len()).unwrap_or(16),
+            SenseInfoBufferLength: if block.sense.is_some() { self.cfg.sense_len } else { 0 },
+            SrbFlags: flags,
+            DataTransferLength: u32::try_from(preq.req.data.len()).unwrap_or(u32::MAX),
+            TimeOutValue: preq.req.timeout_s,
+            DataBuffer: data_va.cast(),
+            SenseInfoBuffer: block.sense.as_ref().map_or(std::ptr::null_mut(), |s| s.va().cast()),
+            NextSrb: next_srb as *mut SCSI_REQUEST_BLOCK,
+            OriginalRequest: std::ptr::null_mut(),
+            SrbExtension: block.ext.as_ref().map_or(std::ptr::null_mut(), |e| e.va().cast()),
+            u: sys::SCSI_REQUEST_BLOCK_0 { InternalStatus: 0 },
+            Reserved: 0,
+            Cdb: cdb,
+        };
+        let srb = block.srb_ptr();
+        // SAFETY: the SRB page is ours, CPU-accessible, page-aligned and large enough.
+        unsafe { srb.write(srb_val) };
+        let id = preq.id;
+        let deadline = now.saturating_add(u64::from(preq.req.timeout_s.max(1)) * 1_000_000_000);
+        {
+            let lu = st.lus.entry((path, target, lun)).or_default();
+            lu.active.insert(tag, srb as usize);
+            lu.ready_for_more = false;
+            if lu.ext.is_none() && caps.lu_ext > 0 {
+                lu.ext = Some(ExtBlock::zeroed(caps.lu_ext));
+            }
+        }
+        st.ready = false;
+        let fields = vec![
+            ("srb", J::U(id)),
+            ("function", J::Str(hex8(preq.req.function))),
+            ("opcode", J::Str(hex8(preq.req.opcode()))),
+            ("target", J::from(target)),
+            ("lun", J::from(lun)),
+            ("tag", J::from(tag)),
+        ];
+        st.active.insert(srb as usize, ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false });
+        Ok((srb, id, fields))
+    }
+}

@@ -1,0 +1,138 @@
+//! The upper edge: requests submitted as a class driver would, and completions handed back.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MachineCore {
+    pub(crate) fn submit(self: &Arc<Self>, adapter: usize, req: Request, scan: Scan) -> Result<Ticket, Error> {
+        if let Some(e) = self.halt_error() {
+            return Err(e);
+        }
+        let ad = self.adapters.get(adapter).ok_or_else(|| Error::Usage(format!("no adapter {adapter}")))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = self.now();
+        self.trace(
+            Some(adapter),
+            "srb",
+            &[
+                ("id", J::U(id)),
+                ("function", J::Str(hex8(req.function))),
+                ("opcode", J::Str(hex8(req.opcode()))),
+                ("path", J::from(req.path)),
+                ("target", J::from(req.target)),
+                ("lun", J::from(req.lun)),
+                ("tagged", J::B(!req.untagged)),
+                ("length", J::from(req.data.len())),
+            ],
+        );
+        let preq = PortReq { id, req, submitted_ns: now, not_before_ns: 0, retries: 0, scan };
+        let mut st = ad.st();
+        if !matches!(st.phase, Phase::Running | Phase::Initializing) {
+            return Err(Error::Usage(format!("adapter {adapter} is not running ({:?})", st.phase)));
+        }
+        match preq.req.function {
+            sys::SRB_FUNCTION_FLUSH | sys::SRB_FUNCTION_SHUTDOWN if !st.caps.caches_data => {
+                // Sent only when CachesData (contract §5.3); otherwise the port answers.
+                drop(st);
+                self.finish_at_port(ad, preq, sys::SRB_STATUS_SUCCESS);
+                return Ok(Ticket(id));
+            }
+            sys::SRB_FUNCTION_ABORT_COMMAND => {
+                let target = preq.req.abort_target.map_or(0, |t| t.0);
+                // Still queued at the port: the port drops it itself.
+                let mut found = None;
+                for l in st.lus.values_mut() {
+                    if let Some(pos) = l.queue.iter().position(|q| q.id == target) {
+                        found = l.queue.remove(pos);
+                        break;
+                    }
+                }
+                let active = st.active.values().any(|a| a.preq.id == target);
+                if let Some(q) = found {
+                    drop(st);
+                    self.finish_at_port(ad, q, sys::SRB_STATUS_ABORTED);
+                    self.finish_at_port(ad, preq, sys::SRB_STATUS_SUCCESS);
+                    return Ok(Ticket(id));
+                }
+                if !active {
+                    drop(st);
+                    self.finish_at_port(ad, preq, sys::SRB_STATUS_ABORT_FAILED);
+                    return Ok(Ticket(id));
+                }
+                st.priority.push_back(preq);
+            }
+            sys::SRB_FUNCTION_RESET_BUS => st.priority.push_back(preq),
+            _ => {
+                let lu = st.lus.entry(preq.lu()).or_default();
+                // A new request to a frozen LU: the class driver has released the queue.
+                lu.frozen = false;
+                lu.queue.push_back(preq);
+            }
+        }
+        drop(st);
+        self.kick_dpc();
+        if !self.deterministic {
+            self.try_start(ad);
+        }
+        Ok(Ticket(id))
+    }
+
+    pub(crate) fn finish_at_port(&self, ad: &Adapter, preq: PortReq, status: u8) {
+        let c = Completion {
+            ticket: Ticket(preq.id),
+            srb_status: status,
+            scsi_status: 0,
+            data_transfer_length: 0,
+            data: preq.req.data,
+            sense: Vec::new(),
+            latency_ns: self.now().saturating_sub(preq.submitted_ns),
+            busy_retries: preq.retries,
+            timed_out: false,
+            reached_miniport: false,
+        };
+        self.deliver(ad, c, preq.scan);
+    }
+
+    pub(crate) fn deliver(&self, ad: &Adapter, c: Completion, scan: Scan) {
+        // Never called with `st` held.
+        if scan == Scan::Background {
+            return;
+        }
+        if scan == Scan::No {
+            let mut st = ad.st();
+            st.stats.ios += 1;
+            if c.status() != sys::SRB_STATUS_SUCCESS {
+                st.stats.errors += 1;
+            }
+            st.stats.latency.record(c.latency_ns);
+        }
+        lock(&self.completions).insert(c.ticket.0, c);
+        self.done_cv.notify_all();
+    }
+
+    /// Releases every frozen LU queue (what the class driver does after handling the error).
+    pub(crate) fn release_frozen(&self) -> bool {
+        let mut any = false;
+        for ad in &self.adapters {
+            for l in ad.st().lus.values_mut() {
+                if l.frozen {
+                    l.frozen = false;
+                    any = true;
+                }
+            }
+        }
+        if any {
+            self.kick_dpc();
+        }
+        any
+    }
+
+    /// Whether any request is still queued or outstanding anywhere.
+    pub(crate) fn busy(&self) -> bool {
+        self.adapters.iter().any(|a| {
+            let st = a.st();
+            // A pending deferral may still complete requests or need the interrupt lock.
+            !st.active.is_empty() || st.queued() > 0 || st.deferred()
+        })
+    }
+}
