@@ -132,7 +132,7 @@ pub struct DriverImage {
     sections: Vec<MappedSection>,
     imports: Vec<(String, String)>,
     relocations: usize,
-    registry_slot: Option<usize>,
+    registry_slot: usize,
 }
 
 // SAFETY: the mapping is owned by this value and never written after loading (its writable
@@ -156,9 +156,7 @@ impl fmt::Debug for DriverImage {
 
 impl Drop for DriverImage {
     fn drop(&mut self) {
-        if let Some(slot) = self.registry_slot {
-            unregister(slot);
-        }
+        unregister(self.registry_slot);
         // SAFETY: `base..base+size` is the mapping `load` created; nothing runs its code now
         // (the machine that ran it holds the last reference until its threads are gone).
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
@@ -520,8 +518,10 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
     // SAFETY: the entry point is inside an executable section of the image, and `DriverEntry`
     // of a kernel driver has this signature (win64, two pointers, NTSTATUS).
     let entry: DriverEntryFn = unsafe { std::mem::transmute::<usize, DriverEntryFn>(base.as_ptr() as usize + entry_rva as usize) };
+    // The fault handler must know the image's code, or its register accesses cannot be emulated.
+    let registry_slot = register(name, image.base.as_ptr() as usize, size)
+        .ok_or_else(|| LoadError::Map(format!("{IMAGES} images are loaded already, as many as the fault handler tracks")))?;
     let building = std::mem::ManuallyDrop::new(image);
-    let registry_slot = register(name, building.base.as_ptr() as usize, size);
     Ok(DriverImage {
         name: name.to_string(),
         base: building.base,

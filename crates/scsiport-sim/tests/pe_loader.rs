@@ -607,6 +607,37 @@ fn an_image_is_moved_even_when_the_host_offers_its_preferred_base() {
     }
 }
 
+#[test]
+fn an_image_the_fault_handler_cannot_track_is_refused() {
+    // The fault handler knows loaded images from a fixed table (it cannot lock or allocate); an
+    // image past its capacity would run with its code unknown to the handler, so its register
+    // accesses could not be emulated. Checked in a child process, which holds no other image.
+    const TEST: &str = "an_image_the_fault_handler_cannot_track_is_refused";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .expect("the test binary runs");
+        assert!(out.status.success(), "the child failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let built = good();
+    let mut images = Vec::new();
+    let refused = loop {
+        match try_load(&built.bytes) {
+            Ok(image) => images.push(image),
+            Err(e) => break e,
+        }
+        assert!(images.len() <= 1024, "no limit reached");
+    };
+    assert_eq!(images.len(), 64, "the table holds 64 images");
+    assert!(matches!(&refused, LoadError::Map(m) if m.contains("64")), "{refused}");
+    // A slot freed is a slot usable again.
+    images.pop();
+    images.push(try_load(&built.bytes).expect("a freed slot is reused"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusals
 // ---------------------------------------------------------------------------------------------
