@@ -14,7 +14,7 @@ use crate::pattern::{self, SECTOR};
 use crate::probe;
 use crate::probe_diff;
 use crate::report::{Report, RunInfo};
-use crate::rig::{Rig, RigConfig, RigError};
+use crate::rig::{Access, Rig, RigConfig, RigError};
 use crate::scenario;
 
 /// Exit status of a run that failed a check.
@@ -30,13 +30,7 @@ pub const DEFAULT_DISK: &str = "ram:16M";
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::CheckImage(a)) => {
-            if check_image::run(&a) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_FAIL)
-            }
-        }
+        Some(Command::CheckImage(a)) => finish(check_image::run(&a), false),
         Some(Command::DebugExit { code }) => match debug_exit::write(code) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -120,6 +114,29 @@ fn finish(v: Verdict, debug_exit: bool) -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout and flushes it. A report that cannot be written (a full disk,
+/// `/dev/full`, a closed pipe) is a failed run, never a silent pass.
+///
+/// # Errors
+/// The message to print.
+pub fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("writing the report to stdout failed: {e}"))
+}
+
+/// [`emit`], with a failure printed and turned into the verdict.
+#[must_use]
+pub fn emit_or_fail(text: &str, v: Verdict) -> Verdict {
+    match emit(text) {
+        Ok(()) => v,
+        Err(e) => {
+            eprintln!("rspvscsi-sim: FAIL: {e}");
+            Verdict::Fail
+        }
+    }
+}
+
 /// A usage error found after parsing.
 pub fn usage(msg: &str) -> Verdict {
     eprintln!("rspvscsi-sim: error: {msg}\n\nFor more information, try '--help'.");
@@ -186,14 +203,14 @@ pub fn report_rig_error(e: &RigError, json: bool) {
         eprintln!("rspvscsi-sim: FAIL: {msg}");
     }
     if json {
-        println!(
-            "{}",
+        let _ = emit(&format!(
+            "{}\n",
             json!({
                 "result": "fail", "failures": [msg], "ios": 0, "errors": 0, "mismatches": 0,
                 "verifier_violations": violations, "interrupts": 0, "completions_per_interrupt": 0.0, "iops": 0.0,
                 "bugcheck": bugcheck.map(|b| json!({"code": format!("{:#x}", b.code), "rule": format!("{:?}", b.rule), "doc": b.doc, "message": b.message})),
             })
-        );
+        ));
     }
 }
 
@@ -231,17 +248,57 @@ pub fn check_media(rig: &Rig, seed: u64, limit: Option<u64>) -> Vec<String> {
     out
 }
 
+/// Options a workload would ignore: refused, so that a run never looks as if it did what it
+/// did not.
+fn ignored_options(a: &RunArgs) -> Option<String> {
+    let w = a.workload();
+    if a.target.is_some() && w != WorkloadArg::MissingTarget {
+        return Some(format!("--target is the missing-target workload's; the {} workload has no use for it", w.name()));
+    }
+    if kind_of(w).is_none() {
+        let given = [
+            ("--bs", a.bs.is_some()),
+            ("--buffer-offset", a.buffer_offset != 0),
+            ("--reset-bus-every", a.reset_bus_every.is_some()),
+            ("--count", a.count.is_some()),
+            ("--seconds", a.seconds.is_some()),
+        ];
+        if let Some((opt, _)) = given.iter().find(|(_, g)| *g) {
+            return Some(format!("{opt} shapes I/O workloads; the {} workload sends a fixed set of commands", w.name()));
+        }
+    }
+    None
+}
+
+/// Whether the run writes, and whether that was asked for.
+fn access_of(a: &RunArgs) -> Access {
+    if !a.workload().writes() {
+        Access::ReadOnly
+    } else if a.workload.is_some() || a.allow_write {
+        Access::Write
+    } else {
+        Access::WriteUnasked(format!("the default workload, {},", a.workload().name()))
+    }
+}
+
 /// Runs one workload on a machine and reports it; returns the verdict.
 #[must_use]
 pub fn run(a: &RunArgs) -> Verdict {
+    let workload = a.workload();
     let bs = match bs_sectors(a.bs) {
         Ok(b) => b,
         Err(e) => return usage(&e),
     };
-    if a.workload == WorkloadArg::MissingTarget && a.target.is_some_and(|t| t == crate::rig::INITIATOR_ID) {
+    if let Some(e) = ignored_options(a) {
+        return usage(&e);
+    }
+    if workload == WorkloadArg::MissingTarget && a.target.is_some_and(|t| t == crate::rig::INITIATOR_ID) {
         return usage("--target 7 is the initiator's own ID");
     }
-    let config = match RigConfig::from_args(a, &[DEFAULT_DISK]) {
+    if a.target.is_some_and(|t| t >= crate::rig::MAX_TARGETS) {
+        return usage(&format!("--target must be below {}: the driver scans targets 0..{}", crate::rig::MAX_TARGETS, crate::rig::MAX_TARGETS));
+    }
+    let config = match RigConfig::from_args(a, &[DEFAULT_DISK], &access_of(a)) {
         Ok(c) => c,
         Err(e) => return usage(&e),
     };
@@ -252,10 +309,23 @@ pub fn run(a: &RunArgs) -> Verdict {
             return Verdict::Fail;
         }
     };
+    let info = RunInfo {
+        workload: workload.name().into(),
+        qd: a.qd,
+        bs: bs.or_else(|| kind_of(workload).and_then(engine::default_bs_sectors)).map(|b| u64::from(b) * SECTOR as u64),
+        buffer_offset: a.buffer_offset,
+        io: kind_of(workload).is_some(),
+    };
+    if !a.json
+        && let Err(e) = emit(&Report::header(&rig, &info))
+    {
+        eprintln!("rspvscsi-sim: FAIL: {e}");
+        return Verdict::Fail;
+    }
     let mut outcome = Outcome::default();
     let mut checks: Vec<Check> = Vec::new();
     let mut extra = Vec::new();
-    let check_result = match a.workload {
+    let check_result = match workload {
         WorkloadArg::Inquiry => checks::inquiry(&mut rig),
         WorkloadArg::BadLba => checks::bad_lba(&mut rig),
         WorkloadArg::MissingTarget => checks::missing_target(&mut rig, a.target),
@@ -265,7 +335,8 @@ pub fn run(a: &RunArgs) -> Verdict {
         Ok(c) => checks = c,
         Err(e) => outcome.halted = Some(e),
     }
-    if let Some(kind) = kind_of(a.workload) {
+    let mut durability = None;
+    if let Some(kind) = kind_of(workload) {
         if let Err(e) = rig.check_discovery() {
             extra.push(e);
         }
@@ -277,22 +348,22 @@ pub fn run(a: &RunArgs) -> Verdict {
         if kind == Kind::Mixed && outcome.sectors_checked == 0 && outcome.reads > 0 {
             extra.push("the mixed workload read nothing it could check".into());
         }
+        if workload.writes() && outcome.halted.is_none() {
+            match rig.make_durable() {
+                Ok(d) => durability = Some(d),
+                Err(e) => outcome.halted = Some(e),
+            }
+        }
     }
-    rig.machine.flush_trace();
-    let info = RunInfo {
-        workload: a.workload.name().into(),
-        qd: a.qd,
-        bs: bs.or_else(|| kind_of(a.workload).and_then(engine::default_bs_sectors)).map(|b| u64::from(b) * SECTOR as u64),
-        buffer_offset: a.buffer_offset,
-        io: kind_of(a.workload).is_some(),
-    };
+    if let Some(e) = rig.finish_trace() {
+        extra.push(e);
+    }
     let mut report = Report::new(&rig, info, outcome, checks);
     report.extra_failures = extra;
-    if a.json {
-        println!("{}", report.json());
-    } else {
-        print!("{}", report.table());
-    }
+    report.durability = durability;
+    let text = if a.json { format!("{}\n", report.json()) } else { report.table() };
+    let verdict = emit_or_fail(&text, if report.passed() { Verdict::Pass } else { Verdict::Fail });
     report.print_failures();
-    if report.passed() { Verdict::Pass } else { Verdict::Fail }
+    report.print_unwritten();
+    verdict
 }

@@ -1,12 +1,15 @@
 //! `check-image`: checks raw image files for the write-pattern, on the host, without a driver.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
 use serde_json::json;
 
+use crate::app::{self, Verdict};
 use crate::cli::CheckImageArgs;
+use crate::extents::{self, Extents};
 use crate::pattern::{self, SECTOR};
 
 /// Sectors read from the file at a time.
@@ -29,6 +32,8 @@ pub struct ImageResult {
     pub other_seed: u64,
     /// The first mismatches, described.
     pub first: Vec<String>,
+    /// Every sector that did not carry the pattern, as extents by kind.
+    pub extents: Extents,
 }
 
 /// Checks `sectors` sectors (default: all) of `path` against the pattern of `seed`.
@@ -58,6 +63,7 @@ pub fn check(path: &Path, seed: u64, sectors: Option<u64>) -> Result<ImageResult
         for (i, sector) in chunk.chunks_exact(SECTOR).enumerate() {
             if let Err(m) = pattern::check_sector(lba + i as u64, seed, sector) {
                 r.bad += 1;
+                r.extents.add(0, m.lba, 1, m.kind());
                 if m.zero {
                     r.zero += 1;
                 } else if m.found_lba != m.lba {
@@ -75,26 +81,53 @@ pub fn check(path: &Path, seed: u64, sectors: Option<u64>) -> Result<ImageResult
     Ok(r)
 }
 
-/// Runs the subcommand; returns whether every image carried the pattern.
+/// Refuses what is not a raw image before reading anything: a missing file, a directory or
+/// another non-file, a length that is not whole 512-byte sectors (a usage error, as for --disk).
+fn check_files(args: &CheckImageArgs) -> Result<(), String> {
+    for path in &args.files {
+        let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !md.is_file() {
+            return Err(format!("{}: not a regular file (a raw image is a file of whole 512-byte sectors)", path.display()));
+        }
+        if md.len() % SECTOR as u64 != 0 {
+            return Err(format!(
+                "{}: {} bytes is not a whole number of 512-byte sectors ({} bytes more than {} sectors)",
+                path.display(),
+                md.len(),
+                md.len() % SECTOR as u64,
+                md.len() / SECTOR as u64
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the subcommand.
 #[must_use]
-pub fn run(args: &CheckImageArgs) -> bool {
+pub fn run(args: &CheckImageArgs) -> Verdict {
+    if let Err(e) = check_files(args) {
+        return app::usage(&e);
+    }
     let mut all_ok = true;
+    let mut out = String::new();
     for path in &args.files {
         match check(path, args.seed, args.sectors) {
             Ok(r) if r.bad == 0 => {
                 if args.json {
-                    println!("{}", json!({"image": path, "seed": args.seed, "sectors": r.sectors, "bad": 0, "result": "pass"}));
+                    let _ = writeln!(out, "{}", json!({"image": path, "seed": args.seed, "sectors": r.sectors, "bad": 0, "extents": [], "result": "pass"}));
                 } else {
-                    println!("{}: {} sectors ok (pattern of seed {})", path.display(), r.sectors, args.seed);
+                    let _ = writeln!(out, "{}: {} sectors ok (pattern of seed {})", path.display(), r.sectors, args.seed);
                 }
             }
             Ok(r) => {
                 all_ok = false;
                 if args.json {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{}",
                         json!({"image": path, "seed": args.seed, "sectors": r.sectors, "bad": r.bad, "zero": r.zero,
-                               "misplaced": r.misplaced, "other_seed": r.other_seed, "first": r.first, "result": "fail"})
+                               "misplaced": r.misplaced, "other_seed": r.other_seed, "first": r.first,
+                               "extents": r.extents.json(), "result": "fail"})
                     );
                 }
                 eprintln!(
@@ -111,6 +144,13 @@ pub fn run(args: &CheckImageArgs) -> bool {
                 for m in &r.first {
                     eprintln!("  {m}");
                 }
+                if r.bad > r.first.len() as u64 {
+                    eprintln!("  … {} more", r.bad - r.first.len() as u64);
+                }
+                eprintln!("  by extent:");
+                for l in extents::lines(&r.extents.sorted(), SHOW, "    ", " (all in --json: extents)") {
+                    eprintln!("{l}");
+                }
             }
             Err(e) => {
                 all_ok = false;
@@ -118,5 +158,5 @@ pub fn run(args: &CheckImageArgs) -> bool {
             }
         }
     }
-    all_ok
+    app::emit_or_fail(&out, if all_ok { Verdict::Pass } else { Verdict::Fail })
 }

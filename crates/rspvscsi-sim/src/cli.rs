@@ -9,14 +9,21 @@ emulator, against the PVSCSI device model or a real PVSCSI function through uio,
 Driver-Verifier-style rules, data integrity, error handling.";
 
 const AFTER: &str = "\
-Exit status: 0 pass; 1 a verifier violation, an I/O error, a data mismatch or a failed check; \
-2 a usage error.
+Exit status: 0 pass; 1 a verifier violation, an I/O error, a data mismatch, a failed check or \
+output that could not be written (--trace, --json, stdout); 2 a usage error (including an image \
+that is missing, not a regular file, not whole 512-byte sectors, or given twice).
+
+An image (--disk file:PATH) is written only when asked: by naming a workload that writes \
+(--workload mixed, write or write-pattern) or with --allow-write (scenario and probe write too). \
+Otherwise it is opened read-only. A run that wrote ends with SYNCHRONIZE CACHE to every disk \
+through the driver and the images fsync'd.
 
 Examples:
   rspvscsi-sim                                   the driver on a RAM disk, a short mixed verify run
   rspvscsi-sim --disk ram:64M --disk ram:1G --qd 64 --seconds 5 --mode concurrent
   rspvscsi-sim --disk file:d0.img --workload write-pattern --seed 7
   rspvscsi-sim --disk file:d0.img --workload verify-pattern --seed 7
+  rspvscsi-sim soak --seeds 4 --steps 100000         randomized I/O with every fault, both schedules
   rspvscsi-sim check-image --seed 7 d0.img       check a raw image on the host, no driver
   rspvscsi-sim scenario                          the scenario set on the device model
   rspvscsi-sim --hba uio:0000:00:03.0 --workload inquiry";
@@ -76,9 +83,9 @@ pub struct CheckImageArgs {
     #[arg(long)]
     pub seed: u64,
     /// Check only the first N sectors (default: the whole file).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub sectors: Option<u64>,
-    /// Also print the result as one JSON object per image.
+    /// Also print the result as one JSON object per image, with every bad sector as extents.
     #[arg(long)]
     pub json: bool,
     /// Raw image files (LBA × 512 = file offset).
@@ -149,6 +156,12 @@ pub enum WorkloadArg {
 }
 
 impl WorkloadArg {
+    /// Whether it writes to the disks.
+    #[must_use]
+    pub fn writes(self) -> bool {
+        matches!(self, Self::Mixed | Self::Write | Self::WritePattern)
+    }
+
     /// The name as typed.
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -248,6 +261,12 @@ fn parse_disk(s: &str) -> Result<DiskSpec, String> {
 }
 
 impl DiskSpec {
+    /// The image path of a `file:` disk.
+    #[must_use]
+    pub fn file(&self) -> Option<&str> {
+        self.medium.strip_prefix("file:")
+    }
+
     /// A spec from text already known to be valid (defaults of the program).
     ///
     /// # Panics
@@ -261,7 +280,13 @@ impl DiskSpec {
 fn parse_latency(s: &str) -> Result<(u64, u64), String> {
     let us = |t: &str| t.trim().parse::<u64>().map_err(|_| format!("{t:?} is not a number of microseconds"));
     match s.split_once('-') {
-        Some((a, b)) => Ok((us(a)?, us(b)?)),
+        Some((a, b)) => {
+            let (lo, hi) = (us(a)?, us(b)?);
+            if lo > hi {
+                return Err(format!("the range {lo}-{hi} ends before it starts (MIN-MAX, MIN <= MAX)"));
+            }
+            Ok((lo, hi))
+        }
         None => us(s).map(|v| (v, v)),
     }
 }
@@ -270,6 +295,14 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+impl RunArgs {
+    /// The workload: as given, or mixed.
+    #[must_use]
+    pub fn workload(&self) -> WorkloadArg {
+        self.workload.unwrap_or(WorkloadArg::Mixed)
     }
 }
 
@@ -293,9 +326,15 @@ pub struct RunArgs {
     /// skipping 7 (the initiator). Default: one ram:16M.
     #[arg(long = "disk", value_name = "SPEC", value_parser = parse_disk)]
     pub disks: Vec<DiskSpec>,
-    /// What the run does.
-    #[arg(long, value_enum, default_value = "mixed")]
-    pub workload: WorkloadArg,
+    /// What the run does (default: mixed, which writes; on a file: image it must be named, or
+    /// --allow-write given).
+    #[arg(long, value_enum)]
+    pub workload: Option<WorkloadArg>,
+    /// Let the run write to file: images (scenario, probe, or the default workload). Without
+    /// it, and without a writing workload named with --workload, images are opened read-only
+    /// and a run that would write to one is refused.
+    #[arg(long)]
+    pub allow_write: bool,
     /// Requests kept outstanding.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub qd: u32,
@@ -308,7 +347,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..4096))]
     pub buffer_offset: u16,
     /// Stop after N requests (default: 2000 for random workloads, every sector for patterns).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Stop after S seconds of wall time.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
@@ -324,7 +363,7 @@ pub struct RunArgs {
     pub target: Option<u8>,
     /// Submit `SRB_FUNCTION_RESET_BUS` after every N requests, with the others in flight;
     /// requests the reset completes are reissued.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub reset_bus_every: Option<u64>,
     /// SCSI Port's hold after a bus reset, in ms of machine time.
     #[arg(long, value_name = "MS", default_value_t = 200)]
@@ -373,5 +412,11 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--disk", "ram:8M,colour=blue"]).is_err());
         assert!(Cli::try_parse_from(["x", "--buffer-offset", "4096"]).is_err());
         assert_eq!(parse_latency("5-50"), Ok((5, 50)));
+        assert!(parse_latency("100-10").is_err());
+        for nonsense in [&["--count", "0"][..], &["--reset-bus-every", "0"], &["--latency-us", "100-10"], &["check-image", "--seed", "1", "--sectors", "0", "a.img"]] {
+            let mut argv = vec!["x"];
+            argv.extend_from_slice(nonsense);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{nonsense:?} accepted");
+        }
     }
 }

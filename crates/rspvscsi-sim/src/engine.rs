@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use scsiport_sim::{Completion, Error, Request, Schedule, Ticket};
 use scsiport_sys as sys;
 
+use crate::extents::Extents;
 use crate::pattern::{self, SECTOR};
 use crate::progress::Progress;
 use crate::rig::{self, DiskInfo, Rig};
@@ -112,6 +113,11 @@ pub struct Outcome {
     pub error_log: Vec<String>,
     /// Descriptions of the first mismatches.
     pub mismatch_log: Vec<String>,
+    /// Every sector read back that did not hold what was written, as extents by kind.
+    pub mismatch_extents: Extents,
+    /// Write-pattern: every sector it did not write (a failed write, never issued because the
+    /// run stopped, or in flight when the machine stopped).
+    pub unwritten: Extents,
     /// Wall time of the run.
     pub wall: Duration,
     /// Machine time of the run (virtual in the deterministic schedule).
@@ -144,6 +150,8 @@ impl Outcome {
         self.latencies.extend_from_slice(&o.latencies);
         self.error_log.extend(o.error_log.iter().take(LOG_LIMIT.saturating_sub(self.error_log.len())).cloned());
         self.mismatch_log.extend(o.mismatch_log.iter().take(LOG_LIMIT.saturating_sub(self.mismatch_log.len())).cloned());
+        self.mismatch_extents.extend(&o.mismatch_extents);
+        self.unwritten.extend(&o.unwritten);
         self.wall += o.wall;
         self.machine_ns += o.machine_ns;
         if self.halted.is_none() {
@@ -408,9 +416,25 @@ impl<'a> Engine<'a> {
         if let Err(e) = result {
             self.out.halted = Some(e);
         }
+        if self.spec.kind == Kind::WritePattern {
+            self.note_unwritten();
+        }
         self.out.wall = started.elapsed();
         self.out.machine_ns = self.rig.machine.now_ns().saturating_sub(t0);
         self.out
+    }
+
+    /// Write-pattern: the sectors the run never wrote (stopped by --count, --seconds or the
+    /// machine) or that were in flight when it stopped.
+    fn note_unwritten(&mut self) {
+        let live = self.outstanding.iter().filter(|o| o.ticket.0 != 0).filter_map(|o| o.op);
+        for op in live.chain(self.pending) {
+            self.out.unwritten.add(self.rig.disks[op.disk].target, op.lba, u64::from(op.blocks), "in-flight");
+        }
+        for (d, info) in self.source.disks.iter().enumerate() {
+            let from = self.source.cursor[d];
+            self.out.unwritten.add(info.target, from, info.blocks.saturating_sub(from), "not-written");
+        }
     }
 
     /// Submits until `qd` requests are outstanding, the workload ends, or the next request
@@ -572,10 +596,16 @@ impl<'a> Engine<'a> {
                     shadow.remove(&l);
                 }
             }
+            if op.write && self.spec.kind == Kind::WritePattern {
+                self.out.unwritten.add(target, op.lba, u64::from(op.blocks), "write-failed");
+            }
             self.out.error(format!("{what}: {}", rig::describe(c)));
             return Ok(());
         }
         if u64::from(c.data_transfer_length) != want {
+            if op.write && self.spec.kind == Kind::WritePattern {
+                self.out.unwritten.add(target, op.lba, u64::from(op.blocks), "write-failed");
+            }
             self.out.error(format!("{what}: SUCCESS with {} of {want} bytes", c.data_transfer_length));
             return Ok(());
         }
@@ -598,6 +628,7 @@ impl<'a> Engine<'a> {
             self.out.sectors_checked += 1;
             if let Err(m) = pattern::check_sector(lba, seed, sector) {
                 self.out.mismatches += 1;
+                self.out.mismatch_extents.add(target, lba, 1, m.kind());
                 if self.out.mismatch_log.len() < LOG_LIMIT {
                     self.out.mismatch_log.push(format!("t{target} {m}"));
                 }

@@ -21,6 +21,8 @@ mod debug_exit;
 #[cfg(target_os = "linux")]
 mod engine;
 #[cfg(target_os = "linux")]
+mod extents;
+#[cfg(target_os = "linux")]
 mod pattern;
 #[cfg(target_os = "linux")]
 mod probe;

@@ -75,6 +75,23 @@ pub struct Mismatch {
     pub zero: bool,
 }
 
+impl Mismatch {
+    /// The kind, one word: `zero` (never written), `misplaced` (another LBA's sector),
+    /// `other-seed` (this LBA, another run), `corrupt` (the header right, the body not).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        if self.zero {
+            "zero"
+        } else if self.found_lba != self.lba {
+            "misplaced"
+        } else if self.offset < 16 {
+            "other-seed"
+        } else {
+            "corrupt"
+        }
+    }
+}
+
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LBA {}: ", self.lba)?;

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::{self, Verdict};
 use crate::cli::RunArgs;
-use crate::rig::{self, Rig, RigConfig};
+use crate::rig::{self, Access, Rig, RigConfig};
 
 /// Format version of the probe's JSON (`"probe"` key).
 pub const FORMAT: u64 = 1;
@@ -888,7 +888,8 @@ fn table(doc: &Value) -> String {
 /// `rspvscsi-sim probe`: runs the catalogue on a fresh machine and prints (or writes) the answers.
 #[must_use]
 pub fn run(args: &RunArgs, output: Option<&Path>) -> Verdict {
-    let config = match RigConfig::from_args(args, &PROBE_DISKS) {
+    let access = if args.allow_write { Access::Write } else { Access::WriteUnasked("the probe (WRITE, WRITE SAME and UNMAP at the last LBAs)".into()) };
+    let config = match RigConfig::from_args(args, &PROBE_DISKS, &access) {
         Ok(c) => c,
         Err(e) => return app::usage(&e),
     };
@@ -900,7 +901,10 @@ pub fn run(args: &RunArgs, output: Option<&Path>) -> Verdict {
         }
     };
     let results = run_catalogue(&mut rig);
-    rig.machine.flush_trace();
+    if let Some(e) = rig.finish_trace() {
+        eprintln!("rspvscsi-sim probe: FAIL: {e}");
+        return Verdict::Fail;
+    }
     let violations: Vec<String> = rig.machine.violations().iter().map(|v| format!("{:#x} {:?}: {}", v.code, v.rule, v.message)).collect();
     let results = match results {
         Ok(r) => r,
@@ -921,11 +925,10 @@ pub fn run(args: &RunArgs, output: Option<&Path>) -> Verdict {
         eprintln!("rspvscsi-sim probe: {e}");
         return Verdict::Fail;
     }
-    if args.json {
-        println!("{text}");
-    } else {
-        println!("rspvscsi-sim probe: {} ({} results)", rig.hba_description(), n);
-        print!("{}", table(&doc));
+    let shown = if args.json { format!("{text}\n") } else { format!("rspvscsi-sim probe: {} ({} results)\n{}", rig.hba_description(), n, table(&doc)) };
+    if let Err(e) = app::emit(&shown) {
+        eprintln!("rspvscsi-sim probe: FAIL: {e}");
+        return Verdict::Fail;
     }
     if violations.is_empty() {
         Verdict::Pass

@@ -6,7 +6,11 @@ use scsiport_sim::{BugCheck, Error, Stats};
 
 use crate::checks::Check;
 use crate::engine::Outcome;
-use crate::rig::{DiskInfo, Rig};
+use crate::extents;
+use crate::rig::{DiskInfo, Durability, Rig};
+
+/// Errors, mismatches, violations and extents listed one by one on stderr (the rest counted).
+const SHOW: usize = 10;
 
 /// Everything a run reports.
 #[derive(Debug)]
@@ -15,8 +19,6 @@ pub struct Report {
     pub miniport: String,
     /// HBA name as given (`model`, `uio:...`).
     pub hba: String,
-    /// HBA description.
-    pub hba_description: String,
     /// Schedule name.
     pub mode: String,
     /// Seed.
@@ -53,6 +55,8 @@ pub struct Report {
     pub load_ms: f64,
     /// uio: interrupts received, register accesses refused.
     pub uio: Option<(u64, u64)>,
+    /// What the end of a write run did to make it durable.
+    pub durability: Option<Durability>,
 }
 
 /// The run's parameters, as reported.
@@ -77,7 +81,6 @@ impl Report {
         Self {
             miniport: rig.config.miniport_name().into(),
             hba: rig.config.hba.to_string(),
-            hba_description: rig.hba_description(),
             mode: rig.config.mode_name().into(),
             seed: rig.config.seed,
             workload: info.workload,
@@ -96,7 +99,38 @@ impl Report {
             setup_ua_retries: rig.ua_retries,
             load_ms: rig.load_time.as_secs_f64() * 1e3,
             uio: rig.uio.as_ref().map(|u| (u.interrupt_wakeups(), u.rejected_accesses())),
+            durability: None,
         }
+    }
+
+    /// The run's header: machine, disks, workload. Printed before the run starts.
+    #[must_use]
+    pub fn header(rig: &Rig, info: &RunInfo) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "rspvscsi-sim: {} miniport on {}, {} schedule, seed {}",
+            rig.config.miniport_name(),
+            rig.hba_description(),
+            rig.config.mode_name(),
+            rig.config.seed
+        );
+        for d in &rig.disks {
+            #[allow(clippy::cast_precision_loss)]
+            let mib = d.bytes() as f64 / f64::from(1u32 << 20);
+            let medium = rig.model_disks.iter().find(|m| m.target == d.target).and_then(|m| m.image.as_ref()).map_or_else(String::new, |p| {
+                format!(", image {}{}", p.display(), if rig.config.read_only { " (read-only)" } else { "" })
+            });
+            let _ = writeln!(s, "  disk t{}: {} blocks x {} ({mib:.1} MiB) {} {}{medium}", d.target, d.blocks, d.block_size, d.vendor, d.product);
+        }
+        if info.io {
+            let bs = info.bs.map_or_else(|| "random 512..64K".to_string(), |b| b.to_string());
+            let _ = writeln!(s, "  workload: {}, qd {}, bs {bs}, buffer offset {}", info.workload, info.qd, info.buffer_offset);
+        } else {
+            let _ = writeln!(s, "  workload: {}", info.workload);
+        }
+        s
     }
 
     /// Fatal verifier violations.
@@ -133,6 +167,18 @@ impl Report {
         }
         for c in self.checks.iter().filter(|c| !c.ok) {
             f.push(format!("check failed: {}: {}", c.name, c.detail));
+        }
+        if let Some(d) = &self.durability {
+            for (t, ok, detail) in &d.synchronize_cache {
+                if !ok {
+                    f.push(format!("SYNCHRONIZE CACHE to t{t} failed: {detail}"));
+                }
+            }
+            for (p, ok, detail) in &d.fsync {
+                if !ok {
+                    f.push(format!("fsync of {} failed: {detail}", p.display()));
+                }
+            }
         }
         f.extend(self.extra_failures.iter().cloned());
         f
@@ -231,11 +277,15 @@ impl Report {
             "checks": self.checks.iter().map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
             "error_log": o.error_log,
             "mismatch_log": o.mismatch_log,
+            "mismatch_extents": o.mismatch_extents.json(),
+            "unwritten_extents": o.unwritten.json(),
+            "synchronize_cache": self.durability.as_ref().map(|d| d.synchronize_cache.iter().map(|(t, ok, detail)| json!({"target": t, "ok": ok, "detail": detail})).collect::<Vec<_>>()),
+            "fsync": self.durability.as_ref().map(|d| d.fsync.iter().map(|(p, ok, detail)| json!({"image": p, "ok": ok, "detail": detail})).collect::<Vec<_>>()),
             "uio": self.uio.map(|(w, r)| json!({"interrupt_wakeups": w, "rejected_accesses": r})),
         })
     }
 
-    /// The summary as a table.
+    /// The summary as a table (after [`Self::header`], which the run printed first).
     #[must_use]
     pub fn table(&self) -> String {
         use std::fmt::Write;
@@ -248,22 +298,6 @@ impl Report {
             let v = ns as f64 / 1e3;
             format!("{v:.1} µs")
         };
-        let _ = writeln!(
-            s,
-            "rspvscsi-sim: {} miniport on {}, {} schedule, seed {}",
-            self.miniport, self.hba_description, self.mode, self.seed
-        );
-        for d in &self.disks {
-            #[allow(clippy::cast_precision_loss)]
-            let mib = d.bytes() as f64 / f64::from(1u32 << 20);
-            let _ = writeln!(s, "  disk t{}: {} blocks x {} ({mib:.1} MiB) {} {}", d.target, d.blocks, d.block_size, d.vendor, d.product);
-        }
-        if self.io {
-            let bs = self.bs.map_or_else(|| "random 512..64K".to_string(), |b| b.to_string());
-            let _ = writeln!(s, "  workload: {}, qd {}, bs {bs}, buffer offset {}", self.workload, self.qd, self.buffer_offset);
-        } else {
-            let _ = writeln!(s, "  workload: {}", self.workload);
-        }
         for c in &self.checks {
             let _ = writeln!(s, "  [{}] {}: {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
         }
@@ -306,6 +340,19 @@ impl Report {
         if self.io {
             row("data mismatches", format!("{} ({} sectors checked)", o.mismatches, o.sectors_checked));
         }
+        if !o.unwritten.is_empty() {
+            let x = o.unwritten.sorted();
+            row("not written", format!("{} sectors in {} extents (listed on stderr and in --json)", o.unwritten.sectors(), x.len()));
+        }
+        if let Some(d) = &self.durability {
+            let syncs: Vec<String> = d.synchronize_cache.iter().map(|(t, ok, _)| format!("t{t} {}", if *ok { "ok" } else { "FAILED" })).collect();
+            let mut text = format!("SYNCHRONIZE CACHE {}", syncs.join(", "));
+            if !d.fsync.is_empty() {
+                let fs: Vec<String> = d.fsync.iter().map(|(p, ok, _)| format!("{} {}", p.display(), if *ok { "ok" } else { "FAILED" })).collect();
+                let _ = write!(text, "; fsync {}", fs.join(", "));
+            }
+            row("made durable", text);
+        }
         if let Some((w, r)) = self.uio {
             row("uio", format!("{w} interrupts received, {r} register accesses refused"));
         }
@@ -336,18 +383,49 @@ impl Report {
             eprintln!("  message: {}", b.message);
             eprintln!("  params:  {:#x} {:#x} {:#x}{}", b.params[0], b.params[1], b.params[2], b.routine.map_or_else(String::new, |r| format!(" (in {r})")));
         }
-        for v in self.violations.iter().skip(usize::from(self.bugcheck.is_some())).take(10) {
+        let rest = self.violations.len().saturating_sub(usize::from(self.bugcheck.is_some()));
+        for v in self.violations.iter().skip(usize::from(self.bugcheck.is_some())).take(SHOW) {
             eprintln!("rspvscsi-sim: {v}");
+        }
+        if rest > SHOW {
+            eprintln!("rspvscsi-sim: … {} more violations (all in --json)", rest - SHOW);
         }
     }
 
-    /// Prints the errors and mismatches after the first (which the failure lines name).
+    /// Prints the errors and mismatches after the first (which the failure lines name), each
+    /// list cut with "… N more", and the extents of bad and unwritten sectors.
     pub fn print_logs(&self) {
-        for e in self.outcome.error_log.iter().skip(1) {
+        let o = &self.outcome;
+        for e in o.error_log.iter().skip(1) {
             eprintln!("  error: {e}");
         }
-        for m in self.outcome.mismatch_log.iter().skip(1) {
+        if o.errors > o.error_log.len() as u64 {
+            eprintln!("  … {} more errors", o.errors - o.error_log.len() as u64);
+        }
+        for m in o.mismatch_log.iter().skip(1) {
             eprintln!("  mismatch: {m}");
+        }
+        if o.mismatches > o.mismatch_log.len() as u64 {
+            eprintln!("  … {} more mismatches", o.mismatches - o.mismatch_log.len() as u64);
+        }
+        if !o.mismatch_extents.is_empty() {
+            eprintln!("  sectors that did not hold what was written, by extent:");
+            for l in extents::lines(&o.mismatch_extents.sorted(), SHOW, "    ", " (all in --json: mismatch_extents)") {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    /// Prints the extents a write-pattern did not write (informational: --count and --seconds
+    /// stop it early on purpose).
+    pub fn print_unwritten(&self) {
+        let x = self.outcome.unwritten.sorted();
+        if x.is_empty() {
+            return;
+        }
+        eprintln!("rspvscsi-sim: {} sectors were not written with the pattern:", self.outcome.unwritten.sectors());
+        for l in extents::lines(&x, SHOW, "  ", " (all in --json: unwritten_extents)") {
+            eprintln!("{l}");
         }
     }
 }

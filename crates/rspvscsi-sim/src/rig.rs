@@ -2,9 +2,10 @@
 //! found on the bus.
 
 use std::fs::File;
-use std::io::BufWriter;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use scsiport_sim::disk::{Disk, DiskConfig};
@@ -59,7 +60,102 @@ pub struct ModelDisk {
     pub target: u8,
     /// The disk (a handle to the same medium the model uses).
     pub disk: Disk,
+    /// The raw image behind it, for a `file:` disk.
+    pub image: Option<PathBuf>,
 }
+
+/// Whether a run may write to `file:` images.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// It only reads: images are opened read-only (write-protected disks).
+    ReadOnly,
+    /// It writes, and the user asked for it.
+    Write,
+    /// It writes, but nobody asked: refused when there is an image. The text says what writes.
+    WriteUnasked(String),
+}
+
+/// Checks the `file:` disks before anything opens them: each exists, is a regular file of
+/// whole 512-byte sectors, appears once, and is not the trace file. A usage error otherwise.
+///
+/// # Errors
+/// The first problem, as a message naming the option.
+pub fn check_images(disks: &[DiskSpec], trace: Option<&Path>) -> Result<(), String> {
+    let trace_id = trace.and_then(|t| std::fs::metadata(t).ok()).map(|m| (m.dev(), m.ino()));
+    let mut seen: Vec<((u64, u64), &str)> = Vec::new();
+    for path in disks.iter().filter_map(DiskSpec::file) {
+        let md = std::fs::metadata(path).map_err(|e| format!("--disk file:{path}: {e}"))?;
+        if md.is_dir() {
+            return Err(format!("--disk file:{path}: is a directory, not a raw image"));
+        }
+        if !md.is_file() {
+            return Err(format!("--disk file:{path}: not a regular file (a raw image is a file of whole 512-byte sectors)"));
+        }
+        let len = md.len();
+        if len < SECTOR as u64 {
+            return Err(format!("--disk file:{path}: {len} bytes, less than one 512-byte sector"));
+        }
+        if len % SECTOR as u64 != 0 {
+            return Err(format!(
+                "--disk file:{path}: {len} bytes is not a whole number of 512-byte sectors ({} sectors and {} bytes more, which no LBA reaches); make it a multiple of 512 first (e.g. truncate -s %512 {path})",
+                len / SECTOR as u64,
+                len % SECTOR as u64
+            ));
+        }
+        let id = (md.dev(), md.ino());
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == id) {
+            return Err(format!(
+                "--disk file:{path} is the same file as --disk file:{first}: two targets on one image overwrite each other's data"
+            ));
+        }
+        if trace_id == Some(id) {
+            return Err(format!("--trace {} is the image of --disk file:{path}: the trace would overwrite it", trace.map_or_else(String::new, |t| t.display().to_string())));
+        }
+        seen.push((id, path));
+    }
+    Ok(())
+}
+
+/// The trace file: remembers the first error writing it (the emulator's tracer only stops
+/// tracing on one), so that a run whose trace is incomplete fails.
+struct TraceFile {
+    out: BufWriter<File>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl TraceFile {
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            let mut g = self.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+}
+
+impl Write for TraceFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.out.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.out.flush();
+        self.note(r)
+    }
+}
+
+/// What making a write run durable did: SYNCHRONIZE CACHE through the driver to each disk,
+/// then `fsync` of each image.
+#[derive(Clone, Debug, Default)]
+pub struct Durability {
+    /// Per target: whether SYNCHRONIZE CACHE succeeded, and the completion.
+    pub synchronize_cache: Vec<(u8, bool, String)>,
+    /// Per image: whether the fsync succeeded, and the error if not.
+    pub fsync: Vec<(PathBuf, bool, String)>,
+}
+
+
 
 /// How a machine is made.
 #[derive(Clone, Debug)]
@@ -82,14 +178,18 @@ pub struct RigConfig {
     pub latency_us: Option<(u64, u64)>,
     /// Seed of the model's latency generator.
     pub seed: u64,
+    /// Open `file:` images read-only (write-protected): the run does not write.
+    pub read_only: bool,
 }
 
 impl RigConfig {
-    /// From the command line; `default_disks` when no `--disk` was given.
+    /// From the command line; `default_disks` when no `--disk` was given; `access` says whether
+    /// the run writes and whether that was asked for.
     ///
     /// # Errors
-    /// A deterministic schedule asked for real hardware.
-    pub fn from_args(a: &RunArgs, default_disks: &[&str]) -> Result<Self, String> {
+    /// A deterministic schedule asked for real hardware, options the HBA cannot have, images
+    /// that are missing, not whole sectors or given twice, an unasked write to an image.
+    pub fn from_args(a: &RunArgs, default_disks: &[&str], access: &Access) -> Result<Self, String> {
         let mode = a.mode.unwrap_or(if a.hba.is_model() { ModeArg::Deterministic } else { ModeArg::Concurrent });
         if mode == ModeArg::Deterministic && !a.hba.is_model() {
             return Err("--mode deterministic needs the device model: real hardware runs in real time (use --mode concurrent)".into());
@@ -97,7 +197,16 @@ impl RigConfig {
         if !a.hba.is_model() && !a.disks.is_empty() {
             return Err("--disk describes model disks; with --hba uio the disks are whatever the device has".into());
         }
-        let disks = if a.disks.is_empty() { default_disks.iter().map(|s| DiskSpec::fixed(s)).collect() } else { a.disks.clone() };
+        if !a.hba.is_model() && a.latency_us.is_some() {
+            return Err("--latency-us sets the device model's latency; real hardware has its own".into());
+        }
+        let disks: Vec<DiskSpec> = if a.disks.is_empty() { default_disks.iter().map(|s| DiskSpec::fixed(s)).collect() } else { a.disks.clone() };
+        check_images(&disks, a.trace.as_deref())?;
+        if let (Access::WriteUnasked(what), Some(image)) = (access, disks.iter().find_map(DiskSpec::file)) {
+            return Err(format!(
+                "{what} writes to every disk, and --disk file:{image} is an image: pass --allow-write (or name a writing workload with --workload) to let it, or run a workload that only reads (--workload verify-pattern, read, inquiry)"
+            ));
+        }
         if disks.len() > disk_targets(usize::MAX).len() {
             return Err(format!("at most {} disks (targets 0..{MAX_TARGETS} without {INITIATOR_ID})", disk_targets(usize::MAX).len()));
         }
@@ -114,6 +223,7 @@ impl RigConfig {
             reset_hold: Duration::from_millis(a.reset_hold_ms),
             latency_us: a.latency_us,
             seed: a.seed,
+            read_only: *access == Access::ReadOnly,
         })
     }
 
@@ -123,6 +233,16 @@ impl RigConfig {
         match self.schedule {
             Schedule::Deterministic { .. } => "deterministic",
             Schedule::Concurrent => "concurrent",
+        }
+    }
+
+    /// A one-line description of the HBA.
+    #[must_use]
+    pub fn hba_description(&self) -> String {
+        match &self.hba {
+            HbaArg::Model => "PVSCSI model (QEMU layout)".into(),
+            HbaArg::ModelVmware => "PVSCSI model (VMware layout)".into(),
+            HbaArg::Uio(bdf) => format!("PCI {bdf} through uio"),
         }
     }
 
@@ -154,6 +274,8 @@ pub struct Rig {
     pub config: RigConfig,
     /// Time the load took (wall).
     pub load_time: Duration,
+    /// The first error writing the trace file.
+    trace_error: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Rig {
@@ -196,9 +318,10 @@ impl Rig {
         if let Some(s) = &args {
             builder = builder.argument_string(s);
         }
+        let trace_error = Arc::new(Mutex::new(None));
         if let Some(path) = &config.trace {
             let f = File::create(path).map_err(|e| RigError::Setup(format!("--trace {}: {e}", path.display())))?;
-            builder = builder.trace(BufWriter::with_capacity(1 << 16, f));
+            builder = builder.trace(TraceFile { out: BufWriter::with_capacity(1 << 16, f), error: Arc::clone(&trace_error) });
         }
         let mut model = None;
         let mut model_disks = Vec::new();
@@ -218,6 +341,7 @@ impl Rig {
                     let dc = DiskConfig {
                         serial: d.serial.clone(),
                         drive_name: Some(d.name.clone().unwrap_or_else(|| format!("d{i}"))),
+                        write_protect: config.read_only && d.file().is_some(),
                         ..DiskConfig::default()
                     };
                     let spec = &d.medium;
@@ -228,7 +352,7 @@ impl Rig {
                     device
                         .attach(target, disk.clone())
                         .map_err(|e| RigError::Setup(format!("attaching {spec} as target {target}: {e:?}")))?;
-                    model_disks.push(ModelDisk { target, disk });
+                    model_disks.push(ModelDisk { target, disk, image: d.file().map(PathBuf::from) });
                 }
                 model = Some(device.clone());
                 builder.adapter(Arc::new(device), Arc::new(dma)).build()
@@ -261,12 +385,43 @@ impl Rig {
             ua_retries: 0,
             config: config.clone(),
             load_time,
+            trace_error,
         };
         match rig.discover() {
             Ok(d) => rig.disks = d,
             Err(e) => return Err(RigError::Machine(e, Some(Box::new(rig.into_machine())))),
         }
         Ok(rig)
+    }
+
+    /// Flushes the trace; the first error writing it, if there was one.
+    #[must_use]
+    pub fn finish_trace(&self) -> Option<String> {
+        self.machine.flush_trace();
+        let path = self.config.trace.as_ref()?;
+        let e = self.trace_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        Some(format!("--trace {}: writing the trace failed: {e}", path.display()))
+    }
+
+    /// Makes what a run wrote durable: SYNCHRONIZE CACHE(10) through the driver to every disk it
+    /// found (the disk's write cache to its medium; on the model the image's `fdatasync`), then
+    /// `fsync` of every image from here as well.
+    ///
+    /// # Errors
+    /// The machine stopped.
+    pub fn make_durable(&mut self) -> Result<Durability, Error> {
+        let mut d = Durability::default();
+        for t in self.disks.iter().map(|d| d.target).collect::<Vec<_>>() {
+            let c = self.execute(&Request::synchronize_cache(t))?;
+            d.synchronize_cache.push((t, c.is_success(), describe(&c)));
+        }
+        for md in &self.model_disks {
+            if let Some(path) = &md.image {
+                let r = File::open(path).and_then(|f| f.sync_all());
+                d.fsync.push((path.clone(), r.is_ok(), r.err().map_or_else(String::new, |e| e.to_string())));
+            }
+        }
+        Ok(d)
     }
 
     /// Gives up the rig, keeping the machine (for its violations).
@@ -387,11 +542,7 @@ impl Rig {
     /// A one-line description of the HBA.
     #[must_use]
     pub fn hba_description(&self) -> String {
-        match &self.config.hba {
-            HbaArg::Model => "PVSCSI model (QEMU layout)".into(),
-            HbaArg::ModelVmware => "PVSCSI model (VMware layout)".into(),
-            HbaArg::Uio(bdf) => format!("PCI {bdf} through uio"),
-        }
+        self.config.hba_description()
     }
 }
 

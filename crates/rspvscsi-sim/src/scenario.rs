@@ -9,7 +9,7 @@ use crate::checks;
 use crate::cli::RunArgs;
 use crate::engine::{Engine, Kind, Outcome, Spec};
 use crate::report::{Report, RunInfo};
-use crate::rig::{Rig, RigConfig};
+use crate::rig::{Access, Rig, RigConfig};
 
 /// Disks of a scenario machine unless `--disk` says otherwise: two sizes, so a mixed-up target
 /// shows.
@@ -44,8 +44,13 @@ struct Ran {
     ms: f64,
 }
 
+/// Scenarios write to every disk: to an image only with --allow-write.
+fn access(args: &RunArgs) -> Access {
+    if args.allow_write { Access::Write } else { Access::WriteUnasked("the scenario set".into()) }
+}
+
 fn build(args: &RunArgs, tweak: impl FnOnce(&mut RigConfig)) -> Result<Rig, String> {
-    let mut config = RigConfig::from_args(args, &SCENARIO_DISKS)?;
+    let mut config = RigConfig::from_args(args, &SCENARIO_DISKS, &access(args))?;
     tweak(&mut config);
     Rig::new(&config).map_err(|e| {
         app::report_rig_error(&e, false);
@@ -190,7 +195,9 @@ fn one(name: &'static str, args: &RunArgs) -> Ran {
         "reset-under-load" => reset_under_load(&rig, args, &mut f),
         _ => f.failures.push(format!("no scenario {name}")),
     }
-    rig.machine.flush_trace();
+    if let Some(e) = rig.finish_trace() {
+        f.failures.push(e);
+    }
     let report = Report::new(&rig, info(args, name), f.outcome, f.checks);
     let mut failures = report.failures();
     failures.append(&mut f.failures);
@@ -220,9 +227,49 @@ pub fn run(names: &[String], args: &RunArgs) -> Verdict {
     if chosen.is_empty() {
         chosen = SCENARIOS.iter().map(|(s, _)| *s).collect();
     }
-    let results: Vec<Ran> = chosen.into_iter().map(|n| one(n, args)).collect();
+    // Usage errors (images, options) before anything runs, and the header at once.
+    let config = match RigConfig::from_args(args, &SCENARIO_DISKS, &access(args)) {
+        Ok(c) => c,
+        Err(e) => return app::usage(&e),
+    };
+    if !args.json {
+        let header = format!(
+            "rspvscsi-sim scenarios: {} miniport on {}, {} schedule, seed {}\n",
+            config.miniport_name(),
+            config.hba_description(),
+            config.mode_name(),
+            config.seed
+        );
+        if let Err(e) = app::emit(&header) {
+            eprintln!("rspvscsi-sim: FAIL: {e}");
+            return Verdict::Fail;
+        }
+    }
+    let mut results: Vec<Ran> = Vec::new();
+    let mut broken_output = None;
+    for n in chosen {
+        let r = one(n, args);
+        if !args.json && broken_output.is_none() {
+            let v = r.report.as_ref();
+            let verifier = v.map_or(0, Report::fatal_violations);
+            let line = format!(
+                "  {} {:<18}{:>8.1} ms  {} (verifier: {})\n",
+                if r.failures.is_empty() { "PASS" } else { "FAIL" },
+                r.name,
+                r.ms,
+                r.detail,
+                if verifier == 0 { "clean".to_string() } else { format!("{verifier} violations") }
+            );
+            broken_output = app::emit(&line).err();
+        }
+        results.push(r);
+    }
     let passed = results.iter().filter(|r| r.failures.is_empty()).count();
-    if args.json {
+    let all = if passed == results.len() { Verdict::Pass } else { Verdict::Fail };
+    let verdict = if let Some(e) = broken_output {
+        eprintln!("rspvscsi-sim: FAIL: {e}");
+        Verdict::Fail
+    } else if args.json {
         let list: Vec<_> = results
             .iter()
             .map(|r| {
@@ -235,26 +282,11 @@ pub fn run(names: &[String], args: &RunArgs) -> Verdict {
                 v
             })
             .collect();
-        println!("{}", json!({"result": if passed == results.len() { "pass" } else { "fail" }, "passed": passed, "total": results.len(), "scenarios": list}));
+        let doc = json!({"result": if passed == results.len() { "pass" } else { "fail" }, "passed": passed, "total": results.len(), "scenarios": list});
+        app::emit_or_fail(&format!("{doc}\n"), all)
     } else {
-        let first = results.first().and_then(|r| r.report.as_ref());
-        if let Some(r) = first {
-            println!("rspvscsi-sim scenarios: {} miniport on {}, {} schedule, seed {}", r.miniport, r.hba_description, r.mode, r.seed);
-        }
-        for r in &results {
-            let v = r.report.as_ref();
-            let verifier = v.map_or(0, Report::fatal_violations);
-            println!(
-                "  {} {:<18}{:>8.1} ms  {} (verifier: {})",
-                if r.failures.is_empty() { "PASS" } else { "FAIL" },
-                r.name,
-                r.ms,
-                r.detail,
-                if verifier == 0 { "clean".to_string() } else { format!("{verifier} violations") }
-            );
-        }
-        println!("scenarios: {passed} of {} passed", results.len());
-    }
+        app::emit_or_fail(&format!("scenarios: {passed} of {} passed\n", results.len()), all)
+    };
     for r in results.iter().filter(|r| !r.failures.is_empty()) {
         if let Some(rep) = &r.report {
             rep.print_bugcheck();
@@ -264,5 +296,5 @@ pub fn run(names: &[String], args: &RunArgs) -> Verdict {
             eprintln!("rspvscsi-sim: scenario {} FAIL: {f}", r.name);
         }
     }
-    if passed == results.len() { Verdict::Pass } else { Verdict::Fail }
+    verdict
 }

@@ -236,3 +236,196 @@ fn scenarios_on_the_vmware_layout_with_json() {
     assert!(v["scenarios"].as_array().unwrap().iter().all(|s| s["verifier_violations"] == 0));
     assert!(expect(&["scenario", "list"], 0).contains("reset-under-load"));
 }
+
+/// Runs with stdout going to `stdout` (e.g. /dev/full); returns the exit status and stderr.
+fn sim_to(args: &[&str], stdout: std::fs::File) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rspvscsi-sim")).args(args).stdout(stdout).output().expect("the binary runs");
+    (out.status.code(), text(&out.stderr))
+}
+
+fn all_zero(path: &std::path::Path) -> bool {
+    std::fs::read(path).unwrap().iter().all(|&b| b == 0)
+}
+
+#[test]
+fn an_image_is_written_only_when_asked() {
+    let img = image("unasked.img", 1 << 20);
+    let disk = format!("file:{}", img.display());
+    // The default workload writes: refused, named, and the image untouched.
+    let out = sim(&["--disk", &disk]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("--allow-write") && err.contains("unasked.img"), "{err}");
+    assert!(all_zero(&img), "the refused run wrote to the image");
+    // The scenario set and the probe write too.
+    for args in [&["scenario", "--disk", &disk][..], &["probe", "--disk", &disk, "--disk", "ram:12M"]] {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--allow-write"));
+    }
+    assert!(all_zero(&img));
+    // A workload that only reads opens the image read-only and says so.
+    let out = expect(&["--disk", &disk, "--workload", "read", "--count", "20"], 0);
+    assert!(out.contains("(read-only)"), "{out}");
+    assert!(all_zero(&img));
+    // Asked for: a writing workload named, or --allow-write.
+    expect(&["--disk", &disk, "--workload", "mixed", "--count", "50"], 0);
+    assert!(!all_zero(&img));
+    let img2 = image("asked.img", 1 << 20);
+    expect(&["--disk", &format!("file:{}", img2.display()), "--allow-write", "--count", "50"], 0);
+    assert!(!all_zero(&img2));
+}
+
+#[test]
+fn images_that_are_not_raw_disks_are_usage_errors() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rspvscsi-sim-cli");
+    let odd = image("odd.img", 1000 * 512 + 100);
+    let good = image("good.img", 64 * 1024);
+    let missing = dir.join("no-such.img");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![format!("file:{}", odd.display())], "not a whole number of 512-byte sectors"),
+        (vec![format!("file:{}", missing.display())], "No such file"),
+        (vec![format!("file:{}", dir.display())], "is a directory"),
+        (vec![format!("file:{}", good.display()), format!("file:{}", good.display())], "same file"),
+    ];
+    for (disks, why) in cases {
+        let mut args = vec!["--workload", "verify-pattern"];
+        for d in &disks {
+            args.extend(["--disk", d]);
+        }
+        let out = sim(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(why), "{args:?}: {}", text(&out.stderr));
+    }
+    // A hard link is the same file too.
+    let link = dir.join("good-link.img");
+    let _ = std::fs::remove_file(&link);
+    std::fs::hard_link(&good, &link).unwrap();
+    let (a, b) = (format!("file:{}", good.display()), format!("file:{}", link.display()));
+    assert_eq!(sim(&["--workload", "write-pattern", "--disk", &a, "--disk", &b]).status.code(), Some(2));
+    // The trace must not overwrite an image.
+    let t = good.to_str().unwrap();
+    assert_eq!(sim(&["--workload", "inquiry", "--disk", &a, "--trace", t]).status.code(), Some(2));
+    // check-image: the same refusals.
+    for f in [&odd, &missing, &dir] {
+        let out = sim(&["check-image", "--seed", "1", f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}: {}", f.display(), text(&out.stderr));
+    }
+}
+
+#[test]
+fn output_that_cannot_be_written_fails_the_run() {
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = sim(&["--count", "200", "--trace", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--trace /dev/full") && text(&out.stderr).contains("No space left"), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("PASS"), "{}", text(&out.stdout));
+    for args in [&["--count", "200", "--json"][..], &["--count", "200"], &["scenario", "bring-up", "--json"], &["scenario", "bring-up"], &["probe"]] {
+        let (code, err) = sim_to(args, full());
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("writing the report to stdout failed"), "{args:?}: {err}");
+    }
+    let img = image("full-check.img", 4096);
+    let (code, _) = sim_to(&["check-image", "--seed", "1", img.to_str().unwrap()], full());
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn every_stale_sector_of_an_interrupted_write_pattern_is_listed() {
+    let img = image("interrupted.img", 1 << 20); // 2048 sectors
+    let disk = format!("file:{}", img.display());
+    let p = img.to_str().unwrap();
+    // Stopped after 3 of 16 requests of 64 KiB: sectors 384.. were never written.
+    let w = json(&["--disk", &disk, "--workload", "write-pattern", "--seed", "3", "--count", "3", "--qd", "1"]);
+    assert_eq!(w["unwritten_extents"], serde_json::json!([{"target": 0, "lba": 384, "sectors": 1664, "kind": "not-written"}]));
+    // Scatter some damage in the written part: 12 separate sectors, more than a list shows.
+    let f = OpenOptions::new().write(true).open(&img).unwrap();
+    for i in 0..12u64 {
+        f.write_all_at(b"x", (i * 20 + 5) * 512 + 100).unwrap();
+    }
+    drop(f);
+    let out = sim(&["--disk", &disk, "--workload", "verify-pattern", "--seed", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let extents = v["mismatch_extents"].as_array().unwrap();
+    let stale: u64 = extents.iter().map(|e| e["sectors"].as_u64().unwrap()).sum();
+    assert_eq!(stale, 1664 + 12, "{extents:?}");
+    assert!(extents.iter().any(|e| e["lba"] == 384 && e["sectors"] == 1664 && e["kind"] == "zero"), "{extents:?}");
+    assert_eq!(extents.iter().filter(|e| e["kind"] == "corrupt").count(), 12);
+    let err = text(&out.stderr);
+    assert!(err.contains("more errors") || err.contains("more mismatches"), "{err}");
+    assert!(err.contains("… 3 more (all in --json: mismatch_extents)"), "{err}");
+    // check-image lists the same, complete.
+    let out = sim(&["check-image", "--seed", "3", "--json", p]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["extents"].as_array().unwrap().len(), 13);
+    assert!(text(&out.stderr).contains("… 3 more (all in --json: extents)"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_write_run_ends_durable_and_says_so() {
+    let img = image("durable.img", 1 << 20);
+    let disk = format!("file:{}", img.display());
+    let trace = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rspvscsi-sim-durable.jsonl");
+    let t = trace.to_str().unwrap();
+    let v = json(&["--disk", &disk, "--disk", "ram:1M", "--workload", "write-pattern", "--trace", t]);
+    assert_eq!(v["synchronize_cache"], serde_json::json!([{"target": 0, "ok": true, "detail": "SRB status 0x01"}, {"target": 1, "ok": true, "detail": "SRB status 0x01"}]));
+    assert_eq!(v["fsync"][0]["image"], img.to_str().unwrap());
+    assert_eq!(v["fsync"][0]["ok"], true);
+    // Through the driver: SYNCHRONIZE CACHE(10) to each target, after the last write.
+    let events: Vec<Value> = std::fs::read_to_string(&trace).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let srbs: Vec<&Value> = events.iter().filter(|e| e["ev"] == "srb").collect();
+    let syncs: Vec<usize> = srbs.iter().enumerate().filter(|(_, e)| e["opcode"] == "0x35").map(|(i, _)| i).collect();
+    assert_eq!(syncs.len(), 2, "one SYNCHRONIZE CACHE per disk");
+    let last_write = srbs.iter().rposition(|e| e["opcode"] == "0x2a").unwrap();
+    assert!(syncs.iter().all(|&i| i > last_write));
+    let out = expect(&["--disk", &disk, "--workload", "write", "--count", "10"], 0);
+    assert!(out.contains("made durable") && out.contains("SYNCHRONIZE CACHE t0 ok") && out.contains("fsync"), "{out}");
+    // A run that only reads has nothing to make durable.
+    let v = json(&["--disk", &disk, "--workload", "verify-pattern", "--seed", "1", "--count", "1"]);
+    assert!(v["synchronize_cache"].is_null());
+}
+
+#[test]
+fn nonsense_is_refused() {
+    let img = image("nonsense.img", 4096);
+    let p = img.to_str().unwrap();
+    let cases: [&[&str]; 13] = [
+        &["--latency-us", "100-10"],
+        &["--latency-us", "x"],
+        &["--reset-bus-every", "0"],
+        &["--count", "0"],
+        &["--seconds", "0"],
+        &["--qd", "0"],
+        &["--target", "3"],
+        &["--workload", "missing-target", "--target", "16"],
+        &["--workload", "inquiry", "--bs", "4K"],
+        &["--workload", "bad-lba", "--count", "5"],
+        &["--workload", "inquiry", "--reset-bus-every", "5"],
+        &["--hba", "uio:0000:00:03.0", "--latency-us", "5"],
+        &["check-image", "--seed", "1", "--sectors", "0", p],
+    ];
+    for args in cases {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?} was accepted: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+}
+
+#[test]
+fn the_header_comes_first_while_the_run_is_going() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rspvscsi-sim"))
+        .args(["--seconds", "60", "--no-progress"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.starts_with("rspvscsi-sim: rspvscsi miniport on"), "{first}");
+    assert!(running, "the header came only after the run ended");
+}
