@@ -16,6 +16,7 @@ use crate::probe_diff;
 use crate::report::{Report, RunInfo};
 use crate::rig::{Access, Rig, RigConfig, RigError};
 use crate::scenario;
+use crate::soak;
 
 /// Exit status of a run that failed a check.
 pub const EXIT_FAIL: u8 = 1;
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
         Some(Command::Scenario { names, run }) => finish(scenario::run(&names, &run), run.debug_exit),
         Some(Command::Probe { output, run }) => finish(probe::run(&run, output.as_deref()), run.debug_exit),
         Some(Command::ProbeDiff(a)) => finish(probe_diff_command(&a), false),
+        Some(Command::Soak(a)) => finish(soak::run(&a), false),
         None => finish(run(&cli.run), cli.run.debug_exit),
     }
 }

@@ -69,6 +69,11 @@ pub enum Command {
     /// Compares two probe answers (e.g. QEMU's and the model's); differences not in the
     /// allowlist fail. With --make-golden, turns one answer into a golden file instead.
     ProbeDiff(ProbeDiffArgs),
+    /// Randomized I/O under every fault the emulator can make (device-, port- and class-initiated
+    /// resets, aborts, timeouts, lost requests, injected statuses and sense, a hostile device,
+    /// hot-plug, stop/restart, PnP stop/start), in both schedules, across seeds, every byte
+    /// verified; each failure with the command that reproduces it.
+    Soak(SoakArgs),
     /// Writes CODE to QEMU's isa-debug-exit port (0xf4): QEMU exits with status (CODE << 1) | 1.
     DebugExit {
         /// 0..=127 (0: pass, 1: fail by convention).
@@ -91,6 +96,68 @@ pub struct CheckImageArgs {
     /// Raw image files (LBA × 512 = file offset).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// `soak`'s default queue depth.
+pub const SOAK_QD: u32 = 16;
+/// `soak`'s default fault rate (one per this many steps).
+pub const SOAK_FAULT_EVERY: u64 = 40;
+
+/// The schedules a soak runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SoakMode {
+    /// Each seed in both.
+    Both,
+    /// Deterministic only (a failure replays exactly).
+    Deterministic,
+    /// Concurrent only.
+    Concurrent,
+}
+
+/// `soak` options.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Steps per run: each an I/O submitted or a fault made.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    /// Number of seeds (each run in each schedule of --mode).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// The schedules.
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: SoakMode,
+    /// Fault kinds, comma-separated: all, none, or of device-bus-reset, device-target-reset,
+    /// device-adapter-reset, port-reset, class-reset, abort, timeout, lost, status, sense,
+    /// hostile, hot-plug, stop-restart, pnp-stop-start.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub faults: Vec<String>,
+    /// One fault per N steps on average.
+    #[arg(long, value_name = "N", default_value_t = SOAK_FAULT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fault_every: u64,
+    /// Requests kept outstanding.
+    #[arg(long, value_name = "N", default_value_t = SOAK_QD, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub qd: u32,
+    /// The HBA: model or model-vmware.
+    #[arg(long, value_name = "HBA", value_parser = parse_hba, default_value = "model")]
+    pub hba: HbaArg,
+    /// The miniport to load (the test miniport's `break=` knobs show what a failure looks like).
+    #[arg(long, value_enum, default_value = "rspvscsi")]
+    pub miniport: MiniportArg,
+    /// `ArgumentString` handed to `HwScsiFindAdapter` (test miniport default: "tagged=1 qd=8").
+    #[arg(long = "args", value_name = "STRING")]
+    pub argument_string: Option<String>,
+    /// Runs at a time (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Write the emulator's trace of the run to FILE (one run only).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `probe-diff` options.

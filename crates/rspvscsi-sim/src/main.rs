@@ -36,6 +36,8 @@ mod report;
 mod rig;
 #[cfg(target_os = "linux")]
 mod scenario;
+#[cfg(target_os = "linux")]
+mod soak;
 
 #[cfg(target_os = "linux")]
 fn main() -> std::process::ExitCode {

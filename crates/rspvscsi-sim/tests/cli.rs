@@ -429,3 +429,45 @@ fn the_header_comes_first_while_the_run_is_going() {
     assert!(first.starts_with("rspvscsi-sim: rspvscsi miniport on"), "{first}");
     assert!(running, "the header came only after the run ended");
 }
+
+#[test]
+fn a_short_soak_makes_every_fault_in_both_schedules() {
+    let v = json(&["soak", "--seeds", "2", "--steps", "2500", "--fault-every", "8"]);
+    assert_eq!(v["result"], "pass", "{v}");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for mode in ["deterministic", "concurrent"] {
+        assert_eq!(runs.iter().filter(|r| r["mode"] == mode).count(), 2);
+    }
+    assert_eq!(v["steps"], 10_000);
+    assert_eq!(v["steps"].as_u64(), Some(v["ios_submitted"].as_u64().unwrap() + v["faults_made"].as_u64().unwrap()));
+    for (kind, n) in v["faults"].as_object().unwrap() {
+        assert!(n.as_u64().unwrap() > 0, "no {kind} fault was made: {v}");
+    }
+    assert_eq!(v["faults"].as_object().unwrap().len(), 14);
+    assert!(v["sectors_verified"].as_u64().unwrap() > 10_000);
+    assert!(v["failed_as_expected"].as_u64().unwrap() > 0, "the faults failed nothing");
+    // The deterministic runs replay exactly.
+    let again = json(&["soak", "--seeds", "1", "--steps", "2500", "--fault-every", "8", "--mode", "deterministic"]);
+    let first = runs.iter().find(|r| r["mode"] == "deterministic" && r["seed"] == 1).unwrap();
+    for key in ["ios", "reads", "writes", "faults", "statuses", "sectors_verified", "machine_ms"] {
+        assert_eq!(again["runs"][0][key], first[key], "{key}");
+    }
+}
+
+#[test]
+fn a_soak_failure_comes_with_the_command_that_reproduces_it() {
+    let args = ["soak", "--miniport", "test", "--args", "tagged=1 break=complete_twice", "--seeds", "1", "--mode", "deterministic", "--steps", "300", "--faults", "none"];
+    let out = sim(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("BUG CHECK 0x1003"), "{err}");
+    let line = err.lines().find_map(|l| l.trim().strip_prefix("reproduce: ")).unwrap_or_else(|| panic!("no reproduce line: {err}"));
+    assert_eq!(line, "rspvscsi-sim soak --mode deterministic --seed 1 --seeds 1 --steps 300 --faults none --miniport test --args 'tagged=1 break=complete_twice'");
+    let step = |e: &str| e.lines().find(|l| l.contains("FAIL:")).map(|l| l.split(" step ").nth(1).unwrap_or("").split(':').next().unwrap_or("").to_string());
+    // The command, run as given, fails the same way at the same step.
+    let replay = sim(&["soak", "--mode", "deterministic", "--seed", "1", "--seeds", "1", "--steps", "300", "--faults", "none", "--miniport", "test", "--args", "tagged=1 break=complete_twice"]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert_eq!(step(&text(&replay.stderr)), step(&err));
+    assert!(out.stdout.ends_with(b"FAIL\n"), "{}", text(&out.stdout));
+}
