@@ -137,9 +137,10 @@ impl FaultKind {
         }
     }
 
-    /// Whether it ends only by the port's timeout (real seconds in the concurrent schedule).
+    /// Whether it ends only by the port's timeout (real seconds in the concurrent schedule): a
+    /// lost or late request, garbage from the device, a device that forgot its rings.
     fn slow(self) -> bool {
-        matches!(self, Self::Timeout | Self::Lost | Self::Hostile)
+        matches!(self, Self::Timeout | Self::Lost | Self::Hostile | Self::DeviceAdapterReset)
     }
 }
 
@@ -564,8 +565,11 @@ impl<'a> Soak<'a> {
                 self.disks[d].disturbed = self.step;
             }
             FaultKind::DeviceAdapterReset => {
+                // The device forgets its rings: what is in flight, and what comes next, waits
+                // for the port's timeout and HwScsiResetBus.
                 self.dev.apply(FaultAction::AdapterReset);
                 self.disturb();
+                self.slow_since = Some(self.step);
             }
             FaultKind::PortReset => {
                 self.disturb();
@@ -775,8 +779,13 @@ impl Soak<'_> {
         }
         let found = self.collect()?;
         if found.iter().any(|(_, c)| c.timed_out) {
-            // The port reset the bus: everything in flight may have met it.
+            // The port reset the bus: everything in flight may have met it, and a device that
+            // had forgotten its rings has them again.
             self.disturb();
+            let victim = self.outstanding.iter().any(|o| matches!(o.role, Role::Io(_, Some(v)) if matches!(v.kind, FaultKind::Timeout | FaultKind::Lost)));
+            if !victim {
+                self.slow_since = None;
+            }
         }
         for (i, c) in found {
             self.complete(i, &c)?;
