@@ -700,7 +700,17 @@ impl Soak<'_> {
     /// Runs the steps, then the final check of every sector.
     fn run(&mut self) -> Result<(), Error> {
         let faults = self.spec.faults.clone();
+        let (mut last_step, mut idle) = (0, 0u32);
         while self.step < self.spec.steps {
+            // A run that cannot go on is a failure, never a hang of CI.
+            if self.step == last_step {
+                idle += 1;
+                if idle > 200_000 {
+                    return Err(Error::Stuck(format!("the soak made no progress at step {} ({} requests outstanding)", self.step, self.outstanding.len())));
+                }
+            } else {
+                (last_step, idle) = (self.step, 0);
+            }
             self.replug(false)?;
             if self.hostile_until.is_some_and(|u| self.step >= u) {
                 self.end_hostile();
@@ -710,7 +720,10 @@ impl Soak<'_> {
                 self.disturb();
             }
             // Deterministic: let machine time reach a lost or slow victim's timeout.
-            let waiting = self.spec.deterministic && self.slow_since.is_some_and(|s| self.step.saturating_sub(s) > SLOW_PATIENCE);
+            // (With nothing in flight there is nothing to wait for: new requests will meet it.)
+            let waiting = self.spec.deterministic
+                && !self.outstanding.is_empty()
+                && self.slow_since.is_some_and(|s| self.step.saturating_sub(s) > SLOW_PATIENCE);
             let mut progressed = false;
             if !waiting && self.io_count() < self.spec.qd {
                 if !faults.is_empty() && self.below(self.spec.fault_every) == 0 {
