@@ -40,7 +40,7 @@ fn skip(why: &str) {
 fn driver_against_qemu_pvscsi() {
     if !on_path("qemu-system-x86_64") {
         skip(
-            "qemu-system-x86_64 is not installed (tests/qemu/run installs it when run as root: \
+            "qemu-system-x86_64 is not installed (.ci/run installs it: \
              apt-get install --no-install-recommends qemu-system-x86 busybox-static cpio)",
         );
         return;
@@ -65,6 +65,19 @@ fn driver_against_qemu_pvscsi() {
                 "tests/qemu/run failed with {code:?}: {summary}\n(whole serial log: {})",
                 root.join("tests/qemu/work/serial.log").display()
             );
+        }
+    }
+}
+
+/// Tests never change the system: the harness uses what is installed or skips, and only
+/// `.ci/run` runs apt-get install or apt-get update.
+#[test]
+fn the_harness_installs_nothing() {
+    let run = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/qemu/run")).unwrap();
+    let commands = run.lines().map(|l| l.split('#').next().unwrap_or("")).filter(|l| !l.trim().is_empty());
+    for line in commands {
+        for forbidden in ["apt-get install", "apt-get update", "apt install", "dpkg -i"] {
+            assert!(!line.contains(forbidden), "tests/qemu/run changes the system: {}", line.trim());
         }
     }
 }
