@@ -51,7 +51,7 @@ const VICTIM_TIMEOUT_S: u32 = 1;
 const ABORT_VICTIM_TIMEOUT_S: u32 = 30;
 /// Retries of one request on UNIT ATTENTION before it counts as failed.
 const UA_RETRIES: u32 = 32;
-/// Reissues of one request after BUS_RESET before it counts as failed.
+/// Reissues of one request after `BUS_RESET` before it counts as failed.
 const REISSUES: u32 = 64;
 /// The SCSI Port reset hold of a soak machine: short, since resets are frequent.
 const RESET_HOLD: Duration = Duration::from_millis(1);
@@ -154,13 +154,13 @@ pub fn parse_faults(list: &[String]) -> Result<Vec<FaultKind>, String> {
         match name {
             "all" => out.extend(FaultKind::ALL),
             "none" => {}
-            _ => match FaultKind::ALL.iter().find(|k| k.name() == name) {
-                Some(k) => out.push(*k),
-                None => {
+            _ => {
+                let Some(k) = FaultKind::ALL.iter().find(|k| k.name() == name) else {
                     let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
                     return Err(format!("--faults: no fault {name:?} (all, none, or of: {})", known.join(", ")));
-                }
-            },
+                };
+                out.push(*k);
+            }
         }
     }
     out.sort_unstable();
@@ -233,7 +233,7 @@ pub struct RunResult {
     pub unknown_sectors: u64,
     /// Requests that ended in an error the faults explain.
     pub failed_as_expected: u64,
-    /// Reissues after BUS_RESET.
+    /// Reissues after `BUS_RESET`.
     pub reissues: u64,
     /// Retries after UNIT ATTENTION.
     pub ua_retries: u64,
@@ -406,7 +406,7 @@ impl<'a> Soak<'a> {
             .disks
             .iter()
             .map(|d| {
-                let disk = rig.model_disks.iter().find(|m| m.target == d.target).map(|m| m.disk.clone()).unwrap_or_else(|| rig.model_disks[0].disk.clone());
+                let disk = rig.model_disks.iter().find(|m| m.target == d.target).map_or_else(|| rig.model_disks[0].disk.clone(), |m| m.disk.clone());
                 SoakDisk {
                     target: d.target,
                     blocks: d.blocks,
@@ -422,7 +422,7 @@ impl<'a> Soak<'a> {
             spec,
             rig,
             dev,
-            rng: spec.seed ^ 0x50AC_5EED_0F_FA17,
+            rng: spec.seed ^ 0x50AC_5EED_0FFA_1700,
             disks,
             outstanding: Vec::new(),
             step: 0,
@@ -492,7 +492,7 @@ impl<'a> Soak<'a> {
             }
             let disk = self.pick(&present);
             let cap = self.disks[disk].blocks;
-            let blocks = if self.rand() & 3 == 0 { 1 + self.below(MAX_BLOCKS) } else { 1 + self.below(8) }.min(cap);
+            let blocks = if self.rand().trailing_zeros() >= 2 { 1 + self.below(MAX_BLOCKS) } else { 1 + self.below(8) }.min(cap);
             let lba = self.below(cap - blocks + 1);
             let write = self.rand() & 1 == 0;
             self.generation += 1;
@@ -512,7 +512,7 @@ impl<'a> Soak<'a> {
         let target = self.disks[op.disk].target;
         let blocks = u32::try_from(op.blocks).unwrap_or(1);
         let data = op.write.then(|| pattern::sectors(op.lba, usize::try_from(op.blocks).unwrap_or(1), op.seed));
-        let offset = if self.rand() & 3 == 0 { usize::try_from(self.below(4096)).unwrap_or(0) } else { 0 };
+        let offset = if self.rand().trailing_zeros() >= 2 { usize::try_from(self.below(4096)).unwrap_or(0) } else { 0 };
         rig::rw_request(target, op.lba, blocks, data).with_buffer_offset(offset).with_timeout(TIMEOUT_S)
     }
 
@@ -711,7 +711,7 @@ impl Soak<'_> {
             } else {
                 (last_step, idle) = (self.step, 0);
             }
-            self.replug(false)?;
+            self.replug(false);
             if self.hostile_until.is_some_and(|u| self.step >= u) {
                 self.end_hostile();
             }
@@ -740,14 +740,14 @@ impl Soak<'_> {
         }
         self.drain()?;
         self.end_hostile();
-        self.replug(true)?;
+        self.replug(true);
         self.drain()?;
         self.dev.clear_injections();
         self.final_check()
     }
 
     /// Plugs back the disks whose time has come (all with `all`).
-    fn replug(&mut self, all: bool) -> Result<(), Error> {
+    fn replug(&mut self, all: bool) {
         for d in 0..self.disks.len() {
             let due = self.disks[d].replug_at.is_some_and(|at| all || self.step >= at);
             if !due {
@@ -768,7 +768,6 @@ impl Soak<'_> {
                 let _ = self.rig.machine.run_until(|m| m.logical_units(0).iter().any(|&(p, t, l)| p == 0 && t == dev_target && l == 0));
             }
         }
-        Ok(())
     }
 
     fn end_hostile(&mut self) {
@@ -1137,109 +1136,13 @@ fn run_line(r: &RunResult) -> String {
     )
 }
 
-/// `rspvscsi-sim soak`.
-#[must_use]
-pub fn run(args: &SoakArgs) -> Verdict {
-    let faults = match parse_faults(&args.faults) {
-        Ok(f) => f,
-        Err(e) => return app::usage(&e),
-    };
-    if !matches!(args.hba, HbaArg::Model | HbaArg::ModelVmware) {
-        return app::usage("the soak makes its faults with the device model: --hba model or model-vmware");
-    }
-    let modes: &[bool] = match args.mode {
-        SoakMode::Both => &[true, false],
-        SoakMode::Deterministic => &[true],
-        SoakMode::Concurrent => &[false],
-    };
-    let mut specs = Vec::new();
-    for seed in args.seed..args.seed.saturating_add(args.seeds) {
-        for &deterministic in modes {
-            specs.push(RunSpec {
-                seed,
-                deterministic,
-                steps: args.steps,
-                faults: faults.clone(),
-                fault_every: args.fault_every,
-                qd: args.qd as usize,
-                hba: args.hba.clone(),
-                miniport: args.miniport,
-                argument_string: args.argument_string.clone(),
-                trace: args.trace.clone(),
-            });
-        }
-    }
-    if args.trace.is_some() && specs.len() > 1 {
-        return app::usage("--trace records one run: give --seeds 1 and --mode deterministic or concurrent");
-    }
-    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).clamp(1, specs.len());
-    let kinds = if faults.len() == FaultKind::ALL.len() {
-        format!("all {} kinds", faults.len())
-    } else if faults.is_empty() {
-        "none".to_string()
-    } else {
-        faults.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-    };
-    let hba = if args.hba == HbaArg::Model { "PVSCSI model (QEMU layout)" } else { "PVSCSI model (VMware layout)" };
-    let miniport = if args.miniport == MiniportArg::Test { "test" } else { "rspvscsi" };
-    let header = format!(
-        "rspvscsi-sim soak: {miniport} miniport on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
-        specs.len(),
-        args.seed,
-        args.seed.saturating_add(args.seeds - 1),
-        match args.mode {
-            SoakMode::Both => "deterministic and concurrent",
-            SoakMode::Deterministic => "deterministic",
-            SoakMode::Concurrent => "concurrent",
-        },
-        args.steps,
-        args.qd,
-        args.fault_every,
-    );
-    let started = Instant::now();
-    let broken: Mutex<Option<String>> = Mutex::new(None);
-    let print = |text: &str| {
-        let mut g = broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if g.is_none() {
-            *g = app::emit(text).err();
-        }
-    };
-    if !args.json {
-        print(&header);
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<RunResult>> = Mutex::new(Vec::new());
-    let shared = Arc::new(specs);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(spec) = shared.get(i) else { break };
-                    let r = one_run(spec, reproduce_of(args, spec, &faults));
-                    if !args.json {
-                        print(&run_line(&r));
-                    }
-                    for f in &r.failures {
-                        eprintln!("rspvscsi-sim soak: FAIL: {} seed {} step {}: {}", r.mode, r.seed, f.step, f.what);
-                    }
-                    if !r.failures.is_empty() {
-                        eprintln!("  reproduce: {}", r.reproduce);
-                    }
-                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_by_key(|r| (r.seed, r.mode));
-    let wall = started.elapsed();
+/// The summary of all runs: a table, or one JSON object.
+fn summary(results: &[RunResult], faults: &[FaultKind], json_out: bool, wall: Duration) -> String {
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
-    let verdict = if failed == 0 { Verdict::Pass } else { Verdict::Fail };
     let total = |f: fn(&RunResult) -> u64| results.iter().map(f).sum::<u64>();
     let mut faults_by_kind: BTreeMap<&'static str, u64> = FaultKind::ALL.iter().filter(|k| faults.contains(k)).map(|k| (k.name(), 0)).collect();
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &results {
+    for r in results {
         for (k, n) in &r.faults {
             *faults_by_kind.entry(k).or_insert(0) += n;
         }
@@ -1248,7 +1151,7 @@ pub fn run(args: &SoakArgs) -> Verdict {
         }
     }
     let steps = total(|r| r.steps);
-    let text = if args.json {
+    if json_out {
         let doc = json!({
             "result": if failed == 0 { "pass" } else { "fail" },
             "runs": results.iter().map(RunResult::json).collect::<Vec<_>>(),
@@ -1293,7 +1196,114 @@ pub fn run(args: &SoakArgs) -> Verdict {
         row("wall time", format!("{:.1} s", wall.as_secs_f64()));
         row("result", if failed == 0 { "PASS".into() } else { "FAIL".into() });
         s
+    }
+}
+
+/// The first line of the report.
+fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> String {
+    let kinds = if faults.len() == FaultKind::ALL.len() {
+        format!("all {} kinds", faults.len())
+    } else if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     };
+    let hba = if args.hba == HbaArg::Model { "PVSCSI model (QEMU layout)" } else { "PVSCSI model (VMware layout)" };
+    let miniport = if args.miniport == MiniportArg::Test { "test" } else { "rspvscsi" };
+    format!(
+        "rspvscsi-sim soak: {miniport} miniport on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
+        runs,
+        args.seed,
+        args.seed.saturating_add(args.seeds - 1),
+        match args.mode {
+            SoakMode::Both => "deterministic and concurrent",
+            SoakMode::Deterministic => "deterministic",
+            SoakMode::Concurrent => "concurrent",
+        },
+        args.steps,
+        args.qd,
+        args.fault_every,
+    )
+}
+
+/// `rspvscsi-sim soak`.
+#[must_use]
+pub fn run(args: &SoakArgs) -> Verdict {
+    let faults = match parse_faults(&args.faults) {
+        Ok(f) => f,
+        Err(e) => return app::usage(&e),
+    };
+    if !matches!(args.hba, HbaArg::Model | HbaArg::ModelVmware) {
+        return app::usage("the soak makes its faults with the device model: --hba model or model-vmware");
+    }
+    let modes: &[bool] = match args.mode {
+        SoakMode::Both => &[true, false],
+        SoakMode::Deterministic => &[true],
+        SoakMode::Concurrent => &[false],
+    };
+    let mut specs = Vec::new();
+    for seed in args.seed..args.seed.saturating_add(args.seeds) {
+        for &deterministic in modes {
+            specs.push(RunSpec {
+                seed,
+                deterministic,
+                steps: args.steps,
+                faults: faults.clone(),
+                fault_every: args.fault_every,
+                qd: args.qd as usize,
+                hba: args.hba.clone(),
+                miniport: args.miniport,
+                argument_string: args.argument_string.clone(),
+                trace: args.trace.clone(),
+            });
+        }
+    }
+    if args.trace.is_some() && specs.len() > 1 {
+        return app::usage("--trace records one run: give --seeds 1 and --mode deterministic or concurrent");
+    }
+    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get), usize::from).clamp(1, specs.len());
+    let header = header(args, specs.len(), &faults, jobs);
+    let started = Instant::now();
+    let broken: Mutex<Option<String>> = Mutex::new(None);
+    let print = |text: &str| {
+        let mut g = broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.is_none() {
+            *g = app::emit(text).err();
+        }
+    };
+    if !args.json {
+        print(&header);
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<RunResult>> = Mutex::new(Vec::new());
+    let shared = Arc::new(specs);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = shared.get(i) else { break };
+                    let r = one_run(spec, reproduce_of(args, spec, &faults));
+                    if !args.json {
+                        print(&run_line(&r));
+                    }
+                    for f in &r.failures {
+                        eprintln!("rspvscsi-sim soak: FAIL: {} seed {} step {}: {}", r.mode, r.seed, f.step, f.what);
+                    }
+                    if !r.failures.is_empty() {
+                        eprintln!("  reproduce: {}", r.reproduce);
+                    }
+                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|r| (r.seed, r.mode));
+    let wall = started.elapsed();
+    let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+    let verdict = if failed == 0 { Verdict::Pass } else { Verdict::Fail };
+    let text = summary(&results, &faults, args.json, wall);
     print(&text);
     let broken = broken.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(e) = broken {
@@ -1337,7 +1347,7 @@ mod tests {
         s.disks[1].disk.write_sectors(never, &pattern::sectors(never, 1, 9)).unwrap();
         s.final_check().unwrap();
         let text: Vec<&str> = s.out.failures.iter().map(|f| f.what.as_str()).collect();
-        assert!(text.iter().any(|f| f.contains(&format!("final READ t0")) && f.contains(&format!("LBA {written}:"))), "{text:?}");
+        assert!(text.iter().any(|f| f.contains("final READ t0") && f.contains(&format!("LBA {written}:"))), "{text:?}");
         assert!(text.iter().any(|f| f.contains(&format!("LBA {never}: should be zero"))), "{text:?}");
     }
 
