@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use xtask::{c_reference, pe, sys};
+use xtask::{bench, c_reference, pe, sys};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "rspvscsi's project tasks")]
@@ -55,6 +55,10 @@ enum Task {
         #[arg(long, value_enum, default_value = "scsiport")]
         port: Port,
     },
+    /// Measure an I/O's cost (callgrind instructions in the miniport and in the whole program,
+    /// completions per interrupt, syscalls, payload copies, IOPS against memcpy) for the
+    /// linked-in driver and the .sys; write target/bench/bench.{json,md,svg}.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
 
 fn run(task: Task) -> anyhow::Result<ExitCode> {
     match task {
+        Task::Bench(args) => bench::main(&args),
         Task::Sys { c_reference: true, .. } => {
             let package = c_reference::build(&c_reference::Options::default(), &mut |line| println!("{line}"))?;
             println!("package: {}", package.dir.display());

@@ -1,0 +1,822 @@
+//! `cargo xtask bench`: what an I/O costs in the miniport and in the emulator around it.
+//!
+//! Every figure comes from the release CLI (`rspvscsi-sim`) doing random reads on a RAM disk in
+//! the deterministic schedule, run twice with N1 and N2 requests: a per-I/O figure is the
+//! difference divided by the difference in I/Os (N2 − N1), so bring-up, the bus scan and the
+//! report drop out. What is measured, and with what:
+//! - instructions (callgrind, `--dump-instr=yes`): the whole program per I/O; the miniport's
+//!   per I/O and per routine, excluding what it calls in the port ([`attribution`]); for the
+//!   loaded `.sys`, its code regrouped by the linker's map ([`image`]);
+//! - completions per interrupt: the CLI's own counts (`interrupts`, `ios`), differential in the
+//!   deterministic schedule; in the concurrent schedule (real threads, so wall-clock dependent)
+//!   the range over a few whole runs;
+//! - system calls per I/O: `strace -f -c`, differential;
+//! - payload copies per byte read: bytes passed to `memcpy`/`memmove`/`memset` calls of at least
+//!   512 bytes (an `LD_PRELOAD` shim, [`probes`]), differential, over the bytes read;
+//! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
+//!   clock) over the rate at which this process copies the same blocks (same size, same count,
+//!   from a buffer the size of the disk into one buffer per queue slot), best of a few runs
+//!   each, interleaved. A ratio, so it says little about the machine; wall clock, so it is only
+//!   reported here and never asserted by a test.
+//!
+//! Results go to `target/bench/` (`bench.json`, `bench.md`, `bench.svg`, the raw callgrind files
+//! under `raw/` for `callgrind_annotate`). `--check` fails on a figure past its target
+//! ([`thresholds`]).
+
+pub mod attribution;
+pub mod callgrind;
+pub mod image;
+pub mod inline;
+pub mod probes;
+pub mod report;
+pub mod thresholds;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::sys;
+use attribution::{Attribution, Kind, attribute, kind_of};
+use callgrind::Profile;
+
+/// `cargo xtask bench` options.
+#[derive(Clone, Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Args {
+    /// The CI subset: QD 1, 32, 64 at 4 KiB, fewer requests.
+    #[arg(long)]
+    pub quick: bool,
+    /// Fail (exit 1) when a figure crosses its target (issue 11's targets, bench/thresholds.rs).
+    #[arg(long)]
+    pub check: bool,
+    /// Where the results go (default: target/bench).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Use this rspvscsi-sim instead of building the release one.
+    #[arg(long, value_name = "PATH")]
+    pub cli: Option<PathBuf>,
+    /// Use this .sys (with its .map beside it) instead of building it with `cargo xtask sys`.
+    #[arg(long, value_name = "PATH")]
+    pub sys: Option<PathBuf>,
+    /// Measure the linked-in driver only.
+    #[arg(long)]
+    pub no_sys: bool,
+    /// Callgrind runs at once (default: the CPUs available).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The two request counts of each differential run (default 1000,3000; quick 200,600).
+    #[arg(long, value_name = "N1,N2", value_parser = parse_pair)]
+    pub counts: Option<(u64, u64)>,
+    /// Queue depths at 4 KiB (default 1,2,4,8,16,32,64; quick 1,32,64).
+    #[arg(long, value_name = "QD,...", value_delimiter = ',')]
+    pub qd: Option<Vec<u32>>,
+    /// Block sizes at QD 32 (default 512,4K,16K,64K,128K; quick 4K).
+    #[arg(long, value_name = "BYTES,...", value_delimiter = ',', value_parser = parse_size)]
+    pub bs: Option<Vec<u64>>,
+    /// Skip the wall-clock comparison with memcpy (and the concurrent schedule).
+    #[arg(long)]
+    pub no_wall_clock: bool,
+}
+
+fn parse_pair(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once(',').ok_or("expected N1,N2")?;
+    let (a, b) = (a.trim().parse::<u64>().map_err(|e| e.to_string())?, b.trim().parse::<u64>().map_err(|e| e.to_string())?);
+    if a == 0 || b <= a {
+        return Err("need 0 < N1 < N2".into());
+    }
+    Ok((a, b))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1024),
+        Some((i, 'M' | 'm')) => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n = num.parse::<u64>().map_err(|e| format!("{s:?}: {e}"))? * mult;
+    if n == 0 || n % 512 != 0 || n > 128 * 1024 {
+        return Err(format!("{s:?}: a block size is a multiple of 512 up to 128K"));
+    }
+    Ok(n)
+}
+
+/// The RAM disk every run uses: large enough for QD 64 × 128 KiB, small enough to stay cheap.
+pub const DISK: &str = "ram:16M";
+/// The disk's size in bytes.
+pub const DISK_BYTES: usize = 16 << 20;
+/// The seed of every run.
+pub const SEED: u64 = 1;
+/// The configuration the headline figures are taken at (issue 11): QD 32, 4 KiB.
+pub const REFERENCE: Config = Config { qd: 32, bs: 4096 };
+
+/// One queue depth and block size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Config {
+    /// Requests outstanding.
+    pub qd: u32,
+    /// Bytes per request.
+    pub bs: u64,
+}
+
+/// What the bench measures and how much.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Callgrind configurations.
+    pub grid: Vec<Config>,
+    /// N1 and N2.
+    pub counts: (u64, u64),
+    /// Concurrent-schedule runs for the completions-per-interrupt range.
+    pub concurrent_runs: usize,
+    /// Repetitions of each wall-clock measurement (the best is kept).
+    pub wall_reps: usize,
+    /// Requests per wall-clock run: (4 KiB, 64 KiB).
+    pub wall_counts: (u64, u64),
+    /// Whether to measure wall clock at all.
+    pub wall_clock: bool,
+}
+
+impl Plan {
+    /// The plan for `args`.
+    #[must_use]
+    pub fn new(args: &Args) -> Self {
+        let qds = args.qd.clone().unwrap_or_else(|| if args.quick { vec![1, 32, 64] } else { vec![1, 2, 4, 8, 16, 32, 64] });
+        // The quick subset leaves the block sizes to the full run: under callgrind a 64 KiB read
+        // costs as much as eight 4 KiB ones, and no target is set on them.
+        let bss = args.bs.clone().unwrap_or_else(|| if args.quick { vec![4096] } else { vec![512, 4096, 16384, 65536, 131_072] });
+        let mut grid: Vec<Config> = qds.iter().map(|&qd| Config { qd, bs: 4096 }).collect();
+        grid.extend(bss.iter().map(|&bs| Config { qd: 32, bs }));
+        grid.sort();
+        grid.dedup();
+        Self {
+            grid,
+            counts: args.counts.unwrap_or(if args.quick { (200, 600) } else { (1000, 3000) }),
+            concurrent_runs: 3,
+            wall_reps: if args.quick { 3 } else { 5 },
+            wall_counts: if args.quick { (5000, 1500) } else { (20000, 5000) },
+            wall_clock: !args.no_wall_clock,
+        }
+    }
+}
+
+/// Which driver a run loads.
+#[derive(Clone, Debug)]
+pub enum Driver {
+    /// The driver linked into the CLI.
+    Linked,
+    /// A `.sys` loaded by the emulator's PE loader (`--driver`).
+    Sys {
+        /// The image.
+        sys: PathBuf,
+        /// Its symbols.
+        symbols: image::Symbols,
+    },
+}
+
+impl Driver {
+    /// The variant's name in the results.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Linked => "linked",
+            Self::Sys { .. } => "sys",
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Self::Linked => Vec::new(),
+            Self::Sys { sys, .. } => vec!["--driver".into(), sys.display().to_string()],
+        }
+    }
+}
+
+/// The CLI's arguments for a deterministic read run.
+#[must_use]
+pub fn run_args(driver: &Driver, c: Config, count: u64, mode: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--disk", DISK, "--workload", "read", "--mode", mode, "--json", "--no-progress",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    a.extend(["--qd".into(), c.qd.to_string(), "--bs".into(), c.bs.to_string(), "--count".into(), count.to_string()]);
+    a.extend(["--seed".into(), SEED.to_string()]);
+    a.extend(driver.args());
+    a
+}
+
+/// Runs `cmd`, expecting the CLI's JSON summary on stdout and a pass.
+fn run_json(mut cmd: Command, what: &str) -> Result<Value> {
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("{what}: no JSON summary ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)))?;
+    if !out.status.success() || json["result"] != "pass" {
+        bail!("{what} did not pass ({}): {}\n{}", out.status, json["failures"], String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(json)
+}
+
+fn u(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per(num: f64, den: u64) -> f64 {
+    if den == 0 { f64::NAN } else { num / den as f64 }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn diff(a: u64, b: u64) -> f64 {
+    b as f64 - a as f64
+}
+
+/// One callgrind run's results.
+struct Sample {
+    json: Value,
+    profile: Profile,
+    attribution: Attribution,
+}
+
+/// One callgrind run as read, before attribution.
+struct RawSample {
+    json: Value,
+    profile: Profile,
+}
+
+/// One routine at one configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RoutineFigure {
+    /// Driver instructions per I/O.
+    pub per_io: f64,
+    /// Entries per I/O.
+    pub calls_per_io: f64,
+    /// Driver instructions per entry.
+    pub per_call: f64,
+    /// Instructions per entry of the entry function's own code (the trampoline with what LTO
+    /// inlined into it), without the driver functions it calls.
+    pub own_per_call: f64,
+}
+
+/// One configuration's differential figures.
+#[derive(Clone, Debug, Default)]
+pub struct Point {
+    /// Where.
+    pub config: Option<Config>,
+    /// I/Os of the two runs.
+    pub ios: (u64, u64),
+    /// The whole program's instructions per I/O.
+    pub whole_per_io: f64,
+    /// The miniport's instructions per I/O (sum over routines).
+    pub miniport_per_io: f64,
+    /// By routine.
+    pub routines: BTreeMap<String, RoutineFigure>,
+    /// Completions per interrupt (differential).
+    pub completions_per_interrupt: f64,
+    /// Spurious interrupts per I/O (differential).
+    pub spurious_per_io: f64,
+    /// Driver cost split among callers by call counts, per I/O.
+    pub shared_per_io: f64,
+    /// Emulator code LTO inlined into driver functions (excluded from the miniport), per I/O.
+    pub inlined_port_per_io: f64,
+    /// Self cost per I/O of every function that has some, with its kind, largest first.
+    pub self_per_io: Vec<(String, Kind, f64)>,
+}
+
+fn point(config: Config, a: &Sample, b: &Sample) -> Point {
+    let ios = (u(&a.json, "ios"), u(&b.json, "ios"));
+    let dn = ios.1.saturating_sub(ios.0);
+    let whole = per(diff(a.profile.total(), b.profile.total()), dn);
+    let mut routines = BTreeMap::new();
+    let names: std::collections::BTreeSet<&String> = a.attribution.routines.keys().chain(b.attribution.routines.keys()).collect();
+    for name in names {
+        let ra = a.attribution.routines.get(name).cloned().unwrap_or_default();
+        let rb = b.attribution.routines.get(name).cloned().unwrap_or_default();
+        let cost = rb.cost - ra.cost;
+        let calls = rb.calls.saturating_sub(ra.calls);
+        if cost.abs() < 1e-9 && calls == 0 {
+            continue;
+        }
+        let own = |p: &Profile| -> u64 {
+            p.functions.iter().filter(|f| kind_of(&f.name) == Kind::Driver && attribution::routine_of(&f.name) == *name).map(|f| f.self_cost).sum()
+        };
+        routines.insert(
+            name.clone(),
+            RoutineFigure {
+                per_io: per(cost, dn),
+                calls_per_io: per(diff(ra.calls, rb.calls), dn),
+                per_call: per(cost, calls),
+                own_per_call: per(diff(own(&a.profile), own(&b.profile)), calls),
+            },
+        );
+    }
+    let mut self_per_io: Vec<(String, Kind, f64)> = b
+        .profile
+        .functions
+        .iter()
+        .map(|f| {
+            let before = a.profile.function(&f.name).map_or(0, |g| g.self_cost);
+            (f.name.clone(), kind_of(&f.name), per(diff(before, f.self_cost), dn))
+        })
+        .filter(|(_, _, v)| v.abs() >= 0.05)
+        .collect();
+    self_per_io.sort_by(|x, y| y.2.total_cmp(&x.2));
+    let interrupts = diff(u(&a.json, "interrupts"), u(&b.json, "interrupts"));
+    let inlined = |p: &Profile| -> u64 { p.functions.iter().filter(|f| f.name.ends_with(inline::PORT_PART)).map(|f| f.self_cost).sum() };
+    Point {
+        config: Some(config),
+        ios,
+        whole_per_io: whole,
+        miniport_per_io: per(b.attribution.total() - a.attribution.total(), dn),
+        routines,
+        completions_per_interrupt: if interrupts > 0.0 { diff(ios.0, ios.1) / interrupts } else { f64::NAN },
+        spurious_per_io: per(diff(u(&a.json, "spurious_interrupts"), u(&b.json, "spurious_interrupts")), dn),
+        shared_per_io: per(b.attribution.shared - a.attribution.shared, dn),
+        inlined_port_per_io: per(diff(inlined(&a.profile), inlined(&b.profile)), dn),
+        self_per_io,
+    }
+}
+
+/// Everything measured for one driver.
+#[derive(Clone, Debug, Default)]
+pub struct Variant {
+    /// `linked` or `sys`.
+    pub name: String,
+    /// The callgrind grid.
+    pub points: Vec<Point>,
+    /// System calls per I/O by name (QD 32, 4 KiB).
+    pub syscalls: Option<BTreeMap<String, f64>>,
+    /// Bytes per byte read by routine (QD 32, 4 KiB), and the calls per I/O.
+    pub copies: Option<BTreeMap<String, (f64, f64)>>,
+    /// Completions per interrupt of each concurrent run (QD 32, 4 KiB).
+    pub concurrent_cpi: Vec<f64>,
+    /// (block size, CLI IOPS, memcpy IOPS), best of the repetitions.
+    pub iops: Vec<(u64, f64, f64)>,
+    /// Why a measurement was not made.
+    pub notes: Vec<String>,
+}
+
+impl Variant {
+    /// The point at `c`.
+    #[must_use]
+    pub fn at(&self, c: Config) -> Option<&Point> {
+        self.points.iter().find(|p| p.config == Some(c))
+    }
+
+    /// The figures the thresholds hold (keys of [`thresholds::THRESHOLDS`]), where measured.
+    #[must_use]
+    pub fn figures(&self) -> BTreeMap<String, f64> {
+        let mut f = BTreeMap::new();
+        if let Some(p) = self.at(REFERENCE) {
+            f.insert("miniport_per_io".into(), p.miniport_per_io);
+            if let Some(r) = p.routines.get("HwScsiInterrupt") {
+                f.insert("isr_per_call".into(), r.per_call);
+            }
+            f.insert("completions_per_interrupt".into(), p.completions_per_interrupt);
+            f.insert("whole_per_io".into(), p.whole_per_io);
+        }
+        if let Some(g) = self.growth() {
+            f.insert("qd_growth".into(), g.0);
+        }
+        if let Some(c) = &self.copies {
+            f.insert("copies_per_byte".into(), c.values().map(|(b, _)| b).sum());
+        }
+        if let Some(s) = &self.syscalls {
+            f.insert("syscalls_per_io".into(), s.values().sum());
+        }
+        if let Some(min) = self.concurrent_cpi.iter().copied().reduce(f64::min) {
+            f.insert("completions_per_interrupt_concurrent_min".into(), min);
+        }
+        for (bs, sim, mem) in &self.iops {
+            let key = match bs {
+                4096 => "iops_vs_memcpy_4k",
+                65536 => "iops_vs_memcpy_64k",
+                _ => continue,
+            };
+            f.insert(key.into(), sim / mem);
+        }
+        f
+    }
+
+    /// Whole-program growth from the smallest to the largest queue depth at 4 KiB: (ratio − 1,
+    /// least-squares slope per unit of queue depth over the depths ≥ 8, the two end figures).
+    #[must_use]
+    pub fn growth(&self) -> Option<Growth> {
+        let mut at4k: Vec<(u32, f64)> =
+            self.points.iter().filter_map(|p| p.config.filter(|c| c.bs == 4096).map(|c| (c.qd, p.whole_per_io))).collect();
+        at4k.sort_by_key(|p| p.0);
+        let (first, last) = (*at4k.first()?, *at4k.last()?);
+        if first.0 != 1 || last.0 != 64 {
+            return None;
+        }
+        let tail: Vec<(f64, f64)> = at4k.iter().filter(|p| p.0 >= 8).map(|p| (f64::from(p.0), p.1)).collect();
+        Some((last.1 / first.1 - 1.0, slope(&tail), first, last))
+    }
+}
+
+/// Whole-program growth with queue depth: (per I/O at the largest QD over the smallest, minus
+/// 1; slope per unit of QD over QD ≥ 8; (QD, per I/O) at both ends).
+pub type Growth = (f64, f64, (u32, f64), (u32, f64));
+
+#[allow(clippy::cast_precision_loss)]
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return f64::NAN;
+    }
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let num: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let den: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    num / den
+}
+
+/// The bench's whole result.
+#[derive(Clone, Debug, Default)]
+pub struct Results {
+    /// The plan's counts.
+    pub counts: (u64, u64),
+    /// Whether it was the quick subset.
+    pub quick: bool,
+    /// The variants measured.
+    pub variants: Vec<Variant>,
+    /// Variants that could not be measured, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Seconds the bench took.
+    pub seconds: f64,
+    /// The command line that produced it.
+    pub command: String,
+}
+
+impl Results {
+    /// Every variant's figures, for [`thresholds::check`].
+    #[must_use]
+    pub fn figures(&self) -> BTreeMap<String, BTreeMap<String, f64>> {
+        self.variants.iter().map(|v| (v.name.clone(), v.figures())).collect()
+    }
+}
+
+/// Builds the release CLI with line tables (see [`inline`]) into `target/bench/cargo`, apart
+/// from the plain release build so that neither rebuilds the other, and returns its path.
+///
+/// # Errors
+/// When cargo fails.
+pub fn build_cli(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    log("building the release rspvscsi-sim (with line tables) in target/bench/cargo");
+    let dir = sys::target_dir().join("bench").join("cargo");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(crate::workspace_root())
+        .args(["build", "--quiet", "--release", "-p", "rspvscsi-sim"])
+        .env("CARGO_TARGET_DIR", &dir)
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo build --release -p rspvscsi-sim failed ({status})");
+    }
+    Ok(dir.join("release").join("rspvscsi-sim"))
+}
+
+/// Whether the CLI can load a `.sys` (`--driver` in its help).
+#[must_use]
+pub fn cli_loads_images(cli: &Path) -> bool {
+    Command::new(cli).arg("--help").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--driver"))
+}
+
+struct Runner<'a> {
+    /// The CLI that runs (without its debug sections when objcopy is there).
+    cli: &'a Path,
+    /// The CLI with its line tables, for [`inline::Frames`].
+    debug_cli: &'a Path,
+    raw: PathBuf,
+}
+
+/// A copy of `cli` without debug sections (same code at the same addresses), in `dir`:
+/// valgrind reads a binary's line tables at start, which costs a second or two per run.
+fn stripped(cli: &Path, dir: &Path) -> Option<PathBuf> {
+    let out = dir.join("rspvscsi-sim");
+    let ok = Command::new("objcopy").arg("--strip-debug").arg(cli).arg(&out).status().is_ok_and(|s| s.success());
+    ok.then_some(out)
+}
+
+impl Runner<'_> {
+    fn callgrind(&self, driver: &Driver, c: Config, count: u64) -> Result<RawSample> {
+        let tag = format!("{}-qd{}-bs{}-n{count}", driver.name(), c.qd, c.bs);
+        let out = self.raw.join(format!("callgrind.{tag}.out"));
+        let mut cmd = Command::new("valgrind");
+        cmd.args(["--tool=callgrind", "--dump-instr=yes", "--trace-children=no"])
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(format!("--log-file={}", self.raw.join(format!("valgrind.{tag}.log")).display()))
+            .arg(self.cli)
+            .args(run_args(driver, c, count, "deterministic"));
+        let json = run_json(cmd, &format!("callgrind of {tag}"))?;
+        let profile = Profile::read(&out)?;
+        Ok(RawSample { json, profile })
+    }
+
+    /// Puts the driver's code together ([`inline`] for the linked-in driver, [`image`] for the
+    /// `.sys`) and attributes it to routines.
+    fn attribute(&self, driver: &Driver, frames: Option<&mut inline::Frames>, raw: RawSample) -> Result<Sample> {
+        let RawSample { json, profile } = raw;
+        let profile = match driver {
+            Driver::Linked => match frames {
+                Some(frames) => inline::split(&profile, &self.cli.display().to_string(), &mut |a| frames.side(a)),
+                None => profile,
+            },
+            Driver::Sys { symbols, .. } => {
+                let base = json["image_base"]
+                    .as_u64()
+                    .or_else(|| image::find_base(&profile, symbols))
+                    .context("no call into the loaded image was found")?;
+                image::regroup(&profile, base, symbols)?
+            }
+        };
+        let attribution = attribute(&profile, &kind_of);
+        Ok(Sample { json, profile, attribution })
+    }
+
+    fn native(&self, driver: &Driver, c: Config, count: u64, mode: &str) -> Command {
+        let mut cmd = Command::new(self.cli);
+        cmd.args(run_args(driver, c, count, mode));
+        cmd
+    }
+
+    fn syscalls(&self, driver: &Driver, counts: (u64, u64)) -> Result<BTreeMap<String, f64>> {
+        let mut runs = Vec::new();
+        for n in [counts.0, counts.1] {
+            let file = self.raw.join(format!("strace.{}-n{n}.txt", driver.name()));
+            let mut cmd = Command::new("strace");
+            cmd.args(["-f", "-c", "-o"]).arg(&file).arg(self.cli).args(run_args(driver, REFERENCE, n, "deterministic"));
+            let json = run_json(cmd, "strace run")?;
+            let table = probes::parse_strace_summary(&std::fs::read_to_string(&file)?)?;
+            runs.push((u(&json, "ios"), table));
+        }
+        let [(n1, a), (n2, b)] = <[_; 2]>::try_from(runs).map_err(|_| anyhow::anyhow!("two runs"))?;
+        let dn = n2.saturating_sub(n1);
+        let mut out = BTreeMap::new();
+        for (name, calls) in &b {
+            let v = per(diff(a.get(name).copied().unwrap_or(0), *calls), dn);
+            if v.abs() >= 0.0005 {
+                out.insert(name.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn copies(&self, driver: &Driver, shim: &Path, counts: (u64, u64)) -> Result<BTreeMap<String, (f64, f64)>> {
+        let mut runs = Vec::new();
+        for n in [counts.0, counts.1] {
+            let file = self.raw.join(format!("copies.{}-n{n}.txt", driver.name()));
+            let mut cmd = self.native(driver, REFERENCE, n, "deterministic");
+            cmd.env("LD_PRELOAD", shim).env("COPYCOUNT_OUT", &file);
+            let json = run_json(cmd, "copy-counting run")?;
+            let copies = probes::parse_copies(&std::fs::read_to_string(&file).with_context(|| format!("the shim wrote no {}", file.display()))?)?;
+            runs.push((u(&json, "ios"), u(&json, "bytes"), copies));
+        }
+        let [(n1, b1, a), (n2, b2, b)] = <[_; 2]>::try_from(runs).map_err(|_| anyhow::anyhow!("two runs"))?;
+        let payload = b2.saturating_sub(b1);
+        let dn = n2.saturating_sub(n1);
+        Ok(b
+            .iter()
+            .map(|(name, (calls, bytes))| {
+                let (c0, y0) = a.get(name).copied().unwrap_or((0, 0));
+                (name.clone(), (per(diff(y0, *bytes), payload), per(diff(c0, *calls), dn)))
+            })
+            .collect())
+    }
+
+    fn concurrent_cpi(&self, driver: &Driver, runs: usize) -> Result<Vec<f64>> {
+        (0..runs)
+            .map(|_| {
+                let json = run_json(self.native(driver, REFERENCE, 2000, "concurrent"), "concurrent run")?;
+                json["completions_per_interrupt"].as_f64().context("no completions_per_interrupt")
+            })
+            .collect()
+    }
+
+    fn iops(&self, driver: &Driver, plan: &Plan) -> Result<Vec<(u64, f64, f64)>> {
+        let mut out = Vec::new();
+        for (bs, count) in [(4096u64, plan.wall_counts.0), (65536, plan.wall_counts.1)] {
+            let c = Config { qd: REFERENCE.qd, bs };
+            let (mut sim, mut mem) = (0.0f64, 0.0f64);
+            for _ in 0..plan.wall_reps {
+                let json = run_json(self.native(driver, c, count, "deterministic"), "wall-clock run")?;
+                sim = sim.max(json["iops"].as_f64().unwrap_or(0.0));
+                mem = mem.max(memcpy_iops(DISK_BYTES, c, count));
+            }
+            out.push((bs, sim, mem));
+        }
+        Ok(out)
+    }
+}
+
+/// The rate of a plain copy of `count` blocks of `c.bs` bytes from random block-aligned places
+/// of a `disk`-byte buffer into `c.qd` buffers in turn: what the emulator's reads would cost if
+/// each were one `memcpy`.
+#[must_use]
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+pub fn memcpy_iops(disk: usize, c: Config, count: u64) -> f64 {
+    let bs = c.bs as usize;
+    let slots = (c.qd as usize).max(1);
+    let src: Vec<u8> = (0..disk).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut dst = vec![vec![0u8; bs]; slots];
+    let blocks = (disk / bs).max(1) as u64;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let started = Instant::now();
+    for i in 0..count {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let off = ((x % blocks) as usize) * bs;
+        if let (Some(d), Some(s)) = (dst.get_mut(i as usize % slots), src.get(off..off + bs)) {
+            d.copy_from_slice(s);
+        }
+        std::hint::black_box(&mut dst);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { f64::INFINITY }
+}
+
+/// Runs `f` over `items` on `jobs` threads, in order of the items in the result.
+fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: &(dyn Fn(&T) -> Result<R> + Sync)) -> Result<Vec<R>> {
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let Ok(mut n) = next.lock() else { return };
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(item) = items.get(i) else { return };
+                    let r = f(item);
+                    if let Ok(mut v) = results.lock()
+                        && let Some(slot) = v.get_mut(i)
+                    {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))?.into_iter().map(|r| r.unwrap_or_else(|| bail!("a job did not run"))).collect()
+}
+
+fn measure(
+    runner: &Runner<'_>,
+    driver: &Driver,
+    plan: &Plan,
+    jobs: usize,
+    shim: Option<&Path>,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<Variant> {
+    let mut v = Variant { name: driver.name().into(), ..Variant::default() };
+    let mut frames = match driver {
+        Driver::Linked => match inline::Frames::load(runner.debug_cli) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                v.notes.push(format!(
+                    "no line tables ({e:#}): emulator code that LTO inlined into driver functions counts as the miniport's"
+                ));
+                None
+            }
+        },
+        Driver::Sys { .. } => None,
+    };
+    let runs: Vec<(Config, u64)> = plan.grid.iter().flat_map(|&c| [(c, plan.counts.0), (c, plan.counts.1)]).collect();
+    let raw = parallel(&runs, jobs, &|&(c, n)| {
+        let t = Instant::now();
+        let s = runner.callgrind(driver, c, n)?;
+        log(&format!("  callgrind {} QD {:>2} bs {:>6} N {:>5}: {:.1} s", driver.name(), c.qd, c.bs, n, t.elapsed().as_secs_f64()));
+        Ok(s)
+    })?;
+    let samples = raw.into_iter().map(|r| runner.attribute(driver, frames.as_mut(), r)).collect::<Result<Vec<_>>>()?;
+    for (pair, c) in samples.chunks(2).zip(&plan.grid) {
+        if let [a, b] = pair {
+            v.points.push(point(*c, a, b));
+        }
+    }
+    if probes::have("strace") {
+        log(&format!("  strace {}", driver.name()));
+        v.syscalls = Some(runner.syscalls(driver, plan.counts)?);
+    } else {
+        v.notes.push("syscalls not measured: strace is not installed (Debian: apt-get install strace)".into());
+    }
+    match shim {
+        Some(shim) => {
+            log(&format!("  copies {}", driver.name()));
+            v.copies = Some(runner.copies(driver, shim, plan.counts)?);
+            if matches!(driver, Driver::Sys { .. }) {
+                v.notes.push("copies made inside the .sys (its own memcpy) are not seen by the shim".into());
+            }
+        }
+        None => v.notes.push("copies not measured: no C compiler for the counting shim".into()),
+    }
+    if plan.wall_clock {
+        log(&format!("  concurrent schedule and wall clock {}", driver.name()));
+        v.concurrent_cpi = runner.concurrent_cpi(driver, plan.concurrent_runs)?;
+        v.iops = runner.iops(driver, plan)?;
+    }
+    Ok(v)
+}
+
+/// Runs the bench for `args` and writes its results; `log` gets progress.
+///
+/// # Errors
+/// When a tool is missing (valgrind), a build fails, or a run fails.
+pub fn run(args: &Args, log: &(dyn Fn(&str) + Sync)) -> Result<Results> {
+    let started = Instant::now();
+    if !probes::have("valgrind") {
+        bail!("the bench counts instructions with callgrind: install valgrind (Debian: apt-get install valgrind)");
+    }
+    let plan = Plan::new(args);
+    let out_dir = args.out.clone().unwrap_or_else(|| sys::target_dir().join("bench"));
+    let raw = out_dir.join("raw");
+    std::fs::create_dir_all(&raw)?;
+    let cli = match &args.cli {
+        Some(p) => p.clone(),
+        None => build_cli(&mut |l| log(l))?,
+    };
+    let mut results = Results {
+        counts: plan.counts,
+        quick: args.quick,
+        command: std::iter::once("cargo xtask bench".to_string()).chain(std::env::args().skip(2)).collect::<Vec<_>>().join(" "),
+        ..Results::default()
+    };
+    let mut drivers = vec![Driver::Linked];
+    if args.no_sys {
+        results.skipped.push(("sys".into(), "--no-sys".into()));
+    } else if !cli_loads_images(&cli) {
+        results.skipped.push(("sys".into(), "this rspvscsi-sim has no --driver option to load a .sys".into()));
+    } else {
+        match sys_image(args, &mut |l| log(l)) {
+            Ok((sys, map)) => drivers.push(Driver::Sys { symbols: image::Symbols::load(&sys, &map)?, sys }),
+            Err(e) => results.skipped.push(("sys".into(), format!("{e:#}"))),
+        }
+    }
+    let shim = probes::build_shim(&raw).map_err(|e| log(&format!("no copy counts: {e:#}"))).ok();
+    let cli = cli.canonicalize().with_context(|| format!("no CLI at {}", cli.display()))?;
+    let run_cli = stripped(&cli, &raw).unwrap_or_else(|| cli.clone());
+    let runner = Runner { cli: &run_cli, debug_cli: &cli, raw };
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    for d in &drivers {
+        log(&format!("measuring the {} driver: {} configurations × N = {} and {}", d.name(), plan.grid.len(), plan.counts.0, plan.counts.1));
+        results.variants.push(measure(&runner, d, &plan, jobs, shim.as_deref(), log)?);
+    }
+    results.seconds = started.elapsed().as_secs_f64();
+    report::write(&results, &out_dir)?;
+    Ok(results)
+}
+
+/// The `.sys` and its map: `--sys`, or built by `cargo xtask sys` (signed when the signing
+/// tools are there, since the package is shared with the tests that check the signature).
+fn sys_image(args: &Args, log: &mut dyn FnMut(&str)) -> Result<(PathBuf, PathBuf)> {
+    if let Some(sys) = &args.sys {
+        return Ok((sys.clone(), sys.with_extension("map")));
+    }
+    // Missing signing tools only mean an unsigned image, which loads the same.
+    if let Some(reason) = sys::unavailable_reason().filter(|r| !r.starts_with("signing needs")) {
+        bail!("rspvscsi.sys cannot be built here: {reason}");
+    }
+    let opts = sys::Options { no_sign: !crate::sign::missing_tools().is_empty(), verbose: false };
+    let p = sys::build(&sys::SCSIPORT, &opts, log)?;
+    Ok((p.sys, p.map))
+}
+
+/// `cargo xtask bench`: runs, prints the table, and with `--check` fails past a target.
+///
+/// # Errors
+/// When the bench cannot run.
+pub fn main(args: &Args) -> Result<ExitCode> {
+    let results = run(args, &|line| eprintln!("{line}"))?;
+    let md = report::markdown(&results);
+    println!("{md}");
+    let verdicts = thresholds::check(&results.figures());
+    let failures = thresholds::describe_failures(&verdicts);
+    let out_dir = args.out.clone().unwrap_or_else(|| sys::target_dir().join("bench"));
+    println!("results: {}", out_dir.join("bench.json").display());
+    println!("bench took {:.0} s", results.seconds);
+    if failures.is_empty() {
+        println!("every figure meets its target");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.check {
+        println!("figures past their targets (--check):\n{failures}");
+        Ok(ExitCode::FAILURE)
+    } else {
+        println!("figures past their targets (reported only; --check fails on them):\n{failures}");
+        Ok(ExitCode::SUCCESS)
+    }
+}

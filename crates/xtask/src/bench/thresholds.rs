@@ -1,0 +1,254 @@
+//! The targets of issue 11, in one place: `cargo xtask bench --check` fails when a figure
+//! crosses one. Each comes with the reason for its value.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Which side of the limit passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// The figure must be at most the limit.
+    AtMost,
+    /// The figure must be at least the limit.
+    AtLeast,
+}
+
+/// One target.
+#[derive(Clone, Copy, Debug)]
+pub struct Threshold {
+    /// The figure's key in [`super::Figures`].
+    pub key: &'static str,
+    /// Its name in the table.
+    pub label: &'static str,
+    /// The limit.
+    pub limit: f64,
+    /// Which side passes.
+    pub bound: Bound,
+    /// Why this value.
+    pub reason: &'static str,
+}
+
+/// The targets (issue 11's "target" column). Figures are measured on 4 KiB random reads at
+/// queue depth 32 on a RAM disk, deterministic schedule, unless the key says otherwise.
+pub const THRESHOLDS: [Threshold; 10] = [
+    Threshold {
+        key: "miniport_per_io",
+        label: "miniport instructions per I/O",
+        limit: 400.0,
+        bound: Bound::AtMost,
+        reason: "a READ needs one descriptor built and one completion read back; Linux's vmw_pvscsi \
+                 does that in a few hundred instructions, and the miniport has no more to do",
+    },
+    Threshold {
+        key: "isr_per_call",
+        label: "HwScsiInterrupt instructions per call",
+        limit: 60.0,
+        bound: Bound::AtMost,
+        reason: "the ISR only claims (one status read), masks the HBA (one write) and asks for the \
+                 enable callback (contract §4.3): a handful of register accesses and a notification",
+    },
+    Threshold {
+        key: "completions_per_interrupt",
+        label: "completions per interrupt, deterministic",
+        limit: 8.0,
+        bound: Bound::AtLeast,
+        reason: "at QD 32 the enable callback must drain a batch per interrupt (what the deferred \
+                 interrupt path is for); today's 8.9 is to be kept, not traded for instructions",
+    },
+    Threshold {
+        key: "completions_per_interrupt_concurrent_min",
+        label: "completions per interrupt, concurrent (lowest run)",
+        limit: 8.0,
+        bound: Bound::AtLeast,
+        reason: "the same batching with real threads; the lowest of several runs, since it depends \
+                 on wall-clock timing",
+    },
+    Threshold {
+        key: "whole_per_io",
+        label: "whole program instructions per I/O",
+        limit: 12_000.0,
+        bound: Bound::AtMost,
+        reason: "the emulator should cost little more than the data it copies: 4 KiB copied once \
+                 is about 1,000 instructions; the rest is the port's bookkeeping and the verifier",
+    },
+    Threshold {
+        key: "qd_growth",
+        label: "growth of whole-program per I/O, QD 1 to QD 64",
+        limit: 0.10,
+        bound: Bound::AtMost,
+        reason: "nothing per I/O should scan the outstanding requests: flat within 10 % from QD 1 \
+                 to QD 64 (the figure is per-I/O at QD 64 over QD 1, minus 1)",
+    },
+    Threshold {
+        key: "copies_per_byte",
+        label: "payload copies per byte read",
+        limit: 2.0,
+        bound: Bound::AtMost,
+        reason: "one copy (the device model's DMA into the buffer), two at most where the \
+                 verifier must see the buffer",
+    },
+    Threshold {
+        key: "syscalls_per_io",
+        label: "syscalls per I/O",
+        limit: 0.01,
+        bound: Bound::AtMost,
+        reason: "the deterministic schedule has nothing to wait for and the memory monitor can \
+                 reuse its guard pages: none per I/O (0.01 allows an allocation that grows \
+                 logarithmically with the run, not per request)",
+    },
+    Threshold {
+        key: "iops_vs_memcpy_4k",
+        label: "IOPS vs memcpy, 4 KiB",
+        limit: 0.2,
+        bound: Bound::AtLeast,
+        reason: "at 4 KiB the per-request overhead dominates; 1/5 of a bare memcpy is what a lean \
+                 emulator with one copy per byte reaches",
+    },
+    Threshold {
+        key: "iops_vs_memcpy_64k",
+        label: "IOPS vs memcpy, 64 KiB",
+        limit: 0.5,
+        bound: Bound::AtLeast,
+        reason: "at 64 KiB the copy dominates: with one copy per byte the emulator runs at half \
+                 the speed of a bare memcpy or better",
+    },
+];
+
+/// One target held against one variant's figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// The variant (`linked`, `sys`).
+    pub variant: String,
+    /// The threshold.
+    pub key: &'static str,
+    /// The figure, if measured.
+    pub value: Option<f64>,
+    /// The limit.
+    pub limit: f64,
+    /// Which side passes.
+    pub bound: Bound,
+    /// Whether it passes (a figure not measured does not).
+    pub ok: bool,
+}
+
+impl Threshold {
+    /// Whether `value` passes.
+    #[must_use]
+    pub fn passes(&self, value: f64) -> bool {
+        match self.bound {
+            Bound::AtMost => value <= self.limit,
+            Bound::AtLeast => value >= self.limit,
+        }
+    }
+}
+
+/// Holds every variant's figures to every threshold.
+#[must_use]
+pub fn check(figures: &BTreeMap<String, BTreeMap<String, f64>>) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for (variant, f) in figures {
+        for t in &THRESHOLDS {
+            let value = f.get(t.key).copied().filter(|v| v.is_finite());
+            out.push(Verdict {
+                variant: variant.clone(),
+                key: t.key,
+                value,
+                limit: t.limit,
+                bound: t.bound,
+                ok: value.is_some_and(|v| t.passes(v)),
+            });
+        }
+    }
+    out
+}
+
+/// The failing verdicts as lines for the console.
+#[must_use]
+pub fn describe_failures(verdicts: &[Verdict]) -> String {
+    let mut s = String::new();
+    for v in verdicts.iter().filter(|v| !v.ok) {
+        let side = if v.bound == Bound::AtMost { "≤" } else { "≥" };
+        let label = THRESHOLDS.iter().find(|t| t.key == v.key).map_or(v.key, |t| t.label);
+        let _ = match v.value {
+            Some(x) => writeln!(s, "  {} {label}: {x:.3} (target {side} {})", v.variant, v.limit),
+            None => writeln!(s, "  {} {label}: not measured (target {side} {})", v.variant, v.limit),
+        };
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(pairs: &[(&str, f64)]) -> BTreeMap<String, BTreeMap<String, f64>> {
+        let mut m = BTreeMap::new();
+        m.insert("linked".to_string(), pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect());
+        m
+    }
+
+    #[test]
+    fn limits_are_inclusive_and_sided() {
+        let t = THRESHOLDS.iter().find(|t| t.key == "miniport_per_io").unwrap();
+        assert!(t.passes(400.0) && t.passes(10.0) && !t.passes(400.5));
+        let t = THRESHOLDS.iter().find(|t| t.key == "completions_per_interrupt").unwrap();
+        assert!(t.passes(8.0) && t.passes(12.0) && !t.passes(7.99));
+    }
+
+    #[test]
+    fn todays_figures_fail_and_the_targets_pass() {
+        let today = figures(&[
+            ("miniport_per_io", 720.0),
+            ("isr_per_call", 79.0),
+            ("completions_per_interrupt", 8.9),
+            ("completions_per_interrupt_concurrent_min", 10.0),
+            ("whole_per_io", 64_954.0),
+            ("qd_growth", 0.49),
+            ("copies_per_byte", 7.0),
+            ("syscalls_per_io", 10.9),
+            ("iops_vs_memcpy_4k", 1.0 / 43.0),
+            ("iops_vs_memcpy_64k", 1.0 / 14.0),
+        ]);
+        let v = check(&today);
+        assert_eq!(v.len(), THRESHOLDS.len());
+        let failing: Vec<_> = v.iter().filter(|v| !v.ok).map(|v| v.key).collect();
+        assert_eq!(
+            failing,
+            [
+                "miniport_per_io",
+                "isr_per_call",
+                "whole_per_io",
+                "qd_growth",
+                "copies_per_byte",
+                "syscalls_per_io",
+                "iops_vs_memcpy_4k",
+                "iops_vs_memcpy_64k"
+            ]
+        );
+        let target = figures(&[
+            ("miniport_per_io", 400.0),
+            ("isr_per_call", 60.0),
+            ("completions_per_interrupt", 8.0),
+            ("completions_per_interrupt_concurrent_min", 8.0),
+            ("whole_per_io", 12_000.0),
+            ("qd_growth", 0.1),
+            ("copies_per_byte", 1.0),
+            ("syscalls_per_io", 0.0),
+            ("iops_vs_memcpy_4k", 0.2),
+            ("iops_vs_memcpy_64k", 0.5),
+        ]);
+        assert!(check(&target).iter().all(|v| v.ok));
+    }
+
+    #[test]
+    fn a_missing_or_broken_figure_fails() {
+        let mut f = figures(&[("miniport_per_io", 100.0), ("whole_per_io", f64::NAN)]);
+        f.insert("sys".into(), BTreeMap::new());
+        let v = check(&f);
+        assert_eq!(v.len(), 2 * THRESHOLDS.len());
+        assert!(v.iter().find(|v| v.variant == "linked" && v.key == "miniport_per_io").unwrap().ok);
+        assert!(!v.iter().find(|v| v.variant == "linked" && v.key == "whole_per_io").unwrap().ok);
+        assert!(v.iter().filter(|v| v.variant == "sys").all(|v| !v.ok && v.value.is_none()));
+        assert!(describe_failures(&v).contains("sys miniport instructions per I/O: not measured"));
+    }
+}
