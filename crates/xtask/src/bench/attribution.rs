@@ -45,7 +45,7 @@ pub const IMAGE_PREFIX: &str = "rspvscsi.sys!";
 
 /// The wrapper's trampolines (crates/scsiport/src/miniport.rs) and the routine of the SCSI Port
 /// documentation each one is.
-pub const ROUTINES: [(&str, &str); 10] = [
+pub const ROUTINES: [(&str, &str); 11] = [
     ("scsiport::miniport::hw_start_io", "HwScsiStartIo"),
     ("scsiport::miniport::hw_interrupt", "HwScsiInterrupt"),
     ("scsiport::miniport::hw_enable_interrupts_callback", "HwScsiEnableInterruptsCallback"),
@@ -56,6 +56,8 @@ pub const ROUTINES: [(&str, &str); 10] = [
     ("scsiport::miniport::hw_timer", "HwScsiTimer"),
     ("scsiport::miniport::hw_adapter_control", "HwScsiAdapterControl"),
     ("rspvscsi::DriverEntry", "DriverEntry"),
+    // `#[unsafe(no_mangle)]`: the symbol has no path.
+    ("DriverEntry", "DriverEntry"),
 ];
 
 /// A name without generic arguments (`a::b::<T>` and `a::b<T>` both give `a::b`) and without

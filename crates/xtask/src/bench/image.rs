@@ -212,6 +212,23 @@ fn=ScsiPortNotification
     }
 
     #[test]
+    fn symbols_come_from_lld_maps() {
+        let map = Map::parse(
+            " Preferred load address is 0000000180000000\n\
+ 0001:00003630       DriverEntry                0000000180004630     rspvscsi.rspvscsi.22ac-cgu.0.rcgu.o\n\
+ 0001:000020a0       _RINvNtCs4wCUWrBvBYW_8scsiport8miniport11hw_start_ioNtNtCs2Yz5kxUsfIk_8rspvscsi7adapter7AdapterEBR_ 00000001800030a0     rspvscsi.rspvscsi.22ac-cgu.0.rcgu.o\n\
+ 0002:00000570       __imp_ScsiPortNotification 0000000180005570     libscsiport_sys-f2a9:scsiport.sys\n",
+        );
+        let s = Symbols::from_map(&map, 0x8000);
+        assert_eq!(s.rva_of("scsiport::miniport::hw_start_io"), Some(0x30a0));
+        assert_eq!(s.rva_of("DriverEntry"), Some(0x4630));
+        assert_eq!(s.by_rva.len(), 2, "imports are not code of the image");
+        assert_eq!(s.name_at(0x30a8), "rspvscsi.sys!scsiport::miniport::hw_start_io::<rspvscsi::adapter::Adapter>");
+        assert_eq!(s.name_at(0x10), "rspvscsi.sys!+0x10");
+        assert_eq!(super::super::attribution::routine_of(&s.name_at(0x4631)), "DriverEntry");
+    }
+
+    #[test]
     fn without_addresses_it_refuses() {
         let p = Profile::parse("events: Ir\nfn=a\n1 1\n").unwrap();
         assert!(regroup(&p, 0, &symbols()).is_err());

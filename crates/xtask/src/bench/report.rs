@@ -178,7 +178,7 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         s,
         "## rspvscsi bench{}\n\n`{}` — 4 KiB random reads at QD 32 on a RAM disk ({}), deterministic schedule, \
-         per I/O = (run of N2 − run of N1) / (N2 − N1), N = {n1}, {n2}; instructions are callgrind's Ir.\n",
+         per I/O = (run of N2 − run of N1) / (N2 − N1), N = {n1}, {n2} (by configuration below); instructions are callgrind's Ir.\n",
         if r.quick { " (quick)" } else { "" },
         r.command,
         super::DISK,
@@ -226,10 +226,20 @@ pub fn markdown(r: &Results) -> String {
                 let _ = writeln!(s, "\n{:.1} instructions per I/O are in driver functions called from more than one routine, shared by call counts.", p.shared_per_io);
             }
         }
-        let _ = writeln!(s, "\n### {title}: by queue depth and block size\n\n| QD | block | whole program per I/O | miniport per I/O | completions per interrupt |\n|---|---|---|---|---|");
+        let _ = writeln!(s, "\n### {title}: by queue depth and block size\n\n| QD | block | N1, N2 | whole program per I/O | miniport per I/O | completions per interrupt |\n|---|---|---|---|---|---|");
         for p in &v.points {
             let c = p.config.unwrap_or(REFERENCE);
-            let _ = writeln!(s, "| {} | {} | {} | {:.0} | {:.2} |", c.qd, size(c.bs), thousands(p.whole_per_io), p.miniport_per_io, p.completions_per_interrupt);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {}, {} | {} | {:.0} | {:.2} |",
+                c.qd,
+                size(c.bs),
+                p.ios.0,
+                p.ios.1,
+                thousands(p.whole_per_io),
+                p.miniport_per_io,
+                p.completions_per_interrupt
+            );
         }
         if let Some(p) = v.at(REFERENCE) {
             let _ = writeln!(s, "\n### {title}: self cost per I/O at QD 32, 4 KiB (top functions)\n\n| function | kind | instructions per I/O |\n|---|---|---|");
