@@ -497,9 +497,6 @@ pub fn cli_loads_images(cli: &Path) -> bool {
     Command::new(cli).arg("--help").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--driver"))
 }
 
-/// Callgrind runs of one configuration before a wall-clock verifier failure is final.
-const ATTEMPTS: u32 = 3;
-
 struct Runner<'a> {
     /// The CLI that runs (without its debug sections when objcopy is there).
     cli: &'a Path,
@@ -517,24 +514,7 @@ fn stripped(cli: &Path, dir: &Path) -> Option<PathBuf> {
 }
 
 impl Runner<'_> {
-    /// Runs one configuration under callgrind. The verifier limits a routine to 0.5 s of wall
-    /// clock (0x1002), which the enable callback can pass under callgrind's slowdown on a busy
-    /// machine with 128 KiB reads: such a run is made again, up to [`ATTEMPTS`] times in all
-    /// (the CLI has no option to scale that limit).
-    fn callgrind(&self, driver: &Driver, c: Config, count: u64, log: &(dyn Fn(&str) + Sync)) -> Result<RawSample> {
-        let mut attempt = 1;
-        loop {
-            match self.callgrind_once(driver, c, count) {
-                Err(e) if attempt < ATTEMPTS && format!("{e:#}").contains("RoutineTooLong") => {
-                    log(&format!("  (QD {} bs {} N {count}: a routine ran over 0.5 s of wall clock under callgrind; again)", c.qd, c.bs));
-                    attempt += 1;
-                }
-                r => return r,
-            }
-        }
-    }
-
-    fn callgrind_once(&self, driver: &Driver, c: Config, count: u64) -> Result<RawSample> {
+    fn callgrind(&self, driver: &Driver, c: Config, count: u64) -> Result<RawSample> {
         let tag = format!("{}-qd{}-bs{}-n{count}", driver.name(), c.qd, c.bs);
         let out = self.raw.join(format!("callgrind.{tag}.out"));
         let mut cmd = Command::new("valgrind");
@@ -730,7 +710,7 @@ fn measure(
         .collect();
     let raw = parallel(&runs, jobs, &|&(c, n)| {
         let t = Instant::now();
-        let s = runner.callgrind(driver, c, n, log)?;
+        let s = runner.callgrind(driver, c, n)?;
         log(&format!("  callgrind {} QD {:>2} bs {:>6} N {:>5}: {:.1} s", driver.name(), c.qd, c.bs, n, t.elapsed().as_secs_f64()));
         Ok(s)
     })?;
