@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde_json::json;
 
+use crate::cdb;
 use crate::check_image;
 use crate::checks::{self, Check};
 use crate::cli::{Cli, Command, ProbeDiffArgs, RunArgs, WorkloadArg};
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
         Some(Command::Probe { output, run }) => finish(probe::run(&run, output.as_deref()), run.debug_exit),
         Some(Command::ProbeDiff(a)) => finish(probe_diff_command(&a), false),
         Some(Command::Soak(a)) => finish(soak::run(&a), false),
+        Some(Command::Cdb(a)) => finish(cdb::run(&a), a.run.debug_exit),
         None => finish(run(&cli.run), cli.run.debug_exit),
     }
 }

@@ -74,6 +74,10 @@ pub enum Command {
     /// hot-plug, stop/restart, PnP stop/start), in both schedules, across seeds, every byte
     /// verified; each failure with the command that reproduces it.
     Soak(SoakArgs),
+    /// Sends one SCSI command (any CDB, data direction and buffer length, as a pass-through
+    /// could) through the miniport and prints how it ended; then a TEST UNIT READY, to show the
+    /// device still answers. Fails when the ending is not one of --expect.
+    Cdb(CdbArgs),
     /// Writes CODE to QEMU's isa-debug-exit port (0xf4): QEMU exits with status (CODE << 1) | 1.
     DebugExit {
         /// 0..=127 (0: pass, 1: fail by convention).
@@ -158,6 +162,58 @@ pub struct SoakArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The data direction a `cdb` request's `SrbFlags` give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DirArg {
+    /// `SRB_FLAGS_DATA_IN`.
+    In,
+    /// `SRB_FLAGS_DATA_OUT`.
+    Out,
+    /// Neither bit.
+    None,
+    /// Both bits (`SRB_FLAGS_UNSPECIFIED_DIRECTION`).
+    Unspecified,
+}
+
+/// `cdb` options. The target is --target (default 0).
+#[derive(Debug, Args)]
+pub struct CdbArgs {
+    /// The CDB in hex, e.g. 2a00000000000000010000.
+    #[arg(value_name = "HEX")]
+    pub cdb: String,
+    /// The request's data direction.
+    #[arg(long, value_enum, default_value = "none")]
+    pub dir: DirArg,
+    /// Data buffer bytes (`DataTransferLength`).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub len: u32,
+    /// The byte a data-out buffer is filled with.
+    #[arg(long, value_name = "BYTE", default_value_t = 0)]
+    pub fill: u8,
+    /// The start of a data-out buffer, in hex (a parameter list); the rest is --fill.
+    #[arg(long, value_name = "HEX")]
+    pub data: Option<String>,
+    /// The logical unit.
+    #[arg(long, default_value_t = 0)]
+    pub lun: u8,
+    /// Send it untagged.
+    #[arg(long)]
+    pub untagged: bool,
+    /// `TimeOutValue`: after this many seconds the port resets the bus.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u32,
+    /// The SRB statuses the command may end with (a name such as `SUCCESS` or a number);
+    /// repeatable. Default: any, as long as it ends.
+    #[arg(long, value_name = "STATUS")]
+    pub expect: Vec<String>,
+    /// The bytes data-in must start with, in hex (fails otherwise).
+    #[arg(long, value_name = "HEX")]
+    pub expect_data: Option<String>,
+    /// The machine (default disks: ram:8M and ram:12M, as the QEMU harness has).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `probe-diff` options.

@@ -11,6 +11,8 @@
 #[cfg(target_os = "linux")]
 mod app;
 #[cfg(target_os = "linux")]
+mod cdb;
+#[cfg(target_os = "linux")]
 mod check_image;
 #[cfg(target_os = "linux")]
 mod checks;
