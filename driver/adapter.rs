@@ -48,6 +48,9 @@ struct Slot {
     srb: Option<Srb<Adapter>>,
     generation: u32,
     aborting: bool,
+    /// Bytes the device was given (`dataLen`): at most `DataTransferLength`, less when the CDB
+    /// transfers less, which is then reported as an underrun.
+    sent: u32,
 }
 
 /// Counters of device misbehaviour the driver survived. Kept for debugging (visible in a
@@ -91,6 +94,8 @@ pub struct Adapter {
     /// completion owes the port one.
     owe_next_request: bool,
     slots: [Slot; 64],
+    /// Logical block size of each target, from its last READ CAPACITY answer; 0 when unknown.
+    block_size: [u32; MAX_TARGETS as usize],
     counters: Counters,
 }
 
@@ -122,12 +127,23 @@ fn decode_context(context: u64) -> Option<(usize, u32)> {
     Some((slot as usize, low >> 8))
 }
 
+/// How a request goes to the device: its direction bits and how many bytes of its buffer the
+/// device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    direction: u32,
+    send: u32,
+}
+
+/// Whether `bytes` can be a logical block size: a multiple of 512 up to 64 KiB (QEMU's disks,
+/// whose MODE SELECT may set any multiple of 512 up to 65024; VMware's 512 and 4096).
+fn plausible_block_size(bytes: u64) -> bool {
+    (512..=0x1_0000).contains(&bytes) && bytes.is_multiple_of(512)
+}
+
 /// The `flags` direction bits for a request, or `None` when the SRB's direction contradicts
 /// the CDB's, which QEMU would never complete (pvscsi-facts.md Q4).
-fn direction_flags(srb_direction: DataDirection, cdb_direction: Option<Direction>, length: u32) -> Option<u32> {
-    if length == 0 {
-        return Some(flags::DIR_NONE);
-    }
+fn direction_flags(srb_direction: DataDirection, cdb_direction: Option<Direction>) -> Option<u32> {
     match (srb_direction, cdb_direction) {
         (DataDirection::In, Some(Direction::Out)) | (DataDirection::Out, Some(Direction::In)) => None,
         (DataDirection::In, _) | (DataDirection::Unspecified, Some(Direction::In)) => Some(flags::DIR_TOHOST),
@@ -136,6 +152,52 @@ fn direction_flags(srb_direction: DataDirection, cdb_direction: Option<Direction
         // direction bits clear and let the device follow the CDB.
         (DataDirection::None | DataDirection::Unspecified, _) => Some(0),
     }
+}
+
+/// Plans a request from its CDB, its flags and its buffer, or says why it must not go to the
+/// device.
+///
+/// The device derives a command's length from the CDB alone ([`cdb::transfer`]), and moves
+/// what the buffer holds whatever the CDB says (pvscsi-facts.md §6.3), so the request it is
+/// given must agree with the CDB:
+///
+/// - A buffer shorter than a data-out transfer, or than a READ's blocks, is refused: QEMU moves
+///   what the buffer holds and completes GOOD, so a short WRITE would half happen and be reported
+///   done; with no buffer at all its DMA never completes. A data-in buffer shorter than an
+///   allocation length is sent as it is: the device stops at its end.
+/// - A buffer longer than the transfer is sent only the transfer's bytes (QEMU moves the whole
+///   buffer, so a WRITE would overwrite blocks past the CDB's range) and the rest is reported
+///   as an underrun at completion.
+/// - A transfer over `MaximumTransferLength` is refused: the port promised never to send one.
+///
+/// The refusal is `SRB_STATUS_INVALID_REQUEST`, "the request contains invalid parameters"
+/// (`DDI:ns-srb-_scsi_request_block`).
+fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
+    if length > layout::MAX_TRANSFER {
+        return Err(SrbStatus::InvalidRequest);
+    }
+    let transfer = cdb::transfer(cdb);
+    if transfer.dir == Direction::None {
+        return Ok(Plan { direction: flags::DIR_NONE, send: 0 });
+    }
+    let opcode = cdb.first().copied().unwrap_or(0);
+    let direction = direction_flags(srb_direction, cdb::direction(opcode)).ok_or(SrbStatus::InvalidRequest)?;
+    let wanted = match transfer.len {
+        cdb::Length::Bytes(n) => n,
+        cdb::Length::Blocks(n) if block_size != 0 => n.saturating_mul(u64::from(block_size)),
+        // Before the first READ CAPACITY answer: the buffer must hold a whole number of blocks of
+        // a size a disk can have.
+        cdb::Length::Blocks(n) => match u64::from(length).checked_div(n) {
+            Some(size) if plausible_block_size(size) && size.saturating_mul(n) == u64::from(length) => u64::from(length),
+            _ => return Err(SrbStatus::InvalidRequest),
+        },
+    };
+    let send = match u32::try_from(wanted) {
+        Ok(wanted) if wanted <= length => wanted,
+        _ if transfer.dir == Direction::In && !transfer.media => length,
+        _ => return Err(SrbStatus::InvalidRequest),
+    };
+    Ok(Plan { direction, send })
 }
 
 impl Adapter {
@@ -287,27 +349,40 @@ impl Adapter {
 
     /// Writes the request's scatter-gather list into its slot and returns `dataAddr` and the
     /// flag to set: a single segment goes directly in `dataAddr`, as Linux and FreeBSD do.
-    fn map_data(&self, ctx: &StartIoCtx<'_, Self>, srb: &Srb<Self>, slot: usize) -> Option<(u64, u32)> {
-        if srb.data_transfer_length() == 0 {
+    ///
+    /// Only the first `send` bytes of the buffer are given to the device.
+    fn map_data(&self, ctx: &StartIoCtx<'_, Self>, srb: &Srb<Self>, slot: usize, send: u32) -> Option<(u64, u32)> {
+        if send == 0 {
             return Some((0, 0));
         }
         let mem = self.mem.as_ref()?;
         let list = self.layout().sg.checked_add(u32::try_from(slot).ok()?.checked_mul(SG_LIST_BYTES)?)?;
         let mut count: u32 = 0;
         let mut first = 0;
+        let mut left = send;
         for segment in ctx.data_segments(srb) {
             let segment = segment.ok()?;
-            if count >= SG_ELEMENTS {
+            if left == 0 {
+                break;
+            }
+            // The port never splits a transfer of MaximumTransferLength into more pieces than
+            // NumberOfPhysicalBreaks allows; a list that long is not one the device may get.
+            if count > layout::PHYSICAL_BREAKS || count >= SG_ELEMENTS {
                 return None;
             }
+            let length = segment.length.min(left);
+            left = left.wrapping_sub(length);
             let element = list.checked_add(count.checked_mul(sge::SIZE)?)?;
             mem.write_u64(element.checked_add(sge::ADDR)?, segment.address)?;
-            mem.write_u32(element.checked_add(sge::LENGTH)?, segment.length)?;
+            mem.write_u32(element.checked_add(sge::LENGTH)?, length)?;
             mem.write_u32(element.checked_add(sge::FLAGS)?, 0)?;
             if count == 0 {
                 first = segment.address;
             }
             count = count.checked_add(1)?;
+        }
+        if left != 0 {
+            return None;
         }
         match count {
             0 => None,
@@ -318,7 +393,7 @@ impl Adapter {
 
     /// Fills the next request descriptor and publishes it (§5.2, §5.3). Returns whether the
     /// request was posted.
-    fn post(&mut self, srb: &Srb<Self>, slot: usize, data: (u64, u32), direction: u32) -> Option<()> {
+    fn post(&mut self, srb: &Srb<Self>, slot: usize, data: (u64, u32), plan: Plan) -> Option<()> {
         let layout = self.layout();
         let mem = self.mem.as_ref()?;
         let index = self.req_prod & layout.req_entries().wrapping_sub(1);
@@ -334,10 +409,10 @@ impl Adapter {
         }
         mem.write_u64(desc.checked_add(req::CONTEXT)?, encode_context(slot, generation))?;
         mem.write_u64(desc.checked_add(req::DATA_ADDR)?, data.0)?;
-        mem.write_u64(desc.checked_add(req::DATA_LEN)?, u64::from(srb.data_transfer_length()))?;
+        mem.write_u64(desc.checked_add(req::DATA_LEN)?, u64::from(plan.send))?;
         mem.write_u64(desc.checked_add(req::SENSE_ADDR)?, mem.pa_at(sense)?)?;
         mem.write_u32(desc.checked_add(req::SENSE_LEN)?, SENSE_BYTES)?;
-        mem.write_u32(desc.checked_add(req::FLAGS)?, data.1 | direction)?;
+        mem.write_u32(desc.checked_add(req::FLAGS)?, data.1 | plan.direction)?;
         mem.write_bytes(desc.checked_add(req::CDB)?, cdb)?;
         mem.write_u8(desc.checked_add(req::CDB_LEN)?, u8::try_from(cdb.len()).ok()?)?;
         // Single-level LUN in byte 1 of the SAM LUN (§5.3).
@@ -372,9 +447,10 @@ impl Adapter {
         let (Some(&opcode), true) = (cdb.first(), usize::from(srb.cdb_length()) <= 16) else {
             return reject(ctx, srb, SrbStatus::InvalidRequest);
         };
-        let Some(direction) = direction_flags(srb.data_direction(), cdb::direction(opcode), srb.data_transfer_length())
-        else {
-            return reject(ctx, srb, SrbStatus::InvalidRequest);
+        let block_size = self.block_size.get(usize::from(address.target_id)).copied().unwrap_or(0);
+        let plan = match plan(srb.data_direction(), cdb, srb.data_transfer_length(), block_size) {
+            Ok(plan) => plan,
+            Err(status) => return reject(ctx, srb, status),
         };
         let Some(slot) = self.alloc_slot() else {
             // Every slot is busy: let the port retry, and signal readiness only when a
@@ -383,18 +459,19 @@ impl Adapter {
             self.owe_next_request = true;
             return;
         };
-        let Some(data) = self.map_data(ctx, &srb, slot) else {
+        let Some(data) = self.map_data(ctx, &srb, slot, plan.send) else {
             self.counters.layout_faults = self.counters.layout_faults.wrapping_add(1);
             self.release_slot(slot);
             return reject(ctx, srb, SrbStatus::InvalidRequest);
         };
-        if self.post(&srb, slot, data, direction).is_none() {
+        if self.post(&srb, slot, data, plan).is_none() {
             self.counters.layout_faults = self.counters.layout_faults.wrapping_add(1);
             self.release_slot(slot);
             return reject(ctx, srb, SrbStatus::Error);
         }
         if let Some(entry) = self.slots.get_mut(slot) {
             entry.srb = Some(srb);
+            entry.sent = plan.send;
         }
         if let Some(regs) = self.regs.as_ref() {
             hw::kick(regs, cdb::is_read_write(opcode));
@@ -483,9 +560,20 @@ impl Adapter {
             debug_print!(c"rspvscsi: completion for no outstanding request, context", context);
             return false;
         };
-        let aborting = self.slots.get(index).is_some_and(|slot| slot.aborting);
+        let (aborting, sent) = self.slots.get(index).map_or((false, 0), |slot| (slot.aborting, slot.sent));
         let Some(mut srb) = self.release_slot(index) else { return false };
-        let outcome = status::classify(completion, srb.data_transfer_length(), srb.sense_capacity(), SENSE_BYTES, aborting);
+        let mut outcome = status::classify(completion, sent, srb.sense_capacity(), SENSE_BYTES, aborting);
+        if outcome.status == SrbStatus::Success && sent < srb.data_transfer_length() {
+            // The device was given less than the buffer because the CDB transfers less: an
+            // underrun, SRB_STATUS_DATA_OVERRUN with the bytes transferred
+            // (`KG:error-handling-in-scsi-miniport-drivers`). QEMU cannot say how many of them it
+            // filled (§6.3); `sent` bounds them.
+            outcome.status = SrbStatus::DataOverrun;
+            outcome.transferred = Some(sent);
+        }
+        if matches!(outcome.status, SrbStatus::Success | SrbStatus::DataOverrun) {
+            self.learn_from(&mut srb);
+        }
         srb.set_scsi_status(outcome.scsi_status);
         if let Some(bytes) = outcome.transferred {
             srb.set_transferred(bytes);
@@ -507,6 +595,26 @@ impl Adapter {
         }
         ctx.complete(srb, outcome.status);
         true
+    }
+
+    /// What a command that succeeded tells about its target: READ CAPACITY its logical block size
+    /// (read from the data buffer, mapped for this: `MapBuffers`; what the device wrote is
+    /// checked before use), MODE SELECT that it may have changed it (QEMU lets a block
+    /// descriptor set any multiple of 512 up to 65024).
+    fn learn_from(&mut self, srb: &mut Srb<Self>) {
+        let target = usize::from(srb.address().target_id);
+        let cdb = srb.cdb();
+        let mode_select = matches!(cdb.first(), Some(0x15 | 0x55));
+        let learned = match cdb::capacity_block_length_at(cdb) {
+            Some(at) => srb
+                .data_buffer()
+                .and_then(|data| cdb::capacity_block_length(at, data))
+                .filter(|size| plausible_block_size(u64::from(*size))),
+            None => mode_select.then_some(0),
+        };
+        if let (Some(size), Some(entry)) = (learned, self.block_size.get_mut(target)) {
+            *entry = size;
+        }
     }
 
     /// Drains the completion ring (§5.2). Returns whether any request was completed.
@@ -556,11 +664,16 @@ impl Adapter {
         let mut changed = false;
         for _ in 0..pending {
             let index = self.msg_cons & entries.wrapping_sub(1);
-            let kind = index
-                .checked_mul(msg::SIZE)
-                .and_then(|o| o.checked_add(layout.msg))
-                .and_then(|desc| mem.read_u32(desc.checked_add(msg::TYPE)?));
-            changed |= matches!(kind, Some(msg::TYPE_DEV_ADDED | msg::TYPE_DEV_REMOVED));
+            let desc = index.checked_mul(msg::SIZE).and_then(|o| o.checked_add(layout.msg));
+            let kind = desc.and_then(|desc| mem.read_u32(desc.checked_add(msg::TYPE)?));
+            if matches!(kind, Some(msg::TYPE_DEV_ADDED | msg::TYPE_DEV_REMOVED)) {
+                changed = true;
+                // Another disk, or none: its block size is to be learned again.
+                let target = desc.and_then(|desc| mem.read_u32(desc.checked_add(msg::TARGET)?));
+                if let Some(entry) = target.and_then(|t| self.block_size.get_mut(usize::try_from(t).ok()?)) {
+                    *entry = 0;
+                }
+            }
             self.msg_cons = self.msg_cons.wrapping_add(1);
         }
         let _ = mem.write_u32(state::MSG_CONS_IDX, self.msg_cons);
@@ -606,7 +719,10 @@ impl Miniport for Adapter {
         vendor_id: b"15AD",
         device_id: b"07C0",
         number_of_access_ranges: 2,
-        map_buffers: false,
+        // Only READ CAPACITY answers are read (the logical block size, to hold each READ and WRITE
+        // to the length of its CDB). SCSI Port maps every buffer for that; a Storport build
+        // would ask for STOR_MAP_NON_READ_WRITE_BUFFERS instead.
+        map_buffers: true,
         need_physical_addresses: true,
         tagged_queuing: true,
         auto_request_sense: true,
@@ -817,16 +933,38 @@ mod tests {
     }
 
     #[test]
-    fn direction_rules() {
+    fn plans_hold_requests_to_their_cdb() {
         use DataDirection as D;
-        assert_eq!(direction_flags(D::In, Some(Direction::In), 512), Some(flags::DIR_TOHOST));
-        assert_eq!(direction_flags(D::Out, Some(Direction::Out), 512), Some(flags::DIR_TODEVICE));
-        assert_eq!(direction_flags(D::In, Some(Direction::Out), 512), None);
-        assert_eq!(direction_flags(D::Out, Some(Direction::In), 512), None);
-        assert_eq!(direction_flags(D::Unspecified, Some(Direction::In), 512), Some(flags::DIR_TOHOST));
-        assert_eq!(direction_flags(D::Unspecified, None, 512), Some(0));
-        assert_eq!(direction_flags(D::In, Some(Direction::Out), 0), Some(flags::DIR_NONE));
-        assert_eq!(direction_flags(D::In, None, 512), Some(flags::DIR_TOHOST));
+        let read10 = [0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0];
+        let write10 = [0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0];
+        let ok = |direction, send| Ok(Plan { direction, send });
+        assert_eq!(plan(D::In, &read10, 4096, 512), ok(flags::DIR_TOHOST, 4096));
+        assert_eq!(plan(D::Out, &write10, 4096, 512), ok(flags::DIR_TODEVICE, 4096));
+        assert_eq!(plan(D::Out, &read10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        // WRITE(10) of 8 blocks from 512 bytes, or from none: refused, known block size or not.
+        assert_eq!(plan(D::Out, &write10, 512, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &write10, 512, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &write10, 0, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::None, &write10, 0, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::In, &read10, 2048, 512), Err(SrbStatus::InvalidRequest), "a READ into too small a buffer");
+        // A longer buffer gets only the CDB's bytes; unknown block size: a plausible one.
+        assert_eq!(plan(D::Out, &write10, 8192, 512), ok(flags::DIR_TODEVICE, 4096));
+        assert_eq!(plan(D::Out, &write10, 32768, 0), ok(flags::DIR_TODEVICE, 32768));
+        assert_eq!(plan(D::Out, &write10, 32768, 4096), ok(flags::DIR_TODEVICE, 32768));
+        // Limits.
+        let big = [0x28, 0, 0, 0, 0, 0, 0, 1, 1, 0];
+        assert_eq!(plan(D::In, &big, 257 * 512, 512), Err(SrbStatus::InvalidRequest), "over MaximumTransferLength");
+        assert_eq!(plan(D::In, &[0x28, 0, 0, 0, 0, 0, 0, 1, 0, 0], 128 * 1024, 512), ok(flags::DIR_TOHOST, 128 * 1024));
+        // Allocation lengths: a short buffer is filled up to its end; a long one gets the length.
+        let inquiry = [0x12, 0, 0, 0, 255, 0];
+        assert_eq!(plan(D::In, &inquiry, 36, 0), ok(flags::DIR_TOHOST, 36));
+        assert_eq!(plan(D::In, &inquiry, 512, 0), ok(flags::DIR_TOHOST, 255));
+        // Parameter lists must be all there.
+        let mode_select = [0x15, 0x10, 0, 0, 24, 0];
+        assert_eq!(plan(D::Out, &mode_select, 12, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &mode_select, 24, 0), ok(flags::DIR_TODEVICE, 24));
+        // No data phase: nothing is sent, whatever the buffer.
+        assert_eq!(plan(D::In, &[0, 0, 0, 0, 0, 0], 512, 0), ok(flags::DIR_NONE, 0));
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub const SG_LIST_BYTES: u32 = 1024;
 pub const SG_ELEMENTS: u32 = SG_LIST_BYTES / sge::SIZE;
 /// Sense bytes per slot: the largest `SenseInfoBufferLength` (a UCHAR), rounded up.
 pub const SENSE_BYTES: u32 = 256;
-/// Largest transfer the driver reports (`MaximumTransferLength`).
+/// Largest transfer the driver reports (`MaximumTransferLength`) and accepts.
 pub const MAX_TRANSFER: u32 = 128 * 1024;
 /// `NumberOfPhysicalBreaks`: elements − 1 for `MAX_TRANSFER` at any alignment, well within
 /// `SG_ELEMENTS`.

@@ -194,6 +194,8 @@ pub mod msg {
     pub const TYPE_DEV_REMOVED: u32 = 1;
     /// Bus of the device.
     pub const BUS: u32 = 0x04;
+    /// Target of the device.
+    pub const TARGET: u32 = 0x08;
 }
 
 /// Adapter (host) status codes of a completion (§6.1).

@@ -186,3 +186,62 @@ fn slow_completions_complete_out_of_order() {
         rig.assert_clean();
     }
 }
+
+/// WRITE(10) or READ(10) with a CDB for `blocks` blocks and a buffer of `bytes`.
+fn rw10(write: bool, target: u8, lba: u32, blocks: u16, bytes: usize, fill: u8) -> Request {
+    let cdb = scsiport_sim::disk::cdb::build::rw10(write, lba, blocks);
+    if write {
+        Request::scsi(target, &cdb, Direction::Out, vec![fill; bytes])
+    } else {
+        Request::scsi(target, &cdb, Direction::In, vec![0; bytes])
+    }
+}
+
+#[test]
+fn transfers_that_do_not_fit_their_buffer_are_refused_or_reported_short() {
+    // The device moves what the buffer holds, not what the CDB says (QEMU transfers the whole
+    // buffer and reports any difference only as DATARUN, pvscsi-facts.md §6.3): the driver must
+    // hold each request to its CDB. Refusals are SRB_STATUS_INVALID_REQUEST; a buffer longer than
+    // the transfer gets only the transfer, reported as an underrun (SRB_STATUS_DATA_OVERRUN with
+    // the bytes moved, `KG:error-handling-in-scsi-miniport-drivers`).
+    for schedule in schedules() {
+        let rig = Rig::default_on(schedule);
+        rig.settle();
+        // The block size, as a class driver learns it first.
+        let c = rig.execute(&Request::read_capacity10(0));
+        assert!(c.is_success(), "{c:?}");
+        let before = rig.disk(0).read_sectors(100, 16).unwrap();
+        let requests_before = rig.device.stats().requests;
+        let refused = [
+            ("WRITE(10) of 8 blocks from 512 bytes", rw10(true, 0, 100, 8, SECTOR, 0x11)),
+            ("WRITE(10) of 8 blocks with no buffer", Request::scsi(0, &scsiport_sim::disk::cdb::build::rw10(true, 100, 8), Direction::None, vec![])),
+            ("WRITE(10) of 8 blocks, data-out, no bytes", rw10(true, 0, 100, 8, 0, 0x11)),
+            ("READ(10) of 2 blocks into 1 block", rw10(false, 0, 100, 2, SECTOR, 0)),
+            ("READ(10) of 257 blocks (128.5 KiB)", rw10(false, 0, 0, 257, 257 * SECTOR, 0)),
+            ("READ(10) of 513 blocks (256.5 KiB)", rw10(false, 0, 0, 513, 513 * SECTOR, 0)),
+            ("WRITE(10) of 257 blocks (128.5 KiB)", rw10(true, 0, 100, 257, 257 * SECTOR, 0x11)),
+            ("MODE SELECT(6) of 24 bytes from 12", Request::scsi(0, &[0x15, 0x10, 0, 0, 24, 0], Direction::Out, vec![0; 12])),
+        ];
+        for (what, req) in refused {
+            let c = rig.execute(&req);
+            assert_eq!(c.status(), sys::SRB_STATUS_INVALID_REQUEST, "{schedule:?} {what}: {c:?}");
+        }
+        assert_eq!(rig.device.stats().requests, requests_before, "{schedule:?}: none of them reached the device");
+        assert_eq!(rig.disk(0).read_sectors(100, 16).unwrap(), before, "{schedule:?}: nothing written");
+        // MaximumTransferLength itself is fine.
+        let c = rig.execute(&rw10(false, 0, 0, 256, 256 * SECTOR, 0));
+        assert!(c.is_success(), "{schedule:?}: 128 KiB: {c:?}");
+        // A WRITE(10) of 1 block from 2 blocks of buffer writes 1 block and says so.
+        let c = rig.execute(&rw10(true, 0, 100, 1, 2 * SECTOR, 0x22));
+        assert_eq!((c.status(), c.data_transfer_length), (sys::SRB_STATUS_DATA_OVERRUN, 512), "{schedule:?}: {c:?}");
+        assert_eq!(rig.disk(0).read_sectors(100, 1).unwrap(), vec![0x22; SECTOR]);
+        assert_eq!(rig.disk(0).read_sectors(101, 15).unwrap(), before[SECTOR..], "{schedule:?}: the block after it untouched");
+        // So does a READ, and an allocation length under the buffer.
+        let c = rig.execute(&rw10(false, 0, 100, 1, 4 * SECTOR, 0));
+        assert_eq!((c.status(), c.data_transfer_length), (sys::SRB_STATUS_DATA_OVERRUN, 512), "{schedule:?}: {c:?}");
+        assert_eq!(c.data[..SECTOR], vec![0x22; SECTOR][..]);
+        let c = rig.execute(&Request::scsi(0, &[0x12, 0, 0, 0, 36, 0], Direction::In, vec![0; 64]));
+        assert_eq!((c.status(), c.data_transfer_length), (sys::SRB_STATUS_DATA_OVERRUN, 36), "{schedule:?}: {c:?}");
+        rig.assert_clean();
+    }
+}
