@@ -141,26 +141,15 @@ fn plausible_block_size(bytes: u64) -> bool {
     (512..=0x1_0000).contains(&bytes) && bytes.is_multiple_of(512)
 }
 
-/// The `flags` direction bits for a request, or `None` when the SRB's direction contradicts
-/// the CDB's, which QEMU would never complete (pvscsi-facts.md Q4).
-fn direction_flags(srb_direction: DataDirection, cdb_direction: Option<Direction>) -> Option<u32> {
-    match (srb_direction, cdb_direction) {
-        (DataDirection::In, Some(Direction::Out)) | (DataDirection::Out, Some(Direction::In)) => None,
-        (DataDirection::In, _) | (DataDirection::Unspecified, Some(Direction::In)) => Some(flags::DIR_TOHOST),
-        (DataDirection::Out, _) | (DataDirection::Unspecified, Some(Direction::Out)) => Some(flags::DIR_TODEVICE),
-        // Data with no direction at all, or an unknown opcode with an unspecified one: leave the
-        // direction bits clear and let the device follow the CDB.
-        (DataDirection::None | DataDirection::Unspecified, _) => Some(0),
-    }
-}
-
 /// Plans a request from its CDB, its flags and its buffer, or says why it must not go to the
 /// device.
 ///
-/// The device derives a command's length from the CDB alone ([`cdb::transfer`]), and moves
-/// what the buffer holds whatever the CDB says (pvscsi-facts.md §6.3), so the request it is
-/// given must agree with the CDB:
+/// The device derives a command's direction and length from the CDB alone ([`cdb::transfer`]),
+/// so the request it is given must agree with that:
 ///
+/// - A direction contradicting the device's is refused: QEMU never completes such a request, and
+///   its next adapter reset aborts QEMU (pvscsi-facts.md Q4); sent without direction bits, data
+///   would move the other way than the class driver asked.
 /// - A buffer shorter than a data-out transfer, or than a READ's blocks, is refused: QEMU moves
 ///   what the buffer holds and completes GOOD, so a short WRITE would half happen and be reported
 ///   done; with no buffer at all its DMA never completes. A data-in buffer shorter than an
@@ -169,19 +158,29 @@ fn direction_flags(srb_direction: DataDirection, cdb_direction: Option<Direction
 ///   buffer, so a WRITE would overwrite blocks past the CDB's range) and the rest is reported
 ///   as an underrun at completion.
 /// - A transfer over `MaximumTransferLength` is refused: the port promised never to send one.
+/// - WRITE SAME without a data-out buffer (NDOB) is refused: QEMU completes it GOOD and writes
+///   nothing.
 ///
 /// The refusal is `SRB_STATUS_INVALID_REQUEST`, "the request contains invalid parameters"
 /// (`DDI:ns-srb-_scsi_request_block`).
 fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
-    if length > layout::MAX_TRANSFER {
+    if length > layout::MAX_TRANSFER || cdb::is_write_same_without_data(cdb) {
         return Err(SrbStatus::InvalidRequest);
     }
     let transfer = cdb::transfer(cdb);
-    if transfer.dir == Direction::None {
-        return Ok(Plan { direction: flags::DIR_NONE, send: 0 });
+    let direction = match transfer.dir {
+        Direction::None => return Ok(Plan { direction: flags::DIR_NONE, send: 0 }),
+        Direction::In => flags::DIR_TOHOST,
+        Direction::Out => flags::DIR_TODEVICE,
+    };
+    match (srb_direction, transfer.dir) {
+        (DataDirection::In, Direction::Out) | (DataDirection::Out, Direction::In) => {
+            return Err(SrbStatus::InvalidRequest);
+        }
+        // The class driver said no data moves, and gave a buffer anyway.
+        (DataDirection::None, _) if length != 0 => return Err(SrbStatus::InvalidRequest),
+        _ => {}
     }
-    let opcode = cdb.first().copied().unwrap_or(0);
-    let direction = direction_flags(srb_direction, cdb::direction(opcode)).ok_or(SrbStatus::InvalidRequest)?;
     let wanted = match transfer.len {
         cdb::Length::Bytes(n) => n,
         cdb::Length::Blocks(n) if block_size != 0 => n.saturating_mul(u64::from(block_size)),
@@ -933,14 +932,18 @@ mod tests {
     }
 
     #[test]
-    fn plans_hold_requests_to_their_cdb() {
+    fn plans_follow_the_device_not_the_flags() {
         use DataDirection as D;
         let read10 = [0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0];
         let write10 = [0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0];
         let ok = |direction, send| Ok(Plan { direction, send });
         assert_eq!(plan(D::In, &read10, 4096, 512), ok(flags::DIR_TOHOST, 4096));
         assert_eq!(plan(D::Out, &write10, 4096, 512), ok(flags::DIR_TODEVICE, 4096));
+        assert_eq!(plan(D::Unspecified, &read10, 4096, 512), ok(flags::DIR_TOHOST, 4096));
+        // Contradictions, and data where the class driver said there is none.
         assert_eq!(plan(D::Out, &read10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::In, &write10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::None, &read10, 4096, 512), Err(SrbStatus::InvalidRequest));
         // WRITE(10) of 8 blocks from 512 bytes, or from none: refused, known block size or not.
         assert_eq!(plan(D::Out, &write10, 512, 512), Err(SrbStatus::InvalidRequest));
         assert_eq!(plan(D::Out, &write10, 512, 0), Err(SrbStatus::InvalidRequest));
@@ -965,6 +968,11 @@ mod tests {
         assert_eq!(plan(D::Out, &mode_select, 24, 0), ok(flags::DIR_TODEVICE, 24));
         // No data phase: nothing is sent, whatever the buffer.
         assert_eq!(plan(D::In, &[0, 0, 0, 0, 0, 0], 512, 0), ok(flags::DIR_NONE, 0));
+        // WRITE ATOMIC(16) as a pass-through sends it: data-out to SCSI, data-in to QEMU.
+        let write_atomic = [0x9C, 0, 0, 0, 0, 0, 0, 0, 0, 0x64, 0, 0, 0, 1, 0, 0];
+        assert_eq!(plan(D::Out, &write_atomic, 512, 512), Err(SrbStatus::InvalidRequest));
+        // WRITE SAME with NDOB.
+        assert_eq!(plan(D::None, &[0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], 0, 512), Err(SrbStatus::InvalidRequest));
     }
 
     #[test]

@@ -53,32 +53,6 @@ pub fn is_read_write(opcode: u8) -> bool {
     matches!(opcode, 0x08 | 0x0A | 0x28 | 0x2A | 0xA8 | 0xAA | 0x88 | 0x8A)
 }
 
-/// The data direction of well-known opcodes, `None` for the rest.
-///
-/// QEMU takes the direction from the CDB and, when the request's direction flag contradicts it,
-/// never completes the request (pvscsi-facts.md Q4). So the driver refuses a contradiction
-/// instead of sending it, and fills in the direction from here when the SRB leaves it
-/// unspecified.
-#[must_use]
-pub fn direction(opcode: u8) -> Option<Direction> {
-    Some(match opcode {
-        // WRITE(6/10/12/16), WRITE AND VERIFY(10/12/16), MODE SELECT(6/10), FORMAT UNIT,
-        // REASSIGN BLOCKS, SEND DIAGNOSTIC, WRITE BUFFER, LOG SELECT, WRITE SAME(10/16), UNMAP,
-        // PERSISTENT RESERVE OUT, WRITE LONG, WRITE ATOMIC.
-        0x0A | 0x2A | 0xAA | 0x8A | 0x2E | 0xAE | 0x8E | 0x15 | 0x55 | 0x04 | 0x07 | 0x1D | 0x3B | 0x4C
-        | 0x41 | 0x93 | 0x42 | 0x5F | 0x3F | 0x9C => Direction::Out,
-        // READ(6/10/12/16), INQUIRY, READ CAPACITY(10), SERVICE ACTION IN(16), MODE SENSE(6/10),
-        // REQUEST SENSE, REPORT LUNS, READ BUFFER, LOG SENSE, PERSISTENT RESERVE IN,
-        // READ DEFECT DATA, MAINTENANCE IN.
-        0x08 | 0x28 | 0xA8 | 0x88 | 0x12 | 0x25 | 0x9E | 0x1A | 0x5A | 0x03 | 0xA0 | 0x3C | 0x4D | 0x5E
-        | 0x37 | 0xA3 => Direction::In,
-        // TEST UNIT READY, START STOP UNIT, SYNCHRONIZE CACHE(10/16), PREVENT ALLOW MEDIUM
-        // REMOVAL, RESERVE(6), RELEASE(6), SEEK(10).
-        0x00 | 0x1B | 0x35 | 0x91 | 0x1E | 0x16 | 0x17 | 0x2B => Direction::None,
-        _ => return None,
-    })
-}
-
 /// The CDB length of an opcode's group; `None` for groups 3, 6 and 7, which QEMU refuses
 /// (INVALID COMMAND OPERATION CODE, no data phase: `scsi_cdb_length`).
 #[must_use]
@@ -99,6 +73,15 @@ fn byte(cdb: &[u8], at: usize) -> u64 {
 /// `n` big-endian bytes from `at`.
 fn be(cdb: &[u8], at: usize, n: usize) -> u64 {
     (0..n).fold(0, |acc, i| (acc << 8) | byte(cdb, at.saturating_add(i)))
+}
+
+/// WRITE SAME(10/16) with NDOB (byte 1 bit 0, "no data-out buffer"): QEMU derives no data
+/// phase and completes the command GOOD without writing anything (`scsi_req_xfer` gives it no
+/// length, `scsi_disk_emulate_command` then completes it; the zeroing in
+/// `scsi_disk_emulate_write_same` is reached only with a data phase), in 7.2 and now.
+#[must_use]
+pub fn is_write_same_without_data(cdb: &[u8]) -> bool {
+    matches!(cdb.first(), Some(0x41 | 0x93)) && byte(cdb, 1) & 0x01 != 0
 }
 
 /// The data phase of `cdb` (exactly the CDB bytes the request carries) as QEMU derives it for a
@@ -277,6 +260,7 @@ mod tests {
         assert_eq!(t(&[0x41, 0, 0, 0, 0, 0, 0, 0, 4, 0]), (Length::Blocks(1), Direction::Out));
         let ndob = [0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
         assert_eq!(t(&ndob), (Length::Blocks(0), Direction::None));
+        assert!(is_write_same_without_data(&ndob));
     }
 
     #[test]

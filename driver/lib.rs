@@ -36,7 +36,7 @@ macro_rules! debug_print {
 }
 
 pub mod adapter;
-mod cdb;
+pub mod cdb;
 mod hw;
 mod layout;
 pub mod pvscsi;

@@ -245,3 +245,108 @@ fn transfers_that_do_not_fit_their_buffer_are_refused_or_reported_short() {
         rig.assert_clean();
     }
 }
+
+/// A 16-byte CDB: opcode, byte 1, then `len` in bytes 10-13.
+fn cdb16(op: u8, b1: u8, len: u32) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    c[0] = op;
+    c[1] = b1;
+    c[10..14].copy_from_slice(&len.to_be_bytes());
+    c
+}
+
+#[test]
+fn commands_qemu_mishandles_complete_and_leave_it_working() {
+    // Each of these, sent as a class driver or a pass-through may send it, would leave QEMU's
+    // pvscsi holding a request it never completes (a direction QEMU derives otherwise: its next
+    // ADAPTER_RESET then aborts QEMU; a block transfer without a buffer: its DMA waits forever),
+    // or would make it report success for work not done (WRITE SAME without a data-out buffer).
+    // The driver refuses them with SRB_STATUS_INVALID_REQUEST before the device sees them; the
+    // device model reproduces QEMU's handling, so assert_clean would see any that got through.
+    // Commands QEMU refuses outright still go to it and end in CHECK CONDITION.
+    let block = |n: usize| vec![0x5A; n * SECTOR];
+    let refused: Vec<(&str, Request)> = vec![
+        ("WRITE ATOMIC(16), data-out", Request::scsi(0, &cdb16(0x9C, 0, 1), Direction::Out, block(1))),
+        ("COMPARE AND WRITE of 1 block, data-out", Request::scsi(0, &cdb16(0x89, 0, 1), Direction::Out, block(2))),
+        ("SANITIZE (overwrite), data-out", Request::scsi(0, &[0x48, 0x01, 0, 0, 0, 0, 0, 0, 8, 0], Direction::Out, vec![0; 8])),
+        ("SECURITY PROTOCOL OUT, data-out", Request::scsi(0, &[0xB5, 0xEF, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0], Direction::Out, vec![0; 512])),
+        ("POPULATE TOKEN, data-out", Request::scsi(0, &cdb16(0x83, 0x10, 32), Direction::Out, vec![0; 32])),
+        ("WRITE ATTRIBUTE, data-out", Request::scsi(0, &cdb16(0x8D, 0, 16), Direction::Out, vec![0; 16])),
+        ("RESERVE(10) with a third-party parameter list, data-out", Request::scsi(0, &[0x56, 0x10, 0, 0, 0, 0, 0, 0, 8, 0], Direction::Out, vec![0; 8])),
+        ("opcode 0x24 (a scanner's SET WINDOW to QEMU), data-in", Request::scsi(0, &[0x24, 0, 0, 0, 0, 0, 0, 0, 8, 0], Direction::In, vec![0; 8])),
+        ("ATA PASS-THROUGH(16) reading a sector, sent data-out", Request::scsi(0, &[0x85, 0, 0x0E, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xEC, 0], Direction::Out, block(1))),
+        ("WRITE(10) of 8 blocks with no buffer", Request::scsi(0, &scsiport_sim::disk::cdb::build::rw10(true, 64, 8), Direction::None, vec![])),
+        ("READ(10) of 8 blocks with no buffer", Request::scsi(0, &scsiport_sim::disk::cdb::build::rw10(false, 64, 8), Direction::In, vec![])),
+        ("WRITE SAME(16) with NDOB", Request::scsi(0, &{
+            let mut c = cdb16(0x93, 0x01, 1);
+            c[9] = 64;
+            c
+        }, Direction::None, vec![])),
+    ];
+    for schedule in schedules() {
+        let mut config = Config::new(schedule);
+        config.reset_hold = Some(std::time::Duration::from_millis(100));
+        let rig = Rig::new(&config);
+        rig.settle();
+        let c = rig.execute(&Request::read_capacity10(0));
+        assert!(c.is_success(), "{c:?}");
+        assert!(rig.write(0, 64, vec![0xA5; 8 * SECTOR]).is_success());
+        let requests = rig.device.stats().requests;
+        for (what, req) in &refused {
+            let c = rig.machine.execute(req.clone().with_timeout(1)).unwrap();
+            assert_eq!(c.status(), sys::SRB_STATUS_INVALID_REQUEST, "{schedule:?} {what}: {c:?}");
+        }
+        assert_eq!(rig.device.stats().requests, requests, "{schedule:?}: none reached the device");
+        assert_eq!(rig.disk(0).read_sectors(64, 8).unwrap(), vec![0xA5; 8 * SECTOR], "{schedule:?}: nothing written");
+        // What QEMU refuses itself (a group it does not know, a CDB shorter than its group) goes
+        // to it, with no data phase, and ends in INVALID COMMAND OPERATION CODE.
+        for (what, cdb, dir, len) in [
+            ("vendor opcode 0xC7, data-out", &[0xC7u8, 0, 0, 0, 0, 0][..], Direction::Out, 512),
+            ("READ(10) in a 6-byte CDB, data-in", &[0x28, 0, 0, 0, 0, 0][..], Direction::In, 512),
+        ] {
+            let c = rig.execute(&Request::scsi(0, cdb, dir, vec![0; len]).with_timeout(1));
+            assert_eq!(sense_triple(&c), Some((sys::SCSI_SENSE_ILLEGAL_REQUEST, sys::SCSI_ADSENSE_ILLEGAL_COMMAND, 0)), "{schedule:?} {what}: {c:?}");
+        }
+        // The adapter reset QEMU would not have survived after the first kind.
+        rig.machine.reset_bus(0, 0).unwrap();
+        rig.settle();
+        assert!(rig.read(0, 64, 8).is_success());
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn the_driver_and_the_device_model_derive_every_transfer_alike() {
+    // Two readings of QEMU's `scsi_req_xfer` / `scsi_cmd_xfer_mode`: the driver's, which decides
+    // what it refuses, and the model's, which decides what it would never complete. They must
+    // agree on every opcode, or a regression in one would hide behind the other.
+    use rspvscsi::cdb::{self, Length};
+    use scsiport_sim::disk::{XferDir, cdb::parse};
+    let mut compared = 0;
+    for opcode in 0..=255u8 {
+        for b1 in [0x00, 0x01, 0x02, 0x06, 0x09, 0x10, 0x30] {
+            for (b2, fill) in [(0x00, 0x00), (0x0E, 0x03), (0x06, 0x41), (0x16, 0xFF)] {
+                let mut cdb = [fill; 16];
+                cdb[0] = opcode;
+                cdb[1] = b1;
+                cdb[2] = b2;
+                let len = cdb::group_length(opcode).unwrap_or(16);
+                let cdb = &cdb[..len];
+                let driver = cdb::transfer(cdb);
+                let bytes = match driver.len {
+                    Length::Bytes(n) => n,
+                    Length::Blocks(n) => n * 512,
+                };
+                let dir = match driver.dir {
+                    cdb::Direction::None => XferDir::None,
+                    cdb::Direction::In => XferDir::FromDevice,
+                    cdb::Direction::Out => XferDir::ToDevice,
+                };
+                let model = parse(cdb, 512).map_or((0, XferDir::None), |p| (p.xfer.len, p.xfer.dir));
+                assert_eq!((bytes, dir), model, "CDB {cdb:02x?}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 256 * 7 * 4);
+}

@@ -452,11 +452,45 @@ fn direction_contradiction_never_completes() {
 #[test]
 fn dir_none_with_a_read_cdb_follows_the_cdb() {
     let (mut h, _d) = rig(config());
-    let r = h.request(1, 0, &build::rw10(false, 0, 1), None, flags::DIR_NONE, None);
+    let buf = h.alloc(512, Layout::Contiguous);
+    let r = h.request(1, 0, &build::rw10(false, 0, 1), Some((&buf, 512)), flags::DIR_NONE, None);
+    h.submit(&r);
+    let r = h.request(2, 0, &build::rw10(false, 0, 2), Some((&buf, 512)), 0, None);
     h.submit(&r);
     h.settle();
     let c = h.completions();
-    assert_eq!((c[0].host_status, c[0].scsi_status), (host::DATARUN, 0), "no buffer: residual = 512");
+    assert_eq!((c[0].host_status, c[0].scsi_status), (host::SUCCESS, 0));
+    assert_eq!((c[1].host_status, c[1].scsi_status), (host::DATARUN, 0), "a 2-block READ into 1 block: residual 512");
+}
+
+/// A READ or WRITE of blocks with no buffer at all (no SG list, `dataLen` 0) waits forever in
+/// QEMU's DMA helper (one 0-byte segment that can never be mapped), as QEMU 7.2 showed; unlike a
+/// direction contradiction a reset or an abort cancels it, so QEMU survives. An SG list of no
+/// bytes (no segment at all) and a CDB of no blocks complete at once.
+#[test]
+fn a_block_transfer_without_any_buffer_waits_until_cancelled() {
+    let (mut h, _d) = rig(config());
+    for (context, write) in [(1, false), (2, true)] {
+        let r = h.request(context, 0, &build::rw10(write, 0, 8), None, flags::DIR_NONE, None);
+        h.submit(&r);
+    }
+    let mut sg = h.request(3, 0, &build::rw10(false, 0, 8), None, 0, None);
+    sg.flags |= flags::WITH_SG_LIST;
+    h.submit(&sg);
+    let r = h.request(4, 0, &build::rw10(true, 0, 0), None, flags::DIR_NONE, None);
+    h.submit(&r);
+    h.settle();
+    let c = h.completions();
+    assert_eq!(c.iter().map(|c| (c.context, c.host_status)).collect::<Vec<_>>(), vec![(3, host::DATARUN), (4, host::SUCCESS)]);
+    assert_eq!(h.dev.stats().dma_waits, 2);
+    assert_eq!(h.dev.in_flight(), 2);
+    // ABORT_CMD cancels one, ADAPTER_RESET the other; QEMU holds nothing stuck.
+    assert_eq!(h.command(regs::cmd::ABORT_CMD, &[1, 0, 0, 0]), 0);
+    h.settle();
+    assert_eq!(h.completions().iter().map(|c| (c.context, c.host_status)).collect::<Vec<_>>(), vec![(1, host::ABORTQUEUE)]);
+    assert_eq!(h.command(regs::cmd::ADAPTER_RESET, &[]), 0);
+    assert_eq!(h.completions().iter().map(|c| (c.context, c.host_status)).collect::<Vec<_>>(), vec![(2, host::BUSRESET)]);
+    assert_eq!(h.dev.stats().stuck_at_adapter_reset, 0);
 }
 
 /// READ/WRITE: the buffer is transferred whole; a buffer longer than the CDB writes beyond it and

@@ -19,15 +19,21 @@ pub mod op {
     pub const READ_6: u8 = 0x08;
     pub const WRITE_6: u8 = 0x0A;
     pub const SEEK_6: u8 = 0x0B;
+    pub const READ_REVERSE: u8 = 0x0F;
+    pub const WRITE_FILEMARKS: u8 = 0x10;
+    pub const SPACE: u8 = 0x11;
     pub const INQUIRY: u8 = 0x12;
     pub const MODE_SELECT_6: u8 = 0x15;
     pub const RESERVE_6: u8 = 0x16;
     pub const RELEASE_6: u8 = 0x17;
     pub const COPY: u8 = 0x18;
+    pub const ERASE: u8 = 0x19;
     pub const MODE_SENSE_6: u8 = 0x1A;
     pub const START_STOP_UNIT: u8 = 0x1B;
+    pub const RECEIVE_DIAGNOSTIC: u8 = 0x1C;
     pub const SEND_DIAGNOSTIC: u8 = 0x1D;
     pub const ALLOW_MEDIUM_REMOVAL: u8 = 0x1E;
+    pub const SET_WINDOW: u8 = 0x24;
     pub const READ_CAPACITY_10: u8 = 0x25;
     pub const READ_10: u8 = 0x28;
     pub const WRITE_10: u8 = 0x2A;
@@ -37,8 +43,10 @@ pub mod op {
     pub const SEARCH_HIGH: u8 = 0x30;
     pub const SEARCH_EQUAL: u8 = 0x31;
     pub const SEARCH_LOW: u8 = 0x32;
+    pub const SET_LIMITS: u8 = 0x33;
     pub const PRE_FETCH_10: u8 = 0x34;
     pub const SYNCHRONIZE_CACHE_10: u8 = 0x35;
+    pub const LOCK_UNLOCK_CACHE: u8 = 0x36;
     pub const MEDIUM_SCAN: u8 = 0x38;
     pub const COMPARE: u8 = 0x39;
     pub const COPY_VERIFY: u8 = 0x3A;
@@ -55,12 +63,15 @@ pub mod op {
     pub const LOG_SELECT: u8 = 0x4C;
     pub const LOG_SENSE: u8 = 0x4D;
     pub const READ_DISC_INFORMATION: u8 = 0x51;
+    pub const RESERVE_TRACK: u8 = 0x53;
     pub const MODE_SELECT_10: u8 = 0x55;
     pub const RESERVE_10: u8 = 0x56;
     pub const RELEASE_10: u8 = 0x57;
     pub const MODE_SENSE_10: u8 = 0x5A;
     pub const SEND_CUE_SHEET: u8 = 0x5D;
     pub const PERSISTENT_RESERVE_OUT: u8 = 0x5F;
+    pub const WRITE_FILEMARKS_16: u8 = 0x80;
+    pub const ALLOW_OVERWRITE: u8 = 0x82;
     pub const ATA_PASSTHROUGH_16: u8 = 0x85;
     pub const READ_16: u8 = 0x88;
     pub const WRITE_16: u8 = 0x8A;
@@ -68,11 +79,13 @@ pub mod op {
     pub const VERIFY_16: u8 = 0x8F;
     pub const PRE_FETCH_16: u8 = 0x90;
     pub const SYNCHRONIZE_CACHE_16: u8 = 0x91;
+    pub const LOCATE_16: u8 = 0x92;
     pub const WRITE_SAME_16: u8 = 0x93;
     pub const SERVICE_ACTION_IN_16: u8 = 0x9E;
     pub const REPORT_LUNS: u8 = 0xA0;
     pub const ATA_PASSTHROUGH_12: u8 = 0xA1;
     pub const MAINTENANCE_OUT: u8 = 0xA4;
+    pub const SET_READ_AHEAD: u8 = 0xA7;
     pub const READ_12: u8 = 0xA8;
     pub const WRITE_12: u8 = 0xAA;
     pub const WRITE_VERIFY_12: u8 = 0xAE;
@@ -82,7 +95,9 @@ pub mod op {
     pub const SEARCH_LOW_12: u8 = 0xB2;
     pub const SEND_VOLUME_TAG: u8 = 0xB6;
     pub const READ_DVD_STRUCTURE: u8 = 0xAD;
+    pub const SET_CD_SPEED: u8 = 0xBB;
     pub const MECHANISM_STATUS: u8 = 0xBD;
+    pub const READ_CD: u8 = 0xBE;
     pub const SEND_DVD_STRUCTURE: u8 = 0xBF;
 }
 
@@ -156,6 +171,30 @@ fn be64(b: &[u8], at: usize) -> u64 {
     })
 }
 
+fn be24(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 3).map_or(0, |s| (u64::from(s[0]) << 16) | (u64::from(s[1]) << 8) | u64::from(s[2]))
+}
+
+/// QEMU `ata_passthrough_12_xfer` / `ata_passthrough_16_xfer` for a disk: `T_LENGTH` says where
+/// the count is; `BYTE_BLOCK` counts blocks (512-byte ones, or logical ones with `T_TYPE`).
+fn ata_pass_through_len(cdb: &[u8], bs: u64) -> u64 {
+    let b2 = byte(cdb, 2);
+    let extend = cdb.first() == Some(&op::ATA_PASSTHROUGH_16) && byte(cdb, 1) & 0x01 != 0;
+    let count = match (cdb.first() == Some(&op::ATA_PASSTHROUGH_12), b2 & 0x03) {
+        (true, 1) => u64::from(byte(cdb, 3)),
+        (true, 2) => u64::from(byte(cdb, 4)),
+        (false, 1) => u64::from(byte(cdb, 4)) | if extend { u64::from(byte(cdb, 3)) << 8 } else { 0 },
+        (false, 2) => u64::from(byte(cdb, 6)) | if extend { u64::from(byte(cdb, 5)) << 8 } else { 0 },
+        _ => 0,
+    };
+    let unit = match (b2 & 0x04 != 0, b2 & 0x10 != 0) {
+        (false, _) => 1,
+        (true, false) => 512,
+        (true, true) => bs,
+    };
+    count * unit
+}
+
 fn byte(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
@@ -180,7 +219,10 @@ pub fn is_to_device(opcode: u8, cdb: &[u8]) -> bool {
         | WRITE_BUFFER | FORMAT_UNIT | REASSIGN_BLOCKS | SEARCH_EQUAL | SEARCH_HIGH | SEARCH_LOW
         | UPDATE_BLOCK | WRITE_LONG_10 | WRITE_SAME_10 | WRITE_SAME_16 | UNMAP | SEARCH_HIGH_12
         | SEARCH_EQUAL_12 | SEARCH_LOW_12 | MEDIUM_SCAN | SEND_VOLUME_TAG | SEND_CUE_SHEET
-        | SEND_DVD_STRUCTURE | PERSISTENT_RESERVE_OUT | MAINTENANCE_OUT => true,
+        | SEND_DVD_STRUCTURE | PERSISTENT_RESERVE_OUT | MAINTENANCE_OUT
+        // Scanner commands, in QEMU's list for every device type: SET WINDOW, and SCAN, which
+        // shares START STOP UNIT's opcode (no data for a disk, so never reached for it).
+        | op::SET_WINDOW | op::START_STOP_UNIT => true,
         // ATA PASS-THROUGH: T_DIR (byte 2 bit 3) set means from the device.
         op::ATA_PASSTHROUGH_12 | op::ATA_PASSTHROUGH_16 => byte(cdb, 2) & 0x08 == 0,
         _ => false,
@@ -212,21 +254,24 @@ pub fn parse(cdb: &[u8], block_size: u32) -> Option<Parsed> {
         4 => (be32(cdb, 10), be64(cdb, 2)),
         _ => (be32(cdb, 6), be32(cdb, 2)),
     };
+    // QEMU `scsi_req_xfer` for a disk.
     let xfer_len = match opcode {
-        TEST_UNIT_READY | REZERO_UNIT | START_STOP_UNIT | SEEK_6 | SEEK_10 | RESERVE_6
-        | RELEASE_6 | ALLOW_MEDIUM_REMOVAL | SYNCHRONIZE_CACHE_10 | SYNCHRONIZE_CACHE_16
-        | PRE_FETCH_10 | PRE_FETCH_16 | WRITE_LONG_10 | UPDATE_BLOCK => 0,
-        // BYTCHK: only with bit 1 of byte 1 set is there a data-out phase (QEMU tests that bit).
-        VERIFY_10 | VERIFY_12 | VERIFY_16 => {
-            if byte(cdb, 1) & 0x02 != 0 {
-                base * bs
-            } else {
-                0
-            }
-        }
+        TEST_UNIT_READY | REZERO_UNIT | START_STOP_UNIT | SEEK_6 | op::WRITE_FILEMARKS | op::WRITE_FILEMARKS_16
+        | op::SPACE | RESERVE_6 | RELEASE_6 | op::ERASE | ALLOW_MEDIUM_REMOVAL | SEEK_10 | SYNCHRONIZE_CACHE_10
+        | SYNCHRONIZE_CACHE_16 | op::LOCATE_16 | op::LOCK_UNLOCK_CACHE | op::SET_CD_SPEED | op::SET_LIMITS
+        | WRITE_LONG_10 | UPDATE_BLOCK | op::RESERVE_TRACK | op::SET_READ_AHEAD | PRE_FETCH_10 | PRE_FETCH_16
+        | op::ALLOW_OVERWRITE => 0,
+        // BYTCHK: no data with bit 1 clear; one block with 11b (QEMU tests both bits).
+        VERIFY_10 | VERIFY_12 | VERIFY_16 => match byte(cdb, 1) & 0x06 {
+            0x02 => base * bs,
+            0x06 => bs,
+            _ => 0,
+        },
         READ_CAPACITY_10 => 8,
         READ_BLOCK_LIMITS => 6,
-        READ_6 | WRITE_6 => {
+        // SET STREAMING (SEND VOLUME TAG's opcode): bytes 8-9 for a disk.
+        op::SEND_VOLUME_TAG => be16(cdb, 8),
+        READ_6 | WRITE_6 | op::READ_REVERSE => {
             // A transfer length of 0 in a 6-byte READ/WRITE means 256 blocks (SBC-3).
             if base == 0 { 256 * bs } else { base * bs }
         }
@@ -239,14 +284,16 @@ pub fn parse(cdb: &[u8], block_size: u32) -> Option<Parsed> {
                 bs
             }
         }
-        FORMAT_UNIT => {
-            if byte(cdb, 1) & 0x10 != 0 {
-                4
-            } else {
-                0
-            }
-        }
-        INQUIRY => be16(cdb, 3),
+        // FMTDATA: the parameter list header, 8 bytes with LONGLIST.
+        FORMAT_UNIT => match byte(cdb, 1) & 0x30 {
+            0x10 => 4,
+            0x30 => 8,
+            _ => 0,
+        },
+        INQUIRY | op::RECEIVE_DIAGNOSTIC | op::SEND_DIAGNOSTIC => be16(cdb, 3),
+        op::READ_CD | op::READ_BUFFER | op::WRITE_BUFFER | op::SEND_CUE_SHEET => be24(cdb, 6),
+        op::PERSISTENT_RESERVE_OUT => be32(cdb, 5),
+        op::ATA_PASSTHROUGH_12 | op::ATA_PASSTHROUGH_16 => ata_pass_through_len(cdb, bs),
         _ => base,
     };
     let dir = if xfer_len == 0 {
@@ -450,6 +497,24 @@ mod tests {
         assert_eq!(parse(&v, 512).unwrap().xfer, Transfer::NONE, "VERIFY BYTCHK 0 has no data");
         v[1] = 0x02;
         assert_eq!(parse(&v, 512).unwrap().xfer, Transfer { len: 2048, dir: XferDir::ToDevice });
+    }
+
+    #[test]
+    fn lengths_as_qemu_derives_them() {
+        let len = |c: &[u8]| parse(c, 512).unwrap().xfer;
+        assert_eq!(len(&[op::FORMAT_UNIT, 0x30, 0, 0, 0, 0]), Transfer { len: 8, dir: XferDir::ToDevice }, "LONGLIST");
+        assert_eq!(len(&[op::VERIFY_10, 0x06, 0, 0, 0, 0, 0, 0, 4, 0]).len, 512, "BYTCHK 11b: one block");
+        assert_eq!(len(&[op::SEND_DIAGNOSTIC, 0x10, 0, 0x01, 0x00, 0]), Transfer { len: 256, dir: XferDir::ToDevice });
+        assert_eq!(len(&[op::WRITE_BUFFER, 2, 0, 0, 0, 0, 0x01, 0, 0, 0]).len, 0x1_0000);
+        assert_eq!(len(&[op::PERSISTENT_RESERVE_OUT, 0, 0, 0, 0, 0, 0, 0, 24, 0]).len, 24);
+        assert_eq!(len(&[op::LOCK_UNLOCK_CACHE, 0, 0, 0, 0, 0, 0, 0, 8, 0]), Transfer::NONE);
+        assert_eq!(len(&[op::SET_WINDOW, 0, 0, 0, 0, 0, 0, 0, 8, 0]).dir, XferDir::ToDevice);
+        assert_eq!(len(&[op::READ_REVERSE, 0, 0, 0, 0, 0]).len, 256 * 512);
+        // ATA PASS-THROUGH(16), one 512-byte sector in, and out.
+        assert_eq!(len(&[0x85, 0, 0x0E, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xEC, 0]), Transfer { len: 512, dir: XferDir::FromDevice });
+        assert_eq!(len(&[0x85, 0, 0x06, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Transfer { len: 512, dir: XferDir::ToDevice });
+        // Data-out commands missing from QEMU's list count as data-in.
+        assert_eq!(len(&[0x9C, 0, 0, 0, 0, 0, 0, 0, 0, 0x64, 0, 0, 0, 1, 0, 0]).dir, XferDir::FromDevice, "WRITE ATOMIC(16)");
     }
 
     #[test]

@@ -723,6 +723,27 @@ impl State {
         self.in_flight.push(InFlight { seq, desc: d, target: d.target, lun, segs, due, effect, stuck: false });
     }
 
+    /// Whether QEMU would still be waiting for this request's data: a READ, WRITE or WRITE AND
+    /// VERIFY of blocks that passed scsi-hd's checks (so it went to `dma_blk_io`) with a
+    /// descriptor that has no SG list and `dataLen` 0. `pvscsi_build_sglist` then adds one
+    /// 0-byte segment, `dma_blk_cb` can map nothing of it and waits for a map client, again and
+    /// again; the request completes only when a reset or an abort cancels it. With an SG list of
+    /// no bytes there is no segment and it completes at once. Seen on QEMU 7.2: a WRITE(10) of 8
+    /// blocks sent that way timed out.
+    fn waits_for_dma(r: &InFlight, cmp: &CmpDesc) -> bool {
+        let media = matches!(
+            disk::cdb::block_range(r.desc.cdb()),
+            Some((disk::cdb::BlockOp::Read | disk::cdb::BlockOp::Write | disk::cdb::BlockOp::WriteVerify, range)) if range.blocks > 0
+        );
+        media
+            && r.lun == 0
+            && r.effect.is_none()
+            && r.desc.flags & flags::WITH_SG_LIST == 0
+            && r.desc.data_len == 0
+            && cmp.host_status != host::SELTIMEO
+            && cmp.scsi_status == u16::from(disk::STATUS_GOOD)
+    }
+
     /// QEMU `pvscsi_convert_sglist` / `pvscsi_build_sglist` (pvscsi-facts.md §5.4): without the
     /// SG flag one segment (dataAddr, dataLen); with it, elements read in sequence from dataAddr,
     /// zero-length ones skipped, until dataLen bytes or 2048 elements. `None` on a DMA fault.
@@ -1315,10 +1336,17 @@ impl State {
             std::mem::take(&mut self.in_flight).into_iter().partition(|r| !r.stuck && r.due <= now);
         self.in_flight = rest;
         ready.sort_by_key(|r| (r.due, r.seq));
-        for r in &ready {
-            let cmp = self.execute(r);
-            self.done.push_back(Done { at: r.due, cmp });
+        for mut r in ready {
+            let cmp = self.execute(&r);
             did = true;
+            if Self::waits_for_dma(&r, &cmp) {
+                // Never completes on its own; resets and aborts still cancel it.
+                self.stats.dma_waits += 1;
+                r.due = u64::MAX;
+                self.in_flight.push(r);
+                continue;
+            }
+            self.done.push_back(Done { at: r.due, cmp });
         }
         let mut hostile = Vec::new();
         if let Some(h) = self.hostile.as_mut()

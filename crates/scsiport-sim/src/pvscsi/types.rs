@@ -334,6 +334,10 @@ pub struct Stats {
     /// Contradicting requests still held when an adapter reset came — the point where QEMU
     /// aborts the whole VM.
     pub stuck_at_adapter_reset: u64,
+    /// READs and WRITEs of blocks given no buffer at all (no SG list, `dataLen` 0): QEMU's DMA
+    /// helper waits for a mapping of the one empty segment that never comes, so they never
+    /// complete on their own; a reset or an abort cancels them (QEMU 7.2, run).
+    pub dma_waits: u64,
     /// Requests that got an injected effect.
     pub injected: u64,
     /// Completions written to the completion ring (including hostile ones).
