@@ -150,6 +150,11 @@ pub struct SoakArgs {
     /// The miniport to load (the test miniport's `break=` knobs show what a failure looks like).
     #[arg(long, value_enum, default_value = "rspvscsi")]
     pub miniport: MiniportArg,
+    /// Run this driver image instead of the linked-in rspvscsi driver: a `.sys` (e.g. what
+    /// `cargo xtask sys` builds), mapped by the emulator's PE loader, its imports linked against
+    /// the emulated SCSIPORT.SYS, its direct register accesses emulated (crates/scsiport-sim/LOADER.md).
+    #[arg(long, value_name = "PATH.sys", conflicts_with = "miniport")]
+    pub driver: Option<PathBuf>,
     /// `ArgumentString` handed to `HwScsiFindAdapter` (test miniport default: "tagged=1 qd=8").
     #[arg(long = "args", value_name = "STRING")]
     pub argument_string: Option<String>,
@@ -436,6 +441,11 @@ pub struct RunArgs {
     /// The miniport to load.
     #[arg(long, value_enum, default_value = "rspvscsi")]
     pub miniport: MiniportArg,
+    /// Run this driver image instead of the linked-in rspvscsi driver: a `.sys` (e.g. what
+    /// `cargo xtask sys` builds), mapped by the emulator's PE loader, its imports linked against
+    /// the emulated SCSIPORT.SYS, its direct register accesses emulated (crates/scsiport-sim/LOADER.md).
+    #[arg(long, value_name = "PATH.sys", conflicts_with = "miniport")]
+    pub driver: Option<PathBuf>,
     /// `ArgumentString` handed to `HwScsiFindAdapter` (test miniport default: "tagged=1 qd=8").
     #[arg(long = "args", value_name = "STRING")]
     pub argument_string: Option<String>,

@@ -79,7 +79,7 @@ impl Report {
     #[must_use]
     pub fn new(rig: &Rig, info: RunInfo, outcome: Outcome, checks: Vec<Check>) -> Self {
         Self {
-            miniport: rig.config.miniport_name().into(),
+            miniport: rig.config.miniport_name(),
             hba: rig.config.hba.to_string(),
             mode: rig.config.mode_name().into(),
             seed: rig.config.seed,
@@ -256,6 +256,8 @@ impl Report {
             "interrupts": self.stats.interrupts,
             "spurious_interrupts": self.stats.spurious_interrupts,
             "completions_per_interrupt": self.stats.completions_per_interrupt(),
+            "register_accesses": self.stats.register_accesses,
+            "registers_emulated": self.stats.registers_emulated,
             "start_io_calls": self.stats.start_io_calls,
             "busy_retries": self.stats.busy_retries,
             "timeouts": self.stats.timeouts,
@@ -317,6 +319,12 @@ impl Report {
         }
         row("interrupts", format!("{} claimed, {} not ours", self.stats.interrupts, self.stats.spurious_interrupts));
         row("completions/interrupt", format!("{:.2}", self.stats.completions_per_interrupt()));
+        if self.stats.registers_emulated > 0 {
+            // A loaded image touches its registers directly; each access is emulated.
+            #[allow(clippy::cast_precision_loss)]
+            let per_io = self.stats.registers_emulated as f64 / (o.ios.max(1) as f64);
+            row("registers emulated", format!("{} of {} accesses ({per_io:.2} per I/O)", self.stats.registers_emulated, self.stats.register_accesses));
+        }
         if o.resets > 0 || self.stats.bus_resets > 0 {
             row(
                 "bus resets",

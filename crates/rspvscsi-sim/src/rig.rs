@@ -80,6 +80,15 @@ pub enum Access {
 ///
 /// # Errors
 /// The first problem, as a message naming the option.
+/// `--driver PATH`: a file to read (what is in it is the loader's to judge, when the run starts).
+///
+/// # Errors
+/// A missing path or one that is not a regular file.
+pub fn check_driver(path: &Path) -> Result<(), String> {
+    let md = std::fs::metadata(path).map_err(|e| format!("--driver {}: {e}", path.display()))?;
+    if md.is_file() { Ok(()) } else { Err(format!("--driver {}: not a regular file (a driver image, .sys)", path.display())) }
+}
+
 pub fn check_images(disks: &[DiskSpec], trace: Option<&Path>) -> Result<(), String> {
     let trace_id = trace.and_then(|t| std::fs::metadata(t).ok()).map(|m| (m.dev(), m.ino()));
     let mut seen: Vec<((u64, u64), &str)> = Vec::new();
@@ -162,6 +171,8 @@ pub struct Durability {
 pub struct RigConfig {
     /// The miniport.
     pub miniport: MiniportArg,
+    /// A driver image to load instead of the linked-in driver.
+    pub driver: Option<PathBuf>,
     /// `ArgumentString`.
     pub argument_string: Option<String>,
     /// The HBA.
@@ -200,6 +211,9 @@ impl RigConfig {
         if !a.hba.is_model() && a.latency_us.is_some() {
             return Err("--latency-us sets the device model's latency; real hardware has its own".into());
         }
+        if let Some(path) = &a.driver {
+            check_driver(path)?;
+        }
         let disks: Vec<DiskSpec> = if a.disks.is_empty() { default_disks.iter().map(|s| DiskSpec::fixed(s)).collect() } else { a.disks.clone() };
         check_images(&disks, a.trace.as_deref())?;
         if let (Access::WriteUnasked(what), Some(image)) = (access, disks.iter().find_map(DiskSpec::file)) {
@@ -212,6 +226,7 @@ impl RigConfig {
         }
         Ok(Self {
             miniport: a.miniport,
+            driver: a.driver.clone(),
             argument_string: a.argument_string.clone(),
             hba: a.hba.clone(),
             disks,
@@ -246,14 +261,21 @@ impl RigConfig {
         }
     }
 
-    /// The miniport's name.
+    /// The miniport's name, as the run's header says which driver ran: the linked-in one, the
+    /// test miniport, or an image by its file name.
     #[must_use]
-    pub fn miniport_name(&self) -> &'static str {
-        match self.miniport {
-            MiniportArg::Rspvscsi => "rspvscsi",
-            MiniportArg::Test => "test",
+    pub fn miniport_name(&self) -> String {
+        match (&self.driver, self.miniport) {
+            (Some(path), _) => format!("{} (PE image, {})", image_name(path), path.display()),
+            (None, MiniportArg::Rspvscsi) => "rspvscsi (linked in)".into(),
+            (None, MiniportArg::Test) => "test".into(),
         }
     }
+}
+
+/// The file name an image is loaded under (`rspvscsi.sys`).
+fn image_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// A machine with the miniport loaded and the disks it found.
@@ -367,12 +389,20 @@ impl Rig {
                 builder.adapter(hba, Arc::new(dma)).build()
             }
         };
-        let entry: DriverEntryFn = match config.miniport {
-            MiniportArg::Rspvscsi => rspvscsi::DriverEntry,
-            MiniportArg::Test => scsiport_sim::test_miniport::driver_entry,
-        };
         let started = std::time::Instant::now();
-        if let Err(e) = machine.load_driver(entry) {
+        let loaded = if let Some(path) = &config.driver {
+            let bytes = std::fs::read(path).map_err(|e| RigError::Setup(format!("--driver {}: {e}", path.display())))?;
+            let image = scsiport_sim::pe::load(&image_name(path), &bytes, &scsiport_sim::scsiport_exports())
+                .map_err(|e| RigError::Setup(format!("--driver {}: {e}", path.display())))?;
+            machine.load_image(Arc::new(image))
+        } else {
+            let entry: DriverEntryFn = match config.miniport {
+                MiniportArg::Rspvscsi => rspvscsi::DriverEntry,
+                MiniportArg::Test => scsiport_sim::test_miniport::driver_entry,
+            };
+            machine.load_driver(entry)
+        };
+        if let Err(e) = loaded {
             return Err(RigError::Machine(e, Some(Box::new(machine))));
         }
         let load_time = started.elapsed();

@@ -187,6 +187,8 @@ pub struct RunSpec {
     pub hba: HbaArg,
     /// The miniport.
     pub miniport: MiniportArg,
+    /// A driver image instead of the linked-in driver.
+    pub driver: Option<std::path::PathBuf>,
     /// Its `ArgumentString`.
     pub argument_string: Option<String>,
     /// Trace file.
@@ -1037,6 +1039,7 @@ fn bugcheck_text(b: &scsiport_sim::BugCheck) -> String {
 fn config_of(spec: &RunSpec) -> RigConfig {
     RigConfig {
         miniport: spec.miniport,
+        driver: spec.driver.clone(),
         argument_string: spec.argument_string.clone(),
         hba: spec.hba.clone(),
         disks: DISKS.iter().map(|d| DiskSpec::fixed(d)).collect(),
@@ -1112,6 +1115,9 @@ fn reproduce_of(args: &SoakArgs, spec: &RunSpec, faults: &[FaultKind]) -> String
     }
     if args.miniport == MiniportArg::Test {
         s.push_str(" --miniport test");
+    }
+    if let Some(path) = &args.driver {
+        let _ = write!(s, " --driver '{}'", path.display().to_string().replace('\'', "'\\''"));
     }
     if let Some(a) = &args.argument_string {
         let _ = write!(s, " --args '{}'", a.replace('\'', "'\\''"));
@@ -1209,7 +1215,11 @@ fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> St
         faults.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     };
     let hba = if args.hba == HbaArg::Model { "PVSCSI model (QEMU layout)" } else { "PVSCSI model (VMware layout)" };
-    let miniport = if args.miniport == MiniportArg::Test { "test" } else { "rspvscsi" };
+    let miniport = match (&args.driver, args.miniport) {
+        (Some(path), _) => format!("{} (PE image)", path.display()),
+        (None, MiniportArg::Test) => "test".into(),
+        (None, MiniportArg::Rspvscsi) => "rspvscsi (linked in)".into(),
+    };
     format!(
         "rspvscsi-sim soak: {miniport} miniport on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
         runs,
@@ -1233,6 +1243,11 @@ pub fn run(args: &SoakArgs) -> Verdict {
         Ok(f) => f,
         Err(e) => return app::usage(&e),
     };
+    if let Some(path) = &args.driver
+        && let Err(e) = crate::rig::check_driver(path)
+    {
+        return app::usage(&e);
+    }
     if !matches!(args.hba, HbaArg::Model | HbaArg::ModelVmware) {
         return app::usage("the soak makes its faults with the device model: --hba model or model-vmware");
     }
@@ -1253,6 +1268,7 @@ pub fn run(args: &SoakArgs) -> Verdict {
                 qd: args.qd as usize,
                 hba: args.hba.clone(),
                 miniport: args.miniport,
+                driver: args.driver.clone(),
                 argument_string: args.argument_string.clone(),
                 trace: args.trace.clone(),
             });
@@ -1327,6 +1343,7 @@ mod tests {
             qd: 8,
             hba: HbaArg::Model,
             miniport: MiniportArg::Rspvscsi,
+            driver: None,
             argument_string: None,
             trace: None,
         }

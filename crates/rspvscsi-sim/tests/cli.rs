@@ -471,3 +471,50 @@ fn a_soak_failure_comes_with_the_command_that_reproduces_it() {
     assert_eq!(step(&text(&replay.stderr)), step(&err));
     assert!(out.stdout.ends_with(b"FAIL\n"), "{}", text(&out.stdout));
 }
+
+/// `--driver PATH.sys`: the shipping image instead of the linked-in driver, with the same
+/// workloads, and the header says which driver ran. Skipped (with a line) where the image cannot
+/// be built; a failure in CI.
+#[test]
+fn the_driver_image_runs_like_the_linked_in_driver() {
+    if let Some(reason) = xtask::sys::unavailable_reason() {
+        assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi.sys cannot be built: {reason}");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), format!("SKIPPED: rspvscsi.sys cannot be built here: {reason}\n").as_bytes());
+        return;
+    }
+    let package = xtask::sys::build(&xtask::sys::SCSIPORT, &xtask::sys::Options::default(), &mut |_| {}).expect("cargo xtask sys");
+    let sys = package.sys.to_str().unwrap();
+    let out = expect(&["--driver", sys, "--count", "300"], 0);
+    assert!(out.lines().next().unwrap().starts_with("rspvscsi-sim: rspvscsi.sys (PE image"), "{out}");
+    assert!(out.contains("result                  PASS"), "{out}");
+    // The same deterministic run gives the same figures as the linked-in driver's.
+    let image = json(&["--driver", sys, "--count", "300", "--mode", "deterministic"]);
+    let linked = json(&["--count", "300", "--mode", "deterministic"]);
+    for key in ["ios", "interrupts", "completions_per_interrupt", "errors", "mismatches"] {
+        assert_eq!(image[key], linked[key], "{key}: image {} vs linked {}", image[key], linked[key]);
+    }
+    assert!(image["miniport"].as_str().unwrap().contains("rspvscsi.sys"));
+    assert!(linked["miniport"].as_str().unwrap().contains("linked in"));
+    // The scenario set and the soak take it too.
+    expect(&["scenario", "--driver", sys, "--mode", "concurrent"], 0);
+    expect(&["soak", "--driver", sys, "--steps", "2000", "--seeds", "1"], 0);
+}
+
+#[test]
+fn a_driver_that_is_no_image_is_refused() {
+    let dir = std::env::temp_dir().join(format!("rspvscsi-sim-driver-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pe = dir.join("not.sys");
+    std::fs::write(&not_pe, b"MZ but nothing more").unwrap();
+    // Missing and not a file: usage errors; present but not an image: the loader says why.
+    let err = text(&sim(&["--driver", "/nonexistent/x.sys"]).stderr);
+    assert_eq!(sim(&["--driver", "/nonexistent/x.sys"]).status.code(), Some(2), "{err}");
+    assert_eq!(sim(&["--driver", dir.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(sim(&["soak", "--driver", "/nonexistent/x.sys"]).status.code(), Some(2));
+    let out = sim(&["--driver", not_pe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(format!("{}{}", text(&out.stdout), text(&out.stderr)).contains("not a loadable PE image"));
+    // It replaces the linked-in driver; the test miniport is another choice.
+    assert_eq!(sim(&["--driver", not_pe.to_str().unwrap(), "--miniport", "test"]).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
