@@ -79,7 +79,7 @@ impl Report {
     #[must_use]
     pub fn new(rig: &Rig, info: RunInfo, outcome: Outcome, checks: Vec<Check>) -> Self {
         Self {
-            miniport: rig.config.miniport_name(),
+            miniport: rig.config.miniport_key(),
             hba: rig.config.hba.to_string(),
             mode: rig.config.mode_name().into(),
             seed: rig.config.seed,
@@ -110,7 +110,7 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "rspvscsi-sim: {} miniport on {}, {} schedule, seed {}",
+            "rspvscsi-sim: {} on {}, {} schedule, seed {}",
             rig.config.miniport_name(),
             rig.hba_description(),
             rig.config.mode_name(),

@@ -261,14 +261,24 @@ impl RigConfig {
         }
     }
 
+    /// The driver's short name for `--json`: `rspvscsi`, `test`, or the image's file name.
+    #[must_use]
+    pub fn miniport_key(&self) -> String {
+        match (&self.driver, self.miniport) {
+            (Some(path), _) => image_name(path),
+            (None, MiniportArg::Rspvscsi) => "rspvscsi".into(),
+            (None, MiniportArg::Test) => "test".into(),
+        }
+    }
+
     /// The miniport's name, as the run's header says which driver ran: the linked-in one, the
     /// test miniport, or an image by its file name.
     #[must_use]
     pub fn miniport_name(&self) -> String {
         match (&self.driver, self.miniport) {
-            (Some(path), _) => format!("{} (PE image, {})", image_name(path), path.display()),
-            (None, MiniportArg::Rspvscsi) => "rspvscsi (linked in)".into(),
-            (None, MiniportArg::Test) => "test".into(),
+            (Some(path), _) => format!("{} miniport (PE image, {})", image_name(path), path.display()),
+            (None, MiniportArg::Rspvscsi) => "rspvscsi miniport (linked in)".into(),
+            (None, MiniportArg::Test) => "test miniport".into(),
         }
     }
 }

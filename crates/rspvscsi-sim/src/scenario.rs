@@ -234,7 +234,7 @@ pub fn run(names: &[String], args: &RunArgs) -> Verdict {
     };
     if !args.json {
         let header = format!(
-            "rspvscsi-sim scenarios: {} miniport on {}, {} schedule, seed {}\n",
+            "rspvscsi-sim scenarios: {} on {}, {} schedule, seed {}\n",
             config.miniport_name(),
             config.hba_description(),
             config.mode_name(),

@@ -1216,12 +1216,12 @@ fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> St
     };
     let hba = if args.hba == HbaArg::Model { "PVSCSI model (QEMU layout)" } else { "PVSCSI model (VMware layout)" };
     let miniport = match (&args.driver, args.miniport) {
-        (Some(path), _) => format!("{} (PE image)", path.display()),
-        (None, MiniportArg::Test) => "test".into(),
-        (None, MiniportArg::Rspvscsi) => "rspvscsi (linked in)".into(),
+        (Some(path), _) => format!("{} miniport (PE image)", path.display()),
+        (None, MiniportArg::Test) => "test miniport".into(),
+        (None, MiniportArg::Rspvscsi) => "rspvscsi miniport (linked in)".into(),
     };
     format!(
-        "rspvscsi-sim soak: {miniport} miniport on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
+        "rspvscsi-sim soak: {miniport} on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
         runs,
         args.seed,
         args.seed.saturating_add(args.seeds - 1),
