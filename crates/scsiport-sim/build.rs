@@ -1,4 +1,5 @@
-//! Compiles the C shim that defines the variadic `ScsiPortNotification` and `ScsiDebugPrint`.
+//! Compiles the C shim that defines the variadic `ScsiPortNotification`, `ScsiDebugPrint`,
+//! `StorPortNotification` and `StorPortDebugPrint`.
 //!
 //! The library is linked with `+whole-archive`: the miniport that calls these symbols does not
 //! depend on this crate, so its rlib may come after ours on the linker command line, and an

@@ -127,3 +127,143 @@ MS_ABI void ScsiDebugPrint(unsigned int level, char *fmt, ...) {
         f(level, buf);
     }
 }
+
+/*
+ * Storport's two variadic entry points, StorPortNotification and StorPortDebugPrint, the same
+ * way. StorPortNotification carries storport.h's notification types, including the ones the
+ * header's inline functions send (StorPortEnablePassiveInitialization, StorPortInitializeDpc,
+ * StorPortIssueDpc, StorPortAcquireSpinLock, StorPortReleaseSpinLock), with the arguments each
+ * passes (nf-storport-storportnotification and the inline bodies in km/storport.h).
+ */
+static sp_sim_notify_fn volatile g_stor_notify;
+static sp_sim_debug_fn volatile g_stor_debug;
+
+void scsiport_sim_set_stor_callbacks(sp_sim_notify_fn notify, sp_sim_debug_fn debug) {
+    __atomic_store_n(&g_stor_notify, notify, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_stor_debug, debug, __ATOMIC_SEQ_CST);
+}
+
+/* STORPORT_NOTIFICATION_TYPE values from storport.h. */
+enum {
+    STOR_RequestComplete = 0,
+    STOR_NextRequest = 1,
+    STOR_NextLuRequest = 2,
+    STOR_ResetDetected = 3,
+    STOR_RequestTimerCall = 6,
+    STOR_BusChangeDetected = 7,
+    STOR_WMIEvent = 8,
+    STOR_WMIReregister = 9,
+    STOR_LinkUp = 10,
+    STOR_LinkDown = 11,
+    STOR_QueryTickCount = 12,
+    STOR_BufferOverrunDetected = 13,
+    STOR_EnablePassiveInitialization = 0x1000,
+    STOR_InitializeDpc = 0x1001,
+    STOR_IssueDpc = 0x1002,
+    STOR_AcquireSpinLock = 0x1003,
+    STOR_ReleaseSpinLock = 0x1004,
+    STOR_IoTargetRequestServiceTime = 0x1006
+};
+
+MS_ABI void StorPortNotification(int type, void *ext, ...) {
+    uintptr_t a[4] = {0, 0, 0, 0};
+    int n = 0;
+    __builtin_ms_va_list ap;
+    __builtin_ms_va_start(ap, ext);
+    switch (type) {
+    case STOR_RequestComplete:
+    case STOR_QueryTickCount:
+    case STOR_ReleaseSpinLock:
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        n = 1;
+        break;
+    case STOR_NextLuRequest:
+        a[0] = (unsigned char)ms_va_arg(ap, int);
+        a[1] = (unsigned char)ms_va_arg(ap, int);
+        a[2] = (unsigned char)ms_va_arg(ap, int);
+        n = 3;
+        break;
+    case STOR_RequestTimerCall:
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = ms_va_arg(ap, unsigned int);
+        n = 2;
+        break;
+    case STOR_BusChangeDetected:
+        /* The PathId is "optional": a caller without it leaves whatever R8 held, of which only
+           the low byte is read. */
+        a[0] = (unsigned char)ms_va_arg(ap, int);
+        n = 1;
+        break;
+    case STOR_WMIEvent:
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = (unsigned char)ms_va_arg(ap, int);
+        n = 2;
+        if (a[1] != 0xFF) {
+            a[2] = (unsigned char)ms_va_arg(ap, int);
+            a[3] = (unsigned char)ms_va_arg(ap, int);
+            n = 4;
+        }
+        break;
+    case STOR_WMIReregister:
+        a[0] = (unsigned char)ms_va_arg(ap, int);
+        n = 1;
+        if (a[0] != 0xFF) {
+            a[1] = (unsigned char)ms_va_arg(ap, int);
+            a[2] = (unsigned char)ms_va_arg(ap, int);
+            n = 3;
+        }
+        break;
+    case STOR_EnablePassiveInitialization:
+    case STOR_InitializeDpc:
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = (uintptr_t)ms_va_arg(ap, void *);
+        n = 2;
+        break;
+    case STOR_IssueDpc:
+        a[0] = (uintptr_t)ms_va_arg(ap, void *);
+        a[1] = (uintptr_t)ms_va_arg(ap, void *);
+        a[2] = (uintptr_t)ms_va_arg(ap, void *);
+        a[3] = (uintptr_t)ms_va_arg(ap, void *);
+        n = 4;
+        break;
+    case STOR_AcquireSpinLock:
+        a[0] = (unsigned int)ms_va_arg(ap, int);
+        a[1] = (uintptr_t)ms_va_arg(ap, void *);
+        a[2] = (uintptr_t)ms_va_arg(ap, void *);
+        n = 3;
+        break;
+    case STOR_IoTargetRequestServiceTime:
+        a[0] = (uintptr_t)ms_va_arg(ap, unsigned long long);
+        a[1] = (uintptr_t)ms_va_arg(ap, void *);
+        n = 2;
+        break;
+    default:
+        /* ResetDetected, NextRequest, LinkUp, LinkDown, BufferOverrunDetected: no arguments.
+           Unknown types: none are read. */
+        break;
+    }
+    __builtin_ms_va_end(ap);
+    sp_sim_notify_fn f = __atomic_load_n(&g_stor_notify, __ATOMIC_SEQ_CST);
+    if (f) {
+        f(type, ext, a[0], a[1], a[2], a[3], n);
+    }
+}
+
+MS_ABI void StorPortDebugPrint(unsigned int level, char *fmt, ...) {
+    char buf[512];
+    unsigned long long w[8];
+    __builtin_ms_va_list ap;
+    if (!fmt) {
+        return;
+    }
+    __builtin_ms_va_start(ap, fmt);
+    for (int i = 0; i < 8; i++) {
+        w[i] = ms_va_arg(ap, unsigned long long);
+    }
+    __builtin_ms_va_end(ap);
+    snprintf(buf, sizeof buf, fmt, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+    sp_sim_debug_fn f = __atomic_load_n(&g_stor_debug, __ATOMIC_SEQ_CST);
+    if (f) {
+        f(level, buf);
+    }
+}

@@ -22,7 +22,7 @@ use crate::trace::J;
 use crate::verifier::Rule;
 
 /// Runs a service body; a panic inside the emulator becomes a benign return value and a log line.
-fn guarded<R>(default: R, name: &'static str, f: impl FnOnce() -> R) -> R {
+pub(crate) fn guarded<R>(default: R, name: &'static str, f: impl FnOnce() -> R) -> R {
     if let Ok(r) = catch_unwind(AssertUnwindSafe(f)) {
         r
     } else {
@@ -32,7 +32,7 @@ fn guarded<R>(default: R, name: &'static str, f: impl FnOnce() -> R) -> R {
 }
 
 /// The machine and adapter of the running routine, with the device-extension cross-check.
-fn resolve(ext: PVOID, name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>, Routine)> {
+pub(crate) fn resolve(ext: PVOID, name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>, Routine)> {
     let Some((m, ad, routine)) = current() else {
         eprintln!("scsiport-sim: {name} called outside any miniport routine run by the emulator; ignored");
         return None;
@@ -58,7 +58,7 @@ fn resolve(ext: PVOID, name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adap
 }
 
 /// The adapter of the running routine, for the register accessors (which take no extension).
-fn resolve_register(name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>)> {
+pub(crate) fn resolve_register(name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>)> {
     let Some((m, ad, routine)) = current() else {
         eprintln!("scsiport-sim: {name} called outside any miniport routine run by the emulator; ignored");
         return None;
@@ -73,8 +73,8 @@ fn resolve_register(name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter
     Some((m, ad))
 }
 
-type NotifyFn = extern "C" fn(i32, PVOID, usize, usize, usize, usize, i32);
-type DebugFn = extern "C" fn(u32, *const std::ffi::c_char);
+pub(crate) type NotifyFn = extern "C" fn(i32, PVOID, usize, usize, usize, usize, i32);
+pub(crate) type DebugFn = extern "C" fn(u32, *const std::ffi::c_char);
 
 unsafe extern "C" {
     fn scsiport_sim_set_callbacks(notify: NotifyFn, debug: DebugFn);
@@ -83,6 +83,10 @@ unsafe extern "C" {
 extern "C" fn on_notify(ty: i32, ext: PVOID, a0: usize, a1: usize, a2: usize, a3: usize, _n: i32) {
     guarded((), "ScsiPortNotification", || {
         let Some((m, ad, routine)) = resolve(ext, "ScsiPortNotification") else { return };
+        if m.port != crate::Port::ScsiPort {
+            m.violation(Some(ad.index), Rule::BadServiceArgument, [u64::from(ty.cast_unsigned()), 0, 0], "ScsiPortNotification on a Storport machine".into());
+            return;
+        }
         m.notification(&ad, routine, ty, [a0, a1, a2, a3]);
     });
 }
@@ -122,6 +126,10 @@ pub extern "win64" fn ScsiPortInitialize(Argument1: PVOID, Argument2: PVOID, HwI
             return 0xC000_0001;
         };
         m.trace(None, "port", &[("fn", J::Static("ScsiPortInitialize"))]);
+        if m.port != crate::Port::ScsiPort {
+            m.violation(None, Rule::InitializeArguments, [0, 0, 0], "ScsiPortInitialize on a Storport machine".into());
+            return 0xC000_000D;
+        }
         m.scsi_port_initialize(Argument1, Argument2, HwInitializationData)
     })
 }

@@ -32,6 +32,7 @@ pub mod pvscsi;
 pub mod uio;
 
 mod ffi;
+mod stor_ffi;
 mod guard;
 mod machine;
 mod mmio;
@@ -39,14 +40,16 @@ pub mod pe;
 mod port;
 mod request;
 mod stats;
+pub mod stor_test_miniport;
 pub mod test_miniport;
 mod trace;
 pub mod trace_diff;
 pub mod verifier;
 
 pub use ffi::scsiport_exports;
+pub use stor_ffi::storport_exports;
 pub use machine::{DriverEntryFn, Machine, MachineBuilder, Schedule};
-pub use port::{Error, PortConfig, RealClock, VirtualClock};
+pub use port::{Error, Port, PortConfig, RealClock, VirtualClock};
 pub use request::{Completion, Direction, Request, Ticket};
 pub use stats::{Histogram, Stats};
 pub use verifier::{BugCheck, Rule, VerifierConfig, Violation};

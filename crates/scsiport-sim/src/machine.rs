@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::hba::{Clock, Hba};
 use crate::mem::DmaSpace;
 use crate::port::{
-    Adapter, CHAN_DEVICE, CHAN_DPC, CHAN_IRQ, Error, MachineCore, PortConfig, RealClock, ResetState, Step, VirtualClock,
+    Adapter, CHAN_DEVICE, CHAN_DPC, CHAN_IRQ, Error, MachineCore, Port, PortConfig, RealClock, ResetState, Step, VirtualClock,
 };
 use crate::request::{Completion, Request, Ticket};
 use crate::stats::Stats;
@@ -49,6 +49,7 @@ type AdapterSpec = (Arc<dyn Hba>, Arc<dyn DmaSpace>, Option<u32>, Option<String>
 /// Builds a [`Machine`].
 pub struct MachineBuilder {
     schedule: Schedule,
+    port: Port,
     verifier: VerifierConfig,
     cfg: PortConfig,
     trace: Option<Box<dyn Write + Send>>,
@@ -68,6 +69,7 @@ impl Default for MachineBuilder {
     fn default() -> Self {
         Self {
             schedule: Schedule::Deterministic { seed: 1 },
+            port: Port::ScsiPort,
             verifier: VerifierConfig::default(),
             cfg: PortConfig::default(),
             trace: None,
@@ -94,6 +96,15 @@ impl MachineBuilder {
             Schedule::Deterministic { .. } => Arc::clone(&self.vclock) as Arc<dyn Clock>,
             Schedule::Concurrent => Arc::clone(&self.rclock) as Arc<dyn Clock>,
         }
+    }
+
+    /// The port driver the machine emulates (default: SCSI Port). A Storport machine runs a
+    /// Storport miniport: its `DriverEntry` calls `StorPortInitialize`, and a loaded image must
+    /// import `STORPORT.SYS` (load it with [`crate::storport_exports`]).
+    #[must_use]
+    pub fn port(mut self, port: Port) -> Self {
+        self.port = port;
+        self
     }
 
     /// Verifier settings.
@@ -187,6 +198,7 @@ impl MachineBuilder {
     #[must_use]
     pub fn build(self) -> Machine {
         crate::ffi::link();
+        crate::stor_ffi::link();
         let deterministic = matches!(self.schedule, Schedule::Deterministic { .. });
         let seed = match self.schedule {
             Schedule::Deterministic { seed } => seed,
@@ -205,6 +217,7 @@ impl MachineBuilder {
             if deterministic { Arc::clone(&self.vclock) as Arc<dyn Clock> } else { Arc::clone(&self.rclock) as Arc<dyn Clock> };
         let core = Arc::new(MachineCore {
             owner: crate::guard::new_owner(),
+            port: self.port,
             cfg: self.cfg,
             verifier: self.verifier,
             deterministic,
@@ -228,7 +241,10 @@ impl MachineBuilder {
             loaded: AtomicBool::new(false),
             arg_tokens: Box::new([0x4152_4731, 0x4152_4732]),
             image: Mutex::new(None),
-            direct_registers: AtomicBool::new(false),
+            // On x64 `storport.h`'s register accessors are plain volatile accesses of the mapped
+            // address, so a Storport miniport's direct accesses are legal: they are emulated as a
+            // loaded image's are.
+            direct_registers: AtomicBool::new(self.port == Port::Storport && cfg!(all(target_arch = "x86_64", target_os = "linux"))),
         });
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         crate::guard::set_direct_hook(crate::port::emulate_direct_access);
@@ -243,11 +259,16 @@ impl MachineBuilder {
         }
         let mut threads = Vec::new();
         if !deterministic {
-            for (name, f) in [
+            let mut roles: Vec<(&str, Role)> = vec![
                 ("scsiport-sim-device", device_thread as fn(&Arc<MachineCore>)),
                 ("scsiport-sim-interrupt", interrupt_thread),
                 ("scsiport-sim-dpc", dpc_thread),
-            ] {
+            ];
+            if self.port == Port::Storport {
+                // The miniport's DPC routines, apart from the thread that calls HwStorStartIo.
+                roles.push(("scsiport-sim-stordpc", stor_dpc_thread));
+            }
+            for (name, f) in roles {
                 let m = Arc::clone(&core);
                 if let Ok(h) = std::thread::Builder::new().name(name.into()).spawn(move || f(&m)) {
                     threads.push(h);
@@ -318,6 +339,10 @@ impl Machine {
     /// each access faults and is emulated against the HBA (`mmio.rs`), in program order, traced
     /// as the accessor routine of the same width would be.
     pub fn load_image(&self, image: Arc<crate::pe::DriverImage>) -> Result<(), Error> {
+        let module = self.core.port.module();
+        if let Some((m, _)) = image.imports().iter().find(|(m, _)| !m.eq_ignore_ascii_case(module)) {
+            return Err(Error::Usage(format!("the image imports from {m}; this machine emulates {module}")));
+        }
         let entry = image.entry();
         *lock(&self.core.image) = Some(image);
         self.core.direct_registers.store(true, Ordering::Release);
@@ -738,6 +763,24 @@ fn interrupt_thread(m: &Arc<MachineCore>) {
         }
         if !progress {
             m.chans[CHAN_IRQ].wait(&mut last, Duration::from_millis(1));
+        }
+    }
+}
+
+/// A thread of the concurrent schedule.
+type Role = fn(&Arc<MachineCore>);
+
+/// Storport's DPC routines (concurrent schedule), concurrent with `HwStorStartIo` on the DPC
+/// thread and the submitters' threads, and with the ISR.
+fn stor_dpc_thread(m: &Arc<MachineCore>) {
+    let mut last = 0;
+    while running(m) {
+        let mut progress = false;
+        for ad in &m.adapters {
+            progress |= m.run_stor_dpc(ad);
+        }
+        if !progress {
+            m.chans[CHAN_DPC].wait(&mut last, Duration::from_millis(1));
         }
     }
 }

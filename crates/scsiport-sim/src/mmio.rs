@@ -211,11 +211,14 @@ pub(crate) fn code_bytes(rip: usize, out: &mut [u8; 15]) -> usize {
 
 /// Emulates the faulting access at `fault_addr` of the interrupted context `ctx`, performing it
 /// through `perform` (`Some(value read)` for a load, `Some(_)` for a store; `None` = refused).
-/// On success the context resumes after the instruction. Runs in the SIGSEGV handler.
+/// On success the context resumes after the instruction. Runs in the SIGSEGV handler. Only code
+/// of a loaded image is emulated, unless `anywhere` (a Storport machine, whose miniports access
+/// registers directly on x64 by design, linked in or loaded).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) fn emulate_in_context(
     ctx: *mut libc::c_void,
     fault_addr: usize,
+    anywhere: bool,
     perform: impl FnOnce(&Access) -> Option<u32>,
 ) -> Result<(), String> {
     if ctx.is_null() {
@@ -235,7 +238,7 @@ pub(crate) fn emulate_in_context(
     let rip = gregs.get(greg(libc::REG_RIP)).copied().unwrap_or(0) as u64;
     regs.rip = rip;
     let Ok(rip_addr) = usize::try_from(rip) else { return Err("rip".into()) };
-    if !crate::pe::in_image(rip_addr) {
+    if !anywhere && !crate::pe::in_image(rip_addr) {
         return Err(format!("a register address touched directly by code at {rip:#x}, outside any loaded image"));
     }
     let mut code = [0u8; 15];

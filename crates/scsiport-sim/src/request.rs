@@ -164,6 +164,18 @@ impl Request {
         r
     }
 
+    /// `SRB_FUNCTION_RESET_DEVICE` for a target (Storport's second reset tier).
+    #[must_use]
+    pub fn reset_device(path: u8, target: u8) -> Self {
+        Self::function_only(sys::SRB_FUNCTION_RESET_DEVICE, path, target)
+    }
+
+    /// `SRB_FUNCTION_RESET_LOGICAL_UNIT` for a logical unit (Storport's first reset tier).
+    #[must_use]
+    pub fn reset_logical_unit(path: u8, target: u8, lun: u8) -> Self {
+        Self::function_only(sys::SRB_FUNCTION_RESET_LOGICAL_UNIT, path, target).with_lun(lun)
+    }
+
     /// `SRB_FUNCTION_RESET_BUS` for a bus.
     #[must_use]
     pub fn reset_bus(path: u8) -> Self {

@@ -89,8 +89,18 @@ pub struct Stats {
     pub completions: u64,
     /// Completions that happened inside an ISR or deferred-interrupt callback.
     pub completions_in_interrupt: u64,
-    /// `HwScsiStartIo` calls.
+    /// `HwScsiStartIo` (`HwStorStartIo`) calls.
     pub start_io_calls: u64,
+    /// `HwStorBuildIo` calls (Storport).
+    pub build_io_calls: u64,
+    /// `HwStorDpcRoutine` calls (Storport).
+    pub dpc_calls: u64,
+    /// Completions that happened inside `HwStorDpcRoutine` (Storport).
+    pub completions_in_dpc: u64,
+    /// Storport: `HwStorInterrupt` and `HwStorDpcRoutine` calls that began while another thread
+    /// was in `HwStorBuildIo` or `HwStorStartIo` of the same adapter (full duplex; always 0 in the
+    /// deterministic schedule, which runs one routine at a time).
+    pub overlapped_submissions: u64,
     /// `HwScsiEnableInterruptsCallback` calls.
     pub enable_callbacks: u64,
     /// `HwScsiDisableInterruptsCallback` calls.
@@ -126,6 +136,13 @@ impl Stats {
         if self.interrupts == 0 { 0.0 } else { self.completions_in_interrupt as f64 / self.interrupts as f64 }
     }
 
+    /// Completions per DPC routine call (completions in `HwStorDpcRoutine` / its calls).
+    #[must_use]
+    pub fn completions_per_dpc(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        if self.dpc_calls == 0 { 0.0 } else { self.completions_in_dpc as f64 / self.dpc_calls as f64 }
+    }
+
     /// Adds another adapter's counters.
     pub fn merge(&mut self, o: &Stats) {
         self.ios += o.ios;
@@ -135,6 +152,10 @@ impl Stats {
         self.completions += o.completions;
         self.completions_in_interrupt += o.completions_in_interrupt;
         self.start_io_calls += o.start_io_calls;
+        self.build_io_calls += o.build_io_calls;
+        self.dpc_calls += o.dpc_calls;
+        self.completions_in_dpc += o.completions_in_dpc;
+        self.overlapped_submissions += o.overlapped_submissions;
         self.enable_callbacks += o.enable_callbacks;
         self.disable_callbacks += o.disable_callbacks;
         self.timer_calls += o.timer_calls;

@@ -189,6 +189,222 @@ rules! {
     /// 0x1161: a `NextLuRequest` or `ScsiPortCompleteRequest` with an impossible address, or a bad argument to a service.
     BadServiceArgument = 0x1161, true, 0, "DDI:nf-srb-scsiportnotification",
         "port services need valid arguments (existing PathId/TargetId/Lun, non-NULL routine pointers)";
+
+    // Storport: Driver Verifier's Storport Verification (bug check 0xF1, P1 0x2001-0x2005).
+
+    /// 0x2001: `StorPortStallExecution` longer than 0.1 s.
+    StorStallTooLong = 0x2001, true, 0, "DBG:bug-check-0xf1--scsi-verifier-detected-violation",
+        "StorPortStallExecution must not stall longer than 0.1 s";
+    /// 0x2002: `StorPortGetUncachedExtension` outside `HwStorFindAdapter`, for a non-bus-master, or before its `ConfigInfo` is final.
+    StorUncachedExtension = 0x2002, true, 0, "DBG:bug-check-0xf1--scsi-verifier-detected-violation",
+        "StorPortGetUncachedExtension only from HwStorFindAdapter, for a bus master, with SrbExtensionSize (and the DMA fields) set before the call";
+    /// 0x2003: `StorPortGetDeviceBase` of an address PnP did not assign.
+    StorUnassignedRange = 0x2003, true, 0, "DBG:bug-check-0xf1--scsi-verifier-detected-violation",
+        "StorPortGetDeviceBase supports only the addresses the PnP manager assigned";
+    /// 0x2004: the same request completed more than once.
+    StorCompletedTwice = 0x2004, true, 0, "DBG:bug-check-0xf1--scsi-verifier-detected-violation",
+        "a Storport miniport must complete each request once";
+    /// 0x2005: an invalid address passed to a `StorPortRead/Write*` routine.
+    StorRegisterAccess = 0x2005, true, 0, "DBG:bug-check-0xf1--scsi-verifier-detected-violation",
+        "StorPortRead/Write*: the address must lie in a range StorPortGetDeviceBase mapped, of the routine's kind, the whole access inside";
+
+    // Storport: the memory monitor.
+
+    /// 0xD1: an SRB, its SRB extension or its scatter/gather list touched after completion.
+    StorTouchedAfterCompletion = 0xD1, true, 0, "DDI-storport:nf-storport-storportnotification",
+        "after RequestComplete the port driver owns the request: the miniport must not access it, its SRB extension or its scatter/gather list";
+    /// 0xD1: `Srb->DataBuffer` dereferenced although Storport did not map it.
+    StorDataBufferNotMapped = 0xD1, true, 0, "KG:use-of-mapping-buffers-in-the-storport-i-o-model",
+        "Srb->DataBuffer may be dereferenced only when MapBuffers maps that request's buffer";
+
+    // Storport: the rules its documentation states (emulator codes 0x12xx).
+
+    /// 0x1200: `StorPortInitialize` with a NULL or foreign argument, or outside `DriverEntry`.
+    StorInitializeArguments = 0x1200, true, 0, "DDI-storport:nf-storport-storportinitialize",
+        "StorPortInitialize must be called from DriverEntry with its two arguments and a HW_INITIALIZATION_DATA (Storport Verification: no NULL pointer)";
+    /// 0x1201: a `HW_INITIALIZATION_DATA` Storport does not accept.
+    StorInitializeData = 0x1201, true, 0, "DDI-storport:ns-storport-_hw_initialization_data~r1",
+        "HW_INITIALIZATION_DATA: its size, every required routine, HwDmaStarted and HwAdapterState NULL, NeedPhysicalAddresses, TaggedQueuing, AutoRequestSense and MultipleRequestPerLu TRUE, AddressTypeFlags BTL8, no virtual-miniport routine";
+    /// 0x1202: `DriverEntry` did not return what `StorPortInitialize` returned.
+    StorDriverEntryReturn = 0x1202, true, 0, "DDI-storport:nf-storport-storportinitialize",
+        "DriverEntry returns the value StorPortInitialize returned";
+    /// 0x1203: `HwStorFindAdapter` returned something else than an `SP_RETURN_*` code.
+    StorFindAdapterResult = 0x1203, true, 0, "DT:storport-spreturnvalue",
+        "HwStorFindAdapter returns SP_RETURN_FOUND, SP_RETURN_ERROR, SP_RETURN_BAD_CONFIG or SP_RETURN_NOT_FOUND";
+    /// 0x1204: `HwStorFindAdapter` left `MaximumTransferLength` or `NumberOfPhysicalBreaks` unset.
+    StorFindAdapterLimits = 0x1204, true, 0, "DT:storport-storportfindadapter",
+        "HwStorFindAdapter must set MaximumTransferLength and NumberOfPhysicalBreaks";
+    /// 0x1205: the miniport did not choose full duplex.
+    StorFullDuplex = 0x1205, true, 0, "DT:storport-spduplex",
+        "a Storport miniport must run in full-duplex mode (SynchronizationModel = StorSynchronizeFullDuplex)";
+    /// 0x1206: `HwStorFindAdapter` changed what Storport owns in `ConfigInfo`, or left it inconsistent.
+    StorFindAdapterConfig = 0x1206, true, 0, "DDI-storport:ns-storport-_port_configuration_information",
+        "ConfigInfo: the members Storport initialises and miniports must not modify stay as they were; MaxIOsPerLun at most 255 with SCSI_REQUEST_BLOCKs; at least 16 physical breaks";
+    /// 0x1207: `StorPortFreeDeviceBase` outside `HwStorFindAdapter`.
+    StorFreeDeviceBaseOutside = 0x1207, true, 0, "DT:dv-storport-verification",
+        "StorPortFreeDeviceBase can be called only from HwStorFindAdapter";
+    /// 0x1208: `StorPortEnablePassiveInitialization` outside `HwStorInitialize`.
+    StorEnablePassive = 0x1208, true, 0, "DT:storport-storportenablepassive",
+        "StorPortEnablePassiveInitialization only from HwStorInitialize";
+    /// 0x1209: `StorPortEnablePassiveInitialization` from a `HwStorInitialize` called by `HwStorAdapterControl`.
+    StorPassiveFromHwInit = 0x1209, true, 0, "DT:storport-storportpassivefromhwinit",
+        "StorPortEnablePassiveInitialization must not be reached from HwStorAdapterControl through HwStorInitialize";
+    /// 0x120A: `StorPortInitializeDpc` outside `HwStorPassiveInitializeRoutine`.
+    StorInitializeDpcOutside = 0x120A, true, 0, "DDI-storport:nf-storport-storportinitializedpc",
+        "StorPortInitializeDpc must be called from HwStorPassiveInitializeRoutine";
+    /// 0x120B: `StorPortIssueDpc` of a DPC object `StorPortInitializeDpc` did not initialise.
+    StorIssueDpcUninitialized = 0x120B, true, 0, "DDI-storport:nf-storport-storportissuedpc",
+        "StorPortIssueDpc needs a DPC object initialised by StorPortInitializeDpc";
+    /// 0x120C: a spin lock the running routine may not take.
+    StorLockNotAllowed = 0x120C, true, 0, "DDI-storport:nf-storport-storportacquirespinlock",
+        "each miniport routine may acquire only the spin locks the StorPortAcquireSpinLock table allows it";
+    /// 0x120D: a lock acquired while held, or against the order (`StartIo` or DPC after interrupt).
+    StorLockOrder = 0x120D, true, 0, "DT:storport-storportspinlock3",
+        "never acquire a lock already held, and take the DPC or StartIo lock before the interrupt lock (StorPortSynchronizeAccess takes the interrupt lock)";
+    /// 0x120E: `StorPortReleaseSpinLock` of a lock not acquired.
+    StorLockRelease = 0x120E, true, 0, "DT:storport-storportspinlock4",
+        "StorPortReleaseSpinLock only releases a lock StorPortAcquireSpinLock acquired, with its handle";
+    /// 0x120F: a routine returned holding a lock it acquired.
+    StorLockHeldAtReturn = 0x120F, true, 0, "DT:storport-storportspinlock",
+        "a lock acquired with StorPortAcquireSpinLock is released before the routine returns";
+    /// 0x1210: `StorPortStallExecution` in `HwStorStartIo`.
+    StorStallInStartIo = 0x1210, true, 0, "DT:storport-storportstartio",
+        "no waits in HwStorStartIo: StorPortStallExecution belongs in HwStorBuildIo";
+    /// 0x1211: a stall of a millisecond or more.
+    StorStallOverMillisecond = 0x1211, true, 0, "DDI-storport:nf-storport-storportstallexecution",
+        "StorPortStallExecution's delay must be less than a full millisecond";
+    /// 0x1212: `HwStorBuildIo` completed its request and returned TRUE.
+    StorBuildIoCompletedTrue = 0x1212, true, 0, "DDI-storport:nc-storport-hw_buildio",
+        "HwStorBuildIo that completes its request returns FALSE: a completed request is not passed on";
+    /// 0x1213: `HwStorBuildIo` returned FALSE and the request was not completed by its timeout.
+    StorBuildIoNotCompleted = 0x1213, true, 0, "DDI-storport:nc-storport-hw_buildio",
+        "after HwStorBuildIo returns FALSE the miniport must complete the request before its TimeOutValue";
+    /// 0x1214: `RequestComplete` of a pointer that is no request the miniport holds.
+    StorCompletedNotOutstanding = 0x1214, true, 0, "DDI-storport:nf-storport-storportnotification",
+        "RequestComplete names a request the miniport was given and has not completed";
+    /// 0x1215: completion with a status a miniport may not report.
+    StorInvalidSrbStatus = 0x1215, true, 0, "DT:storport-storportstatuspending",
+        "a request is never completed with SRB_STATUS_PENDING (nor QUEUE_FROZEN, INTERNAL_ERROR, an undefined code, or AUTOSENSE_VALID without sense)";
+    /// 0x1216: a completed request passed to a port service.
+    StorCompletedSrbPassed = 0x1216, true, 0, "DDI-storport:nf-storport-storportnotification",
+        "after RequestComplete the miniport must not pass the SRB to another routine";
+    /// 0x1217: the miniport wrote an SRB field it must only read.
+    StorReadOnlySrbField = 0x1217, true, 0, "DDI-storport:nc-storport-hw_startio",
+        "the miniport returns only SrbStatus, ScsiStatus, DataTransferLength (underrun) and the sense length in the SRB";
+    /// 0x1218: `DataTransferLength` grew.
+    StorTransferLengthGrown = 0x1218, true, 0, "KG:error-handling-in-storport-miniport-drivers",
+        "DataTransferLength is set to what was actually transferred: it can only shrink";
+    /// 0x1219: an underrun without `SRB_STATUS_DATA_OVERRUN`.
+    StorUnderrunStatus = 0x1219, true, 0, "KG:error-handling-in-storport-miniport-drivers",
+        "an underrun is reported with SRB_STATUS_DATA_OVERRUN";
+    /// 0x121A: the miniport modified a scatter/gather list Storport built.
+    StorScatterGatherModified = 0x121A, true, 0, "DDI-storport:nf-storport-storportgetscattergatherlist",
+        "the miniport must not modify the scatter/gather list";
+    /// 0x121B: `RequestTimerCall` without a `HwStorTimer` routine.
+    StorTimerMisuse = 0x121B, true, 0, "DT:storport-storporttimer",
+        "RequestTimerCall needs a HwStorTimer routine";
+    /// 0x121C: a notification type Storport does not document.
+    StorUnsupportedNotification = 0x121C, true, 0, "DT:storport-storportnotification2",
+        "StorPortNotification takes only the documented notification types";
+    /// 0x121D: `NextRequest` or `NextLuRequest`, which Storport ignores (warning).
+    StorIgnoredNotification = 0x121D, false, 0, "KG:storport-queue-management",
+        "Storport ignores NextRequest and NextLuRequest: its queues are managed with StorPortPause/Busy";
+    /// 0x121E: `HwStorAdapterControl` returned other than `ScsiAdapterControlSuccess`.
+    StorControlNotSuccess = 0x121E, true, 0, "DDI-storport:nc-storport-hw_adapter_control",
+        "HwStorAdapterControl must return ScsiAdapterControlSuccess for all control types";
+    /// 0x121F: `ScsiStopAdapter` or `ScsiRestartAdapter` not supported.
+    StorControlRequired = 0x121F, true, 0, "DDI-storport:nc-storport-hw_adapter_control",
+        "a Storport miniport must support ScsiStopAdapter and ScsiRestartAdapter";
+    /// 0x1220: `ScsiQuerySupportedControlTypes` wrote past the list.
+    StorControlListOverrun = 0x1220, true, 0, "DDI-storport:ns-storport-scsi_supported_control_type_list",
+        "ScsiQuerySupportedControlTypes must not write past SupportedTypeList[MaxControlType-1]";
+    /// 0x1221: `HwStorResetBus` returned with requests of that bus still outstanding.
+    StorResetBusLeftRequests = 0x1221, true, 0, "DDI-storport:nc-storport-hw_reset_bus",
+        "HwStorResetBus completes the SRBs HwStorStartIo received for PathId during the routine";
+    /// 0x1222: `StorPortGetPhysicalAddress` misused.
+    StorPhysicalAddress = 0x1222, true, 0, "DDI-storport:nf-storport-storportgetphysicaladdress",
+        "StorPortGetPhysicalAddress of a data or sense buffer address needs that SRB; with an SRB, the address must be in its buffers";
+    /// 0x1223: `StorPortGetVirtualAddress` of a physical address Storport did not give out.
+    StorVirtualAddress = 0x1223, true, 0, "DDI-storport:nf-storport-storportgetvirtualaddress",
+        "StorPortGetVirtualAddress takes a physical address of the uncached extension or an SRB extension";
+    /// 0x1224: a service called with another adapter's device extension, or from no routine.
+    StorWrongDeviceExtension = 0x1224, true, 0, "DDI-storport:nf-storport-storportnotification",
+        "port services take the HwDeviceExtension of the adapter whose routine is running";
+    /// 0x1225: a routine ran too long (the emulator uses SCSI Verification's limits: 0.5 s, `HwStorInitialize` 5 s).
+    StorRoutineTooLong = 0x1225, true, 0, "DT:dv-storport-verification",
+        "a miniport routine must not take an excessive time (0.5 s; HwStorInitialize 5 s)";
+    /// 0x1226: the ISR claimed an interrupt its HBA did not raise.
+    StorIsrClaimedForeign = 0x1226, true, 0, "DDI-storport:nc-storport-hw_interrupt",
+        "HwStorInterrupt returns FALSE when its HBA did not generate the interrupt";
+    /// 0x1227: interrupt storm: the ISR keeps returning FALSE while its HBA's line stays asserted.
+    StorInterruptStorm = 0x1227, true, 0, "DDI-storport:nc-storport-hw_interrupt",
+        "HwStorInterrupt must claim and dismiss its HBA's interrupt; a line that stays asserted is a storm";
+    /// 0x1228: the ISR returned TRUE without clearing its HBA's interrupt.
+    StorIsrDidNotClear = 0x1228, true, 0, "DDI-storport:nc-storport-hw_interrupt",
+        "HwStorInterrupt must dismiss the interrupt on the HBA before returning TRUE";
+    /// 0x1229: the ISR ran longer than 50 µs (warning; off by default).
+    StorIsrOver50us = 0x1229, false, 0, "DDI-storport:nc-storport-hw_interrupt",
+        "HwStorInterrupt should return within 50 microseconds, deferring the rest to a DPC";
+    /// 0x122A: `StorPortCompleteRequest` (warning).
+    StorCompleteRequestCalled = 0x122A, false, 0, "DT:storport-storportcompleterequest",
+        "miniports should call RequestComplete for each request, not StorPortCompleteRequest";
+    /// 0x122B: a bad argument to a service.
+    StorBadServiceArgument = 0x122B, true, 0, "DDI-storport:nf-storport-storportacquirespinlock",
+        "port services need valid arguments (a STOR_SPINLOCK value, a DPC object with DpcLock, an address GetDeviceBase returned)";
+}
+
+impl Rule {
+    /// The rule a check shared by both ports raises on `port`: the Storport rule that states the
+    /// same thing, or the rule itself.
+    #[must_use]
+    pub const fn on_port(self, port: crate::Port) -> Rule {
+        if matches!(port, crate::Port::ScsiPort) {
+            return self;
+        }
+        match self {
+            Rule::StallTooLong => Rule::StorStallTooLong,
+            Rule::UncachedExtension => Rule::StorUncachedExtension,
+            Rule::UnassignedRange => Rule::StorUnassignedRange,
+            Rule::CompletedTwice => Rule::StorCompletedTwice,
+            Rule::RegisterAccess => Rule::StorRegisterAccess,
+            Rule::TouchedAfterCompletion => Rule::StorTouchedAfterCompletion,
+            Rule::DataBufferNotMapped => Rule::StorDataBufferNotMapped,
+            Rule::InitializeArguments => Rule::StorInitializeArguments,
+            Rule::DriverEntryReturn => Rule::StorDriverEntryReturn,
+            Rule::FindAdapterResult => Rule::StorFindAdapterResult,
+            Rule::FindAdapterConfig => Rule::StorFindAdapterConfig,
+            Rule::FindAdapterOnlyService => Rule::StorFreeDeviceBaseOutside,
+            Rule::CompletedNotOutstanding => Rule::StorCompletedNotOutstanding,
+            Rule::InvalidSrbStatus => Rule::StorInvalidSrbStatus,
+            Rule::CompletedSrbPassed => Rule::StorCompletedSrbPassed,
+            Rule::ReadOnlySrbField => Rule::StorReadOnlySrbField,
+            Rule::TransferLengthGrown => Rule::StorTransferLengthGrown,
+            Rule::UnderrunStatus => Rule::StorUnderrunStatus,
+            Rule::BadPhysicalAddressQuery => Rule::StorPhysicalAddress,
+            Rule::BadVirtualAddressQuery => Rule::StorVirtualAddress,
+            Rule::WrongDeviceExtension => Rule::StorWrongDeviceExtension,
+            Rule::RoutineTooLong => Rule::StorRoutineTooLong,
+            Rule::IsrClaimedForeign => Rule::StorIsrClaimedForeign,
+            Rule::InterruptStorm => Rule::StorInterruptStorm,
+            Rule::IsrDidNotClear => Rule::StorIsrDidNotClear,
+            Rule::IsrOver50us => Rule::StorIsrOver50us,
+            Rule::StallOverMillisecond => Rule::StorStallOverMillisecond,
+            Rule::TimerMisuse => Rule::StorTimerMisuse,
+            Rule::ControlListOverrun => Rule::StorControlListOverrun,
+            Rule::ControlNotSuccess => Rule::StorControlNotSuccess,
+            Rule::ControlStopUnsupported => Rule::StorControlRequired,
+            Rule::UnsupportedNotification => Rule::StorUnsupportedNotification,
+            Rule::BadServiceArgument => Rule::StorBadServiceArgument,
+            other => other,
+        }
+    }
+
+    /// Whether the rule belongs to Storport's verifier (the SCSI Port rules are the others).
+    #[must_use]
+    pub const fn storport(self) -> bool {
+        matches!(self.code(), 0x2000..=0x20FF | 0x1200..=0x12FF)
+            || matches!(self, Rule::StorTouchedAfterCompletion | Rule::StorDataBufferNotMapped)
+    }
 }
 
 impl fmt::Display for Rule {
@@ -274,6 +490,7 @@ impl Default for VerifierConfig {
     fn default() -> Self {
         let mut disabled = BTreeSet::new();
         disabled.insert(Rule::IsrOver50us);
+        disabled.insert(Rule::StorIsrOver50us);
         Self {
             enabled: true,
             memory_monitor: true,

@@ -43,6 +43,9 @@ impl MachineCore {
         if matches!(routine, Some(Routine::Interrupt | Routine::EnableCallback)) {
             st.stats.completions_in_interrupt += 1;
         }
+        if st.stor.is_some() && with_stack(|s| s.iter().any(|c| c.routine == Routine::Dpc)) {
+            st.stats.completions_in_dpc += 1;
+        }
         let status = now_srb.SrbStatus;
         let id = a.preq.id;
         let mut problems: Vec<(Rule, String)> = Vec::new();
@@ -58,6 +61,13 @@ impl MachineCore {
         let ro = Self::read_only_diff(&a.snapshot, &now_srb, st.caps.luns > 8);
         if !ro.is_empty() {
             problems.push((Rule::ReadOnlySrbField, format!("srb {id}: the miniport changed {}", ro.join(", "))));
+        }
+        if let (Some(before), Some(sg)) = (&a.sg_snapshot, &a.block.sg) {
+            // SAFETY: the port's list, CPU-accessible until it is guarded below.
+            let now_sg = unsafe { sg.as_slice() };
+            if now_sg.get(..before.len()) != Some(&before[..]) {
+                problems.push((Rule::StorScatterGatherModified, format!("srb {id}: the miniport modified its scatter/gather list")));
+            }
         }
         if now_srb.DataTransferLength > a.snapshot.DataTransferLength {
             problems.push((
@@ -107,6 +117,10 @@ impl MachineCore {
             // SAFETY: as above.
             unsafe { e.as_mut_slice().fill(POISON) };
         }
+        if let Some(l) = &a.block.sg {
+            // SAFETY: as above: Storport's list is valid only until the request completes.
+            unsafe { l.as_mut_slice().fill(POISON) };
+        }
         // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
         if self.verifier.enabled && self.verifier.memory_monitor {
             if let Some(g) = guard::register(self.owner, a.block.srb.va() as usize, PAGE_SIZE, GuardKind::Srb, id) {
@@ -118,6 +132,12 @@ impl MachineCore {
             {
                 a.block.guards.push(g);
                 e.set_cpu_access(false);
+            }
+            if let Some(l) = &a.block.sg
+                && let Some(g) = guard::register(self.owner, l.va() as usize, l.len(), GuardKind::SrbExtension, id)
+            {
+                a.block.guards.push(g);
+                l.set_cpu_access(false);
             }
         }
         if let Some(d) = a.block.data.take()
@@ -163,7 +183,7 @@ impl MachineCore {
             let exists = if inquiry { ok && inquiry_data_found(&data) } else { ok };
             if exists {
                 st.lus.entry(lu_addr).or_default().exists = true;
-            } else if inquiry || a.preq.scan != Scan::No {
+            } else if inquiry || matches!(a.preq.scan, Scan::Wait | Scan::Background) {
                 let gone = st.lus.get(&lu_addr).is_some_and(|l| l.active.is_empty() && l.queue.is_empty());
                 if gone {
                     st.lus.remove(&lu_addr);
@@ -185,6 +205,18 @@ impl MachineCore {
                 a.preq.scan,
             ));
         }
+        if let Some(s) = st.stor.as_mut().filter(|_| base != sys::SRB_STATUS_BUSY) {
+            // StorPortBusy / StorPortDeviceBusy count the completions of outstanding requests
+            // down (a request handed back BUSY is retried, not completed).
+            s.busy_left = s.busy_left.and_then(|n| n.checked_sub(1)).filter(|n| *n > 0);
+            if let Some(n) = s.lu_busy.get_mut(&lu_addr) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    s.lu_busy.remove(&lu_addr);
+                }
+            }
+        }
+        let stor_port = st.stor.is_some();
         st.quarantine.push_back(Quarantined { srb, block: a.block });
         while st.quarantine.len() > QUARANTINE {
             if let Some(q) = st.quarantine.pop_front() {
@@ -196,7 +228,7 @@ impl MachineCore {
             Some(ad.index),
             "port",
             &[
-                ("fn", J::Static("ScsiPortNotification")),
+                ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
                 ("type", J::Static("RequestComplete")),
                 ("srb", J::U(id)),
                 ("status", J::Str(hex8(status))),
@@ -211,6 +243,9 @@ impl MachineCore {
         }
         if let Some((c, scan)) = deliver {
             self.deliver(ad, c, scan);
+        }
+        if stor_port {
+            self.stor_completed(ad, id, status);
         }
         self.kick_dpc();
     }

@@ -5,7 +5,7 @@ use super::*;
 
 impl MachineCore {
     pub(crate) fn adapter_control(self: &Arc<Self>, ad: &Arc<Adapter>, ty: i32, locked: bool) -> Result<(), Error> {
-        let Some(control) = ad.st().hw.and_then(|h| h.0.HwAdapterControl) else { return Ok(()) };
+        let Some(control) = ad.st().adapter_control_fn() else { return Ok(()) };
         let name = match ty {
             sys::ScsiStopAdapter => "ScsiStopAdapter",
             sys::ScsiRestartAdapter => "ScsiRestartAdapter",
@@ -15,7 +15,10 @@ impl MachineCore {
         };
         let devext = ad.devext_ptr();
         let g = if locked { Some(ad.intlock()) } else { None };
-        let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static(name))], || {
+        // Storport issues ScsiStopAdapter and ScsiRestartAdapter at DIRQL holding the interrupt
+        // lock (`DDI-storport:nc-storport-hw_adapter_control`).
+        let held = if locked && self.port == Port::Storport { stor::HELD_INTERRUPT } else { 0 };
+        let r = self.call_held(Some(ad), Routine::AdapterControl, held, &[("control", J::Static(name))], || {
             // SAFETY: the miniport's HwScsiAdapterControl; Parameters is NULL for these types.
             unsafe { control(devext, ty, std::ptr::null_mut()) }
         });
@@ -28,7 +31,7 @@ impl MachineCore {
 
     #[allow(clippy::unused_self)]
     pub(crate) fn supports(&self, ad: &Adapter, ty: i32) -> bool {
-        ad.st().supported.get(usize::try_from(ty).unwrap_or(99)).copied().unwrap_or(false)
+        ad.st().supports(ty)
     }
 
     /// `ScsiStopAdapter` (contract §3.7): no outstanding requests, a FLUSH first when `CachesData`,
@@ -97,12 +100,15 @@ impl MachineCore {
     }
 
     pub(crate) fn adapter_connects(&self, st: &AdapterSt) -> bool {
-        !self.cfg.dump_mode && st.hw.is_some_and(|h| h.0.HwInterrupt.is_some())
+        !self.cfg.dump_mode && st.isr().is_some()
     }
 
     /// A full PnP stop/start: stop, then `HwScsiFindAdapter`, `HwScsiInitialize` and the control
     /// query again with a fresh device extension.
     pub(crate) fn reinit(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
+        if self.port == Port::Storport {
+            return self.stor_reinit(ad);
+        }
         let hw = ad.st().hw.ok_or_else(|| Error::Usage("not loaded".into()))?;
         {
             let mut st = ad.st();

@@ -41,7 +41,7 @@ impl MachineCore {
             self.note_line(&ad);
             let Some(isr) = ({
                 let st = ad.st();
-                if st.connected && !st.deferred() && !st.in_running_config { st.hw.and_then(|h| h.0.HwInterrupt) } else { None }
+                if st.connected && !st.deferred() && !st.in_running_config { st.isr() } else { None }
             }) else {
                 continue;
             };
@@ -63,7 +63,9 @@ impl MachineCore {
         let asserted_before = ad.hba.irq_asserted();
         let quiet_before = ad.hba.next_event_ns().is_none();
         let devext = ad.devext_ptr();
-        let r = self.call(Some(ad), Routine::Interrupt, &[], || {
+        let held = self.port_held(ad, Routine::Interrupt);
+        let overlapped = self.port == Port::Storport && ad.submitting.load(Ordering::Acquire) > 0;
+        let r = self.call_held(Some(ad), Routine::Interrupt, held, &[], || {
             // SAFETY: the miniport's HwScsiInterrupt with its device extension, under the
             // interrupt lock.
             unsafe { isr(devext) }
@@ -71,6 +73,9 @@ impl MachineCore {
         ad.hba.end_of_interrupt();
         let asserted_after = ad.hba.irq_asserted();
         let mut st = ad.st();
+        if overlapped {
+            st.stats.overlapped_submissions += 1;
+        }
         let enable = st.enable_request.take();
         let threshold = self.verifier.storm_threshold;
         let mut problem: Option<(Rule, String)> = None;
@@ -124,13 +129,20 @@ impl MachineCore {
 
     /// Dump mode: the port polls `HwScsiInterrupt`.
     pub(crate) fn poll(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
-        let Some(isr) = ad.st().hw.and_then(|h| h.0.HwInterrupt) else { return false };
+        let Some(isr) = ad.st().isr() else { return false };
         self.run_isr(ad, isr, true)
     }
 
     /// The deferred half of the interrupt protocol (contract §4.3): the enable callback outside
     /// the interrupt lock "as a DPC", then the disable callback under it.
+    ///
+    /// On a Storport machine: the miniport's DPC routine instead; in the concurrent schedule a
+    /// thread of its own runs those (`MachineCore::run_stor_dpc`), so that they overlap
+    /// `HwStorStartIo` on this one.
     pub(crate) fn run_dpc(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        if self.port == Port::Storport {
+            return self.deterministic && self.run_stor_dpc(ad);
+        }
         let idx = Some(ad.index);
         let cb = {
             let mut st = ad.st();

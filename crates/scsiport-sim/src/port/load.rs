@@ -34,12 +34,15 @@ impl MachineCore {
                     None,
                     Rule::DriverEntryReturn,
                     [u64::try_from(status).unwrap_or(0), u64::from(lowest), 0],
-                    format!("DriverEntry returned {status:#x}, but the lowest ScsiPortInitialize status was {lowest:#x}"),
+                    format!(
+                        "DriverEntry returned {status:#x}, but the lowest {} status was {lowest:#x}",
+                        self.port.pick("ScsiPortInitialize", "StorPortInitialize")
+                    ),
                 );
                 return Err(self.halt_error().unwrap_or_else(|| Error::Load("DriverEntry".into())));
             }
         } else {
-            return Err(Error::Load("DriverEntry never called ScsiPortInitialize".into()));
+            return Err(Error::Load(format!("DriverEntry never called {}", self.port.pick("ScsiPortInitialize", "StorPortInitialize"))));
         }
         Ok(())
     }
@@ -107,6 +110,9 @@ impl MachineCore {
     /// interrupt, `HwScsiInitialize`, `ScsiQuerySupportedControlTypes`, bus scan (contract §1.2, §2,
     /// §2.7).
     pub(crate) fn start_adapter(self: &Arc<Self>, ad: &Arc<Adapter>, scan: bool) -> Result<(), Error> {
+        if self.port == Port::Storport {
+            return self.stor_start_adapter(ad, scan);
+        }
         let hw = lock(&self.driver).registrations.first().copied().ok_or_else(|| Error::Load("no PCIBus registration".into()))?;
         self.find_adapter(ad, hw)?;
         self.initialize(ad)?;
@@ -115,6 +121,22 @@ impl MachineCore {
             self.scan(ad)?;
         }
         Ok(())
+    }
+
+    /// `ArgumentString` for the adapter's `FindAdapter`: its own or the machine's, after `dump=1`
+    /// in dump mode.
+    pub(crate) fn argument_string(&self, ad: &Adapter) -> Option<CString> {
+        let mut arg = String::new();
+        if self.cfg.dump_mode {
+            arg.push_str("dump=1");
+        }
+        if let Some(a) = ad.args.as_ref().or(self.cfg.argument_string.as_ref()) {
+            if !arg.is_empty() {
+                arg.push(' ');
+            }
+            arg.push_str(a);
+        }
+        if arg.is_empty() { None } else { CString::new(arg).ok() }
     }
 
     #[allow(clippy::unused_self)]
@@ -169,17 +191,7 @@ impl MachineCore {
         let find = data.HwFindAdapter.ok_or_else(|| Error::Load("no HwFindAdapter".into()))?;
         let devext = ExtBlock::zeroed(data.DeviceExtensionSize as usize);
         let devext_ptr = devext.ptr();
-        let mut arg = String::new();
-        if self.cfg.dump_mode {
-            arg.push_str("dump=1");
-        }
-        if let Some(a) = ad.args.as_ref().or(self.cfg.argument_string.as_ref()) {
-            if !arg.is_empty() {
-                arg.push(' ');
-            }
-            arg.push_str(a);
-        }
-        let arg_c = if arg.is_empty() { None } else { CString::new(arg).ok() };
+        let arg_c = self.argument_string(ad);
         let arg_ptr = arg_c.as_ref().map_or(std::ptr::null_mut(), |c| c.as_ptr().cast_mut());
         let mut config = self.build_config(ad, &data);
         let cfg_ptr: *mut PORT_CONFIGURATION_INFORMATION = &raw mut *config.info;

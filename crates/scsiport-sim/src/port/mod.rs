@@ -43,12 +43,16 @@ mod complete;
 mod control;
 mod interrupt;
 mod load;
+mod lock;
 mod notify;
 mod recovery;
 mod schedule;
 mod services;
 mod start_io;
+pub(crate) mod stor;
 mod upper;
+
+pub(crate) use lock::{PortLock, PortLockGuard};
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) use services::emulate_direct_access;
@@ -62,6 +66,40 @@ pub(crate) const POISON: u8 = 0xDB;
 const CANARY: u8 = 0xA7;
 /// Completed SRBs kept guarded per adapter before their memory is reused.
 const QUARANTINE: usize = 48;
+
+/// The port driver a machine emulates: which `HW_INITIALIZATION_DATA` and
+/// `PORT_CONFIGURATION_INFORMATION` it reads, which routines it calls under which lock, and
+/// which rules its verifier checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Port {
+    /// `scsiport.sys`: half duplex, the deferred-interrupt callbacks, `NextRequest`
+    /// (`shared/reference/scsiport-contract.md`).
+    #[default]
+    ScsiPort,
+    /// `storport.sys`: `HwStorBuildIo` without a lock, `HwStorStartIo` under the `StartIo` lock and
+    /// `HwStorInterrupt` under the interrupt lock on other processors at once (full duplex), DPCs,
+    /// queue management by the miniport (`StorPortPause`, `StorPortBusy`, ...).
+    Storport,
+}
+
+impl Port {
+    /// The module a miniport of this port imports from, as the PE loader names it.
+    #[must_use]
+    pub const fn module(self) -> &'static str {
+        match self {
+            Port::ScsiPort => "SCSIPORT.SYS",
+            Port::Storport => "STORPORT.SYS",
+        }
+    }
+
+    /// The name of a service or event in this port's vocabulary.
+    pub(crate) const fn pick(self, scsi: &'static str, stor: &'static str) -> &'static str {
+        match self {
+            Port::ScsiPort => scsi,
+            Port::Storport => stor,
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Routines and the thread-local "current call"
@@ -80,6 +118,14 @@ pub(crate) enum Routine {
     ResetBus,
     AdapterControl,
     Timer,
+    /// `HwStorBuildIo`.
+    BuildIo,
+    /// `HwStorPassiveInitializeRoutine`.
+    PassiveInitialize,
+    /// `HwStorDpcRoutine`.
+    Dpc,
+    /// The `STOR_SYNCHRONIZED_ACCESS` routine passed to `StorPortSynchronizeAccess`.
+    SynchronizedAccess,
 }
 
 impl Routine {
@@ -95,6 +141,26 @@ impl Routine {
             Routine::ResetBus => "HwScsiResetBus",
             Routine::AdapterControl => "HwScsiAdapterControl",
             Routine::Timer => "HwScsiTimer",
+            Routine::BuildIo => "HwStorBuildIo",
+            Routine::PassiveInitialize => "HwStorPassiveInitializeRoutine",
+            Routine::Dpc => "HwStorDpcRoutine",
+            Routine::SynchronizedAccess => "SynchronizedAccessRoutine",
+        }
+    }
+
+    /// The routine's name in the documentation of `port`.
+    pub(crate) const fn name_in(self, port: Port) -> &'static str {
+        match (port, self) {
+            (Port::ScsiPort, _)
+            | (_, Routine::DriverEntry | Routine::EnableCallback | Routine::DisableCallback)
+            | (Port::Storport, Routine::BuildIo | Routine::PassiveInitialize | Routine::Dpc | Routine::SynchronizedAccess) => self.name(),
+            (Port::Storport, Routine::FindAdapter) => "HwStorFindAdapter",
+            (Port::Storport, Routine::Initialize) => "HwStorInitialize",
+            (Port::Storport, Routine::StartIo) => "HwStorStartIo",
+            (Port::Storport, Routine::Interrupt) => "HwStorInterrupt",
+            (Port::Storport, Routine::ResetBus) => "HwStorResetBus",
+            (Port::Storport, Routine::AdapterControl) => "HwStorAdapterControl",
+            (Port::Storport, Routine::Timer) => "HwStorTimer",
         }
     }
 
@@ -102,20 +168,31 @@ impl Routine {
     /// the other run-time routines [`PortConfig::call_cost_ns`]. Load, initialisation and
     /// adapter control cost nothing; their waits are the `ScsiPortStallExecution` calls they
     /// make.
+    ///
+    /// Storport's `HwStorBuildIo` is part of the submission path, like `StartIo`; its DPC
+    /// routine costs what the deferred callbacks cost; a `StorPortSynchronizeAccess` routine is
+    /// part of its caller's call.
     fn cost(self, cfg: &PortConfig) -> Option<&RangeInclusive<u64>> {
         match self {
-            Routine::StartIo => Some(&cfg.start_io_cost_ns),
-            Routine::Interrupt | Routine::EnableCallback | Routine::DisableCallback | Routine::Timer | Routine::ResetBus => {
+            Routine::StartIo | Routine::BuildIo => Some(&cfg.start_io_cost_ns),
+            Routine::Interrupt | Routine::EnableCallback | Routine::DisableCallback | Routine::Timer | Routine::ResetBus | Routine::Dpc => {
                 Some(&cfg.call_cost_ns)
             }
-            Routine::DriverEntry | Routine::FindAdapter | Routine::Initialize | Routine::AdapterControl => None,
+            Routine::DriverEntry
+            | Routine::FindAdapter
+            | Routine::Initialize
+            | Routine::AdapterControl
+            | Routine::PassiveInitialize
+            | Routine::SynchronizedAccess => None,
         }
     }
 
     /// Driver Verifier's time limit (0x1002), in ns; `None` = exempt (`DT:scsi-verification`).
+    /// Storport's passive initialisation routine runs at `PASSIVE_LEVEL` like `FindAdapter` and is
+    /// exempt as it is.
     const fn limit_ns(self) -> Option<u64> {
         match self {
-            Routine::DriverEntry | Routine::FindAdapter => None,
+            Routine::DriverEntry | Routine::FindAdapter | Routine::PassiveInitialize => None,
             Routine::Initialize => Some(5_000_000_000),
             _ => Some(500_000_000),
         }
@@ -129,6 +206,8 @@ pub(crate) struct CallCtx {
     /// Virtual stall time (deterministic schedule) and total stall in this routine (µs).
     pub(crate) stall_ns: u64,
     pub(crate) stall_total_us: u64,
+    /// The locks the port holds around this call (Storport: `stor::HELD_*` bits).
+    pub(crate) held: u8,
 }
 
 thread_local! {
@@ -146,6 +225,14 @@ pub(crate) fn with_ctx<R>(f: impl FnOnce(Option<&mut CallCtx>) -> R) -> R {
 /// The machine, adapter and routine of the current call.
 pub(crate) fn current() -> Option<(Arc<MachineCore>, Option<Arc<Adapter>>, Routine)> {
     with_ctx(|c| c.map(|c| (Arc::clone(&c.machine), c.adapter.clone(), c.routine)))
+}
+
+/// Runs `f` with this thread's stack of current calls, outermost first.
+pub(crate) fn with_stack<R>(f: impl FnOnce(&[CallCtx]) -> R) -> R {
+    CTX.with(|c| match c.try_borrow() {
+        Ok(v) => f(&v),
+        Err(_) => f(&[]),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,6 +533,8 @@ pub(crate) struct SrbBlock {
     ext: Option<DmaRegion>,
     sense: Option<DmaRegion>,
     data: Option<DmaRegion>,
+    /// Storport: the `STOR_SCATTER_GATHER_LIST` the port built for the data buffer.
+    sg: Option<DmaRegion>,
 }
 
 /// SRB page, extension and sense buffer of an evicted block, ready for reuse.
@@ -458,16 +547,22 @@ impl SrbBlock {
 
     /// Unguards the block and keeps its fixed-size parts for reuse.
     fn recycle(self, pool: &mut Vec<Pooled>) {
-        let SrbBlock { guards, data_guard, srb, ext, sense, data } = self;
+        let SrbBlock { guards, data_guard, srb, ext, sense, data, sg } = self;
         if !guards.is_empty() {
             srb.set_cpu_access(true);
             if let Some(e) = &ext {
                 e.set_cpu_access(true);
             }
         }
+        if !guards.is_empty()
+            && let Some(l) = &sg
+        {
+            l.set_cpu_access(true);
+        }
         drop(guards);
         drop(data_guard);
         drop(data);
+        drop(sg);
         if pool.len() < 64 {
             pool.push((srb, ext, sense));
         }
@@ -490,6 +585,9 @@ pub(crate) enum Scan {
     No,
     Wait,
     Background,
+    /// A request the port makes for itself (Storport's reset SRBs): nobody waits for it, it
+    /// counts nowhere and changes no LU table.
+    Port,
 }
 
 pub(crate) struct PortReq {
@@ -514,6 +612,10 @@ struct ActiveSrb {
     deadline_ns: u64,
     tag: u8,
     timed_out: bool,
+    /// Storport: the scatter/gather list as built, which the miniport must not modify.
+    sg_snapshot: Option<Box<[u8]>>,
+    /// Storport: where the request is between the port and the miniport.
+    stage: stor::Stage,
 }
 
 // SAFETY: the snapshot's pointers are copies kept only for comparison, never dereferenced; the
@@ -627,6 +729,8 @@ pub(crate) struct AdapterSt {
     rescan: BTreeSet<u8>,
     pub(crate) stats: Stats,
     line_level: bool,
+    /// Storport's own state for the adapter (`None` on a SCSI Port machine).
+    pub(crate) stor: Option<Box<stor::StorSt>>,
 }
 
 impl AdapterSt {
@@ -671,6 +775,7 @@ impl AdapterSt {
             rescan: BTreeSet::new(),
             stats: Stats::default(),
             line_level: false,
+            stor: None,
         }
     }
 
@@ -693,6 +798,31 @@ impl AdapterSt {
         !self.active.is_empty()
     }
 
+    /// The miniport's interrupt routine, whichever port registered it.
+    pub(crate) fn isr(&self) -> sys::PHW_INTERRUPT {
+        match &self.stor {
+            Some(s) => s.hw.0.HwInterrupt,
+            None => self.hw.and_then(|h| h.0.HwInterrupt),
+        }
+    }
+
+    /// The miniport's `HwAdapterControl`, whichever port registered it.
+    pub(crate) fn adapter_control_fn(&self) -> sys::PHW_ADAPTER_CONTROL {
+        match &self.stor {
+            Some(s) => s.hw.0.HwAdapterControl,
+            None => self.hw.and_then(|h| h.0.HwAdapterControl),
+        }
+    }
+
+    /// Whether the query reported control type `ty`.
+    pub(crate) fn supports(&self, ty: i32) -> bool {
+        let i = usize::try_from(ty).unwrap_or(usize::MAX);
+        match &self.stor {
+            Some(s) => s.supported.get(i).copied().unwrap_or(false),
+            None => self.supported.get(i).copied().unwrap_or(false),
+        }
+    }
+
     fn queued(&self) -> usize {
         self.priority.len() + self.lus.values().map(|l| l.queue.len()).sum::<usize>()
     }
@@ -706,7 +836,13 @@ pub(crate) struct Adapter {
     pub(crate) line: u32,
     /// This adapter's own `ArgumentString`, overriding the machine's.
     pub(crate) args: Option<String>,
-    pub(crate) intlock: Mutex<()>,
+    /// The interrupt lock (`InterruptLock` for Storport).
+    pub(crate) intlock: PortLock,
+    /// Storport's `StartIo` lock (`StartIoLock`); unused by SCSI Port.
+    pub(crate) startio_lock: PortLock,
+    /// Storport: threads inside `HwStorBuildIo` or `HwStorStartIo` now, to count the ISR and DPC
+    /// calls that overlap them (full duplex, [`Stats::overlapped_submissions`]).
+    pub(crate) submitting: AtomicUsize,
     pub(crate) st: Mutex<AdapterSt>,
     /// The current device extension address (for the cross-check of every service call).
     pub(crate) devext: AtomicUsize,
@@ -734,7 +870,9 @@ impl Adapter {
             dma,
             line,
             args,
-            intlock: Mutex::new(()),
+            intlock: PortLock::default(),
+            startio_lock: PortLock::default(),
+            submitting: AtomicUsize::new(0),
             st: Mutex::new(AdapterSt::new()),
             devext: AtomicUsize::new(0),
             reset_cv: Condvar::new(),
@@ -745,8 +883,8 @@ impl Adapter {
         lock(&self.st)
     }
 
-    fn intlock(&self) -> MutexGuard<'_, ()> {
-        lock(&self.intlock)
+    fn intlock(&self) -> PortLockGuard<'_> {
+        self.intlock.lock()
     }
 
     fn devext_ptr(&self) -> PVOID {
@@ -795,6 +933,8 @@ pub(crate) struct DriverState {
     pub(crate) in_entry: bool,
     pub(crate) args: (usize, usize),
     pub(crate) registrations: Vec<HwInit>,
+    /// What `StorPortInitialize` registered.
+    pub(crate) stor_registrations: Vec<stor::StorHwInit>,
     pub(crate) statuses: Vec<u32>,
 }
 
@@ -845,6 +985,8 @@ impl Clock for RealClock {
 
 pub(crate) struct MachineCore {
     pub(crate) owner: u64,
+    /// The port driver this machine emulates.
+    pub(crate) port: Port,
     pub(crate) cfg: PortConfig,
     pub(crate) verifier: VerifierConfig,
     pub(crate) deterministic: bool,
@@ -979,6 +1121,14 @@ impl MachineCore {
         self.chans[CHAN_IRQ].kick();
     }
 
+    /// A service's name on this machine's port: `ScsiPortX` on SCSI Port, `StorPortX` on Storport.
+    pub(crate) fn svc(&self, scsi: &'static str) -> &'static str {
+        if self.port == Port::ScsiPort {
+            return scsi;
+        }
+        stor::service_name(scsi)
+    }
+
     pub(crate) fn trace(&self, adapter: Option<usize>, ev: &'static str, fields: &[(&'static str, J)]) {
         self.tracer.emit(self.now(), adapter, ev, fields);
     }
@@ -1017,11 +1167,15 @@ impl MachineCore {
 
     /// Records a rule break. Fatal rules halt the machine: the first one becomes the bug check,
     /// later miniport calls are not made, and every API call returns it.
+    ///
+    /// Checks shared by both ports name the SCSI Port rule; on a Storport machine it becomes the
+    /// Storport rule that states the same thing ([`Rule::on_port`]).
     pub(crate) fn violation(&self, adapter: Option<usize>, rule: Rule, params: [u64; 3], message: String) {
+        let rule = rule.on_port(self.port);
         if !self.verifier.checks(rule) {
             return;
         }
-        let routine = with_ctx(|c| c.map(|c| c.routine.name()));
+        let routine = with_ctx(|c| c.map(|c| c.routine.name_in(self.port)));
         let v = BugCheck {
             code: rule.code(),
             params,
@@ -1082,9 +1236,23 @@ impl MachineCore {
         extra: &[(&'static str, J)],
         f: impl FnOnce() -> R,
     ) -> R {
+        self.call_held(ad, routine, 0, extra, f)
+    }
+
+    /// [`Self::call`] for a routine around which the port holds the locks `held`
+    /// (`stor::HELD_*`; what Storport's lock rules are checked against).
+    pub(crate) fn call_held<R: Copy + Into<i64>>(
+        self: &Arc<Self>,
+        ad: Option<&Arc<Adapter>>,
+        routine: Routine,
+        held: u8,
+        extra: &[(&'static str, J)],
+        f: impl FnOnce() -> R,
+    ) -> R {
         let idx = ad.map(|a| a.index);
+        let name = routine.name_in(self.port);
         if self.tracer.enabled() {
-            let mut fields = vec![("routine", J::Static(routine.name()))];
+            let mut fields = vec![("routine", J::Static(name))];
             fields.extend_from_slice(extra);
             self.trace(idx, "call", &fields);
         }
@@ -1099,26 +1267,33 @@ impl MachineCore {
                     routine,
                     stall_ns: 0,
                     stall_total_us: 0,
+                    held,
                 });
             }
         });
         let start = Instant::now();
         let r = f();
         let real = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let ctx = CTX.with(|c| c.try_borrow_mut().ok().and_then(|mut v| v.pop()));
+        let (ctx, depth) = CTX.with(|c| c.try_borrow_mut().ok().map_or((None, 0), |mut v| (v.pop(), v.len())));
+        if self.port == Port::Storport {
+            // A lock the routine took and did not give back is released here, and reported.
+            self.stor_locks_left(ad, routine, depth);
+        }
         let (stall_ns, stall_total_us) = ctx.map_or((0, 0), |c| (c.stall_ns, c.stall_total_us));
         // The latency model: the call took this long (virtual time; device events that fell due
         // meanwhile run in the scheduler's next steps).
         let cost = routine.cost(&self.cfg).map_or(0, |r| self.spend(r));
         let value: i64 = r.into();
-        self.trace(idx, "ret", &[("routine", J::Static(routine.name())), ("value", J::I(value))]);
+        self.trace(idx, "ret", &[("routine", J::Static(name)), ("value", J::I(value))]);
         self.check_faults(idx);
-        if stall_total_us > 1000 {
+        // Storport states its limit per stall ("less than a full millisecond",
+        // `DDI-storport:nf-storport-storportstallexecution`), not per routine.
+        if stall_total_us > 1000 && self.port == Port::ScsiPort {
             self.violation(
                 idx,
                 Rule::StallOverMillisecond,
                 [stall_total_us, 0, 0],
-                format!("{} stalled {stall_total_us} µs in total", routine.name()),
+                format!("{name} stalled {stall_total_us} µs in total"),
             );
         }
         // How long the call took in the machine's time: in the deterministic schedule that is
@@ -1128,7 +1303,7 @@ impl MachineCore {
         // machine's time is real time.
         let took = if self.deterministic { stall_ns.saturating_add(cost) } else { real.saturating_add(stall_ns).saturating_add(cost) };
         if routine == Routine::Interrupt && took > 50_000 {
-            self.violation(idx, Rule::IsrOver50us, [took / 1000, 0, 0], format!("HwScsiInterrupt ran {} µs", took / 1000));
+            self.violation(idx, Rule::IsrOver50us, [took / 1000, 0, 0], format!("{name} ran {} µs", took / 1000));
         }
         if let Some(limit) = routine.limit_ns() {
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -1139,7 +1314,7 @@ impl MachineCore {
                     idx,
                     Rule::RoutineTooLong,
                     [0, devext, took / 1000],
-                    format!("{} took {} ms (limit {} ms)", routine.name(), took / 1_000_000, scaled / 1_000_000),
+                    format!("{name} took {} ms (limit {} ms)", took / 1_000_000, scaled / 1_000_000),
                 );
             }
         }

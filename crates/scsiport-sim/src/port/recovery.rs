@@ -5,7 +5,8 @@ use super::*;
 
 impl MachineCore {
     pub(crate) fn run_timer(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
-        let _g = ad.intlock();
+        // SCSI Port: the interrupt lock; Storport: the StartIo lock (`DDI-storport:nc-storport-hw_timer`).
+        let locks = self.routine_locks(ad, Routine::Timer);
         let now = self.now();
         let t = {
             let mut st = ad.st();
@@ -24,11 +25,12 @@ impl MachineCore {
         // SAFETY: the non-NULL PHW_TIMER the miniport passed with RequestTimerCall.
         let f: unsafe extern "win64" fn(PVOID) = unsafe { std::mem::transmute(t) };
         let devext = ad.devext_ptr();
-        self.call(Some(ad), Routine::Timer, &[], || {
-            // SAFETY: the miniport's HwScsiTimer under the interrupt lock.
+        self.call_held(Some(ad), Routine::Timer, locks.held, &[], || {
+            // SAFETY: the miniport's HwScsiTimer (HwStorTimer) under the port's lock.
             unsafe { f(devext) };
             0i32
         });
+        drop(locks);
         self.kick_dpc();
         true
     }
@@ -37,6 +39,9 @@ impl MachineCore {
     /// lock, then the reset hold ([`Self::port_reset_bus`], once per bus with a request that
     /// timed out).
     pub(crate) fn run_timeouts(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
+        if self.port == Port::Storport {
+            return self.stor_run_timeouts(ad);
+        }
         let _g = ad.intlock();
         let now = self.now();
         let (paths, reset) = {
@@ -121,6 +126,9 @@ impl MachineCore {
         if ad.st().reset_requests.is_empty() {
             return false;
         }
+        if self.port == Port::Storport {
+            return self.stor_requested_resets(ad);
+        }
         let _g = ad.intlock();
         self.requested_resets_locked(ad)
     }
@@ -184,6 +192,10 @@ impl MachineCore {
 
     /// Hang detection for a missing `NextRequest` (contract §10 line 15).
     pub(crate) fn hang_check(&self, ad: &Adapter) -> Option<u64> {
+        if self.port == Port::Storport {
+            // Storport has no NextRequest to miss.
+            return None;
+        }
         let now = self.now();
         let mut st = ad.st();
         let waiting = st.phase == Phase::Running

@@ -59,6 +59,17 @@ impl MachineCore {
                     at(st.dpc_due_ns, &mut next);
                 }
             }
+            if let Some(s) = &st.stor {
+                // Storport: a queued DPC whose latency has passed; pauses ending; a reset step
+                // decided at a completion.
+                if s.due_dpc(now).is_some() {
+                    actions.push(Action::Dpc(ad.index));
+                }
+                s.next_events(|t| at(t, &mut next));
+                if !s.escalations.is_empty() && st.may_reset() {
+                    actions.push(Action::Timeout(ad.index));
+                }
+            }
             if self.startable(&st, now, false) {
                 actions.push(Action::Start(ad.index));
             } else if st.phase == Phase::Running && st.ready && !st.deferred() && st.hold.is_none() {

@@ -6,7 +6,8 @@ use super::*;
 impl MachineCore {
     pub(crate) fn stall(&self, ad: Option<&Arc<Adapter>>, us: u32) {
         let idx = ad.map(|a| a.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortStallExecution")), ("us", J::from(us))]);
+        let name = self.port.pick("ScsiPortStallExecution", "StorPortStallExecution");
+        self.trace(idx, "port", &[("fn", J::Static(name)), ("us", J::from(us))]);
         with_ctx(|c| {
             if let Some(c) = c {
                 c.stall_total_us = c.stall_total_us.saturating_add(u64::from(us));
@@ -16,11 +17,18 @@ impl MachineCore {
             }
         });
         if us > 100_000 {
-            self.violation(idx, Rule::StallTooLong, [u64::from(us), 0, 0], format!("ScsiPortStallExecution({us}) stalls longer than 0.1 s"));
+            self.violation(idx, Rule::StallTooLong, [u64::from(us), 0, 0], format!("{name}({us}) stalls longer than 0.1 s"));
             return;
         }
-        if us > 1000 {
-            self.violation(idx, Rule::StallOverMillisecond, [u64::from(us), 0, 0], format!("ScsiPortStallExecution({us}) stalls longer than 1 ms"));
+        if self.port == Port::Storport {
+            if with_stack(|s| s.iter().any(|c| c.routine == Routine::StartIo)) {
+                self.violation(idx, Rule::StorStallInStartIo, [u64::from(us), 0, 0], format!("{name}({us}) in HwStorStartIo"));
+            }
+            if us >= 1000 {
+                self.violation(idx, Rule::StorStallOverMillisecond, [u64::from(us), 0, 0], format!("{name}({us}): a full millisecond or more"));
+            }
+        } else if us > 1000 {
+            self.violation(idx, Rule::StallOverMillisecond, [u64::from(us), 0, 0], format!("{name}({us}) stalls longer than 1 ms"));
         }
         if let Some(c) = &self.vclock {
             c.advance_to(c.now_ns().saturating_add(u64::from(us) * 1000));
@@ -40,7 +48,7 @@ impl MachineCore {
 
     pub(crate) fn get_uncached_extension(&self, ad: &Adapter, routine: Routine, config: *mut PORT_CONFIGURATION_INFORMATION, bytes: u32) -> PVOID {
         let idx = Some(ad.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetUncachedExtension")), ("bytes", J::from(bytes))]);
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortGetUncachedExtension"))), ("bytes", J::from(bytes))]);
         let mut st = ad.st();
         let ours = st.find_cfg as *mut PORT_CONFIGURATION_INFORMATION;
         let master = if config.is_null() {
@@ -101,9 +109,9 @@ impl MachineCore {
                 None => {
                     let twice = st.quarantine.iter().any(|q| q.srb == srb);
                     problem = Some(if twice {
-                        (Rule::CompletedSrbPassed, format!("ScsiPortGetPhysicalAddress with the completed SRB {srb:#x}"))
+                        (Rule::CompletedSrbPassed, format!("{} with the completed SRB {srb:#x}", self.svc("ScsiPortGetPhysicalAddress")))
                     } else {
-                        (Rule::BadPhysicalAddressQuery, format!("ScsiPortGetPhysicalAddress with {srb:#x}, which is not an outstanding SRB"))
+                        (Rule::BadPhysicalAddressQuery, format!("{} with {srb:#x}, which is not an outstanding SRB", self.svc("ScsiPortGetPhysicalAddress")))
                     });
                 }
                 Some(a) => {
@@ -151,7 +159,7 @@ impl MachineCore {
             self.trace(
                 idx,
                 "port",
-                &[("fn", J::Static("ScsiPortGetPhysicalAddress")), ("pa", J::Str(format!("{pa:#x}"))), ("length", J::from(len))],
+                &[("fn", J::Static(self.svc("ScsiPortGetPhysicalAddress"))), ("pa", J::Str(format!("{pa:#x}"))), ("length", J::from(len))],
             );
         }
         if let Some((rule, msg)) = problem {
@@ -174,11 +182,11 @@ impl MachineCore {
             va = st.active.values().find_map(|a| a.block.ext.as_ref().and_then(find));
         }
         drop(st);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetVirtualAddress")), ("pa", J::Str(format!("{pa:#x}")))]);
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortGetVirtualAddress"))), ("pa", J::Str(format!("{pa:#x}")))]);
         if let Some(v) = va {
             v as PVOID
         } else {
-            self.violation(idx, Rule::BadVirtualAddressQuery, [pa, 0, 0], format!("ScsiPortGetVirtualAddress({pa:#x}): not in the uncached or an SRB extension"));
+            self.violation(idx, Rule::BadVirtualAddressQuery, [pa, 0, 0], format!("{}({pa:#x}): not in the uncached or an SRB extension", self.svc("ScsiPortGetVirtualAddress")));
             std::ptr::null_mut()
         }
     }
@@ -189,14 +197,15 @@ impl MachineCore {
             idx,
             "port",
             &[
-                ("fn", J::Static("ScsiPortGetDeviceBase")),
+                ("fn", J::Static(self.svc("ScsiPortGetDeviceBase"))),
                 ("address", J::Str(format!("{io_address:#x}"))),
                 ("bytes", J::from(bytes)),
                 ("io", J::B(in_io)),
             ],
         );
         let in_running = ad.st().in_running_config;
-        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+        // Storport's page names no routine it must be called from.
+        if self.port == Port::ScsiPort && routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
             self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortGetDeviceBase from {}", routine.name()));
             return std::ptr::null_mut();
         }
@@ -205,7 +214,12 @@ impl MachineCore {
             b.kind == want && io_address >= b.base && io_address.saturating_add(u64::from(bytes)) <= b.base.saturating_add(b.len)
         });
         let Some(bar) = bar else {
-            self.violation(idx, Rule::UnassignedRange, [io_address, u64::from(bytes), u64::from(in_io)], format!("ScsiPortGetDeviceBase({io_address:#x}, {bytes}, InIoSpace={in_io}) is not an assigned range"));
+            self.violation(
+                idx,
+                Rule::UnassignedRange,
+                [io_address, u64::from(bytes), u64::from(in_io)],
+                format!("{}({io_address:#x}, {bytes}, InIoSpace={in_io}) is not an assigned range", self.svc("ScsiPortGetDeviceBase")),
+            );
             return std::ptr::null_mut();
         };
         let len = (bytes as usize).max(1);
@@ -230,9 +244,9 @@ impl MachineCore {
 
     pub(crate) fn free_device_base(&self, ad: &Adapter, routine: Routine, va: usize) {
         let idx = Some(ad.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortFreeDeviceBase"))]);
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortFreeDeviceBase")))]);
         if routine != Routine::FindAdapter {
-            self.violation(idx, Rule::FindAdapterOnlyService, [va as u64, 0, 0], format!("ScsiPortFreeDeviceBase from {}", routine.name()));
+            self.violation(idx, Rule::FindAdapterOnlyService, [va as u64, 0, 0], format!("{} from {}", self.svc("ScsiPortFreeDeviceBase"), routine.name_in(self.port)));
             return;
         }
         let mut st = ad.st();
@@ -240,7 +254,7 @@ impl MachineCore {
             st.mappings.remove(pos);
         } else {
             drop(st);
-            self.violation(idx, Rule::BadServiceArgument, [va as u64, 0, 0], "ScsiPortFreeDeviceBase of an address GetDeviceBase did not return".into());
+            self.violation(idx, Rule::BadServiceArgument, [va as u64, 0, 0], format!("{} of an address GetDeviceBase did not return", self.svc("ScsiPortFreeDeviceBase")));
         }
     }
 
@@ -309,9 +323,9 @@ impl MachineCore {
 
     pub(crate) fn get_bus_data(&self, ad: &Adapter, routine: Routine, ty: u32, buf: PVOID, len: u32) -> u32 {
         let idx = Some(ad.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortGetBusData")), ("type", J::from(ty)), ("length", J::from(len))]);
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortGetBusData"))), ("type", J::from(ty)), ("length", J::from(len))]);
         let in_running = ad.st().in_running_config;
-        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+        if self.port == Port::ScsiPort && routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
             self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortGetBusData from {}", routine.name()));
             return 0;
         }
@@ -337,9 +351,9 @@ impl MachineCore {
 
     pub(crate) fn set_bus_data(&self, ad: &Adapter, routine: Routine, ty: u32, buf: PVOID, offset: u32, len: u32) -> u32 {
         let idx = Some(ad.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortSetBusDataByOffset")), ("offset", J::from(offset)), ("length", J::from(len))]);
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortSetBusDataByOffset"))), ("offset", J::from(offset)), ("length", J::from(len))]);
         let in_running = ad.st().in_running_config;
-        if routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
+        if self.port == Port::ScsiPort && routine != Routine::FindAdapter && !(routine == Routine::AdapterControl && in_running) {
             self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortSetBusDataByOffset from {}", routine.name()));
             return 0;
         }
@@ -353,8 +367,8 @@ impl MachineCore {
 
     pub(crate) fn validate_range(&self, ad: &Adapter, routine: Routine, addr: u64, bytes: u32, in_io: bool) -> BOOLEAN {
         let idx = Some(ad.index);
-        self.trace(idx, "port", &[("fn", J::Static("ScsiPortValidateRange")), ("address", J::Str(format!("{addr:#x}")))]);
-        if routine != Routine::FindAdapter {
+        self.trace(idx, "port", &[("fn", J::Static(self.svc("ScsiPortValidateRange"))), ("address", J::Str(format!("{addr:#x}")))]);
+        if self.port == Port::ScsiPort && routine != Routine::FindAdapter {
             self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortValidateRange from {}", routine.name()));
             return FALSE;
         }
@@ -391,10 +405,10 @@ impl MachineCore {
         self.trace(
             idx,
             "port",
-            &[("fn", J::Static("ScsiPortLogError")), ("srb", J::from(id)), ("code", J::Str(format!("{code:#x}"))), ("unique", J::from(unique))],
+            &[("fn", J::Static(self.svc("ScsiPortLogError"))), ("srb", J::from(id)), ("code", J::Str(format!("{code:#x}"))), ("unique", J::from(unique))],
         );
         if completed {
-            self.violation(idx, Rule::CompletedSrbPassed, [srb as u64, u64::from(code), 0], "ScsiPortLogError with an SRB that was already completed".into());
+            self.violation(idx, Rule::CompletedSrbPassed, [srb as u64, u64::from(code), 0], format!("{} with an SRB that was already completed", self.svc("ScsiPortLogError")));
         }
     }
 }
@@ -406,21 +420,21 @@ impl MachineCore {
 pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -> bool {
     use crate::mmio::Access;
     let Some((m, Some(ad), _)) = current() else { return false };
-    let emulated = crate::mmio::emulate_in_context(ctx, fault_addr, |access| match *access {
+    let emulated = crate::mmio::emulate_in_context(ctx, fault_addr, m.port == Port::Storport, |access| match *access {
         Access::Load { address, size, .. } => {
-            let fname = match size {
+            let fname = m.svc(match size {
                 1 => "ScsiPortReadRegisterUchar",
                 2 => "ScsiPortReadRegisterUshort",
                 _ => "ScsiPortReadRegisterUlong",
-            };
+            });
             m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false)
         }
         Access::Store { address, size, value } => {
-            let fname = match size {
+            let fname = m.svc(match size {
                 1 => "ScsiPortWriteRegisterUchar",
                 2 => "ScsiPortWriteRegisterUshort",
                 _ => "ScsiPortWriteRegisterUlong",
-            };
+            });
             m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value).map(|()| 0)
         }
     });

@@ -6,6 +6,9 @@ use super::*;
 impl MachineCore {
     #[allow(clippy::unused_self)]
     pub(crate) fn startable(&self, st: &AdapterSt, now: u64, ignore_ready: bool) -> bool {
+        if let Some(s) = &st.stor {
+            return Self::stor_startable(st, s, now);
+        }
         if !(st.phase == Phase::Running && (st.ready || ignore_ready) && !st.deferred() && st.hold.is_none()) {
             return false;
         }
@@ -36,6 +39,9 @@ impl MachineCore {
         if self.is_halted() {
             return false;
         }
+        if self.port == Port::Storport {
+            return self.stor_try_start(ad);
+        }
         let _g = ad.intlock();
         self.start_locked(ad)
     }
@@ -48,26 +54,7 @@ impl MachineCore {
                 return false;
             }
             let Some(start) = st.hw.and_then(|h| h.0.HwStartIo) else { return false };
-            let preq = if st.priority.front().is_some_and(|p| p.not_before_ns <= now) {
-                st.priority.pop_front()
-            } else {
-                // Round-robin over the LUs, from the one after the last served.
-                let keys: Vec<LuAddr> = st.lus.keys().copied().collect();
-                let cur = st.lu_cursor;
-                let first = cur.and_then(|c| keys.iter().position(|k| *k > c)).unwrap_or(0);
-                let mut chosen = None;
-                for i in 0..keys.len() {
-                    let Some(k) = keys.get((first + i) % keys.len()) else { continue };
-                    if st.lus.get(k).is_some_and(|l| Self::lu_startable(&st, l, now)) {
-                        chosen = Some(*k);
-                        break;
-                    }
-                }
-                let Some(k) = chosen else { return false };
-                st.lu_cursor = Some(k);
-                st.lus.get_mut(&k).and_then(|l| l.queue.pop_front())
-            };
-            let Some(preq) = preq else { return false };
+            let Some(preq) = Self::pick_request(&mut st, now, |st, _, l, now| Self::lu_startable(st, l, now)) else { return false };
             match self.build_srb(ad, &mut st, preq) {
                 Ok((srb, id, fields)) => (srb, start, id, fields),
                 Err(msg) => {
@@ -89,6 +76,30 @@ impl MachineCore {
         }
         // Whatever StartIo signalled kicked the scheduler already.
         true
+    }
+
+    /// The next request to start: the priority queue's head if due, else the head of the next LU
+    /// (round-robin from the one after the last served) that `lu_ok` allows.
+    pub(crate) fn pick_request(st: &mut AdapterSt, now: u64, lu_ok: fn(&AdapterSt, LuAddr, &Lu, u64) -> bool) -> Option<PortReq> {
+        if st.priority.front().is_some_and(|p| p.not_before_ns <= now) {
+            st.priority.pop_front()
+        } else {
+            // Round-robin over the LUs, from the one after the last served.
+            let keys: Vec<LuAddr> = st.lus.keys().copied().collect();
+            let cur = st.lu_cursor;
+            let first = cur.and_then(|c| keys.iter().position(|k| *k > c)).unwrap_or(0);
+            let mut chosen = None;
+            for i in 0..keys.len() {
+                let Some(k) = keys.get((first + i) % keys.len()) else { continue };
+                if st.lus.get(k).is_some_and(|l| lu_ok(st, *k, l, now)) {
+                    chosen = Some(*k);
+                    break;
+                }
+            }
+            let k = chosen?;
+            st.lu_cursor = Some(k);
+            st.lus.get_mut(&k).and_then(|l| l.queue.pop_front())
+        }
     }
 
     pub(crate) fn alloc(ad: &Adapter, len: usize) -> Result<DmaRegion, String> {
@@ -157,11 +168,23 @@ impl MachineCore {
             Some(d)
         };
         let data_off = preq.req.buffer_offset % PAGE_SIZE;
-        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data };
+        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, sg: None };
         let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
+        let mapped = match &st.stor {
+            None => caps.map_buffers || map_exempt,
+            Some(s) => s.maps(&preq.req),
+        };
+        let sg_snapshot = match (&st.stor, &block.data) {
+            (Some(_), Some(d)) => {
+                let (region, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, preq.req.data.len())?;
+                block.sg = Some(region);
+                Some(bytes)
+            }
+            _ => None,
+        };
         let data_va = match &block.data {
             None => std::ptr::null_mut(),
-            Some(d) if caps.map_buffers || map_exempt || !self.verifier.memory_monitor => d.va().wrapping_add(data_off),
+            Some(d) if mapped || !self.verifier.memory_monitor => d.va().wrapping_add(data_off),
             Some(d) => match guard::reserve(d.len()) {
                 Some(base) => {
                     let g = guard::register(self.owner, base, d.len(), GuardKind::DataBuffer, preq.id);
@@ -246,7 +269,9 @@ impl MachineCore {
                 lu.ext = Some(ExtBlock::zeroed(caps.lu_ext));
             }
         }
-        st.ready = false;
+        if st.stor.is_none() {
+            st.ready = false;
+        }
         let fields = vec![
             ("srb", J::U(id)),
             ("function", J::Str(hex8(preq.req.function))),
@@ -255,7 +280,11 @@ impl MachineCore {
             ("lun", J::from(lun)),
             ("tag", J::from(tag)),
         ];
-        st.active.insert(srb as usize, ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false });
+        let stage = if st.stor.is_some() { stor::Stage::Building } else { stor::Stage::Started };
+        st.active.insert(
+            srb as usize,
+            ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage },
+        );
         Ok((srb, id, fields))
     }
 }

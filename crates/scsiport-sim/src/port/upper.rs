@@ -5,6 +5,12 @@ use super::*;
 
 impl MachineCore {
     pub(crate) fn submit(self: &Arc<Self>, adapter: usize, req: Request, scan: Scan) -> Result<Ticket, Error> {
+        self.submit_then(adapter, req, scan, |_| {})
+    }
+
+    /// [`Self::submit`], running `queued` with the ticket once the request is queued and before
+    /// anything can start it (the port's own requests record what they are for there).
+    pub(crate) fn submit_then(self: &Arc<Self>, adapter: usize, req: Request, scan: Scan, queued: impl FnOnce(Ticket)) -> Result<Ticket, Error> {
         if let Some(e) = self.halt_error() {
             return Err(e);
         }
@@ -30,6 +36,13 @@ impl MachineCore {
         if !matches!(st.phase, Phase::Running | Phase::Initializing) {
             return Err(Error::Usage(format!("adapter {adapter} is not running ({:?})", st.phase)));
         }
+        if let Some(why) = st.stor.as_ref().and_then(|s| s.refuses(&preq.req)) {
+            // Beyond what the miniport declared it can take: a class driver would have split it.
+            drop(st);
+            self.trace(Some(adapter), "port", &[("fn", J::Static("transfer_limits")), ("srb", J::U(id)), ("error", J::Str(why))]);
+            self.finish_at_port(ad, preq, sys::SRB_STATUS_INVALID_REQUEST);
+            return Ok(Ticket(id));
+        }
         match preq.req.function {
             sys::SRB_FUNCTION_FLUSH | sys::SRB_FUNCTION_SHUTDOWN if !st.caps.caches_data => {
                 // Sent only when CachesData (contract §5.3); otherwise the port answers.
@@ -48,6 +61,9 @@ impl MachineCore {
                     }
                 }
                 let active = st.active.values().any(|a| a.preq.id == target);
+                // Storport sends ABORT_COMMAND only to a miniport that declared
+                // STOR_ADAPTER_FEATURE_ABORT_COMMAND (`DDI-storport:ns-storport-_port_configuration_information`).
+                let active = active && st.stor.as_ref().is_none_or(|s| s.abort_command);
                 if let Some(q) = found {
                     drop(st);
                     self.finish_at_port(ad, q, sys::SRB_STATUS_ABORTED);
@@ -62,6 +78,8 @@ impl MachineCore {
                 st.priority.push_back(preq);
             }
             sys::SRB_FUNCTION_RESET_BUS => st.priority.push_back(preq),
+            // Storport's reset SRBs, the first tiers of its reset (`KG:multi-tier-reset-in-storport`).
+            sys::SRB_FUNCTION_RESET_DEVICE | sys::SRB_FUNCTION_RESET_LOGICAL_UNIT if st.stor.is_some() => st.priority.push_back(preq),
             _ => {
                 let lu = st.lus.entry(preq.lu()).or_default();
                 // A new request to a frozen LU: the class driver has released the queue.
@@ -70,6 +88,7 @@ impl MachineCore {
             }
         }
         drop(st);
+        queued(Ticket(id));
         self.kick_dpc();
         if !self.deterministic {
             self.try_start(ad);
@@ -95,7 +114,7 @@ impl MachineCore {
 
     pub(crate) fn deliver(&self, ad: &Adapter, c: Completion, scan: Scan) {
         // Never called with `st` held.
-        if scan == Scan::Background {
+        if matches!(scan, Scan::Background | Scan::Port) {
             return;
         }
         if scan == Scan::No {
