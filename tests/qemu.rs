@@ -52,7 +52,13 @@ fn driver_against_qemu_pvscsi() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = stdout.lines().rev().find(|l| l.starts_with("qemu-pvscsi:")).unwrap_or("(no summary line)");
     match out.status.code() {
-        Some(0) => say!("{summary}"),
+        Some(0) => {
+            say!("{summary}");
+            // Both drivers ran in the guest: the shipping image passed its share of the lines.
+            let on_image = summary.split(" of them on rspvscsi.sys").next().and_then(|h| h.rsplit('(').next()).and_then(|n| n.trim().parse::<u32>().ok());
+            assert!(on_image.is_some_and(|n| n > 0), "no guest line ran rspvscsi.sys: {summary}");
+            assert!(summary.contains("rspvscsi.sys probe vs model"), "the image's probe was not compared: {summary}");
+        }
         Some(SKIP_STATUS) => skip(&format!("tests/qemu/run: {summary}")),
         code => {
             let tail = |text: &str, n: usize| {
