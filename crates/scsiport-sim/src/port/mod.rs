@@ -1171,11 +1171,17 @@ impl MachineCore {
     /// Checks shared by both ports name the SCSI Port rule; on a Storport machine it becomes the
     /// Storport rule that states the same thing ([`Rule::on_port`]).
     pub(crate) fn violation(&self, adapter: Option<usize>, rule: Rule, params: [u64; 3], message: String) {
+        let routine = with_ctx(|c| c.map(|c| c.routine.name_in(self.port)));
+        self.violation_in(adapter, rule, params, message, routine);
+    }
+
+    /// [`MachineCore::violation`] naming the miniport routine, for a check made after the
+    /// routine returned.
+    pub(crate) fn violation_in(&self, adapter: Option<usize>, rule: Rule, params: [u64; 3], message: String, routine: Option<&'static str>) {
         let rule = rule.on_port(self.port);
         if !self.verifier.checks(rule) {
             return;
         }
-        let routine = with_ctx(|c| c.map(|c| c.routine.name_in(self.port)));
         let v = BugCheck {
             code: rule.code(),
             params,

@@ -389,7 +389,8 @@ impl MachineCore {
     /// After a routine of adapter `ad` returned (the call stack now `depth` deep): the locks it
     /// took and did not release are a rule break (`DT:storport-storportspinlock`: "at the end of
     /// the dispatch or cancel routine, the driver should not hold any spin locks"); they are
-    /// released so the machine does not deadlock on them.
+    /// released so the machine does not deadlock on them (also after a bug check, when the
+    /// services ignored the miniport's `ReleaseSpinLock`).
     pub(crate) fn stor_locks_left(&self, ad: Option<&Arc<Adapter>>, routine: Routine, depth: usize) {
         let owner = self.owner;
         let left: Vec<Acquired> = ACQUIRED.with(|a| {
@@ -400,11 +401,17 @@ impl MachineCore {
         });
         for l in left {
             l.release();
-            self.violation(
+            // After a bug check the services ignore the miniport, its ReleaseSpinLock included:
+            // the lock is released here and is no second violation.
+            if self.is_halted() {
+                continue;
+            }
+            self.violation_in(
                 ad.map(|a| a.index).or(Some(l.adapter.index)),
                 Rule::StorLockHeldAtReturn,
                 [l.handle as u64, 0, 0],
                 format!("{} returned holding the {} it took", routine.name_in(self.port), l.lock.name()),
+                Some(routine.name_in(self.port)),
             );
         }
     }
