@@ -204,6 +204,8 @@ pub enum Break {
     DropIoIgnoreResets,
     /// Not a rule break: `BusChangeDetected(0)` once, so the port re-enumerates.
     BusChange,
+    /// `StorPortValidateRange` of its memory range in `HwStorFindAdapter` (warning 0x122C).
+    ValidateRange,
 }
 
 const BREAKS: &[(&str, Break)] = &[
@@ -266,6 +268,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("drop_io", Break::DropIo),
     ("drop_io_ignore_resets", Break::DropIoIgnoreResets),
     ("bus_change", Break::BusChange),
+    ("validate_range", Break::ValidateRange),
 ];
 
 impl Break {
@@ -567,6 +570,10 @@ unsafe extern "win64" fn hw_find_adapter(
     let mut start = r.RangeStart;
     if e.brk == Break::UnassignedRange {
         start.QuadPart += 0x1000_0000;
+    }
+    if e.brk == Break::ValidateRange {
+        // SAFETY: deprecated but harmless: asks whether the range is free.
+        let _ = unsafe { stor::StorPortValidateRange(p, c.AdapterInterfaceType, c.SystemIoBusNumber, start, 0x8000, FALSE) };
     }
     // SAFETY: a supplied memory range (InIoSpace is the inverse of RangeInMemory).
     let base = unsafe { stor::StorPortGetDeviceBase(p, c.AdapterInterfaceType, c.SystemIoBusNumber, start, 0x8000, FALSE) };

@@ -351,6 +351,9 @@ rules! {
     /// 0x122B: a bad argument to a service.
     StorBadServiceArgument = 0x122B, true, 0, "DDI-storport:nf-storport-storportacquirespinlock",
         "port services need valid arguments (a STOR_SPINLOCK value, a DPC object with DpcLock, an address GetDeviceBase returned)";
+    /// 0x122C: `StorPortValidateRange`, deprecated (warning).
+    StorDeprecatedRoutine = 0x122C, false, 0, "DT:storport-storportdeprecated",
+        "StorPortValidateRange is deprecated (obsolete since Windows NT 4.0): miniports use the ranges PnP assigned";
 }
 
 impl Rule {

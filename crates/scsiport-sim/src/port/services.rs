@@ -372,6 +372,9 @@ impl MachineCore {
             self.violation(idx, Rule::FindAdapterOnlyService, [0, 0, 0], format!("ScsiPortValidateRange from {}", routine.name()));
             return FALSE;
         }
+        if self.port == Port::Storport {
+            self.violation(idx, Rule::StorDeprecatedRoutine, [addr, u64::from(bytes), 0], "StorPortValidateRange, which is deprecated".into());
+        }
         let want = if in_io { BarKind::Io } else { BarKind::Memory };
         BOOLEAN::from(ad.hba.bars().iter().any(|b| {
             b.kind == want && addr >= b.base && addr.saturating_add(u64::from(bytes)) <= b.base.saturating_add(b.len)
