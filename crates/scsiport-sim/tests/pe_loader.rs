@@ -13,6 +13,8 @@
 //!   `HwScsiFindAdapter` touches its registers directly: the emulated accesses reach the HBA in
 //!   program order, traced and counted; one the emulator cannot perform is the verifier's 0xD1
 //!   violation, not a crash.
+//! - The same with a tiny Storport miniport, linked against `STORPORT.SYS` on a Storport machine;
+//!   an image of the other port is refused by `Machine::load_image`.
 //! - A fault in a loaded image that is not the emulator's is reported image-relative before the
 //!   process dies (checked in a child process of this test binary); `int 0x29` as bug check 0x139.
 #![allow(clippy::cast_possible_truncation, clippy::too_many_lines, clippy::struct_excessive_bools)]
@@ -27,7 +29,7 @@ use object::write::pe::{NtHeaders, Writer};
 use scsiport_sim::hba::{Bar, BarKind, Hba, PciIdentity, Waker};
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pe::{DriverImage, LoadError, load};
-use scsiport_sim::{Machine, PortConfig, Rule, Schedule, scsiport_exports};
+use scsiport_sim::{Machine, Port, PortConfig, Rule, Schedule, scsiport_exports, storport_exports};
 use scsiport_sys as sys;
 
 // ---------------------------------------------------------------------------------------------
@@ -1478,6 +1480,180 @@ fn a_string_instruction_on_registers_is_refused_the_same_way() {
         a.op(Instruction::with_movsb(64, Register::None, iced_x86::RepPrefixKind::None));
     }
     refused_access(body, 0, "Movsb");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny Storport miniport: the same image machinery with STORPORT.SYS
+// ---------------------------------------------------------------------------------------------
+
+fn storport(names: &[&'static str]) -> Module {
+    Module { name: "STORPORT.SYS", imports: names.iter().map(|n| Imp::Name(n)).collect() }
+}
+
+/// The Storport miniport: `DriverEntry` passes Storport's `HW_INITIALIZATION_DATA` to
+/// `StorPortInitialize`; `HwStorFindAdapter` sets the transfer limits and full duplex
+/// (`DT:storport-storportfindadapter`, `DT:storport-spduplex`), maps BAR 0 with
+/// `StorPortGetDeviceBase`, runs the body with the register base in RDI and reports the HBA found
+/// (Storport passes no `Again`); `HwStorInitialize` and `HwStorResetBus` return TRUE, the ISR
+/// FALSE; `HwStorAdapterControl` supports the query, stop and restart; `HwStorStartIo` is never
+/// called (no bus scan).
+fn stor_miniport(layout: &Layout, body: fn(&mut Asm)) -> Program {
+    use Register::*;
+    use sys::storport as stor;
+    let mut a = Asm::default();
+    let (entry, find, init, start_io, interrupt, reset, control) = (a.label(), a.label(), a.label(), a.label(), a.label(), a.label(), a.label());
+
+    // ULONG DriverEntry(PVOID Argument1, PVOID Argument2)
+    a.bind(entry);
+    a.op(Instruction::with2(Code::Sub_rm64_imm8, RSP, 0x28));
+    a.op(Instruction::with2(Code::Lea_r64_m, R8, rip(data(HWINIT_OFF))));
+    a.op(Instruction::with2(Code::Xor_r32_rm32, R9D, R9D));
+    a.op(Instruction::with1(Code::Call_rm64, rip(layout.iat("StorPortInitialize"))));
+    a.op(Instruction::with2(Code::Add_rm64_imm8, RSP, 0x28));
+    a.plain(Code::Retnq);
+
+    // ULONG HwStorFindAdapter(DeviceExtension, HwContext, BusInformation, ArgumentString,
+    //                         ConfigInfo [rsp+0x28 at entry], Reserved3 [rsp+0x30])
+    let cfg = |f: usize| at_field(RSI, f);
+    a.bind(find);
+    a.op(Instruction::with1(Code::Push_r64, RBX));
+    a.op(Instruction::with1(Code::Push_r64, RSI));
+    a.op(Instruction::with1(Code::Push_r64, RDI));
+    a.op(Instruction::with2(Code::Sub_rm64_imm8, RSP, 0x30));
+    a.op(Instruction::with2(Code::Mov_r64_rm64, RBX, RCX));
+    a.op(Instruction::with2(Code::Mov_r64_rm64, RSI, mem(RSP, 0x70)));
+    a.op(Instruction::with2(Code::Mov_rm32_imm32, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, MaximumTransferLength)), 0x1_0000u32));
+    a.op(Instruction::with2(Code::Mov_rm32_imm32, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, NumberOfPhysicalBreaks)), 17u32));
+    a.op(Instruction::with2(Code::Mov_rm32_imm32, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, SynchronizationModel)), stor::StorSynchronizeFullDuplex.cast_unsigned()));
+    a.op(Instruction::with2(Code::Mov_r64_rm64, RAX, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, AccessRanges))));
+    a.op(Instruction::with2(Code::Mov_r64_rm64, R9, at_field(RAX, field!(sys::ACCESS_RANGE, RangeStart))));
+    a.op(Instruction::with2(Code::Mov_r32_rm32, EAX, at_field(RAX, field!(sys::ACCESS_RANGE, RangeLength))));
+    a.op(Instruction::with2(Code::Mov_rm32_r32, mem(RSP, 0x20), EAX));
+    a.op(Instruction::with2(Code::Mov_rm64_imm32, mem(RSP, 0x28), 0)); // InIoSpace FALSE
+    a.op(Instruction::with2(Code::Mov_r64_rm64, RCX, RBX));
+    a.op(Instruction::with2(Code::Mov_r32_rm32, EDX, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, AdapterInterfaceType))));
+    a.op(Instruction::with2(Code::Mov_r32_rm32, R8D, cfg(field!(stor::PORT_CONFIGURATION_INFORMATION, SystemIoBusNumber))));
+    a.op(Instruction::with1(Code::Call_rm64, rip(layout.iat("StorPortGetDeviceBase"))));
+    a.op(Instruction::with2(Code::Mov_rm64_r64, mem(RBX, 0), RAX));
+    a.op(Instruction::with2(Code::Mov_r64_rm64, RDI, RAX));
+    body(&mut a);
+    a.op(Instruction::with2(Code::Mov_r32_imm32, EAX, sys::SP_RETURN_FOUND));
+    a.op(Instruction::with2(Code::Add_rm64_imm8, RSP, 0x30));
+    a.op(Instruction::with1(Code::Pop_r64, RDI));
+    a.op(Instruction::with1(Code::Pop_r64, RSI));
+    a.op(Instruction::with1(Code::Pop_r64, RBX));
+    a.plain(Code::Retnq);
+
+    // BOOLEAN HwStorInitialize / HwStorResetBus / HwStorStartIo: TRUE. HwStorInterrupt: FALSE.
+    for (label, value) in [(init, 1), (reset, 1), (start_io, 1), (interrupt, 0)] {
+        a.bind(label);
+        a.op(Instruction::with2(Code::Mov_r32_imm32, EAX, value));
+        a.plain(Code::Retnq);
+    }
+
+    // SCSI_ADAPTER_CONTROL_STATUS HwStorAdapterControl(DeviceExtension, ControlType, Parameters)
+    let done = a.label();
+    a.bind(control);
+    a.op(Instruction::with2(Code::Test_rm32_r32, EDX, EDX));
+    a.op(Instruction::with_branch(Code::Jne_rel32_64, done));
+    // ScsiQuerySupportedControlTypes: the query, ScsiStopAdapter and ScsiRestartAdapter.
+    for i in 0..3 {
+        a.op(Instruction::with2(Code::Mov_rm8_imm8, mem(R8, 4 + i), 1));
+    }
+    a.bind(done);
+    a.op(Instruction::with2(Code::Xor_r32_rm32, EAX, EAX));
+    a.plain(Code::Retnq);
+
+    // SAFETY: Storport's HW_INITIALIZATION_DATA is plain data; all-zero is a valid value.
+    let mut hw: stor::HW_INITIALIZATION_DATA = unsafe { std::mem::zeroed() };
+    hw.HwInitializationDataSize = size_of::<stor::HW_INITIALIZATION_DATA>() as u32;
+    hw.AdapterInterfaceType = sys::PCIBus;
+    hw.DeviceExtensionSize = 64;
+    hw.NumberOfAccessRanges = 1;
+    hw.NeedPhysicalAddresses = 1;
+    hw.TaggedQueuing = 1;
+    hw.AutoRequestSense = 1;
+    hw.MultipleRequestPerLu = 1;
+    hw.MapBuffers = stor::STOR_MAP_NO_BUFFERS;
+    hw.SrbTypeFlags = stor::SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK;
+    hw.AddressTypeFlags = stor::ADDRESS_TYPE_FLAG_BTL8;
+    let mut d = vec![0u8; DATA_LEN];
+    // SAFETY: reads the bytes of a plain-data value that lives for the whole statement.
+    let raw = unsafe { std::slice::from_raw_parts((&raw const hw).cast::<u8>(), size_of::<stor::HW_INITIALIZATION_DATA>()) };
+    d[HWINIT_OFF as usize..HWINIT_OFF as usize + raw.len()].copy_from_slice(raw);
+    let at = |f: usize| HWINIT_OFF + f as u32;
+    let pointers = vec![
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwFindAdapter)), Some(find)),
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwInitialize)), Some(init)),
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwStartIo)), Some(start_io)),
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwInterrupt)), Some(interrupt)),
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwResetBus)), Some(reset)),
+        (at(field!(stor::HW_INITIALIZATION_DATA, HwAdapterControl)), Some(control)),
+    ];
+    Program { code: a, entry, data: d, pointers }
+}
+
+fn stor_image(body: fn(&mut Asm)) -> Built {
+    build(&Spec { program: stor_miniport, body, modules: vec![storport(&["StorPortInitialize", "StorPortGetDeviceBase"])], ..Spec::default() })
+}
+
+fn machine_for(port: Port, hba: Arc<RegisterFile>, trace: SharedBuf) -> Machine {
+    Machine::builder()
+        .port(port)
+        .schedule(Schedule::Deterministic { seed: 9 })
+        .port_config(PortConfig { scan: false, ..PortConfig::default() })
+        .trace(trace)
+        .adapter(hba, Arc::new(SimDma::default()))
+        .build()
+}
+
+#[test]
+fn a_storport_image_links_against_storport_sys_and_its_direct_register_accesses_are_emulated() {
+    let built = stor_image(emulated_body);
+    // SCSIPORT.SYS does not export what it imports.
+    match load("stor.sys", &built.bytes, &scsiport_exports()) {
+        Err(LoadError::Imports(list)) => assert!(list.iter().any(|p| p.contains("StorPortInitialize")), "{list:?}"),
+        other => panic!("expected the imports refused, got {:?}", other.map(|_| ())),
+    }
+    let image = Arc::new(load("stor.sys", &built.bytes, &storport_exports()).expect("the Storport image loads"));
+    assert!(image.imports().iter().all(|(m, _)| m.eq_ignore_ascii_case("STORPORT.SYS")));
+
+    // A SCSI Port machine refuses it; a Storport machine runs it.
+    let scsi = machine_for(Port::ScsiPort, Arc::new(RegisterFile::default()), SharedBuf::default());
+    let e = scsi.load_image(image.clone()).expect_err("the wrong port");
+    assert!(e.to_string().contains("STORPORT.SYS") && e.to_string().contains("SCSIPORT.SYS"), "{e}");
+
+    let hba = Arc::new(RegisterFile::default());
+    let trace = SharedBuf::default();
+    let m = machine_for(Port::Storport, hba.clone(), trace.clone());
+    m.load_image(image).expect("the Storport miniport loads");
+    assert!(m.violations().is_empty(), "{:#?}", m.violations());
+    m.flush_trace();
+    let text = String::from_utf8(trace.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for routine in ["HwStorFindAdapter", "HwStorInitialize", "HwStorAdapterControl"] {
+        assert!(events.iter().any(|e| e["ev"] == "call" && e["routine"] == routine), "{routine} was called");
+    }
+    // The same accesses as the SCSI Port image's, in program order, traced as StorPort accessors.
+    let log = hba.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 20, "{log:?}");
+    assert_eq!(log[0], ('W', 0x10, 4, 0x1122_3344));
+    assert_eq!(log[19], ('W', 0x8C, 4, 0x1111_2222));
+    let traced: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["ev"] == "port" && e["fn"].as_str().is_some_and(|f| f.contains("Register")))
+        .map(|e| (e["fn"].as_str().unwrap().to_string(), e["offset"].as_str().unwrap().to_string()))
+        .collect();
+    let want: Vec<(String, String)> = log.iter().map(|(op, off, size, _)| (accessor(*op, *size).replace("ScsiPort", "StorPort"), format!("{off:#x}"))).collect();
+    assert_eq!(traced, want);
+    let s = m.stats();
+    assert_eq!((s.register_accesses, s.registers_emulated), (20, 20));
+
+    // And a SCSI Port image on a Storport machine is refused the same way.
+    let (_, scsi_image) = miniport_image(no_body);
+    let m = machine_for(Port::Storport, Arc::new(RegisterFile::default()), SharedBuf::default());
+    let e = m.load_image(Arc::new(scsi_image)).expect_err("the wrong port");
+    assert!(e.to_string().contains("SCSIPORT.SYS"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
