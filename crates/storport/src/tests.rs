@@ -1,7 +1,10 @@
 //! Host tests of the parts of the wrapper that need no port: the `HW_INITIALIZATION_DATA` it
 //! registers, the configuration it forces and the limits it sets, the control types it reports,
 //! request views, scatter/gather lists, the accessors' bounds, the device-extension layout and
-//! the DPC bookkeeping. The routines against a port come with the Storport emulator.
+//! the DPC bookkeeping; `routines` runs the trampolines against a recording stand-in for
+//! `storport.sys` (`fake_port`). The routines against the real port are in
+//! `tests/on_emulator.rs` (the Storport emulator), which these unit tests must not link: see
+//! `fake_port`.
 
 mod fake_port;
 mod routines;

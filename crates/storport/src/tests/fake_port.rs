@@ -9,8 +9,17 @@
 //! first six is compatible; an argument narrower than 64 bits has undefined upper bits and is
 //! masked. The emulator, which must handle every notification, does this in C instead.
 //!
-//! When the emulator becomes a dev-dependency of this crate it defines the same symbols; these
-//! stubs must then go, and the tests that use them move onto the emulator.
+//! The Storport emulator (`scsiport-sim`, a Linux dev-dependency) defines the same symbols, so
+//! the two must never be linked into one binary, and they are not: this module exists only in
+//! the library's unit-test binary, which does not use `scsiport_sim` (a dev-dependency is linked
+//! only into the test binaries that refer to it), while `tests/on_emulator.rs` links the
+//! emulator with the library built without `cfg(test)`, that is without these stubs. Never
+//! refer to `scsiport_sim` from the unit tests: the link would fail with duplicate `StorPort*`
+//! symbols. What needs a real port — the routines in the order and under the locks Storport
+//! uses, with its verifier checking each call — is tested on the emulator; what stays here are
+//! the exact calls each trampoline makes and the answers no conforming port gives (a
+//! `ConfigInfo` older than Windows 8, an uncached extension that is not contiguous or not the
+//! first one, a `PathId` past 255, an interrupt while a restart re-initialises the DPC).
 
 use core::ffi::c_void;
 use std::cell::RefCell;
