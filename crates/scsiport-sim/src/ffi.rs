@@ -247,7 +247,7 @@ pub extern "win64" fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId: 
                 ("path", J::from(PathId)),
                 ("target", J::from(TargetId)),
                 ("lun", J::from(Lun)),
-                ("status", J::Str(crate::trace::hex8(SrbStatus))),
+                ("status", J::Hex8(SrbStatus)),
             ],
         );
         m.complete_matching(&ad, routine, PathId, TargetId, Lun, SrbStatus);

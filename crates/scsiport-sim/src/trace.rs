@@ -16,6 +16,8 @@ pub(crate) enum J {
     U(u64),
     I(i64),
     B(bool),
+    /// A byte as `"0x.."` (two hex digits), formatted only when the event is written.
+    Hex8(u8),
     Null,
 }
 
@@ -94,13 +96,11 @@ fn value_into(out: &mut String, v: &J) {
             let _ = write!(out, "{n}");
         }
         J::B(b) => out.push_str(if *b { "true" } else { "false" }),
+        J::Hex8(v) => {
+            let _ = write!(out, "\"{v:#04x}\"");
+        }
         J::Null => out.push_str("null"),
     }
-}
-
-/// `0x` and two hex digits, the form statuses take in the trace.
-pub(crate) fn hex8(v: u8) -> String {
-    format!("{v:#04x}")
 }
 
 pub(crate) struct Tracer {

@@ -231,8 +231,8 @@ impl MachineCore {
                 ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
                 ("type", J::Static("RequestComplete")),
                 ("srb", J::U(id)),
-                ("status", J::Str(hex8(status))),
-                ("scsi_status", J::Str(hex8(now_srb.ScsiStatus))),
+                ("status", J::Hex8(status)),
+                ("scsi_status", J::Hex8(now_srb.ScsiStatus)),
                 ("length", J::from(now_srb.DataTransferLength)),
             ],
         );

@@ -36,7 +36,7 @@ use crate::hba::{BarKind, Clock, Hba};
 use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
 use crate::request::{Completion, Direction, Request, Ticket};
 use crate::stats::Stats;
-use crate::trace::{J, Tracer, hex8};
+use crate::trace::{J, Tracer};
 use crate::verifier::{BugCheck, Rule, VerifierConfig};
 
 mod complete;

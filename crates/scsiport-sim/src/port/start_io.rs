@@ -272,14 +272,19 @@ impl MachineCore {
         if st.stor.is_none() {
             st.ready = false;
         }
-        let fields = vec![
-            ("srb", J::U(id)),
-            ("function", J::Str(hex8(preq.req.function))),
-            ("opcode", J::Str(hex8(preq.req.opcode()))),
-            ("target", J::from(target)),
-            ("lun", J::from(lun)),
-            ("tag", J::from(tag)),
-        ];
+        // The `HwScsiStartIo` call's trace fields, built only when a trace is written.
+        let fields = if self.tracer.enabled() {
+            vec![
+                ("srb", J::U(id)),
+                ("function", J::Hex8(preq.req.function)),
+                ("opcode", J::Hex8(preq.req.opcode())),
+                ("target", J::from(target)),
+                ("lun", J::from(lun)),
+                ("tag", J::from(tag)),
+            ]
+        } else {
+            Vec::new()
+        };
         let stage = if st.stor.is_some() { stor::Stage::Building } else { stor::Stage::Started };
         st.active.insert(
             srb as usize,

@@ -22,8 +22,8 @@ impl MachineCore {
             "srb",
             &[
                 ("id", J::U(id)),
-                ("function", J::Str(hex8(req.function))),
-                ("opcode", J::Str(hex8(req.opcode()))),
+                ("function", J::Hex8(req.function)),
+                ("opcode", J::Hex8(req.opcode())),
                 ("path", J::from(req.path)),
                 ("target", J::from(req.target)),
                 ("lun", J::from(req.lun)),
