@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::hba::{Clock, Hba};
 use crate::mem::DmaSpace;
 use crate::port::{
-    Adapter, CHAN_DEVICE, CHAN_DPC, CHAN_IRQ, Error, MachineCore, Port, PortConfig, RealClock, ResetState, Step, VirtualClock,
+    Adapter, CHAN_DEVICE, CHAN_DPC, CHAN_IRQ, Error, MachineCore, Port, PortConfig, RealClock, ResetState, Signal, Step,
+    VirtualClock,
 };
 use crate::request::{Completion, Request, Ticket};
 use crate::stats::Stats;
@@ -230,7 +231,7 @@ impl MachineBuilder {
             halted: AtomicBool::new(false),
             driver: Mutex::new(crate::port::DriverState::default()),
             completions: Mutex::new(BTreeMap::new()),
-            done_cv: Condvar::new(),
+            done_cv: Signal::default(),
             next_id: AtomicU64::new(1),
             chans: Default::default(),
             rng: Mutex::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
@@ -623,8 +624,7 @@ pub(crate) fn wait_ticket(m: &Arc<MachineCore>, t: Ticket, _limit: Option<Durati
         if start.elapsed() > limit {
             return Err(Error::Stuck(format!("request {} did not complete within {limit:?}", t.0)));
         }
-        let (ng, _) = m.done_cv.wait_timeout(g, Duration::from_millis(10)).unwrap_or_else(std::sync::PoisonError::into_inner);
-        g = ng;
+        g = m.done_cv.wait_timeout(g, Duration::from_millis(10));
         if start.elapsed() > Duration::from_millis(50) {
             drop(g);
             m.release_frozen();

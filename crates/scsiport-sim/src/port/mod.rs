@@ -999,7 +999,7 @@ pub(crate) struct MachineCore {
     pub(crate) halted: AtomicBool,
     pub(crate) driver: Mutex<DriverState>,
     pub(crate) completions: Mutex<BTreeMap<u64, Completion>>,
-    pub(crate) done_cv: Condvar,
+    pub(crate) done_cv: Signal,
     pub(crate) next_id: AtomicU64,
     /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
     pub(crate) chans: [Chan; 3],
@@ -1023,12 +1023,43 @@ pub(crate) const CHAN_DEVICE: usize = 0;
 pub(crate) const CHAN_IRQ: usize = 1;
 pub(crate) const CHAN_DPC: usize = 2;
 
+/// A condition variable that knows whether anyone waits on it. std's `notify_all` makes a
+/// futex system call every time, and most notifications have nobody to wake: every kick and
+/// every completion in the deterministic schedule, where no thread ever waits.
+///
+/// The rule that makes skipping the call safe: a waiter counts itself while it holds the mutex
+/// it checked its condition under (so before `wait_timeout` releases it), and a notifier changes
+/// the condition under that mutex before it looks at the count. Either the waiter saw the change,
+/// or the notifier sees the waiter.
+#[derive(Default)]
+pub(crate) struct Signal {
+    cv: Condvar,
+    waiters: AtomicUsize,
+}
+
+impl Signal {
+    /// Wakes every waiter, if there is one.
+    pub(crate) fn notify_all(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// `Condvar::wait_timeout`, counted; `g` guards the condition the caller checked.
+    pub(crate) fn wait_timeout<'a, T>(&self, g: MutexGuard<'a, T>, max: std::time::Duration) -> MutexGuard<'a, T> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let (g, _) = self.cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        g
+    }
+}
+
 /// A wake-up channel: a counter and a condition variable. Waiting threads only sleep while the
 /// counter is unchanged, so a kick between two waits is never lost.
 #[derive(Default)]
 pub(crate) struct Chan {
     n: Mutex<u64>,
-    cv: Condvar,
+    cv: Signal,
 }
 
 impl Chan {
@@ -1042,7 +1073,7 @@ impl Chan {
     pub(crate) fn wait(&self, last: &mut u64, max: std::time::Duration) {
         let g = lock(&self.n);
         if *g == *last {
-            let (g2, _) = self.cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+            let g2 = self.cv.wait_timeout(g, max);
             *last = *g2;
         } else {
             *last = *g;
