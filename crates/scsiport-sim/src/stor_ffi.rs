@@ -194,7 +194,7 @@ pub extern "win64" fn StorPortCompleteRequest(HwDeviceExtension: PVOID, PathId: 
                 ("path", J::from(PathId)),
                 ("target", J::from(TargetId)),
                 ("lun", J::from(Lun)),
-                ("status", J::Str(crate::trace::hex8(SrbStatus))),
+                ("status", J::Hex8(SrbStatus)),
             ],
         );
         m.violation(Some(ad.index), Rule::StorCompleteRequestCalled, [0, 0, 0], "StorPortCompleteRequest instead of RequestComplete per request".into());
