@@ -108,10 +108,15 @@ impl MachineCore {
                 sense = unsafe { s.as_slice() }.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
             }
         }
-        // Poison and guard.
+        // Poison and guard. Only the SRB itself is poisoned, not the rest of its page: nothing
+        // of the page past the SRB was handed out, and the page is guarded whole.
         // SAFETY: the SRB page and extension are the port's again; nobody else holds a slice.
         unsafe {
-            a.block.srb.as_mut_slice().fill(POISON);
+            let page = a.block.srb.as_mut_slice();
+            let n = size_of::<SCSI_REQUEST_BLOCK>().min(page.len());
+            if let Some(srb_bytes) = page.get_mut(..n) {
+                srb_bytes.fill(POISON);
+            }
         }
         if let Some(e) = &a.block.ext {
             // SAFETY: as above.
