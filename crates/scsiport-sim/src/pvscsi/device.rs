@@ -19,7 +19,7 @@ use super::regs::{
 };
 use super::ring::{CmpDesc, MsgDesc, ReqDesc, SgElem};
 use super::types::{
-    DeviceEvent, DmaFaultRecord, DmaSite, Effect, FaultAction, HostileAction, HostileConfig,
+    DeviceEvent, DmaFaultRecord, DmaSite, Effect, FaultAction, HostileAction, HostileConfig, HostileWrite,
     Injection, InjectionId, Latency, PvscsiConfig, Registers, RingInfo, Stats, Trigger,
 };
 
@@ -86,6 +86,14 @@ struct Hostile {
     cfg: HostileConfig,
     rng: Rng,
     next_at: Option<u64>,
+}
+
+/// A queued one-off hostile write: an action whose value the generator draws when it runs, or
+/// a write with its value given.
+#[derive(Clone, Copy, Debug)]
+enum Queued {
+    Drawn(HostileAction),
+    Given(HostileWrite),
 }
 
 /// The data of one request in guest memory, seen by the target as a flat buffer.
@@ -203,7 +211,7 @@ pub(crate) struct State {
     scheduled: Vec<Scheduled>,
     due_actions: VecDeque<(u64, FaultAction)>,
     hostile: Option<Hostile>,
-    hostile_pending: VecDeque<(u64, HostileAction)>,
+    hostile_pending: VecDeque<(u64, Queued)>,
 
     pub(crate) stats: Stats,
     pub(crate) events: Vec<DeviceEvent>,
@@ -886,12 +894,19 @@ impl State {
     /// The completion worker (QEMU `pvscsi_process_completion_queue`): every queued completion,
     /// in finish order, into the ring; cmpProdIdx once; then `CMPL_0` and the line. `hostile` are
     /// garbage actions to mix into this batch.
-    fn post(&mut self, hostile: &[HostileAction]) {
+    fn post(&mut self, hostile: &[Queued]) {
         let mut batch: Vec<CmpDesc> = self.done.drain(..).map(|d| d.cmp).collect();
+        let real = batch.len();
         let mut prod_override = None;
         let mut spurious = false;
-        for &a in hostile {
-            self.apply_hostile(a, &mut batch, &mut prod_override, &mut spurious);
+        for &q in hostile {
+            match q {
+                Queued::Drawn(a) => self.apply_hostile(a, None, &mut batch, &mut prod_override, &mut spurious),
+                Queued::Given(HostileWrite::Action(a, g)) => {
+                    self.apply_hostile(a, Some(g), &mut batch, &mut prod_override, &mut spurious);
+                }
+                Queued::Given(w) => self.apply_hostile_write(w, real, &mut batch),
+            }
         }
         if !self.rings_valid {
             self.stats.completions_dropped += batch.len() as u64;
@@ -1083,6 +1098,10 @@ impl State {
     /// QEMU `pvscsi_send_msg`: only with a message ring and room (`msgProdIdx − msgConsIdx <
     /// entries`, both read from the page), then `MSG_0` and the line.
     fn send_msg(&mut self, kind: u32, target: u8) {
+        self.send_msg_raw(kind, u32::from(target));
+    }
+
+    fn send_msg_raw(&mut self, kind: u32, target: u32) {
         if !self.msg_valid {
             // Devices attached before the driver set up any rings are the machine's initial
             // configuration, not a hot-plug the driver could have heard of.
@@ -1104,11 +1123,11 @@ impl State {
         self.filled_msg = self.filled_msg.wrapping_add(1);
         let page = self.msg_pages.get((slot / MSG_PER_PAGE) as usize).copied().unwrap_or(0);
         let pa = page.wrapping_add(u64::from(slot % MSG_PER_PAGE) * MSG_DESC_SIZE as u64);
-        let m = MsgDesc { kind, bus: 0, target: u32::from(target), lun: [0; 8] };
+        let m = MsgDesc { kind, bus: 0, target, lun: [0; 8] };
         self.dma_write(DmaSite::Message, pa, &m.to_bytes(), None);
         self.rs_write(rs::MSG_PROD_IDX, self.filled_msg);
         self.stats.messages_posted += 1;
-        self.event(DeviceEvent::Message { kind, target });
+        self.event(DeviceEvent::Message { kind, target: u8::try_from(target).unwrap_or(u8::MAX) });
         self.intr_status |= INTR_MSG_0;
         self.update_irq();
     }
@@ -1148,7 +1167,13 @@ impl State {
 
     pub(crate) fn hostile_once(&mut self, a: HostileAction) {
         let now = self.now();
-        self.hostile_pending.push_back((now, a));
+        self.hostile_pending.push_back((now, Queued::Drawn(a)));
+        self.wake = true;
+    }
+
+    pub(crate) fn hostile_write(&mut self, w: HostileWrite) {
+        let now = self.now();
+        self.hostile_pending.push_back((now, Queued::Given(w)));
         self.wake = true;
     }
 
@@ -1190,7 +1215,7 @@ impl State {
             FaultAction::SetHostile(h) => self.set_hostile(h),
             FaultAction::Hostile(h) => {
                 let now = self.now();
-                self.hostile_pending.push_back((now, h));
+                self.hostile_pending.push_back((now, Queued::Drawn(h)));
             }
             FaultAction::Detach(t) => {
                 self.detach(t);
@@ -1211,10 +1236,17 @@ impl State {
         }
     }
 
-    /// One hostile action on the batch about to be posted (or on the rings-state page).
+    /// One hostile action on the batch about to be posted (or on the rings-state page), with
+    /// `g` as its garbage (drawn from the generator when `None`).
+    ///
+    /// A context it makes up has its top bit set: no driver issues one (a context's upper 32
+    /// bits are zero, pvscsi-facts.md §5.3), so the driver can always tell it from a request it
+    /// holds. Without that, a caller choosing `g` (a fuzzer) could name a request in flight, a
+    /// lie no driver can detect.
     fn apply_hostile(
         &mut self,
         a: HostileAction,
+        g: Option<u64>,
         batch: &mut Vec<CmpDesc>,
         prod_override: &mut Option<u32>,
         spurious: &mut bool,
@@ -1225,12 +1257,13 @@ impl State {
         self.stats.hostile_actions += 1;
         self.stats.last_hostile = Some(a);
         self.event(DeviceEvent::Hostile(a));
-        let g = self.garbage();
+        let g = g.unwrap_or_else(|| self.garbage());
+        let made_up = g | (1 << 63);
         let stale = self.history.front().copied();
         // A completion to corrupt: the newest real one, or a made-up one for a stale context.
         let victim = |batch: &mut Vec<CmpDesc>| -> usize {
             if batch.is_empty() {
-                batch.push(CmpDesc { context: stale.unwrap_or(g | 1), ..CmpDesc::default() });
+                batch.push(CmpDesc { context: stale.unwrap_or(made_up), ..CmpDesc::default() });
             }
             batch.len() - 1
         };
@@ -1246,10 +1279,10 @@ impl State {
                 let c = batch.last().copied().or_else(|| {
                     self.history.back().map(|&context| CmpDesc { context, ..CmpDesc::default() })
                 });
-                batch.push(c.unwrap_or(CmpDesc { context: g, ..CmpDesc::default() }));
+                batch.push(c.unwrap_or(CmpDesc { context: made_up, ..CmpDesc::default() }));
             }
             HostileAction::StaleContext => {
-                batch.push(CmpDesc { context: stale.unwrap_or(g), ..CmpDesc::default() });
+                batch.push(CmpDesc { context: stale.unwrap_or(made_up), ..CmpDesc::default() });
             }
             HostileAction::BogusSenseLen => {
                 let i = victim(batch);
@@ -1278,6 +1311,33 @@ impl State {
                 self.rs_write(rs::REQ_CONS_IDX, regs::lo32(g >> 16));
             }
             HostileAction::SpuriousInterrupt => *spurious = true,
+        }
+    }
+
+    /// One [`HostileWrite`] other than an action, on the batch about to be posted, whose first
+    /// `real` completions are real.
+    fn apply_hostile_write(&mut self, w: HostileWrite, real: usize, batch: &mut [CmpDesc]) {
+        self.stats.hostile_actions += 1;
+        self.event(DeviceEvent::HostileWrite(w));
+        match w {
+            HostileWrite::Action(..) => {}
+            HostileWrite::DataLen(n) => {
+                if let Some(c) = real.checked_sub(1).and_then(|i| batch.get_mut(i)) {
+                    c.data_len = n;
+                }
+            }
+            HostileWrite::Message { kind, target } => self.send_msg_raw(kind, target),
+            HostileWrite::MsgProdIdx(v) => {
+                if self.msg_valid {
+                    self.rs_write(rs::MSG_PROD_IDX, v);
+                    self.intr_status |= INTR_MSG_0;
+                    self.update_irq();
+                }
+            }
+            HostileWrite::IntrStatus(bits) => {
+                self.intr_status |= bits;
+                self.update_irq();
+            }
         }
     }
 
@@ -1354,13 +1414,13 @@ impl State {
             && at <= now
         {
             h.next_at = h.cfg.interval_ns.map(|i| now.saturating_add(i.max(1)));
-            hostile.push(Self::pick_hostile(h));
+            hostile.push(Queued::Drawn(Self::pick_hostile(h)));
         }
         if !self.done.is_empty()
             && let Some(h) = self.hostile.as_mut()
             && h.rng.next_u64() % 1000 < u64::from(h.cfg.permille)
         {
-            hostile.push(Self::pick_hostile(h));
+            hostile.push(Queued::Drawn(Self::pick_hostile(h)));
         }
         // A queued one-off action waits for the next batch of real completions while requests
         // are on their way, so that it has something to corrupt.

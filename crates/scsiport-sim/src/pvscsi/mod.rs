@@ -50,7 +50,7 @@ use crate::mem::GuestMemory;
 use device::State;
 pub use pci::PvscsiLayout;
 pub use types::{
-    DeviceEvent, DmaFaultRecord, DmaSite, Effect, EventSink, FaultAction, HostileAction, HostileConfig, Injection,
+    DeviceEvent, DmaFaultRecord, DmaSite, Effect, EventSink, FaultAction, HostileAction, HostileConfig, HostileWrite, Injection,
     InjectionId, Latency, PvscsiConfig, PvscsiError, Registers, RingInfo, Stats, Trigger,
 };
 
@@ -250,6 +250,13 @@ impl PvscsiDevice {
     /// flight, else it runs at the next `run_due` on its own.
     pub fn hostile_once(&self, action: HostileAction) {
         self.with(|s| s.hostile_once(action));
+    }
+
+    /// Queues one hostile write with its value given (a fuzzer's): like [`Self::hostile_once`],
+    /// it rides on the next completion batch while requests are in flight, else it runs at the
+    /// next `run_due` on its own.
+    pub fn hostile_write(&self, write: HostileWrite) {
+        self.with(|s| s.hostile_write(write));
     }
 
     // ------------------------------------------------------------------ introspection

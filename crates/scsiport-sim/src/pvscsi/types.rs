@@ -203,6 +203,37 @@ impl HostileAction {
     ];
 }
 
+/// One write of a hostile device with its value given by the caller instead of drawn from the
+/// hostile generator: what a fuzzer drives ([`PvscsiDevice::hostile_write`](super::PvscsiDevice::hostile_write)).
+///
+/// Every write here is one a driver can recognise as garbage or survive, never a lie it could
+/// not tell from the truth: a context the device makes up always has its top bit set, which no
+/// driver issues (VMware requires a context's upper 32 bits to be zero, pvscsi-facts.md §5.3),
+/// and a real completion is never given another request's context or a well-formed status it
+/// did not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostileWrite {
+    /// A [`HostileAction`], with this value wherever the action would draw one (the index, the
+    /// context, the length, the status).
+    Action(HostileAction, u64),
+    /// The newest real completion of the batch claims this many bytes moved (a short or long
+    /// transfer the device did not make); nothing without a real completion.
+    DataLen(u64),
+    /// A message of this type about this target on the message ring (QEMU posts only
+    /// `DEV_ADDED` and `DEV_REMOVED`), `msgProdIdx` advanced and `MSG_0` raised; nothing without
+    /// a message ring or with it full.
+    Message {
+        /// `type`.
+        kind: u32,
+        /// `target`.
+        target: u32,
+    },
+    /// `msgProdIdx` overwritten with this value and `MSG_0` raised (with a message ring).
+    MsgProdIdx(u32),
+    /// These bits set in `INTR_STATUS` (defined or not) and the line re-evaluated.
+    IntrStatus(u32),
+}
+
 /// Hostile mode: the device writes garbage at random moments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostileConfig {
@@ -474,6 +505,8 @@ pub enum DeviceEvent {
     DmaFault(DmaFaultRecord),
     /// A hostile action was taken.
     Hostile(HostileAction),
+    /// A hostile write with a given value was made.
+    HostileWrite(HostileWrite),
     /// A message was posted.
     Message {
         /// Message type.
