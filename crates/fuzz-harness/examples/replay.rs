@@ -16,6 +16,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(input) = fuzz_harness::describe(target, &data) {
+        println!("{input}");
+    }
     match fuzz_harness::replay(target, &data) {
         Some(Ok(summary)) => {
             println!("{summary}");

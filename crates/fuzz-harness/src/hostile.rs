@@ -245,6 +245,7 @@ fn step(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
         Op::Abort { index } => {
             let Some(victim) = rig.tickets.get(usize::from(*index) % rig.tickets.len().max(1)).copied() else { return Ok(()) };
             rig.faults += 1;
+            rig.aborted.insert(victim.0);
             rig.submit(Request::abort(victim), Kind::Abort, format!("ABORT of request {}", victim.0)).map(drop)
         }
         Op::PortResetBus => {

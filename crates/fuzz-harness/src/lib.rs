@@ -70,14 +70,27 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Runs one input of the target named `target` and describes it: the decoded input and what the
-/// run did, or the broken property. `None` for an unknown target.
+/// The input as the target named `target` decodes it, for a reader; `None` for an unknown
+/// target.
+#[cfg(target_os = "linux")]
+#[must_use]
+pub fn describe(target: &str, data: &[u8]) -> Option<String> {
+    Some(match target {
+        "srb" => format!("{:#?}", srb::Input::decode(data)),
+        "hostile" => format!("{:#?}", hostile::Input::decode(data)),
+        "pe_load" => format!("a file of {} bytes", data.len()),
+        _ => return None,
+    })
+}
+
+/// Runs one input of the target named `target`: what the run did, or the broken property;
+/// `None` for an unknown target.
 #[cfg(target_os = "linux")]
 #[must_use]
 pub fn replay(target: &str, data: &[u8]) -> Option<Result<String, Failure>> {
     Some(match target {
-        "srb" => srb::run(data).map(|r| format!("{:#?}\n{r:?}", srb::Input::decode(data))),
-        "hostile" => hostile::run(data).map(|r| format!("{:#?}\n{r:?}", hostile::Input::decode(data))),
+        "srb" => srb::run(data).map(|r| format!("{r:?}")),
+        "hostile" => hostile::run(data).map(|r| format!("{r:?}")),
         "pe_load" => pe_load::run(data).map(|r| format!("{r:?}")),
         _ => return None,
     })

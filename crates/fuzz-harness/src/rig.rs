@@ -117,6 +117,8 @@ pub struct Pending {
     pub target: u8,
     /// The fault count when it was submitted.
     pub faults_at_submit: u64,
+    /// `SRB_FLAGS_DISABLE_AUTOSENSE` is clear (a CHECK CONDITION then comes with its sense).
+    pub autosense: bool,
     /// Short text for failure messages.
     pub what: String,
 }
@@ -145,6 +147,8 @@ pub struct Rig {
     pub hostile: bool,
     /// Completions seen, by `SRB_STATUS`.
     pub statuses: BTreeMap<u8, u64>,
+    /// Requests an `ABORT_COMMAND` named: any of them may end `SRB_STATUS_ABORTED`.
+    pub aborted: std::collections::BTreeSet<u64>,
     sense_len: u8,
     dma: SimDma,
 }
@@ -152,6 +156,7 @@ pub struct Rig {
 impl Rig {
     /// Builds the machine and loads the driver.
     pub fn new(setup: &Setup) -> Result<Self, Failure> {
+        memory_monitor_works()?;
         let mut builder = Machine::builder()
             .schedule(Schedule::Deterministic { seed: u64::from(setup.seed) })
             .sense_buffer_len(setup.sense_len)
@@ -200,6 +205,7 @@ impl Rig {
             injections: 0,
             hostile: false,
             statuses: BTreeMap::new(),
+            aborted: std::collections::BTreeSet::new(),
             sense_len: setup.sense_len,
             dma,
         };
@@ -211,10 +217,11 @@ impl Rig {
     pub fn submit(&mut self, req: Request, kind: Kind, what: String) -> Result<u64, Failure> {
         let length = req.data.len();
         let target = req.target;
+        let autosense = req.extra_flags & sys::SRB_FLAGS_DISABLE_AUTOSENSE == 0;
         let t = self.machine.submit(req).map_err(|e| Failure::new(format!("{what}: submit refused: {e}")))?;
         self.tickets.push(t);
         let faults_at_submit = if self.device.stats().injected < self.injections { u64::MAX } else { self.fault_count() };
-        self.pending.insert(t.0, Pending { kind, length, target, faults_at_submit, what });
+        self.pending.insert(t.0, Pending { kind, length, target, faults_at_submit, autosense, what });
         Ok(t.0)
     }
 
@@ -334,7 +341,8 @@ impl Rig {
         *self.statuses.entry(status).or_default() += 1;
         let disturbed = self.fault_count() != p.faults_at_submit || c.timed_out;
         let fail = |why: String| Failure::new(format!("{}: {why} (completion: {c})", p.what, c = Brief(c)));
-        if !documented(&p.kind, status) {
+        let aborted = status == sys::SRB_STATUS_ABORTED && self.aborted.contains(&c.ticket.0);
+        if !documented(&p.kind, status) && !aborted {
             return Err(fail(format!("status {status:#04x} is not one this request can end with")));
         }
         if usize::try_from(c.data_transfer_length).unwrap_or(usize::MAX) > p.length {
@@ -370,7 +378,11 @@ impl Rig {
             if status == sys::SRB_STATUS_SUCCESS && transferred != expected {
                 return Err(fail(format!("SUCCESS reporting {transferred} bytes of {expected}")));
             }
-            if may_succeed && !disturbed && !self.hostile && status != sys::SRB_STATUS_SUCCESS && !unit_attention(c) {
+            // A reset leaves a unit attention for the next command to each disk, however long
+            // after; without autosense it is a CHECK CONDITION with no sense to tell it by.
+            let attention = unit_attention(c)
+                || (!p.autosense && self.fault_count() > 0 && c.scsi_status == sys::SCSISTAT_CHECK_CONDITION);
+            if may_succeed && !disturbed && !self.hostile && status != sys::SRB_STATUS_SUCCESS && !attention {
                 return Err(fail("a well-formed request to a disk failed with no fault made".into()));
             }
             let good = status == sys::SRB_STATUS_SUCCESS || status == sys::SRB_STATUS_DATA_OVERRUN;
@@ -391,6 +403,39 @@ impl Rig {
     fn sense_len(&self) -> u8 {
         self.sense_len
     }
+}
+
+/// Whether the emulator's memory monitor works in this process: the test miniport touching an
+/// SRB after completing it, and dereferencing a register address, must each be caught by the
+/// emulator's SIGSEGV handler and reported as the verifier's 0xD1. The fuzz targets run under
+/// AddressSanitizer and libFuzzer, which install SIGSEGV handlers of their own; the emulator's,
+/// installed later, handles faults in its guarded ranges and passes every other one on to
+/// theirs (crates/scsiport-sim/src/guard.rs). Checked once per process, before the first input.
+pub fn memory_monitor_works() -> Result<(), Failure> {
+    static RESULT: std::sync::OnceLock<Result<(), Failure>> = std::sync::OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            for (knob, rule) in [("touch_srb_after", scsiport_sim::Rule::TouchedAfterCompletion), ("direct_mmio", scsiport_sim::Rule::DirectRegisterAccess)] {
+                let builder = Machine::builder().schedule(Schedule::Deterministic { seed: 1 }).argument_string(&format!("break={knob}"));
+                let dma = SimDma::default();
+                let device = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), builder.clock());
+                let disk = Disk::ram(1 << 20).map_err(|e| Failure::setup(format!("RAM disk: {e}")))?;
+                device.attach(0, disk).map_err(|e| Failure::setup(format!("attach: {e}")))?;
+                let machine = builder.adapter(Arc::new(device), Arc::new(dma)).build();
+                if machine.load_driver(scsiport_sim::test_miniport::driver_entry).is_ok() {
+                    let _ = machine.execute(Request::read10(0, 0, 8, 4096));
+                    let _ = machine.run_until_idle();
+                }
+                let got = machine.bugcheck().map(|b| b.rule);
+                if got != Some(rule) {
+                    return Err(Failure::setup(format!(
+                        "the memory monitor does not work in this process (break={knob} gave {got:?}, not {rule:?}): the emulator's SIGSEGV handler is not reached (ASAN_OPTIONS allow_user_segv_handler=0?)"
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .clone()
 }
 
 /// A completion, short enough for a failure message.
@@ -422,7 +467,8 @@ pub fn unit_attention(c: &Completion) -> bool {
 /// The statuses the SRB documentation gives for a request of this kind
 /// (`DDI:ns-srb-_scsi_request_block`, contract §5.3): an `EXECUTE_SCSI` may end in any
 /// outcome of a command; an abort succeeds or fails; a reset succeeds or fails; a function the
-/// miniport does not handle is `INVALID_REQUEST`. A bus reset may end any of them.
+/// miniport does not handle is `INVALID_REQUEST`. A bus reset may end any of them, and an
+/// abort any it names (the port drops a request it still holds as `ABORTED`).
 #[must_use]
 pub fn documented(kind: &Kind, status: u8) -> bool {
     const EXECUTE: &[u8] = &[

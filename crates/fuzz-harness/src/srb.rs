@@ -154,7 +154,7 @@ pub enum Op {
     },
     /// Any SRB: function, address, CDB bytes, direction, length.
     Raw {
-        /// `< 0xC0`: `EXECUTE_SCSI`; else this function code.
+        /// `< 0x80`: `EXECUTE_SCSI`; else function code `function - 0x80`.
         function: u8,
         /// Target, LUN (low 3 bits), bus (low 2 bits) as given.
         target: u8,
@@ -484,7 +484,7 @@ fn step_rw(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
 
 fn step_raw(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
     let Op::Raw { function, target, lun, path, cdb, length, dir, common } = op else { return Ok(()) };
-    let function = if *function < 0xC0 { sys::SRB_FUNCTION_EXECUTE_SCSI } else { *function };
+    let function = function.checked_sub(0x80).unwrap_or(sys::SRB_FUNCTION_EXECUTE_SCSI);
     let (target, lun, path) = (*target, lun & 7, path & 3);
     let length = usize::try_from(*length % (260 * 1024)).unwrap_or(0);
     let direction = match dir & 3 {
@@ -524,6 +524,7 @@ fn step(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
         Op::Abort { index } => {
             let Some(victim) = pick(rig, *index) else { return Ok(()) };
             rig.faults += 1;
+            rig.aborted.insert(victim.0);
             rig.submit(Request::abort(victim), Kind::Abort, format!("ABORT of request {}", victim.0)).map(drop)
         }
         Op::ResetBusSrb { path } => {
@@ -554,8 +555,12 @@ fn step(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
             rig.faults += 1;
             let effect = match kind % 5 {
                 0 => {
-                    // The host statuses QEMU and VMware report (pvscsi-facts.md §6.1).
-                    const HOST: [u16; 12] = [0x00, 0x0A, 0x0B, 0x0D, 0x11, 0x12, 0x14, 0x16, 0x17, 0x1A, 0x22, 0x23];
+                    // The failures among the host statuses (pvscsi-facts.md §6.1): an injection
+                    // moves no data, so a status that means success (SUCCESS, LINKED_COMMAND_*,
+                    // DATA_UNDERRUN, DATARUN) would be a lie an honest device does not tell.
+                    const HOST: [u16; 18] = [
+                        0x11, 0x13, 0x14, 0x17, 0x1A, 0x1B, 0x1C, 0x1D, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x30, 0x34,
+                    ];
                     Effect::Host(HOST[usize::from(*value) % HOST.len()])
                 }
                 1 => Effect::Check(scsiport_sim::disk::Sense::new(
@@ -695,9 +700,14 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
                     Op::Rw { write: false, target: 0, address: 0xF1, form: CdbForm::Six, lba: 0, blocks: 1, delta: 0, dir: Dir::Natural, common: c },
                     Op::Rw { write: false, target: 0, address: 0xF4, form: CdbForm::Twelve, lba: 0, blocks: 1, delta: 0, dir: Dir::Natural, common: c },
                     Op::Rw { write: false, target: 0, address: 0, form: CdbForm::Ten, lba: 0x8000_0000, blocks: 1, delta: 0, dir: Dir::Natural, common: c },
-                    Op::Raw { function: 0xC2, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
-                    Op::Raw { function: 0xD7, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
-                    Op::Raw { function: 0xC8, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
+                    // IO_CONTROL, WMI, FLUSH, RESET_LOGICAL_UNIT, an abort naming nothing, an
+                    // undefined function.
+                    Op::Raw { function: 0x82, target: 0, lun: 0, path: 0, cdb: vec![], length: 64, dir: 3, common: c },
+                    Op::Raw { function: 0x97, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
+                    Op::Raw { function: 0x88, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
+                    Op::Raw { function: 0xA0, target: 1, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
+                    Op::Raw { function: 0x90, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
+                    Op::Raw { function: 0xE5, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c },
                     raw(&[], 0, 0),
                     Op::Settle,
                 ],
