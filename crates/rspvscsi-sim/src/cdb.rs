@@ -12,10 +12,17 @@ use crate::probe::{PROBE_DISKS, hex};
 use crate::rig::{Access, Rig, RigConfig, describe};
 
 /// Bytes from hex digits (spaces allowed).
-fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+///
+/// # Errors
+/// Anything but pairs of hex digits.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
         return Err(format!("{text:?}: an odd number of hex digits"));
+    }
+    // Digits only: `from_str_radix` would also take a sign ("+1").
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(format!("{text:?}: not hex"));
     }
     digits
         .chunks(2)
@@ -29,7 +36,10 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The CDB: 1 to 16 bytes in hex.
-fn parse_cdb(text: &str) -> Result<Vec<u8>, String> {
+///
+/// # Errors
+/// Not hex, or not 1 to 16 bytes.
+pub fn parse_cdb(text: &str) -> Result<Vec<u8>, String> {
     let cdb = parse_hex(text)?;
     if cdb.is_empty() || cdb.len() > 16 {
         return Err(format!("CDB {text:?}: 1 to 16 bytes in hex"));
@@ -38,7 +48,10 @@ fn parse_cdb(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// An SRB status by name (`SUCCESS`, `INVALID_REQUEST`, ...) or number.
-fn parse_status(text: &str) -> Result<u8, String> {
+///
+/// # Errors
+/// Neither a known name nor a number.
+pub fn parse_status(text: &str) -> Result<u8, String> {
     let names = [
         ("SUCCESS", sys::SRB_STATUS_SUCCESS),
         ("ABORTED", sys::SRB_STATUS_ABORTED),
@@ -53,7 +66,12 @@ fn parse_status(text: &str) -> Result<u8, String> {
     if let Some((_, v)) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
         return Ok(*v);
     }
-    let number = text.strip_prefix("0x").map_or_else(|| text.parse::<u8>().ok(), |h| u8::from_str_radix(h, 16).ok());
+    // Digits only: `parse` and `from_str_radix` would also take a sign ("+5").
+    let number = match text.strip_prefix("0x") {
+        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => u8::from_str_radix(h, 16).ok(),
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse::<u8>().ok(),
+        _ => None,
+    };
     number.ok_or_else(|| format!("--expect {text:?}: an SRB status name ({}) or number", names.map(|(n, _)| n).join(", ")))
 }
 
@@ -189,5 +207,17 @@ mod tests {
         assert_eq!(parse_status("0x12"), Ok(0x12));
         assert_eq!(parse_status("1"), Ok(1));
         assert!(parse_status("nope").is_err());
+    }
+
+    #[test]
+    fn a_sign_is_not_a_digit() {
+        // `u8::from_str_radix` and `str::parse` take a leading '+'; the fuzz target `cli` found
+        // "+1 2a" accepted as the CDB 01 2a.
+        assert!(parse_cdb("+1 2a").is_err());
+        assert!(parse_hex("2a+1").is_err());
+        assert!(parse_hex("-1").is_err());
+        assert!(parse_status("+5").is_err());
+        assert!(parse_status("0x+5").is_err());
+        assert_eq!(parse_status("0x0A"), Ok(0x0A));
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! It is a library so that the fuzz targets (`crates/fuzz`, `crates/fuzz-harness`) can reach its
 //! parsers: the command line ([`cli`]), probe answers ([`probe`], [`probe_diff`]), the allowlist,
-//! raw images ([`check_image`], [`pattern`]) and the soak's fault list ([`soak`]).
+//! raw images ([`check_image`], [`pattern`]), the soak's fault list ([`soak`]) and the `cdb`
+//! command's hex and status arguments ([`cdb`]).
 //!
 //! The emulator is a Linux program; on other hosts there is nothing here.
 
@@ -16,7 +17,7 @@
 #[cfg(target_os = "linux")]
 mod app;
 #[cfg(target_os = "linux")]
-mod cdb;
+pub mod cdb;
 #[cfg(target_os = "linux")]
 pub mod check_image;
 #[cfg(target_os = "linux")]
