@@ -18,6 +18,8 @@
 
 pub mod bytes;
 #[cfg(target_os = "linux")]
+pub mod cli;
+#[cfg(target_os = "linux")]
 pub mod hostile;
 #[cfg(target_os = "linux")]
 pub mod pe_load;
@@ -79,6 +81,7 @@ pub fn describe(target: &str, data: &[u8]) -> Option<String> {
         "srb" => format!("{:#?}", srb::Input::decode(data)),
         "hostile" => format!("{:#?}", hostile::Input::decode(data)),
         "pe_load" => format!("a file of {} bytes", data.len()),
+        "cli" => format!("{:?}", cli::Input::decode(data)),
         _ => return None,
     })
 }
@@ -92,6 +95,7 @@ pub fn replay(target: &str, data: &[u8]) -> Option<Result<String, Failure>> {
         "srb" => srb::run(data).map(|r| format!("{r:?}")),
         "hostile" => hostile::run(data).map(|r| format!("{r:?}")),
         "pe_load" => pe_load::run(data).map(|r| format!("{r:?}")),
+        "cli" => cli::run(data).map(|r| format!("{r:?}")),
         _ => return None,
     })
 }

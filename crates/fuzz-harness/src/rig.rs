@@ -316,6 +316,9 @@ impl Rig {
         if d.direction_contradictions != 0 {
             bad.push(format!("{} requests whose direction contradicts their CDB (QEMU never completes them)", d.direction_contradictions));
         }
+        if d.dma_waits != 0 {
+            bad.push(format!("{} READs or WRITEs given no buffer (QEMU's DMA never completes them)", d.dma_waits));
+        }
         if d.stuck_at_adapter_reset != 0 {
             bad.push(format!("{} requests held at an adapter reset (QEMU aborts)", d.stuck_at_adapter_reset));
         }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fuzz_harness::{Failure, hostile, pe_load, srb};
+use fuzz_harness::{Failure, cli, hostile, pe_load, srb};
 use object::pe;
 use object::write::pe::{NtHeaders, Writer};
 
@@ -116,6 +116,18 @@ fn pe_load_corpus() {
             assert_eq!(outcome, pe_load::Outcome::Loaded, "{name}");
         }
     }
+}
+
+#[test]
+fn cli_corpus() {
+    let generated: Vec<(String, Vec<u8>)> = cli::seeds().into_iter().map(|(n, i)| (format!("seed-{n}"), i.encode())).collect();
+    check_generated("cli", &generated);
+    for (name, input) in cli::seeds() {
+        assert_eq!(cli::Input::decode(&input.encode()), input, "{name} decodes to what it was made from");
+    }
+    let results = replay("cli", cli::run);
+    let accepted = results.iter().filter(|(_, r)| *r == cli::Outcome::Accepted).count();
+    assert!(accepted > 0 && accepted < results.len(), "the seeds are accepted and refused: {results:?}");
 }
 
 /// What a seed image holds.
