@@ -101,8 +101,8 @@ fn refused(message: String, what: &str) -> Result<Outcome, Failure> {
 }
 
 fn command_line(args: &[String]) -> Result<Outcome, Failure> {
-    let argv = std::iter::once("rspvscsi-sim").chain(args.iter().map(String::as_str));
-    match Cli::try_parse_from(argv) {
+    let command = std::iter::once("rspvscsi-sim").chain(args.iter().map(String::as_str));
+    match Cli::try_parse_from(command) {
         Ok(cli) => match &cli.command {
             Some(Command::Soak(a)) => soak::parse_faults(&a.faults).map_or_else(|e| refused(e, "--faults"), |_| Ok(Outcome::Accepted)),
             Some(Command::Cdb(a)) => cdb_arguments(a),
@@ -143,7 +143,10 @@ fn cdb_arguments(a: &rspvscsi_sim::cli::CdbArgs) -> Result<Outcome, Failure> {
 /// Hex accepted as `bytes` is hex digits and spaces only, and says exactly those bytes.
 fn hex_is_hex(text: &str, bytes: &[u8]) -> Result<(), Failure> {
     let digits: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let again: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let again = bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
+        s
+    });
     if digits.to_ascii_lowercase() == again {
         Ok(())
     } else {

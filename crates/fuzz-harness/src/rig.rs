@@ -411,7 +411,7 @@ impl Rig {
 /// Whether the emulator's memory monitor works in this process: the test miniport touching an
 /// SRB after completing it, and dereferencing a register address, must each be caught by the
 /// emulator's SIGSEGV handler and reported as the verifier's 0xD1. The fuzz targets run under
-/// AddressSanitizer and libFuzzer, which install SIGSEGV handlers of their own; the emulator's,
+/// `AddressSanitizer` and libFuzzer, which install SIGSEGV handlers of their own; the emulator's,
 /// installed later, handles faults in its guarded ranges and passes every other one on to
 /// theirs (crates/scsiport-sim/src/guard.rs). Checked once per process, before the first input.
 pub fn memory_monitor_works() -> Result<(), Failure> {
