@@ -1,43 +1,44 @@
 //! One small helper per hardware operation, in the manner of Linux's `vmw_pvscsi.c`.
 //!
-//! Every register access of the driver is in this file, and goes through
-//! [`scsiport::Registers`]: volatile MMIO on Windows, the emulator's device model on Linux.
+//! Every register access of the driver is in this file, and goes through the port wrapper's
+//! `Registers` ([`crate::port::Registers`]): volatile MMIO on Windows, the emulator's device model
+//! on Linux. The helpers are the same for both port flavours.
 
-use scsiport::Registers;
+use crate::port::Registers;
 
 use crate::pvscsi::{COMMAND_STATUS_FAILED, cmd, intr, reg};
 
 /// Reads `INTR_STATUS`. Reading does not clear it (§2).
-pub fn read_intr_status(regs: &Registers) -> u32 {
+pub fn read_intr_status(regs: &impl Registers) -> u32 {
     regs.read_u32(reg::INTR_STATUS)
 }
 
 /// Clears `bits` of `INTR_STATUS` (write-1-to-clear). Dropping the pending bits drops the line
 /// unless a new completion sets them again (§3).
-pub fn ack_intr(regs: &Registers, bits: u32) {
+pub fn ack_intr(regs: &impl Registers, bits: u32) {
     regs.write_u32(reg::INTR_STATUS, bits);
 }
 
 /// Masks every HBA interrupt: `INTR_MASK = 0` lowers the line at once and keeps the pending
 /// status, which is what `HwScsiInterrupt` needs before it defers (§3).
-pub fn mask_intr(regs: &Registers) {
+pub fn mask_intr(regs: &impl Registers) {
     regs.write_u32(reg::INTR_MASK, 0);
 }
 
 /// Unmasks `mask`. With status still pending the device re-asserts the line immediately, so
 /// nothing that arrived while masked is lost (§3).
-pub fn unmask_intr(regs: &Registers, mask: u32) {
+pub fn unmask_intr(regs: &impl Registers, mask: u32) {
     regs.write_u32(reg::INTR_MASK, mask);
 }
 
 /// Issues a command with its descriptor words and returns `COMMAND_STATUS`. The device runs
 /// the command when the last word arrives, so the word count must be exact (§4.1, Q13).
-pub fn write_command(regs: &Registers, command: u32, words: &[u32]) -> u32 {
+pub fn write_command(regs: &impl Registers, command: u32, words: &[u32]) -> u32 {
     write_command_words(regs, command, words.iter().copied())
 }
 
 /// [`write_command`] with the descriptor produced on the fly, for the long ones.
-pub fn write_command_words(regs: &Registers, command: u32, words: impl IntoIterator<Item = u32>) -> u32 {
+pub fn write_command_words(regs: &impl Registers, command: u32, words: impl IntoIterator<Item = u32>) -> u32 {
     regs.write_u32(reg::COMMAND, command);
     for word in words {
         regs.write_u32(reg::COMMAND_DATA, word);
@@ -47,7 +48,7 @@ pub fn write_command_words(regs: &Registers, command: u32, words: impl IntoItera
 
 /// Whether the device knows `command`: the probing convention of the interface header is to
 /// write the code alone and look for anything but 0xFFFFFFFF (§4.1).
-pub fn command_supported(regs: &Registers, command: u32) -> bool {
+pub fn command_supported(regs: &impl Registers, command: u32) -> bool {
     regs.write_u32(reg::COMMAND, command);
     regs.read_u32(reg::COMMAND_STATUS) != COMMAND_STATUS_FAILED
 }
@@ -55,21 +56,21 @@ pub fn command_supported(regs: &Registers, command: u32) -> bool {
 /// `ADAPTER_RESET`: the device cancels everything, writes what completed into the old ring,
 /// forgets the rings and clears `INTR_STATUS` without re-evaluating the line; `INTR_MASK`
 /// survives (§7, Q11). Callers therefore acknowledge and rewrite the mask afterwards.
-pub fn adapter_reset(regs: &Registers) {
+pub fn adapter_reset(regs: &impl Registers) {
     write_command(regs, cmd::ADAPTER_RESET, &[]);
     ack_intr(regs, intr::ALL_SUPPORTED);
 }
 
 /// `RESET_DEVICE` for one target, LUN 0 only as PVSCSI exposes (§4.6). Requests cancelled by it
 /// complete later through the ring with BUSRESET.
-pub fn reset_device(regs: &Registers, target: u8, lun: u8) -> bool {
+pub fn reset_device(regs: &impl Registers, target: u8, lun: u8) -> bool {
     let words = [u32::from(target), u32::from(lun) << 8, 0];
     write_command(regs, cmd::RESET_DEVICE, &words) == 0
 }
 
 /// `ABORT_CMD` for the request with `context` on `target` (§4.5). The aborted request, if the
 /// device still had it, completes later through the ring with ABORTQUEUE.
-pub fn abort_command(regs: &Registers, context: u64, target: u8) {
+pub fn abort_command(regs: &impl Registers, context: u64, target: u8) {
     #[allow(clippy::cast_possible_truncation)] // splitting a u64 into its two words
     let words = [context as u32, (context >> 32) as u32, u32::from(target), 0];
     write_command(regs, cmd::ABORT_CMD, &words);
@@ -77,6 +78,6 @@ pub fn abort_command(regs: &Registers, context: u64, target: u8) {
 
 /// Rings the doorbell: `KICK_RW_IO` for READ/WRITE, `KICK_NON_RW_IO` otherwise, the Linux
 /// convention, which is right on VMware and harmless on QEMU (§5.7).
-pub fn kick(regs: &Registers, read_write: bool) {
+pub fn kick(regs: &impl Registers, read_write: bool) {
     regs.write_u32(if read_write { reg::KICK_RW_IO } else { reg::KICK_NON_RW_IO }, 0);
 }

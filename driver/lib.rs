@@ -1,11 +1,15 @@
 //! **rspvscsi**: a Windows SCSI Port miniport for the VMware paravirtual SCSI HBA (PVSCSI,
 //! PCI 15AD:07C0), as VMware and QEMU (`-device pvscsi`) present it.
 //!
-//! The routines are in [`adapter`], named as Microsoft's documentation names them
-//! (`hw_find_adapter` is `HwScsiFindAdapter`, and so on). The interrupt path is the deferred
-//! one Microsoft documents: `HwScsiInterrupt` claims and masks, `HwScsiEnableInterruptsCallback`
-//! completes, `HwScsiDisableInterruptsCallback` unmasks. All unsafety is in the `scsiport`
-//! crate; this crate has no `unsafe` except `DriverEntry`'s hand-over of its arguments.
+//! The device logic (rings, request slots and contexts, the request descriptor, completions,
+//! messages, reset and abort) is one codebase, `device`, generic over the port wrapper through
+//! the traits of `port`. The port flavours are thin glue over their wrappers: [`scsi_port`] is
+//! the SCSI Port miniport, its routines named as Microsoft's documentation names them
+//! (`hw_find_adapter` is `HwScsiFindAdapter`, and so on), with the deferred interrupt path
+//! Microsoft documents: `HwScsiInterrupt` claims and masks, `HwScsiEnableInterruptsCallback`
+//! completes, `HwScsiDisableInterruptsCallback` unmasks. All unsafety is in the wrapper crates;
+//! this crate has no `unsafe` except `DriverEntry`'s hand-over of its arguments and the
+//! `Zeroable` promises of its device extensions.
 //!
 //! On Windows this builds as the kernel driver (`no_std`, linked by `wdk-build`). Elsewhere it
 //! builds as an ordinary library that the SCSI Port emulator (`scsiport-sim`) links and runs.
@@ -24,29 +28,20 @@
 #[cfg(all(target_os = "windows", not(test)))]
 mod panic;
 
-/// Debug output with a value, through `ScsiDebugPrint`; compiled only with the `debug-print`
-/// feature, so the shipping driver has no debug output and no import for it.
-macro_rules! debug_print {
-    ($message:literal, $value:expr) => {{
-        #[cfg(feature = "debug-print")]
-        scsiport::debug_print(1, $message, u64::from($value));
-        #[cfg(not(feature = "debug-print"))]
-        let _ = || $value;
-    }};
-}
-
-pub mod adapter;
 pub mod cdb;
+mod device;
 mod hw;
 mod layout;
+mod port;
 pub mod pvscsi;
+pub mod scsi_port;
 mod status;
 
-pub use adapter::Adapter;
+pub use scsi_port::Adapter;
 
-/// `DriverEntry`: registers the miniport with SCSI Port and returns what `ScsiPortInitialize`
-/// returned (`KG:driverentry-of-scsi-miniport-driver`). In crash-dump mode both arguments are
-/// NULL; they are passed on unchanged either way.
+/// `DriverEntry`: registers the miniport with its port driver and returns what
+/// `ScsiPortInitialize` returned (`KG:driverentry-of-scsi-miniport-driver`). In crash-dump mode
+/// both arguments are NULL; they are passed on unchanged either way.
 ///
 /// # Safety
 /// Called by the system (or the emulator) as a driver's entry point, with the two arguments it
@@ -55,5 +50,5 @@ pub use adapter::Adapter;
 #[allow(non_snake_case)] // the name Windows looks for
 pub unsafe extern "win64" fn DriverEntry(argument1: *mut core::ffi::c_void, argument2: *mut core::ffi::c_void) -> u32 {
     // SAFETY: this is DriverEntry, and the arguments are its own, unchanged.
-    unsafe { scsiport::initialize::<Adapter>(argument1, argument2) }
+    unsafe { scsi_port::driver_entry(argument1, argument2) }
 }

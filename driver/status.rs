@@ -1,7 +1,9 @@
-//! From a PVSCSI completion to what SCSI Port expects in the SRB.
+//! From a PVSCSI completion to what the port expects in the SRB (the same for SCSI Port and
+//! Storport).
 
-use scsiport::SrbStatus;
-use scsiport::sys;
+use scsiport_sys as sys;
+
+use crate::port::SrbStatus;
 
 use crate::pvscsi::host;
 
@@ -35,7 +37,7 @@ pub struct Outcome {
     /// Copy this many sense bytes (already bounded by the driver's sense buffer and the
     /// request's).
     pub sense_bytes: u32,
-    /// `ScsiPortLogError` code worth logging, if any.
+    /// `ScsiPortLogError` / `StorPortLogError` code worth logging, if any.
     pub log: Option<u32>,
 }
 

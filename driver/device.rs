@@ -1,0 +1,986 @@
+//! The PVSCSI device logic, one copy for both port flavours: bring-up and ring setup, request
+//! slots and contexts, the request descriptor and its scatter-gather list, completion and
+//! message rings, abort and reset.
+//!
+//! It is generic over the port wrapper ([`Port`]) and never calls a port routine except through
+//! the [`Notify`] it is given, so each flavour decides where it runs: SCSI Port runs all of it
+//! in its serialised routines (`driver/scsi_port.rs`); Storport splits it by lock
+//! (`driver/stor_port.rs`): the request descriptor is built in `HwStorBuildIo` with no lock, a
+//! [`Device`] is owned by the `StartIo` lock, the interrupt mask by the interrupt lock.
+//!
+//! Everything the device writes (ring indexes, contexts, lengths, statuses) is untrusted: an
+//! index out of range is ignored, a completion is accepted only for a context the driver
+//! issued and has not seen complete, and sense lengths are bounded by both buffers.
+
+use core::sync::atomic::{AtomicU32, Ordering, fence};
+
+use crate::cdb::{self, Direction};
+use crate::hw;
+use crate::layout::{self, Layout, SENSE_BYTES, SG_ELEMENTS, SG_LIST_BYTES};
+use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SrbStatus};
+use crate::pvscsi::{
+    CONFIG_CONTROLLER_ADDRESS, CONFIG_PAGE_CONTROLLER, COMMAND_STATUS_FAILED, PAGE_SHIFT, SETUP_MSG_RING_MAX_PAGES,
+    SETUP_RINGS_MAX_PAGES, cmd, cmp, flags, host, intr, msg, req, sge, state,
+};
+use crate::status::{self, Completion};
+
+/// The ID VMware reserves for the controller on a PVSCSI bus; reported as `InitiatorBusId` so
+/// that the port does not scan it.
+pub const INITIATOR_ID: u8 = 7;
+/// Targets when the device cannot say (QEMU does not implement `CONFIG`); Linux assumes the
+/// same (pvscsi-facts.md §4.7, Q10).
+pub const DEFAULT_TARGETS: u8 = 16;
+/// The most `MaximumNumberOfTargets` may be (`SCSI_MAXIMUM_TARGETS_PER_BUS`).
+pub const MAX_TARGETS: u32 = 128;
+
+/// Debug output with a value through the port `P`; compiled only with the `debug-print`
+/// feature, so the shipping driver has no debug output and no import for it.
+macro_rules! debug_print {
+    ($port:ty, $message:literal, $value:expr) => {{
+        #[cfg(feature = "debug-print")]
+        <$port as $crate::port::Port>::debug_print($message, u64::from($value));
+        #[cfg(not(feature = "debug-print"))]
+        let _ = || $value;
+    }};
+}
+pub(crate) use debug_print;
+
+/// One request slot: the SRB the device is working on and the generation that makes its
+/// context unique, so that a stale or forged completion is recognised.
+#[derive(Debug)]
+struct Slot<S> {
+    srb: Option<S>,
+    generation: u32,
+    aborting: bool,
+    /// Bytes the device was given (`dataLen`): at most `DataTransferLength`, less when the CDB
+    /// transfers less, which is then reported as an underrun.
+    sent: u32,
+}
+
+/// Counters of device misbehaviour the driver survived. Kept for debugging (visible in a
+/// memory dump of the device extension); the driver's behaviour does not depend on them.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Completions whose context named no outstanding request.
+    rejected_completions: u32,
+    /// Times the device published a producer index out of range.
+    bad_indexes: u32,
+    /// Scatter-gather or descriptor writes that fell outside the uncached extension.
+    layout_faults: u32,
+}
+
+/// The logical block size of each target, from its last READ CAPACITY answer; 0 when unknown.
+///
+/// Atomics, because on Storport it is read in `HwStorBuildIo` (no lock, any processor) and
+/// written where completions are processed; a request planned just before a READ CAPACITY
+/// answer is learned is planned as before the first one, which [`plan`] allows for.
+#[derive(Debug)]
+pub struct BlockSizes([AtomicU32; MAX_TARGETS as usize]);
+
+impl BlockSizes {
+    /// The block size of `target`, 0 when unknown.
+    pub fn get(&self, target: u8) -> u32 {
+        self.0.get(usize::from(target)).map_or(0, |b| b.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, target: usize, size: u32) {
+        if let Some(entry) = self.0.get(target) {
+            entry.store(size, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a ring setup established: whether the message ring is on, and the starting indexes the
+/// device wrote into the rings-state page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Started {
+    /// `SETUP_MSG_RING` succeeded.
+    pub msg_ring: bool,
+    req_prod: u32,
+    cmp_cons: u32,
+    msg_cons: u32,
+}
+
+/// A request context: slot + 1 in the low byte (never 0), the slot's generation above it, and
+/// the upper 32 bits zero, as VMware requires (pvscsi-facts.md §5.3).
+///
+/// A context is used again only once the device can no longer hold its earlier use: a slot is
+/// freed when its completion has been consumed, or after an `ADAPTER_RESET`, which completes or
+/// cancels everything the device had before it returns (QEMU's `pvscsi_reset_adapter` flushes
+/// the cancelled requests into the old ring and asserts its request list empty; Linux's host
+/// reset relies on VMware touching no ring memory afterwards, pvscsi-facts.md §7). The generation
+/// only makes a device's stale or duplicated completions recognisable within one ring setup, so
+/// it may start again from zero in a fresh device extension (a PnP start, the crash-dump
+/// instance): every session resets the adapter before its first request ([`Device::reset_and_setup`]).
+fn encode_context(slot: usize, generation: u32) -> u64 {
+    let slot = u32::try_from(slot).unwrap_or(u32::MAX) & 0xFF;
+    u64::from((generation << 8) | slot.wrapping_add(1))
+}
+
+/// The slot and generation of a context the device returned, if it is well-formed.
+fn decode_context(context: u64) -> Option<(usize, u32)> {
+    let low = u32::try_from(context).ok()?;
+    let slot = (low & 0xFF).checked_sub(1)?;
+    Some((slot as usize, low >> 8))
+}
+
+/// How a request goes to the device: its direction bits and how many bytes of its buffer the
+/// device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// `flags::DIR_*`.
+    pub direction: u32,
+    /// Bytes of the buffer the device gets (`dataLen`).
+    pub send: u32,
+}
+
+/// Whether `bytes` can be a logical block size: a multiple of 512 up to 64 KiB (QEMU's disks,
+/// whose MODE SELECT may set any multiple of 512 up to 65024; VMware's 512 and 4096).
+fn plausible_block_size(bytes: u64) -> bool {
+    (512..=0x1_0000).contains(&bytes) && bytes.is_multiple_of(512)
+}
+
+/// Plans a request from its CDB, its flags and its buffer, or says why it must not go to the
+/// device.
+///
+/// The device derives a command's direction and length from the CDB alone ([`cdb::transfer`]),
+/// so the request it is given must agree with that:
+///
+/// - A direction contradicting the device's is refused: QEMU never completes such a request, and
+///   its next adapter reset aborts QEMU (pvscsi-facts.md Q4); sent without direction bits, data
+///   would move the other way than the class driver asked.
+/// - A buffer shorter than a data-out transfer, or than a READ's blocks, is refused: QEMU moves
+///   what the buffer holds and completes GOOD, so a short WRITE would half happen and be reported
+///   done; with no buffer at all its DMA never completes. A data-in buffer shorter than an
+///   allocation length is sent as it is: the device stops at its end.
+/// - A buffer longer than the transfer is sent only the transfer's bytes (QEMU moves the whole
+///   buffer, so a WRITE would overwrite blocks past the CDB's range) and the rest is reported
+///   as an underrun at completion.
+/// - A transfer over `MaximumTransferLength` is refused: the port promised never to send one.
+/// - WRITE SAME without a data-out buffer (NDOB) is refused: QEMU completes it GOOD and writes
+///   nothing.
+///
+/// The refusal is `SRB_STATUS_INVALID_REQUEST`, "the request contains invalid parameters"
+/// (`DDI:ns-srb-_scsi_request_block`).
+pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
+    if length > layout::MAX_TRANSFER || cdb::is_write_same_without_data(cdb) {
+        return Err(SrbStatus::InvalidRequest);
+    }
+    let transfer = cdb::transfer(cdb);
+    let direction = match transfer.dir {
+        Direction::None => return Ok(Plan { direction: flags::DIR_NONE, send: 0 }),
+        Direction::In => flags::DIR_TOHOST,
+        Direction::Out => flags::DIR_TODEVICE,
+    };
+    match (srb_direction, transfer.dir) {
+        (DataDirection::In, Direction::Out) | (DataDirection::Out, Direction::In) => {
+            return Err(SrbStatus::InvalidRequest);
+        }
+        // The class driver said no data moves, and gave a buffer anyway.
+        (DataDirection::None, _) if length != 0 => return Err(SrbStatus::InvalidRequest),
+        _ => {}
+    }
+    let wanted = match transfer.len {
+        cdb::Length::Bytes(n) => n,
+        cdb::Length::Blocks(n) if block_size != 0 => n.saturating_mul(u64::from(block_size)),
+        // Before the first READ CAPACITY answer: the buffer must hold a whole number of blocks of
+        // a size a disk can have.
+        cdb::Length::Blocks(n) => match u64::from(length).checked_div(n) {
+            Some(size) if plausible_block_size(size) && size.saturating_mul(n) == u64::from(length) => u64::from(length),
+            _ => return Err(SrbStatus::InvalidRequest),
+        },
+    };
+    let send = match u32::try_from(wanted) {
+        Ok(wanted) if wanted <= length => wanted,
+        _ if transfer.dir == Direction::In && !transfer.media => length,
+        _ => return Err(SrbStatus::InvalidRequest),
+    };
+    Ok(Plan { direction, send })
+}
+
+/// An `SRB_FUNCTION_EXECUTE_SCSI` request the device may be given, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// Direction and length for the device.
+    pub plan: Plan,
+    /// READ or WRITE: rings `KICK_RW_IO`.
+    pub read_write: bool,
+}
+
+/// The checks every `SRB_FUNCTION_EXECUTE_SCSI` request passes before it goes to the device, in
+/// this order: one bus (`SRB_STATUS_INVALID_PATH_ID`), a target the HBA has
+/// (`SRB_STATUS_INVALID_TARGET_ID`), a CDB of 1 to 16 bytes, and the [`plan`]
+/// (`SRB_STATUS_INVALID_REQUEST`). Reads only the request and the block sizes, so Storport's
+/// `HwStorBuildIo` can make them with no lock held.
+pub fn check(srb: &impl Request, max_targets: u8, blocks: &BlockSizes) -> Result<Checked, SrbStatus> {
+    let address = srb.address();
+    if address.path_id != 0 {
+        return Err(SrbStatus::InvalidPathId);
+    }
+    if address.target_id >= max_targets {
+        return Err(SrbStatus::InvalidTargetId);
+    }
+    let cdb = srb.cdb();
+    let (Some(&opcode), true) = (cdb.first(), usize::from(srb.cdb_length()) <= 16) else {
+        return Err(SrbStatus::InvalidRequest);
+    };
+    let plan = plan(srb.data_direction(), cdb, srb.data_transfer_length(), blocks.get(address.target_id))?;
+    Ok(Checked { plan, read_write: cdb::is_read_write(opcode) })
+}
+
+/// Where the device finds a request's data (`dataAddr` and the `WITH_SG_LIST` flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// No data phase.
+    None,
+    /// One segment, at this bus address, straight in `dataAddr`, as Linux and FreeBSD do.
+    Direct(u64),
+    /// This many elements of a scatter-gather list.
+    List(u32),
+}
+
+/// Lays the first `send` bytes of a buffer, given as its physical `segments`, out as PVSCSI
+/// scatter-gather elements (§5.4), each written with `put(index, address, length)`. A segment
+/// the port could not translate is `None`.
+///
+/// The port never splits a transfer of `MaximumTransferLength` into more pieces than
+/// `NumberOfPhysicalBreaks` allows; a longer list is not one the device may get (`None`), nor is
+/// a buffer holding less than `send`.
+pub fn scatter_gather(
+    segments: impl Iterator<Item = Option<(u64, u32)>>,
+    send: u32,
+    mut put: impl FnMut(u32, u64, u32) -> Option<()>,
+) -> Option<Data> {
+    if send == 0 {
+        return Some(Data::None);
+    }
+    let mut count: u32 = 0;
+    let mut first = 0;
+    let mut left = send;
+    for segment in segments {
+        let (address, length) = segment?;
+        if left == 0 {
+            break;
+        }
+        if count > layout::PHYSICAL_BREAKS || count >= SG_ELEMENTS {
+            return None;
+        }
+        let length = length.min(left);
+        left = left.wrapping_sub(length);
+        put(count, address, length)?;
+        if count == 0 {
+            first = address;
+        }
+        count = count.checked_add(1)?;
+    }
+    if left != 0 {
+        return None;
+    }
+    match count {
+        0 => None,
+        1 => Some(Data::Direct(first)),
+        _ => Some(Data::List(count)),
+    }
+}
+
+/// A request descriptor (§5.3) as the driver builds it before it goes into the ring: 128 bytes,
+/// as little-endian 64-bit words. The context and the sense buffer are the slot's, filled in
+/// when it is posted ([`Device::post`]).
+///
+/// SCSI Port builds it on the stack in `HwScsiStartIo`; Storport in the SRB extension in
+/// `HwStorBuildIo`, so that `HwStorStartIo` only copies it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Descriptor(pub [u64; 16]);
+
+impl Descriptor {
+    /// Sets the `bytes`-byte little-endian field at `offset` to `value`. Every field of the
+    /// descriptor is naturally aligned, so none straddles two words; one that would is ignored.
+    fn set(&mut self, offset: u32, bytes: u32, value: u64) {
+        let shift = (offset & 7) << 3;
+        let width = bytes << 3;
+        let Some(word) = self.0.get_mut((offset >> 3) as usize) else { return };
+        if width == 0 || shift.saturating_add(width) > 64 {
+            return;
+        }
+        let mask = if width == 64 { u64::MAX } else { (1u64 << width).wrapping_sub(1) << shift };
+        *word = (*word & !mask) | ((value << shift) & mask);
+    }
+
+    /// The descriptor of `srb` with its data at `data` and its plan: all but the context and
+    /// the sense address.
+    pub fn new(srb: &impl Request, data: Data, plan: Plan, sg_list: u64) -> Self {
+        let mut d = Self::default();
+        let (data_addr, sg_flag) = match data {
+            Data::None => (0, 0),
+            Data::Direct(address) => (address, 0),
+            Data::List(_) => (sg_list, flags::WITH_SG_LIST),
+        };
+        let address = srb.address();
+        let cdb = srb.cdb();
+        d.set(req::DATA_ADDR, 8, data_addr);
+        d.set(req::DATA_LEN, 8, u64::from(plan.send));
+        d.set(req::SENSE_LEN, 4, u64::from(SENSE_BYTES));
+        d.set(req::FLAGS, 4, u64::from(sg_flag | plan.direction));
+        for (i, byte) in (0u32..).zip(cdb) {
+            d.set(req::CDB.wrapping_add(i), 1, u64::from(*byte));
+        }
+        d.set(req::CDB_LEN, 1, u64::try_from(cdb.len()).unwrap_or(0));
+        // Single-level LUN in byte 1 of the SAM LUN (§5.3).
+        d.set(req::LUN.wrapping_add(1), 1, u64::from(address.lun));
+        d.set(req::TAG, 1, u64::from(srb.tag_message()));
+        d.set(req::BUS, 1, 0);
+        d.set(req::TARGET, 1, u64::from(address.target_id));
+        d
+    }
+}
+
+/// The interrupt mask and the deferral state: SCSI Port's device extension holds one, Storport's
+/// interrupt-lock state another.
+#[derive(Debug, Default)]
+pub struct Interrupts {
+    /// `INTR_MASK` while interrupts are enabled.
+    pub enabled_mask: u32,
+    /// The ISR masked the HBA and the deferred part (SCSI Port's disable callback, Storport's
+    /// DPC) has not unmasked it yet.
+    pub deferred: bool,
+    /// `INTR_STATUS` bits the ISR saw, for the deferred part.
+    pub saved_status: u32,
+}
+
+impl Interrupts {
+    /// `INTR_MASK` as it should be now.
+    pub fn current_mask(&self) -> u32 {
+        if self.deferred { 0 } else { self.enabled_mask }
+    }
+
+    /// The ISR's first half: reads `INTR_STATUS` and claims only an interrupt this HBA raised,
+    /// a status bit its current mask lets through (the line may be shared; in crash-dump mode,
+    /// where the ISR is polled with the HBA masked, any bit). Acknowledges what it claims and
+    /// returns it.
+    pub fn claim(&self, regs: &impl crate::port::Registers, dump: bool) -> Option<u32> {
+        let status = hw::read_intr_status(regs);
+        if status == u32::MAX {
+            // All ones: the device is gone (surprise removal).
+            return None;
+        }
+        let raised = if dump { status & intr::ALL_SUPPORTED } else { status & self.current_mask() };
+        if raised == 0 {
+            return None;
+        }
+        hw::ack_intr(regs, raised);
+        Some(raised)
+    }
+
+    /// Masks the HBA until the deferred part runs, saving what was raised for it.
+    pub fn defer(&mut self, regs: &impl crate::port::Registers, raised: u32) {
+        hw::mask_intr(regs);
+        self.deferred = true;
+        self.saved_status |= raised;
+    }
+
+    /// The deferred part's end: unmasks the HBA. PVSCSI's line is `INTR_STATUS & INTR_MASK`,
+    /// re-evaluated on every mask write, so completions posted meanwhile raise it again at once
+    /// and nothing is lost (pvscsi-facts.md §3, §11).
+    pub fn undefer(&mut self, regs: &impl crate::port::Registers) {
+        self.deferred = false;
+        hw::unmask_intr(regs, self.current_mask());
+    }
+}
+
+/// The interrupt bits to enable after a ring setup: completions, and messages when the ring
+/// exists; none in crash-dump mode, where the ISR is polled.
+pub fn enabled_mask(dump: bool, msg_ring: bool) -> u32 {
+    if dump {
+        0
+    } else if msg_ring {
+        intr::CMPL_MASK | intr::MSG_MASK
+    } else {
+        intr::CMPL_MASK
+    }
+}
+
+/// The request side of the HBA: mapped registers, the uncached extension, the rings' indexes
+/// and the slots of outstanding requests.
+#[derive(Debug)]
+pub struct Device<P: Port> {
+    /// The register window.
+    pub regs: Option<P::Registers>,
+    /// The uncached extension, carved as [`Layout`] says.
+    pub mem: Option<P::Memory>,
+    /// Crash-dump mode: the smaller layout.
+    pub dump: bool,
+    /// Rings set up, requests accepted.
+    pub running: bool,
+    msg_ring: bool,
+    /// Producer index of the request ring; the device only reads it.
+    req_prod: u32,
+    /// Consumer index of the completion ring; the device never reads it in QEMU.
+    cmp_cons: u32,
+    /// Consumer index of the message ring.
+    msg_cons: u32,
+    /// Bit `n` set: slot `n` holds a request.
+    busy: u64,
+    slots: [Slot<P::Srb>; 64],
+    counters: Counters,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bring-up
+// ---------------------------------------------------------------------------------------------
+
+/// `SETUP_RINGS` with all 132 words (§4.3), then checks that the device took it: status 0
+/// and the ring sizes it wrote into the rings-state page.
+fn setup_rings(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout) -> bool {
+    let page = |offset: u32, index: u32, count: u32| -> u64 {
+        if index < count {
+            mem.pa().wrapping_add(u64::from(offset.wrapping_add(index << PAGE_SHIFT))) >> PAGE_SHIFT
+        } else {
+            0
+        }
+    };
+    let state_ppn = mem.pa() >> PAGE_SHIFT;
+    let words = [layout.req_pages, layout.cmp_pages, lo(state_ppn), hi(state_ppn)].into_iter().chain(
+        (0..SETUP_RINGS_MAX_PAGES)
+            .map(|i| page(layout.req, i, layout.req_pages))
+            .chain((0..SETUP_RINGS_MAX_PAGES).map(|i| page(layout.cmp, i, layout.cmp_pages)))
+            .flat_map(|ppn| [lo(ppn), hi(ppn)]),
+    );
+    if hw::write_command_words(regs, cmd::SETUP_RINGS, words) != 0 {
+        return false;
+    }
+    let req_log2 = mem.read_u32(state::REQ_NUM_ENTRIES_LOG2);
+    let cmp_log2 = mem.read_u32(state::CMP_NUM_ENTRIES_LOG2);
+    req_log2 == Some(layout.req_entries().trailing_zeros()) && cmp_log2 == Some(layout.cmp_entries().trailing_zeros())
+}
+
+/// `SETUP_MSG_RING` (§4.4), when the device has it: hot-plug messages turn into
+/// `BusChangeDetected`. Issued after `SETUP_RINGS`, as the interface requires.
+fn setup_msg_ring(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout) -> bool {
+    if layout.msg_pages == 0 || !hw::command_supported(regs, cmd::SETUP_MSG_RING) {
+        return false;
+    }
+    let page = |index: u32| -> u64 {
+        if index < layout.msg_pages {
+            mem.pa().wrapping_add(u64::from(layout.msg.wrapping_add(index << PAGE_SHIFT))) >> PAGE_SHIFT
+        } else {
+            0
+        }
+    };
+    let words = [layout.msg_pages, 0]
+        .into_iter()
+        .chain((0..SETUP_MSG_RING_MAX_PAGES).map(page).flat_map(|ppn| [lo(ppn), hi(ppn)]));
+    hw::write_command_words(regs, cmd::SETUP_MSG_RING, words) != COMMAND_STATUS_FAILED
+}
+
+/// The number of targets the device reports through `CONFIG` (the controller page's
+/// `numPhys`, §4.7), using `scratch` (a page of the uncached extension not yet in use) for
+/// the answer. QEMU does not implement `CONFIG`: `None`.
+pub fn query_max_targets(regs: &impl crate::port::Registers, scratch: &impl SharedMemory) -> Option<u8> {
+    const HEADER_HOST_STATUS: u32 = 6;
+    const HEADER_SCSI_STATUS: u32 = 8;
+    const NUM_PHYS: u32 = 472;
+    scratch.zero(0, NUM_PHYS.wrapping_add(8))?;
+    // Pre-filled as failed, so a device that writes nothing reads as failure.
+    scratch.write_u16(HEADER_HOST_STATUS, host::INVPARAM)?;
+    scratch.write_u16(HEADER_SCSI_STATUS, u16::from(status::SCSISTAT_CHECK_CONDITION))?;
+    let pa = scratch.pa();
+    let words = [lo(pa), hi(pa), 0, CONFIG_CONTROLLER_ADDRESS, CONFIG_PAGE_CONTROLLER, 0];
+    let result = hw::write_command(regs, cmd::CONFIG, &words);
+    let answered = result != COMMAND_STATUS_FAILED
+        && scratch.read_u16(HEADER_HOST_STATUS)? == host::SUCCESS
+        && scratch.read_u16(HEADER_SCSI_STATUS)? == 0;
+    let targets = if answered { scratch.read_u32(NUM_PHYS)? } else { 0 };
+    scratch.zero(0, NUM_PHYS.wrapping_add(8))?;
+    u8::try_from(targets.min(MAX_TARGETS)).ok().filter(|t| *t > 0)
+}
+
+/// The scratch page [`query_max_targets`] may use before the rings are set up: the start of
+/// the scatter-gather area.
+pub fn scratch(mem: &impl SharedMemory, layout: Layout) -> Option<impl SharedMemory> {
+    mem.window(layout.sg, SG_LIST_BYTES)
+}
+
+/// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked. Needs only
+/// the hardware handles, so Storport's `ScsiRestartAdapter`, which has the interrupt-lock state
+/// alone, can do it too; [`Device::apply`] then takes the result on the request side.
+pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout) -> Option<Started> {
+    hw::mask_intr(regs);
+    hw::adapter_reset(regs);
+    // The rings and the state page start from zero, as Linux does before SETUP_RINGS.
+    mem.zero(0, layout.sg)?;
+    if !setup_rings(regs, mem, layout) {
+        return None;
+    }
+    let msg_ring = setup_msg_ring(regs, mem, layout);
+    // The device writes the starting indexes into the rings-state page as part of the setup
+    // (0 on QEMU and in every open driver's experience, §4.3); take them from there rather
+    // than assume them. They only ever select a slot through a mask.
+    let started = Started {
+        msg_ring,
+        req_prod: mem.read_u32(state::REQ_PROD_IDX).unwrap_or(0),
+        cmp_cons: mem.read_u32(state::CMP_CONS_IDX).unwrap_or(0),
+        msg_cons: mem.read_u32(state::MSG_CONS_IDX).unwrap_or(0),
+    };
+    hw::ack_intr(regs, intr::ALL_SUPPORTED);
+    Some(started)
+}
+
+impl<P: Port> Device<P> {
+    /// How the uncached extension is carved.
+    pub fn layout(&self) -> Layout {
+        if self.dump { layout::DUMP } else { layout::NORMAL }
+    }
+
+    /// Takes a ring setup's result: the indexes to start from. Requests still in slots are the
+    /// caller's to complete.
+    pub fn apply(&mut self, started: Started) {
+        self.msg_ring = started.msg_ring;
+        self.req_prod = started.req_prod;
+        self.cmp_cons = started.cmp_cons;
+        self.msg_cons = started.msg_cons;
+    }
+
+    /// Resets the adapter and sets the rings up afresh in the same memory ([`setup`]), leaving
+    /// the HBA masked. Returns the interrupt mask to enable, `None` if the rings could not be set
+    /// up. Used by bring-up, bus resets and restarts.
+    pub fn reset_and_setup(&mut self) -> Option<u32> {
+        let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
+        let started = setup(regs, mem, self.layout())?;
+        self.apply(started);
+        Some(enabled_mask(self.dump, started.msg_ring))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Slots
+    // -----------------------------------------------------------------------------------------
+
+    /// A free slot, with a new generation; `None` when all are busy.
+    pub fn alloc_slot(&mut self) -> Option<usize> {
+        let slots = self.layout().slots;
+        let free = !self.busy & low_bits(slots);
+        if free == 0 {
+            return None;
+        }
+        let index = free.trailing_zeros() as usize;
+        let slot = self.slots.get_mut(index)?;
+        slot.generation = slot.generation.wrapping_add(1) & 0x00FF_FFFF;
+        slot.aborting = false;
+        self.busy |= 1 << index;
+        Some(index)
+    }
+
+    /// Frees a slot, giving back the request it held.
+    pub fn release_slot(&mut self, index: usize) -> Option<P::Srb> {
+        let slot = self.slots.get_mut(index)?;
+        self.busy &= !(1u64 << (index & 63));
+        slot.srb.take()
+    }
+
+    fn find_slot(&self, id: <P::Srb as Request>::Id) -> Option<usize> {
+        self.slots.iter().position(|slot| slot.srb.as_ref().map(Request::id) == Some(id))
+    }
+
+    /// Counts a scatter-gather or descriptor write that did not fit the layout.
+    pub fn layout_fault(&mut self) {
+        self.counters.layout_faults = self.counters.layout_faults.wrapping_add(1);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Submission
+    // -----------------------------------------------------------------------------------------
+
+    /// Where slot `slot`'s scatter-gather list lives in the uncached extension (SCSI Port).
+    fn sg_list_offset(&self, slot: usize) -> Option<u32> {
+        self.layout().sg.checked_add(u32::try_from(slot).ok()?.checked_mul(SG_LIST_BYTES)?)
+    }
+
+    /// Writes the scatter-gather list of a request, given as its physical `segments`, into
+    /// `slot`'s list in the uncached extension, and returns where the device finds the data and
+    /// the list's bus address. Only the first `send` bytes of the buffer go to the device.
+    pub fn map_data(&self, slot: usize, send: u32, segments: impl Iterator<Item = Option<(u64, u32)>>) -> Option<(Data, u64)> {
+        if send == 0 {
+            return Some((Data::None, 0));
+        }
+        let mem = self.mem.as_ref()?;
+        let list = self.sg_list_offset(slot)?;
+        let data = scatter_gather(segments, send, |index, address, length| {
+            let element = list.checked_add(index.checked_mul(sge::SIZE)?)?;
+            mem.write_u64(element.checked_add(sge::ADDR)?, address)?;
+            mem.write_u32(element.checked_add(sge::LENGTH)?, length)?;
+            mem.write_u32(element.checked_add(sge::FLAGS)?, 0)
+        })?;
+        Some((data, if matches!(data, Data::List(_)) { mem.pa_at(list)? } else { 0 }))
+    }
+
+    /// Puts `desc` into the next request descriptor with `slot`'s context and sense buffer, and
+    /// publishes it (§5.2, §5.3). Returns whether the request was posted.
+    pub fn post(&mut self, slot: usize, desc: &Descriptor) -> Option<()> {
+        let layout = self.layout();
+        let mem = self.mem.as_ref()?;
+        let index = self.req_prod & layout.req_entries().wrapping_sub(1);
+        let at = layout.req.checked_add(index.checked_mul(req::SIZE)?)?;
+        let sense = layout.sense.checked_add(u32::try_from(slot).ok()?.checked_mul(SENSE_BYTES)?)?;
+        let context = encode_context(slot, self.slots.get(slot)?.generation);
+        let sense = mem.pa_at(sense)?;
+        for (offset, word) in (0..req::SIZE).step_by(8).zip(desc.0) {
+            let word = match offset {
+                req::CONTEXT => context,
+                req::SENSE_ADDR => sense,
+                _ => word,
+            };
+            mem.write_u64(at.checked_add(offset)?, word)?;
+        }
+        // The descriptor must be visible before the producer index that publishes it.
+        fence(Ordering::Release);
+        self.req_prod = self.req_prod.wrapping_add(1);
+        mem.write_u32(state::REQ_PROD_IDX, self.req_prod)?;
+        fence(Ordering::SeqCst);
+        Some(())
+    }
+
+    /// Posts a checked request in `slot` and rings the doorbell: the device has it. On a layout
+    /// fault the slot is freed and the request comes back.
+    pub fn issue(&mut self, slot: usize, srb: P::Srb, desc: &Descriptor, checked: Checked) -> Result<(), P::Srb> {
+        if self.post(slot, desc).is_none() {
+            self.layout_fault();
+            self.release_slot(slot);
+            return Err(srb);
+        }
+        if let Some(entry) = self.slots.get_mut(slot) {
+            entry.srb = Some(srb);
+            entry.sent = checked.plan.send;
+        }
+        if let Some(regs) = self.regs.as_ref() {
+            hw::kick(regs, checked.read_write);
+        }
+        Ok(())
+    }
+
+    /// `SRB_FUNCTION_ABORT_COMMAND` (`KG:handling-srb-function-abort-command`): if the request
+    /// is still outstanding, ask the device to abort it; the aborted request completes through
+    /// the ring (`SRB_STATUS_ABORTED`, or its own status if it finished first). Otherwise the
+    /// abort fails.
+    pub fn abort(&mut self, target: Option<<P::Srb as Request>::Id>) -> SrbStatus {
+        let found = target.and_then(|id| self.find_slot(id));
+        match (found, self.regs.as_ref()) {
+            (Some(index), Some(regs)) => {
+                if let Some(slot) = self.slots.get_mut(index)
+                    && !slot.aborting
+                {
+                    slot.aborting = true;
+                    let target = slot.srb.as_ref().map_or(0, |s| s.address().target_id);
+                    hw::abort_command(regs, encode_context(index, slot.generation), target);
+                }
+                SrbStatus::Success
+            }
+            _ => SrbStatus::AbortFailed,
+        }
+    }
+
+    /// `RESET_DEVICE` for the request's target (`SRB_FUNCTION_RESET_DEVICE`); the requests it
+    /// cancels come back through the ring with BUSRESET.
+    pub fn reset_device(&self, address: Address) -> SrbStatus {
+        let ok = self.regs.as_ref().is_some_and(|regs| hw::reset_device(regs, address.target_id, address.lun));
+        if ok { SrbStatus::Success } else { SrbStatus::Error }
+    }
+
+    /// Completes every outstanding request with `SRB_STATUS_BUS_RESET`.
+    fn fail_all(&mut self, n: &mut impl Notify<P>) {
+        for index in 0..self.slots.len() {
+            if let Some(srb) = self.release_slot(index) {
+                n.complete(srb, SrbStatus::BusReset);
+            }
+        }
+    }
+
+    /// A bus reset: `HwScsiResetBus`, `HwStorResetBus`, `SRB_FUNCTION_RESET_BUS`.
+    ///
+    /// It uses `ADAPTER_RESET`, which resets every device on the bus like `RESET_BUS` but, unlike
+    /// it, returns only when the device has cancelled everything and stopped touching request
+    /// memory (pvscsi-facts.md §7; Linux's host reset). That is what lets every outstanding
+    /// request be completed, once, before the routine returns, as both ports require
+    /// (`REF:HwScsiResetBus`, `DDI-storport:nc-storport-hw_reset_bus`); completions the device
+    /// still had are dropped with the old rings. Returns the interrupt mask to enable (the HBA is
+    /// left masked), `None` if the rings could not be set up again, which stops I/O.
+    pub fn reset_bus(&mut self, n: &mut impl Notify<P>) -> Option<u32> {
+        debug_print!(P, c"rspvscsi: bus reset, outstanding requests", self.busy.count_ones());
+        let mask = self.reset_and_setup();
+        self.fail_all(n);
+        self.running = mask.is_some();
+        mask
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Completion
+    // -----------------------------------------------------------------------------------------
+
+    /// Reads one completion descriptor (§5.5).
+    fn read_completion(mem: &P::Memory, desc: u32) -> Option<(u64, Completion)> {
+        Some((
+            mem.read_u64(desc.checked_add(cmp::CONTEXT)?)?,
+            Completion {
+                data_len: mem.read_u64(desc.checked_add(cmp::DATA_LEN)?)?,
+                sense_len: mem.read_u32(desc.checked_add(cmp::SENSE_LEN)?)?,
+                host_status: mem.read_u16(desc.checked_add(cmp::HOST_STATUS)?)?,
+                scsi_status: mem.read_u16(desc.checked_add(cmp::SCSI_STATUS)?)?,
+            },
+        ))
+    }
+
+    /// Completes the request a completion names, if it names one the driver issued and has not
+    /// completed yet.
+    fn complete_one(&mut self, n: &mut impl Notify<P>, blocks: &BlockSizes, context: u64, completion: &Completion) -> bool {
+        let valid = decode_context(context).filter(|(index, generation)| {
+            self.slots.get(*index).is_some_and(|slot| slot.srb.is_some() && slot.generation == *generation)
+        });
+        let Some((index, _)) = valid else {
+            self.counters.rejected_completions = self.counters.rejected_completions.wrapping_add(1);
+            debug_print!(P, c"rspvscsi: completion for no outstanding request, context", context);
+            return false;
+        };
+        let (aborting, sent) = self.slots.get(index).map_or((false, 0), |slot| (slot.aborting, slot.sent));
+        let Some(mut srb) = self.release_slot(index) else { return false };
+        let mut outcome = status::classify(completion, sent, srb.sense_capacity(), SENSE_BYTES, aborting);
+        if outcome.status == SrbStatus::Success && sent < srb.data_transfer_length() {
+            // The device was given less than the buffer because the CDB transfers less: an
+            // underrun, SRB_STATUS_DATA_OVERRUN with the bytes transferred
+            // (`KG:error-handling-in-scsi-miniport-drivers`). QEMU cannot say how many of them it
+            // filled (§6.3); `sent` bounds them.
+            outcome.status = SrbStatus::DataOverrun;
+            outcome.transferred = Some(sent);
+        }
+        if matches!(outcome.status, SrbStatus::Success | SrbStatus::DataOverrun) {
+            learn_from(blocks, &mut srb);
+        }
+        srb.set_scsi_status(outcome.scsi_status);
+        if let Some(bytes) = outcome.transferred {
+            srb.set_transferred(bytes);
+        }
+        if outcome.sense_bytes != 0 {
+            let sense = u32::try_from(index)
+                .ok()
+                .and_then(|i| i.checked_mul(SENSE_BYTES))
+                .and_then(|o| o.checked_add(self.layout().sense));
+            if let (Some(mem), Some(sense)) = (self.mem.as_ref(), sense) {
+                srb.return_sense(|buffer| {
+                    let n = buffer.len().min(outcome.sense_bytes as usize);
+                    buffer.get_mut(..n).and_then(|dst| mem.read_bytes(sense, dst)).map_or(0, |()| n)
+                });
+            }
+        }
+        if let Some(code) = outcome.log {
+            n.log_error(&srb, code, u32::from(completion.host_status));
+        }
+        n.complete(srb, outcome.status);
+        true
+    }
+
+    /// Drains the completion ring (§5.2). Returns whether any request was completed.
+    pub fn drain_completions(&mut self, n: &mut impl Notify<P>, blocks: &BlockSizes) -> bool {
+        let layout = self.layout();
+        let Some(mem) = self.mem else { return false };
+        let Some(produced) = mem.read_u32(state::CMP_PROD_IDX) else { return false };
+        let pending = produced.wrapping_sub(self.cmp_cons);
+        if pending > layout.cmp_entries() {
+            // More than the ring holds: the index is garbage. Take nothing; requests the device
+            // really finished are recovered by the port's timeout and the bus reset.
+            self.counters.bad_indexes = self.counters.bad_indexes.wrapping_add(1);
+            debug_print!(P, c"rspvscsi: completion producer index out of range", produced);
+            return false;
+        }
+        // Descriptors are read after the producer index that published them.
+        fence(Ordering::Acquire);
+        let mut completed = false;
+        for _ in 0..pending {
+            let index = self.cmp_cons & layout.cmp_entries().wrapping_sub(1);
+            let Some(desc) = index.checked_mul(cmp::SIZE).and_then(|o| o.checked_add(layout.cmp)) else { break };
+            let Some((context, completion)) = Self::read_completion(&mem, desc) else { break };
+            self.cmp_cons = self.cmp_cons.wrapping_add(1);
+            completed |= self.complete_one(n, blocks, context, &completion);
+        }
+        fence(Ordering::Release);
+        // The device may read it to know which slots are free (VMware).
+        let _ = mem.write_u32(state::CMP_CONS_IDX, self.cmp_cons);
+        completed
+    }
+
+    /// Drains the message ring (§5.6). Returns whether a device was added or removed.
+    pub fn drain_messages(&mut self, blocks: &BlockSizes) -> bool {
+        if !self.msg_ring {
+            return false;
+        }
+        let layout = self.layout();
+        let Some(mem) = self.mem else { return false };
+        let Some(produced) = mem.read_u32(state::MSG_PROD_IDX) else { return false };
+        let entries = layout.msg_pages.wrapping_mul(msg::PER_PAGE);
+        let pending = produced.wrapping_sub(self.msg_cons);
+        if pending > entries {
+            self.counters.bad_indexes = self.counters.bad_indexes.wrapping_add(1);
+            return false;
+        }
+        fence(Ordering::Acquire);
+        let mut changed = false;
+        for _ in 0..pending {
+            let index = self.msg_cons & entries.wrapping_sub(1);
+            let desc = index.checked_mul(msg::SIZE).and_then(|o| o.checked_add(layout.msg));
+            let kind = desc.and_then(|desc| mem.read_u32(desc.checked_add(msg::TYPE)?));
+            if matches!(kind, Some(msg::TYPE_DEV_ADDED | msg::TYPE_DEV_REMOVED)) {
+                changed = true;
+                // Another disk, or none: its block size is to be learned again.
+                let target = desc.and_then(|desc| mem.read_u32(desc.checked_add(msg::TARGET)?));
+                if let Some(target) = target.and_then(|t| usize::try_from(t).ok()) {
+                    blocks.set(target, 0);
+                }
+            }
+            self.msg_cons = self.msg_cons.wrapping_add(1);
+        }
+        let _ = mem.write_u32(state::MSG_CONS_IDX, self.msg_cons);
+        changed
+    }
+}
+
+/// What a command that succeeded tells about its target: READ CAPACITY its logical block size
+/// (read from the data buffer, which the port maps for this: SCSI Port's `MapBuffers`,
+/// Storport's `STOR_MAP_NON_READ_WRITE_BUFFERS`; what the device wrote is checked before use),
+/// MODE SELECT that it may have changed it (QEMU lets a block descriptor set any multiple of 512
+/// up to 65024).
+fn learn_from(blocks: &BlockSizes, srb: &mut impl Request) {
+    let target = usize::from(srb.address().target_id);
+    let cdb = srb.cdb();
+    let mode_select = matches!(cdb.first(), Some(0x15 | 0x55));
+    let learned = match cdb::capacity_block_length_at(cdb) {
+        Some(at) => srb
+            .data_buffer()
+            .and_then(|data| cdb::capacity_block_length(at, data))
+            .filter(|size| plausible_block_size(u64::from(*size))),
+        None => mode_select.then_some(0),
+    };
+    if let Some(size) = learned {
+        blocks.set(target, size);
+    }
+}
+
+fn lo(value: u64) -> u32 {
+    #[allow(clippy::cast_possible_truncation)] // the low word, deliberately
+    let low = value as u32;
+    low
+}
+
+fn hi(value: u64) -> u32 {
+    lo(value >> 32)
+}
+
+fn low_bits(count: u32) -> u64 {
+    if count >= 64 { u64::MAX } else { (1u64 << count).wrapping_sub(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_round_trip_and_reject_garbage() {
+        for slot in [0usize, 1, 63] {
+            for generation in [0u32, 1, 0x00FF_FFFF] {
+                let context = encode_context(slot, generation);
+                assert_ne!(context, 0);
+                assert_eq!(context >> 32, 0);
+                assert_eq!(decode_context(context), Some((slot, generation)));
+            }
+        }
+        assert_eq!(decode_context(0), None);
+        assert_eq!(decode_context(1 << 40), None);
+        assert_eq!(decode_context(0x100), None, "slot byte 0 is never issued");
+    }
+
+    #[test]
+    fn plans_follow_the_device_not_the_flags() {
+        use DataDirection as D;
+        let read10 = [0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0];
+        let write10 = [0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0];
+        let ok = |direction, send| Ok(Plan { direction, send });
+        assert_eq!(plan(D::In, &read10, 4096, 512), ok(flags::DIR_TOHOST, 4096));
+        assert_eq!(plan(D::Out, &write10, 4096, 512), ok(flags::DIR_TODEVICE, 4096));
+        assert_eq!(plan(D::Unspecified, &read10, 4096, 512), ok(flags::DIR_TOHOST, 4096));
+        // Contradictions, and data where the class driver said there is none.
+        assert_eq!(plan(D::Out, &read10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::In, &write10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::None, &read10, 4096, 512), Err(SrbStatus::InvalidRequest));
+        // WRITE(10) of 8 blocks from 512 bytes, or from none: refused, known block size or not.
+        assert_eq!(plan(D::Out, &write10, 512, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &write10, 512, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &write10, 0, 512), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::None, &write10, 0, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::In, &read10, 2048, 512), Err(SrbStatus::InvalidRequest), "a READ into too small a buffer");
+        // A longer buffer gets only the CDB's bytes; unknown block size: a plausible one.
+        assert_eq!(plan(D::Out, &write10, 8192, 512), ok(flags::DIR_TODEVICE, 4096));
+        assert_eq!(plan(D::Out, &write10, 32768, 0), ok(flags::DIR_TODEVICE, 32768));
+        assert_eq!(plan(D::Out, &write10, 32768, 4096), ok(flags::DIR_TODEVICE, 32768));
+        // Limits.
+        let big = [0x28, 0, 0, 0, 0, 0, 0, 1, 1, 0];
+        assert_eq!(plan(D::In, &big, 257 * 512, 512), Err(SrbStatus::InvalidRequest), "over MaximumTransferLength");
+        assert_eq!(plan(D::In, &[0x28, 0, 0, 0, 0, 0, 0, 1, 0, 0], 128 * 1024, 512), ok(flags::DIR_TOHOST, 128 * 1024));
+        // Allocation lengths: a short buffer is filled up to its end; a long one gets the length.
+        let inquiry = [0x12, 0, 0, 0, 255, 0];
+        assert_eq!(plan(D::In, &inquiry, 36, 0), ok(flags::DIR_TOHOST, 36));
+        assert_eq!(plan(D::In, &inquiry, 512, 0), ok(flags::DIR_TOHOST, 255));
+        // Parameter lists must be all there.
+        let mode_select = [0x15, 0x10, 0, 0, 24, 0];
+        assert_eq!(plan(D::Out, &mode_select, 12, 0), Err(SrbStatus::InvalidRequest));
+        assert_eq!(plan(D::Out, &mode_select, 24, 0), ok(flags::DIR_TODEVICE, 24));
+        // No data phase: nothing is sent, whatever the buffer.
+        assert_eq!(plan(D::In, &[0, 0, 0, 0, 0, 0], 512, 0), ok(flags::DIR_NONE, 0));
+        // WRITE ATOMIC(16) as a pass-through sends it: data-out to SCSI, data-in to QEMU.
+        let write_atomic = [0x9C, 0, 0, 0, 0, 0, 0, 0, 0, 0x64, 0, 0, 0, 1, 0, 0];
+        assert_eq!(plan(D::Out, &write_atomic, 512, 512), Err(SrbStatus::InvalidRequest));
+        // WRITE SAME with NDOB.
+        assert_eq!(plan(D::None, &[0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], 0, 512), Err(SrbStatus::InvalidRequest));
+    }
+
+    #[test]
+    fn slot_mask() {
+        assert_eq!(low_bits(8), 0xFF);
+        assert_eq!(low_bits(64), u64::MAX);
+    }
+
+    #[test]
+    fn scatter_gather_lists() {
+        let mut put = Vec::new();
+        let segments = [(0x1000u64, 4096u32), (0x3000, 4096), (0x9000, 4096)];
+        // The first 6000 bytes of three pages: two elements, the second cut short.
+        let data = scatter_gather(segments.iter().map(|s| Some(*s)), 6000, |i, a, l| {
+            put.push((i, a, l));
+            Some(())
+        });
+        assert_eq!(data, Some(Data::List(2)));
+        assert_eq!(put, [(0, 0x1000, 4096), (1, 0x3000, 6000 - 4096)]);
+        // One segment goes straight in dataAddr; nothing to send, no list.
+        assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 100, |_, _, _| Some(())), Some(Data::Direct(0x1000)));
+        assert_eq!(scatter_gather(core::iter::empty(), 0, |_, _, _| Some(())), Some(Data::None));
+        // A buffer shorter than what is to be sent, an untranslatable segment, a full list.
+        assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 3 * 4096 + 1, |_, _, _| Some(())), None);
+        assert_eq!(scatter_gather([Some((0x1000, 512)), None].into_iter(), 1024, |_, _, _| Some(())), None);
+        let many = (0..64u64).map(|i| Some((i << 12, 512)));
+        assert_eq!(scatter_gather(many, 64 * 512, |_, _, _| Some(())), None, "more than NumberOfPhysicalBreaks + 1");
+        assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 8192, |_, _, _| None), None, "a write that does not fit");
+    }
+
+    #[test]
+    fn descriptor_fields_land_at_their_offsets() {
+        let mut d = Descriptor::default();
+        d.set(req::DATA_LEN, 8, 0x1122_3344_5566_7788);
+        d.set(req::FLAGS, 4, 0x18);
+        d.set(req::CDB_LEN, 1, 10);
+        d.set(req::LUN + 1, 1, 3);
+        d.set(req::TAG, 1, 0x20);
+        d.set(req::TARGET, 1, 5);
+        let bytes: Vec<u8> = d.0.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(&bytes[0x10..0x18], &0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(&bytes[0x24..0x28], &[0x18, 0, 0, 0]);
+        assert_eq!((bytes[0x38], bytes[0x3A], bytes[0x41], bytes[0x42], bytes[0x43]), (10, 3, 0x20, 0, 5));
+        // Setting a byte leaves its neighbours alone.
+        d.set(req::BUS, 1, 0);
+        assert_eq!(d.0[8] >> 24 & 0xFF, 5);
+    }
+}
