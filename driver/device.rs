@@ -307,6 +307,13 @@ impl Descriptor {
         *word = (*word & !mask) | ((value << shift) & mask);
     }
 
+    /// Points a descriptor built with [`Data::List`] at its scatter-gather list, once the list's
+    /// place is known (Storport: the slot's list, chosen in `HwStorStartIo`).
+    #[cfg_attr(all(target_os = "windows", not(feature = "storport")), allow(dead_code))] // Storport only
+    pub fn set_sg_list(&mut self, pa: u64) {
+        self.set(req::DATA_ADDR, 8, pa);
+    }
+
     /// The descriptor of `srb` with its data at `data` and its plan: all but the context and
     /// the sense address.
     pub fn new(srb: &impl Request, data: Data, plan: Plan, sg_list: u64) -> Self {
@@ -345,6 +352,7 @@ pub struct Interrupts {
     /// DPC) has not unmasked it yet.
     pub deferred: bool,
     /// `INTR_STATUS` bits the ISR saw, for the deferred part.
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub saved_status: u32,
 }
 
@@ -373,6 +381,7 @@ impl Interrupts {
     }
 
     /// Masks the HBA until the deferred part runs, saving what was raised for it.
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn defer(&mut self, regs: &impl crate::port::Registers, raised: u32) {
         hw::mask_intr(regs);
         self.deferred = true;
@@ -382,6 +391,7 @@ impl Interrupts {
     /// The deferred part's end: unmasks the HBA. PVSCSI's line is `INTR_STATUS & INTR_MASK`,
     /// re-evaluated on every mask write, so completions posted meanwhile raise it again at once
     /// and nothing is lost (pvscsi-facts.md §3, §11).
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn undefer(&mut self, regs: &impl crate::port::Registers) {
         self.deferred = false;
         hw::unmask_intr(regs, self.current_mask());
@@ -641,12 +651,21 @@ impl<P: Port> Device<P> {
 
     /// Posts a checked request in `slot` and rings the doorbell: the device has it. On a layout
     /// fault the slot is freed and the request comes back.
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn issue(&mut self, slot: usize, srb: P::Srb, desc: &Descriptor, checked: Checked) -> Result<(), P::Srb> {
         if self.post(slot, desc).is_none() {
             self.layout_fault();
             self.release_slot(slot);
             return Err(srb);
         }
+        self.hand_over(slot, srb, checked);
+        Ok(())
+    }
+
+    /// The second half of [`Self::issue`], for a descriptor already [`posted`](Self::post) from
+    /// where it was built (Storport's SRB extension): keeps the request in its slot and rings the
+    /// doorbell.
+    pub fn hand_over(&mut self, slot: usize, srb: P::Srb, checked: Checked) {
         if let Some(entry) = self.slots.get_mut(slot) {
             entry.srb = Some(srb);
             entry.sent = checked.plan.send;
@@ -654,7 +673,6 @@ impl<P: Port> Device<P> {
         if let Some(regs) = self.regs.as_ref() {
             hw::kick(regs, checked.read_write);
         }
-        Ok(())
     }
 
     /// `SRB_FUNCTION_ABORT_COMMAND` (`KG:handling-srb-function-abort-command`): if the request

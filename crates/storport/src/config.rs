@@ -154,6 +154,13 @@ impl<'a> ConfigInfo<'a> {
         self.raw.Dma64BitAddresses = sys::SCSI_DMA64_MINIPORT_SUPPORTED;
     }
 
+    /// Declares `STOR_ADAPTER_FEATURE_ABORT_COMMAND` in `FeatureSupport`: Storport then sends
+    /// `SRB_FUNCTION_ABORT_COMMAND` to the miniport, which it otherwise does not
+    /// (`DDI-storport:ns-storport-_port_configuration_information`).
+    pub fn support_abort_command(&mut self) {
+        self.raw.FeatureSupport |= sys::storport::STOR_ADAPTER_FEATURE_ABORT_COMMAND;
+    }
+
     /// `NumberOfBuses`.
     pub fn set_number_of_buses(&mut self, buses: u8) {
         self.raw.NumberOfBuses = buses;

@@ -30,6 +30,9 @@ pub type InterfaceType = sys::INTERFACE_TYPE;
 pub enum MapBuffers {
     /// `STOR_MAP_NO_BUFFERS`.
     None,
+    /// `STOR_MAP_NON_READ_WRITE_BUFFERS`: every buffer but those of READ and WRITE requests, for
+    /// a DMA miniport that reads what a few other commands return (READ CAPACITY's block size).
+    NonReadWrite,
     /// `STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE` (Windows 8 and later).
     AllIncludingReadWrite,
 }
@@ -38,6 +41,7 @@ impl MapBuffers {
     pub(crate) const fn raw(self) -> u8 {
         match self {
             Self::None => stor::STOR_MAP_NO_BUFFERS,
+            Self::NonReadWrite => stor::STOR_MAP_NON_READ_WRITE_BUFFERS,
             Self::AllIncludingReadWrite => stor::STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE,
         }
     }

@@ -411,14 +411,20 @@ impl<M: Miniport> Srb<M> {
     }
 
     /// The data buffer, when the miniport may dereference it: Storport maps the buffers of
-    /// `IO_CONTROL` and `WMI` requests always, and every buffer with
-    /// [`MapBuffers::AllIncludingReadWrite`] (`DDI-storport:ns-storport-_hw_initialization_data~r1`,
+    /// `IO_CONTROL` and `WMI` requests always, every buffer with
+    /// [`MapBuffers::AllIncludingReadWrite`], and those of requests other than READ and WRITE with
+    /// [`MapBuffers::NonReadWrite`] (`DDI-storport:ns-storport-_hw_initialization_data~r1`,
     /// `MapBuffers`). Otherwise `DataBuffer` is not an address the miniport may touch
     /// (`KG:use-of-mapping-buffers-in-the-storport-i-o-model`).
     #[must_use]
     pub fn data_buffer(&mut self) -> Option<&mut [u8]> {
-        let mapped = M::HW_INIT.map_buffers == MapBuffers::AllIncludingReadWrite
-            || matches!(self.function(), SrbFunction::IoControl | SrbFunction::Wmi);
+        let mapped = match M::HW_INIT.map_buffers {
+            MapBuffers::AllIncludingReadWrite => true,
+            MapBuffers::NonReadWrite => {
+                self.function() != SrbFunction::ExecuteScsi || !self.cdb().first().copied().is_some_and(is_read_write)
+            }
+            MapBuffers::None => false,
+        } || matches!(self.function(), SrbFunction::IoControl | SrbFunction::Wmi);
         let srb = self.get();
         if !mapped || srb.DataBuffer.is_null() || srb.DataTransferLength == 0 {
             return None;
@@ -455,6 +461,12 @@ impl<M: Miniport> Srb<M> {
         let srb = self.get_mut();
         srb.SrbStatus = (status as u8) | (srb.SrbStatus & sys::SRB_STATUS_AUTOSENSE_VALID);
     }
+}
+
+/// READ and WRITE (6, 10, 12, 16): the "read or write requests" whose buffers
+/// `STOR_MAP_NON_READ_WRITE_BUFFERS` leaves unmapped.
+const fn is_read_write(opcode: u8) -> bool {
+    matches!(opcode, 0x08 | 0x0A | 0x28 | 0x2A | 0xA8 | 0xAA | 0x88 | 0x8A)
 }
 
 /// One physically contiguous piece of a request's data buffer.

@@ -1,0 +1,470 @@
+//! The Storport flavour (`rspvscsi_storport.sys`): the PVSCSI miniport on Storport, as glue over
+//! the device logic in `device.rs` and the `storport` wrapper.
+//!
+//! Where the work goes, against the SCSI Port flavour (`scsi_port.rs`):
+//!
+//! - Storport runs a physical miniport full duplex (the wrapper sets
+//!   `StorSynchronizeFullDuplex`, `KG:full-duplex-mode`), so the device extension is split by
+//!   the lock that owns each part (`DDI-storport:nf-storport-storportacquirespinlock`): [`Hba`]
+//!   is read-only configuration and the block sizes (atomics), readable everywhere; the
+//!   [`Device`] (slots, ring indexes) belongs to the `StartIo` lock; the interrupt mask to the
+//!   interrupt lock.
+//! - `HwStorBuildIo`, with no lock held, checks the request, translates Storport's
+//!   scatter/gather list and builds the request descriptor in the SRB extension, touching
+//!   nothing else (`KG:unsynchronized-hwstorbuildio-routine`, `DDI-storport:nc-storport-hw_startio`:
+//!   "the best driver performance is achieved by preparing as much data as possible in
+//!   `HwStorBuildIo`"). `HwStorStartIo`, under the `StartIo` lock, takes a slot, copies the
+//!   descriptor into the ring and rings the doorbell.
+//! - `HwStorInterrupt` claims and acknowledges the interrupt and issues the DPC
+//!   (`DDI-storport:nc-storport-hw_interrupt`); it neither masks the HBA nor completes anything.
+//!   The DPC takes the `StartIo` lock, which owns the rings, and drains them
+//!   (`DDI-storport:nc-storport-hw_dpc_routine`). This is the Storport counterpart of SCSI Port's
+//!   deferred callback pair: the line drops when the status is acknowledged (PVSCSI's line is
+//!   `INTR_STATUS & INTR_MASK`, pvscsi-facts.md §3), a completion posted after that raises it
+//!   again, and a DPC already queued is not queued twice
+//!   (`DDI-storport:nf-storport-storportissuedpc`).
+//! - There is no readiness to signal: Storport ignores `NextRequest`
+//!   (`KG:storport-queue-management`), and the port is told how many requests the HBA takes
+//!   (`MaxNumberOfIO`), so a request never waits for a slot.
+//!
+//! Crash-dump mode is not supported: the wrapper does not cover it (Storport polls the ISR
+//! there and has no DPCs), so `HwStorFindAdapter` refuses a dump-mode load.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use storport::sys;
+use storport::{
+    AdapterControl, AdapterControlCtx, AnyBitPattern, BuildIo, BuildIoCtx, DpcCtx, FindAdapterCtx, FindAdapterError,
+    HwInitData, InitializeCtx, InterruptCtx, LuAddress, MapBuffers, Miniport, Notify as _, Port as _, ResetBusCtx,
+    Srb, SrbFunction, StartIoCtx, States, Synchronize, TransferLimits, Zeroable,
+};
+
+use crate::device::{self, BlockSizes, Checked, DEFAULT_TARGETS, Data, Descriptor, Device, INITIATOR_ID, Interrupts, Plan, Started, debug_print};
+use crate::hw;
+use crate::layout::{self, Layout};
+use crate::port::{self, SrbStatus};
+use crate::pvscsi::{MEM_SPACE_SIZE, intr};
+
+/// The Storport wrapper's types, for the device logic.
+#[derive(Debug)]
+pub enum StorPort {}
+
+impl port::Port for StorPort {
+    type Registers = storport::Registers;
+    type Memory = storport::CommonBuffer;
+    type Srb = Srb<Hba>;
+
+    fn debug_print(message: &core::ffi::CStr, value: u64) {
+        storport::debug_print(1, message, value);
+    }
+}
+
+port::forward_wrapper!(registers: storport::Registers, memory: storport::CommonBuffer, srb: Srb<Hba>, wrapper: storport);
+port::srb_status_into!(storport::SrbStatus);
+
+/// Every Storport context that may complete requests is a notifier for the device logic.
+impl<C: storport::Notify<Hba>> port::Notify<StorPort> for C {
+    fn complete(&mut self, srb: Srb<Hba>, status: SrbStatus) {
+        storport::Notify::complete(self, srb, status.into());
+    }
+
+    fn log_error(&mut self, srb: &Srb<Hba>, code: u32, unique: u32) {
+        storport::Port::log_error(self, Some(srb), srb.address(), code, unique);
+    }
+}
+
+/// The SRB extension: what `HwStorBuildIo` prepared for `HwStorStartIo`. Storport does not
+/// initialise it and gives a retried request a fresh one
+/// (`DDI-storport:ns-storport-_hw_initialization_data~r1`, `SrbExtensionSize`), so it is plain
+/// words, and `HwStorStartIo` only trusts it for requests `HwStorBuildIo` passed on.
+///
+/// The scatter-gather elements are not in it: a list's place is the slot's, known in
+/// `HwStorStartIo`, which writes it there straight from Storport's list (an intermediate copy
+/// would be the image's only `memcpy`, which a miniport has no source for).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Prepared {
+    /// The request descriptor, all but the context and the sense address (and, for a list,
+    /// the list's address).
+    desc: Descriptor,
+    /// More than one element: `desc` names a list, to be written in `HwStorStartIo`.
+    list: u32,
+    /// `flags::DIR_*`.
+    direction: u32,
+    /// Bytes the device gets.
+    send: u32,
+    /// READ or WRITE (1): the doorbell to ring.
+    read_write: u32,
+}
+
+// SAFETY: `Prepared` is `repr(C)` of `u64` words and `u32`s (four of them, so no padding at the
+// end), all of which accept every bit pattern, including zero.
+unsafe impl Zeroable for Prepared {}
+// SAFETY: as above.
+unsafe impl AnyBitPattern for Prepared {}
+
+impl Prepared {
+    fn checked(&self) -> Checked {
+        Checked { plan: Plan { direction: self.direction, send: self.send }, read_write: self.read_write != 0 }
+    }
+}
+
+/// The part of the device extension every routine reads: configuration written in
+/// `HwStorFindAdapter`, and the block sizes, which `HwStorBuildIo` reads with no lock.
+#[derive(Debug)]
+pub struct Hba {
+    max_targets: u8,
+    blocks: BlockSizes,
+    /// `ScsiRestartAdapter`s done, so that the `StartIo` side takes the new rings' indexes.
+    restarts: AtomicU32,
+}
+
+// SAFETY: an integer and atomics, all valid as zero.
+unsafe impl Zeroable for Hba {}
+
+/// Owned by the `StartIo` lock: the request side of the HBA.
+#[derive(Debug)]
+pub struct StartIoState {
+    dev: Device<StorPort>,
+    /// The `Hba::restarts` this side has caught up with.
+    restarts_seen: u32,
+}
+
+// SAFETY: `Option<Registers>`, `Option<CommonBuffer>` and `Option<Srb<_>>` are `None` when zero
+// (their only niche is a `NonNull`, see the `Zeroable` impls in `storport`); the rest are
+// integers and `bool`s, and arrays and structs of such.
+unsafe impl Zeroable for StartIoState {}
+
+/// Owned by the interrupt lock: the interrupt mask, and what `ScsiRestartAdapter` needs.
+#[derive(Debug)]
+pub struct InterruptState {
+    regs: Option<storport::Registers>,
+    mem: Option<storport::CommonBuffer>,
+    irq: Interrupts,
+    /// The last restart's ring setup, and whether it succeeded.
+    started: Started,
+    started_ok: bool,
+}
+
+// SAFETY: as for `StartIoState`: `None`, `false`, zeros.
+unsafe impl Zeroable for InterruptState {}
+
+impl Hba {
+    /// Takes the rings a `ScsiRestartAdapter` set up (under the interrupt lock) onto the request
+    /// side, before the `StartIo` lock's holder touches them.
+    fn catch_up(&self, st: &mut StartIoState, ctx: &mut impl Synchronize<Self>) {
+        let restarts = self.restarts.load(Ordering::Acquire);
+        if restarts == st.restarts_seen {
+            return;
+        }
+        st.restarts_seen = restarts;
+        match ctx.synchronize(|irq, _| irq.started_ok.then_some(irq.started)).flatten() {
+            Some(started) => {
+                st.dev.apply(started);
+                st.dev.running = true;
+            }
+            None => st.dev.running = false,
+        }
+    }
+
+    /// An `SRB_FUNCTION_EXECUTE_SCSI` request `HwStorBuildIo` prepared: into a slot and the ring.
+    fn execute_scsi(st: &mut StartIoState, ctx: &mut StartIoCtx<'_, Self>, mut srb: Srb<Self>) {
+        if !st.dev.running {
+            // Storport sends nothing to a stopped adapter, so this is one whose reset or restart
+            // failed (the rings could not be set up again): the HBA is gone as far as I/O goes.
+            return ctx.complete(srb, storport::SrbStatus::NoHba);
+        }
+        let Some(&mut Prepared { list, send, .. }) = srb.extension() else {
+            return ctx.complete(srb, storport::SrbStatus::Error);
+        };
+        let Some(slot) = st.dev.alloc_slot() else {
+            // Only if Storport sent more than MaxNumberOfIO: it retries a busy request through
+            // HwStorBuildIo (`DDI-storport:nc-storport-hw_startio`).
+            return ctx.complete(srb, storport::SrbStatus::Busy);
+        };
+        let mapped = if list == 0 {
+            Some((Data::None, 0))
+        } else {
+            let sgl = ctx.scatter_gather_list(&srb);
+            let segments = sgl.iter().flat_map(storport::ScatterGatherList::iter).map(|s| Some((s.address, s.length)));
+            st.dev.map_data(slot, send, segments)
+        };
+        let (Some((_, list_pa)), Some(prepared)) = (mapped, srb.extension()) else {
+            st.dev.layout_fault();
+            st.dev.release_slot(slot);
+            return ctx.complete(srb, storport::SrbStatus::InvalidRequest);
+        };
+        if list != 0 {
+            prepared.desc.set_sg_list(list_pa);
+        }
+        let checked = prepared.checked();
+        if st.dev.post(slot, &prepared.desc).is_none() {
+            st.dev.layout_fault();
+            st.dev.release_slot(slot);
+            return ctx.complete(srb, storport::SrbStatus::Error);
+        }
+        st.dev.hand_over(slot, srb, checked);
+    }
+
+    /// The bus reset of `HwStorResetBus` and `SRB_FUNCTION_RESET_BUS`: every outstanding request
+    /// completed (`DDI-storport:nc-storport-hw_reset_bus`), the HBA unmasked again under the
+    /// interrupt lock, which owns the mask.
+    fn reset_bus<C: storport::Notify<Self> + Synchronize<Self>>(st: &mut StartIoState, ctx: &mut C) -> bool {
+        let mask = st.dev.reset_bus(ctx);
+        ctx.synchronize(|irq, _| {
+            if let Some(mask) = mask {
+                irq.irq.enabled_mask = mask;
+            }
+            if let Some(regs) = irq.regs.as_ref() {
+                hw::unmask_intr(regs, irq.irq.current_mask());
+            }
+        });
+        mask.is_some()
+    }
+
+    /// Completes a request `HwStorBuildIo` does not pass on.
+    fn refuse<'a>(ctx: &mut BuildIoCtx<'a, Self>, srb: Srb<Self>, status: SrbStatus) -> BuildIo<'a, Self> {
+        BuildIo::Completed(ctx.complete(srb, status.into()))
+    }
+}
+
+impl Miniport for Hba {
+    type StartIoState = StartIoState;
+    type InterruptState = InterruptState;
+    type DpcState = ();
+    type SrbExtension = Prepared;
+
+    const HW_INIT: HwInitData = HwInitData {
+        adapter_interface_type: sys::PCIBus,
+        number_of_access_ranges: 2,
+        // READ CAPACITY answers are read (the logical block size, to hold each READ and WRITE to
+        // the length of its CDB); READ and WRITE buffers are not, so they stay unmapped
+        // (`KG:use-of-mapping-buffers-in-the-storport-i-o-model`).
+        map_buffers: MapBuffers::NonReadWrite,
+    };
+
+    /// Claims the first memory range of at least 32 KiB (QEMU's BAR0, VMware's BAR1), sets the
+    /// transfer limits and the configuration, resets the HBA, gets the uncached extension and
+    /// sets up the rings (`DDI-storport:nc-storport-hw_find_adapter`).
+    fn hw_find_adapter<'a>(&mut self, state: States<'_, Self>, ctx: &mut FindAdapterCtx<'a, Self>) -> Result<TransferLimits<'a>, FindAdapterError> {
+        if ctx.config().dump_mode() != 0 {
+            return Err(FindAdapterError::NotFound);
+        }
+        let range = ctx.config().access_ranges().find(|range| range.in_memory() && range.length() >= MEM_SPACE_SIZE);
+        let Some(range) = range else {
+            debug_print!(StorPort, c"rspvscsi: no memory range of 32 KiB among the access ranges", 0u32);
+            return Err(FindAdapterError::NotFound);
+        };
+        let Some(regs) = ctx.map_registers(&range) else {
+            debug_print!(StorPort, c"rspvscsi: StorPortGetDeviceBase failed for", range.start());
+            ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 1);
+            return Err(FindAdapterError::Error);
+        };
+        let layout: Layout = layout::NORMAL;
+        let slots = layout.slots;
+
+        // Everything StorPortGetUncachedExtension depends on is final before it is called
+        // (`DDI-storport:nf-storport-storportgetuncachedextension`).
+        // Storport counts NumberOfPhysicalBreaks in scatter/gather elements, one more than SCSI
+        // Port's breaks (`DDI-storport:ns-storport-_port_configuration_information`: "the maximum
+        // number of physical pages the storage adapter can manage in a single transfer"), so a
+        // MaximumTransferLength buffer at any alignment needs PHYSICAL_BREAKS + 1.
+        let limits = ctx.set_transfer_limits(layout::MAX_TRANSFER, layout::PHYSICAL_BREAKS.saturating_add(1));
+        let mut config = ctx.config();
+        config.set_caches_data(false);
+        config.set_dma64();
+        config.set_number_of_buses(1);
+        config.set_initiator_bus_id(0, INITIATOR_ID);
+        config.set_maximum_logical_units(1);
+        // No more requests than slots, per adapter and per LU
+        // (`DDI-storport:ns-storport-_port_configuration_information`, `MaxNumberOfIO`,
+        // `MaxIOsPerLun`, `InitialLunQueueDepth`).
+        // PVSCSI can abort one request (ABORT_CMD, pvscsi-facts.md §4.5).
+        config.support_abort_command();
+        config.set_max_number_of_io(slots);
+        config.set_max_ios_per_lun(slots);
+        config.set_initial_lun_queue_depth(slots);
+
+        // Quiet first: whatever ran before may have left the device active, and INTR_MASK
+        // survives resets (Q11).
+        hw::mask_intr(&regs);
+        hw::adapter_reset(&regs);
+
+        let Some(mem) = ctx.uncached_extension(&limits, layout.total) else {
+            debug_print!(StorPort, c"rspvscsi: no uncached extension of bytes", layout.total);
+            ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 2);
+            return Err(FindAdapterError::Error);
+        };
+        let targets = device::scratch(&mem, layout)
+            .and_then(|scratch| device::query_max_targets(&regs, &scratch))
+            .unwrap_or(DEFAULT_TARGETS);
+        ctx.config().set_maximum_targets(targets);
+        self.max_targets = targets;
+
+        let dev = &mut state.start_io.dev;
+        dev.dump = false;
+        dev.regs = Some(regs);
+        dev.mem = Some(mem);
+        let Some(mask) = dev.reset_and_setup() else {
+            ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 3);
+            return Err(FindAdapterError::Error);
+        };
+        dev.running = true;
+        state.start_io.restarts_seen = self.restarts.load(Ordering::Relaxed);
+        *state.interrupt = InterruptState {
+            regs: Some(regs),
+            mem: Some(mem),
+            irq: Interrupts { enabled_mask: mask, deferred: false, saved_status: 0 },
+            started: Started::default(),
+            started_ok: false,
+        };
+        Ok(limits)
+    }
+
+    /// Clears anything pending and unmasks completion (and message) interrupts; the ISR's state
+    /// is ready before the first can arrive (`DDI-storport:nc-storport-hw_initialize`).
+    fn hw_initialize(&self, irq: &mut InterruptState, _ctx: &mut InitializeCtx<'_, Self>) -> bool {
+        let Some(regs) = irq.regs.as_ref() else { return false };
+        hw::ack_intr(regs, intr::ALL_SUPPORTED);
+        hw::unmask_intr(regs, irq.irq.current_mask());
+        true
+    }
+
+    /// `HwStorBuildIo`: everything about a request that needs neither a lock nor the hardware
+    /// (`KG:unsynchronized-hwstorbuildio-routine`): the checks, the plan, the scatter-gather
+    /// elements from Storport's list (`KG:access-to-scatter-gather-lists-in-the-storport-i-o-model`)
+    /// and the request descriptor, into the SRB extension. Requests that cannot go to the device
+    /// are completed here and never reach `HwStorStartIo` (`DDI-storport:nc-storport-hw_buildio`).
+    fn hw_build_io<'a>(&self, ctx: &mut BuildIoCtx<'a, Self>, mut srb: Srb<Self>) -> BuildIo<'a, Self> {
+        match srb.function() {
+            SrbFunction::ExecuteScsi => {}
+            // Need the device's state: under the `StartIo` lock.
+            SrbFunction::AbortCommand | SrbFunction::ResetBus | SrbFunction::ResetDevice | SrbFunction::ResetLogicalUnit => {
+                return BuildIo::StartIo(srb);
+            }
+            // PVSCSI has no cache of its own (CachesData is FALSE), and its disks no power states.
+            SrbFunction::Flush | SrbFunction::Shutdown | SrbFunction::Power => return Self::refuse(ctx, srb, SrbStatus::Success),
+            SrbFunction::IoControl | SrbFunction::Wmi | SrbFunction::Pnp | SrbFunction::Other(_) => {
+                return Self::refuse(ctx, srb, SrbStatus::InvalidRequest);
+            }
+        }
+        let checked = match device::check(&srb, self.max_targets, &self.blocks) {
+            Ok(checked) => checked,
+            Err(status) => return Self::refuse(ctx, srb, status),
+        };
+        // Checked against the device's limits here, so that HwStorStartIo only copies.
+        let data = {
+            let list = ctx.scatter_gather_list(&srb);
+            let segments = list.iter().flat_map(storport::ScatterGatherList::iter).map(|s| Some((s.address, s.length)));
+            device::scatter_gather(segments, checked.plan.send, |_, _, _| Some(()))
+        };
+        let Some(data) = data else { return Self::refuse(ctx, srb, SrbStatus::InvalidRequest) };
+        let desc = Descriptor::new(&srb, data, checked.plan, 0);
+        let Some(prepared) = srb.extension() else { return Self::refuse(ctx, srb, SrbStatus::Error) };
+        prepared.desc = desc;
+        prepared.list = u32::from(matches!(data, Data::List(_)));
+        prepared.direction = checked.plan.direction;
+        prepared.send = checked.plan.send;
+        prepared.read_write = u32::from(checked.read_write);
+        BuildIo::StartIo(srb)
+    }
+
+    /// `HwStorStartIo` (`DDI-storport:nc-storport-hw_startio`): under the `StartIo` lock, posts
+    /// what `HwStorBuildIo` prepared and rings the doorbell; the device functions that need the
+    /// device's state.
+    fn hw_start_io(&self, st: &mut StartIoState, ctx: &mut StartIoCtx<'_, Self>, srb: Srb<Self>) {
+        self.catch_up(st, ctx);
+        match srb.function() {
+            SrbFunction::ExecuteScsi => Self::execute_scsi(st, ctx, srb),
+            SrbFunction::AbortCommand => {
+                let status = st.dev.abort(srb.abort_target());
+                ctx.complete(srb, status.into());
+            }
+            SrbFunction::ResetBus => {
+                let status = if Self::reset_bus(st, ctx) { SrbStatus::Success } else { SrbStatus::Error };
+                ctx.complete(srb, status.into());
+            }
+            // PVSCSI resets a target (LUN 0, the only one it exposes, pvscsi-facts.md §4.6), which
+            // is also the logical unit reset Storport asks for first when a request times out.
+            SrbFunction::ResetDevice | SrbFunction::ResetLogicalUnit => {
+                let status = st.dev.reset_device(port::Request::address(&srb));
+                ctx.complete(srb, status.into());
+            }
+            _ => ctx.complete(srb, storport::SrbStatus::InvalidRequest),
+        }
+    }
+
+    /// `HwStorInterrupt` (`DDI-storport:nc-storport-hw_interrupt`): claims only an interrupt this
+    /// HBA raised (the line may be shared), acknowledges it and issues the DPC. Nothing else at
+    /// DIRQL.
+    fn hw_interrupt(&self, irq: &mut InterruptState, ctx: &mut InterruptCtx<'_, Self>) -> bool {
+        let Some(regs) = irq.regs.as_ref() else { return false };
+        if irq.irq.claim(regs, false).is_none() {
+            return false;
+        }
+        ctx.issue_dpc();
+        true
+    }
+
+    /// `HwStorDpcRoutine` (`DDI-storport:nc-storport-hw_dpc_routine`): with the `StartIo` lock,
+    /// which owns the rings and the slots (`DDI-storport:nf-storport-storportacquirespinlock`),
+    /// drains the message ring and the completion ring and completes what the device finished.
+    fn hw_dpc(&self, _dpc: &mut (), ctx: &mut DpcCtx<'_, Self>) {
+        ctx.with_start_io_lock(|st, locked| {
+            self.catch_up(st, locked);
+            if st.dev.drain_messages(&self.blocks) {
+                locked.bus_change_detected(0);
+            }
+            st.dev.drain_completions(locked, &self.blocks);
+        });
+    }
+
+    /// `HwStorResetBus` (`DDI-storport:nc-storport-hw_reset_bus`), under the `StartIo` lock.
+    fn hw_reset_bus(&self, st: &mut StartIoState, ctx: &mut ResetBusCtx<'_, Self>, _path_id: u8) -> bool {
+        self.catch_up(st, ctx);
+        Self::reset_bus(st, ctx)
+    }
+
+    /// `HwStorAdapterControl` for the types a physical miniport must support
+    /// (`DDI-storport:nc-storport-hw_adapter_control`; the wrapper answers
+    /// `ScsiQuerySupportedControlTypes`), under the interrupt lock.
+    fn hw_adapter_control(&self, irq: &mut InterruptState, _ctx: &mut AdapterControlCtx<'_, Self>, control: AdapterControl) {
+        match control {
+            AdapterControl::Stop => {
+                // No request is outstanding (`DDI-storport:ne-storport-scsi_adapter_control_type`).
+                // Masked from here on, so the ISR claims nothing (a shared line); the registers
+                // may already be gone after a surprise removal, which costs nothing.
+                irq.irq.enabled_mask = 0;
+                if let Some(regs) = irq.regs.as_ref() {
+                    hw::mask_intr(regs);
+                    hw::adapter_reset(regs);
+                }
+            }
+            AdapterControl::Restart => {
+                // What HwStorInitialize does, with the rings set up again; the `StartIo` side takes
+                // the new indexes before it next touches them (`Hba::catch_up`).
+                let (Some(regs), Some(mem)) = (irq.regs.as_ref(), irq.mem.as_ref()) else { return };
+                let started = device::setup(regs, mem, layout::NORMAL);
+                irq.started_ok = started.is_some();
+                if let Some(started) = started {
+                    irq.started = started;
+                    irq.irq.enabled_mask = device::enabled_mask(false, started.msg_ring);
+                }
+                irq.irq.deferred = false;
+                hw::unmask_intr(regs, irq.irq.current_mask());
+                self.restarts.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// `DriverEntry` of the Storport flavour: registers the miniport with Storport and returns what
+/// `StorPortInitialize` returned (`DDI-storport:nf-storport-storportinitialize`).
+///
+/// # Safety
+/// Called by the system (or the emulator) as a driver's entry point, with the two arguments it
+/// gives a Storport miniport.
+pub unsafe extern "win64" fn driver_entry(argument1: *mut core::ffi::c_void, argument2: *mut core::ffi::c_void) -> u32 {
+    // SAFETY: this is DriverEntry, and the arguments are its own, unchanged.
+    unsafe { storport::initialize::<Hba>(argument1, argument2) }
+}
