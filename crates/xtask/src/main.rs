@@ -16,21 +16,24 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum Port {
     Scsiport,
+    Storport,
 }
 
 impl Port {
     fn rules(self) -> &'static pe::PortRules {
         match self {
             Self::Scsiport => &pe::SCSIPORT,
+            Self::Storport => &pe::STORPORT,
         }
     }
 }
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build rspvscsi.sys for x86_64-pc-windows-msvc (release, LTO), package it with its stamped
-    /// INF, PDB and map under target/x86_64-pc-windows-msvc/release/rspvscsi_package/, sign it
-    /// with a local test certificate, and print the .sys path as the last line.
+    /// Build both images for x86_64-pc-windows-msvc (release, LTO): `rspvscsi_storport.sys` (the
+    /// Storport flavour) and `rspvscsi.sys` (SCSI Port), each packaged with its stamped INF, PDB and
+    /// map under target/x86_64-pc-windows-msvc/release/<name>_package/ and signed with a local
+    /// test certificate; print `rspvscsi.sys`'s path as the last line.
     Sys {
         /// Leave the image unsigned (no openssl/osslsigncode needed).
         #[arg(long)]
@@ -83,12 +86,15 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         }
         Task::Sys { no_sign, verbose, c_reference: false } => {
             let opts = sys::Options { no_sign, verbose };
-            let package = sys::build(&sys::SCSIPORT, &opts, &mut |line| println!("{line}"))?;
-            println!("package: {}", package.dir.display());
-            if let Some(cer) = &package.cer {
-                println!("test certificate: {}", cer.display());
+            // The SCSI Port image last, so that its path stays the last line.
+            for flavor in sys::ALL {
+                let package = sys::build(flavor, &opts, &mut |line| println!("{line}"))?;
+                println!("package: {}", package.dir.display());
+                if let Some(cer) = &package.cer {
+                    println!("test certificate: {}", cer.display());
+                }
+                println!("{}", package.sys.display());
             }
-            println!("{}", package.sys.display());
             Ok(ExitCode::SUCCESS)
         }
         Task::CheckPe { image, map: map_path, port } => {

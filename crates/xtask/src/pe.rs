@@ -74,6 +74,50 @@ pub const SCSIPORT: PortRules = PortRules {
     notification: "ScsiPortNotification",
 };
 
+/// Storport: the routines of `storport.h` a miniport may call (`nf-storport-*` pages) that
+/// `scsiport-sys` binds. `StorPortInitializeDpc` and `StorPortIssueDpc` are inline functions of
+/// the header over `StorPortNotification`, and the register and port accessors are macros on x64.
+pub const STORPORT: PortRules = PortRules {
+    module: "STORPORT.SYS",
+    routines: &[
+        "StorPortAcquireSpinLock",
+        "StorPortBusy",
+        "StorPortCompleteRequest",
+        "StorPortConvertUlongToPhysicalAddress",
+        "StorPortDebugPrint",
+        "StorPortDeviceBusy",
+        "StorPortDeviceReady",
+        "StorPortEnablePassiveInitialization",
+        "StorPortFreeDeviceBase",
+        "StorPortGetBusData",
+        "StorPortGetDeviceBase",
+        "StorPortGetLogicalUnit",
+        "StorPortGetPhysicalAddress",
+        "StorPortGetScatterGatherList",
+        "StorPortGetSrb",
+        "StorPortGetUncachedExtension",
+        "StorPortGetVirtualAddress",
+        "StorPortInitialize",
+        "StorPortLogError",
+        "StorPortMoveMemory",
+        "StorPortNotification",
+        "StorPortPause",
+        "StorPortPauseDevice",
+        "StorPortReady",
+        "StorPortReleaseSpinLock",
+        "StorPortResume",
+        "StorPortResumeDevice",
+        "StorPortSetBusDataByOffset",
+        "StorPortStallExecution",
+        "StorPortSynchronizeAccess",
+        "StorPortValidateRange",
+    ],
+    inline_on_x64: &["StorPortRead", "StorPortWrite"],
+    interrupt_symbols: &["hw_interrupt", "HwStorInterrupt"],
+    // `StorPortIssueDpc`, the ISR's normal end, is `StorPortNotification(IssueDpc, ...)`.
+    notification: "StorPortNotification",
+};
+
 /// One rule's verdict.
 #[derive(Clone, Debug)]
 pub struct Finding {

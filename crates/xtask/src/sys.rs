@@ -30,8 +30,12 @@ use crate::{TARGET, inf, map, sign, workspace_root};
 /// One driver image the workspace builds.
 #[derive(Clone, Copy, Debug)]
 pub struct Flavor {
-    /// The cargo package, also the image's base name.
+    /// The cargo package.
     pub package: &'static str,
+    /// The image's base name (`<name>.sys`, `.inf`, `.map`, `.pdb`, `<name>_package/`).
+    pub name: &'static str,
+    /// The package's features that select this flavour.
+    pub features: &'static [&'static str],
     /// The `.inx`, relative to the workspace root.
     pub inx: &'static str,
     /// The port driver's import rules.
@@ -41,8 +45,27 @@ pub struct Flavor {
 }
 
 /// `rspvscsi.sys`, the SCSI Port miniport.
-pub const SCSIPORT: Flavor =
-    Flavor { package: "rspvscsi", inx: "inf/rspvscsi.inx", port: &pe::SCSIPORT, description: "rspvscsi PVSCSI SCSI Port miniport" };
+pub const SCSIPORT: Flavor = Flavor {
+    package: "rspvscsi",
+    name: "rspvscsi",
+    features: &[],
+    inx: "inf/rspvscsi.inx",
+    port: &pe::SCSIPORT,
+    description: "rspvscsi PVSCSI SCSI Port miniport",
+};
+
+/// `rspvscsi_storport.sys`, the Storport miniport: the same package with its `storport` feature.
+pub const STORPORT: Flavor = Flavor {
+    package: "rspvscsi",
+    name: "rspvscsi_storport",
+    features: &["storport"],
+    inx: "inf/rspvscsi_storport.inx",
+    port: &pe::STORPORT,
+    description: "rspvscsi PVSCSI Storport miniport",
+};
+
+/// Both images, in the order `cargo xtask sys` builds them.
+pub const ALL: [&Flavor; 2] = [&STORPORT, &SCSIPORT];
 
 /// What `cargo xtask sys` produced.
 #[derive(Clone, Debug)]
@@ -79,7 +102,7 @@ pub fn target_dir() -> PathBuf {
 /// Where `cargo make` puts a package on Windows (`<target>/<triple>/<profile>/<name>_package`).
 #[must_use]
 pub fn package_dir(flavor: &Flavor) -> PathBuf {
-    target_dir().join(TARGET).join("release").join(format!("{}_package", flavor.package))
+    target_dir().join(TARGET).join("release").join(format!("{}_package", flavor.name))
 }
 
 /// The package as `cargo xtask sys` leaves it, if it is there.
@@ -87,11 +110,11 @@ pub fn package_dir(flavor: &Flavor) -> PathBuf {
 pub fn existing(flavor: &Flavor) -> Option<Package> {
     let dir = package_dir(flavor);
     let p = Package {
-        sys: dir.join(format!("{}.sys", flavor.package)),
-        map: dir.join(format!("{}.map", flavor.package)),
-        inf: dir.join(format!("{}.inf", flavor.package)),
-        pdb: dir.join(format!("{}.pdb", flavor.package)),
-        cer: Some(dir.join(format!("{}-test.cer", flavor.package))).filter(|c| c.is_file()),
+        sys: dir.join(format!("{}.sys", flavor.name)),
+        map: dir.join(format!("{}.map", flavor.name)),
+        inf: dir.join(format!("{}.inf", flavor.name)),
+        pdb: dir.join(format!("{}.pdb", flavor.name)),
+        cer: Some(dir.join(format!("{}-test.cer", flavor.name))).filter(|c| c.is_file()),
         dir,
     };
     (p.sys.is_file() && p.map.is_file() && p.inf.is_file()).then_some(p)
@@ -190,7 +213,7 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     let mut c = cargo();
     c.current_dir(workspace_root());
     c.args(["rustc", "--locked", "--package", flavor.package, "--lib", "--crate-type", "cdylib", "--release", "--target", TARGET]);
-    c.arg("--no-default-features");
+    c.arg("--no-default-features").args(flavor.features.iter().flat_map(|f| ["--features", f]));
     c.args(["--config", &format!("target.{TARGET}.linker=\"rust-lld\"")]);
     c.args(["--config", &format!("target.{TARGET}.rustflags=[\"-Clinker-flavor=lld-link\"]")]);
     c.args(["--message-format", "json-render-diagnostics"]);
@@ -232,10 +255,10 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
 
     let dir = package_dir(flavor);
     std::fs::create_dir_all(&dir)?;
-    let sys = dir.join(format!("{}.sys", flavor.package));
-    let pkg_map = dir.join(format!("{}.map", flavor.package));
-    let pkg_pdb = dir.join(format!("{}.pdb", flavor.package));
-    let pkg_inf = dir.join(format!("{}.inf", flavor.package));
+    let sys = dir.join(format!("{}.sys", flavor.name));
+    let pkg_map = dir.join(format!("{}.map", flavor.name));
+    let pkg_pdb = dir.join(format!("{}.pdb", flavor.name));
+    let pkg_inf = dir.join(format!("{}.inf", flavor.name));
     install(&built_map, &pkg_map)?;
     install(&pdb, &pkg_pdb)?;
 
@@ -244,7 +267,7 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         arch: "amd64",
         date: inf::today(),
         version: inf::four_part_version(env!("CARGO_PKG_VERSION"))?,
-        catalog: format!("{}.cat", flavor.package),
+        catalog: format!("{}.cat", flavor.name),
     };
     let inf_tmp = pkg_inf.with_extension("inf.tmp");
     std::fs::write(&inf_tmp, inf::stamp(&inx, &stamp)?)?;
@@ -258,7 +281,7 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         let signed = sys.with_extension("sys.tmp");
         sign::sign(&cert, flavor.description, &dll, &signed)?;
         std::fs::rename(&signed, &sys)?;
-        let cer = dir.join(format!("{}-test.cer", flavor.package));
+        let cer = dir.join(format!("{}-test.cer", flavor.name));
         install(&cert.cer, &cer)?;
         Some(cer)
     };

@@ -1,5 +1,6 @@
-//! The shipping image, `rspvscsi.sys` as `cargo xtask sys` builds it, held to the rules Windows
-//! and HLK apply to a SCSI Port miniport (`xtask::pe`). The report (sections, imports,
+//! The shipping images, `rspvscsi.sys` and `rspvscsi_storport.sys` as `cargo xtask sys` builds
+//! them, held to the rules Windows and HLK apply to a SCSI Port and a Storport miniport
+//! (`xtask::pe`). The report (sections, imports,
 //! relocations, the interrupt routine's size and instructions) is printed with `--nocapture`.
 //!
 //! The package is (re)built first; cargo makes that a no-op when nothing changed. On a machine
@@ -10,22 +11,28 @@ use std::sync::OnceLock;
 
 use object::pe;
 use xtask::map::Map;
-use xtask::pe::{Report, SCSIPORT, check};
+use xtask::pe::{Report, SCSIPORT, STORPORT, check};
 use xtask::sys::{self, Package};
+
+fn build(flavor: &sys::Flavor) -> Option<Package> {
+    if let Some(reason) = sys::unavailable_reason() {
+        assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but {}.sys cannot be built here: {reason}", flavor.name);
+        println!("SKIPPED: {}.sys cannot be built on this machine: {reason}", flavor.name);
+        return None;
+    }
+    let built = sys::build(flavor, &sys::Options::default(), &mut |line| println!("{line}"));
+    Some(built.unwrap_or_else(|e| panic!("cargo xtask sys failed: {e:#}")))
+}
 
 fn package() -> Option<&'static Package> {
     static PACKAGE: OnceLock<Option<Package>> = OnceLock::new();
-    PACKAGE
-        .get_or_init(|| {
-            if let Some(reason) = sys::unavailable_reason() {
-                assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi.sys cannot be built here: {reason}");
-                println!("SKIPPED: rspvscsi.sys cannot be built on this machine: {reason}");
-                return None;
-            }
-            let built = sys::build(&sys::SCSIPORT, &sys::Options::default(), &mut |line| println!("{line}"));
-            Some(built.unwrap_or_else(|e| panic!("cargo xtask sys failed: {e:#}")))
-        })
-        .as_ref()
+    PACKAGE.get_or_init(|| build(&sys::SCSIPORT)).as_ref()
+}
+
+/// `rspvscsi_storport.sys`.
+fn storport_package() -> Option<&'static Package> {
+    static PACKAGE: OnceLock<Option<Package>> = OnceLock::new();
+    PACKAGE.get_or_init(|| build(&sys::STORPORT)).as_ref()
 }
 
 fn image_and_map(p: &Package) -> (Vec<u8>, Map) {
@@ -141,4 +148,80 @@ fn the_checker_catches_broken_images() {
     text_map.push_str(" 0001:00000010       _RNvCs1_4core3foo 0000000180001010     libcore-0123456789abcdef.rlib(core-0123.core.abc-cgu.0.rcgu.o)\n");
     let report = check(&image, Some(&Map::parse(&text_map)), &SCSIPORT).unwrap();
     assert!(!finding(&report, "LTO applied").ok);
+}
+
+#[test]
+fn the_storport_image_keeps_every_rule_of_a_storport_miniport() {
+    let Some(p) = storport_package() else { return };
+    let (image, map) = image_and_map(p);
+    let report = check(&image, Some(&map), &STORPORT).expect("a PE32+ image");
+    println!("{}\n{}", p.sys.display(), report.render());
+    let failures: Vec<String> = report.failures().map(|f| format!("{}: {}", f.rule, f.detail)).collect();
+    assert!(failures.is_empty(), "rules broken:\n{}", failures.join("\n"));
+    assert_eq!(p.sys.file_name().unwrap(), "rspvscsi_storport.sys");
+
+    // What a Storport miniport of this kind cannot do without: StorPortIssueDpc and
+    // StorPortInitializeDpc are StorPortNotification in storport.h; the scatter/gather list is
+    // read in HwStorBuildIo and HwStorStartIo.
+    let names: Vec<&str> = report.imports.iter().map(|(_, n)| n.as_str()).collect();
+    for needed in
+        ["StorPortInitialize", "StorPortNotification", "StorPortGetDeviceBase", "StorPortGetUncachedExtension", "StorPortGetScatterGatherList"]
+    {
+        assert!(names.contains(&needed), "{needed} is not imported: {names:?}");
+    }
+    assert!(report.imports.iter().all(|(m, _)| m.eq_ignore_ascii_case("storport.sys")), "{:?}", report.imports);
+    assert!(report.signed, "the package's .sys is Authenticode-signed");
+    assert!(report.mem_functions.is_empty(), "memory intrinsics are avoided, not linked in: {:?}", report.mem_functions);
+    assert!(!report.panic_handler, "no panic path survives LTO in the shipping image");
+    assert_eq!(report.linked_crates.iter().map(String::as_str).collect::<Vec<_>>(), ["rspvscsi"], "LTO made one module");
+    // One flavour per image: the SCSI Port routines are not in it.
+    assert!(!map.linked_in().any(|s| s.name.contains("scsi_port")), "the SCSI Port flavour is linked into the Storport image");
+    let isr = report.interrupt.as_ref().expect("HwStorInterrupt found through the map and .pdata");
+    assert!(isr.bytes > 0 && isr.instructions > 0);
+    assert!(isr.normal_path.is_some(), "a path through StorPortNotification(IssueDpc)");
+
+    // The same image under SCSI Port's rules fails the import rule: the rules tell the ports apart.
+    let as_scsiport = check(&image, Some(&map), &SCSIPORT).unwrap();
+    assert!(!finding(&as_scsiport, "imports only from the port driver").ok);
+    // And the SCSI Port image under Storport's.
+    if let Some(scsi) = package() {
+        let (scsi_image, scsi_map) = image_and_map(scsi);
+        assert!(!finding(&check(&scsi_image, Some(&scsi_map), &STORPORT).unwrap(), "imports only from the port driver").ok);
+        assert!(!scsi_map.linked_in().any(|s| s.name.contains("stor_port")), "the Storport flavour is linked into the SCSI Port image");
+    }
+}
+
+#[test]
+fn the_storport_inf_installs_the_storport_image() {
+    let Some(p) = storport_package() else { return };
+    let inf = std::fs::read_to_string(&p.inf).unwrap();
+    assert_eq!(p.inf.file_name().unwrap(), "rspvscsi_storport.inf");
+    assert!(!inf.contains("$ARCH$"));
+    assert!(inf.contains("CatalogFile = rspvscsi_storport.cat"));
+    assert!(inf.contains("AddService = rspvscsi_storport, 0x00000002,"));
+    assert!(inf.contains("ServiceBinary  = %13%\\rspvscsi_storport.sys"));
+    assert!(inf.contains("HKR, \"Parameters\\PnpInterface\", \"5\", %REG_DWORD%, 0x00000001"));
+    assert!(!inf.lines().any(|l| !l.starts_with(';') && l.contains("rspvscsi.sys")), "nothing of the SCSI Port image is installed");
+    let models = inf.split("[Models.NTamd64.10.0...16299]").nth(1).unwrap();
+    let first = models.lines().find(|l| l.contains("PCI\\")).unwrap();
+    assert!(first.ends_with("PCI\\VEN_15AD&DEV_07C0&SUBSYS_07C015AD&REV_02"), "{first}");
+}
+
+/// Storport's import rules fail on a mutated Storport image.
+#[test]
+fn the_checker_catches_a_broken_storport_image() {
+    let Some(p) = storport_package() else { return };
+    let (image, map) = image_and_map(p);
+    let broken = |mutate: &dyn Fn(&mut Vec<u8>), rule: &str| {
+        let mut bad = image.clone();
+        mutate(&mut bad);
+        let report = check(&bad, Some(&map), &STORPORT).expect("still a PE image");
+        assert!(!finding(&report, rule).ok, "mutation not caught by '{rule}'");
+    };
+    let module = image.windows(12).position(|w| w.eq_ignore_ascii_case(b"storport.sys")).expect("the module name");
+    broken(&|img| img[module..module + 12].copy_from_slice(b"ntoskrnl.exe"), "imports only from the port driver");
+    // An import renamed to a register accessor, a macro on x64 (same length).
+    let name = image.windows(21).position(|w| w == b"StorPortGetDeviceBase").expect("an import name");
+    broken(&|img| img[name..name + 21].copy_from_slice(b"StorPortReadRegisterU"), "no register/port accessor imports");
+    broken(&|img| img[name..name + 21].copy_from_slice(b"StorPortGetDeviceBasX"), "every import a documented");
 }
