@@ -7,6 +7,13 @@
 //!   (`NextRequest`), requests `CallDisableInterrupts` last, and returns.
 //! - `HwScsiDisableInterruptsCallback` unmasks the HBA and returns TRUE, nothing else.
 //! - The ISR never runs between the deferral and the disable callback's return.
+//!
+//! In the `stor_*` suites the same tests read off the Storport flavour's path instead
+//! (`DDI-storport:nc-storport-hw_interrupt`, `DDI-storport:nc-storport-hw_dpc_routine`):
+//!
+//! - `HwStorInterrupt` reads and acknowledges the interrupt status and issues the DPC; it
+//!   neither masks the HBA nor completes anything.
+//! - `HwStorDpcRoutine` takes the `StartIo` lock, completes requests inside it, and releases it.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -30,11 +37,14 @@ fn is_ret(e: &Value, name: &str) -> bool {
 }
 
 fn notification(e: &Value) -> Option<&str> {
-    (e["ev"] == "port" && e["fn"] == "ScsiPortNotification").then(|| e["type"].as_str().unwrap_or(""))
+    (e["ev"] == "port" && e["fn"].as_str().is_some_and(|f| f == "ScsiPortNotification" || f == "StorPortNotification"))
+        .then(|| e["type"].as_str().unwrap_or(""))
 }
 
 fn mask_write(e: &Value) -> Option<u64> {
-    (e["ev"] == "port" && e["fn"] == "ScsiPortWriteRegisterUlong" && e["offset"] == INTR_MASK)
+    (e["ev"] == "port"
+        && e["fn"].as_str().is_some_and(|f| f == "ScsiPortWriteRegisterUlong" || f == "StorPortWriteRegisterUlong")
+        && e["offset"] == INTR_MASK)
         .then(|| u64::from_str_radix(e["value"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
 }
 
@@ -66,7 +76,54 @@ fn run(schedule: Schedule, depth: usize) -> (Rig, Vec<Value>) {
     (rig, trace)
 }
 
+/// The Storport flavour's path (`stor_*` suites), event by event in the deterministic schedule,
+/// where one routine runs at a time; in the concurrent one routines interleave in the trace and
+/// only what each routine's own events say is checked. Returns the claimed interrupts.
+fn check_storport_protocol(trace: &[Value], serial: bool) -> usize {
+    let lock_event = |e: &Value, f: &str| e["ev"] == "port" && e["fn"] == f && e["lock"] == "StartIoLock";
+    let mut claimed = 0;
+    let mut i = 0;
+    while let Some((isr, isr_end)) = body(trace, i, "HwStorInterrupt") {
+        i = isr_end + 1;
+        if !serial {
+            claimed += usize::from(trace[isr_end]["value"] == 1);
+            continue;
+        }
+        let events = &trace[isr..isr_end];
+        let notifications: Vec<_> = events.iter().filter_map(notification).collect();
+        if trace[isr_end]["value"] != 1 {
+            assert!(notifications.is_empty(), "an unclaimed ISR notified the port");
+            continue;
+        }
+        claimed += 1;
+        assert_eq!(notifications, ["IssueDpc"], "the ISR issues the DPC and completes nothing itself");
+        assert!(events.iter().all(|e| mask_write(e).is_none()), "the ISR leaves the mask alone");
+    }
+    let mut i = 0;
+    let mut dpcs = 0;
+    while let Some((dpc, dpc_end)) = body(trace, i, "HwStorDpcRoutine") {
+        i = dpc_end + 1;
+        dpcs += 1;
+        if !serial {
+            continue;
+        }
+        let events = &trace[dpc..dpc_end];
+        let acquired = events.iter().position(|e| lock_event(e, "StorPortAcquireSpinLock")).expect("the DPC takes the `StartIo` lock");
+        let released = events.iter().rposition(|e| e["ev"] == "port" && e["fn"] == "StorPortReleaseSpinLock").expect("and releases it");
+        for (k, e) in events.iter().enumerate() {
+            if notification(e) == Some("RequestComplete") {
+                assert!(acquired < k && k < released, "a completion outside the `StartIo` lock");
+            }
+        }
+    }
+    assert!(dpcs > 0 || claimed == 0, "claimed interrupts without a DPC");
+    claimed
+}
+
 fn check_protocol(trace: &[Value]) -> usize {
+    if common::storport() {
+        return check_storport_protocol(trace, true);
+    }
     let mut claimed = 0;
     let mut i = 0;
     while let Some((isr, isr_end)) = body(trace, i, "HwScsiInterrupt") {
@@ -133,6 +190,15 @@ fn check_protocol(trace: &[Value]) -> usize {
 fn the_trace_shows_the_documented_interrupt_path() {
     for schedule in schedules() {
         let (rig, trace) = run(schedule, 32);
+        if common::storport() {
+            let claimed = check_storport_protocol(&trace, matches!(schedule, Schedule::Deterministic { .. }));
+            assert!(claimed > 0);
+            let stats = rig.machine.stats();
+            assert!(stats.dpc_calls > 0 && stats.completions_in_dpc > 0, "{stats:?}");
+            assert_eq!(stats.enable_callbacks + stats.disable_callbacks, 0, "SCSI Port's callbacks do not exist on Storport");
+            rig.assert_clean();
+            continue;
+        }
         let claimed = check_protocol(&trace);
         assert!(claimed > 0);
         // Every enable callback in the trace belongs to a claimed ISR, and every one is followed
@@ -152,6 +218,13 @@ fn completions_per_interrupt_at_queue_depth_32() {
     let (rig, trace) = run(Schedule::Deterministic { seed: 3 }, 32);
     check_protocol(&trace);
     let stats = rig.machine.stats();
+    if common::storport() {
+        // Storport: the DPC batches, as the enable callback does on SCSI Port.
+        let per_dpc = stats.completions_per_dpc();
+        eprintln!("queue depth 32: {} completions, {} interrupts, {} DPCs, {per_dpc:.2} completions per DPC", stats.completions, stats.interrupts, stats.dpc_calls);
+        assert!(per_dpc > 2.0, "{per_dpc}");
+        return;
+    }
     let per_interrupt = stats.completions_per_interrupt();
     eprintln!("queue depth 32: {} completions, {} interrupts, {per_interrupt:.2} completions per interrupt", stats.completions, stats.interrupts);
     assert!(per_interrupt > 2.0, "{per_interrupt}");
@@ -159,6 +232,11 @@ fn completions_per_interrupt_at_queue_depth_32() {
 
 #[test]
 fn adversarial_start_io_during_the_enable_callback() {
+    if common::storport() {
+        // SCSI Port's question; Storport runs HwStorStartIo and the DPC concurrently in every
+        // concurrent run (the other suites).
+        return;
+    }
     // Contract §4.3 leaves open whether StartIo can run on another processor while the enable
     // callback runs. With the emulator's adversarial option it does: the wrapper's lock turns
     // it away with SRB_STATUS_BUSY, the port retries, and nothing is lost or corrupted.
@@ -201,6 +279,10 @@ fn started_inside_enable_callback(trace: &[Value], function: &str) -> usize {
 
 #[test]
 fn abort_and_reset_bus_met_by_the_enable_callback_are_done_not_answered_busy() {
+    if common::storport() {
+        // No enable callback on Storport (`recovery.rs` has its aborts and bus resets).
+        return;
+    }
     // SCSI Port retries only EXECUTE_SCSI requests answered SRB_STATUS_BUSY
     // (`KG:return-from-hwscsistartio`; the emulator does the same): an ABORT_COMMAND or a
     // RESET_BUS that StartIo turns away while the enable callback holds the miniport would

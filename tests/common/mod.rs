@@ -7,18 +7,38 @@ use std::sync::{Arc, Mutex};
 use scsiport_sim::disk::{Disk, Sense};
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
-use scsiport_sim::{Completion, Machine, Request, Schedule, VerifierConfig};
+use scsiport_sim::{Completion, Machine, Port as SimPort, Request, Schedule, VerifierConfig};
 
 pub use scsiport::sys;
 
 /// Sector size of the virtual disks.
 pub const SECTOR: usize = 512;
 
-/// The driver under test: the test crates named `sys_*` (`tests/sys_*.rs`, each the same suite
-/// as the file it includes) run the shipping image, `rspvscsi.sys` as `cargo xtask sys` builds
-/// it, loaded by the emulator's PE loader; the others run the driver linked into the test.
+/// The driver under test: the test crates named `sys_*` and `stor_sys_*` (`tests/sys_*.rs`,
+/// each the same suite as the file it includes) run the shipping image, `rspvscsi.sys` or
+/// `rspvscsi_storport.sys` as `cargo xtask sys` builds it, loaded by the emulator's PE loader;
+/// the others run the driver linked into the test.
 pub fn runs_the_image() -> bool {
-    env!("CARGO_CRATE_NAME").starts_with("sys_")
+    let name = env!("CARGO_CRATE_NAME");
+    name.starts_with("sys_") || name.starts_with("stor_sys_")
+}
+
+/// The port flavour under test: the test crates named `stor_*` (`tests/stor_*.rs`, each the same
+/// suite as the file it includes) run the Storport flavour on the emulator's Storport; the
+/// others the SCSI Port flavour on SCSI Port.
+pub fn port_of_this_suite() -> SimPort {
+    if env!("CARGO_CRATE_NAME").starts_with("stor_") { SimPort::Storport } else { SimPort::ScsiPort }
+}
+
+/// Whether this suite runs the Storport flavour: for the few assertions about what only one
+/// port does (SCSI Port's deferred callbacks and `NextRequest`, Storport's DPC).
+pub fn storport() -> bool {
+    port_of_this_suite() == SimPort::Storport
+}
+
+/// The image of `flavor` (see [`image_bytes`]).
+fn flavor_of_this_suite() -> &'static xtask::sys::Flavor {
+    if storport() { &xtask::sys::STORPORT } else { &xtask::sys::SCSIPORT }
 }
 
 /// `rspvscsi.sys` as `cargo xtask sys` builds it, once per test binary, or why it cannot be
@@ -32,9 +52,9 @@ pub fn image_bytes() -> Result<&'static [u8], String> {
                 assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi.sys cannot be built: {reason}");
                 return Err(reason);
             }
-            let package = xtask::sys::build(&xtask::sys::SCSIPORT, &xtask::sys::Options::default(), &mut |_| {})
+            let package = xtask::sys::build(flavor_of_this_suite(), &xtask::sys::Options::default(), &mut |_| {})
                 .unwrap_or_else(|e| panic!("cargo xtask sys: {e:#}"));
-            Ok(std::fs::read(&package.sys).expect("reading rspvscsi.sys"))
+            Ok(std::fs::read(&package.sys).expect("reading the .sys"))
         })
         .as_ref()
         .map(Vec::as_slice)
@@ -44,7 +64,11 @@ pub fn image_bytes() -> Result<&'static [u8], String> {
 /// A fresh load of `rspvscsi.sys` (each machine gets its own mapping, as each Windows boot does).
 pub fn load_image() -> Result<Arc<scsiport_sim::pe::DriverImage>, String> {
     let bytes = image_bytes()?;
-    let image = scsiport_sim::pe::load("rspvscsi.sys", bytes, &scsiport_sim::scsiport_exports()).expect("the PE loader takes rspvscsi.sys");
+    let image = if storport() {
+        scsiport_sim::pe::load("rspvscsi_storport.sys", bytes, &scsiport_sim::storport_exports()).expect("the PE loader takes rspvscsi_storport.sys")
+    } else {
+        scsiport_sim::pe::load("rspvscsi.sys", bytes, &scsiport_sim::scsiport_exports()).expect("the PE loader takes rspvscsi.sys")
+    };
     Ok(Arc::new(image))
 }
 
@@ -145,6 +169,8 @@ pub struct Config {
     pub adversarial: bool,
     /// The driver under test (default: the one the suite is about, [`Driver::of_this_suite`]).
     pub driver: Driver,
+    /// The port driver and the flavour on it (default: [`port_of_this_suite`]).
+    pub port: SimPort,
 }
 
 impl Config {
@@ -163,6 +189,7 @@ impl Config {
             reset_hold: None,
             adversarial: false,
             driver: Driver::of_this_suite(),
+            port: port_of_this_suite(),
         }
     }
 }
@@ -179,6 +206,7 @@ impl Rig {
     pub fn new(config: &Config) -> Self {
         let trace = config.trace.then(SharedBuf::default);
         let mut builder = Machine::builder()
+            .port(config.port)
             .schedule(config.schedule)
             .verifier(config.verifier.clone())
             .argument_string(&config.argument_string)
@@ -214,7 +242,7 @@ impl Rig {
                     use std::io::Write as _;
                     let _ = writeln!(
                         std::io::stderr().lock(),
-                        "SKIPPED: {} runs rspvscsi.sys, which cannot be built here: {reason}",
+                        "SKIPPED: {} runs a driver image, which cannot be built here: {reason}",
                         env!("CARGO_CRATE_NAME")
                     );
                     std::process::exit(0);
@@ -228,7 +256,10 @@ impl Rig {
                     std::process::exit(0);
                 }
             },
-            Driver::Linked => machine.load_driver(rspvscsi::DriverEntry).expect("the driver loads"),
+            Driver::Linked if config.port == SimPort::Storport => {
+                machine.load_driver(rspvscsi::stor_port::driver_entry).expect("the driver loads");
+            }
+            Driver::Linked => machine.load_driver(rspvscsi::scsi_port::driver_entry).expect("the driver loads"),
         }
         Self { machine, device, disks, trace }
     }
@@ -330,4 +361,20 @@ pub fn patterns(target: u8, lba: u64, blocks: u64, generation: u32) -> Vec<u8> {
 /// Fixed-format sense helper for injections.
 pub fn sense(key: u8, asc: u8, ascq: u8) -> Sense {
     Sense::new(key, asc, ascq)
+}
+
+/// A routine or service as this suite's port names it in the trace: SCSI Port's name as given
+/// (`HwScsiStartIo`, `ScsiPortGetUncachedExtension`), Storport's counterpart in the `stor_*`
+/// suites (`HwStorStartIo`, `StorPortGetUncachedExtension`; crates/scsiport-sim/TRACE.md).
+pub fn named(scsi_port_name: &str) -> String {
+    if storport() {
+        scsi_port_name.replacen("HwScsi", "HwStor", 1).replacen("ScsiPort", "StorPort", 1)
+    } else {
+        scsi_port_name.to_string()
+    }
+}
+
+/// The image file this suite loads.
+pub fn image_name() -> &'static str {
+    if storport() { "rspvscsi_storport.sys" } else { "rspvscsi.sys" }
 }

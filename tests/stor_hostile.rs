@@ -1,0 +1,4 @@
+//! `hostile.rs`, run on the Storport flavour of the driver linked in, on the emulator's Storport
+//! (`tests/common`).
+#[path = "hostile.rs"]
+mod suite;

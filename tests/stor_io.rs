@@ -1,0 +1,4 @@
+//! `io.rs`, run on the Storport flavour of the driver linked in, on the emulator's Storport
+//! (`tests/common`).
+#[path = "io.rs"]
+mod suite;

@@ -1,0 +1,4 @@
+//! `interrupt_path.rs`, run on `rspvscsi_storport.sys` loaded by the emulator's PE loader on its Storport
+//! (`tests/common`).
+#[path = "interrupt_path.rs"]
+mod suite;

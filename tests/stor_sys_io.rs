@@ -1,0 +1,4 @@
+//! `io.rs`, run on `rspvscsi_storport.sys` loaded by the emulator's PE loader on its Storport
+//! (`tests/common`).
+#[path = "io.rs"]
+mod suite;
