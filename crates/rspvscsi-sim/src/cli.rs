@@ -147,6 +147,9 @@ pub struct SoakArgs {
     /// The HBA: model or model-vmware.
     #[arg(long, value_name = "HBA", value_parser = parse_hba, default_value = "model")]
     pub hba: HbaArg,
+    /// The port driver: scsiport or storport (as for `run`).
+    #[arg(long, value_enum, default_value = "scsiport")]
+    pub port: PortArg,
     /// The miniport to load (the test miniport's `break=` knobs show what a failure looks like).
     #[arg(long, value_enum, default_value = "rspvscsi")]
     pub miniport: MiniportArg,
@@ -244,12 +247,43 @@ pub struct ProbeDiffArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// The port driver the machine emulates, and so which flavour of the driver runs on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PortArg {
+    /// SCSI Port, with the SCSI Port flavour (`rspvscsi.sys`, `rspvscsi::scsi_port`).
+    #[default]
+    Scsiport,
+    /// Storport, with the Storport flavour (`rspvscsi_storport.sys`, `rspvscsi::stor_port`).
+    Storport,
+}
+
+impl PortArg {
+    /// The emulator's port.
+    #[must_use]
+    pub fn sim(self) -> scsiport_sim::Port {
+        match self {
+            Self::Scsiport => scsiport_sim::Port::ScsiPort,
+            Self::Storport => scsiport_sim::Port::Storport,
+        }
+    }
+
+    /// Its name on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scsiport => "scsiport",
+            Self::Storport => "storport",
+        }
+    }
+}
+
 /// Which miniport runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MiniportArg {
-    /// The rspvscsi driver (`rspvscsi::DriverEntry`).
+    /// The rspvscsi driver, the flavour of the port (`rspvscsi::scsi_port`, `rspvscsi::stor_port`).
     Rspvscsi,
-    /// The emulator's own test miniport (`scsiport_sim::test_miniport`).
+    /// The emulator's own test miniport (`scsiport_sim::test_miniport`, or
+    /// `scsiport_sim::stor_test_miniport` on Storport).
     Test,
 }
 
@@ -438,6 +472,10 @@ impl RunArgs {
 #[derive(Clone, Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct RunArgs {
+    /// The port driver: scsiport (SCSI Port and the driver's SCSI Port flavour) or storport
+    /// (Storport and its Storport flavour; a --driver image must be a Storport one).
+    #[arg(long, value_enum, default_value = "scsiport")]
+    pub port: PortArg,
     /// The miniport to load.
     #[arg(long, value_enum, default_value = "rspvscsi")]
     pub miniport: MiniportArg,

@@ -256,6 +256,8 @@ impl Report {
             "interrupts": self.stats.interrupts,
             "spurious_interrupts": self.stats.spurious_interrupts,
             "completions_per_interrupt": self.stats.completions_per_interrupt(),
+            "dpcs": self.stats.dpc_calls,
+            "completions_per_dpc": self.stats.completions_per_dpc(),
             "register_accesses": self.stats.register_accesses,
             "registers_emulated": self.stats.registers_emulated,
             "start_io_calls": self.stats.start_io_calls,
@@ -318,7 +320,12 @@ impl Report {
             row("latency p50 / p99 / max", format!("{} / {} / {}", us(p50), us(p99), us(max)));
         }
         row("interrupts", format!("{} claimed, {} not ours", self.stats.interrupts, self.stats.spurious_interrupts));
-        row("completions/interrupt", format!("{:.2}", self.stats.completions_per_interrupt()));
+        if self.stats.dpc_calls > 0 {
+            // Storport: the ISR completes nothing, its DPC does.
+            row("DPCs", format!("{}, {:.2} completions each", self.stats.dpc_calls, self.stats.completions_per_dpc()));
+        } else {
+            row("completions/interrupt", format!("{:.2}", self.stats.completions_per_interrupt()));
+        }
         if self.stats.registers_emulated > 0 {
             // A loaded image touches its registers directly; each access is emulated.
             #[allow(clippy::cast_precision_loss)]

@@ -14,7 +14,7 @@ use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
 use scsiport_sim::{Completion, DriverEntryFn, Error, Machine, Request, Schedule};
 use scsiport_sys as sys;
 
-use crate::cli::{DiskSpec, HbaArg, MiniportArg, ModeArg, RunArgs};
+use crate::cli::{DiskSpec, HbaArg, MiniportArg, ModeArg, PortArg, RunArgs};
 use crate::pattern::SECTOR;
 
 /// The ID the driver reports as its own (`InitiatorBusId`); no disk goes there.
@@ -169,6 +169,8 @@ pub struct Durability {
 /// How a machine is made.
 #[derive(Clone, Debug)]
 pub struct RigConfig {
+    /// The port driver, and so the driver's flavour.
+    pub port: PortArg,
     /// The miniport.
     pub miniport: MiniportArg,
     /// A driver image to load instead of the linked-in driver.
@@ -225,6 +227,7 @@ impl RigConfig {
             return Err(format!("at most {} disks (targets 0..{MAX_TARGETS} without {INITIATOR_ID})", disk_targets(usize::MAX).len()));
         }
         Ok(Self {
+            port: a.port,
             miniport: a.miniport,
             driver: a.driver.clone(),
             argument_string: a.argument_string.clone(),
@@ -275,10 +278,14 @@ impl RigConfig {
     /// test miniport, or an image by its file name.
     #[must_use]
     pub fn miniport_name(&self) -> String {
-        match (&self.driver, self.miniport) {
+        let name = match (&self.driver, self.miniport) {
             (Some(path), _) => format!("{} miniport (PE image, {})", image_name(path), path.display()),
             (None, MiniportArg::Rspvscsi) => "rspvscsi miniport (linked in)".into(),
             (None, MiniportArg::Test) => "test miniport".into(),
+        };
+        match self.port {
+            PortArg::Scsiport => name,
+            PortArg::Storport => format!("{name} on Storport"),
         }
     }
 }
@@ -341,11 +348,11 @@ impl Rig {
     /// # Errors
     /// Setup failures, a failed load, a bug check.
     pub fn new(config: &RigConfig) -> Result<Self, RigError> {
-        let mut builder = Machine::builder().schedule(config.schedule).reset_hold(config.reset_hold);
-        let args = match (&config.argument_string, config.miniport) {
-            (Some(s), _) => Some(s.clone()),
-            (None, MiniportArg::Test) => Some("tagged=1 qd=8".to_string()),
-            (None, MiniportArg::Rspvscsi) => None,
+        let mut builder = Machine::builder().port(config.port.sim()).schedule(config.schedule).reset_hold(config.reset_hold);
+        let args = match (&config.argument_string, config.miniport, config.port) {
+            (Some(s), _, _) => Some(s.clone()),
+            (None, MiniportArg::Test, PortArg::Scsiport) => Some("tagged=1 qd=8".to_string()),
+            (None, _, _) => None,
         };
         if let Some(s) = &args {
             builder = builder.argument_string(s);
@@ -402,13 +409,19 @@ impl Rig {
         let started = std::time::Instant::now();
         let loaded = if let Some(path) = &config.driver {
             let bytes = std::fs::read(path).map_err(|e| RigError::Setup(format!("--driver {}: {e}", path.display())))?;
-            let image = scsiport_sim::pe::load(&image_name(path), &bytes, &scsiport_sim::scsiport_exports())
+            let exports = match config.port {
+                PortArg::Scsiport => scsiport_sim::scsiport_exports(),
+                PortArg::Storport => scsiport_sim::storport_exports(),
+            };
+            let image = scsiport_sim::pe::load(&image_name(path), &bytes, &exports)
                 .map_err(|e| RigError::Setup(format!("--driver {}: {e}", path.display())))?;
             machine.load_image(Arc::new(image))
         } else {
-            let entry: DriverEntryFn = match config.miniport {
-                MiniportArg::Rspvscsi => rspvscsi::DriverEntry,
-                MiniportArg::Test => scsiport_sim::test_miniport::driver_entry,
+            let entry: DriverEntryFn = match (config.miniport, config.port) {
+                (MiniportArg::Rspvscsi, PortArg::Scsiport) => rspvscsi::scsi_port::driver_entry,
+                (MiniportArg::Rspvscsi, PortArg::Storport) => rspvscsi::stor_port::driver_entry,
+                (MiniportArg::Test, PortArg::Scsiport) => scsiport_sim::test_miniport::driver_entry,
+                (MiniportArg::Test, PortArg::Storport) => scsiport_sim::stor_test_miniport::driver_entry,
             };
             machine.load_driver(entry)
         };

@@ -35,7 +35,7 @@ use scsiport_sys as sys;
 use serde_json::{Value, json};
 
 use crate::app::{self, Verdict};
-use crate::cli::{DiskSpec, HbaArg, MiniportArg, SoakArgs, SoakMode};
+use crate::cli::{DiskSpec, HbaArg, MiniportArg, PortArg, SoakArgs, SoakMode};
 use crate::pattern::{self, SECTOR};
 use crate::rig::{self, Rig, RigConfig};
 
@@ -185,6 +185,8 @@ pub struct RunSpec {
     pub qd: usize,
     /// The HBA (model or model-vmware).
     pub hba: HbaArg,
+    /// The port driver.
+    pub port: PortArg,
     /// The miniport.
     pub miniport: MiniportArg,
     /// A driver image instead of the linked-in driver.
@@ -1038,6 +1040,7 @@ fn bugcheck_text(b: &scsiport_sim::BugCheck) -> String {
 /// The machine of a run.
 fn config_of(spec: &RunSpec) -> RigConfig {
     RigConfig {
+        port: spec.port,
         miniport: spec.miniport,
         driver: spec.driver.clone(),
         argument_string: spec.argument_string.clone(),
@@ -1112,6 +1115,9 @@ fn reproduce_of(args: &SoakArgs, spec: &RunSpec, faults: &[FaultKind]) -> String
     }
     if args.hba != HbaArg::Model {
         let _ = write!(s, " --hba {}", args.hba);
+    }
+    if args.port != PortArg::Scsiport {
+        let _ = write!(s, " --port {}", args.port.name());
     }
     if args.miniport == MiniportArg::Test {
         s.push_str(" --miniport test");
@@ -1220,6 +1226,7 @@ fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> St
         (None, MiniportArg::Test) => "test miniport".into(),
         (None, MiniportArg::Rspvscsi) => "rspvscsi miniport (linked in)".into(),
     };
+    let miniport = if args.port == PortArg::Storport { format!("{miniport} on Storport") } else { miniport };
     format!(
         "rspvscsi-sim soak: {miniport} on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
         runs,
@@ -1267,6 +1274,7 @@ pub fn run(args: &SoakArgs) -> Verdict {
                 fault_every: args.fault_every,
                 qd: args.qd as usize,
                 hba: args.hba.clone(),
+                port: args.port,
                 miniport: args.miniport,
                 driver: args.driver.clone(),
                 argument_string: args.argument_string.clone(),
@@ -1342,6 +1350,7 @@ mod tests {
             fault_every: 10,
             qd: 8,
             hba: HbaArg::Model,
+            port: PortArg::Scsiport,
             miniport: MiniportArg::Rspvscsi,
             driver: None,
             argument_string: None,
