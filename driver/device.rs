@@ -511,9 +511,8 @@ pub fn scratch(mem: &impl SharedMemory, layout: Layout) -> Option<impl SharedMem
     mem.window(layout.sg, SG_LIST_BYTES)
 }
 
-/// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked. Needs only
-/// the hardware handles, so Storport's `ScsiRestartAdapter`, which has the interrupt-lock state
-/// alone, can do it too; [`Device::apply`] then takes the result on the request side.
+/// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked;
+/// [`Device::apply`] takes the result on the request side.
 pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout) -> Option<Started> {
     hw::mask_intr(regs);
     hw::adapter_reset(regs);

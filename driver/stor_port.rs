@@ -39,7 +39,7 @@ use storport::{
     Srb, SrbFunction, StartIoCtx, States, Synchronize, TransferLimits, Zeroable,
 };
 
-use crate::device::{self, BlockSizes, Checked, DEFAULT_TARGETS, Data, Descriptor, Device, INITIATOR_ID, Interrupts, Plan, Started, debug_print};
+use crate::device::{self, BlockSizes, Checked, DEFAULT_TARGETS, Data, Descriptor, Device, INITIATOR_ID, Interrupts, Plan, debug_print};
 use crate::hw;
 use crate::layout::{self, Layout};
 use crate::port::{self, SrbStatus};
@@ -135,36 +135,31 @@ pub struct StartIoState {
 // integers and `bool`s, and arrays and structs of such.
 unsafe impl Zeroable for StartIoState {}
 
-/// Owned by the interrupt lock: the interrupt mask, and what `ScsiRestartAdapter` needs.
+/// Owned by the interrupt lock: the register handle the ISR reads, and the interrupt mask.
 #[derive(Debug)]
 pub struct InterruptState {
     regs: Option<storport::Registers>,
-    mem: Option<storport::CommonBuffer>,
     irq: Interrupts,
-    /// The last restart's ring setup, and whether it succeeded.
-    started: Started,
-    started_ok: bool,
 }
 
 // SAFETY: as for `StartIoState`: `None`, `false`, zeros.
 unsafe impl Zeroable for InterruptState {}
 
 impl Hba {
-    /// Takes the rings a `ScsiRestartAdapter` set up (under the interrupt lock) onto the request
-    /// side, before the `StartIo` lock's holder touches them.
-    fn catch_up(&self, st: &mut StartIoState, ctx: &mut impl Synchronize<Self>) {
+    /// Sets the rings up again after a `ScsiRestartAdapter`, before the `StartIo` lock's holder
+    /// touches them. The restart itself runs under the interrupt lock, concurrently with a DPC
+    /// or `HwStorStartIo` that may still be using the old rings under the `StartIo` lock
+    /// (`DDI-storport:nf-storport-storportacquirespinlock`), and cannot take that lock (the order
+    /// is `StartIo` before interrupt), so it leaves the rings to this side. No request is
+    /// outstanding across a stop (`DDI-storport:ne-storport-scsi_adapter_control_type`); any the
+    /// driver still held would be completed with `SRB_STATUS_BUS_RESET`.
+    fn catch_up<C: storport::Notify<Self> + Synchronize<Self>>(&self, st: &mut StartIoState, ctx: &mut C) {
         let restarts = self.restarts.load(Ordering::Acquire);
         if restarts == st.restarts_seen {
             return;
         }
         st.restarts_seen = restarts;
-        match ctx.synchronize(|irq, _| irq.started_ok.then_some(irq.started)).flatten() {
-            Some(started) => {
-                st.dev.apply(started);
-                st.dev.running = true;
-            }
-            None => st.dev.running = false,
-        }
+        Self::reset_bus(st, ctx);
     }
 
     /// An `SRB_FUNCTION_EXECUTE_SCSI` request `HwStorBuildIo` prepared: into a slot and the ring.
@@ -311,13 +306,7 @@ impl Miniport for Hba {
         };
         dev.running = true;
         state.start_io.restarts_seen = self.restarts.load(Ordering::Relaxed);
-        *state.interrupt = InterruptState {
-            regs: Some(regs),
-            mem: Some(mem),
-            irq: Interrupts { enabled_mask: mask, deferred: false, saved_status: 0 },
-            started: Started::default(),
-            started_ok: false,
-        };
+        *state.interrupt = InterruptState { regs: Some(regs), irq: Interrupts { enabled_mask: mask, deferred: false, saved_status: 0 } };
         Ok(limits)
     }
 
@@ -421,7 +410,8 @@ impl Miniport for Hba {
 
     /// `HwStorResetBus` (`DDI-storport:nc-storport-hw_reset_bus`), under the `StartIo` lock.
     fn hw_reset_bus(&self, st: &mut StartIoState, ctx: &mut ResetBusCtx<'_, Self>, _path_id: u8) -> bool {
-        self.catch_up(st, ctx);
+        // Sets the rings up, which a pending restart needs too.
+        st.restarts_seen = self.restarts.load(Ordering::Acquire);
         Self::reset_bus(st, ctx)
     }
 
@@ -441,17 +431,10 @@ impl Miniport for Hba {
                 }
             }
             AdapterControl::Restart => {
-                // What HwStorInitialize does, with the rings set up again; the `StartIo` side takes
-                // the new indexes before it next touches them (`Hba::catch_up`).
-                let (Some(regs), Some(mem)) = (irq.regs.as_ref(), irq.mem.as_ref()) else { return };
-                let started = device::setup(regs, mem, layout::NORMAL);
-                irq.started_ok = started.is_some();
-                if let Some(started) = started {
-                    irq.started = started;
-                    irq.irq.enabled_mask = device::enabled_mask(false, started.msg_ring);
-                }
+                // What HwStorInitialize does needs the rings, which the `StartIo` lock owns: the
+                // next holder of that lock sets them up again and unmasks (`Hba::catch_up`), and
+                // until then the HBA stays masked and quiet, as the stop left it.
                 irq.irq.deferred = false;
-                hw::unmask_intr(regs, irq.irq.current_mask());
                 self.restarts.fetch_add(1, Ordering::Release);
             }
         }
