@@ -56,6 +56,24 @@ pub trait Clock: Send + Sync {
 /// scheduler thread wakes up.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
+/// One access an HBA made to memory on its own (DMA), as the trace shows it
+/// (`PortConfig::trace_dma`, `TRACE.md`).
+#[derive(Clone, Copy, Debug)]
+pub struct DmaAccess<'a> {
+    /// What the device was reaching: `rings-state`, `request`, `sg-list`, `data`, `sense`,
+    /// `completion`, `message`, `config`.
+    pub what: &'static str,
+    /// The device wrote memory (`true`) or read it.
+    pub write: bool,
+    /// Bus address of the first byte.
+    pub pa: u64,
+    /// The bytes moved (the trace keeps a digest of them, not the bytes).
+    pub data: &'a [u8],
+}
+
+/// Receives every successful DMA access of an HBA, in the order the device makes them.
+pub type DmaTrace = Arc<dyn Fn(&DmaAccess<'_>) + Send + Sync>;
+
 /// A PCI HBA as the port emulation drives it.
 ///
 /// Register accesses use the BAR index and the offset inside it; the port emulation translates
@@ -94,4 +112,8 @@ pub trait Hba: Send + Sync {
     fn interrupts_unmasked(&self) -> Option<bool> {
         None
     }
+    /// Starts (`Some`) or stops (`None`) reporting the device's DMA accesses. Called once by the
+    /// machine when it is built with `PortConfig::trace_dma`; an HBA that cannot see its own DMA
+    /// (a real device through uio) ignores it (the default).
+    fn set_dma_trace(&self, _trace: Option<DmaTrace>) {}
 }

@@ -52,4 +52,5 @@ pub use machine::{DriverEntryFn, Machine, MachineBuilder, Schedule};
 pub use port::{Error, Port, PortConfig, RealClock, VirtualClock};
 pub use request::{Completion, Direction, Request, Ticket};
 pub use stats::{Histogram, Stats};
+pub use trace::dma_digest;
 pub use verifier::{BugCheck, Rule, VerifierConfig, Violation};

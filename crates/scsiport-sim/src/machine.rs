@@ -129,6 +129,13 @@ impl MachineBuilder {
         self
     }
 
+    /// Traces the HBAs' DMA too (see [`PortConfig::trace_dma`]); nothing without [`Self::trace`].
+    #[must_use]
+    pub fn trace_dma(mut self, on: bool) -> Self {
+        self.cfg.trace_dma = on;
+        self
+    }
+
     /// `ArgumentString` for `HwScsiFindAdapter`.
     #[must_use]
     pub fn argument_string(mut self, s: &str) -> Self {
@@ -249,6 +256,16 @@ impl MachineBuilder {
         });
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         crate::guard::set_direct_hook(crate::port::emulate_direct_access);
+        if core.cfg.trace_dma && core.tracer.enabled() {
+            for ad in &core.adapters {
+                let (weak, index) = (Arc::downgrade(&core), ad.index);
+                ad.hba.set_dma_trace(Some(Arc::new(move |access: &crate::hba::DmaAccess<'_>| {
+                    if let Some(m) = weak.upgrade() {
+                        m.tracer.emit_dma(m.now(), index, access);
+                    }
+                })));
+            }
+        }
         for ad in &core.adapters {
             let weak = Arc::downgrade(&core);
             ad.hba.set_waker(Arc::new(move || {

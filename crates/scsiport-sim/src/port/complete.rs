@@ -108,6 +108,11 @@ impl MachineCore {
                 sense = unsafe { s.as_slice() }.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
             }
         }
+        // The sense the miniport returned, for the trace (TRACE.md: `RequestComplete`).
+        let traced_sense = (autosense && self.tracer.enabled()).then(|| sense.iter().fold(String::with_capacity(2 * sense.len()), |mut h, b| {
+            let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{b:02x}"));
+            h
+        }));
         // Poison and guard. Only the SRB itself is poisoned, not the rest of its page: nothing
         // of the page past the SRB was handed out, and the page is guarded whole.
         // SAFETY: the SRB page and extension are the port's again; nobody else holds a slice.
@@ -229,18 +234,18 @@ impl MachineCore {
             }
         }
         drop(st);
-        self.trace(
-            Some(ad.index),
-            "port",
-            &[
-                ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
-                ("type", J::Static("RequestComplete")),
-                ("srb", J::U(id)),
-                ("status", J::Hex8(status)),
-                ("scsi_status", J::Hex8(now_srb.ScsiStatus)),
-                ("length", J::from(now_srb.DataTransferLength)),
-            ],
-        );
+        // `sense` only when SRB_STATUS_AUTOSENSE_VALID is set, so that other lines stay as they were.
+        let with_sense = traced_sense.is_some();
+        let fields = [
+            ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
+            ("type", J::Static("RequestComplete")),
+            ("srb", J::U(id)),
+            ("status", J::Hex8(status)),
+            ("scsi_status", J::Hex8(now_srb.ScsiStatus)),
+            ("length", J::from(now_srb.DataTransferLength)),
+            ("sense", traced_sense.map_or(J::Null, J::Str)),
+        ];
+        self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
         let devext = ad.devext.load(Ordering::Relaxed) as u64;
         for (rule, msg) in problems {
             let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };

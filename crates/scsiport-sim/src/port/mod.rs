@@ -311,6 +311,11 @@ pub struct PortConfig {
     pub adversarial: bool,
     /// Trace every register access too.
     pub trace_registers: bool,
+    /// Trace the HBA's own accesses to memory too (`dma` events: descriptors, SG lists, data,
+    /// sense, ring indexes and completions, each with its bus address, length and a digest of
+    /// the bytes; `TRACE.md`). Off by default: a data transfer adds an event per segment. Only
+    /// HBAs that see their own DMA (the device model) report it.
+    pub trace_dma: bool,
     /// How often a request answered with `SRB_STATUS_BUSY` is retried before the port gives up.
     pub max_busy_retries: u32,
     /// Delay before a BUSY request is retried (ns).
@@ -353,6 +358,7 @@ impl Default for PortConfig {
             reset_hold_ns: 4_000_000_000,
             adversarial: false,
             trace_registers: true,
+            trace_dma: false,
             max_busy_retries: 1000,
             busy_retry_delay_ns: 1_000_000,
             dump_poll_ns: 20_000,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::disk::{self, DataBuffer, DataFault, ScsiTarget, XferDir};
-use crate::hba::Clock;
+use crate::hba::{Clock, DmaAccess, DmaTrace};
 use crate::mem::{DmaFault, GuestMemory};
 
 use super::pci::{PciConfig, PvscsiLayout};
@@ -102,6 +102,8 @@ struct SgBuffer<'a> {
     segs: &'a [(u64, u64)],
     len: u64,
     fault: Option<DmaFault>,
+    /// The DMA trace, when it is on.
+    trace: Option<&'a DmaTrace>,
 }
 
 impl SgBuffer<'_> {
@@ -150,17 +152,29 @@ impl DataBuffer for SgBuffer<'_> {
     }
 
     fn read_at(&mut self, offset: u64, out: &mut [u8]) -> Result<(), DataFault> {
-        let mem = self.mem;
+        let (mem, trace) = (self.mem, self.trace);
         self.walk(offset, out.len(), false, |pa, r| match out.get_mut(r) {
-            Some(dst) => mem.read(pa, dst),
+            Some(dst) => {
+                mem.read(pa, dst)?;
+                if let Some(t) = trace {
+                    t(&DmaAccess { what: DmaSite::Data.name(), write: false, pa, data: dst });
+                }
+                Ok(())
+            }
             None => Err(DmaFault { pa, len: 0, write: false }),
         })
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), DataFault> {
-        let mem = self.mem;
+        let (mem, trace) = (self.mem, self.trace);
         self.walk(offset, data.len(), true, |pa, r| match data.get(r) {
-            Some(src) => mem.write(pa, src),
+            Some(src) => {
+                mem.write(pa, src)?;
+                if let Some(t) = trace {
+                    t(&DmaAccess { what: DmaSite::Data.name(), write: true, pa, data: src });
+                }
+                Ok(())
+            }
             None => Err(DmaFault { pa, len: 0, write: true }),
         })
     }
@@ -214,6 +228,8 @@ pub(crate) struct State {
     hostile_pending: VecDeque<(u64, Queued)>,
 
     pub(crate) stats: Stats,
+    /// Receives every DMA access when the machine traces them (`Hba::set_dma_trace`).
+    pub(crate) dma_trace: Option<DmaTrace>,
     pub(crate) events: Vec<DeviceEvent>,
     pub(crate) want_events: bool,
     /// Set when the scheduler must be woken (line changed or new device work).
@@ -266,6 +282,7 @@ impl State {
             hostile: None,
             hostile_pending: VecDeque::new(),
             stats: Stats::default(),
+            dma_trace: None,
             events: Vec::new(),
             want_events: false,
             wake: false,
@@ -297,7 +314,12 @@ impl State {
 
     fn dma_read(&mut self, site: DmaSite, pa: u64, buf: &mut [u8], ctx: Option<u64>) -> bool {
         match self.mem.read(pa, buf) {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(t) = &self.dma_trace {
+                    t(&DmaAccess { what: site.name(), write: false, pa, data: buf });
+                }
+                true
+            }
             Err(f) => {
                 self.record_fault(site, f, ctx);
                 false
@@ -307,7 +329,12 @@ impl State {
 
     fn dma_write(&mut self, site: DmaSite, pa: u64, data: &[u8], ctx: Option<u64>) -> bool {
         match self.mem.write(pa, data) {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(t) = &self.dma_trace {
+                    t(&DmaAccess { what: site.name(), write: true, pa, data });
+                }
+                true
+            }
             Err(f) => {
                 self.record_fault(site, f, ctx);
                 false
@@ -838,8 +865,9 @@ impl State {
             Some(Effect::Check(sense)) => disk::ScsiResponse::check(sense, xfer),
             _ => {
                 let mem = Arc::clone(&self.mem);
+                let trace = self.dma_trace.clone();
                 let len = r.segs.iter().fold(0u64, |a, &(_, n)| a.saturating_add(n));
-                let mut buf = SgBuffer { mem: &*mem, segs: &r.segs, len, fault: None };
+                let mut buf = SgBuffer { mem: &*mem, segs: &r.segs, len, fault: None, trace: trace.as_ref() };
                 let resp = target.execute(r.lun, cdb, &mut buf);
                 if let Some(f) = buf.fault {
                     // Our choice for a data-buffer DMA fault: INVPARAM, SCSI status 0.

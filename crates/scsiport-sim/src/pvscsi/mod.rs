@@ -44,7 +44,7 @@ mod types;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::disk::ScsiTarget;
-use crate::hba::{Bar, Clock, Hba, PciIdentity, Waker};
+use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
 use crate::mem::GuestMemory;
 
 use device::State;
@@ -312,6 +312,10 @@ impl PvscsiDevice {
 }
 
 impl Hba for PvscsiDevice {
+    fn set_dma_trace(&self, trace: Option<DmaTrace>) {
+        self.lock().dma_trace = trace;
+    }
+
     fn identity(&self) -> PciIdentity {
         self.lock().pci.identity()
     }

@@ -308,6 +308,23 @@ pub enum DmaSite {
     Config,
 }
 
+impl DmaSite {
+    /// The name the trace gives it (`TRACE.md`, `dma` events).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RingsState => "rings-state",
+            Self::RequestDescriptor => "request",
+            Self::SgList => "sg-list",
+            Self::Data => "data",
+            Self::Sense => "sense",
+            Self::Completion => "completion",
+            Self::Message => "message",
+            Self::Config => "config",
+        }
+    }
+}
+
 /// A recorded DMA fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DmaFaultRecord {
