@@ -14,7 +14,9 @@
 //! event NAME: reason                    events whose `fn` or `routine` is NAME are left out
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -96,9 +98,15 @@ fn event_name(ev: &Map<String, Value>) -> Option<&str> {
 /// Where two traces first part.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Difference {
-    /// Index among the compared events (allowlisted events left out), from 0.
+    /// Index in trace A among the compared events (allowlisted events left out), from 0.
     pub index: usize,
-    /// The event of trace A there (`None`: A ended).
+    /// The same in trace B (the traces are aligned, so an event missing from one side does not
+    /// shift the other).
+    pub index_b: usize,
+    /// `seq` of the two events, to find them in the files (`None`: that trace has no event
+    /// there).
+    pub seq: (Option<u64>, Option<u64>),
+    /// The event of trace A there (`None`: B has an event A lacks, or A ended).
     pub a: Option<Value>,
     /// The event of trace B there.
     pub b: Option<Value>,
@@ -106,6 +114,19 @@ pub struct Difference {
     pub keys: Vec<String>,
     /// The compared events just before, which both traces share.
     pub context: Vec<Value>,
+    /// The events that follow in each trace (a few), to show how they go on.
+    pub after: (Vec<Value>, Vec<Value>),
+}
+
+/// Differences of one kind of event (see [`event_kind`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindCount {
+    /// Events present in both traces, with different values.
+    pub changed: usize,
+    /// Events only trace A has.
+    pub only_a: usize,
+    /// Events only trace B has.
+    pub only_b: usize,
 }
 
 /// The result of [`diff`].
@@ -115,11 +136,19 @@ pub struct DiffReport {
     pub compared: (usize, usize),
     /// Events left out by the allowlist on each side.
     pub skipped: (usize, usize),
-    /// Positions where the events differ.
+    /// Events that differ: changed, plus those only one trace has.
     pub differing: usize,
     /// The first difference, with context.
     pub first: Option<Difference>,
+    /// The differences by kind of event.
+    pub by_kind: BTreeMap<String, KindCount>,
+    /// The alignment gave up looking for the shortest edit (the traces differ too much to be
+    /// aligned within [`ALIGN_BUDGET`]); the counts are then an upper bound.
+    pub coarse: bool,
 }
+
+/// How long the alignment may search for the shortest edit before settling for a coarser one.
+pub const ALIGN_BUDGET: Duration = Duration::from_secs(5);
 
 impl DiffReport {
     /// Whether the traces agree under the allowlist.
@@ -128,33 +157,86 @@ impl DiffReport {
         self.first.is_none()
     }
 
-    /// The report as a reader wants it: the first difference with its context, then a summary.
+    /// The report as a reader wants it: the first difference with its context and what follows
+    /// on each side, the differences by kind, then a summary.
     #[must_use]
     pub fn render(&self) -> String {
+        self.render_labelled(("A", "B"))
+    }
+
+    /// [`Self::render`] with names for the two traces.
+    #[must_use]
+    pub fn render_labelled(&self, (la, lb): (&str, &str)) -> String {
         let mut s = String::new();
+        let w = la.len().max(lb.len());
+        let seq = |q: Option<u64>| q.map_or_else(|| "-".to_string(), |n| n.to_string());
         if let Some(d) = &self.first {
-            let _ = writeln!(s, "first difference at compared event #{}:", d.index);
-            for c in &d.context {
-                let _ = writeln!(s, "    {c}");
+            let _ = writeln!(
+                s,
+                "first difference: {la} event #{} (seq {}), {lb} event #{} (seq {}){}",
+                d.index,
+                seq(d.seq.0),
+                d.index_b,
+                seq(d.seq.1),
+                if d.keys.is_empty() { String::new() } else { format!(", differing keys: {}", d.keys.join(", ")) }
+            );
+            if !d.context.is_empty() {
+                let _ = writeln!(s, "  before it, in both:");
+                for c in &d.context {
+                    let _ = writeln!(s, "  {:w$}   {c}", "");
+                }
             }
-            let _ = writeln!(s, "  A {}", d.a.as_ref().map_or_else(|| "(trace ended)".to_string(), ToString::to_string));
-            let _ = writeln!(s, "  B {}", d.b.as_ref().map_or_else(|| "(trace ended)".to_string(), ToString::to_string));
-            if !d.keys.is_empty() {
-                let _ = writeln!(s, "  differing keys: {}", d.keys.join(", "));
+            for (label, ev, after) in [(la, &d.a, &d.after.0), (lb, &d.b, &d.after.1)] {
+                match ev {
+                    Some(e) => {
+                        let _ = writeln!(s, "  {label:w$} > {e}");
+                    }
+                    None => {
+                        let _ = writeln!(s, "  {label:w$} > (no event here)");
+                    }
+                }
+                for e in after {
+                    let _ = writeln!(s, "  {:w$}   {e}", "");
+                }
+            }
+            let _ = writeln!(s, "differences by kind of event ({la} / {lb}):");
+            let kw = self.by_kind.keys().map(String::len).max().unwrap_or(4).max(4);
+            let _ = writeln!(s, "  {:kw$}  {:>8}  {:>9}  {:>9}", "kind", "changed", format!("only {la}"), format!("only {lb}"));
+            for (kind, c) in &self.by_kind {
+                let _ = writeln!(s, "  {kind:kw$}  {:>8}  {:>9}  {:>9}", c.changed, c.only_a, c.only_b);
             }
         }
         let _ = writeln!(
             s,
-            "summary: {} / {} events compared, {} / {} left out by the allowlist, {} positions differ{}",
+            "summary: {} / {} events compared, {} / {} left out by the allowlist, {} differ{}{}",
             self.compared.0,
             self.compared.1,
             self.skipped.0,
             self.skipped.1,
             self.differing,
+            if self.coarse { " (at most: the traces are too far apart to align exactly)" } else { "" },
             if self.is_empty() { " — the traces agree" } else { "" }
         );
         s
     }
+}
+
+/// The kind of an event, for the summary: `ev`, then `fn` or `routine`, then a notification's
+/// `type` (`port ScsiPortNotification RequestComplete`, `call HwScsiStartIo`), or for `dma`
+/// its direction and what it reached (`dma write completion`).
+#[must_use]
+pub fn event_kind(ev: &Map<String, Value>) -> String {
+    let mut kind = ev.get("ev").and_then(Value::as_str).unwrap_or("?").to_string();
+    for key in ["fn", "routine", "type", "dir", "what"] {
+        if let Some(v) = ev.get(key) {
+            kind.push(' ');
+            match v {
+                Value::String(t) => kind.push_str(t),
+                other => kind.push_str(&other.to_string()),
+            }
+        }
+    }
+    kind
 }
 
 /// Parses a JSON Lines trace.
@@ -173,35 +255,77 @@ pub fn parse_trace(text: &str) -> Result<Vec<Map<String, Value>>, String> {
         .collect()
 }
 
+/// How many events of each trace follow a difference in its report.
+const AFTER: usize = 3;
+
 /// Compares `a` and `b` under `allow`; `context` events before the first difference are kept.
+///
+/// The traces are aligned first (a shortest edit script over the events with `seq` and the
+/// allowlisted keys left out), so one extra event counts once instead of shifting every event
+/// after it; events the alignment pairs up but that differ count as changed.
 #[must_use]
 pub fn diff(a: &[Map<String, Value>], b: &[Map<String, Value>], allow: &Allowlist, context: usize) -> DiffReport {
     let keep = |t: &[Map<String, Value>]| -> Vec<Map<String, Value>> { t.iter().filter(|e| !allow.skips_event(e)).cloned().collect() };
     let (ka, kb) = (keep(a), keep(b));
-    let mut report = DiffReport { compared: (ka.len(), kb.len()), skipped: (a.len() - ka.len(), b.len() - kb.len()), differing: 0, first: None };
+    let mut report = DiffReport {
+        compared: (ka.len(), kb.len()),
+        skipped: (a.len() - ka.len(), b.len() - kb.len()),
+        differing: 0,
+        first: None,
+        by_kind: BTreeMap::new(),
+        coarse: false,
+    };
+    // What is compared of each event, as one string.
+    let canon = |t: &[Map<String, Value>]| -> Vec<String> {
+        t.iter().map(|e| Value::Object(e.iter().filter(|(k, _)| !allow.ignores(e, k)).map(|(k, v)| (k.clone(), v.clone())).collect()).to_string()).collect()
+    };
+    let (ca, cb) = (canon(&ka), canon(&kb));
+    if ca == cb {
+        return report;
+    }
+    let started = Instant::now();
+    let ops = similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &ca, &cb, Some(started + ALIGN_BUDGET));
+    report.coarse = started.elapsed() >= ALIGN_BUDGET;
     let strip = |e: &Map<String, Value>| -> Value { Value::Object(e.iter().filter(|(k, _)| k.as_str() != "seq").map(|(k, v)| (k.clone(), v.clone())).collect()) };
-    for i in 0..ka.len().max(kb.len()) {
-        let (ea, eb) = (ka.get(i), kb.get(i));
-        let keys: Vec<String> = match (ea, eb) {
-            (Some(x), Some(y)) => {
-                let mut keys: Vec<String> = x.keys().chain(y.keys()).cloned().collect();
-                keys.sort();
-                keys.dedup();
-                keys.into_iter().filter(|k| !allow.ignores(x, k) && !allow.ignores(y, k) && x.get(k) != y.get(k)).collect()
-            }
-            _ => vec!["(missing event)".to_string()],
-        };
-        if keys.is_empty() {
+    for op in ops {
+        let (old, new) = (op.old_range(), op.new_range());
+        if matches!(op, similar::DiffOp::Equal { .. }) {
             continue;
         }
-        report.differing += 1;
+        let paired = old.len().min(new.len());
+        for i in 0..old.len().max(new.len()) {
+            let (ea, eb) = (ka.get(old.start + i).filter(|_| i < old.len()), kb.get(new.start + i).filter(|_| i < new.len()));
+            let Some(kind_of) = ea.or(eb) else { continue };
+            let count = report.by_kind.entry(event_kind(kind_of)).or_default();
+            match (ea, eb) {
+                (Some(_), Some(_)) => count.changed += 1,
+                (Some(_), None) => count.only_a += 1,
+                _ => count.only_b += 1,
+            }
+            report.differing += 1;
+        }
         if report.first.is_none() {
+            let (ea, eb) = (ka.get(old.start).filter(|_| !old.is_empty()), kb.get(new.start).filter(|_| !new.is_empty()));
+            let keys = match (ea, eb) {
+                (Some(x), Some(y)) if paired > 0 => {
+                    let mut keys: Vec<String> = x.keys().chain(y.keys()).cloned().collect();
+                    keys.sort();
+                    keys.dedup();
+                    keys.into_iter().filter(|k| !allow.ignores(x, k) && !allow.ignores(y, k) && x.get(k) != y.get(k)).collect()
+                }
+                _ => Vec::new(),
+            };
+            let seq = |e: Option<&Map<String, Value>>| e.and_then(|e| e.get("seq")).and_then(Value::as_u64);
+            let next = |t: &[Map<String, Value>], from: usize| -> Vec<Value> { t.iter().skip(from).take(AFTER).map(strip).collect() };
             report.first = Some(Difference {
-                index: i,
+                index: old.start,
+                index_b: new.start,
+                seq: (seq(ea), seq(eb)),
                 a: ea.map(strip),
                 b: eb.map(strip),
-                keys: if ea.is_some() && eb.is_some() { keys } else { Vec::new() },
-                context: ka.get(i.saturating_sub(context)..i).unwrap_or(&[]).iter().map(strip).collect(),
+                keys,
+                context: ka.get(old.start.saturating_sub(context)..old.start).unwrap_or(&[]).iter().map(strip).collect(),
+                after: (next(&ka, old.start + usize::from(ea.is_some())), next(&kb, new.start + usize::from(eb.is_some()))),
             });
         }
     }
@@ -235,7 +359,7 @@ mod tests {
         assert_eq!(d.keys, ["value"]);
         assert_eq!(d.context.len(), 1);
         assert_eq!(r.differing, 2);
-        assert!(r.render().contains("first difference at compared event #1"));
+        assert!(r.render().contains("first difference: A event #1 (seq -), B event #1 (seq -), differing keys: value"), "{}", r.render());
     }
 
     #[test]
@@ -255,6 +379,29 @@ mod tests {
         assert!(Allowlist::parse("field pa\n").is_err(), "no reason");
         assert!(Allowlist::parse("field pa:   \n").is_err(), "empty reason");
         assert!(Allowlist::parse("ignore pa: x\n").is_err());
+    }
+
+    #[test]
+    fn an_extra_event_counts_once_and_the_rest_still_lines_up() {
+        let reg = |v: u32| format!(r#"{{"ev":"port","fn":"ScsiPortWriteRegisterUlong","offset":"0x4018","value":"{v:#x}"}}"#);
+        let mut a: Vec<String> = (0..50).map(reg).collect();
+        let mut b = a.clone();
+        b.insert(10, r#"{"ev":"port","fn":"ScsiPortNotification","type":"NextRequest"}"#.to_string());
+        a[40] = r#"{"ev":"dma","dir":"read","what":"data","digest":"00"}"#.to_string();
+        b[41] = r#"{"ev":"dma","dir":"read","what":"data","digest":"01"}"#.to_string();
+        let (a, b) = (t(&a.iter().map(String::as_str).collect::<Vec<_>>()), t(&b.iter().map(String::as_str).collect::<Vec<_>>()));
+        let r = diff(&a, &b, &Allowlist::default(), 2);
+        assert_eq!(r.differing, 2, "{}", r.render());
+        let d = r.first.clone().unwrap();
+        assert_eq!((d.index, d.index_b, d.a.is_none()), (10, 10, true));
+        assert_eq!(d.context.len(), 2);
+        assert_eq!(d.after.1.len(), 3, "what follows in B");
+        assert_eq!(r.by_kind["port ScsiPortNotification NextRequest"], KindCount { changed: 0, only_a: 0, only_b: 1 });
+        assert_eq!(r.by_kind["dma read data"], KindCount { changed: 1, only_a: 0, only_b: 0 });
+        let text = r.render_labelled(("rust", "c"));
+        assert!(text.contains("first difference: rust event #10 (seq -), c event #10 (seq -)"), "{text}");
+        assert!(text.contains("dma read data"), "{text}");
+        assert!(text.contains("only c"), "{text}");
     }
 
     #[test]
