@@ -43,6 +43,7 @@ mod stats;
 pub mod stor_test_miniport;
 pub mod test_miniport;
 mod trace;
+pub mod trace_chrome;
 pub mod trace_diff;
 pub mod verifier;
 
