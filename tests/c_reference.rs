@@ -409,9 +409,16 @@ fn on_the_c_reference(name: &str) {
     }
 }
 
-/// The deterministic trace of a scenario on one driver.
+/// The deterministic trace of a scenario on one driver, the device's DMA included (every
+/// descriptor, SG list, data buffer, sense and ring index the device reads or writes, with a
+/// digest of the bytes).
 fn trace_of(scenario: &Scenario, driver: Driver, seed: u64) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let rig = rig_for(scenario, Schedule::Deterministic { seed }, driver, true);
+    let mut config = Config::new(Schedule::Deterministic { seed });
+    config.driver = driver;
+    config.trace = true;
+    config.trace_dma = true;
+    (scenario.1)(&mut config);
+    let rig = Rig::new(&config);
     (scenario.2)(&rig);
     rig.assert_clean();
     let lines: Vec<String> = rig.trace().iter().map(ToString::to_string).collect();
@@ -481,6 +488,13 @@ fn the_scenarios_go_through_every_routine_and_notification() {
                     seen.insert(v.to_string());
                 }
             }
+            if e.get("ev").and_then(|v| v.as_str()) == Some("dma") {
+                let (dir, what) = (e["dir"].as_str().unwrap_or_default(), e["what"].as_str().unwrap_or_default());
+                seen.insert(format!("dma {dir} {what}"));
+            }
+            if e.get("sense").is_some() {
+                seen.insert("RequestComplete with sense".into());
+            }
         }
     }
     for name in [
@@ -505,6 +519,18 @@ fn the_scenarios_go_through_every_routine_and_notification() {
         "ScsiPortLogError",
         "ScsiPortReadRegisterUlong",
         "ScsiPortWriteRegisterUlong",
+        "RequestComplete with sense",
+        // What the device reads and writes in memory, compared byte for byte through digests.
+        "dma read rings-state",
+        "dma write rings-state",
+        "dma read request",
+        "dma read sg-list",
+        "dma read data",
+        "dma write data",
+        "dma write sense",
+        "dma write completion",
+        "dma write message",
+        "dma write config",
     ] {
         assert!(seen.contains(name), "no scenario shows {name}: {seen:?}");
     }

@@ -157,6 +157,8 @@ pub struct Config {
     pub latency: Latency,
     pub argument_string: String,
     pub trace: bool,
+    /// With `trace`: the device's DMA too (`PortConfig::trace_dma`).
+    pub trace_dma: bool,
     pub initial_index: u32,
     pub verifier: VerifierConfig,
     /// Load the way the crash-dump stack does: NULL `DriverEntry` arguments, `dump=1`, no
@@ -183,6 +185,7 @@ impl Config {
             latency: Latency::default(),
             argument_string: String::new(),
             trace: false,
+            trace_dma: false,
             initial_index: 0,
             verifier: VerifierConfig::default(),
             dump_mode: false,
@@ -211,7 +214,8 @@ impl Rig {
             .verifier(config.verifier.clone())
             .argument_string(&config.argument_string)
             .dump_mode(config.dump_mode)
-            .adversarial(config.adversarial);
+            .adversarial(config.adversarial)
+            .trace_dma(config.trace_dma);
         if let Some(hold) = config.reset_hold {
             builder = builder.reset_hold(hold);
         }
