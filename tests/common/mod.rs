@@ -148,6 +148,7 @@ impl std::io::Write for SharedBuf {
 
 /// What a test machine looks like.
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent switches of the machine, as MachineBuilder has them
 pub struct Config {
     pub schedule: Schedule,
     /// One RAM disk of `disk_bytes` per target listed.
