@@ -18,6 +18,7 @@ use crate::report::{Report, RunInfo};
 use crate::rig::{Access, Rig, RigConfig, RigError};
 use crate::scenario;
 use crate::soak;
+use crate::trace_cmd;
 
 /// Exit status of a run that failed a check.
 pub const EXIT_FAIL: u8 = 1;
@@ -45,6 +46,8 @@ pub fn main() -> ExitCode {
         Some(Command::ProbeDiff(a)) => finish(probe_diff_command(&a), false),
         Some(Command::Soak(a)) => finish(soak::run(&a), false),
         Some(Command::Cdb(a)) => finish(cdb::run(&a), a.run.debug_exit),
+        Some(Command::TraceDiff(a)) => finish(trace_cmd::trace_diff(&a), false),
+        Some(Command::TraceExport(a)) => finish(trace_cmd::trace_export(&a), false),
         None => finish(run(&cli.run), cli.run.debug_exit),
     }
 }

@@ -26,6 +26,9 @@ Examples:
   rspvscsi-sim soak --seeds 4 --steps 100000         randomized I/O with every fault, both schedules
   rspvscsi-sim check-image --seed 7 d0.img       check a raw image on the host, no driver
   rspvscsi-sim scenario                          the scenario set on the device model
+  rspvscsi-sim --trace a.jsonl --driver rspvscsi_c.sys; rspvscsi-sim --trace b.jsonl
+  rspvscsi-sim trace-diff a.jsonl b.jsonl        the C reference's trace against the Rust driver's
+  rspvscsi-sim trace-export --chrome a.jsonl -o a.json   a timeline for Perfetto or chrome://tracing
   rspvscsi-sim --hba uio:0000:00:03.0 --workload inquiry";
 
 /// `rspvscsi-sim`: the rspvscsi miniport in the SCSI Port emulator.
@@ -78,11 +81,64 @@ pub enum Command {
     /// could) through the miniport and prints how it ended; then a TEST UNIT READY, to show the
     /// device still answers. Fails when the ending is not one of --expect.
     Cdb(CdbArgs),
+    /// Compares two traces (--trace FILE of two runs: the C reference and the Rust driver on the
+    /// same seed, say) event by event: routines called, notifications, register accesses, DMA
+    /// (with --trace-dma), completions with status, sense and length. Prints the first
+    /// difference with the events before and after it, then the differences by kind of event
+    /// and a summary. Exit status: 0 the traces agree under the allowlist, 1 they differ, 2 a
+    /// file cannot be read or is not a trace, or the allowlist is malformed (as diff(1)).
+    TraceDiff(TraceDiffArgs),
+    /// Writes a trace (--trace FILE) as a timeline. --chrome: Chrome's trace-event JSON, which
+    /// Perfetto and `chrome://tracing` open: per adapter a process whose tracks are `StartIo`,
+    /// the ISR, the DPC (the enable and disable callbacks), reset and control, the port, the
+    /// interrupt line and the device's DMA; routines, completions and resets are slices, each
+    /// request a flow from `HwScsiStartIo` to its completion. Exit status: 0 written, 1 the
+    /// output could not be written, 2 the trace cannot be read or parsed, or no format was named.
+    TraceExport(TraceExportArgs),
     /// Writes CODE to QEMU's isa-debug-exit port (0xf4): QEMU exits with status (CODE << 1) | 1.
     DebugExit {
         /// 0..=127 (0: pass, 1: fail by convention).
         code: u8,
     },
+}
+
+/// `trace-diff` options.
+#[derive(Debug, Args)]
+pub struct TraceDiffArgs {
+    /// What may differ, each entry with its reason: `field KEY: reason`, `field KEY in NAME:
+    /// reason`, `event NAME: reason` (e.g. driver/c-reference/trace.allow). Default: nothing.
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+    /// Events shown before the first difference (those both traces share).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub context: usize,
+    /// Names for the two traces in the report, comma-separated (default: their file names).
+    #[arg(long, value_name = "A,B")]
+    pub labels: Option<String>,
+    /// The first trace (JSON Lines, as --trace writes it).
+    #[arg(value_name = "A.jsonl")]
+    pub a: PathBuf,
+    /// The second trace.
+    #[arg(value_name = "B.jsonl")]
+    pub b: PathBuf,
+}
+
+/// `trace-export` options.
+#[derive(Debug, Args)]
+pub struct TraceExportArgs {
+    /// Chrome's trace-event format (the JSON object form).
+    #[arg(long)]
+    pub chrome: bool,
+    /// Every port service call too (register accesses, address translations), as instants on
+    /// the track of the routine that made it.
+    #[arg(long)]
+    pub services: bool,
+    /// Where to write it (default: stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The trace (JSON Lines, as --trace writes it).
+    #[arg(value_name = "TRACE.jsonl")]
+    pub input: PathBuf,
 }
 
 /// `check-image` options.
@@ -545,6 +601,10 @@ pub struct RunArgs {
     /// Write the emulator's JSON Lines trace (TRACE.md) to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// With --trace: the device model's DMA too (`dma` events: descriptors, scatter-gather
+    /// lists, data, sense, completions and ring indexes, each with a digest of the bytes).
+    #[arg(long, requires = "trace")]
+    pub trace_dma: bool,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -46,6 +46,8 @@ mod rig;
 mod scenario;
 #[cfg(target_os = "linux")]
 pub mod soak;
+#[cfg(target_os = "linux")]
+mod trace_cmd;
 
 /// The program: parses the command line, runs what it asks, and returns the exit status
 /// (0 pass, 1 fail, 2 usage error).

@@ -185,6 +185,8 @@ pub struct RigConfig {
     pub schedule: Schedule,
     /// Trace file.
     pub trace: Option<PathBuf>,
+    /// The device's DMA in the trace too.
+    pub trace_dma: bool,
     /// Reset hold.
     pub reset_hold: Duration,
     /// Model latency (µs).
@@ -238,6 +240,7 @@ impl RigConfig {
                 ModeArg::Concurrent => Schedule::Concurrent,
             },
             trace: a.trace.clone(),
+            trace_dma: a.trace_dma,
             reset_hold: Duration::from_millis(a.reset_hold_ms),
             latency_us: a.latency_us,
             seed: a.seed,
@@ -360,7 +363,7 @@ impl Rig {
         let trace_error = Arc::new(Mutex::new(None));
         if let Some(path) = &config.trace {
             let f = File::create(path).map_err(|e| RigError::Setup(format!("--trace {}: {e}", path.display())))?;
-            builder = builder.trace(TraceFile { out: BufWriter::with_capacity(1 << 16, f), error: Arc::clone(&trace_error) });
+            builder = builder.trace(TraceFile { out: BufWriter::with_capacity(1 << 16, f), error: Arc::clone(&trace_error) }).trace_dma(config.trace_dma);
         }
         let mut model = None;
         let mut model_disks = Vec::new();

@@ -1048,6 +1048,7 @@ fn config_of(spec: &RunSpec) -> RigConfig {
         disks: DISKS.iter().map(|d| DiskSpec::fixed(d)).collect(),
         schedule: if spec.deterministic { Schedule::Deterministic { seed: spec.seed } } else { Schedule::Concurrent },
         trace: spec.trace.clone(),
+        trace_dma: false,
         reset_hold: RESET_HOLD,
         latency_us: Some((20, 200)),
         seed: spec.seed,

@@ -518,3 +518,110 @@ fn a_driver_that_is_no_image_is_refused() {
     assert_eq!(sim(&["--driver", not_pe.to_str().unwrap(), "--miniport", "test"]).status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Where the CLI tests keep their files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rspvscsi-sim-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The C reference image (`cargo xtask sys --c-reference`), or `None` with a line where it
+/// cannot be built (never under `RSPVSCSI_CI=1`).
+fn c_reference() -> Option<PathBuf> {
+    if let Some(reason) = xtask::c_reference::unavailable_reason() {
+        assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi_c.sys cannot be built: {reason}");
+        eprintln!("SKIPPED: rspvscsi_c.sys cannot be built here: {reason}");
+        return None;
+    }
+    let package = xtask::c_reference::build(&xtask::c_reference::Options::default(), &mut |_| {}).expect("cargo xtask sys --c-reference");
+    Some(package.sys)
+}
+
+/// `trace-diff`: the C reference and the Rust driver, traced through the CLI on the same seed
+/// and workload with the device's DMA, agree under driver/c-reference/trace.allow; another seed
+/// and a trace with one completion status changed are reported, with the first difference, its
+/// context and the summary; exit statuses 0, 1 and 2.
+#[test]
+fn trace_diff_finds_the_c_reference_and_the_rust_driver_alike_and_tells_runs_apart() {
+    let Some(sys) = c_reference() else { return };
+    let allow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../driver/c-reference/trace.allow");
+    let (c, rust, other) = (scratch("td-c.jsonl"), scratch("td-rust.jsonl"), scratch("td-other.jsonl"));
+    let run = |trace: &PathBuf, extra: &[&str]| {
+        let mut args = vec!["--mode", "deterministic", "--seed", "5", "--count", "200", "--qd", "8", "--trace-dma", "--trace", trace.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        expect(&args, 0);
+    };
+    run(&c, &["--driver", sys.to_str().unwrap()]);
+    run(&rust, &[]);
+    let (c, rust) = (c.to_str().unwrap(), rust.to_str().unwrap());
+    let same = expect(&["trace-diff", "--allow", allow, rust, c], 0);
+    assert!(same.contains("the traces agree"), "{same}");
+    let dma = std::fs::read_to_string(c).unwrap().lines().filter(|l| l.contains(r#""ev":"dma""#)).count();
+    assert!(dma > 400, "the traces carry the device's DMA: {dma} events");
+
+    // Negative control 1: another seed is another run.
+    expect(&["--mode", "deterministic", "--seed", "6", "--count", "200", "--qd", "8", "--trace-dma", "--trace", other.to_str().unwrap()], 0);
+    let differ = expect(&["trace-diff", "--labels", "seed 5,seed 6", rust, other.to_str().unwrap()], 1);
+    for part in ["first difference: seed 5 event #", "before it, in both:", "differences by kind of event (seed 5 / seed 6):", "summary: "] {
+        assert!(differ.contains(part), "no {part:?} in\n{differ}");
+    }
+    assert!(!differ.contains("the traces agree"), "{differ}");
+
+    // Negative control 2: one completion's status changed in the C trace (a driver that
+    // completed one request with another status) is found, at that event, by its key.
+    let text = std::fs::read_to_string(c).unwrap();
+    let at = text.lines().position(|l| l.contains(r#""type":"RequestComplete""#) && l.contains(r#""status":"0x01""#)).unwrap();
+    let edited: Vec<String> = text.lines().enumerate().map(|(i, l)| if i == at { l.replace(r#""status":"0x01""#, r#""status":"0x04""#) } else { l.to_string() }).collect();
+    let edited_path = scratch("td-edited.jsonl");
+    std::fs::write(&edited_path, edited.join("\n") + "\n").unwrap();
+    let one = expect(&["trace-diff", "--allow", allow, rust, edited_path.to_str().unwrap()], 1);
+    assert!(one.contains(&format!("td-rust.jsonl event #{at} (seq {})", at + 1)), "{one}");
+    assert!(one.contains("differing keys: status"), "{one}");
+    assert!(one.contains("port ScsiPortNotification RequestComplete") && one.contains(" 1 differ"), "{one}");
+}
+
+#[test]
+fn trace_diff_refuses_what_it_cannot_read() {
+    let good = scratch("td-good.jsonl");
+    std::fs::write(&good, "{\"seq\":1,\"ev\":\"call\",\"routine\":\"DriverEntry\"}\n").unwrap();
+    let g = good.to_str().unwrap();
+    assert_eq!(sim(&["trace-diff", g, g]).status.code(), Some(0));
+    assert_eq!(sim(&["trace-diff", g, "/nonexistent/b.jsonl"]).status.code(), Some(2));
+    let junk = scratch("td-junk.jsonl");
+    std::fs::write(&junk, "not json\n").unwrap();
+    let out = sim(&["trace-diff", g, junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("td-junk.jsonl"), "{}", text(&out.stderr));
+    // An allowlist entry must say why.
+    let allow = scratch("td-bad.allow");
+    std::fs::write(&allow, "field pa:\n").unwrap();
+    let out = sim(&["trace-diff", "--allow", allow.to_str().unwrap(), g, g]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("reason"), "{}", text(&out.stderr));
+    assert_eq!(sim(&["trace-diff", g]).status.code(), Some(2), "two files");
+}
+
+/// `trace-export --chrome`: a run's trace as Chrome trace-event JSON with the deferred
+/// interrupt path on its tracks and every request a flow.
+#[test]
+fn trace_export_writes_a_chrome_timeline() {
+    let (trace, out) = (scratch("te.jsonl"), scratch("te.json"));
+    expect(&["--mode", "deterministic", "--count", "100", "--qd", "8", "--trace", trace.to_str().unwrap()], 0);
+    expect(&["trace-export", "--chrome", trace.to_str().unwrap(), "-o", out.to_str().unwrap()], 0);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let slices = |name: &str| events.iter().filter(|e| e["ph"] == "X" && e["name"] == name).count();
+    assert!(slices("HwScsiStartIo") >= 100 && slices("HwScsiInterrupt") > 0 && slices("HwScsiEnableInterruptsCallback") > 0 && slices("HwScsiDisableInterruptsCallback") > 0);
+    let flows = |ph: &str| events.iter().filter(|e| e["ph"] == ph && e["cat"] == "request").count();
+    assert!(flows("s") >= 100 && flows("s") == flows("f"), "{} starts, {} ends", flows("s"), flows("f"));
+    let tracks: Vec<&str> = events.iter().filter(|e| e["name"] == "thread_name").filter_map(|e| e["args"]["name"].as_str()).collect();
+    for t in ["StartIo", "ISR", "DPC"] {
+        assert!(tracks.contains(&t), "{tracks:?}");
+    }
+    // To stdout as well; a format must be named.
+    let printed: Value = serde_json::from_str(expect(&["trace-export", "--chrome", trace.to_str().unwrap()], 0).trim()).unwrap();
+    assert_eq!(printed, doc);
+    assert_eq!(sim(&["trace-export", trace.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(sim(&["trace-export", "--chrome", "/nonexistent/t.jsonl"]).status.code(), Some(2));
+}
