@@ -1,5 +1,5 @@
 //! The driver against QEMU's own pvscsi device: runs `tests/qemu/run` (issue 5) and asserts
-//! that it passed.
+//! that it passed, on the linked-in driver, on the shipping image and on the C reference.
 //!
 //! The harness boots a small Linux guest under QEMU (TCG) in which `rspvscsi-sim --hba uio:…`
 //! runs the driver's real code, through the SCSI Port emulator, on the real device model
@@ -58,6 +58,10 @@ fn driver_against_qemu_pvscsi() {
             let on_image = summary.split(" of them on rspvscsi.sys").next().and_then(|h| h.rsplit('(').next()).and_then(|n| n.trim().parse::<u32>().ok());
             assert!(on_image.is_some_and(|n| n > 0), "no guest line ran rspvscsi.sys: {summary}");
             assert!(summary.contains("rspvscsi.sys probe vs model"), "the image's probe was not compared: {summary}");
+            // And the C reference (driver/c-reference/), on every line but the malformed commands.
+            let on_c = summary.split(" on rspvscsi_c.sys)").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<u32>().ok());
+            assert!(on_c.is_some_and(|n| n > 0), "no guest line ran rspvscsi_c.sys: {summary}");
+            assert!(summary.contains("rspvscsi_c.sys probe vs model"), "the C reference's probe was not compared: {summary}");
         }
         Some(SKIP_STATUS) => skip(&format!("tests/qemu/run: {summary}")),
         code => {
