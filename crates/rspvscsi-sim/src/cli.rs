@@ -425,6 +425,13 @@ impl std::fmt::Display for HbaArg {
     }
 }
 
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: a number from 1 to 1000")),
+    }
+}
+
 fn parse_hba(s: &str) -> Result<HbaArg, String> {
     match s {
         "model" => Ok(HbaArg::Model),
@@ -595,6 +602,11 @@ pub struct RunArgs {
     /// SCSI Port's hold after a bus reset, in ms of machine time.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub reset_hold_ms: u64,
+    /// Multiplier on the verifier's routine time limits (0x1002 `RoutineTooLong`: 0.5 s,
+    /// `HwScsiInitialize` 5 s), for a machine far slower than the hardware the limits are for: a
+    /// QEMU guest under TCG on a loaded host (tests/qemu/scenarios uses 20). 1 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_time_scale)]
+    pub time_scale: f64,
     /// Device model completion latency in µs: N or MIN-MAX (default 20-100).
     #[arg(long, value_name = "US", value_parser = parse_latency)]
     pub latency_us: Option<(u64, u64)>,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use scsiport_sim::disk::{Disk, DiskConfig};
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
-use scsiport_sim::{Completion, DriverEntryFn, Error, Machine, Request, Schedule};
+use scsiport_sim::{Completion, DriverEntryFn, Error, Machine, Request, Schedule, VerifierConfig};
 use scsiport_sys as sys;
 
 use crate::cli::{DiskSpec, HbaArg, MiniportArg, ModeArg, PortArg, RunArgs};
@@ -187,6 +187,8 @@ pub struct RigConfig {
     pub trace: Option<PathBuf>,
     /// The device's DMA in the trace too.
     pub trace_dma: bool,
+    /// Multiplier on the verifier's routine time limits.
+    pub time_scale: f64,
     /// Reset hold.
     pub reset_hold: Duration,
     /// Model latency (µs).
@@ -241,6 +243,7 @@ impl RigConfig {
             },
             trace: a.trace.clone(),
             trace_dma: a.trace_dma,
+            time_scale: a.time_scale,
             reset_hold: Duration::from_millis(a.reset_hold_ms),
             latency_us: a.latency_us,
             seed: a.seed,
@@ -351,7 +354,11 @@ impl Rig {
     /// # Errors
     /// Setup failures, a failed load, a bug check.
     pub fn new(config: &RigConfig) -> Result<Self, RigError> {
-        let mut builder = Machine::builder().port(config.port.sim()).schedule(config.schedule).reset_hold(config.reset_hold);
+        let mut builder = Machine::builder()
+            .port(config.port.sim())
+            .schedule(config.schedule)
+            .reset_hold(config.reset_hold)
+            .verifier(VerifierConfig { time_scale: config.time_scale, ..VerifierConfig::default() });
         let args = match (&config.argument_string, config.miniport, config.port) {
             (Some(s), _, _) => Some(s.clone()),
             (None, MiniportArg::Test, PortArg::Scsiport) => Some("tagged=1 qd=8".to_string()),

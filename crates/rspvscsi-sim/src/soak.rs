@@ -1049,6 +1049,7 @@ fn config_of(spec: &RunSpec) -> RigConfig {
         schedule: if spec.deterministic { Schedule::Deterministic { seed: spec.seed } } else { Schedule::Concurrent },
         trace: spec.trace.clone(),
         trace_dma: false,
+        time_scale: 1.0,
         reset_hold: RESET_HOLD,
         latency_us: Some((20, 200)),
         seed: spec.seed,

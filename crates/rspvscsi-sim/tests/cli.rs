@@ -625,3 +625,22 @@ fn trace_export_writes_a_chrome_timeline() {
     assert_eq!(sim(&["trace-export", trace.to_str().unwrap()]).status.code(), Some(2));
     assert_eq!(sim(&["trace-export", "--chrome", "/nonexistent/t.jsonl"]).status.code(), Some(2));
 }
+
+/// `--time-scale` multiplies the verifier's routine time limits: 600 ms of host time in
+/// `HwScsiStartIo` is 0x1002 at the 0.5 s limit in the concurrent schedule, and passes with the
+/// limits doubled; the factor is bounded.
+#[test]
+fn time_scale_widens_the_routine_time_limits() {
+    let slow = ["--miniport", "test", "--args", "tagged=1 qd=8 break=host_slow_startio", "--mode", "concurrent", "--count", "20"];
+    let out = sim(&slow);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("BUG CHECK 0x1002"), "{}", text(&out.stderr));
+    let mut scaled = slow.to_vec();
+    scaled.extend(["--time-scale", "4"]);
+    let out = sim(&scaled);
+    assert!(!text(&out.stderr).contains("0x1002"), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for bad in ["0.5", "1001", "x"] {
+        assert_eq!(sim(&["--time-scale", bad]).status.code(), Some(2), "--time-scale {bad}");
+    }
+}
