@@ -519,6 +519,13 @@ impl Runner<'_> {
         let out = self.raw.join(format!("callgrind.{tag}.out"));
         let mut cmd = Command::new("valgrind");
         cmd.args(["--tool=callgrind", "--dump-instr=yes", "--trace-children=no"])
+            // The `.sys` reaches its registers through faults the emulator decodes and
+            // completes (scsiport-sim's mmio.rs), reading and writing every general register
+            // of the faulting context. By default valgrind brings only the stack, frame and
+            // instruction pointers up to date at a memory access, so under callgrind the
+            // handler saw stale registers and HwScsiFindAdapter failed; counting guest
+            // instructions (Ir) does not depend on this setting.
+            .arg("--vex-iropt-register-updates=allregs-at-mem-access")
             .arg(format!("--callgrind-out-file={}", out.display()))
             .arg(format!("--log-file={}", self.raw.join(format!("valgrind.{tag}.log")).display()))
             .arg(self.cli)
