@@ -1348,7 +1348,7 @@ mod tests {
     use super::*;
 
     /// Every status srb.h defines below the first gap (0x00–0x16) has a name in the summary: the
-    /// CI soak printed 92 completions as "0x10", SRB_STATUS_REQUEST_SENSE_FAILED.
+    /// CI soak printed 92 completions as "0x10", `SRB_STATUS_REQUEST_SENSE_FAILED`.
     #[test]
     fn every_basic_srb_status_has_a_name() {
         for status in (0x00..=0x16u8).filter(|s| *s != 0x0C) {
