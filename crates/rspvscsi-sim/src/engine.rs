@@ -301,12 +301,12 @@ pub fn default_bs_sectors(kind: Kind) -> Option<u32> {
     }
 }
 
-/// A request at the port.
+/// A request at the port. Its `Request` is not kept: a retry builds it again from `op` (a
+/// write's data is the pattern of its seed), so that no copy of the payload is made per request.
 struct Outstanding {
     ticket: Ticket,
     /// `None`: a bus reset.
     op: Option<Op>,
-    req: Request,
     expect: Expect,
     ua_retries: u32,
     reissues: u32,
@@ -326,6 +326,9 @@ pub struct Engine<'a> {
     deterministic: bool,
     /// A bus reset is to be submitted after the next completions.
     reset_due: bool,
+    /// Data buffers of completed requests, for the next reads (see `request`), so that none is
+    /// allocated and zeroed per request.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<'a> Engine<'a> {
@@ -352,6 +355,7 @@ impl<'a> Engine<'a> {
             submitted: 0,
             deterministic,
             reset_due: false,
+            spare: Vec::new(),
         }
     }
 
@@ -404,7 +408,7 @@ impl<'a> Engine<'a> {
                     continue;
                 }
                 for (i, c) in self.collect()? {
-                    self.complete(i, &c)?;
+                    self.complete(i, c)?;
                 }
                 // Remove the finished entries (marked by `complete`).
                 self.outstanding.retain(|o| o.ticket.0 != 0);
@@ -489,31 +493,44 @@ impl<'a> Engine<'a> {
     }
 
     fn submit(&mut self, op: Op) -> Result<(), Error> {
-        let disk = &self.rig.disks[op.disk];
-        let (req, expect) = if op.write {
+        let expect = if op.write {
             if self.spec.kind == Kind::Mixed {
                 let shadow = &mut self.shadow[op.disk];
                 for l in op.lba..op.lba + u64::from(op.blocks) {
                     shadow.insert(l, op.seed);
                 }
             }
-            let data = pattern::sectors(op.lba, op.blocks as usize, op.seed);
-            (rig::rw_request(disk.target, op.lba, op.blocks, Some(data)), Expect::Nothing)
+            Expect::Nothing
         } else {
-            let expect = match self.spec.kind {
+            match self.spec.kind {
                 Kind::VerifyPattern => Expect::Seed(op.seed),
                 Kind::Mixed => {
                     let shadow = &self.shadow[op.disk];
                     Expect::Sectors((op.lba..op.lba + u64::from(op.blocks)).map(|l| shadow.get(&l).copied()).collect())
                 }
                 _ => Expect::Nothing,
-            };
-            (rig::rw_request(disk.target, op.lba, op.blocks, None), expect)
+            }
         };
-        let req = req.with_buffer_offset(usize::from(self.spec.buffer_offset));
-        let ticket = self.rig.machine.submit(req.clone())?;
-        self.outstanding.push(Outstanding { ticket, op: Some(op), req, expect, ua_retries: 0, reissues: 0 });
+        let req = self.request(&op);
+        let ticket = self.rig.machine.submit(req)?;
+        self.outstanding.push(Outstanding { ticket, op: Some(op), expect, ua_retries: 0, reissues: 0 });
         Ok(())
+    }
+
+    /// The request for `op`: a write carries its seed's pattern; a read a buffer of its length,
+    /// a spare one when there is one (`complete` checks only a read that transferred every
+    /// byte, all of which the port copied into the buffer).
+    fn request(&mut self, op: &Op) -> Request {
+        let disk = &self.rig.disks[op.disk];
+        let req = if op.write {
+            rig::rw_request(disk.target, op.lba, op.blocks, Some(pattern::sectors(op.lba, op.blocks as usize, op.seed)))
+        } else {
+            let len = op.blocks as usize * SECTOR;
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.resize(len, 0);
+            rig::read_request(disk.target, op.lba, op.blocks, buf)
+        };
+        req.with_buffer_offset(usize::from(self.spec.buffer_offset))
     }
 
     /// Completions that are ready, at least one (runs or waits for it).
@@ -549,7 +566,15 @@ impl<'a> Engine<'a> {
 
     /// Handles one completion of `outstanding[i]`; marks the entry finished (ticket 0) or
     /// resubmits it under a new ticket.
-    fn complete(&mut self, i: usize, c: &Completion) -> Result<(), Error> {
+    fn complete(&mut self, i: usize, c: Completion) -> Result<(), Error> {
+        let done = self.finish(i, &c);
+        if self.spare.len() < self.spec.qd && !c.data.is_empty() {
+            self.spare.push(c.data);
+        }
+        done
+    }
+
+    fn finish(&mut self, i: usize, c: &Completion) -> Result<(), Error> {
         let entry = &mut self.outstanding[i];
         let Some(op) = entry.op else {
             // The bus reset itself.
@@ -575,7 +600,8 @@ impl<'a> Engine<'a> {
             false
         };
         if retry {
-            entry.ticket = self.rig.machine.submit(entry.req.clone())?;
+            let req = self.request(&op);
+            self.outstanding[i].ticket = self.rig.machine.submit(req)?;
             return Ok(());
         }
         entry.ticket = Ticket(0);

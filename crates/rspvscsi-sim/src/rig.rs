@@ -637,6 +637,21 @@ pub fn describe(c: &Completion) -> String {
     s
 }
 
+/// A READ of `blocks` sectors at `lba` into `buf` (of `blocks` sectors), so that a caller can
+/// reuse buffers instead of zeroing a new one per request: the port overwrites the bytes the
+/// miniport reports transferred and leaves the rest of `buf` as it was, which a caller that
+/// checks only complete transfers never looks at.
+#[must_use]
+pub fn read_request(target: u8, lba: u64, blocks: u32, buf: Vec<u8>) -> Request {
+    let small = u32::try_from(lba).ok().zip(u16::try_from(blocks).ok()).filter(|(l, b)| l.checked_add(u32::from(*b)).is_some());
+    let mut req = match small {
+        Some((l, b)) => Request::read10(target, l, b, 0),
+        None => Request::read16(target, lba, blocks, 0),
+    };
+    req.data = buf;
+    req
+}
+
 /// READ or WRITE of `blocks` at `lba`, the smallest CDB that holds it.
 #[must_use]
 pub fn rw_request(target: u8, lba: u64, blocks: u32, write: Option<Vec<u8>>) -> Request {

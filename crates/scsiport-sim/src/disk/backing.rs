@@ -37,6 +37,16 @@ impl Backing {
         }
     }
 
+    /// For a RAM backing, runs `f` on the bytes `offset..offset + len` in place, so that a read
+    /// goes from the medium straight into the request's buffer without a bounce copy. `None` for
+    /// a file, which has no bytes in memory to lend.
+    pub(crate) fn with_ram<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<io::Result<R>> {
+        let Self::Ram(mem) = self else { return None };
+        let mem = mem.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let src = usize::try_from(offset).ok().and_then(|start| mem.get(start..start.checked_add(len)?));
+        Some(src.map(f).ok_or_else(out_of_range))
+    }
+
     pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         match self {
             Self::Ram(mem) => {

@@ -1133,13 +1133,39 @@ impl Disk {
             bytes = bytes.min(xfer);
         }
         let base = lba * bs;
-        let mut chunk = vec![0u8; usize::try_from(bytes.min(CHUNK)).unwrap_or(0)];
-        let mut other = if kind == BlockOp::Verify { chunk.clone() } else { Vec::new() };
+        // The bounce buffers, made on first use: a read from RAM needs none.
+        let chunk_len = usize::try_from(bytes.min(CHUNK)).unwrap_or(0);
+        let mut chunk = Vec::new();
+        let mut other = Vec::new();
         let mut done = 0u64;
         let mut resp = ScsiResponse { status: super::STATUS_GOOD, sense: Vec::new(), transferred: 0, residual, fault: None };
         while done < bytes {
             let n = usize::try_from((bytes - done).min(CHUNK)).unwrap_or(0);
-            let (Some(buf), off) = (chunk.get_mut(..n), base + done) else { break };
+            let off = base + done;
+            // A read from RAM: medium → request buffer, one copy. A write keeps its bounce
+            // buffer, so that a data-out fault part way leaves the medium untouched.
+            if kind == BlockOp::Read
+                && let Some(r) = self.inner.backing.with_ram(off, n, |src| data.write_at(done, src))
+            {
+                match r {
+                    Err(_) => return ScsiResponse::check(Sense::READ_ERROR, xfer),
+                    Ok(Err(f)) => {
+                        resp.fault = Some(f);
+                        break;
+                    }
+                    Ok(Ok(())) => {
+                        done += n as u64;
+                        continue;
+                    }
+                }
+            }
+            if chunk.is_empty() {
+                chunk = vec![0u8; chunk_len];
+                if kind == BlockOp::Verify {
+                    other = vec![0u8; chunk_len];
+                }
+            }
+            let Some(buf) = chunk.get_mut(..n) else { break };
             let step = match kind {
                 BlockOp::Read => match self.inner.backing.read_at(off, buf) {
                     Err(_) => Err(Sense::READ_ERROR),

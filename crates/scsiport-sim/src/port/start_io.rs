@@ -152,8 +152,16 @@ impl MachineCore {
             let d = match st.data_pool.iter().rposition(|d| d.len() == want) {
                 Some(i) => {
                     let d = st.data_pool.swap_remove(i);
+                    // A reused buffer starts as a new one would, all zero; data-out is copied
+                    // over its bytes below, so only the part before them is zeroed then. A
+                    // data-in buffer is zeroed whole: the submitter gets back the bytes the
+                    // miniport reports, including any the device did not write (QEMU leaves a
+                    // short answer's tail alone, tests/probe_golden.rs).
+                    let zeroed = if preq.req.direction == Direction::Out { off } else { d.len() };
                     // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
-                    unsafe { d.as_mut_slice().fill(0) };
+                    if let Some(zero) = unsafe { d.as_mut_slice() }.get_mut(..zeroed) {
+                        zero.fill(0);
+                    }
                     d
                 }
                 None => Self::alloc(ad, want)?,
