@@ -329,6 +329,8 @@ pub struct Engine<'a> {
     /// Data buffers of completed requests, for the next reads (see `request`), so that none is
     /// allocated and zeroed per request.
     spare: Vec<Vec<u8>>,
+    /// Requests in `outstanding` that are I/O (not bus resets), kept instead of counted.
+    in_flight: usize,
 }
 
 impl<'a> Engine<'a> {
@@ -356,6 +358,7 @@ impl<'a> Engine<'a> {
             deterministic,
             reset_due: false,
             spare: Vec::new(),
+            in_flight: 0,
         }
     }
 
@@ -445,7 +448,7 @@ impl<'a> Engine<'a> {
     /// overlaps one in flight (it waits then: reads and writes of the same sectors never race).
     fn fill(&mut self) -> Result<(), Error> {
         let limit = self.limit();
-        while self.outstanding.iter().filter(|o| o.op.is_some()).count() < self.spec.qd {
+        while self.in_flight < self.spec.qd {
             if limit.is_some_and(|l| self.submitted >= l) {
                 break;
             }
@@ -482,7 +485,7 @@ impl<'a> Engine<'a> {
     fn reset(&mut self) -> Result<(), Error> {
         self.reset_due = false;
         self.out.resets += 1;
-        self.out.in_flight_at_resets += self.outstanding.iter().filter(|o| o.op.is_some()).count() as u64;
+        self.out.in_flight_at_resets += self.in_flight as u64;
         self.rig.machine.reset_bus(0, 0)
     }
 
@@ -514,6 +517,7 @@ impl<'a> Engine<'a> {
         let req = self.request(&op);
         let ticket = self.rig.machine.submit(req)?;
         self.outstanding.push(Outstanding { ticket, op: Some(op), expect, ua_retries: 0, reissues: 0 });
+        self.in_flight += 1;
         Ok(())
     }
 
@@ -544,13 +548,18 @@ impl<'a> Engine<'a> {
             }
         };
         let mut found = Vec::new();
-        sweep(&mut found);
+        // Only a step that completed something is worth a sweep of every outstanding ticket.
+        if m.has_completions() {
+            sweep(&mut found);
+        }
         if !found.is_empty() {
             return Ok(found);
         }
         if self.deterministic {
-            m.run_until(|_| {
-                sweep(&mut found);
+            m.run_until(|m| {
+                if m.has_completions() {
+                    sweep(&mut found);
+                }
                 !found.is_empty()
             })?;
         } else {
@@ -586,7 +595,8 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         let target = self.rig.disks[op.disk].target;
-        let what = format!("{} t{target} LBA {} x{}", if op.write { "WRITE" } else { "READ" }, op.lba, op.blocks);
+        // Formatted only for an error.
+        let what = || format!("{} t{target} LBA {} x{}", if op.write { "WRITE" } else { "READ" }, op.lba, op.blocks);
         let status = c.status();
         let retry = if rig::is_unit_attention(c) && entry.ua_retries < UA_RETRIES {
             entry.ua_retries += 1;
@@ -606,6 +616,7 @@ impl<'a> Engine<'a> {
         }
         entry.ticket = Ticket(0);
         let expect = std::mem::replace(&mut entry.expect, Expect::Nothing);
+        self.in_flight -= 1;
         self.out.ios += 1;
         if op.write {
             self.out.writes += 1;
@@ -625,14 +636,14 @@ impl<'a> Engine<'a> {
             if op.write && self.spec.kind == Kind::WritePattern {
                 self.out.unwritten.add(target, op.lba, u64::from(op.blocks), "write-failed");
             }
-            self.out.error(format!("{what}: {}", rig::describe(c)));
+            self.out.error(format!("{}: {}", what(), rig::describe(c)));
             return Ok(());
         }
         if u64::from(c.data_transfer_length) != want {
             if op.write && self.spec.kind == Kind::WritePattern {
                 self.out.unwritten.add(target, op.lba, u64::from(op.blocks), "write-failed");
             }
-            self.out.error(format!("{what}: SUCCESS with {} of {want} bytes", c.data_transfer_length));
+            self.out.error(format!("{}: SUCCESS with {} of {want} bytes", what(), c.data_transfer_length));
             return Ok(());
         }
         self.out.bytes += want;

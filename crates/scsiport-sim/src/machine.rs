@@ -388,6 +388,13 @@ impl Machine {
         self.with_timeout(|| wait_ticket(&self.core, t, None))
     }
 
+    /// Whether any completion is waiting to be taken: a cheap test before sweeping tickets
+    /// with [`Self::try_take`].
+    #[must_use]
+    pub fn has_completions(&self) -> bool {
+        !lock(&self.core.completions).is_empty()
+    }
+
     /// The completion of a request, if it has completed (does not run the machine).
     #[must_use]
     pub fn try_take(&self, t: Ticket) -> Option<Completion> {
