@@ -3,7 +3,7 @@
 //! Everything here runs under the device lock; [`super::PvscsiDevice`] takes it, calls in, and
 //! afterwards (lock released) calls the waker and the event sink.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::disk::{self, DataBuffer, DataFault, ScsiTarget, XferDir};
@@ -68,6 +68,66 @@ struct InFlight {
     effect: Option<Effect>,
     /// Direction contradiction: QEMU never completes it (pvscsi-facts.md Q4).
     stuck: bool,
+}
+
+/// The requests in flight in the order they were queued (QEMU's request list), with an index of
+/// the live ones (not stuck) by (due, submission), so that the device finds the next to finish
+/// without a scan of them all per scheduler step.
+#[derive(Default)]
+struct InFlightSet {
+    /// By queue position.
+    queued: BTreeMap<u64, InFlight>,
+    /// (due, seq, queue position) of each live request.
+    due: BTreeSet<(u64, u64, u64)>,
+    next_position: u64,
+}
+
+impl InFlightSet {
+    /// Queues `r` at the end.
+    fn push(&mut self, r: InFlight) {
+        let at = self.next_position;
+        self.next_position += 1;
+        if !r.stuck {
+            self.due.insert((r.due, r.seq, at));
+        }
+        self.queued.insert(at, r);
+    }
+
+    fn remove(&mut self, at: u64) -> Option<InFlight> {
+        let r = self.queued.remove(&at)?;
+        if !r.stuck {
+            self.due.remove(&(r.due, r.seq, at));
+        }
+        Some(r)
+    }
+
+    /// Queue positions of the requests matching `pred`, in queue order.
+    fn positions(&self, pred: impl Fn(&InFlight) -> bool) -> Vec<u64> {
+        self.queued.iter().filter(|(_, r)| pred(r)).map(|(at, _)| *at).collect()
+    }
+
+    /// Queue positions of the live requests due by `now`, in (due, seq) order.
+    fn due_by(&self, now: u64) -> Vec<u64> {
+        self.due.range(..=(now, u64::MAX, u64::MAX)).map(|k| k.2).collect()
+    }
+
+    /// When the first live request that finishes on its own is due.
+    fn next_due(&self) -> Option<u64> {
+        self.due.first().map(|k| k.0).filter(|&t| t != u64::MAX)
+    }
+
+    fn len(&self) -> usize {
+        self.queued.len()
+    }
+
+    fn live(&self) -> usize {
+        self.due.len()
+    }
+
+    fn clear(&mut self) {
+        self.queued.clear();
+        self.due.clear();
+    }
 }
 
 /// A finished request waiting for the completion worker.
@@ -212,7 +272,7 @@ pub(crate) struct State {
 
     // Requests.
     seq: u64,
-    in_flight: Vec<InFlight>,
+    in_flight: InFlightSet,
     done: VecDeque<Done>,
     history: VecDeque<u64>,
 
@@ -271,7 +331,7 @@ impl State {
             filled_cmp: 0,
             filled_msg: 0,
             seq: 0,
-            in_flight: Vec::new(),
+            in_flight: InFlightSet::default(),
             done: VecDeque::new(),
             history: VecDeque::with_capacity(HISTORY),
             targets: (0..=MAX_TARGET).map(|_| None).collect(),
@@ -992,19 +1052,14 @@ impl State {
     /// `status`, in submission order.
     fn cancel_where(&mut self, pred: impl Fn(&InFlight) -> bool, status: u16) {
         let now = self.now();
-        let mut keep = Vec::with_capacity(self.in_flight.len());
-        for r in std::mem::take(&mut self.in_flight) {
-            if !r.stuck && pred(&r) {
-                self.done.push_back(Done {
-                    at: now,
-                    cmp: CmpDesc { context: r.desc.context, host_status: status, ..CmpDesc::default() },
-                });
-                self.wake = true;
-            } else {
-                keep.push(r);
-            }
+        for at in self.in_flight.positions(|r| !r.stuck && pred(r)) {
+            let Some(r) = self.in_flight.remove(at) else { continue };
+            self.done.push_back(Done {
+                at: now,
+                cmp: CmpDesc { context: r.desc.context, host_status: status, ..CmpDesc::default() },
+            });
+            self.wake = true;
         }
-        self.in_flight = keep;
     }
 
     fn reset_targets(&mut self, only: Option<u8>) {
@@ -1047,11 +1102,11 @@ impl State {
     /// submission order; a stuck one absorbs the abort without completing.
     fn abort(&mut self, context: u64) {
         self.stats.aborts += 1;
-        let Some(i) = self.in_flight.iter().position(|r| r.desc.context == context) else { return };
-        if self.in_flight.get(i).is_some_and(|r| r.stuck) {
+        let Some((&at, first)) = self.in_flight.queued.iter().find(|(_, r)| r.desc.context == context) else { return };
+        if first.stuck {
             return;
         }
-        let r = self.in_flight.remove(i);
+        let Some(r) = self.in_flight.remove(at) else { return };
         self.stats.aborts_matched += 1;
         let now = self.now();
         self.finish_now(
@@ -1377,10 +1432,8 @@ impl State {
         if let Some(d) = self.done.front() {
             take(d.at);
         }
-        for r in &self.in_flight {
-            if !r.stuck && r.due != u64::MAX {
-                take(r.due);
-            }
+        if let Some(due) = self.in_flight.next_due() {
+            take(due);
         }
         for s in &self.scheduled {
             if let Some(at) = s.at_ns {
@@ -1420,11 +1473,8 @@ impl State {
                 did = true;
             }
         }
-        let (mut ready, rest): (Vec<InFlight>, Vec<InFlight>) =
-            std::mem::take(&mut self.in_flight).into_iter().partition(|r| !r.stuck && r.due <= now);
-        self.in_flight = rest;
-        ready.sort_by_key(|r| (r.due, r.seq));
-        for mut r in ready {
+        for at in self.in_flight.due_by(now) {
+            let Some(mut r) = self.in_flight.remove(at) else { continue };
             let cmp = self.execute(&r);
             did = true;
             if Self::waits_for_dma(&r, &cmp) {
@@ -1467,15 +1517,15 @@ impl State {
     /// Whether queued one-off hostile actions should wait: nothing finished yet, but requests
     /// that will finish are in flight.
     fn hostile_waits(&self) -> bool {
-        self.done.is_empty() && self.in_flight.iter().any(|r| !r.stuck && r.due != u64::MAX)
+        self.done.is_empty() && self.in_flight.next_due().is_some()
     }
 
     pub(crate) fn in_flight_count(&self) -> usize {
-        self.in_flight.iter().filter(|r| !r.stuck).count()
+        self.in_flight.live()
     }
 
     pub(crate) fn stuck_count(&self) -> usize {
-        self.in_flight.iter().filter(|r| r.stuck).count()
+        self.in_flight.len() - self.in_flight.live()
     }
 
     pub(crate) fn queued_completions(&self) -> usize {
