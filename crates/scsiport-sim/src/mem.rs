@@ -338,22 +338,32 @@ impl SimDma {
         pages.into_boxed_slice()
     }
 
-    fn check(&self, pa: u64, len: usize, write: bool) -> Result<Vec<(usize, usize, usize)>, DmaFault> {
-        // Returns (host address, offset into the caller's buffer, length) pieces.
+    /// Visits the (host address, offset into the caller's buffer, length) pieces of
+    /// `pa..pa + len`, one per page, once every page is known to be backed: a faulting access
+    /// moves no byte. An access within one page needs one look-up; a longer one walks its pages
+    /// twice rather than collecting them.
+    fn each_piece(&self, pa: u64, len: usize, write: bool, mut visit: impl FnMut(usize, usize, usize)) -> Result<(), DmaFault> {
         let fault = DmaFault { pa, len, write };
         let state = self.inner.state.read().map_err(|_| fault)?;
-        let mut pieces = Vec::new();
-        let mut done = 0usize;
-        while done < len {
-            let cur = pa.checked_add(u64::try_from(done).map_err(|_| fault)?).ok_or(fault)?;
-            #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
-            let within = (cur & (PAGE_SIZE as u64 - 1)) as usize;
-            let entry = state.pages.get(&(cur >> PAGE_SHIFT)).ok_or(DmaFault { pa: cur, len, write })?;
-            let n = (PAGE_SIZE - within).min(len - done);
-            pieces.push((entry.host + within, done, n));
-            done += n;
+        let walk = |visit: &mut dyn FnMut(usize, usize, usize)| -> Result<(), DmaFault> {
+            let mut done = 0usize;
+            while done < len {
+                let cur = pa.checked_add(u64::try_from(done).map_err(|_| fault)?).ok_or(fault)?;
+                #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
+                let within = (cur & (PAGE_SIZE as u64 - 1)) as usize;
+                let entry = state.pages.get(&(cur >> PAGE_SHIFT)).ok_or(DmaFault { pa: cur, len, write })?;
+                let n = (PAGE_SIZE - within).min(len - done);
+                visit(entry.host + within, done, n);
+                done += n;
+            }
+            Ok(())
+        };
+        #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
+        let first_within = (pa & (PAGE_SIZE as u64 - 1)) as usize;
+        if first_within.saturating_add(len) > PAGE_SIZE {
+            walk(&mut |_, _, _| {})?;
         }
-        Ok(pieces)
+        walk(&mut visit)
     }
 }
 
@@ -432,25 +442,24 @@ impl DmaSpace for SimDma {
 
 impl GuestMemory for SimDma {
     fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        let len = buf.len();
-        for (host, off, n) in self.check(pa, len, false)? {
-            let dst = buf.get_mut(off..off + n).ok_or(DmaFault { pa, len, write: false })?;
-            // SAFETY: `host..host+n` lies in a live mapping (checked under the table lock, and
-            // regions are released only after removal from the table). Device reads of memory
-            // the CPU side is also using are DMA by nature; volatile-free copies are what a bus
-            // master does.
-            unsafe { std::ptr::copy_nonoverlapping(host as *const u8, dst.as_mut_ptr(), n) };
-        }
-        Ok(())
+        self.each_piece(pa, buf.len(), false, |host, off, n| {
+            if let Some(dst) = buf.get_mut(off..off + n) {
+                // SAFETY: `host..host+n` lies in a live mapping (checked under the table lock,
+                // and regions are released only after removal from the table). Device reads of
+                // memory the CPU side is also using are DMA by nature; volatile-free copies are
+                // what a bus master does.
+                unsafe { std::ptr::copy_nonoverlapping(host as *const u8, dst.as_mut_ptr(), n) };
+            }
+        })
     }
 
     fn write(&self, pa: u64, data: &[u8]) -> Result<(), DmaFault> {
-        for (host, off, n) in self.check(pa, data.len(), true)? {
-            let src = data.get(off..off + n).ok_or(DmaFault { pa, len: data.len(), write: true })?;
-            // SAFETY: as in `read`.
-            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), host as *mut u8, n) };
-        }
-        Ok(())
+        self.each_piece(pa, data.len(), true, |host, off, n| {
+            if let Some(src) = data.get(off..off + n) {
+                // SAFETY: as in `read`.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), host as *mut u8, n) };
+            }
+        })
     }
 }
 
