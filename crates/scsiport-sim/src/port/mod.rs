@@ -707,7 +707,9 @@ pub(crate) struct AdapterSt {
     lus: BTreeMap<LuAddr, Lu>,
     lu_cursor: Option<LuAddr>,
     priority: VecDeque<PortReq>,
-    active: BTreeMap<usize, ActiveSrb>,
+    /// The outstanding SRBs by address. Boxed: an `ActiveSrb` is some 600 bytes, and a map's
+    /// nodes move their values on every insert and remove.
+    active: BTreeMap<usize, Box<ActiveSrb>>,
     quarantine: VecDeque<Quarantined>,
     pool: Vec<Pooled>,
     data_pool: Vec<DmaRegion>,

@@ -296,7 +296,7 @@ impl MachineCore {
         let stage = if st.stor.is_some() { stor::Stage::Building } else { stor::Stage::Started };
         st.active.insert(
             srb as usize,
-            ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage },
+            Box::new(ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage }),
         );
         Ok((srb, id, fields))
     }
