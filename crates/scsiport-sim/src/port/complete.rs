@@ -28,6 +28,7 @@ impl MachineCore {
             }
             return;
         };
+        st.deadlines.remove(&(a.deadline_ns, srb));
         let p = srb as *mut SCSI_REQUEST_BLOCK;
         if let Some(s) = forced_status {
             // SAFETY: an active SRB: ours, mapped and accessible.

@@ -710,6 +710,9 @@ pub(crate) struct AdapterSt {
     /// The outstanding SRBs by address. Boxed: an `ActiveSrb` is some 600 bytes, and a map's
     /// nodes move their values on every insert and remove.
     active: BTreeMap<usize, Box<ActiveSrb>>,
+    /// (`deadline_ns`, SRB) of every SRB in `active` that has not timed out: the scheduler's
+    /// next timeout is the first, without a scan of `active` per step.
+    deadlines: BTreeSet<(u64, usize)>,
     quarantine: VecDeque<Quarantined>,
     pool: Vec<Pooled>,
     data_pool: Vec<DmaRegion>,
@@ -760,6 +763,7 @@ impl AdapterSt {
             lu_cursor: None,
             priority: VecDeque::new(),
             active: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
             quarantine: VecDeque::new(),
             pool: Vec::new(),
             data_pool: Vec::new(),

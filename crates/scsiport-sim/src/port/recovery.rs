@@ -58,6 +58,8 @@ impl MachineCore {
                     n += 1;
                 }
             }
+            // Every SRB due by now has timed out: none of them is a next deadline.
+            st.deadlines.retain(|&(d, _)| d > now);
             st.stats.timeouts += n;
             (paths, st.hw.and_then(|h| h.0.HwResetBus))
         };

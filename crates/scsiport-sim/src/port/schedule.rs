@@ -86,15 +86,17 @@ impl MachineCore {
                     at(due, &mut next);
                 }
             }
-            if st.phase == Phase::Running {
-                for a in st.active.values() {
-                    if !a.timed_out {
-                        if a.deadline_ns <= now && !st.deferred() {
-                            actions.push(Action::Timeout(ad.index));
-                            break;
-                        }
-                        at(a.deadline_ns, &mut next);
-                    }
+            // The first deadline of the SRBs that have not timed out: a timeout due now (outside
+            // the deferred window), else the next deadline still to come.
+            if st.phase == Phase::Running
+                && let Some(&(first, _)) = st.deadlines.first()
+            {
+                if first > now {
+                    at(first, &mut next);
+                } else if !st.deferred() {
+                    actions.push(Action::Timeout(ad.index));
+                } else if let Some(&(later, _)) = st.deadlines.range((now.saturating_add(1), 0)..).next() {
+                    at(later, &mut next);
                 }
             }
             if !st.rescan.is_empty() && st.phase == Phase::Running {

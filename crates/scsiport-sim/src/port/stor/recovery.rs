@@ -45,6 +45,8 @@ impl MachineCore {
                     timed_out.push((a.preq.id, a.preq.lu(), a.stage));
                 }
             }
+            // Every SRB due by now has timed out: none of them is a next deadline.
+            st.deadlines.retain(|&(d, _)| d > now);
             if timed_out.is_empty() && next.is_empty() {
                 return false;
             }
