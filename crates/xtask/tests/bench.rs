@@ -18,6 +18,7 @@ fn one_tiny_configuration_end_to_end() {
     let args = Args {
         quick: true,
         check: false,
+        check_only: None,
         out: Some(out.clone()),
         cli: None,
         sys: None,

@@ -162,6 +162,27 @@ pub fn check(figures: &BTreeMap<String, BTreeMap<String, f64>>) -> Vec<Verdict> 
     out
 }
 
+/// The keys a run holds to their targets: all with `--check`, those listed with `--check-only`
+/// (each must name a threshold), none otherwise.
+///
+/// # Errors
+/// When `--check-only` names a figure that has no threshold.
+pub fn held(check: bool, only: Option<&[String]>) -> anyhow::Result<Vec<&'static str>> {
+    match only {
+        Some(keys) => keys
+            .iter()
+            .map(|k| {
+                THRESHOLDS.iter().find(|t| t.key == k.trim()).map(|t| t.key).ok_or_else(|| {
+                    let known: Vec<&str> = THRESHOLDS.iter().map(|t| t.key).collect();
+                    anyhow::anyhow!("--check-only: no threshold {k:?} (known: {})", known.join(", "))
+                })
+            })
+            .collect(),
+        None if check => Ok(THRESHOLDS.iter().map(|t| t.key).collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The failing verdicts as lines for the console.
 #[must_use]
 pub fn describe_failures(verdicts: &[Verdict]) -> String {
@@ -238,6 +259,16 @@ mod tests {
             ("iops_vs_memcpy_64k", 0.5),
         ]);
         assert!(check(&target).iter().all(|v| v.ok));
+    }
+
+    #[test]
+    fn check_only_holds_the_figures_it_names() {
+        assert_eq!(held(false, None).unwrap(), Vec::<&str>::new());
+        assert_eq!(held(true, None).unwrap().len(), THRESHOLDS.len());
+        let only = ["qd_growth".to_string(), " completions_per_interrupt".to_string()];
+        assert_eq!(held(false, Some(&only)).unwrap(), ["qd_growth", "completions_per_interrupt"]);
+        let err = held(false, Some(&["whole".to_string()])).unwrap_err().to_string();
+        assert!(err.contains("no threshold \"whole\"") && err.contains("whole_per_io"), "{err}");
     }
 
     #[test]
