@@ -117,6 +117,46 @@ impl Miniport for Mapped {
     fn hw_adapter_control(&self, (): &mut (), _: &mut AdapterControlCtx<'_, Self>, _: AdapterControl) {}
 }
 
+/// The same miniport with the buffers of everything but READ and WRITE mapped.
+struct NonReadWriteMapped;
+// SAFETY: a unit struct has no bytes.
+unsafe impl Zeroable for NonReadWriteMapped {}
+impl Miniport for NonReadWriteMapped {
+    type StartIoState = ();
+    type InterruptState = ();
+    type DpcState = ();
+    type SrbExtension = ();
+    const HW_INIT: HwInitData = HwInitData {
+        adapter_interface_type: sys::PCIBus,
+        number_of_access_ranges: 1,
+        map_buffers: MapBuffers::NonReadWrite,
+    };
+    fn hw_find_adapter<'a>(
+        &mut self,
+        _: States<'_, Self>,
+        ctx: &mut FindAdapterCtx<'a, Self>,
+    ) -> Result<TransferLimits<'a>, FindAdapterError> {
+        Ok(ctx.set_transfer_limits(4096, 16))
+    }
+    fn hw_initialize(&self, (): &mut (), _: &mut InitializeCtx<'_, Self>) -> bool {
+        true
+    }
+    fn hw_build_io<'a>(&self, _: &mut BuildIoCtx<'a, Self>, srb: Srb<Self>) -> BuildIo<'a, Self> {
+        BuildIo::StartIo(srb)
+    }
+    fn hw_start_io(&self, (): &mut (), _: &mut StartIoCtx<'_, Self>, srb: Srb<Self>) {
+        let _ = srb.into_raw();
+    }
+    fn hw_interrupt(&self, (): &mut (), _: &mut InterruptCtx<'_, Self>) -> bool {
+        false
+    }
+    fn hw_dpc(&self, (): &mut (), _: &mut DpcCtx<'_, Self>) {}
+    fn hw_reset_bus(&self, (): &mut (), _: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
+        true
+    }
+    fn hw_adapter_control(&self, (): &mut (), _: &mut AdapterControlCtx<'_, Self>, _: AdapterControl) {}
+}
+
 /// Zeroed, suitably aligned memory standing in for the device extension Storport allocates.
 pub(super) struct FakeExtension {
     words: Vec<u128>,
@@ -164,6 +204,7 @@ fn hw_initialization_data_is_what_storport_requires() {
     assert_eq!(data.FeatureSupport, 0, "not a virtual miniport");
     assert_eq!(hw_initialization_data::<Mapped>().MapBuffers, stor::STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE);
     assert_eq!(hw_initialization_data::<Mapped>().SrbExtensionSize, 0);
+    assert_eq!(hw_initialization_data::<NonReadWriteMapped>().MapBuffers, stor::STOR_MAP_NON_READ_WRITE_BUFFERS);
 }
 
 pub(super) fn config() -> stor::PORT_CONFIGURATION_INFORMATION {
@@ -421,6 +462,15 @@ fn data_buffer_follows_map_buffers() {
     // No SRB extension for a zero-sized one.
     assert!(srb.extension().is_none());
     drop_handle(srb);
+    // STOR_MAP_NON_READ_WRITE_BUFFERS: a READ CAPACITY's buffer, not a READ(10)'s or a WRITE(16)'s.
+    raw.DataBuffer = data.as_mut_ptr().cast();
+    raw.CdbLength = 10;
+    for (opcode, mapped) in [(0x25u8, true), (0x12, true), (0x28, false), (0x8A, false), (0x08, false)] {
+        raw.Cdb[0] = opcode;
+        let mut srb = handle::<NonReadWriteMapped>(&mut raw);
+        assert_eq!(srb.data_buffer().is_some(), mapped, "opcode {opcode:#x}");
+        drop_handle(srb);
+    }
 }
 
 #[test]
