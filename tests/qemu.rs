@@ -62,6 +62,10 @@ fn driver_against_qemu_pvscsi() {
             let on_c = summary.split(" on rspvscsi_c.sys)").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<u32>().ok());
             assert!(on_c.is_some_and(|n| n > 0), "no guest line ran rspvscsi_c.sys: {summary}");
             assert!(summary.contains("rspvscsi_c.sys probe vs model"), "the C reference's probe was not compared: {summary}");
+            // And the Storport flavour, as its image on the emulator's Storport.
+            let on_storport = summary.split(" on rspvscsi_storport.sys,").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<u32>().ok());
+            assert!(on_storport.is_some_and(|n| n > 0), "no guest line ran rspvscsi_storport.sys: {summary}");
+            assert!(summary.contains("rspvscsi_storport.sys probe vs model"), "the Storport image's probe was not compared: {summary}");
         }
         Some(SKIP_STATUS) => skip(&format!("tests/qemu/run: {summary}")),
         code => {
