@@ -644,3 +644,62 @@ fn time_scale_widens_the_routine_time_limits() {
         assert_eq!(sim(&["--time-scale", bad]).status.code(), Some(2), "--time-scale {bad}");
     }
 }
+
+/// `--port storport`: the Storport flavour on the emulator's Storport, with the default run, the
+/// JSON, the scenario set in both modes, the other workloads, the test miniport and the soak.
+#[test]
+fn the_storport_flavour_runs_everything_on_storport() {
+    let out = expect(&["--port", "storport"], 0);
+    assert!(out.lines().next().unwrap().contains("rspvscsi miniport (linked in) on Storport"), "{out}");
+    for row in ["DPCs", "completions each", "verifier                clean", "result                  PASS"] {
+        assert!(out.contains(row), "no {row:?} in\n{out}");
+    }
+    let v = json(&["--port", "storport", "--count", "300"]);
+    assert_eq!((v["ios"].as_u64(), v["errors"].as_u64(), v["mismatches"].as_u64()), (Some(300), Some(0), Some(0)));
+    assert!(v["dpcs"].as_u64().unwrap() > 0 && v["completions_per_dpc"].as_f64().unwrap() >= 1.0, "{v}");
+    // SCSI Port has no DPCs: the key is there, and zero.
+    assert_eq!(json(&["--count", "100"])["dpcs"], 0);
+    for mode in ["deterministic", "concurrent"] {
+        let out = expect(&["scenario", "--port", "storport", "--mode", mode], 0);
+        assert!(out.contains("7 of 7 passed"), "{mode}: {out}");
+    }
+    for workload in [&["--workload", "read", "--count", "200"][..], &["--workload", "bad-lba"], &["--workload", "missing-target", "--target", "5"], &["--workload", "inquiry"]] {
+        let mut args = vec!["--port", "storport"];
+        args.extend_from_slice(workload);
+        expect(&args, 0);
+    }
+    let img = image("storport-pattern.img", 2 << 20);
+    let disk = format!("file:{}", img.display());
+    expect(&["--port", "storport", "--disk", &disk, "--workload", "write-pattern", "--seed", "5"], 0);
+    expect(&["--port", "storport", "--disk", &disk, "--workload", "verify-pattern", "--seed", "5"], 0);
+    expect(&["check-image", "--seed", "5", img.to_str().unwrap()], 0);
+    expect(&["--port", "storport", "--miniport", "test", "--count", "200"], 0);
+    expect(&["soak", "--port", "storport", "--steps", "2000", "--seeds", "1"], 0);
+}
+
+/// `rspvscsi_storport.sys` runs under `--port storport` as the linked-in Storport flavour does,
+/// and each image is refused by the other port's loader (its imports are not there).
+#[test]
+fn the_storport_image_runs_like_the_linked_in_storport_flavour() {
+    if let Some(reason) = xtask::sys::unavailable_reason() {
+        assert!(!xtask::in_ci(), "RSPVSCSI_CI=1 but rspvscsi_storport.sys cannot be built: {reason}");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), format!("SKIPPED: rspvscsi_storport.sys cannot be built here: {reason}\n").as_bytes());
+        return;
+    }
+    let package = xtask::sys::build(&xtask::sys::STORPORT, &xtask::sys::Options::default(), &mut |_| {}).expect("cargo xtask sys");
+    let sys = package.sys.to_str().unwrap();
+    let out = expect(&["--port", "storport", "--driver", sys, "--count", "300"], 0);
+    assert!(out.lines().next().unwrap().starts_with("rspvscsi-sim: rspvscsi_storport.sys miniport (PE image"), "{out}");
+    let image = json(&["--port", "storport", "--driver", sys, "--count", "300", "--mode", "deterministic"]);
+    let linked = json(&["--port", "storport", "--count", "300", "--mode", "deterministic"]);
+    for key in ["ios", "interrupts", "dpcs", "completions_per_dpc", "errors", "mismatches"] {
+        assert_eq!(image[key], linked[key], "{key}: image {} vs linked {}", image[key], linked[key]);
+    }
+    expect(&["scenario", "--port", "storport", "--driver", sys, "--mode", "concurrent"], 0);
+    // A Storport image on SCSI Port, and the SCSI Port image on Storport: refused at load.
+    let refused = sim(&["--driver", sys, "--count", "10"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    let scsi = xtask::sys::build(&xtask::sys::SCSIPORT, &xtask::sys::Options::default(), &mut |_| {}).expect("cargo xtask sys");
+    let refused = sim(&["--port", "storport", "--driver", scsi.sys.to_str().unwrap(), "--count", "10"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+}
