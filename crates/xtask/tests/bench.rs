@@ -28,6 +28,7 @@ fn one_tiny_configuration_end_to_end() {
         qd: Some(vec![4]),
         bs: Some(vec![4096]),
         no_wall_clock: true,
+        port: "scsiport".into(),
     };
     let results = bench::run(&args, &|line| println!("{line}")).expect("the bench runs");
     println!("{}", bench::report::markdown(&results));

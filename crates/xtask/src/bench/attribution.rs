@@ -37,15 +37,15 @@ pub enum Kind {
 }
 
 /// The crates whose code is the miniport's.
-pub const DRIVER_CRATES: [&str; 2] = ["rspvscsi", "scsiport"];
+pub const DRIVER_CRATES: [&str; 3] = ["rspvscsi", "scsiport", "storport"];
 /// The crates that are the port driver and the program.
 pub const PORT_CRATES: [&str; 2] = ["scsiport_sim", "rspvscsi_sim"];
 /// The prefix [`super::image`] gives the functions of a loaded `.sys`.
 pub const IMAGE_PREFIX: &str = "rspvscsi.sys!";
 
-/// The wrapper's trampolines (crates/scsiport/src/miniport.rs) and the routine of the SCSI Port
-/// documentation each one is.
-pub const ROUTINES: [(&str, &str); 11] = [
+/// The wrappers' trampolines (crates/scsiport/src/miniport.rs, crates/storport/src/miniport.rs)
+/// and the routine of the SCSI Port or Storport documentation each one is.
+pub const ROUTINES: [(&str, &str); 22] = [
     ("scsiport::miniport::hw_start_io", "HwScsiStartIo"),
     ("scsiport::miniport::hw_interrupt", "HwScsiInterrupt"),
     ("scsiport::miniport::hw_enable_interrupts_callback", "HwScsiEnableInterruptsCallback"),
@@ -55,6 +55,17 @@ pub const ROUTINES: [(&str, &str); 11] = [
     ("scsiport::miniport::hw_reset_bus", "HwScsiResetBus"),
     ("scsiport::miniport::hw_timer", "HwScsiTimer"),
     ("scsiport::miniport::hw_adapter_control", "HwScsiAdapterControl"),
+    ("storport::miniport::hw_build_io", "HwStorBuildIo"),
+    ("storport::miniport::hw_start_io", "HwStorStartIo"),
+    ("storport::miniport::hw_interrupt", "HwStorInterrupt"),
+    ("storport::miniport::hw_dpc", "HwStorDpcRoutine"),
+    ("storport::miniport::hw_find_adapter", "HwStorFindAdapter"),
+    ("storport::miniport::hw_initialize", "HwStorInitialize"),
+    ("storport::miniport::hw_passive_initialize", "HwStorPassiveInitializeRoutine"),
+    ("storport::miniport::hw_reset_bus", "HwStorResetBus"),
+    ("storport::miniport::hw_timer", "HwStorTimer"),
+    ("storport::miniport::hw_adapter_control", "HwStorAdapterControl"),
+    ("storport::context::synchronized_access", "SynchronizedAccessRoutine"),
     ("rspvscsi::DriverEntry", "DriverEntry"),
     // `#[unsafe(no_mangle)]`: the symbol has no path.
     ("DriverEntry", "DriverEntry"),

@@ -86,6 +86,17 @@ pub struct Args {
     /// Skip the wall-clock comparison with memcpy (and the concurrent schedule).
     #[arg(long)]
     pub no_wall_clock: bool,
+    /// The port driver and the driver's flavour on it: scsiport (`rspvscsi.sys`) or storport
+    /// (`rspvscsi_storport.sys`); the CLI's `--port`.
+    #[arg(long, value_name = "PORT", default_value = "scsiport", value_parser = ["scsiport", "storport"])]
+    pub port: String,
+}
+
+impl Args {
+    /// The image of the port measured.
+    fn flavor(&self) -> &'static sys::Flavor {
+        if self.port == "storport" { &sys::STORPORT } else { &sys::SCSIPORT }
+    }
 }
 
 fn parse_pair(s: &str) -> Result<(u64, u64), String> {
@@ -207,9 +218,9 @@ impl Driver {
 
 /// The CLI's arguments for a deterministic read run.
 #[must_use]
-pub fn run_args(driver: &Driver, c: Config, count: u64, mode: &str) -> Vec<String> {
+pub fn run_args(port: &str, driver: &Driver, c: Config, count: u64, mode: &str) -> Vec<String> {
     let mut a: Vec<String> = [
-        "--disk", DISK, "--workload", "read", "--mode", mode, "--json", "--no-progress",
+        "--port", port, "--disk", DISK, "--workload", "read", "--mode", mode, "--json", "--no-progress",
     ]
     .iter()
     .map(ToString::to_string)
@@ -502,6 +513,8 @@ pub fn cli_loads_images(cli: &Path) -> bool {
 }
 
 struct Runner<'a> {
+    /// The CLI's `--port`.
+    port: &'a str,
     /// The CLI that runs (without its debug sections when objcopy is there).
     cli: &'a Path,
     /// The CLI with its line tables, for [`inline::Frames`].
@@ -533,7 +546,7 @@ impl Runner<'_> {
             .arg(format!("--callgrind-out-file={}", out.display()))
             .arg(format!("--log-file={}", self.raw.join(format!("valgrind.{tag}.log")).display()))
             .arg(self.cli)
-            .args(run_args(driver, c, count, "deterministic"));
+            .args(run_args(self.port, driver, c, count, "deterministic"));
         let json = run_json(cmd, &format!("callgrind of {tag}"))?;
         let profile = Profile::read(&out)?;
         Ok(RawSample { json, profile })
@@ -562,7 +575,7 @@ impl Runner<'_> {
 
     fn native(&self, driver: &Driver, c: Config, count: u64, mode: &str) -> Command {
         let mut cmd = Command::new(self.cli);
-        cmd.args(run_args(driver, c, count, mode));
+        cmd.args(run_args(self.port, driver, c, count, mode));
         cmd
     }
 
@@ -571,7 +584,7 @@ impl Runner<'_> {
         for n in [counts.0, counts.1] {
             let file = self.raw.join(format!("strace.{}-n{n}.txt", driver.name()));
             let mut cmd = Command::new("strace");
-            cmd.args(["-f", "-c", "-o"]).arg(&file).arg(self.cli).args(run_args(driver, REFERENCE, n, "deterministic"));
+            cmd.args(["-f", "-c", "-o"]).arg(&file).arg(self.cli).args(run_args(self.port, driver, REFERENCE, n, "deterministic"));
             let json = run_json(cmd, "strace run")?;
             let table = probes::parse_strace_summary(&std::fs::read_to_string(&file)?)?;
             runs.push((u(&json, "ios"), table));
@@ -801,7 +814,7 @@ pub fn run(args: &Args, log: &(dyn Fn(&str) + Sync)) -> Result<Results> {
     let shim = probes::build_shim(&raw).map_err(|e| log(&format!("no copy counts: {e:#}"))).ok();
     let cli = cli.canonicalize().with_context(|| format!("no CLI at {}", cli.display()))?;
     let run_cli = stripped(&cli, &raw).unwrap_or_else(|| cli.clone());
-    let runner = Runner { cli: &run_cli, debug_cli: &cli, raw };
+    let runner = Runner { port: &args.port, cli: &run_cli, debug_cli: &cli, raw };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     for d in &drivers {
         log(&format!("measuring the {} driver: {} configurations × N = {} and {}", d.name(), plan.grid.len(), plan.counts.0, plan.counts.1));
@@ -820,10 +833,10 @@ fn sys_image(args: &Args, log: &mut dyn FnMut(&str)) -> Result<(PathBuf, PathBuf
     }
     // Missing signing tools only mean an unsigned image, which loads the same.
     if let Some(reason) = sys::unavailable_reason().filter(|r| !r.starts_with("signing needs")) {
-        bail!("rspvscsi.sys cannot be built here: {reason}");
+        bail!("{}.sys cannot be built here: {reason}", args.flavor().name);
     }
     let opts = sys::Options { no_sign: !crate::sign::missing_tools().is_empty(), verbose: false };
-    let p = sys::build(&sys::SCSIPORT, &opts, log)?;
+    let p = sys::build(args.flavor(), &opts, log)?;
     Ok((p.sys, p.map))
 }
 
