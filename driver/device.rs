@@ -329,9 +329,16 @@ impl Descriptor {
         d.set(req::DATA_LEN, 8, u64::from(plan.send));
         d.set(req::SENSE_LEN, 4, u64::from(SENSE_BYTES));
         d.set(req::FLAGS, 4, u64::from(sg_flag | plan.direction));
-        for (i, byte) in (0u32..).zip(cdb) {
-            d.set(req::CDB.wrapping_add(i), 1, u64::from(*byte));
+        // The 16 CDB bytes are two whole words (0x28, 0x30): assembled, then set once each.
+        let mut words = [0u64; 2];
+        for (i, byte) in cdb.iter().take(16).enumerate() {
+            if let Some(word) = words.get_mut(i >> 3) {
+                *word |= u64::from(*byte) << ((i & 7) << 3);
+            }
         }
+        let [low, high] = words;
+        d.set(req::CDB, 8, low);
+        d.set(req::CDB.wrapping_add(8), 8, high);
         d.set(req::CDB_LEN, 1, u64::try_from(cdb.len()).unwrap_or(0));
         // Single-level LUN in byte 1 of the SAM LUN (§5.3).
         d.set(req::LUN.wrapping_add(1), 1, u64::from(address.lun));
