@@ -215,15 +215,32 @@ PvscsiLog2(ULONG PowerOfTwo)
 }
 
 /* --------------------------------------------------------------------------------------------
- * What the driver needs to know about a CDB: which doorbell it rings and which way its data moves.
+ * What the driver needs to know about a CDB: which doorbell it rings, and how much data moves
+ * which way as the device will see it.
+ *
+ * QEMU's pvscsi does not take the direction or the length of a transfer from the request: it
+ * derives both from the CDB (QEMU scsi_req_parse_cdb, scsi_req_xfer and scsi_cmd_xfer_mode in
+ * hw/scsi/scsi-bus.c, scsi_cdb_length and scsi_cdb_xfer in scsi/utils.c; the same in QEMU 7.2,
+ * Debian 12's, and in current QEMU), and it never completes a request whose direction bits
+ * contradict that (pvscsi-facts.md Q4: pvscsi_process_request_descriptor cancels a request it
+ * never enqueued, and the next ADAPTER_RESET fails QEMU's assertion that its request list is
+ * empty). PvscsiCdbTransfer reproduces that derivation for a disk, so the driver never sends a
+ * request the device reads differently from the class driver.
  * ------------------------------------------------------------------------------------------ */
 
 typedef enum _PVSCSI_DIRECTION {
-    PvscsiDirectionUnknown,
-    PvscsiDirectionNone,
+    PvscsiDirectionNone,    /* no data phase */
     PvscsiDirectionIn,      /* device to memory */
     PvscsiDirectionOut      /* memory to device */
 } PVSCSI_DIRECTION;
+
+/* A CDB's data phase as the device derives it. */
+typedef struct _PVSCSI_TRANSFER {
+    PVSCSI_DIRECTION Direction;
+    ULONGLONG Length;       /* 0 when Direction is PvscsiDirectionNone */
+    BOOLEAN InBlocks;       /* Length counts logical blocks, whose size depends on the disk */
+    BOOLEAN Media;          /* READ, WRITE or WRITE AND VERIFY: see PvscsiPlanRequest */
+} PVSCSI_TRANSFER, *PPVSCSI_TRANSFER;
 
 /* READ/WRITE(6/10/12/16): what Linux and FreeBSD send through KICK_RW_IO (Section 5.7). */
 static BOOLEAN
@@ -241,66 +258,397 @@ PvscsiIsReadWrite(UCHAR Opcode)
 }
 
 /*
- * The data direction of well-known opcodes. QEMU takes the direction from the CDB and, when
- * the request's direction flag contradicts it, never completes the request (pvscsi-facts.md
- * Q4). So the driver refuses a contradiction instead of sending it, and fills the direction in
- * from here when the SRB leaves it unspecified. The list is the Rust driver's (driver/cdb.rs).
+ * Byte Index of the request's CDB, 0 past CdbLength: the bytes of Srb->Cdb beyond it are
+ * whatever the class driver left there, and the device never sees them.
  */
-static PVSCSI_DIRECTION
-PvscsiCdbDirection(UCHAR Opcode)
+static ULONG
+PvscsiCdbByte(PSCSI_REQUEST_BLOCK Srb, ULONG Index)
 {
-    switch (Opcode) {
-    /* WRITE(6/10/12/16), WRITE AND VERIFY(10/12/16), MODE SELECT(6/10), FORMAT UNIT, REASSIGN
-       BLOCKS, SEND DIAGNOSTIC, WRITE BUFFER, LOG SELECT, WRITE SAME(10/16), UNMAP, PERSISTENT
-       RESERVE OUT, WRITE LONG, WRITE ATOMIC. */
-    case 0x0A: case 0x2A: case 0xAA: case 0x8A: case 0x2E: case 0xAE: case 0x8E: case 0x15:
-    case 0x55: case 0x04: case 0x07: case 0x1D: case 0x3B: case 0x4C: case 0x41: case 0x93:
-    case 0x42: case 0x5F: case 0x3F: case 0x9C:
-        return PvscsiDirectionOut;
-    /* READ(6/10/12/16), INQUIRY, READ CAPACITY(10), SERVICE ACTION IN(16), MODE SENSE(6/10),
-       REQUEST SENSE, REPORT LUNS, READ BUFFER, LOG SENSE, PERSISTENT RESERVE IN, READ DEFECT
-       DATA, MAINTENANCE IN. */
-    case 0x08: case 0x28: case 0xA8: case 0x88: case 0x12: case 0x25: case 0x9E: case 0x1A:
-    case 0x5A: case 0x03: case 0xA0: case 0x3C: case 0x4D: case 0x5E: case 0x37: case 0xA3:
-        return PvscsiDirectionIn;
-    /* TEST UNIT READY, START STOP UNIT, SYNCHRONIZE CACHE(10/16), PREVENT ALLOW MEDIUM REMOVAL,
-       RESERVE(6), RELEASE(6), SEEK(10). */
-    case 0x00: case 0x1B: case 0x35: case 0x91: case 0x1E: case 0x16: case 0x17: case 0x2B:
-        return PvscsiDirectionNone;
+    return Index < Srb->CdbLength && Index < sizeof(Srb->Cdb) ? Srb->Cdb[Index] : 0;
+}
+
+/* Count big-endian bytes of the CDB from Index. */
+static ULONGLONG
+PvscsiCdbField(PSCSI_REQUEST_BLOCK Srb, ULONG Index, ULONG Count)
+{
+    ULONGLONG value = 0;
+    ULONG i;
+
+    for (i = 0; i < Count; i++) {
+        value = (value << 8) | PvscsiCdbByte(Srb, Index + i);
+    }
+    return value;
+}
+
+/*
+ * The CDB length of an opcode's group; 0 for groups 3, 6 and 7, which QEMU refuses (INVALID
+ * COMMAND OPERATION CODE, no data phase: scsi_cdb_length).
+ */
+static ULONG
+PvscsiCdbGroupLength(UCHAR Opcode)
+{
+    switch (Opcode >> 5) {
+    case 0:
+        return 6;
+    case 1:
+    case 2:
+        return 10;
+    case 4:
+        return 16;
+    case 5:
+        return 12;
     default:
-        return PvscsiDirectionUnknown;
+        return 0;
     }
 }
 
 /*
- * The request's direction flags, or FALSE when the SRB's direction contradicts the CDB's,
- * which QEMU would never complete (Q4).
+ * WRITE SAME(10/16) with NDOB (byte 1 bit 0, "no data-out buffer"): QEMU derives no data phase
+ * and completes the command GOOD without writing anything (scsi_req_xfer gives it no length,
+ * scsi_disk_emulate_command then completes it; the zeroing in scsi_disk_emulate_write_same is
+ * reached only with a data phase), in 7.2 and now.
  */
 static BOOLEAN
-PvscsiDirectionFlags(PSCSI_REQUEST_BLOCK Srb, PVSCSI_DIRECTION CdbDirection, PULONG Flags)
+PvscsiIsWriteSameWithoutData(PSCSI_REQUEST_BLOCK Srb)
 {
-    ULONG srbDirection = Srb->SrbFlags & SRB_FLAGS_UNSPECIFIED_DIRECTION;
+    UCHAR opcode = Srb->Cdb[0];
 
-    if (Srb->DataTransferLength == 0) {
-        *Flags = PVSCSI_FLAG_CMD_DIR_NONE;
+    return (opcode == SCSIOP_WRITE_SAME || opcode == SCSIOP_WRITE_SAME16) && (PvscsiCdbByte(Srb, 1) & 0x01) != 0;
+}
+
+/*
+ * QEMU's list of data-out opcodes (scsi_cmd_xfer_mode): every other opcode with a transfer
+ * length moves data from the device, whatever the SCSI standard says. So WRITE ATOMIC(16),
+ * COMPARE AND WRITE, SANITIZE, SECURITY PROTOCOL OUT and POPULATE TOKEN, data-out commands
+ * missing here, are data-in to QEMU, and 0x24, reserved for a disk, is data-out.
+ */
+static BOOLEAN
+PvscsiIsToDevice(UCHAR Opcode)
+{
+    switch (Opcode) {
+    /* WRITE(6/10/12/16), WRITE AND VERIFY(10/12/16), VERIFY(10/12/16). */
+    case 0x0A: case 0x2A: case 0x2E: case 0xAA: case 0xAE: case 0x8A: case 0x8E:
+    case 0x2F: case 0xAF: case 0x8F:
+    /* COPY, COPY AND VERIFY, COMPARE, CHANGE DEFINITION, LOG SELECT, MODE SELECT(6/10), SEND
+       DIAGNOSTIC, WRITE BUFFER, FORMAT UNIT, REASSIGN BLOCKS. */
+    case 0x18: case 0x3A: case 0x39: case 0x40: case 0x4C: case 0x15: case 0x55: case 0x1D:
+    case 0x3B: case 0x04: case 0x07:
+    /* SEARCH DATA EQUAL/HIGH/LOW(10/12), UPDATE BLOCK, WRITE LONG(10), WRITE SAME(10/16), UNMAP,
+       MEDIUM SCAN. */
+    case 0x31: case 0x30: case 0x32: case 0xB1: case 0xB0: case 0xB2: case 0x3D: case 0x3F:
+    case 0x41: case 0x93: case 0x42: case 0x38:
+    /* SEND VOLUME TAG, SEND CUE SHEET, SEND DVD STRUCTURE, PERSISTENT RESERVE OUT, MAINTENANCE
+       OUT, and the scanner commands SET WINDOW and SCAN (SCAN shares START STOP UNIT's opcode,
+       which has no data). */
+    case 0xB6: case 0x5D: case 0xBF: case 0x5F: case 0xA4: case 0x24: case 0x1B:
         return TRUE;
-    }
-    if ((srbDirection == SRB_FLAGS_DATA_IN && CdbDirection == PvscsiDirectionOut) ||
-        (srbDirection == SRB_FLAGS_DATA_OUT && CdbDirection == PvscsiDirectionIn)) {
+    default:
         return FALSE;
     }
-    if (srbDirection == SRB_FLAGS_DATA_IN ||
-        (srbDirection == SRB_FLAGS_UNSPECIFIED_DIRECTION && CdbDirection == PvscsiDirectionIn)) {
-        *Flags = PVSCSI_FLAG_CMD_DIR_TOHOST;
-    } else if (srbDirection == SRB_FLAGS_DATA_OUT ||
-               (srbDirection == SRB_FLAGS_UNSPECIFIED_DIRECTION && CdbDirection == PvscsiDirectionOut)) {
-        *Flags = PVSCSI_FLAG_CMD_DIR_TODEVICE;
+}
+
+/* QEMU ata_passthrough_12_xfer / ata_passthrough_16_xfer for a disk. */
+static VOID
+PvscsiAtaPassThroughLength(PSCSI_REQUEST_BLOCK Srb, PPVSCSI_TRANSFER Transfer)
+{
+    ULONG flags = PvscsiCdbByte(Srb, 2);
+    BOOLEAN extend = Srb->Cdb[0] == SCSIOP_ATA_PASSTHROUGH16 && (PvscsiCdbByte(Srb, 1) & 0x01) != 0;
+    ULONGLONG count;
+
+    /* T_LENGTH: where the count is, if anywhere. */
+    switch (flags & 0x03) {
+    case 1:     /* FEATURES */
+        count = Srb->Cdb[0] == SCSIOP_ATA_PASSTHROUGH12 ? PvscsiCdbByte(Srb, 3) : PvscsiCdbByte(Srb, 4);
+        if (extend) {
+            count |= PvscsiCdbByte(Srb, 3) << 8;
+        }
+        break;
+    case 2:     /* SECTOR COUNT */
+        count = Srb->Cdb[0] == SCSIOP_ATA_PASSTHROUGH12 ? PvscsiCdbByte(Srb, 4) : PvscsiCdbByte(Srb, 6);
+        if (extend) {
+            count |= PvscsiCdbByte(Srb, 5) << 8;
+        }
+        break;
+    default:
+        count = 0;
+        break;
+    }
+    /* BYTE_BLOCK: the count is in blocks (T_TYPE: 512-byte ones or logical ones), else in bytes. */
+    if ((flags & 0x04) == 0) {
+        Transfer->Length = count;
+    } else if ((flags & 0x10) == 0) {
+        Transfer->Length = count * 512;
     } else {
-        /* Data with no direction at all, or an unknown opcode with an unspecified one: leave
-           the direction bits clear and let the device follow the CDB. */
-        *Flags = 0;
+        Transfer->Length = count;
+        Transfer->InBlocks = TRUE;
+    }
+}
+
+/*
+ * The data phase of the request's CDB (its CdbLength bytes) as QEMU derives it for a disk
+ * (TYPE_DISK). A refused group, or a CDB shorter than its group, moves nothing: QEMU answers
+ * INVALID COMMAND OPERATION CODE before anything moves.
+ */
+static VOID
+PvscsiCdbTransfer(PSCSI_REQUEST_BLOCK Srb, PPVSCSI_TRANSFER Transfer)
+{
+    UCHAR opcode = Srb->Cdb[0];
+    ULONG groupLength = PvscsiCdbGroupLength(opcode);
+    ULONGLONG field;
+
+    Transfer->Direction = PvscsiDirectionNone;
+    Transfer->Length = 0;
+    Transfer->InBlocks = FALSE;
+    Transfer->Media = FALSE;
+    if (groupLength == 0 || Srb->CdbLength < groupLength) {
+        return;
+    }
+
+    /* scsi_cdb_xfer: the group's transfer length field. */
+    switch (opcode >> 5) {
+    case 0:
+        field = PvscsiCdbByte(Srb, 4);
+        break;
+    case 1:
+    case 2:
+        field = PvscsiCdbField(Srb, 7, 2);
+        break;
+    case 4:
+        field = PvscsiCdbField(Srb, 10, 4);
+        break;
+    default:
+        field = PvscsiCdbField(Srb, 6, 4);
+        break;
+    }
+
+    /* scsi_req_xfer for a disk; the cases follow QEMU's, one group of opcodes each. */
+    switch (opcode) {
+    /* TEST UNIT READY, REZERO UNIT (REWIND), START STOP UNIT, SEEK(6) (SET CAPACITY), WRITE
+       FILEMARKS(6/16), SPACE, RESERVE(6), RELEASE(6), ERASE, PREVENT ALLOW MEDIUM REMOVAL,
+       SEEK(10), SYNCHRONIZE CACHE(10/16), LOCATE(16), LOCK UNLOCK CACHE, SET CD SPEED, SET
+       LIMITS, WRITE LONG(10), UPDATE BLOCK, RESERVE TRACK, SET READ AHEAD, PRE-FETCH(10/16),
+       ALLOW OVERWRITE: no data. */
+    case 0x00: case 0x01: case 0x1B: case 0x0B: case 0x10: case 0x80: case 0x11: case 0x16:
+    case 0x17: case 0x19: case 0x1E: case 0x2B: case 0x35: case 0x91: case 0x92: case 0x36:
+    case 0xBB: case 0x33: case 0x3F: case 0x3D: case 0x53: case 0xA7: case 0x34: case 0x90:
+    case 0x82:
+        break;
+    /* VERIFY(10/12/16): data only with BYTCHK; one block with BYTCHK 11b. */
+    case 0x2F: case 0xAF: case 0x8F:
+        switch (PvscsiCdbByte(Srb, 1) & 0x06) {
+        case 0x02:
+            Transfer->Length = field;
+            break;
+        case 0x06:
+            Transfer->Length = 1;
+            break;
+        default:
+            break;
+        }
+        Transfer->InBlocks = TRUE;
+        break;
+    /* WRITE SAME(10/16): one block, none with NDOB. */
+    case 0x41: case 0x93:
+        Transfer->Length = (PvscsiCdbByte(Srb, 1) & 0x01) == 0 ? 1 : 0;
+        Transfer->InBlocks = TRUE;
+        break;
+    /* READ CAPACITY(10), READ BLOCK LIMITS. */
+    case 0x25:
+        Transfer->Length = 8;
+        break;
+    case 0x05:
+        Transfer->Length = 6;
+        break;
+    /* SEND VOLUME TAG / SET STREAMING: bytes 8-9 on a disk. */
+    case 0xB6:
+        Transfer->Length = PvscsiCdbField(Srb, 8, 2);
+        break;
+    /* READ(6), READ REVERSE(6), WRITE(6): 0 means 256 blocks. */
+    case 0x08: case 0x0F: case 0x0A:
+        Transfer->Length = field == 0 ? 256 : field;
+        Transfer->InBlocks = TRUE;
+        Transfer->Media = opcode != 0x0F;
+        break;
+    /* READ/WRITE/WRITE AND VERIFY(10/12/16). */
+    case 0x28: case 0xA8: case 0x88: case 0x2A: case 0xAA: case 0x8A: case 0x2E: case 0xAE: case 0x8E:
+        Transfer->Length = field;
+        Transfer->InBlocks = TRUE;
+        Transfer->Media = TRUE;
+        break;
+    /* FORMAT UNIT: the parameter list header with FMTDATA (8 bytes with LONGLIST). */
+    case 0x04:
+        switch (PvscsiCdbByte(Srb, 1) & 0x30) {
+        case 0x10:
+            Transfer->Length = 4;
+            break;
+        case 0x30:
+            Transfer->Length = 8;
+            break;
+        default:
+            break;
+        }
+        break;
+    /* INQUIRY, RECEIVE DIAGNOSTIC RESULTS, SEND DIAGNOSTIC: bytes 3-4. */
+    case 0x12: case 0x1C: case 0x1D:
+        Transfer->Length = PvscsiCdbField(Srb, 3, 2);
+        break;
+    /* READ CD, READ BUFFER, WRITE BUFFER, SEND CUE SHEET: bytes 6-8. */
+    case 0xBE: case 0x3C: case 0x3B: case 0x5D:
+        Transfer->Length = PvscsiCdbField(Srb, 6, 3);
+        break;
+    /* PERSISTENT RESERVE OUT: bytes 5-8. */
+    case 0x5F:
+        Transfer->Length = PvscsiCdbField(Srb, 5, 4);
+        break;
+    /* ATA PASS-THROUGH(12/16): from the T_LENGTH, BYTE_BLOCK and T_TYPE fields. */
+    case SCSIOP_ATA_PASSTHROUGH12: case SCSIOP_ATA_PASSTHROUGH16:
+        PvscsiAtaPassThroughLength(Srb, Transfer);
+        break;
+    default:
+        Transfer->Length = field;
+        break;
+    }
+
+    /* scsi_cmd_xfer_mode. */
+    if (Transfer->Length == 0) {
+        Transfer->Direction = PvscsiDirectionNone;
+        Transfer->Media = FALSE;
+    } else if (opcode == SCSIOP_ATA_PASSTHROUGH12 || opcode == SCSIOP_ATA_PASSTHROUGH16) {
+        /* T_DIR. */
+        Transfer->Direction = (PvscsiCdbByte(Srb, 2) & 0x08) != 0 ? PvscsiDirectionIn : PvscsiDirectionOut;
+    } else {
+        Transfer->Direction = PvscsiIsToDevice(opcode) ? PvscsiDirectionOut : PvscsiDirectionIn;
+    }
+}
+
+/*
+ * Whether Bytes can be a logical block size: a multiple of 512 up to 64 KiB (QEMU's disks, whose
+ * MODE SELECT may set any multiple of 512 up to 65024; VMware's 512 and 4096).
+ */
+static BOOLEAN
+PvscsiIsPlausibleBlockSize(ULONGLONG Bytes)
+{
+    return Bytes >= 512 && Bytes <= 0x10000 && Bytes % 512 == 0;
+}
+
+/*
+ * Plans a request from its CDB, its flags and its buffer: the direction bits and how many bytes
+ * of the buffer the device gets (DataLen). Returns FALSE when the request must not go to the
+ * device; the caller completes it SRB_STATUS_INVALID_REQUEST, "the request contains invalid
+ * parameters" (DDI:ns-srb-_scsi_request_block).
+ *
+ * The device derives a command's direction and length from the CDB alone (PvscsiCdbTransfer), so
+ * the request it is given must agree with that:
+ * - A direction contradicting the device's is refused: QEMU never completes such a request, and
+ *   its next adapter reset aborts QEMU (pvscsi-facts.md Q4); sent without direction bits, data
+ *   would move the other way than the class driver asked.
+ * - A buffer shorter than a data-out transfer, or than a READ's blocks, is refused: QEMU moves
+ *   what the buffer holds and completes GOOD, so a short WRITE would half happen and be reported
+ *   done; with no buffer at all its DMA never completes. A data-in buffer shorter than an
+ *   allocation length is sent as it is: the device stops at its end.
+ * - A buffer longer than the transfer is sent only the transfer's bytes (QEMU moves the whole
+ *   buffer, so a WRITE would overwrite blocks past the CDB's range), and the rest is reported as
+ *   an underrun at completion (PvscsiCompleteOne).
+ * - A transfer over MaximumTransferLength is refused: the port promised never to send one.
+ * - WRITE SAME without a data-out buffer (NDOB) is refused: QEMU completes it GOOD and writes
+ *   nothing.
+ */
+static BOOLEAN
+PvscsiPlanRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, PULONG Direction, PULONG Send)
+{
+    ULONG srbDirection = Srb->SrbFlags & SRB_FLAGS_UNSPECIFIED_DIRECTION;
+    ULONG length = Srb->DataTransferLength;
+    ULONG blockSize = Adapter->BlockSizes[Srb->TargetId];
+    PVSCSI_TRANSFER transfer;
+    ULONGLONG wanted;
+
+    if (length > PVSCSI_MAX_TRANSFER || PvscsiIsWriteSameWithoutData(Srb)) {
+        return FALSE;
+    }
+    PvscsiCdbTransfer(Srb, &transfer);
+    if (transfer.Direction == PvscsiDirectionNone) {
+        *Direction = PVSCSI_FLAG_CMD_DIR_NONE;
+        *Send = 0;
+        return TRUE;
+    }
+    if ((srbDirection == SRB_FLAGS_DATA_IN && transfer.Direction == PvscsiDirectionOut) ||
+        (srbDirection == SRB_FLAGS_DATA_OUT && transfer.Direction == PvscsiDirectionIn)) {
+        return FALSE;
+    }
+    if (srbDirection == 0 && length != 0) {
+        /* The class driver said no data moves, and gave a buffer anyway. */
+        return FALSE;
+    }
+    *Direction = transfer.Direction == PvscsiDirectionIn ? PVSCSI_FLAG_CMD_DIR_TOHOST : PVSCSI_FLAG_CMD_DIR_TODEVICE;
+
+    if (!transfer.InBlocks) {
+        wanted = transfer.Length;
+    } else if (blockSize != 0) {
+        wanted = transfer.Length * blockSize;
+    } else if (PvscsiIsPlausibleBlockSize(length / transfer.Length) &&
+               (length / transfer.Length) * transfer.Length == length) {
+        /* Before the first READ CAPACITY answer: the buffer must hold a whole number of blocks
+           of a size a disk can have. */
+        wanted = length;
+    } else {
+        return FALSE;
+    }
+    if (wanted <= length) {
+        *Send = (ULONG)wanted;
+#if defined(PVSCSI_BREAK_SEND_WHOLE_BUFFER)
+        /* A deliberate mistake, compiled only into a test build (tests/c_reference.rs): the
+           whole buffer goes to the device, which then moves all of it. */
+        *Send = length;
+#endif
+    } else if (transfer.Direction == PvscsiDirectionIn && !transfer.Media) {
+        *Send = length;
+    } else {
+        return FALSE;
     }
     return TRUE;
+}
+
+/*
+ * Where a READ CAPACITY answer holds the logical block length: READ CAPACITY(10) at byte 4, READ
+ * CAPACITY(16) (SERVICE ACTION IN(16), service action 0x10) at byte 8; 0 for any other command.
+ */
+static ULONG
+PvscsiCapacityBlockLengthOffset(PSCSI_REQUEST_BLOCK Srb)
+{
+    if (Srb->Cdb[0] == SCSIOP_READ_CAPACITY) {
+        return 4;
+    }
+    if (Srb->Cdb[0] == SCSIOP_SERVICE_ACTION_IN16 && (PvscsiCdbByte(Srb, 1) & 0x1F) == SERVICE_ACTION_READ_CAPACITY16) {
+        return 8;
+    }
+    return 0;
+}
+
+/*
+ * What a command that succeeded tells about its target: READ CAPACITY its logical block size,
+ * read from the data buffer, which the port maps for this (MapBuffers TRUE; what the device
+ * wrote is checked before use); MODE SELECT that it may have changed it (QEMU lets a block
+ * descriptor set any multiple of 512 up to 65024), so it is unknown again.
+ */
+static VOID
+PvscsiLearnBlockSize(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb)
+{
+    ULONG offset = PvscsiCapacityBlockLengthOffset(Srb);
+    volatile UCHAR *data = (volatile UCHAR *)Srb->DataBuffer;
+    ULONG size;
+
+    if (offset != 0) {
+        if (data == NULL || Srb->DataTransferLength < offset + 4) {
+            return;
+        }
+        size = ((ULONG)data[offset] << 24) | ((ULONG)data[offset + 1] << 16) |
+               ((ULONG)data[offset + 2] << 8) | data[offset + 3];
+        if (PvscsiIsPlausibleBlockSize(size)) {
+            Adapter->BlockSizes[Srb->TargetId] = size;
+        }
+    } else if (Srb->Cdb[0] == SCSIOP_MODE_SELECT || Srb->Cdb[0] == SCSIOP_MODE_SELECT10) {
+        Adapter->BlockSizes[Srb->TargetId] = 0;
+    }
 }
 
 /* --------------------------------------------------------------------------------------------
@@ -745,41 +1093,58 @@ PvscsiStartParkedRequests(PPVSCSI_ADAPTER Adapter)
  * ------------------------------------------------------------------------------------------ */
 
 /*
- * Writes the request's scatter-gather list into its slot and returns the descriptor's DataAddr
- * and the flag to set: a single segment goes directly in DataAddr, as Linux and FreeBSD do. The
- * list comes from ScsiPortGetPhysicalAddress over DataBuffer, which with MapBuffers FALSE is a
- * handle the port translates, never dereferenced (DDI:nf-srb-scsiportgetphysicaladdress); each
- * piece is clamped to what remains of DataTransferLength, as the port may report more.
+ * Writes the scatter-gather list of the first Send bytes of the request's buffer into its slot
+ * and returns the descriptor's DataAddr and the flag to set: a single segment goes directly in
+ * DataAddr, as Linux and FreeBSD do. The pieces come from ScsiPortGetPhysicalAddress over
+ * DataBuffer (DDI:nf-srb-scsiportgetphysicaladdress), each clamped to what remains of
+ * DataTransferLength, as the port may report more, and then to what remains to be sent; the rest
+ * of the buffer is not sent. The port never splits a transfer of MaximumTransferLength into more
+ * pieces than NumberOfPhysicalBreaks allows, so a longer list is not one the device may get.
  */
 static BOOLEAN
-PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, PULONGLONG DataAddr, PULONG Flags)
+PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULONG Send, PULONGLONG DataAddr,
+              PULONG Flags)
 {
     ULONG listOffset = Adapter->Layout->SgOffset + Slot * PVSCSI_SG_LIST_BYTES;
     PPVSCSI_SG_ELEMENT list = (PPVSCSI_SG_ELEMENT)(Adapter->Uncached + listOffset);
     SCSI_PHYSICAL_ADDRESS pa;
     ULONG offset = 0;
+    ULONG left = Send;
     ULONG count = 0;
     ULONG length;
 
     *DataAddr = 0;
     *Flags = 0;
-    if (Srb->DataTransferLength == 0) {
+    if (Send == 0) {
         return TRUE;
     }
     while (offset < Srb->DataTransferLength) {
         length = 0;
         pa = ScsiPortGetPhysicalAddress(Adapter, Srb, (PUCHAR)Srb->DataBuffer + offset, &length);
-        if (pa.QuadPart == 0 || length == 0 || count >= PVSCSI_SG_ELEMENTS) {
+        if (pa.QuadPart == 0 || length == 0) {
             return FALSE;
         }
         if (length > Srb->DataTransferLength - offset) {
             length = Srb->DataTransferLength - offset;
         }
+        offset += length;
+        if (left == 0) {
+            break;
+        }
+        if (count > PVSCSI_PHYSICAL_BREAKS || count >= PVSCSI_SG_ELEMENTS) {
+            return FALSE;
+        }
+        if (length > left) {
+            length = left;
+        }
+        left -= length;
         list[count].Addr = pa.QuadPart;
         list[count].Length = length;
         list[count].Flags = 0;
-        offset += length;
         count++;
+    }
+    if (left != 0 || count == 0) {
+        return FALSE;
     }
     if (count == 1) {
         *DataAddr = list[0].Addr;
@@ -792,7 +1157,8 @@ PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, PULO
 
 /* Fills the next request descriptor and publishes it (Sections 5.2, 5.3). */
 static VOID
-PvscsiPostRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULONGLONG DataAddr, ULONG Flags)
+PvscsiPostRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULONGLONG DataAddr, ULONG Send,
+                  ULONG Flags)
 {
     const PVSCSI_LAYOUT *layout = Adapter->Layout;
     ULONG index = Adapter->ReqProd & (layout->ReqPages * PVSCSI_REQ_DESCS_PER_PAGE - 1);
@@ -807,7 +1173,7 @@ PvscsiPostRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, 
     PvscsiZeroMemory(desc, sizeof(*desc));
     desc->Context = PvscsiEncodeContext(Slot, Adapter->Slots[Slot].Generation);
     desc->DataAddr = DataAddr;
-    desc->DataLen = Srb->DataTransferLength;
+    desc->DataLen = Send;
     desc->SenseAddr = PvscsiUncachedPa(Adapter, layout->SenseOffset + Slot * PVSCSI_SENSE_BYTES);
     desc->SenseLen = PVSCSI_SENSE_BYTES;
     desc->Flags = Flags;
@@ -830,10 +1196,10 @@ PvscsiPostRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, 
 static VOID
 PvscsiExecuteScsi(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb)
 {
-    PVSCSI_DIRECTION cdbDirection;
     ULONGLONG dataAddr;
     ULONG flags;
     ULONG direction;
+    ULONG send;
     ULONG slot;
 
     if (!Adapter->Running) {
@@ -850,12 +1216,8 @@ PvscsiExecuteScsi(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb)
         PvscsiRejectRequest(Adapter, Srb, SRB_STATUS_INVALID_TARGET_ID);
         return;
     }
-    if (Srb->CdbLength == 0 || Srb->CdbLength > sizeof(Srb->Cdb)) {
-        PvscsiRejectRequest(Adapter, Srb, SRB_STATUS_INVALID_REQUEST);
-        return;
-    }
-    cdbDirection = PvscsiCdbDirection(Srb->Cdb[0]);
-    if (!PvscsiDirectionFlags(Srb, cdbDirection, &direction)) {
+    if (Srb->CdbLength == 0 || Srb->CdbLength > sizeof(Srb->Cdb) ||
+        !PvscsiPlanRequest(Adapter, Srb, &direction, &send)) {
         PvscsiRejectRequest(Adapter, Srb, SRB_STATUS_INVALID_REQUEST);
         return;
     }
@@ -867,14 +1229,15 @@ PvscsiExecuteScsi(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb)
         Adapter->OweNextRequest = TRUE;
         return;
     }
-    if (!PvscsiMapData(Adapter, Srb, slot, &dataAddr, &flags)) {
+    if (!PvscsiMapData(Adapter, Srb, slot, send, &dataAddr, &flags)) {
         Adapter->LayoutFaults++;
         PvscsiReleaseSlot(Adapter, slot);
         PvscsiRejectRequest(Adapter, Srb, SRB_STATUS_INVALID_REQUEST);
         return;
     }
-    PvscsiPostRequest(Adapter, Srb, slot, dataAddr, flags | direction);
+    PvscsiPostRequest(Adapter, Srb, slot, dataAddr, send, flags | direction);
     Adapter->Slots[slot].Srb = Srb;
+    Adapter->Slots[slot].Sent = send;
     PvscsiKick(Adapter, PvscsiIsReadWrite(Srb->Cdb[0]));
     /* A tagged request leaves the LU open for more; an untagged one must not (Driver Verifier
        0xF1/0x1005: NextLuRequest with an untagged request active). With MultipleRequestPerLu
@@ -1009,6 +1372,7 @@ PvscsiCompleteOne(PPVSCSI_ADAPTER Adapter, ULONGLONG Context, ULONGLONG DataLen,
     UCHAR senseCapacity;
     BOOLEAN aborting;
     ULONG generation;
+    ULONG sent;
     ULONG slot;
     ULONG i;
 
@@ -1019,6 +1383,7 @@ PvscsiCompleteOne(PPVSCSI_ADAPTER Adapter, ULONGLONG Context, ULONGLONG DataLen,
         return FALSE;
     }
     aborting = Adapter->Slots[slot].Aborting;
+    sent = Adapter->Slots[slot].Sent;
     srb = PvscsiReleaseSlot(Adapter, slot);
 
     /* Sense goes back only where there is a buffer and autosense is enabled (DDI:ns-srb-_scsi_request_block). */
@@ -1026,7 +1391,19 @@ PvscsiCompleteOne(PPVSCSI_ADAPTER Adapter, ULONGLONG Context, ULONGLONG DataLen,
     if (srb->SenseInfoBuffer != NULL && (srb->SrbFlags & SRB_FLAGS_DISABLE_AUTOSENSE) == 0) {
         senseCapacity = srb->SenseInfoBufferLength;
     }
-    PvscsiClassify(HostStatus, ScsiStatus, DataLen, SenseLen, srb->DataTransferLength, senseCapacity, aborting, &outcome);
+    PvscsiClassify(HostStatus, ScsiStatus, DataLen, SenseLen, sent, senseCapacity, aborting, &outcome);
+    if (outcome.SrbStatus == SRB_STATUS_SUCCESS && sent < srb->DataTransferLength) {
+        /* The device was given less than the buffer because the CDB transfers less: an
+           underrun, SRB_STATUS_DATA_OVERRUN with the bytes transferred
+           (KG:error-handling-in-scsi-miniport-drivers). QEMU cannot say how many of them it
+           filled (Section 6.3); what was sent bounds them. */
+        outcome.SrbStatus = SRB_STATUS_DATA_OVERRUN;
+        outcome.Underrun = TRUE;
+        outcome.Transferred = sent;
+    }
+    if (outcome.SrbStatus == SRB_STATUS_SUCCESS || outcome.SrbStatus == SRB_STATUS_DATA_OVERRUN) {
+        PvscsiLearnBlockSize(Adapter, srb);
+    }
     srb->ScsiStatus = outcome.ScsiStatus;
     if (outcome.Underrun && outcome.Transferred < srb->DataTransferLength) {
         /* It can only shrink (contract section 10, rule 13). */
@@ -1103,7 +1480,8 @@ PvscsiDrainMessages(PPVSCSI_ADAPTER Adapter)
     ULONG entries = layout->MsgPages * PVSCSI_MSG_DESCS_PER_PAGE;
     volatile PVSCSI_RING_MSG_DESC *ring = (volatile PVSCSI_RING_MSG_DESC *)(Adapter->Uncached + layout->MsgOffset);
     BOOLEAN changed = FALSE;
-    ULONG produced, pending, type;
+    volatile PVSCSI_MSG_DESC_DEV_STATUS_CHANGED *msg;
+    ULONG produced, pending, target;
 
     if (!Adapter->MsgRing) {
         return FALSE;
@@ -1116,9 +1494,14 @@ PvscsiDrainMessages(PPVSCSI_ADAPTER Adapter)
     }
     _ReadBarrier();
     while (pending-- != 0) {
-        type = ring[Adapter->MsgCons & (entries - 1)].Type;
-        if (type == PVSCSI_MSG_DEV_ADDED || type == PVSCSI_MSG_DEV_REMOVED) {
+        msg = (volatile PVSCSI_MSG_DESC_DEV_STATUS_CHANGED *)&ring[Adapter->MsgCons & (entries - 1)];
+        if (msg->Type == PVSCSI_MSG_DEV_ADDED || msg->Type == PVSCSI_MSG_DEV_REMOVED) {
             changed = TRUE;
+            /* Another disk, or none: its block size is to be learned again. */
+            target = msg->Target;
+            if (target < SCSI_MAXIMUM_TARGETS_PER_BUS) {
+                Adapter->BlockSizes[target] = 0;
+            }
         }
         Adapter->MsgCons++;
     }
@@ -1166,7 +1549,7 @@ DriverEntry(PVOID DriverObject, PVOID Argument2)
     hwInitData.SpecificLuExtensionSize = 0;
     hwInitData.SrbExtensionSize = 0;
     hwInitData.NumberOfAccessRanges = 2;    /* VMware: I/O BAR0 and the MMIO BAR1 */
-    hwInitData.MapBuffers = FALSE;          /* the data buffer is only translated, never touched */
+    hwInitData.MapBuffers = TRUE;           /* for READ CAPACITY's answer: PvscsiLearnBlockSize */
     hwInitData.NeedPhysicalAddresses = TRUE;
     hwInitData.TaggedQueuing = TRUE;
     hwInitData.AutoRequestSense = TRUE;

@@ -152,6 +152,8 @@ typedef struct _PVSCSI_SLOT {
     PSCSI_REQUEST_BLOCK Srb;    /* NULL: free */
     ULONG Generation;           /* 24 bits */
     BOOLEAN Aborting;           /* ABORT_CMD sent for it */
+    ULONG Sent;                 /* DataLen the device was given: at most DataTransferLength, less
+                                   when the CDB transfers less, which is then an underrun */
 } PVSCSI_SLOT, *PPVSCSI_SLOT;
 
 /*
@@ -186,6 +188,12 @@ typedef struct _PVSCSI_ADAPTER {
     ULONG MsgCons;                  /* message consumer index */
     ULONGLONG Busy;                 /* bit n set: slot n holds a request */
     PVSCSI_SLOT Slots[PVSCSI_MAX_SLOTS];
+
+    /*
+     * The logical block size of each target, from its last READ CAPACITY answer; 0 when unknown
+     * (PvscsiLearnBlockSize). It holds READ and WRITE to the length of their CDB.
+     */
+    ULONG BlockSizes[SCSI_MAXIMUM_TARGETS_PER_BUS];
 
     /*
      * Device misbehaviour the driver survived, for a look in a memory dump; nothing depends

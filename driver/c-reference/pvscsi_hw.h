@@ -166,6 +166,15 @@ typedef struct _PVSCSI_RING_MSG_DESC {
 #define PVSCSI_MSG_DEV_ADDED            0
 #define PVSCSI_MSG_DEV_REMOVED          1
 
+/* A device added or removed (the two message types above), the same 128 bytes (Section 5.6). */
+typedef struct _PVSCSI_MSG_DESC_DEV_STATUS_CHANGED {
+    ULONG Type;
+    ULONG Bus;
+    ULONG Target;
+    UCHAR Lun[8];
+    ULONG Pad[27];
+} PVSCSI_MSG_DESC_DEV_STATUS_CHANGED, *PPVSCSI_MSG_DESC_DEV_STATUS_CHANGED;
+
 /* Adapter (host) status of a completion (Section 6.1). */
 #define BTSTAT_SUCCESS                  0x00
 #define BTSTAT_LINKED_COMMAND_COMPLETED 0x0A
@@ -208,5 +217,7 @@ C_ASSERT(sizeof(PVSCSI_SG_ELEMENT) == 16);
 C_ASSERT(sizeof(PVSCSI_RING_CMP_DESC) == 32);
 C_ASSERT(FIELD_OFFSET(PVSCSI_RING_CMP_DESC, HostStatus) == 0x14);
 C_ASSERT(sizeof(PVSCSI_RING_MSG_DESC) == 128);
+C_ASSERT(sizeof(PVSCSI_MSG_DESC_DEV_STATUS_CHANGED) == 128);
+C_ASSERT(FIELD_OFFSET(PVSCSI_MSG_DESC_DEV_STATUS_CHANGED, Target) == 0x08);
 
 #endif /* PVSCSI_HW_H */
