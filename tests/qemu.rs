@@ -1,5 +1,6 @@
 //! The driver against QEMU's own pvscsi device: runs `tests/qemu/run` (issue 5) and asserts
-//! that it passed, on the linked-in driver, on the shipping image and on the C reference.
+//! that it passed, on the linked-in driver, on the shipping image, on the C reference and on the
+//! Storport image, each on every line that names `$DRIVER`.
 //!
 //! The harness boots a small Linux guest under QEMU (TCG) in which `rspvscsi-sim --hba uio:…`
 //! runs the driver's real code, through the SCSI Port emulator, on the real device model
@@ -54,17 +55,20 @@ fn driver_against_qemu_pvscsi() {
     match out.status.code() {
         Some(0) => {
             say!("{summary}");
-            // Both drivers ran in the guest: the shipping image passed its share of the lines.
-            let on_image = summary.split(" of them on rspvscsi.sys").next().and_then(|h| h.rsplit('(').next()).and_then(|n| n.trim().parse::<u32>().ok());
-            assert!(on_image.is_some_and(|n| n > 0), "no guest line ran rspvscsi.sys: {summary}");
+            // Every guest line that names $DRIVER passed on each image as well as on the
+            // linked-in driver: the shipping image, the C reference (driver/c-reference/, the
+            // malformed commands included) and the Storport flavour on the emulator's Storport.
+            let scenarios = std::env::var_os("RSPVSCSI_QEMU_SCENARIOS").map_or_else(|| root.join("tests/qemu/scenarios"), std::path::PathBuf::from);
+            let lines = std::fs::read_to_string(&scenarios).unwrap_or_else(|e| panic!("{}: {e}", scenarios.display()));
+            let on_every_driver = lines.lines().filter(|l| l.starts_with("guest") && l.contains("$DRIVER")).count();
+            let on_image = summary.split(" of them on rspvscsi.sys").next().and_then(|h| h.rsplit('(').next()).and_then(|n| n.trim().parse::<usize>().ok());
+            assert_eq!(on_image, Some(on_every_driver), "guest lines passed on rspvscsi.sys: {summary}");
             assert!(summary.contains("rspvscsi.sys probe vs model"), "the image's probe was not compared: {summary}");
-            // And the C reference (driver/c-reference/), on every line but the malformed commands.
-            let on_c = summary.split(" on rspvscsi_c.sys)").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<u32>().ok());
-            assert!(on_c.is_some_and(|n| n > 0), "no guest line ran rspvscsi_c.sys: {summary}");
+            let on_c = summary.split(" on rspvscsi_c.sys)").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<usize>().ok());
+            assert_eq!(on_c, Some(on_every_driver), "guest lines passed on rspvscsi_c.sys: {summary}");
             assert!(summary.contains("rspvscsi_c.sys probe vs model"), "the C reference's probe was not compared: {summary}");
-            // And the Storport flavour, as its image on the emulator's Storport.
-            let on_storport = summary.split(" on rspvscsi_storport.sys,").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<u32>().ok());
-            assert!(on_storport.is_some_and(|n| n > 0), "no guest line ran rspvscsi_storport.sys: {summary}");
+            let on_storport = summary.split(" on rspvscsi_storport.sys,").next().and_then(|h| h.rsplit(", ").next()).and_then(|n| n.trim().parse::<usize>().ok());
+            assert_eq!(on_storport, Some(on_every_driver), "guest lines passed on rspvscsi_storport.sys: {summary}");
             assert!(summary.contains("rspvscsi_storport.sys probe vs model"), "the Storport image's probe was not compared: {summary}");
         }
         Some(SKIP_STATUS) => skip(&format!("tests/qemu/run: {summary}")),
