@@ -374,7 +374,7 @@ struct Client<'a> {
 impl Client<'_> {
     /// Runs a request (again after a unit attention, as a class driver does) and, when checking,
     /// asserts its status and, when given, its `DataTransferLength` at completion.
-    fn run(&self, what: &str, request: Request, expect: Option<(u8, Option<u32>)>) -> scsiport_sim::Completion {
+    fn run(&self, what: &str, request: &Request, expect: Option<(u8, Option<u32>)>) -> scsiport_sim::Completion {
         let mut c = self.machine.execute(request.clone()).expect("no bug check");
         for _ in 0..3 {
             if !is_unit_attention(&c) {
@@ -412,8 +412,8 @@ fn cdb10(op: u8, b1: u8, lba: u32, len: u16) -> Vec<u8> {
 /// Requests whose CDB says something else than the SRB (issue 12, item 5, and the commands QEMU
 /// mishandles, item 1: tests/qemu/scenarios has the same ones against QEMU): the driver takes
 /// direction and length from the CDB as QEMU does, refuses a contradiction, a short buffer or
-/// WRITE SAME without data (INVALID_REQUEST), sends a long buffer only the CDB's bytes and
-/// reports the rest as an underrun (DATA_OVERRUN), and holds READ and WRITE to the block size it
+/// WRITE SAME without data (`INVALID_REQUEST`), sends a long buffer only the CDB's bytes and
+/// reports the rest as an underrun (`DATA_OVERRUN`), and holds READ and WRITE to the block size it
 /// learned from READ CAPACITY, forgets it after MODE SELECT and a hot-plug message.
 fn cdb_plan_workload(c: &Client<'_>) {
     const OK: u8 = sys::SRB_STATUS_SUCCESS;
@@ -424,21 +424,21 @@ fn cdb_plan_workload(c: &Client<'_>) {
     let scsi = |target, cdb: &[u8], dir, len: usize| Request::scsi(target, cdb, dir, vec![0; len]);
     let out = |cdb: &[u8], data: Vec<u8>| Request::scsi(0, cdb, Direction::Out, data);
     for target in [0, 1] {
-        c.run("TEST UNIT READY", Request::test_unit_ready(target), Some((OK, None)));
+        c.run("TEST UNIT READY", &Request::test_unit_ready(target), Some((OK, None)));
     }
 
     // Before the first READ CAPACITY answer the block size is unknown: the buffer must hold a
     // whole number of blocks of a size a disk can have.
-    c.run("WRITE(10) of 8 blocks from 512 bytes, block size unknown", out(&cdb10(0x2A, 0, 64, 8), vec![0x5A; b]), Some((INVALID, None)));
-    c.run("READ(10) of 2 blocks into 1024 bytes, block size unknown", scsi(0, &cdb10(0x28, 0, 0, 2), Direction::In, 2 * b), Some((OK, Some(bytes(2 * b)))));
-    c.run("READ(10) of 1 block into 4096 bytes, block size unknown", scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
-    c.run("READ CAPACITY(10)", Request::read_capacity10(0), Some((OK, None)));
-    c.run("READ(10) of 1 block into 4096 bytes, 512-byte blocks", scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
-    c.run("MODE SELECT(6), a header alone", out(&[0x15, 0x10, 0, 0, 4, 0], vec![0; 4]), Some((OK, None)));
-    c.run("READ(10) of 1 block into 4096 bytes after MODE SELECT", scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
+    c.run("WRITE(10) of 8 blocks from 512 bytes, block size unknown", &out(&cdb10(0x2A, 0, 64, 8), vec![0x5A; b]), Some((INVALID, None)));
+    c.run("READ(10) of 2 blocks into 1024 bytes, block size unknown", &scsi(0, &cdb10(0x28, 0, 0, 2), Direction::In, 2 * b), Some((OK, Some(bytes(2 * b)))));
+    c.run("READ(10) of 1 block into 4096 bytes, block size unknown", &scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
+    c.run("READ CAPACITY(10)", &Request::read_capacity10(0), Some((OK, None)));
+    c.run("READ(10) of 1 block into 4096 bytes, 512-byte blocks", &scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
+    c.run("MODE SELECT(6), a header alone", &out(&[0x15, 0x10, 0, 0, 4, 0], vec![0; 4]), Some((OK, None)));
+    c.run("READ(10) of 1 block into 4096 bytes after MODE SELECT", &scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
     let rc16 = cdb_of(16, &[0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32]);
-    c.run("READ CAPACITY(16)", scsi(0, &rc16, Direction::In, 32), Some((OK, None)));
-    c.run("READ(10) of 1 block into 4096 bytes after READ CAPACITY(16)", scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
+    c.run("READ CAPACITY(16)", &scsi(0, &rc16, Direction::In, 32), Some((OK, None)));
+    c.run("READ(10) of 1 block into 4096 bytes after READ CAPACITY(16)", &scsi(0, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
 
     // Data-out commands QEMU takes as data-in (WRITE ATOMIC(16), COMPARE AND WRITE, SANITIZE,
     // SECURITY PROTOCOL OUT, POPULATE TOKEN, WRITE ATTRIBUTE, RESERVE(10)), a data-in one it
@@ -460,47 +460,47 @@ fn cdb_plan_workload(c: &Client<'_>) {
         ("READ(10) of 1 block, flags say no data", cdb10(0x28, 0, 0, 1), Direction::None, 512),
         ("READ(10) of 257 blocks, over MaximumTransferLength", cdb10(0x28, 0, 0, 257), Direction::In, 257 * 512),
     ] {
-        c.run(what, scsi(0, &cdb, dir, len), Some((INVALID, None)));
+        c.run(what, &scsi(0, &cdb, dir, len), Some((INVALID, None)));
     }
 
     // A WRITE(10) of 1 block from a 2-block buffer writes 1 block and says so: the block after
     // it keeps what was written before.
-    c.run("WRITE(10) of 2 blocks", out(&cdb10(0x2A, 0, 64, 2), vec![0x11; 2 * b]), Some((OK, Some(bytes(2 * b)))));
-    c.run("WRITE(10) of 1 block from 2", out(&cdb10(0x2A, 0, 64, 1), vec![0x22; 2 * b]), Some((UNDERRUN, Some(bytes(b)))));
-    let read = c.run("READ(10) of both", scsi(0, &cdb10(0x28, 0, 64, 2), Direction::In, 2 * b), Some((OK, None)));
+    c.run("WRITE(10) of 2 blocks", &out(&cdb10(0x2A, 0, 64, 2), vec![0x11; 2 * b]), Some((OK, Some(bytes(2 * b)))));
+    c.run("WRITE(10) of 1 block from 2", &out(&cdb10(0x2A, 0, 64, 1), vec![0x22; 2 * b]), Some((UNDERRUN, Some(bytes(b)))));
+    let read = c.run("READ(10) of both", &scsi(0, &cdb10(0x28, 0, 64, 2), Direction::In, 2 * b), Some((OK, None)));
     if c.check {
         assert_eq!(read.data, [vec![0x22; b], vec![0x11; b]].concat(), "the WRITE of 1 block wrote 1 block");
     }
     // The same from a buffer starting inside a page: the list stops inside the first page.
-    c.run("WRITE(10) of 1 block from 2, inside a page", out(&cdb10(0x2A, 0, 66, 1), vec![0x33; 2 * b]).with_buffer_offset(0xF00), Some((UNDERRUN, Some(bytes(b)))));
-    c.run("READ(10) of 9 blocks into 16 KiB from 0x600", scsi(0, &cdb10(0x28, 0, 60, 9), Direction::In, 32 * b).with_buffer_offset(0x600), Some((UNDERRUN, Some(bytes(9 * b)))));
-    c.run("READ(10), SRB_FLAGS_UNSPECIFIED_DIRECTION", scsi(0, &cdb10(0x28, 0, 64, 1), Direction::In, b).with_flags(sys::SRB_FLAGS_DATA_OUT), Some((OK, Some(bytes(b)))));
-    c.run("READ(6) of 0 blocks: 256", scsi(0, &[0x08, 0, 0, 0, 0, 0], Direction::In, 256 * b), Some((OK, Some(bytes(256 * b)))));
-    c.run("WRITE SAME(10) of 4 blocks", out(&cdb10(0x41, 0, 128, 4), vec![0; b]), Some((OK, Some(bytes(b)))));
+    c.run("WRITE(10) of 1 block from 2, inside a page", &out(&cdb10(0x2A, 0, 66, 1), vec![0x33; 2 * b]).with_buffer_offset(0xF00), Some((UNDERRUN, Some(bytes(b)))));
+    c.run("READ(10) of 9 blocks into 16 KiB from 0x600", &scsi(0, &cdb10(0x28, 0, 60, 9), Direction::In, 32 * b).with_buffer_offset(0x600), Some((UNDERRUN, Some(bytes(9 * b)))));
+    c.run("READ(10), SRB_FLAGS_UNSPECIFIED_DIRECTION", &scsi(0, &cdb10(0x28, 0, 64, 1), Direction::In, b).with_flags(sys::SRB_FLAGS_DATA_OUT), Some((OK, Some(bytes(b)))));
+    c.run("READ(6) of 0 blocks: 256", &scsi(0, &[0x08, 0, 0, 0, 0, 0], Direction::In, 256 * b), Some((OK, Some(bytes(256 * b)))));
+    c.run("WRITE SAME(10) of 4 blocks", &out(&cdb10(0x41, 0, 128, 4), vec![0; b]), Some((OK, Some(bytes(b)))));
     // VERIFY(10) with BYTCHK 01b takes its block of data-out; QEMU's disk then refuses the
     // field (INVALID FIELD IN CDB).
-    c.run("VERIFY(10) BYTCHK 01b of 1 block", out(&cdb10(0x2F, 0x02, 64, 1), vec![0x22; b]), Some((sys::SRB_STATUS_ERROR, Some(bytes(b)))));
-    c.run("VERIFY(10) BYTCHK 0", scsi(0, &cdb10(0x2F, 0, 64, 1), Direction::None, 0), Some((OK, Some(0))));
+    c.run("VERIFY(10) BYTCHK 01b of 1 block", &out(&cdb10(0x2F, 0x02, 64, 1), vec![0x22; b]), Some((sys::SRB_STATUS_ERROR, Some(bytes(b)))));
+    c.run("VERIFY(10) BYTCHK 0", &scsi(0, &cdb10(0x2F, 0, 64, 1), Direction::None, 0), Some((OK, Some(0))));
 
     // Allocation lengths: a short buffer is filled up to its end, a long one gets the length
     // and reports the rest as an underrun; no data phase reports an empty buffer.
-    c.run("INQUIRY of 255 into 36", scsi(0, &[0x12, 0, 0, 0, 255, 0], Direction::In, 36), Some((OK, Some(36))));
-    c.run("INQUIRY of 36 into 512", scsi(0, &[0x12, 0, 0, 0, 36, 0], Direction::In, 512), Some((UNDERRUN, Some(36))));
-    c.run("TEST UNIT READY with a buffer", scsi(0, &[0, 0, 0, 0, 0, 0], Direction::In, 512), Some((UNDERRUN, Some(0))));
+    c.run("INQUIRY of 255 into 36", &scsi(0, &[0x12, 0, 0, 0, 255, 0], Direction::In, 36), Some((OK, Some(36))));
+    c.run("INQUIRY of 36 into 512", &scsi(0, &[0x12, 0, 0, 0, 36, 0], Direction::In, 512), Some((UNDERRUN, Some(36))));
+    c.run("TEST UNIT READY with a buffer", &scsi(0, &[0, 0, 0, 0, 0, 0], Direction::In, 512), Some((UNDERRUN, Some(0))));
     // What the device refuses itself still goes to it, without a data phase: a vendor opcode,
     // a READ(10) in 6 bytes (shorter than its group), ATA PASS-THROUGH(16) in its direction.
-    c.run("vendor opcode 0xC7, data-out", scsi(0, &[0xC7, 0, 0, 0, 0, 0], Direction::Out, 512), Some((sys::SRB_STATUS_ERROR, None)));
-    c.run("READ(10) in 6 bytes", scsi(0, &[0x28, 0, 0, 0, 0, 1], Direction::In, 512), None);
-    c.run("ATA PASS-THROUGH(16), T_DIR in", scsi(0, &cdb_of(16, &[0x85, 0, 0x0E, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xEC]), Direction::In, 512), None);
+    c.run("vendor opcode 0xC7, data-out", &scsi(0, &[0xC7, 0, 0, 0, 0, 0], Direction::Out, 512), Some((sys::SRB_STATUS_ERROR, None)));
+    c.run("READ(10) in 6 bytes", &scsi(0, &[0x28, 0, 0, 0, 0, 1], Direction::In, 512), None);
+    c.run("ATA PASS-THROUGH(16), T_DIR in", &scsi(0, &cdb_of(16, &[0x85, 0, 0x0E, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xEC]), Direction::In, 512), None);
 
     // A hot-plug message makes the driver forget the target's block size.
-    c.run("READ CAPACITY(10) of target 1", Request::read_capacity10(1), Some((OK, None)));
-    c.run("READ(10) of 1 block into 4096 bytes on target 1", scsi(1, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
+    c.run("READ CAPACITY(10) of target 1", &Request::read_capacity10(1), Some((OK, None)));
+    c.run("READ(10) of 1 block into 4096 bytes on target 1", &scsi(1, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((UNDERRUN, Some(bytes(b)))));
     c.device.detach(1);
     c.machine.run_until(|m| !m.logical_units(0).contains(&(0, 1, 0))).unwrap();
     c.device.attach(1, Disk::ram(8 << 20).unwrap()).unwrap();
     c.machine.run_until(|m| m.logical_units(0).contains(&(0, 1, 0))).unwrap();
-    c.run("READ(10) of 1 block into 4096 bytes on the new target 1", scsi(1, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
+    c.run("READ(10) of 1 block into 4096 bytes on the new target 1", &scsi(1, &cdb10(0x28, 0, 0, 1), Direction::In, 8 * b), Some((OK, Some(bytes(8 * b)))));
 }
 
 fn cdb_plans(rig: &Rig) {
