@@ -358,8 +358,9 @@ pub struct Interrupts {
     /// The ISR masked the HBA and the deferred part (SCSI Port's disable callback, Storport's
     /// DPC) has not unmasked it yet.
     pub deferred: bool,
-    /// `INTR_STATUS` bits the ISR saw, for the deferred part.
-    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
+    /// `INTR_STATUS` bits the ISR saw, for the deferred part (read by SCSI Port's; Storport's
+    /// DPC drains both rings whatever they were).
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // read on SCSI Port only
     pub saved_status: u32,
 }
 
@@ -388,7 +389,6 @@ impl Interrupts {
     }
 
     /// Masks the HBA until the deferred part runs, saving what was raised for it.
-    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn defer(&mut self, regs: &impl crate::port::Registers, raised: u32) {
         hw::mask_intr(regs);
         self.deferred = true;
@@ -398,7 +398,6 @@ impl Interrupts {
     /// The deferred part's end: unmasks the HBA. PVSCSI's line is `INTR_STATUS & INTR_MASK`,
     /// re-evaluated on every mask write, so completions posted meanwhile raise it again at once
     /// and nothing is lost (pvscsi-facts.md §3, §11).
-    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn undefer(&mut self, regs: &impl crate::port::Registers) {
         self.deferred = false;
         hw::unmask_intr(regs, self.current_mask());

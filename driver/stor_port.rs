@@ -15,14 +15,24 @@
 //!   "the best driver performance is achieved by preparing as much data as possible in
 //!   `HwStorBuildIo`"). `HwStorStartIo`, under the `StartIo` lock, takes a slot, copies the
 //!   descriptor into the ring and rings the doorbell.
-//! - `HwStorInterrupt` claims and acknowledges the interrupt and issues the DPC
-//!   (`DDI-storport:nc-storport-hw_interrupt`); it neither masks the HBA nor completes anything.
-//!   The DPC takes the `StartIo` lock, which owns the rings, and drains them
-//!   (`DDI-storport:nc-storport-hw_dpc_routine`). This is the Storport counterpart of SCSI Port's
-//!   deferred callback pair: the line drops when the status is acknowledged (PVSCSI's line is
-//!   `INTR_STATUS & INTR_MASK`, pvscsi-facts.md §3), a completion posted after that raises it
-//!   again, and a DPC already queued is not queued twice
-//!   (`DDI-storport:nf-storport-storportissuedpc`).
+//! - `HwStorInterrupt` claims and acknowledges the interrupt, masks the HBA and issues the DPC
+//!   (`DDI-storport:nc-storport-hw_interrupt`: everything that need not run at DIRQL is deferred
+//!   to the DPC); it completes nothing. The DPC takes the `StartIo` lock, which owns the rings,
+//!   drains them (`DDI-storport:nc-storport-hw_dpc_routine`), and unmasks the HBA at its end
+//!   under the interrupt lock ([`Hba::end_deferral`]). This is SCSI Port's deferred callback pair
+//!   (`HwScsiInterrupt` masks, `HwScsiDisableInterruptsCallback` unmasks) with the DPC in the
+//!   callbacks' place: while the DPC is pending the device raises no interrupt, so one interrupt
+//!   and one DPC carry a whole batch of completions. Nothing is lost at the unmask: PVSCSI's line
+//!   is `INTR_STATUS & INTR_MASK`, re-evaluated on every mask write (pvscsi-facts.md §3, §11), so
+//!   a completion posted after the DPC's last look at the ring raises it again at once.
+//! - The HBA is never left masked: only the ISR masks it, always together with
+//!   `StorPortIssueDpc`, and a DPC issued while one is queued is the same DPC, which runs once
+//!   (`DDI-storport:nf-storport-storportissuedpc`); a DPC issued while it runs is queued again,
+//!   so the ISR's batch is always drained by a run that starts after it. The mask the DPC
+//!   restores is the one the interrupt lock holds now, so a DPC left over from before a stop
+//!   keeps a stopped HBA masked; a restart and `HwStorInitialize` forget a deferral whose DPC
+//!   may not come (the DPC object is initialised again on a Plug and Play start), and a bus
+//!   reset leaves an HBA with a deferral masked for its DPC to unmask.
 //! - There is no readiness to signal: Storport ignores `NextRequest`
 //!   (`KG:storport-queue-management`), and the port is told how many requests the HBA takes
 //!   (`MaxNumberOfIO`), so a request never waits for a slot.
@@ -203,7 +213,8 @@ impl Hba {
 
     /// The bus reset of `HwStorResetBus` and `SRB_FUNCTION_RESET_BUS`: every outstanding request
     /// completed (`DDI-storport:nc-storport-hw_reset_bus`), the HBA unmasked again under the
-    /// interrupt lock, which owns the mask.
+    /// interrupt lock, which owns the mask; if the ISR masked it and its DPC is still to come, it
+    /// stays masked (`current_mask`) and that DPC unmasks it.
     fn reset_bus<C: storport::Notify<Self> + Synchronize<Self>>(st: &mut StartIoState, ctx: &mut C) -> bool {
         let mask = st.dev.reset_bus(ctx);
         ctx.synchronize(|irq, _| {
@@ -215,6 +226,18 @@ impl Hba {
             }
         });
         mask.is_some()
+    }
+
+    /// The DPC's end (`StorPortSynchronizeAccess`, the interrupt lock, which owns the mask):
+    /// unmasks the HBA the ISR masked, as SCSI Port's `HwScsiDisableInterruptsCallback` does. The
+    /// mask written is the current one, 0 if the adapter was stopped meanwhile; PVSCSI re-raises
+    /// the line at once for a completion the DPC did not see (`Interrupts::undefer`).
+    fn end_deferral(irq: &mut InterruptState) {
+        irq.irq.saved_status = 0;
+        match irq.regs.as_ref() {
+            Some(regs) => irq.irq.undefer(regs),
+            None => irq.irq.deferred = false,
+        }
     }
 
     /// Completes a request `HwStorBuildIo` does not pass on.
@@ -314,6 +337,8 @@ impl Miniport for Hba {
     /// is ready before the first can arrive (`DDI-storport:nc-storport-hw_initialize`).
     fn hw_initialize(&self, irq: &mut InterruptState, _ctx: &mut InitializeCtx<'_, Self>) -> bool {
         let Some(regs) = irq.regs.as_ref() else { return false };
+        // A deferral from before (its DPC object is about to be initialised again) is void.
+        irq.irq.deferred = false;
         hw::ack_intr(regs, intr::ALL_SUPPORTED);
         hw::unmask_intr(regs, irq.irq.current_mask());
         true
@@ -384,20 +409,21 @@ impl Miniport for Hba {
     }
 
     /// `HwStorInterrupt` (`DDI-storport:nc-storport-hw_interrupt`): claims only an interrupt this
-    /// HBA raised (the line may be shared), acknowledges it and issues the DPC. Nothing else at
-    /// DIRQL.
+    /// HBA raised (the line may be shared), acknowledges it, masks the HBA until the DPC has run
+    /// and issues the DPC (`DDI-storport:nf-storport-storportissuedpc`). Nothing else at DIRQL.
     fn hw_interrupt(&self, irq: &mut InterruptState, ctx: &mut InterruptCtx<'_, Self>) -> bool {
         let Some(regs) = irq.regs.as_ref() else { return false };
-        if irq.irq.claim(regs, false).is_none() {
-            return false;
-        }
+        let Some(raised) = irq.irq.claim(regs, false) else { return false };
+        irq.irq.defer(regs, raised);
+        // FALSE means the DPC is queued already, and that run drains the rings and unmasks.
         ctx.issue_dpc();
         true
     }
 
     /// `HwStorDpcRoutine` (`DDI-storport:nc-storport-hw_dpc_routine`): with the `StartIo` lock,
     /// which owns the rings and the slots (`DDI-storport:nf-storport-storportacquirespinlock`),
-    /// drains the message ring and the completion ring and completes what the device finished.
+    /// drains the message ring and the completion ring and completes what the device finished;
+    /// then, with the `StartIo` lock released, unmasks the HBA under the interrupt lock.
     fn hw_dpc(&self, _dpc: &mut (), ctx: &mut DpcCtx<'_, Self>) {
         ctx.with_start_io_lock(|st, locked| {
             self.catch_up(st, locked);
@@ -406,6 +432,7 @@ impl Miniport for Hba {
             }
             st.dev.drain_completions(locked, &self.blocks);
         });
+        ctx.synchronize(|irq, _| Self::end_deferral(irq));
     }
 
     /// `HwStorResetBus` (`DDI-storport:nc-storport-hw_reset_bus`), under the `StartIo` lock.
@@ -433,8 +460,11 @@ impl Miniport for Hba {
             AdapterControl::Restart => {
                 // What HwStorInitialize does needs the rings, which the `StartIo` lock owns: the
                 // next holder of that lock sets them up again and unmasks (`Hba::catch_up`), and
-                // until then the HBA stays masked and quiet, as the stop left it.
+                // until then the HBA stays masked and quiet, as the stop left it. A deferral from
+                // before the stop is forgotten: its DPC, if it still comes, unmasks nothing
+                // (`Hba::end_deferral` writes the current mask) and the restart owes it nothing.
                 irq.irq.deferred = false;
+                irq.irq.saved_status = 0;
                 self.restarts.fetch_add(1, Ordering::Release);
             }
         }
