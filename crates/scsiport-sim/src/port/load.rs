@@ -342,39 +342,7 @@ impl MachineCore {
             return self.halt_error().map_or(Ok(()), Err);
         };
         let max = sys::ScsiAdapterControlMax as usize;
-        // ULONG MaxControlType; BOOLEAN SupportedTypeList[max]; then canary bytes.
-        let mut buf = vec![0u32; 8];
-        let bytes: *mut u8 = buf.as_mut_ptr().cast();
-        // SAFETY: `buf` holds 32 bytes: the ULONG, `max` booleans and canaries after them.
-        unsafe {
-            bytes.cast::<u32>().write_unaligned(sys::ScsiAdapterControlMax.cast_unsigned());
-        }
-        for i in 0..(32 - 4) {
-            let v = if i < max { 0 } else { CANARY };
-            let p = bytes.wrapping_add(4 + i);
-            // SAFETY: 4 + i < 32, inside `buf`.
-            unsafe { p.write(v) };
-        }
-        let devext = ad.devext_ptr();
-        let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static("ScsiQuerySupportedControlTypes"))], || {
-            // SAFETY: the miniport's HwScsiAdapterControl with a port-allocated list.
-            unsafe { control(devext, sys::ScsiQuerySupportedControlTypes, bytes.cast()) }
-        });
-        let mut supported = [false; 5];
-        let mut overrun = None;
-        for i in 0..(32 - 4) {
-            let p = bytes.wrapping_add(4 + i);
-            // SAFETY: as above.
-            let v = unsafe { p.read() };
-            if i < max {
-                if let Some(s) = supported.get_mut(i) {
-                    *s = v != 0;
-                }
-            } else if v != CANARY && overrun.is_none() {
-                overrun = Some(i);
-            }
-        }
-        drop(buf);
+        let (r, supported, overrun) = self.query_control_list::<5>(ad, control, 32);
         if let Some(i) = overrun {
             self.violation(
                 Some(ad.index),
@@ -391,6 +359,46 @@ impl MachineCore {
         }
         ad.st().supported = supported;
         self.halt_error().map_or(Ok(()), Err)
+    }
+
+    /// `ScsiQuerySupportedControlTypes` as both ports send it: a `SCSI_SUPPORTED_CONTROL_TYPE_LIST`
+    /// of `MAX` entries in a port-allocated block of `total` bytes, canary bytes after the list.
+    /// Returns what `HwAdapterControl` returned, the entries as it left them, and the first byte
+    /// past the list it wrote, if any (for the callers' `ControlListOverrun` rules).
+    pub(crate) fn query_control_list<const MAX: usize>(
+        self: &Arc<Self>,
+        ad: &Arc<Adapter>,
+        control: unsafe extern "win64" fn(PVOID, sys::SCSI_ADAPTER_CONTROL_TYPE, PVOID) -> sys::SCSI_ADAPTER_CONTROL_STATUS,
+        total: usize,
+    ) -> (sys::SCSI_ADAPTER_CONTROL_STATUS, [bool; MAX], Option<usize>) {
+        let max = MAX;
+        // ULONG MaxControlType; BOOLEAN SupportedTypeList[max]; then canary bytes.
+        let mut buf = vec![0u32; total.div_ceil(4)];
+        let bytes: *mut u8 = buf.as_mut_ptr().cast();
+        // SAFETY: `buf` holds at least `total` bytes: the ULONG, `max` booleans and the canaries.
+        unsafe { bytes.cast::<u32>().write_unaligned(u32::try_from(max).unwrap_or(0)) };
+        for i in 0..(total - 4) {
+            // SAFETY: 4 + i < total, inside `buf`.
+            unsafe { bytes.wrapping_add(4 + i).write(if i < max { 0 } else { CANARY }) };
+        }
+        let devext = ad.devext_ptr();
+        let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static("ScsiQuerySupportedControlTypes"))], || {
+            // SAFETY: the miniport's HwAdapterControl with a port-allocated list.
+            unsafe { control(devext, sys::ScsiQuerySupportedControlTypes, bytes.cast()) }
+        });
+        let mut supported = [false; MAX];
+        let mut overrun = None;
+        for i in 0..(total - 4) {
+            // SAFETY: as above.
+            let v = unsafe { bytes.wrapping_add(4 + i).read() };
+            if let Some(s) = supported.get_mut(i) {
+                *s = v != 0;
+            } else if v != CANARY && overrun.is_none() {
+                overrun = Some(i);
+            }
+        }
+        drop(buf);
+        (r, supported, overrun)
     }
 
     /// The INQUIRY scan of `NT4:A.4.4` (contract §2.7): every bus, target (but the initiator) and

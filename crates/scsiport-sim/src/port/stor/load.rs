@@ -14,7 +14,6 @@ use sys::{BOOLEAN, FALSE, PVOID, TRUE};
 use super::{HELD_INTERRUPT, STOR_CONTROL_TYPES, StorConfigBox, StorHwInit, StorSt, UNCACHED_FIELD_NAMES, uncached_fields};
 use crate::hba::BarKind;
 use crate::port::{Adapter, Caps, Error, ExtBlock, MachineCore, Phase, Routine, lock};
-use crate::trace::J;
 use crate::verifier::Rule;
 
 /// `STATUS_SUCCESS`, `STATUS_INVALID_PARAMETER`, `STATUS_NO_SUCH_DEVICE`,
@@ -26,9 +25,6 @@ const STATUS_REVISION_MISMATCH: u32 = 0xC000_0059;
 
 /// `STOR_FEATURE_VIRTUAL_MINIPORT` (`DDI-storport:ns-storport-_hw_initialization_data~r1`).
 const STOR_FEATURE_VIRTUAL_MINIPORT: u32 = 0x1;
-
-/// Canary bytes after the control-type list.
-const CANARY: u8 = 0xA7;
 
 impl MachineCore {
     /// `StorPortInitialize`: checks the arguments and the `HW_INITIALIZATION_DATA`
@@ -397,32 +393,7 @@ impl MachineCore {
     fn stor_query_controls(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
         let Some(control) = ad.st().adapter_control_fn() else { return Ok(()) };
         let max = STOR_CONTROL_TYPES;
-        let total = 4 + max + 16;
-        let mut buf = vec![0u32; total.div_ceil(4)];
-        let bytes: *mut u8 = buf.as_mut_ptr().cast();
-        // SAFETY: `buf` holds at least `total` bytes: the ULONG, `max` booleans and the canaries.
-        unsafe { bytes.cast::<u32>().write_unaligned(u32::try_from(max).unwrap_or(0)) };
-        for i in 0..(total - 4) {
-            // SAFETY: 4 + i < total, inside `buf`.
-            unsafe { bytes.wrapping_add(4 + i).write(if i < max { 0 } else { CANARY }) };
-        }
-        let devext = ad.devext_ptr();
-        let r = self.call(Some(ad), Routine::AdapterControl, &[("control", J::Static("ScsiQuerySupportedControlTypes"))], || {
-            // SAFETY: the miniport's HwStorAdapterControl with a port-allocated list.
-            unsafe { control(devext, sys::ScsiQuerySupportedControlTypes, bytes.cast()) }
-        });
-        let mut supported = [false; STOR_CONTROL_TYPES];
-        let mut overrun = None;
-        for i in 0..(total - 4) {
-            // SAFETY: as above.
-            let v = unsafe { bytes.wrapping_add(4 + i).read() };
-            if let Some(s) = supported.get_mut(i) {
-                *s = v != 0;
-            } else if v != CANARY && overrun.is_none() {
-                overrun = Some(i);
-            }
-        }
-        drop(buf);
+        let (r, supported, overrun) = self.query_control_list::<STOR_CONTROL_TYPES>(ad, control, 4 + max + 16);
         if let Some(i) = overrun {
             self.violation(
                 Some(ad.index),
