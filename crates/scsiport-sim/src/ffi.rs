@@ -81,25 +81,45 @@ unsafe extern "C" {
 }
 
 extern "C" fn on_notify(ty: i32, ext: PVOID, a0: usize, a1: usize, a2: usize, a3: usize, _n: i32) {
-    guarded((), "ScsiPortNotification", || {
-        let Some((m, ad, routine)) = resolve(ext, "ScsiPortNotification") else { return };
-        if m.port != crate::Port::ScsiPort {
-            m.violation(Some(ad.index), Rule::BadServiceArgument, [u64::from(ty.cast_unsigned()), 0, 0], "ScsiPortNotification on a Storport machine".into());
-            return;
-        }
-        m.notification(&ad, routine, ty, [a0, a1, a2, a3]);
+    forward_notification("ScsiPortNotification", crate::Port::ScsiPort, ty, ext, |m, ad, routine| {
+        m.notification(ad, routine, ty, [a0, a1, a2, a3]);
     });
 }
 
 extern "C" fn on_debug(level: u32, text: *const std::ffi::c_char) {
-    guarded((), "ScsiDebugPrint", || {
+    forward_debug_print("ScsiDebugPrint", level, text);
+}
+
+/// A notification the C shim read off a port's variadic `*Notification`, for `dispatch` on the
+/// machine of the running routine, if it is a machine of that `port`.
+pub(crate) fn forward_notification(
+    name: &'static str,
+    port: crate::Port,
+    ty: i32,
+    ext: PVOID,
+    dispatch: impl FnOnce(&Arc<MachineCore>, &Arc<Adapter>, Routine),
+) {
+    guarded((), name, || {
+        let Some((m, ad, routine)) = resolve(ext, name) else { return };
+        if m.port != port {
+            let other = if port == crate::Port::ScsiPort { "Storport" } else { "SCSI Port" };
+            m.violation(Some(ad.index), Rule::BadServiceArgument, [u64::from(ty.cast_unsigned()), 0, 0], format!("{name} on a {other} machine"));
+            return;
+        }
+        dispatch(&m, &ad, routine);
+    });
+}
+
+/// A debug print the C shim formatted (`ScsiDebugPrint`, `StorPortDebugPrint`), into the trace.
+pub(crate) fn forward_debug_print(name: &'static str, level: u32, text: *const std::ffi::c_char) {
+    guarded((), name, || {
         if text.is_null() {
             return;
         }
         // SAFETY: the shim passes its NUL-terminated formatting buffer.
         let s = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy().into_owned();
         if let Some((m, ad, _)) = current() {
-            m.trace(ad.map(|a| a.index), "port", &[("fn", J::Static("ScsiDebugPrint")), ("level", J::from(level)), ("text", J::Str(s))]);
+            m.trace(ad.map(|a| a.index), "port", &[("fn", J::Static(name)), ("level", J::from(level)), ("text", J::Str(s))]);
         }
     });
 }
@@ -317,13 +337,26 @@ pub extern "win64" fn ScsiPortFlushDma(DeviceExtension: PVOID) {
     });
 }
 
+/// The machine and adapter a register accessor works on: SCSI Port's accessors take only the
+/// register; Storport's take the device extension too, which is cross-checked
+/// (`DDI-storport:nf-storport-storportreadregisterulong`).
+macro_rules! register_target {
+    ($name:expr) => {
+        $crate::ffi::resolve_register($name)
+    };
+    ($name:expr, $ext:ident) => {
+        $crate::ffi::resolve($ext, $name).map(|(m, ad, _)| (m, ad))
+    };
+}
+
+/// `*ReadRegister*`, `*ReadPort*` (with `, DeviceExtension` for Storport's form).
 macro_rules! reg_read {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
+    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
         #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(Register: $ptr) -> $ty {
-            guarded(0, stringify!($name), || {
-                let Some((m, ad)) = resolve_register(stringify!($name)) else { return 0 };
+        pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr) -> $ty {
+            $crate::ffi::guarded(0, stringify!($name), || {
+                let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return 0 };
                 let v = m.register_read(&ad, stringify!($name), Register as usize, $size, $port).unwrap_or(0);
                 #[allow(clippy::cast_possible_truncation)]
                 { v as $ty }
@@ -332,26 +365,28 @@ macro_rules! reg_read {
     };
 }
 
+/// `*WriteRegister*`, `*WritePort*`.
 macro_rules! reg_write {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
+    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
         #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(Register: $ptr, Value: $ty) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
+        pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Value: $ty) {
+            $crate::ffi::guarded((), stringify!($name), || {
+                let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
                 let _ = m.register_write(&ad, stringify!($name), Register as usize, $size, $port, u32::from(Value));
             });
         }
     };
 }
 
+/// `*ReadRegisterBuffer*`, `*ReadPortBuffer*`.
 macro_rules! reg_read_buf {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
+    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: `Count` reads (the same port, or consecutive registers).")]
         #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
+        pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Buffer: $ptr, Count: ULONG) {
+            $crate::ffi::guarded((), stringify!($name), || {
+                let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
                 for i in 0..Count as usize {
                     let o = if $port { off } else { off + (i * $size) as u64 };
@@ -366,13 +401,14 @@ macro_rules! reg_read_buf {
     };
 }
 
+/// `*WriteRegisterBuffer*`, `*WritePortBuffer*`.
 macro_rules! reg_write_buf {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
+    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: `Count` writes (the same port, or consecutive registers).")]
         #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(Register: $ptr, Buffer: $ptr, Count: ULONG) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad)) = resolve_register(stringify!($name)) else { return };
+        pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Buffer: $ptr, Count: ULONG) {
+            $crate::ffi::guarded((), stringify!($name), || {
+                let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
                 let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
                 for i in 0..Count as usize {
                     let o = if $port { off } else { off + (i * $size) as u64 };
@@ -386,6 +422,15 @@ macro_rules! reg_write_buf {
         }
     };
 }
+
+/// The `(name, address)` table of a port's exports.
+macro_rules! export_table {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), $name as *const () as usize)),*]
+    };
+}
+
+pub(crate) use {export_table, reg_read, reg_read_buf, reg_write, reg_write_buf, register_target};
 
 reg_read!(ScsiPortReadRegisterUchar, PUCHAR, UCHAR, 1, false);
 reg_read!(ScsiPortReadRegisterUshort, PUSHORT, USHORT, 2, false);
@@ -416,12 +461,6 @@ unsafe extern "win64" {
     // The C shim's variadic entry points (csrc/notify.c), for their addresses.
     fn ScsiPortNotification(NotificationType: i32, HwDeviceExtension: PVOID, ...);
     fn ScsiDebugPrint(DebugPrintLevel: ULONG, DebugMessage: *const std::ffi::c_char, ...);
-}
-
-macro_rules! export_table {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), $name as *const () as usize)),*]
-    };
 }
 
 /// Every routine the emulated `scsiport.sys` exports, by name: what the PE loader resolves a

@@ -13,7 +13,7 @@ use scsiport_sys as sys;
 use sys::storport as stor;
 use sys::{BOOLEAN, FALSE, INTERFACE_TYPE, LARGE_INTEGER, LONG, PUCHAR, PULONG, PUSHORT, PVOID, SCSI_REQUEST_BLOCK, UCHAR, ULONG, ULONG_PTR, USHORT};
 
-use crate::ffi::{DebugFn, NotifyFn, guarded, resolve};
+use crate::ffi::{DebugFn, NotifyFn, export_table, forward_debug_print, forward_notification, guarded, reg_read, reg_read_buf, reg_write, reg_write_buf, resolve};
 use crate::port::{Port, current};
 use crate::trace::J;
 use crate::verifier::Rule;
@@ -23,27 +23,13 @@ unsafe extern "C" {
 }
 
 extern "C" fn on_stor_notify(ty: i32, ext: PVOID, a0: usize, a1: usize, a2: usize, a3: usize, _n: i32) {
-    guarded((), "StorPortNotification", || {
-        let Some((m, ad, routine)) = resolve(ext, "StorPortNotification") else { return };
-        if m.port != Port::Storport {
-            m.violation(Some(ad.index), Rule::BadServiceArgument, [u64::from(ty.cast_unsigned()), 0, 0], "StorPortNotification on a SCSI Port machine".into());
-            return;
-        }
-        m.stor_notification(&ad, routine, ty, [a0, a1, a2, a3]);
+    forward_notification("StorPortNotification", Port::Storport, ty, ext, |m, ad, routine| {
+        m.stor_notification(ad, routine, ty, [a0, a1, a2, a3]);
     });
 }
 
 extern "C" fn on_stor_debug(level: u32, text: *const std::ffi::c_char) {
-    guarded((), "StorPortDebugPrint", || {
-        if text.is_null() {
-            return;
-        }
-        // SAFETY: the shim passes its NUL-terminated formatting buffer.
-        let s = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy().into_owned();
-        if let Some((m, ad, _)) = current() {
-            m.trace(ad.map(|a| a.index), "port", &[("fn", J::Static("StorPortDebugPrint")), ("level", J::from(level)), ("text", J::Str(s))]);
-        }
-    });
+    forward_debug_print("StorPortDebugPrint", level, text);
 }
 
 /// Connects the C shim's Storport entry points (idempotent).
@@ -276,111 +262,35 @@ queue_control! {
         |m, ad| m.stor_queue_control(&ad, "StorPortDeviceReady", Some((PathId, TargetId, Lun)), 0);
 }
 
-macro_rules! reg_read {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
-        #[doc = concat!("`", stringify!($name), "`: checked (kind, width, range: 0x2005) and forwarded to the HBA.")]
-        #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(HwDeviceExtension: PVOID, Register: $ptr) -> $ty {
-            guarded(0, stringify!($name), || {
-                let Some((m, ad, _)) = resolve(HwDeviceExtension, stringify!($name)) else { return 0 };
-                let v = m.register_read(&ad, stringify!($name), Register as usize, $size, $port).unwrap_or(0);
-                #[allow(clippy::cast_possible_truncation)]
-                { v as $ty }
-            })
-        }
-    };
-}
-
-macro_rules! reg_write {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
-        #[doc = concat!("`", stringify!($name), "`: checked (kind, width, range: 0x2005) and forwarded to the HBA.")]
-        #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(HwDeviceExtension: PVOID, Register: $ptr, Value: $ty) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad, _)) = resolve(HwDeviceExtension, stringify!($name)) else { return };
-                let _ = m.register_write(&ad, stringify!($name), Register as usize, $size, $port, u32::from(Value));
-            });
-        }
-    };
-}
-
-macro_rules! reg_read_buf {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
-        #[doc = concat!("`", stringify!($name), "`: `Count` reads (the same port, or consecutive registers).")]
-        #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(HwDeviceExtension: PVOID, Register: $ptr, Buffer: $ptr, Count: ULONG) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad, _)) = resolve(HwDeviceExtension, stringify!($name)) else { return };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
-                for i in 0..Count as usize {
-                    let o = if $port { off } else { off + (i * $size) as u64 };
-                    let v = ad.hba.read(bar, o, $size);
-                    m.trace_register(&ad, stringify!($name), bar, o, v);
-                    #[allow(clippy::cast_possible_truncation)]
-                    // SAFETY: the miniport's buffer of `Count` elements.
-                    unsafe { Buffer.add(i).write_unaligned(v as $ty) };
-                }
-            });
-        }
-    };
-}
-
-macro_rules! reg_write_buf {
-    ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal) => {
-        #[doc = concat!("`", stringify!($name), "`: `Count` writes (the same port, or consecutive registers).")]
-        #[unsafe(no_mangle)]
-        pub extern "win64" fn $name(HwDeviceExtension: PVOID, Register: $ptr, Buffer: $ptr, Count: ULONG) {
-            guarded((), stringify!($name), || {
-                let Some((m, ad, _)) = resolve(HwDeviceExtension, stringify!($name)) else { return };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
-                for i in 0..Count as usize {
-                    let o = if $port { off } else { off + (i * $size) as u64 };
-                    // SAFETY: the miniport's buffer of `Count` elements.
-                    let v = unsafe { Buffer.add(i).read_unaligned() };
-                    m.trace_register(&ad, stringify!($name), bar, o, u32::from(v));
-                    ad.hba.write(bar, o, $size, u32::from(v));
-                }
-                m.note_line(&ad);
-            });
-        }
-    };
-}
-
-reg_read!(StorPortReadRegisterUchar, PUCHAR, UCHAR, 1, false);
-reg_read!(StorPortReadRegisterUshort, PUSHORT, USHORT, 2, false);
-reg_read!(StorPortReadRegisterUlong, PULONG, ULONG, 4, false);
-reg_read!(StorPortReadPortUchar, PUCHAR, UCHAR, 1, true);
-reg_read!(StorPortReadPortUshort, PUSHORT, USHORT, 2, true);
-reg_read!(StorPortReadPortUlong, PULONG, ULONG, 4, true);
-reg_write!(StorPortWriteRegisterUchar, PUCHAR, UCHAR, 1, false);
-reg_write!(StorPortWriteRegisterUshort, PUSHORT, USHORT, 2, false);
-reg_write!(StorPortWriteRegisterUlong, PULONG, ULONG, 4, false);
-reg_write!(StorPortWritePortUchar, PUCHAR, UCHAR, 1, true);
-reg_write!(StorPortWritePortUshort, PUSHORT, USHORT, 2, true);
-reg_write!(StorPortWritePortUlong, PULONG, ULONG, 4, true);
-reg_read_buf!(StorPortReadRegisterBufferUchar, PUCHAR, UCHAR, 1, false);
-reg_read_buf!(StorPortReadRegisterBufferUshort, PUSHORT, USHORT, 2, false);
-reg_read_buf!(StorPortReadRegisterBufferUlong, PULONG, ULONG, 4, false);
-reg_read_buf!(StorPortReadPortBufferUchar, PUCHAR, UCHAR, 1, true);
-reg_read_buf!(StorPortReadPortBufferUshort, PUSHORT, USHORT, 2, true);
-reg_read_buf!(StorPortReadPortBufferUlong, PULONG, ULONG, 4, true);
-reg_write_buf!(StorPortWriteRegisterBufferUchar, PUCHAR, UCHAR, 1, false);
-reg_write_buf!(StorPortWriteRegisterBufferUshort, PUSHORT, USHORT, 2, false);
-reg_write_buf!(StorPortWriteRegisterBufferUlong, PULONG, ULONG, 4, false);
-reg_write_buf!(StorPortWritePortBufferUchar, PUCHAR, UCHAR, 1, true);
-reg_write_buf!(StorPortWritePortBufferUshort, PUSHORT, USHORT, 2, true);
-reg_write_buf!(StorPortWritePortBufferUlong, PULONG, ULONG, 4, true);
+reg_read!(StorPortReadRegisterUchar, PUCHAR, UCHAR, 1, false, HwDeviceExtension);
+reg_read!(StorPortReadRegisterUshort, PUSHORT, USHORT, 2, false, HwDeviceExtension);
+reg_read!(StorPortReadRegisterUlong, PULONG, ULONG, 4, false, HwDeviceExtension);
+reg_read!(StorPortReadPortUchar, PUCHAR, UCHAR, 1, true, HwDeviceExtension);
+reg_read!(StorPortReadPortUshort, PUSHORT, USHORT, 2, true, HwDeviceExtension);
+reg_read!(StorPortReadPortUlong, PULONG, ULONG, 4, true, HwDeviceExtension);
+reg_write!(StorPortWriteRegisterUchar, PUCHAR, UCHAR, 1, false, HwDeviceExtension);
+reg_write!(StorPortWriteRegisterUshort, PUSHORT, USHORT, 2, false, HwDeviceExtension);
+reg_write!(StorPortWriteRegisterUlong, PULONG, ULONG, 4, false, HwDeviceExtension);
+reg_write!(StorPortWritePortUchar, PUCHAR, UCHAR, 1, true, HwDeviceExtension);
+reg_write!(StorPortWritePortUshort, PUSHORT, USHORT, 2, true, HwDeviceExtension);
+reg_write!(StorPortWritePortUlong, PULONG, ULONG, 4, true, HwDeviceExtension);
+reg_read_buf!(StorPortReadRegisterBufferUchar, PUCHAR, UCHAR, 1, false, HwDeviceExtension);
+reg_read_buf!(StorPortReadRegisterBufferUshort, PUSHORT, USHORT, 2, false, HwDeviceExtension);
+reg_read_buf!(StorPortReadRegisterBufferUlong, PULONG, ULONG, 4, false, HwDeviceExtension);
+reg_read_buf!(StorPortReadPortBufferUchar, PUCHAR, UCHAR, 1, true, HwDeviceExtension);
+reg_read_buf!(StorPortReadPortBufferUshort, PUSHORT, USHORT, 2, true, HwDeviceExtension);
+reg_read_buf!(StorPortReadPortBufferUlong, PULONG, ULONG, 4, true, HwDeviceExtension);
+reg_write_buf!(StorPortWriteRegisterBufferUchar, PUCHAR, UCHAR, 1, false, HwDeviceExtension);
+reg_write_buf!(StorPortWriteRegisterBufferUshort, PUSHORT, USHORT, 2, false, HwDeviceExtension);
+reg_write_buf!(StorPortWriteRegisterBufferUlong, PULONG, ULONG, 4, false, HwDeviceExtension);
+reg_write_buf!(StorPortWritePortBufferUchar, PUCHAR, UCHAR, 1, true, HwDeviceExtension);
+reg_write_buf!(StorPortWritePortBufferUshort, PUSHORT, USHORT, 2, true, HwDeviceExtension);
+reg_write_buf!(StorPortWritePortBufferUlong, PULONG, ULONG, 4, true, HwDeviceExtension);
 
 unsafe extern "win64" {
     // The C shim's variadic entry points (csrc/notify.c), for their addresses.
     fn StorPortNotification(NotificationType: i32, HwDeviceExtension: PVOID, ...);
     fn StorPortDebugPrint(DebugPrintLevel: ULONG, DebugMessage: *const std::ffi::c_char, ...);
-}
-
-macro_rules! export_table {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), $name as *const () as usize)),*]
-    };
 }
 
 /// Every routine the emulated `storport.sys` exports, by name.
