@@ -45,63 +45,61 @@ enum {
 #define MS_ABI __attribute__((ms_abi))
 #define ms_va_arg(ap, type) __builtin_va_arg(ap, type)
 
-MS_ABI void ScsiPortNotification(int type, void *ext, ...) {
-    uintptr_t a[4] = {0, 0, 0, 0};
-    int n = 0;
-    __builtin_ms_va_list ap;
-    __builtin_ms_va_start(ap, ext);
+/*
+ * The arguments of the notification types SCSI Port and Storport share (srb.h's values 0-9 are
+ * storport.h's too): RequestComplete, NextLuRequest, RequestTimerCall, BusChangeDetected,
+ * WMIEvent, WMIReregister. Reads them into a[] and returns how many, or -1 for any other type,
+ * of which nothing is read.
+ */
+static MS_ABI int read_shared_args(int type, __builtin_ms_va_list *ap, uintptr_t a[4]) {
     switch (type) {
     case SIM_RequestComplete:
-    case SIM_CallDisableInterrupts:
-    case SIM_CallEnableInterrupts:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        n = 1;
-        break;
+        a[0] = (uintptr_t)ms_va_arg(*ap, void *);
+        return 1;
     case SIM_NextLuRequest:
         /* Three UCHARs, promoted to int by the caller. */
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        a[1] = (unsigned char)ms_va_arg(ap, int);
-        a[2] = (unsigned char)ms_va_arg(ap, int);
-        n = 3;
-        break;
+        a[0] = (unsigned char)ms_va_arg(*ap, int);
+        a[1] = (unsigned char)ms_va_arg(*ap, int);
+        a[2] = (unsigned char)ms_va_arg(*ap, int);
+        return 3;
     case SIM_RequestTimerCall:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = ms_va_arg(ap, unsigned int);
-        n = 2;
-        break;
+        a[0] = (uintptr_t)ms_va_arg(*ap, void *);
+        a[1] = ms_va_arg(*ap, unsigned int);
+        return 2;
     case SIM_BusChangeDetected:
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        n = 1;
-        break;
+        /* Storport calls the PathId "optional": a caller without it leaves whatever R8 held, of
+           which only the low byte is read. */
+        a[0] = (unsigned char)ms_va_arg(*ap, int);
+        return 1;
     case SIM_WMIEvent:
         /* PVOID WnodeEventItem, UCHAR PathId [, UCHAR TargetId, UCHAR Lun unless PathId == 0xFF]. */
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = (unsigned char)ms_va_arg(ap, int);
-        n = 2;
-        if (a[1] != 0xFF) {
-            a[2] = (unsigned char)ms_va_arg(ap, int);
-            a[3] = (unsigned char)ms_va_arg(ap, int);
-            n = 4;
+        a[0] = (uintptr_t)ms_va_arg(*ap, void *);
+        a[1] = (unsigned char)ms_va_arg(*ap, int);
+        if (a[1] == 0xFF) {
+            return 2;
         }
-        break;
+        a[2] = (unsigned char)ms_va_arg(*ap, int);
+        a[3] = (unsigned char)ms_va_arg(*ap, int);
+        return 4;
     case SIM_WMIReregister:
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        n = 1;
-        if (a[0] != 0xFF) {
-            a[1] = (unsigned char)ms_va_arg(ap, int);
-            a[2] = (unsigned char)ms_va_arg(ap, int);
-            n = 3;
+        a[0] = (unsigned char)ms_va_arg(*ap, int);
+        if (a[0] == 0xFF) {
+            return 1;
         }
-        break;
+        a[1] = (unsigned char)ms_va_arg(*ap, int);
+        a[2] = (unsigned char)ms_va_arg(*ap, int);
+        return 3;
     default:
-        /* NextRequest, ResetDetected: no extra arguments. Unknown types: none are read. */
-        break;
+        return -1;
     }
-    __builtin_ms_va_end(ap);
-    sp_sim_notify_fn f = __atomic_load_n(&g_notify, __ATOMIC_SEQ_CST);
-    if (f) {
-        f(type, ext, a[0], a[1], a[2], a[3], n);
+}
+
+/* Reads `count` pointer-sized arguments into a[] and returns `count`. */
+static MS_ABI int read_pointers(__builtin_ms_va_list *ap, uintptr_t a[4], int count) {
+    for (int i = 0; i < count; i++) {
+        a[i] = (uintptr_t)ms_va_arg(*ap, void *);
     }
+    return count;
 }
 
 /*
@@ -109,23 +107,48 @@ MS_ABI void ScsiPortNotification(int type, void *ext, ...) {
  * kinds a miniport's debug format uses (integers and pointers, 8-byte slots each, and %s strings):
  * up to 8 slots are forwarded as 64-bit words, which is how each is passed on x64 anyway.
  */
-MS_ABI void ScsiDebugPrint(unsigned int level, char *fmt, ...) {
+static MS_ABI void forward_debug(sp_sim_debug_fn f, unsigned int level, const char *fmt, __builtin_ms_va_list *ap) {
     char buf[512];
     unsigned long long w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = ms_va_arg(*ap, unsigned long long);
+    }
+    snprintf(buf, sizeof buf, fmt, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+    if (f) {
+        f(level, buf);
+    }
+}
+
+MS_ABI void ScsiPortNotification(int type, void *ext, ...) {
+    uintptr_t a[4] = {0, 0, 0, 0};
+    int n;
+    __builtin_ms_va_list ap;
+    __builtin_ms_va_start(ap, ext);
+    switch (type) {
+    case SIM_CallDisableInterrupts:
+    case SIM_CallEnableInterrupts:
+        n = read_pointers(&ap, a, 1);
+        break;
+    default:
+        /* NextRequest, ResetDetected: no extra arguments. Unknown types: none are read. */
+        n = read_shared_args(type, &ap, a);
+        break;
+    }
+    __builtin_ms_va_end(ap);
+    sp_sim_notify_fn f = __atomic_load_n(&g_notify, __ATOMIC_SEQ_CST);
+    if (f) {
+        f(type, ext, a[0], a[1], a[2], a[3], n < 0 ? 0 : n);
+    }
+}
+
+MS_ABI void ScsiDebugPrint(unsigned int level, char *fmt, ...) {
     __builtin_ms_va_list ap;
     if (!fmt) {
         return;
     }
     __builtin_ms_va_start(ap, fmt);
-    for (int i = 0; i < 8; i++) {
-        w[i] = ms_va_arg(ap, unsigned long long);
-    }
+    forward_debug(__atomic_load_n(&g_debug, __ATOMIC_SEQ_CST), level, fmt, &ap);
     __builtin_ms_va_end(ap);
-    snprintf(buf, sizeof buf, fmt, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
-    sp_sim_debug_fn f = __atomic_load_n(&g_debug, __ATOMIC_SEQ_CST);
-    if (f) {
-        f(level, buf);
-    }
 }
 
 /*
@@ -143,16 +166,9 @@ void scsiport_sim_set_stor_callbacks(sp_sim_notify_fn notify, sp_sim_debug_fn de
     __atomic_store_n(&g_stor_debug, debug, __ATOMIC_SEQ_CST);
 }
 
-/* STORPORT_NOTIFICATION_TYPE values from storport.h. */
+/* STORPORT_NOTIFICATION_TYPE values from storport.h that srb.h does not have (0 to 9 are the
+   same in both, read by read_shared_args). */
 enum {
-    STOR_RequestComplete = 0,
-    STOR_NextRequest = 1,
-    STOR_NextLuRequest = 2,
-    STOR_ResetDetected = 3,
-    STOR_RequestTimerCall = 6,
-    STOR_BusChangeDetected = 7,
-    STOR_WMIEvent = 8,
-    STOR_WMIReregister = 9,
     STOR_LinkUp = 10,
     STOR_LinkDown = 11,
     STOR_QueryTickCount = 12,
@@ -167,64 +183,20 @@ enum {
 
 MS_ABI void StorPortNotification(int type, void *ext, ...) {
     uintptr_t a[4] = {0, 0, 0, 0};
-    int n = 0;
+    int n;
     __builtin_ms_va_list ap;
     __builtin_ms_va_start(ap, ext);
     switch (type) {
-    case STOR_RequestComplete:
     case STOR_QueryTickCount:
     case STOR_ReleaseSpinLock:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        n = 1;
-        break;
-    case STOR_NextLuRequest:
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        a[1] = (unsigned char)ms_va_arg(ap, int);
-        a[2] = (unsigned char)ms_va_arg(ap, int);
-        n = 3;
-        break;
-    case STOR_RequestTimerCall:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = ms_va_arg(ap, unsigned int);
-        n = 2;
-        break;
-    case STOR_BusChangeDetected:
-        /* The PathId is "optional": a caller without it leaves whatever R8 held, of which only
-           the low byte is read. */
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        n = 1;
-        break;
-    case STOR_WMIEvent:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = (unsigned char)ms_va_arg(ap, int);
-        n = 2;
-        if (a[1] != 0xFF) {
-            a[2] = (unsigned char)ms_va_arg(ap, int);
-            a[3] = (unsigned char)ms_va_arg(ap, int);
-            n = 4;
-        }
-        break;
-    case STOR_WMIReregister:
-        a[0] = (unsigned char)ms_va_arg(ap, int);
-        n = 1;
-        if (a[0] != 0xFF) {
-            a[1] = (unsigned char)ms_va_arg(ap, int);
-            a[2] = (unsigned char)ms_va_arg(ap, int);
-            n = 3;
-        }
+        n = read_pointers(&ap, a, 1);
         break;
     case STOR_EnablePassiveInitialization:
     case STOR_InitializeDpc:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = (uintptr_t)ms_va_arg(ap, void *);
-        n = 2;
+        n = read_pointers(&ap, a, 2);
         break;
     case STOR_IssueDpc:
-        a[0] = (uintptr_t)ms_va_arg(ap, void *);
-        a[1] = (uintptr_t)ms_va_arg(ap, void *);
-        a[2] = (uintptr_t)ms_va_arg(ap, void *);
-        a[3] = (uintptr_t)ms_va_arg(ap, void *);
-        n = 4;
+        n = read_pointers(&ap, a, 4);
         break;
     case STOR_AcquireSpinLock:
         a[0] = (unsigned int)ms_va_arg(ap, int);
@@ -240,30 +212,22 @@ MS_ABI void StorPortNotification(int type, void *ext, ...) {
     default:
         /* ResetDetected, NextRequest, LinkUp, LinkDown, BufferOverrunDetected: no arguments.
            Unknown types: none are read. */
+        n = read_shared_args(type, &ap, a);
         break;
     }
     __builtin_ms_va_end(ap);
     sp_sim_notify_fn f = __atomic_load_n(&g_stor_notify, __ATOMIC_SEQ_CST);
     if (f) {
-        f(type, ext, a[0], a[1], a[2], a[3], n);
+        f(type, ext, a[0], a[1], a[2], a[3], n < 0 ? 0 : n);
     }
 }
 
 MS_ABI void StorPortDebugPrint(unsigned int level, char *fmt, ...) {
-    char buf[512];
-    unsigned long long w[8];
     __builtin_ms_va_list ap;
     if (!fmt) {
         return;
     }
     __builtin_ms_va_start(ap, fmt);
-    for (int i = 0; i < 8; i++) {
-        w[i] = ms_va_arg(ap, unsigned long long);
-    }
+    forward_debug(__atomic_load_n(&g_stor_debug, __ATOMIC_SEQ_CST), level, fmt, &ap);
     __builtin_ms_va_end(ap);
-    snprintf(buf, sizeof buf, fmt, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
-    sp_sim_debug_fn f = __atomic_load_n(&g_stor_debug, __ATOMIC_SEQ_CST);
-    if (f) {
-        f(level, buf);
-    }
 }
