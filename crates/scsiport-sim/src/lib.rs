@@ -38,6 +38,7 @@ mod machine;
 mod mmio;
 pub mod pe;
 mod port;
+mod raw_miniport;
 mod request;
 mod stats;
 pub mod stor_test_miniport;

@@ -47,33 +47,8 @@ use scsiport_sys as sys;
 use sys::storport as stor;
 use sys::{BOOLEAN, FALSE, PCHAR, PULONG, PVOID, SCSI_ADAPTER_CONTROL_STATUS, SCSI_ADAPTER_CONTROL_TYPE, SCSI_REQUEST_BLOCK, TRUE, ULONG};
 
-const REG_COMMAND: usize = 0x0;
-const REG_COMMAND_DATA: usize = 0x4;
-const REG_COMMAND_STATUS: usize = 0x8;
-const REG_INTR_STATUS: usize = 0x100C;
-const REG_INTR_MASK: usize = 0x2010;
-const REG_KICK_NON_RW: usize = 0x3014;
-const REG_KICK_RW: usize = 0x4018;
-const CMD_ADAPTER_RESET: u32 = 1;
-const CMD_SETUP_RINGS: u32 = 3;
-const CMD_ABORT_CMD: u32 = 6;
-const INTR_CMPL_MASK: u32 = 0x3;
-const INTR_ALL: u32 = 0xF;
-const FLAG_SG: u32 = 0x1;
-const FLAG_DIR_NONE: u32 = 0x4;
-const FLAG_DIR_TOHOST: u32 = 0x8;
-const FLAG_DIR_TODEVICE: u32 = 0x10;
-const BT_SUCCESS: u16 = 0x00;
-const BT_LINKED: u16 = 0x0A;
-const BT_LINKED_FLAG: u16 = 0x0B;
-const BT_DATA_UNDERRUN: u16 = 0x0C;
-const BT_SELTIMEO: u16 = 0x11;
-const BT_DATARUN: u16 = 0x12;
-const BT_SENTRST: u16 = 0x22;
-const BT_RECVRST: u16 = 0x23;
-const BT_BUSRESET: u16 = 0x25;
-const BT_ABORTQUEUE: u16 = 0x26;
-const PAGE: usize = 4096;
+use crate::raw_miniport::{self as raw, CMD_ABORT_CMD, CMD_ADAPTER_RESET, CMD_SETUP_RINGS, FLAG_DIR_NONE, FLAG_DIR_TODEVICE, FLAG_DIR_TOHOST, FLAG_SG, INTR_ALL, INTR_CMPL_MASK, PAGE, REG_COMMAND, REG_COMMAND_DATA, REG_COMMAND_STATUS, REG_INTR_MASK, REG_INTR_STATUS, REG_KICK_NON_RW, REG_KICK_RW};
+
 /// One request page: 32 descriptors of 128 bytes.
 const MAX_SLOTS: usize = 32;
 const UNCACHED_BYTES: u32 = (3 * PAGE) as u32;
@@ -486,14 +461,8 @@ fn parse_args(e: &mut DevExt, arg: PCHAR) {
     e.buildio = true;
     e.resetsrb = true;
     e.buildio_stall = 0;
-    if arg.is_null() {
-        return;
-    }
-    // SAFETY: the port passes a NUL-terminated ASCII string.
-    let s = unsafe { core::ffi::CStr::from_ptr(arg) }.to_str().unwrap_or("");
-    for tok in s.split([' ', ',', ';']) {
-        let (k, v) = tok.split_once('=').unwrap_or((tok, "1"));
-        let on = v != "0";
+    // SAFETY: the port passes NULL or a NUL-terminated ASCII string, alive for this call.
+    for (k, v, on) in unsafe { raw::knobs(arg) } {
         match k {
             "qd" => e.qd = v.parse::<u32>().unwrap_or(8).clamp(1, MAX_SLOTS as u32),
             "slots" => e.slots_used = v.parse::<u32>().unwrap_or(8).clamp(1, MAX_SLOTS as u32),
@@ -523,19 +492,7 @@ fn setup_device(p: PVOID, e: &mut DevExt) {
     for off in (0..3 * PAGE).step_by(4) {
         set_uc32(e, off, 0);
     }
-    let ppn = |page: usize| (e.uc_pa + (page * PAGE) as u64) >> 12;
-    let mut words = [0u32; 132];
-    words[0] = 1;
-    words[1] = 1;
-    let rs = ppn(0);
-    words[2] = rs as u32;
-    words[3] = (rs >> 32) as u32;
-    let req = ppn(1);
-    words[4] = req as u32;
-    words[5] = (req >> 32) as u32;
-    let cmp = ppn(2);
-    words[68] = cmp as u32;
-    words[69] = (cmp >> 32) as u32;
+    let words = raw::setup_rings_words(e.uc_pa);
     wr(p, e, REG_COMMAND, CMD_SETUP_RINGS);
     for w in words {
         wr(p, e, REG_COMMAND_DATA, w);
@@ -1017,35 +974,7 @@ fn drain(p: PVOID, e: &mut DevExt) -> u32 {
         // SAFETY: the SRB in that slot is still ours.
         let srb = unsafe { &mut *srb_p };
         srb.ScsiStatus = scsi;
-        let mut status = match host {
-            BT_SUCCESS | BT_LINKED | BT_LINKED_FLAG | BT_DATARUN | BT_DATA_UNDERRUN => {
-                if scsi == 0 {
-                    if (host == BT_DATARUN || host == BT_DATA_UNDERRUN) && data_len != 0 && data_len < u64::from(srb.DataTransferLength) {
-                        srb.DataTransferLength = data_len as u32;
-                        sys::SRB_STATUS_DATA_OVERRUN
-                    } else {
-                        sys::SRB_STATUS_SUCCESS
-                    }
-                } else if scsi == 2 && sense_len > 0 && srb.SrbFlags & sys::SRB_FLAGS_DISABLE_AUTOSENSE == 0 {
-                    srb.SenseInfoBufferLength = sense_len.min(u32::from(srb.SenseInfoBufferLength)) as u8;
-                    sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID
-                } else if scsi == 8 {
-                    sys::SRB_STATUS_BUSY
-                } else {
-                    sys::SRB_STATUS_ERROR
-                }
-            }
-            BT_SELTIMEO => sys::SRB_STATUS_SELECTION_TIMEOUT,
-            BT_BUSRESET | BT_SENTRST | BT_RECVRST => sys::SRB_STATUS_BUS_RESET,
-            BT_ABORTQUEUE => {
-                if aborting {
-                    sys::SRB_STATUS_ABORTED
-                } else {
-                    sys::SRB_STATUS_BUSY
-                }
-            }
-            _ => sys::SRB_STATUS_ERROR,
-        };
+        let mut status = raw::srb_status(srb, host, scsi, data_len, sense_len, aborting);
         let fire = e.armed && !e.broke && is_rw(srb.Cdb[0]);
         match e.brk {
             Break::StatusPending if fire => status = sys::SRB_STATUS_PENDING,
