@@ -5,21 +5,14 @@
 
 mod common;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use common::*;
-use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::PvscsiDevice;
-use scsiport_sim::{DriverEntryFn, Machine, Port, PortConfig, Request, Rule, Schedule, VerifierConfig, stor_test_miniport as t};
+use scsiport_sim::{DriverEntryFn, Machine, Port, Request, Rule, Schedule, VerifierConfig, stor_test_miniport as t};
 use scsiport_sys as sys;
 
 fn stor_machine(schedule: Schedule, args: &str, verifier: VerifierConfig) -> (Machine, PvscsiDevice) {
-    let cfg = PortConfig { argument_string: Some(args.to_string()), ..PortConfig::default() };
-    let b = Machine::builder().port(Port::Storport).schedule(schedule).port_config(cfg).verifier(verifier);
-    let dma = SimDma::default();
-    let dev = device(&b, &dma, 1, 1);
-    let m = b.adapter(Arc::new(dev.clone()), Arc::new(dma)).build();
-    (m, dev)
+    machine_on(Port::Storport, schedule, args, verifier, 1)
 }
 
 /// Loads the Storport test miniport with `args`.
@@ -395,34 +388,8 @@ fn x1225_build_io_too_long() {
 
 #[test]
 fn x1226_isr_claims_another_hbas_interrupt() {
-    // Two HBAs share a line; the first one's ISR claims every interrupt.
-    let mut claimed = false;
-    for seed in 1..20 {
-        let b = Machine::builder().port(Port::Storport).schedule(Schedule::Deterministic { seed });
-        let dma = SimDma::default();
-        let d0 = device(&b, &dma, 1, 1);
-        let d1 = device(&b, &dma, 1, 2);
-        let dma = Arc::new(dma);
-        let m = b
-            .adapter_on_line(Arc::new(d0), dma.clone(), 5)
-            .adapter_args("break=claim_foreign")
-            .adapter_on_line(Arc::new(d1), dma, 5)
-            .build();
-        m.load_driver(t::driver_entry).unwrap();
-        let _ = m.execute_on(0, Request::read10(0, 0, 1, 512));
-        for i in 0..8 {
-            if m.execute_on(1, Request::read10(0, i, 1, 512)).is_err() {
-                break;
-            }
-        }
-        if let Some(b) = m.bugcheck() {
-            assert_eq!(b.rule, Rule::StorIsrClaimedForeign, "{b}");
-            assert_eq!(b.adapter, Some(0));
-            claimed = true;
-            break;
-        }
-    }
-    assert!(claimed, "the foreign claim was never caught");
+    // Two HBAs share a line; the first one's ISR claims every interrupt (break=claim_foreign).
+    foreign_claim_is_caught(Port::Storport, t::driver_entry, Rule::StorIsrClaimedForeign);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use scsiport_sim::mem::SimDma;
-use scsiport_sim::{Machine, Request, Rule, Schedule, VerifierConfig, test_miniport};
+use scsiport_sim::{Machine, Port, Request, Rule, Schedule, VerifierConfig, test_miniport};
 use scsiport_sys as sys;
 
 fn entry_fails_with(entry: scsiport_sim::DriverEntryFn, rule: Rule) {
@@ -439,34 +439,8 @@ fn x1161_free_device_base_of_a_bogus_address() {
 
 #[test]
 fn x1130_isr_claims_another_hbas_interrupt() {
-    // Two HBAs share a line; the first one's ISR claims every interrupt.
-    let mut claimed = false;
-    for seed in 1..20 {
-        let b = Machine::builder().schedule(scsiport_sim::Schedule::Deterministic { seed });
-        let dma = SimDma::default();
-        let d0 = device(&b, &dma, 1, 1);
-        let d1 = device(&b, &dma, 1, 2);
-        let dma = Arc::new(dma);
-        let m = b
-            .adapter_on_line(Arc::new(d0), dma.clone(), 5)
-            .adapter_args("break=claim_foreign")
-            .adapter_on_line(Arc::new(d1), dma, 5)
-            .build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
-        let _ = m.execute_on(0, Request::read10(0, 0, 1, 512));
-        for i in 0..8 {
-            if m.execute_on(1, Request::read10(0, i, 1, 512)).is_err() {
-                break;
-            }
-        }
-        if let Some(b) = m.bugcheck() {
-            assert_eq!(b.rule, Rule::IsrClaimedForeign, "{b}");
-            assert_eq!(b.adapter, Some(0));
-            claimed = true;
-            break;
-        }
-    }
-    assert!(claimed, "the foreign claim was never caught");
+    // Two HBAs share a line; the first one's ISR claims every interrupt (break=claim_foreign).
+    foreign_claim_is_caught(Port::ScsiPort, test_miniport::driver_entry, Rule::IsrClaimedForeign);
 }
 
 #[test]

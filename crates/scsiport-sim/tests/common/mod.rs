@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use scsiport_sim::disk::Disk;
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{PvscsiConfig, PvscsiDevice};
-use scsiport_sim::{Machine, MachineBuilder, Request, Rule, Schedule, VerifierConfig, test_miniport};
+use scsiport_sim::{DriverEntryFn, Machine, MachineBuilder, Port, Request, Rule, Schedule, VerifierConfig, test_miniport};
 
 pub const DISK_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -49,11 +49,49 @@ pub fn device(b: &MachineBuilder, dma: &SimDma, disks: u8, seed: u64) -> PvscsiD
 
 /// One adapter, `disks` disks, `ArgumentString` `args`.
 pub fn machine_with(schedule: Schedule, args: &str, verifier: VerifierConfig, disks: u8) -> (Machine, PvscsiDevice) {
-    let b = Machine::builder().schedule(schedule).verifier(verifier).argument_string(args);
+    machine_on(Port::ScsiPort, schedule, args, verifier, disks)
+}
+
+/// [`machine_with`] on either port.
+pub fn machine_on(port: Port, schedule: Schedule, args: &str, verifier: VerifierConfig, disks: u8) -> (Machine, PvscsiDevice) {
+    let b = Machine::builder().port(port).schedule(schedule).verifier(verifier).argument_string(args);
     let dma = SimDma::default();
     let dev = device(&b, &dma, disks, 1);
     let m = b.adapter(Arc::new(dev.clone()), Arc::new(dma)).build();
     (m, dev)
+}
+
+/// Two HBAs on one interrupt line, the first loaded with `break=claim_foreign` (its ISR claims
+/// every interrupt): I/O on the second must end in the bug check `rule` naming the first, in one
+/// of 19 seeds.
+pub fn foreign_claim_is_caught(port: Port, entry: DriverEntryFn, rule: Rule) {
+    let mut claimed = false;
+    for seed in 1..20 {
+        let b = Machine::builder().port(port).schedule(Schedule::Deterministic { seed });
+        let dma = SimDma::default();
+        let d0 = device(&b, &dma, 1, 1);
+        let d1 = device(&b, &dma, 1, 2);
+        let dma = Arc::new(dma);
+        let m = b
+            .adapter_on_line(Arc::new(d0), dma.clone(), 5)
+            .adapter_args("break=claim_foreign")
+            .adapter_on_line(Arc::new(d1), dma, 5)
+            .build();
+        m.load_driver(entry).unwrap();
+        let _ = m.execute_on(0, Request::read10(0, 0, 1, 512));
+        for i in 0..8 {
+            if m.execute_on(1, Request::read10(0, i, 1, 512)).is_err() {
+                break;
+            }
+        }
+        if let Some(b) = m.bugcheck() {
+            assert_eq!(b.rule, rule, "{b}");
+            assert_eq!(b.adapter, Some(0));
+            claimed = true;
+            break;
+        }
+    }
+    assert!(claimed, "the foreign claim was never caught");
 }
 
 pub fn det() -> Schedule {
