@@ -114,6 +114,56 @@ impl Writer {
     }
 }
 
+/// A part of an input that reads itself from a [`Reader`] and writes itself back with a
+/// [`Writer`], in the same format.
+pub trait Field: Sized {
+    /// Reads it.
+    fn read_from(r: &mut Reader<'_>) -> Self;
+    /// Writes it.
+    fn write_to(&self, w: &mut Writer);
+}
+
+/// A target's decoded input: its machine set-up `S`, then up to `MAX` operations `O`, as many as
+/// the bytes hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input<S, O, const MAX: usize> {
+    /// The machine.
+    pub setup: S,
+    /// What happens on it.
+    pub ops: Vec<O>,
+}
+
+impl<S: Default, O, const MAX: usize> Default for Input<S, O, MAX> {
+    fn default() -> Self {
+        Self { setup: S::default(), ops: Vec::new() }
+    }
+}
+
+impl<S: Field, O: Field, const MAX: usize> Input<S, O, MAX> {
+    /// Decodes any bytes.
+    #[must_use]
+    pub fn decode(data: &[u8]) -> Self {
+        let mut r = Reader::new(data);
+        let setup = S::read_from(&mut r);
+        let mut ops = Vec::new();
+        while !r.is_empty() && ops.len() < MAX {
+            ops.push(O::read_from(&mut r));
+        }
+        Self { setup, ops }
+    }
+
+    /// Encodes it again.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.setup.write_to(&mut w);
+        for op in &self.ops {
+            op.write_to(&mut w);
+        }
+        w.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

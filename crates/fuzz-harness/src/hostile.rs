@@ -23,7 +23,7 @@ use scsiport_sim::pvscsi::{HostileAction, HostileWrite};
 use scsiport_sys as sys;
 
 use crate::Failure;
-use crate::bytes::{Reader, Writer};
+use crate::bytes::{Field, Reader, Writer};
 use crate::rig::{DISK_BLOCKS, Kind, Rig, Setup, unit_attention};
 use crate::shadow::SECTOR;
 
@@ -89,8 +89,8 @@ pub fn write_of(kind: u8, value: u64) -> HostileWrite {
     }
 }
 
-impl Op {
-    fn read(r: &mut Reader<'_>) -> Self {
+impl Field for Op {
+    fn read_from(r: &mut Reader<'_>) -> Self {
         match r.u8() % 8 {
             c @ (0 | 1) => Self::Io { write: c == 1, target: r.u8(), lba: r.u16(), blocks: r.u8() },
             2 | 3 => Self::Hostile { kind: r.u8(), value: r.u64() },
@@ -104,7 +104,7 @@ impl Op {
         }
     }
 
-    fn write(&self, w: &mut Writer) {
+    fn write_to(&self, w: &mut Writer) {
         match self {
             Self::Io { write, target, lba, blocks } => {
                 w.u8(u8::from(*write)).u8(*target).u16(*lba).u8(*blocks);
@@ -132,38 +132,7 @@ impl Op {
 }
 
 /// A decoded input.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Input {
-    /// The machine.
-    pub setup: Setup,
-    /// What happens on it.
-    pub ops: Vec<Op>,
-}
-
-impl Input {
-    /// Decodes any bytes.
-    #[must_use]
-    pub fn decode(data: &[u8]) -> Self {
-        let mut r = Reader::new(data);
-        let setup = Setup::read(&mut r);
-        let mut ops = Vec::new();
-        while !r.is_empty() && ops.len() < MAX_OPS {
-            ops.push(Op::read(&mut r));
-        }
-        Self { setup, ops }
-    }
-
-    /// Encodes it again.
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.setup.write(&mut w);
-        for op in &self.ops {
-            op.write(&mut w);
-        }
-        w.0
-    }
-}
+pub type Input = crate::bytes::Input<Setup, Op, MAX_OPS>;
 
 /// What the run did, for the corpus test.
 #[derive(Clone, Debug, Default)]

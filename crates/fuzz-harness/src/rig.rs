@@ -66,6 +66,16 @@ impl Setup {
     }
 }
 
+impl crate::bytes::Field for Setup {
+    fn read_from(r: &mut crate::bytes::Reader<'_>) -> Self {
+        Self::read(r)
+    }
+
+    fn write_to(&self, w: &mut crate::bytes::Writer) {
+        self.write(w);
+    }
+}
+
 impl Default for Setup {
     fn default() -> Self {
         Self { vmware: false, adversarial: false, two_disks: true, sense_len: 18, seed: 1, latency_min: 20, latency_spread: 80 }

@@ -22,7 +22,7 @@ use scsiport_sim::{Direction, Request, Ticket};
 use scsiport_sys as sys;
 
 use crate::Failure;
-use crate::bytes::{Reader, Writer};
+use crate::bytes::{Field, Reader, Writer};
 use crate::rig::{DISK_BLOCKS, Kind, Rig, Setup};
 use crate::shadow::SECTOR;
 
@@ -240,8 +240,8 @@ pub fn length_delta(expected: usize, delta: u8) -> usize {
     }
 }
 
-impl Op {
-    fn read(r: &mut Reader<'_>) -> Self {
+impl Field for Op {
+    fn read_from(r: &mut Reader<'_>) -> Self {
         match r.u8() % OPS {
             code @ (0 | 1) => {
                 let target = r.u8();
@@ -273,7 +273,7 @@ impl Op {
         }
     }
 
-    fn write(&self, w: &mut Writer) {
+    fn write_to(&self, w: &mut Writer) {
         match self {
             Self::Rw { write, target, address, form, lba, blocks, delta, dir, common } => {
                 w.u8(u8::from(*write)).u8(*target).u8(*address);
@@ -322,38 +322,7 @@ impl Op {
 }
 
 /// A decoded input.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Input {
-    /// The machine.
-    pub setup: Setup,
-    /// What happens on it.
-    pub ops: Vec<Op>,
-}
-
-impl Input {
-    /// Decodes any bytes.
-    #[must_use]
-    pub fn decode(data: &[u8]) -> Self {
-        let mut r = Reader::new(data);
-        let setup = Setup::read(&mut r);
-        let mut ops = Vec::new();
-        while !r.is_empty() && ops.len() < MAX_OPS {
-            ops.push(Op::read(&mut r));
-        }
-        Self { setup, ops }
-    }
-
-    /// Encodes it again.
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.setup.write(&mut w);
-        for op in &self.ops {
-            op.write(&mut w);
-        }
-        w.0
-    }
-}
+pub type Input = crate::bytes::Input<Setup, Op, MAX_OPS>;
 
 /// The CDB of a READ or WRITE.
 #[must_use]
