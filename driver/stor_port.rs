@@ -229,10 +229,16 @@ impl Hba {
     }
 
     /// The DPC's end (`StorPortSynchronizeAccess`, the interrupt lock, which owns the mask):
-    /// unmasks the HBA the ISR masked, as SCSI Port's `HwScsiDisableInterruptsCallback` does. The
-    /// mask written is the current one, 0 if the adapter was stopped meanwhile; PVSCSI re-raises
-    /// the line at once for a completion the DPC did not see (`Interrupts::undefer`).
+    /// unmasks the HBA the ISR masked, as SCSI Port's `HwScsiDisableInterruptsCallback` does, and
+    /// nothing else. The mask written is the current one, 0 if the adapter was stopped meanwhile;
+    /// PVSCSI re-raises the line at once for a completion the DPC did not see
+    /// (`Interrupts::undefer`).
     fn end_deferral(irq: &mut InterruptState) {
+        if !irq.irq.deferred {
+            // Forgotten by a restart or a new `HwStorInitialize` (or `HwStorFindAdapter`): what
+            // the mask is now is theirs, and an HBA not yet initialised stays masked.
+            return;
+        }
         irq.irq.saved_status = 0;
         match irq.regs.as_ref() {
             Some(regs) => irq.irq.undefer(regs),

@@ -180,6 +180,22 @@ impl<M: Miniport> Extension<M> {
         true
     }
 
+    /// Takes the DPC state for `HwStorFindAdapter`, waiting (it runs at `PASSIVE_LEVEL`) while
+    /// an instance of the DPC routine has it. Storport stops an adapter with no request
+    /// outstanding (`DDI-storport:ne-storport-scsi_adapter_control_type`), but the DPC that
+    /// completed the last ones may still be finishing on another processor, and a Plug and Play
+    /// start calls `HwStorFindAdapter` without a lock (`DDI-storport:nc-storport-hw_find_adapter`),
+    /// which then writes everything the DPC is using. While the guard is held, a DPC that starts
+    /// queues itself again ([`Self::try_dpc_state`]) and runs on the state found afresh.
+    pub(crate) fn exclude_dpc(&self) -> DpcStateGuard<'_, M> {
+        loop {
+            if let Some(guard) = self.try_dpc_state() {
+                return guard;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
     /// (`dpc_ready`, `dpc_pending`), for the tests.
     #[cfg(test)]
     pub(crate) fn dpc_flags(&self) -> (bool, bool) {

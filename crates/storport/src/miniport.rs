@@ -299,9 +299,12 @@ pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
     config::prepare(config, M::HW_INIT.map_buffers);
     // SAFETY: the port passes NULL or a NUL-terminated string.
     let argument = unsafe { argument_bytes(argument_string) };
+    // A DPC issued before a stop may still be running: it is waited for, and none starts until
+    // this routine returns.
+    let _dpc = extension.exclude_dpc();
     // SAFETY: Storport calls HwStorFindAdapter before any other routine of the adapter and, on a
-    // later Plug and Play start, with the adapter stopped (`DDI-storport:nc-storport-hw_find_adapter`):
-    // nothing else holds a reference into the device extension.
+    // later Plug and Play start, with the adapter stopped (`DDI-storport:nc-storport-hw_find_adapter`),
+    // and no DPC routine runs (`_dpc`): nothing else holds a reference into the device extension.
     let (miniport, start_io, interrupt, dpc) = unsafe { extension.all() };
     let mut ctx = FindAdapterCtx::new(extension, config, argument);
     match miniport.hw_find_adapter(States { start_io, interrupt, dpc }, &mut ctx) {

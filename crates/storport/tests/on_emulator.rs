@@ -143,14 +143,21 @@ static QUEUE_CONTROLS_OK: AtomicU32 = AtomicU32::new(0);
 static HELD: AtomicU32 = AtomicU32::new(0);
 static STOPS: AtomicU32 = AtomicU32::new(0);
 static RESTARTS: AtomicU32 = AtomicU32::new(0);
+/// The DPC routine lingers after its completions (a DPC still finishing as the adapter stops).
+static SLOW_DPC: AtomicBool = AtomicBool::new(false);
+/// An instance of the DPC routine is running.
+static DPC_ACTIVE: AtomicBool = AtomicBool::new(false);
+/// `HwStorFindAdapter` ran while a DPC routine was running.
+static FIND_ADAPTER_DURING_DPC: AtomicBool = AtomicBool::new(false);
 
 fn serial() -> MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for c in [&FIND_ADAPTER_CALLS, &PASSIVE_CALLS, &SEGMENTS_MATCH, &EXTENSION_PA, &SENSE_PA, &DPC_RUNS, &TIMER_COMPLETIONS, &QUEUE_CONTROLS_OK, &HELD, &STOPS, &RESTARTS] {
         c.store(0, Ordering::SeqCst);
     }
-    UNCACHED_RULES_HELD.store(false, Ordering::SeqCst);
-    IO_PORT_ECHO.store(false, Ordering::SeqCst);
+    for f in [&UNCACHED_RULES_HELD, &IO_PORT_ECHO, &SLOW_DPC, &DPC_ACTIVE, &FIND_ADAPTER_DURING_DPC] {
+        f.store(false, Ordering::SeqCst);
+    }
     guard
 }
 
@@ -193,6 +200,31 @@ unsafe impl Zeroable for Scratch {}
 // SAFETY: three u32s, no padding.
 unsafe impl AnyBitPattern for Scratch {}
 
+impl Echo {
+    /// The DPC's work: the completions the ISR saved.
+    fn dpc(runs: &mut u32, ctx: &mut DpcCtx<'_, Self>) {
+        *runs += 1;
+        DPC_RUNS.fetch_add(1, Ordering::SeqCst);
+        ctx.stall(1);
+        let saved = ctx.synchronize(|interrupt, _| core::mem::take(&mut interrupt.saved)).unwrap_or(0);
+        if saved == 0 {
+            return;
+        }
+        ctx.with_start_io_lock(|state, locked| {
+            for slot in &mut state.slots {
+                if let Some(mut srb) = slot.take() {
+                    let fill = srb.extension().map_or(0, |s| s.fill) as u8;
+                    let read = srb.cdb().first() == Some(&0x28);
+                    if read && let Some(buffer) = srb.data_buffer() {
+                        buffer.fill(fill);
+                    }
+                    locked.complete(srb, SrbStatus::Success);
+                }
+            }
+        });
+    }
+}
+
 impl Miniport for Echo {
     type StartIoState = EchoStartIo;
     type InterruptState = EchoInterrupt;
@@ -207,6 +239,9 @@ impl Miniport for Echo {
         ctx: &mut FindAdapterCtx<'a, Self>,
     ) -> Result<TransferLimits<'a>, FindAdapterError> {
         let generation = FIND_ADAPTER_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+        if DPC_ACTIVE.load(Ordering::SeqCst) {
+            FIND_ADAPTER_DURING_DPC.store(true, Ordering::SeqCst);
+        }
         debug_print(1, c"echo: HwStorFindAdapter", u64::from(generation));
         let memory_range = ctx.config().access_ranges().find(AccessRange::in_memory).ok_or(FindAdapterError::NotFound)?;
         let io_range = ctx.config().access_ranges().find(|r| !r.in_memory()).ok_or(FindAdapterError::NotFound)?;
@@ -353,25 +388,12 @@ impl Miniport for Echo {
     }
 
     fn hw_dpc(&self, runs: &mut u32, ctx: &mut DpcCtx<'_, Self>) {
-        *runs += 1;
-        DPC_RUNS.fetch_add(1, Ordering::SeqCst);
-        ctx.stall(1);
-        let saved = ctx.synchronize(|interrupt, _| core::mem::take(&mut interrupt.saved)).unwrap_or(0);
-        if saved == 0 {
-            return;
+        DPC_ACTIVE.store(true, Ordering::SeqCst);
+        Self::dpc(runs, ctx);
+        if SLOW_DPC.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(30));
         }
-        ctx.with_start_io_lock(|state, locked| {
-            for slot in &mut state.slots {
-                if let Some(mut srb) = slot.take() {
-                    let fill = srb.extension().map_or(0, |s| s.fill) as u8;
-                    let read = srb.cdb().first() == Some(&0x28);
-                    if read && let Some(buffer) = srb.data_buffer() {
-                        buffer.fill(fill);
-                    }
-                    locked.complete(srb, SrbStatus::Success);
-                }
-            }
-        });
+        DPC_ACTIVE.store(false, Ordering::SeqCst);
     }
 
     fn hw_reset_bus(&self, state: &mut EchoStartIo, ctx: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
@@ -576,4 +598,23 @@ fn wrapper_routines_on_the_storport_emulator_deterministic() {
 fn wrapper_routines_on_the_storport_emulator_concurrent() {
     let _serial = serial();
     run(Schedule::Concurrent);
+}
+
+#[test]
+fn hw_stor_find_adapter_never_runs_beside_the_dpc_routine() {
+    // A Plug and Play stop and start right after a request completed, while the DPC that
+    // completed it is still running (it lingers 30 ms; concurrent schedule): the new
+    // HwStorFindAdapter writes everything the DPC uses, so the wrapper makes it wait.
+    let _serial = serial();
+    let (m, _hba, _trace) = machine(Schedule::Concurrent);
+    m.load_driver(driver_entry).expect("loads");
+    SLOW_DPC.store(true, Ordering::SeqCst);
+    assert!(m.execute(Request::read10(0, 3, 8, 4096)).unwrap().is_success());
+    m.pnp_stop_start(0).unwrap();
+    SLOW_DPC.store(false, Ordering::SeqCst);
+    assert_eq!(FIND_ADAPTER_CALLS.load(Ordering::SeqCst), 2);
+    assert!(!FIND_ADAPTER_DURING_DPC.load(Ordering::SeqCst), "HwStorFindAdapter ran beside the DPC routine");
+    assert!(m.execute(Request::read10(0, 5, 8, 4096)).unwrap().is_success());
+    m.run_until_idle().unwrap();
+    assert_eq!(m.violations(), Vec::new());
 }
