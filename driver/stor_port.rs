@@ -456,8 +456,12 @@ impl Miniport for Hba {
             AdapterControl::Stop => {
                 // No request is outstanding (`DDI-storport:ne-storport-scsi_adapter_control_type`).
                 // Masked from here on, so the ISR claims nothing (a shared line); the registers
-                // may already be gone after a surprise removal, which costs nothing.
+                // may already be gone after a surprise removal, which costs nothing. A DPC still
+                // to run or running must not touch the registers either (a Plug and Play stop
+                // releases them): the deferral is over, so it unmasks nothing (`end_deferral`).
                 irq.irq.enabled_mask = 0;
+                irq.irq.deferred = false;
+                irq.irq.saved_status = 0;
                 if let Some(regs) = irq.regs.as_ref() {
                     hw::mask_intr(regs);
                     hw::adapter_reset(regs);
