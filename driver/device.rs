@@ -12,7 +12,7 @@
 //! index out of range is ignored, a completion is accepted only for a context the driver
 //! issued and has not seen complete, and sense lengths are bounded by both buffers.
 
-use core::sync::atomic::{AtomicU32, Ordering, fence};
+use core::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
 
 use crate::cdb::{self, Direction};
 use crate::hw;
@@ -646,11 +646,20 @@ impl<P: Port> Device<P> {
             };
             mem.write_u64(at.checked_add(offset)?, word)?;
         }
-        // The descriptor must be visible before the producer index that publishes it.
+        // The descriptor must be visible before the producer index that publishes it: a release
+        // fence, which on x86-64 emits no instruction (stores are not reordered with older
+        // stores) and keeps the compiler from sinking the descriptor's stores below the index.
         fence(Ordering::Release);
         self.req_prod = self.req_prod.wrapping_add(1);
         mem.write_u32(state::REQ_PROD_IDX, self.req_prod)?;
-        fence(Ordering::SeqCst);
+        // And the index before the doorbell that follows (`hw::kick`, an MMIO store: in order
+        // with the stores before it on x86-64, and WRITE_REGISTER_ULONG fences on its own). No
+        // full fence: the device only reads the index, and nothing on this path stores and then
+        // loads what the device writes, the one reordering x86-64 permits. Linux's
+        // `pvscsi_queue_ring` uses a compiler barrier before `reqProdIdx++` and nothing after it,
+        // as "PVSCSI is only supported on X86 which has strong memory access ordering"
+        // (pvscsi-facts.md §5.2: fill, barrier, index, kick).
+        compiler_fence(Ordering::Release);
         Some(())
     }
 

@@ -1186,11 +1186,14 @@ PvscsiPostRequest(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, 
     desc->Bus = 0;
     desc->Target = Srb->TargetId;
 
-    /* The descriptor must be visible before the producer index that publishes it. */
+    /* The descriptor must be visible before the producer index that publishes it, and the index
+       before the doorbell: compiler barriers only, as in Linux's pvscsi_queue_ring. x86-64 keeps
+       stores in order, the device only reads the index, and WRITE_REGISTER_ULONG fences on its
+       own (Section 5.2). */
     _WriteBarrier();
     Adapter->ReqProd++;
     PvscsiRingsState(Adapter)->ReqProdIdx = Adapter->ReqProd;
-    PvscsiMemoryBarrier();
+    _WriteBarrier();
 }
 
 static VOID
