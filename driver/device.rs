@@ -239,48 +239,44 @@ pub enum Data {
     List(u32),
 }
 
-/// Lays the first `send` bytes of a buffer, given as its physical `segments`, out as PVSCSI
-/// scatter-gather elements (§5.4), each written with `put(index, address, length)`. A segment
-/// the port could not translate is `None`.
+/// Lays the first `send` bytes of a buffer, given as its physical `segments`, out for the device
+/// (§5.4). One segment goes straight into `dataAddr` with no list, as Linux's
+/// `pvscsi_map_buffers` and FreeBSD do, so the device reads no element and none is written;
+/// several are written as PVSCSI scatter-gather elements with `put(index, address, length)`. A
+/// segment the port could not translate is `None`; segments past the first `send` bytes are not
+/// asked for.
 ///
 /// The port never splits a transfer of `MaximumTransferLength` into more pieces than
 /// `NumberOfPhysicalBreaks` allows; a longer list is not one the device may get (`None`), nor is
 /// a buffer holding less than `send`.
 pub fn scatter_gather(
-    segments: impl Iterator<Item = Option<(u64, u32)>>,
+    mut segments: impl Iterator<Item = Option<(u64, u32)>>,
     send: u32,
     mut put: impl FnMut(u32, u64, u32) -> Option<()>,
 ) -> Option<Data> {
     if send == 0 {
         return Some(Data::None);
     }
-    let mut count: u32 = 0;
-    let mut first = 0;
-    let mut left = send;
-    for segment in segments {
-        let (address, length) = segment?;
-        if left == 0 {
-            break;
-        }
+    let (first, length) = segments.next()??;
+    let first_length = length.min(send);
+    let mut left = send.wrapping_sub(first_length);
+    if left == 0 {
+        return Some(Data::Direct(first));
+    }
+    // A list: the first element is written once a second segment shows there is one.
+    put(0, first, first_length)?;
+    let mut count: u32 = 1;
+    while left != 0 {
+        let (address, length) = segments.next()??;
         if count > layout::PHYSICAL_BREAKS || count >= SG_ELEMENTS {
             return None;
         }
         let length = length.min(left);
         left = left.wrapping_sub(length);
         put(count, address, length)?;
-        if count == 0 {
-            first = address;
-        }
         count = count.checked_add(1)?;
     }
-    if left != 0 {
-        return None;
-    }
-    match count {
-        0 => None,
-        1 => Some(Data::Direct(first)),
-        _ => Some(Data::List(count)),
-    }
+    Some(Data::List(count))
 }
 
 /// A request descriptor (§5.3) as the driver builds it before it goes into the ring: 128 bytes,
@@ -987,8 +983,13 @@ mod tests {
         });
         assert_eq!(data, Some(Data::List(2)));
         assert_eq!(put, [(0, 0x1000, 4096), (1, 0x3000, 6000 - 4096)]);
-        // One segment goes straight in dataAddr; nothing to send, no list.
-        assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 100, |_, _, _| Some(())), Some(Data::Direct(0x1000)));
+        // One segment goes straight in dataAddr, and no element is written; nothing to send, no
+        // list. The segments past the data sent are not asked for.
+        let mut asked = 0;
+        let one = segments.iter().inspect(|_| asked += 1).map(|s| Some(*s));
+        assert_eq!(scatter_gather(one, 100, |_, _, _| None), Some(Data::Direct(0x1000)));
+        assert_eq!(asked, 1);
+        assert_eq!(scatter_gather(core::iter::once(None), 512, |_, _, _| Some(())), None, "an untranslatable first segment");
         assert_eq!(scatter_gather(core::iter::empty(), 0, |_, _, _| Some(())), Some(Data::None));
         // A buffer shorter than what is to be sent, an untranslatable segment, a full list.
         assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 3 * 4096 + 1, |_, _, _| Some(())), None);

@@ -1093,13 +1093,14 @@ PvscsiStartParkedRequests(PPVSCSI_ADAPTER Adapter)
  * ------------------------------------------------------------------------------------------ */
 
 /*
- * Writes the scatter-gather list of the first Send bytes of the request's buffer into its slot
- * and returns the descriptor's DataAddr and the flag to set: a single segment goes directly in
- * DataAddr, as Linux and FreeBSD do. The pieces come from ScsiPortGetPhysicalAddress over
- * DataBuffer (DDI:nf-srb-scsiportgetphysicaladdress), each clamped to what remains of
- * DataTransferLength, as the port may report more, and then to what remains to be sent; the rest
- * of the buffer is not sent. The port never splits a transfer of MaximumTransferLength into more
- * pieces than NumberOfPhysicalBreaks allows, so a longer list is not one the device may get.
+ * Returns the descriptor's DataAddr and the flag to set for the first Send bytes of the request's
+ * buffer: a single segment goes directly in DataAddr with no list, as Linux and FreeBSD do, so the
+ * device reads no element and none is written; several are written as the slot's scatter-gather
+ * list. The pieces come from ScsiPortGetPhysicalAddress over DataBuffer
+ * (DDI:nf-srb-scsiportgetphysicaladdress), each clamped to what remains of DataTransferLength, as
+ * the port may report more, and then to what remains to be sent; no piece past the bytes sent is
+ * asked for. The port never splits a transfer of MaximumTransferLength into more pieces than
+ * NumberOfPhysicalBreaks allows, so a longer list is not one the device may get.
  */
 static BOOLEAN
 PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULONG Send, PULONGLONG DataAddr,
@@ -1108,6 +1109,8 @@ PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULON
     ULONG listOffset = Adapter->Layout->SgOffset + Slot * PVSCSI_SG_LIST_BYTES;
     PPVSCSI_SG_ELEMENT list = (PPVSCSI_SG_ELEMENT)(Adapter->Uncached + listOffset);
     SCSI_PHYSICAL_ADDRESS pa;
+    ULONGLONG firstAddr = 0;
+    ULONG firstLength = 0;
     ULONG offset = 0;
     ULONG left = Send;
     ULONG count = 0;
@@ -1118,7 +1121,11 @@ PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULON
     if (Send == 0) {
         return TRUE;
     }
-    while (offset < Srb->DataTransferLength) {
+    while (left != 0) {
+        if (offset >= Srb->DataTransferLength) {
+            /* The buffer holds less than is to be sent. */
+            return FALSE;
+        }
         length = 0;
         pa = ScsiPortGetPhysicalAddress(Adapter, Srb, (PUCHAR)Srb->DataBuffer + offset, &length);
         if (pa.QuadPart == 0 || length == 0) {
@@ -1128,9 +1135,6 @@ PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULON
             length = Srb->DataTransferLength - offset;
         }
         offset += length;
-        if (left == 0) {
-            break;
-        }
         if (count > PVSCSI_PHYSICAL_BREAKS || count >= PVSCSI_SG_ELEMENTS) {
             return FALSE;
         }
@@ -1138,16 +1142,24 @@ PvscsiMapData(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb, ULONG Slot, ULON
             length = left;
         }
         left -= length;
-        list[count].Addr = pa.QuadPart;
-        list[count].Length = length;
-        list[count].Flags = 0;
+        if (count == 0) {
+            /* Written as element 0 only if a second piece makes this a list. */
+            firstAddr = (ULONGLONG)pa.QuadPart;
+            firstLength = length;
+        } else {
+            if (count == 1) {
+                list[0].Addr = firstAddr;
+                list[0].Length = firstLength;
+                list[0].Flags = 0;
+            }
+            list[count].Addr = pa.QuadPart;
+            list[count].Length = length;
+            list[count].Flags = 0;
+        }
         count++;
     }
-    if (left != 0 || count == 0) {
-        return FALSE;
-    }
     if (count == 1) {
-        *DataAddr = list[0].Addr;
+        *DataAddr = firstAddr;
     } else {
         *DataAddr = PvscsiUncachedPa(Adapter, listOffset);
         *Flags = PVSCSI_FLAG_CMD_WITH_SG_LIST;
