@@ -279,6 +279,14 @@ pub fn scatter_gather(
     Some(Data::List(count))
 }
 
+/// The descriptor words [`Device::post`] fills in from the slot.
+const CONTEXT_WORD: usize = (req::CONTEXT >> 3) as usize;
+const SENSE_ADDR_WORD: usize = (req::SENSE_ADDR >> 3) as usize;
+// Both are whole words, and a scatter-gather element is the two words `Device::map_data`
+// writes: the address, then the length with the flags above it.
+const _: () = assert!(req::CONTEXT.is_multiple_of(8) && req::SENSE_ADDR.is_multiple_of(8));
+const _: () = assert!(sge::SIZE == 16 && sge::ADDR == 0 && sge::LENGTH == 8 && sge::FLAGS == 12);
+
 /// A request descriptor (§5.3) as the driver builds it before it goes into the ring: 128 bytes,
 /// as little-endian 64-bit words. The context and the sense buffer are the slot's, filled in
 /// when it is posted ([`Device::post`]).
@@ -616,10 +624,9 @@ impl<P: Port> Device<P> {
         let mem = self.mem.as_ref()?;
         let list = self.sg_list_offset(slot)?;
         let data = scatter_gather(segments, send, |index, address, length| {
+            // An element is two words: the address, then the length with flags 0 above it.
             let element = list.checked_add(index.checked_mul(sge::SIZE)?)?;
-            mem.write_u64(element.checked_add(sge::ADDR)?, address)?;
-            mem.write_u32(element.checked_add(sge::LENGTH)?, length)?;
-            mem.write_u32(element.checked_add(sge::FLAGS)?, 0)
+            mem.write_u64s(element, [address, u64::from(length)].into_iter())
         })?;
         Some((data, if matches!(data, Data::List(_)) { mem.pa_at(list)? } else { 0 }))
     }
@@ -634,14 +641,13 @@ impl<P: Port> Device<P> {
         let sense = layout.sense.checked_add(u32::try_from(slot).ok()?.checked_mul(SENSE_BYTES)?)?;
         let context = encode_context(slot, self.slots.get(slot)?.generation);
         let sense = mem.pa_at(sense)?;
-        for (offset, word) in (0..req::SIZE).step_by(8).zip(desc.0) {
-            let word = match offset {
-                req::CONTEXT => context,
-                req::SENSE_ADDR => sense,
-                _ => word,
-            };
-            mem.write_u64(at.checked_add(offset)?, word)?;
-        }
+        // The whole descriptor, in one bounds-checked run of 16 volatile stores.
+        let words = desc.0.iter().enumerate().map(|(i, word)| match i {
+            CONTEXT_WORD => context,
+            SENSE_ADDR_WORD => sense,
+            _ => *word,
+        });
+        mem.write_u64s(at, words)?;
         // The descriptor must be visible before the producer index that publishes it: a release
         // fence, which on x86-64 emits no instruction (stores are not reordered with older
         // stores) and keeps the compiler from sinking the descriptor's stores below the index.
@@ -743,17 +749,22 @@ impl<P: Port> Device<P> {
     // Completion
     // -----------------------------------------------------------------------------------------
 
-    /// Reads one completion descriptor (§5.5).
+    /// Reads one completion descriptor (§5.5): its first 24 bytes, which hold every field, as
+    /// three words read once each.
     fn read_completion(mem: &P::Memory, desc: u32) -> Option<(u64, Completion)> {
-        Some((
-            mem.read_u64(desc.checked_add(cmp::CONTEXT)?)?,
-            Completion {
-                data_len: mem.read_u64(desc.checked_add(cmp::DATA_LEN)?)?,
-                sense_len: mem.read_u32(desc.checked_add(cmp::SENSE_LEN)?)?,
-                host_status: mem.read_u16(desc.checked_add(cmp::HOST_STATUS)?)?,
-                scsi_status: mem.read_u16(desc.checked_add(cmp::SCSI_STATUS)?)?,
-            },
-        ))
+        let words: [u64; 3] = mem.read_u64s(desc)?;
+        let field = |offset: u32, bits: u32| -> u64 {
+            let word = words.get((offset >> 3) as usize).copied().unwrap_or(0);
+            (word >> ((offset & 7) << 3)) & low_bits(bits)
+        };
+        #[allow(clippy::cast_possible_truncation)] // each field is masked to its width first
+        let completion = Completion {
+            data_len: field(cmp::DATA_LEN, 64),
+            sense_len: field(cmp::SENSE_LEN, 32) as u32,
+            host_status: field(cmp::HOST_STATUS, 16) as u16,
+            scsi_status: field(cmp::SCSI_STATUS, 16) as u16,
+        };
+        Some((field(cmp::CONTEXT, 64), completion))
     }
 
     /// Completes the request a completion names, if it names one the driver issued and has not

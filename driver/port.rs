@@ -34,14 +34,14 @@ pub trait SharedMemory: Copy {
     fn read_u16(&self, offset: u32) -> Option<u16>;
     /// Reads a `u32`.
     fn read_u32(&self, offset: u32) -> Option<u32>;
-    /// Reads a `u64`.
-    fn read_u64(&self, offset: u32) -> Option<u64>;
     /// Writes a `u16`.
     fn write_u16(&self, offset: u32, value: u16) -> Option<()>;
     /// Writes a `u32`.
     fn write_u32(&self, offset: u32, value: u32) -> Option<()>;
-    /// Writes a `u64`.
-    fn write_u64(&self, offset: u32, value: u64) -> Option<()>;
+    /// Writes consecutive `u64`s with one bounds check.
+    fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()>;
+    /// Reads `N` consecutive `u64`s with one bounds check.
+    fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]>;
     /// Copies bytes out.
     fn read_bytes(&self, offset: u32, out: &mut [u8]) -> Option<()>;
     /// Zeroes `len` bytes.
@@ -224,10 +224,6 @@ macro_rules! forward_wrapper {
                 <$mem>::read_u32(self, offset)
             }
             #[inline]
-            fn read_u64(&self, offset: u32) -> Option<u64> {
-                <$mem>::read_u64(self, offset)
-            }
-            #[inline]
             fn write_u16(&self, offset: u32, value: u16) -> Option<()> {
                 <$mem>::write_u16(self, offset, value)
             }
@@ -236,8 +232,12 @@ macro_rules! forward_wrapper {
                 <$mem>::write_u32(self, offset, value)
             }
             #[inline]
-            fn write_u64(&self, offset: u32, value: u64) -> Option<()> {
-                <$mem>::write_u64(self, offset, value)
+            fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()> {
+                <$mem>::write_u64s(self, offset, words)
+            }
+            #[inline]
+            fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
+                <$mem>::read_u64s(self, offset)
             }
             #[inline]
             fn read_bytes(&self, offset: u32, out: &mut [u8]) -> Option<()> {

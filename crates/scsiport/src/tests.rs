@@ -191,6 +191,16 @@ fn common_buffer_is_bounds_checked() {
     assert_eq!(buffer.read_bytes(506, &mut out), Some(()));
     assert_eq!(out, [1, 2, 3, 4, 5, 6]);
     assert!(buffer.window(300, 300).is_none());
+    // Runs of words: all or nothing, one check.
+    assert_eq!(buffer.write_u64s(496, [1u64, 2].into_iter()), Some(()));
+    assert_eq!(buffer.read_u64s::<2>(496), Some([1, 2]));
+    assert_eq!(buffer.read_u64(504), Some(2));
+    assert_eq!(buffer.write_u64s(504, [7u64, 8].into_iter()), None, "the second word is past the end");
+    assert_eq!(buffer.read_u64(504), Some(2), "and nothing was written");
+    assert_eq!(buffer.write_u64s(4, [7u64].into_iter()), None, "misaligned");
+    assert_eq!(buffer.read_u64s::<1>(4), None, "misaligned");
+    assert_eq!(buffer.read_u64s::<3>(496), None);
+    assert_eq!(buffer.read_u64s::<0>(512), Some([]));
     assert_eq!(buffer.zero(0, 512), Some(()));
     assert!(backing.iter().all(|w| *w == 0));
 }

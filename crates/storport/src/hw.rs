@@ -255,6 +255,44 @@ impl CommonBuffer {
         read_u64, write_u64, u64;
     }
 
+    /// Volatile writes of consecutive little-endian `u64`s at `offset` (8-byte aligned), one per
+    /// item of `words`, in order: one bounds and alignment check for all of them, for structures
+    /// the device reads whole (a 128-byte request descriptor is 16 words).
+    #[must_use]
+    pub fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()> {
+        let bytes = words.len().checked_mul(core::mem::size_of::<u64>())?;
+        #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+        let first = self.checked(offset, bytes)?.cast::<u64>();
+        if !first.is_aligned() {
+            return None;
+        }
+        for (i, word) in words.enumerate() {
+            // SAFETY: `offset + 8 * words.len() <= len` and `first` is aligned (checked), so word
+            // `i < words.len()` is in bounds and aligned; the memory is only accessed volatilely.
+            unsafe { first.wrapping_add(i).write_volatile(word.to_le()) };
+        }
+        Some(())
+    }
+
+    /// Volatile reads of `N` consecutive little-endian `u64`s at `offset` (8-byte aligned): one
+    /// bounds and alignment check for all of them, for structures the device writes whole (a
+    /// 32-byte completion descriptor is 4 words).
+    #[must_use]
+    pub fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
+        #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
+        if !first.is_aligned() {
+            return None;
+        }
+        let mut words = [0u64; N];
+        for (i, word) in words.iter_mut().enumerate() {
+            // SAFETY: `offset + 8 * N <= len` and `first` is aligned (checked), so word `i < N`
+            // is in bounds and aligned; the memory is only accessed volatilely.
+            *word = u64::from_le(unsafe { first.wrapping_add(i).read_volatile() });
+        }
+        Some(words)
+    }
+
     /// Copies `data` into the buffer at `offset`.
     #[must_use]
     pub fn write_bytes(&self, offset: u32, data: &[u8]) -> Option<()> {
