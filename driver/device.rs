@@ -333,16 +333,11 @@ impl Descriptor {
         d.set(req::DATA_LEN, 8, u64::from(plan.send));
         d.set(req::SENSE_LEN, 4, u64::from(SENSE_BYTES));
         d.set(req::FLAGS, 4, u64::from(sg_flag | plan.direction));
-        // The 16 CDB bytes are two whole words (0x28, 0x30): assembled, then set once each.
-        let mut words = [0u64; 2];
-        for (i, byte) in cdb.iter().take(16).enumerate() {
-            if let Some(word) = words.get_mut(i >> 3) {
-                *word |= u64::from(*byte) << ((i & 7) << 3);
-            }
-        }
-        let [low, high] = words;
-        d.set(req::CDB, 8, low);
-        d.set(req::CDB.wrapping_add(8), 8, high);
+        // The 16 CDB bytes are two whole words (0x28, 0x30), each set once; a whole 8 bytes is
+        // one load (READ/WRITE(10) has one, (16) two), the bytes past the CDB are zero.
+        let (low, high) = cdb.split_at_checked(8).unwrap_or((cdb, &[]));
+        d.set(req::CDB, 8, le_word(low));
+        d.set(req::CDB.wrapping_add(8), 8, le_word(high));
         d.set(req::CDB_LEN, 1, u64::try_from(cdb.len()).unwrap_or(0));
         // Single-level LUN in byte 1 of the SAM LUN (§5.3).
         d.set(req::LUN.wrapping_add(1), 1, u64::from(address.lun));
@@ -900,6 +895,14 @@ fn learn_from(blocks: &BlockSizes, srb: &mut impl Request) {
     }
 }
 
+/// Up to 8 bytes as a little-endian word, the missing high bytes zero.
+fn le_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes.iter().rev().fold(0, |word, byte| (word << 8) | u64::from(*byte)),
+    }
+}
+
 fn lo(value: u64) -> u32 {
     #[allow(clippy::cast_possible_truncation)] // the low word, deliberately
     let low = value as u32;
@@ -975,6 +978,14 @@ mod tests {
         assert_eq!(plan(D::Out, &write_atomic, 512, 512), Err(SrbStatus::InvalidRequest));
         // WRITE SAME with NDOB.
         assert_eq!(plan(D::None, &[0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], 0, 512), Err(SrbStatus::InvalidRequest));
+    }
+
+    #[test]
+    fn cdb_words() {
+        assert_eq!(le_word(&[]), 0);
+        assert_eq!(le_word(&[0x28, 1]), 0x0128);
+        assert_eq!(le_word(&[1, 2, 3, 4, 5, 6, 7, 8]), 0x0807_0605_0403_0201);
+        assert_eq!(le_word(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 0x0807_0605_0403_0201, "the first 8 only");
     }
 
     #[test]
