@@ -96,6 +96,8 @@ impl BlockSizes {
 pub struct Started {
     /// `SETUP_MSG_RING` succeeded.
     pub msg_ring: bool,
+    /// `SETUP_REQCALLTHRESHOLD` enabled the request-call threshold (VMware).
+    pub req_call_threshold: bool,
     req_prod: u32,
     cmp_cons: u32,
     msg_cons: u32,
@@ -418,6 +420,7 @@ pub fn enabled_mask(dump: bool, msg_ring: bool) -> u32 {
 /// The request side of the HBA: mapped registers, the uncached extension, the rings' indexes
 /// and the slots of outstanding requests.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent facts of the device's state, each set at bring-up
 pub struct Device<P: Port> {
     /// The register window.
     pub regs: Option<P::Registers>,
@@ -428,6 +431,9 @@ pub struct Device<P: Port> {
     /// Rings set up, requests accepted.
     pub running: bool,
     msg_ring: bool,
+    /// The device publishes a request-call threshold (VMware, §4.8): READ/WRITE requests are
+    /// kicked only when it says so ([`Self::kick`]).
+    req_call_threshold: bool,
     /// Producer index of the request ring; the device only reads it.
     req_prod: u32,
     /// Consumer index of the completion ring; the device never reads it in QEMU.
@@ -517,8 +523,10 @@ pub fn scratch(mem: &impl SharedMemory, layout: Layout) -> Option<impl SharedMem
 }
 
 /// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked;
-/// [`Device::apply`] takes the result on the request side.
-pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout) -> Option<Started> {
+/// [`Device::apply`] takes the result on the request side. With `coalesce`, the request-call
+/// threshold is turned on where the device has it (not in crash-dump mode, which keeps to the
+/// simplest protocol).
+pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout, coalesce: bool) -> Option<Started> {
     hw::mask_intr(regs);
     hw::adapter_reset(regs);
     // The rings and the state page start from zero, as Linux does before SETUP_RINGS.
@@ -527,11 +535,14 @@ pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout
         return None;
     }
     let msg_ring = setup_msg_ring(regs, mem, layout);
+    // After SETUP_RINGS, as Linux's probe does it; an adapter reset turns it off again (§7).
+    let req_call_threshold = coalesce && hw::enable_req_call_threshold(regs);
     // The device writes the starting indexes into the rings-state page as part of the setup
     // (0 on QEMU and in every open driver's experience, §4.3); take them from there rather
     // than assume them. They only ever select a slot through a mask.
     let started = Started {
         msg_ring,
+        req_call_threshold,
         req_prod: mem.read_u32(state::REQ_PROD_IDX).unwrap_or(0),
         cmp_cons: mem.read_u32(state::CMP_CONS_IDX).unwrap_or(0),
         msg_cons: mem.read_u32(state::MSG_CONS_IDX).unwrap_or(0),
@@ -550,6 +561,7 @@ impl<P: Port> Device<P> {
     /// caller's to complete.
     pub fn apply(&mut self, started: Started) {
         self.msg_ring = started.msg_ring;
+        self.req_call_threshold = started.req_call_threshold;
         self.req_prod = started.req_prod;
         self.cmp_cons = started.cmp_cons;
         self.msg_cons = started.msg_cons;
@@ -560,7 +572,7 @@ impl<P: Port> Device<P> {
     /// up. Used by bring-up, bus resets and restarts.
     pub fn reset_and_setup(&mut self) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
-        let started = setup(regs, mem, self.layout())?;
+        let started = setup(regs, mem, self.layout(), !self.dump)?;
         self.apply(started);
         Some(enabled_mask(self.dump, started.msg_ring))
     }
@@ -681,9 +693,39 @@ impl<P: Port> Device<P> {
             entry.srb = Some(srb);
             entry.sent = checked.plan.send;
         }
-        if let Some(regs) = self.regs.as_ref() {
-            hw::kick(regs, checked.read_write);
+        self.kick(checked.read_write);
+    }
+
+    /// Rings the doorbell for the request just posted (§5.7), unless the request-call threshold
+    /// lets the device find it on its own: with the threshold on, a READ or WRITE is kicked only
+    /// when `reqProdIdx − reqConsIdx ≥ reqCallThreshold`, the rule of Linux's `pvscsi_kick_io` and
+    /// FreeBSD's `pvscsi_kick_io`; every other command always is. On QEMU, which has no threshold,
+    /// every request is kicked.
+    fn kick(&self, read_write: bool) {
+        let Some(regs) = self.regs.as_ref() else { return };
+        if read_write && self.req_call_threshold && !self.kick_needed() {
+            return;
         }
+        hw::kick(regs, read_write);
+    }
+
+    /// Whether the device wants a kick for what the request ring holds now. Both values are the
+    /// device's and untrusted: a threshold of more than the ring holds can only be garbage, and is
+    /// answered with a kick, as is an unreadable one, so a device cannot stop kicks by publishing
+    /// one.
+    fn kick_needed(&self) -> bool {
+        let Some(mem) = self.mem.as_ref() else { return true };
+        // The one full fence of the submission path: the producer index was just stored, and the
+        // device's consumer index and threshold are loaded next, the store-then-load pair that
+        // x86-64 may reorder. Without it this processor could read a threshold the device had
+        // already lowered (it went idle) while the device had not yet seen the new index, and
+        // neither side would act. (Linux's driver relies on a compiler barrier here.)
+        fence(Ordering::SeqCst);
+        let (Some(consumed), Some(threshold)) = (mem.read_u32(state::REQ_CONS_IDX), mem.read_u32(state::REQ_CALL_THRESHOLD))
+        else {
+            return true;
+        };
+        threshold > self.layout().req_entries() || self.req_prod.wrapping_sub(consumed) >= threshold
     }
 
     /// `SRB_FUNCTION_ABORT_COMMAND` (`KG:handling-srb-function-abort-command`): if the request

@@ -53,6 +53,19 @@ pub fn command_supported(regs: &impl Registers, command: u32) -> bool {
     regs.read_u32(reg::COMMAND_STATUS) != COMMAND_STATUS_FAILED
 }
 
+/// `SETUP_REQCALLTHRESHOLD` with `enable = 1`, where the device has it (§4.8): probed by the
+/// header's convention first (QEMU answers the probe 0xFFFFFFFF), then issued; the device took it
+/// when it answers neither 0 (Linux's `pvscsi_setup_req_threshold` reads any other status as
+/// enabled) nor 0xFFFFFFFF. Once on, the device publishes `reqCallThreshold` in the rings-state
+/// page and READ/WRITE requests need a kick only as [`kick`]'s caller decides.
+pub fn enable_req_call_threshold(regs: &impl Registers) -> bool {
+    if !command_supported(regs, cmd::SETUP_REQCALLTHRESHOLD) {
+        return false;
+    }
+    let status = write_command(regs, cmd::SETUP_REQCALLTHRESHOLD, &[1]);
+    status != 0 && status != COMMAND_STATUS_FAILED
+}
+
 /// `ADAPTER_RESET`: the device cancels everything, writes what completed into the old ring,
 /// forgets the rings and clears `INTR_STATUS` without re-evaluating the line; `INTR_MASK`
 /// survives (§7, Q11). Callers therefore acknowledge and rewrite the mask afterwards.

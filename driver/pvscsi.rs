@@ -64,6 +64,9 @@ pub mod cmd {
     pub const CONFIG: u32 = 7;
     /// Set up the message ring; 34-word descriptor.
     pub const SETUP_MSG_RING: u32 = 8;
+    /// Turn the request-call threshold on or off; 1-word descriptor (`enable`). VMware only;
+    /// QEMU does not know it (§4.8).
+    pub const SETUP_REQCALLTHRESHOLD: u32 = 10;
 }
 
 /// `COMMAND_STATUS` of an unsupported or failed command (§4.1).
@@ -96,6 +99,8 @@ pub mod state {
     pub const CMP_CONS_IDX: u32 = 0x10;
     /// log2 of the completion ring's entries (device).
     pub const CMP_NUM_ENTRIES_LOG2: u32 = 0x14;
+    /// Request-call threshold (device, once `SETUP_REQCALLTHRESHOLD` enabled it, §4.8).
+    pub const REQ_CALL_THRESHOLD: u32 = 0x18;
     /// Message producer index (device).
     pub const MSG_PROD_IDX: u32 = 0x80;
     /// Message consumer index (driver).

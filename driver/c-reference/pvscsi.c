@@ -152,12 +152,29 @@ PvscsiAbortCommand(PPVSCSI_ADAPTER Adapter, ULONGLONG Context, UCHAR Target)
 }
 
 /*
- * Rings the doorbell: KICK_RW_IO for READ/WRITE, KICK_NON_RW_IO otherwise, the Linux
- * convention, which is right on VMware and harmless on QEMU (Section 5.7).
+ * Rings the doorbell for the request just posted: KICK_RW_IO for READ/WRITE, KICK_NON_RW_IO
+ * otherwise, the Linux convention, which is right on VMware and harmless on QEMU (Section 5.7).
+ * With the request-call threshold on (VMware), a READ/WRITE is kicked only when
+ * ReqProdIdx - ReqConsIdx >= ReqCallThreshold, Linux's pvscsi_kick_io rule; a threshold larger
+ * than the ring can only be garbage and gets a kick. The full barrier orders the producer index
+ * just stored before the loads of what the device writes (the store-then-load pair x86-64 may
+ * reorder).
  */
 static VOID
 PvscsiKick(PPVSCSI_ADAPTER Adapter, BOOLEAN ReadWrite)
 {
+    volatile PVSCSI_RINGS_STATE *state = (volatile PVSCSI_RINGS_STATE *)Adapter->Uncached;
+    ULONG consumed;
+    ULONG threshold;
+
+    if (ReadWrite && Adapter->ReqCallThreshold) {
+        PvscsiMemoryBarrier();
+        consumed = state->ReqConsIdx;
+        threshold = state->ReqCallThreshold;
+        if (threshold <= Adapter->Layout->ReqPages * PVSCSI_REQ_DESCS_PER_PAGE && Adapter->ReqProd - consumed < threshold) {
+            return;
+        }
+    }
     PvscsiWriteRegister(Adapter, ReadWrite ? PVSCSI_REG_KICK_RW_IO : PVSCSI_REG_KICK_NON_RW_IO, 0);
 }
 
@@ -906,6 +923,24 @@ PvscsiSetupMsgRing(PPVSCSI_ADAPTER Adapter)
 }
 
 /*
+ * SETUP_REQCALLTHRESHOLD with Enable = 1, where the device has it (Section 4.8): probed first
+ * (QEMU answers the probe 0xFFFFFFFF), then issued; the device took it when it answers neither 0
+ * (Linux's pvscsi_setup_req_threshold reads any other status as enabled) nor 0xFFFFFFFF.
+ */
+static BOOLEAN
+PvscsiSetupReqCallThreshold(PPVSCSI_ADAPTER Adapter)
+{
+    ULONG enable = 1;
+    ULONG status;
+
+    if (!PvscsiCommandSupported(Adapter, PVSCSI_CMD_SETUP_REQCALLTHRESHOLD)) {
+        return FALSE;
+    }
+    status = PvscsiWriteCommand(Adapter, PVSCSI_CMD_SETUP_REQCALLTHRESHOLD, &enable, sizeof(enable));
+    return status != 0 && status != PVSCSI_COMMAND_STATUS_FAILED;
+}
+
+/*
  * The number of targets the device reports through CONFIG (the controller page's numPhys,
  * Section 4.7), with the answer written to a page of the uncached extension not in use yet
  * (the first slot's scatter-gather list). QEMU does not implement CONFIG: 0, "cannot say".
@@ -958,6 +993,8 @@ PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter)
         return FALSE;
     }
     Adapter->MsgRing = PvscsiSetupMsgRing(Adapter);
+    /* Not in crash-dump mode, which keeps to the simplest protocol; an adapter reset turns it off. */
+    Adapter->ReqCallThreshold = !Adapter->DumpMode && PvscsiSetupReqCallThreshold(Adapter);
     /*
      * The device writes the starting indexes into the rings-state page as part of the setup
      * (0 on QEMU and in every open driver's experience, Section 4.3); take them from there

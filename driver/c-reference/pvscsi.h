@@ -177,6 +177,7 @@ typedef struct _PVSCSI_ADAPTER {
     BOOLEAN DumpMode;
     BOOLEAN Running;                /* rings set up, requests accepted */
     BOOLEAN MsgRing;                /* SETUP_MSG_RING succeeded */
+    BOOLEAN ReqCallThreshold;       /* SETUP_REQCALLTHRESHOLD enabled the threshold (VMware) */
     BOOLEAN Deferred;               /* the ISR masked the HBA; the disable callback has not run */
     BOOLEAN OweNextRequest;         /* a request was turned away BUSY without NextRequest */
     UCHAR MaxTargets;

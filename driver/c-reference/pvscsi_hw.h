@@ -44,6 +44,7 @@
 #define PVSCSI_CMD_ABORT_CMD        6
 #define PVSCSI_CMD_CONFIG           7
 #define PVSCSI_CMD_SETUP_MSG_RING   8
+#define PVSCSI_CMD_SETUP_REQCALLTHRESHOLD 10 /* one word, enable; VMware only (Section 4.8) */
 
 /* COMMAND_STATUS of an unsupported or failed command (Section 4.1). */
 #define PVSCSI_COMMAND_STATUS_FAILED 0xFFFFFFFF
@@ -104,7 +105,7 @@ typedef struct _PVSCSI_RINGS_STATE {
     ULONG CmpProdIdx;               /* 0x0C device */
     ULONG CmpConsIdx;               /* 0x10 driver */
     ULONG CmpNumEntriesLog2;        /* 0x14 device, at SETUP_RINGS */
-    ULONG ReqCallThreshold;         /* 0x18 VMware only, unused here */
+    ULONG ReqCallThreshold;         /* 0x18 device, once SETUP_REQCALLTHRESHOLD enabled it */
     UCHAR Pad[0x80 - 0x1C];
     ULONG MsgProdIdx;               /* 0x80 device */
     ULONG MsgConsIdx;               /* 0x84 driver */

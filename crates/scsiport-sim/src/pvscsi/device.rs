@@ -269,6 +269,10 @@ pub(crate) struct State {
     consumed: u64,
     filled_cmp: u32,
     filled_msg: u32,
+    /// `SETUP_REQCALLTHRESHOLD` turned the request-call threshold on (VMware layout only).
+    req_call: bool,
+    /// The `reqCallThreshold` last published in the rings-state page (0: none yet).
+    req_call_threshold: u32,
 
     // Requests.
     seq: u64,
@@ -297,6 +301,10 @@ pub(crate) struct State {
 }
 
 const HISTORY: usize = 256;
+
+/// The `reqCallThreshold` the model publishes while it has requests in flight (VMware does not
+/// document its own): the driver then kicks only once this many requests wait unconsumed.
+pub const BUSY_REQ_CALL_THRESHOLD: u32 = 8;
 
 fn ppn_pa(lo: u32, hi: u32) -> u64 {
     ((u64::from(hi) << 32) | u64::from(lo)) << PAGE_SHIFT
@@ -330,6 +338,8 @@ impl State {
             consumed: 0,
             filled_cmp: 0,
             filled_msg: 0,
+            req_call: false,
+            req_call_threshold: 0,
             seq: 0,
             in_flight: InFlightSet::default(),
             done: VecDeque::new(),
@@ -508,7 +518,8 @@ impl State {
     /// QEMU `pvscsi_on_command`: codes 1..=9 become current, anything else the "unknown"
     /// pseudo-command 0; status −2; a command without data runs at once.
     fn on_command(&mut self, code: u32) {
-        self.cur_cmd = if code > cmd::FIRST && code < cmd::LAST { code } else { cmd::FIRST };
+        let known = code > cmd::FIRST && code < cmd::LAST || code == cmd::SETUP_REQCALLTHRESHOLD && self.vmware();
+        self.cur_cmd = if known { code } else { cmd::FIRST };
         self.words.clear();
         self.cmd_status = CMD_STATUS_NOT_ENOUGH_DATA;
         self.process_command();
@@ -523,7 +534,8 @@ impl State {
     }
 
     fn process_command(&mut self) {
-        if self.words.len() < regs::command_words(self.cur_cmd) {
+        let needed = if self.cur_cmd == cmd::SETUP_REQCALLTHRESHOLD { 1 } else { regs::command_words(self.cur_cmd) };
+        if self.words.len() < needed {
             return;
         }
         let code = self.cur_cmd;
@@ -549,6 +561,7 @@ impl State {
                 CMD_STATUS_OK
             }
             cmd::CONFIG if self.cfg.layout == PvscsiLayout::Vmware => self.config_cmd(),
+            cmd::SETUP_REQCALLTHRESHOLD => self.setup_req_call_threshold(),
             cmd::SETUP_MSG_RING => self.setup_msg_ring(),
             _ => {
                 // FIRST (unknown), ISSUE_SCSI, CONFIG under QEMU, DEVICE_UNPLUG.
@@ -631,6 +644,61 @@ impl State {
             self.msg_valid = true;
         }
         u32::try_from(regs::command_words(cmd::SETUP_MSG_RING)).unwrap_or(34)
+    }
+
+    fn vmware(&self) -> bool {
+        self.cfg.layout == PvscsiLayout::Vmware
+    }
+
+    /// `SETUP_REQCALLTHRESHOLD` in VMware mode (pvscsi-facts.md §4.8; the command and the
+    /// rings-state field are in Linux's and FreeBSD's headers, the driver's side of the rule in
+    /// their `pvscsi_kick_io`: a READ/WRITE is kicked only when `reqProdIdx − reqConsIdx ≥
+    /// reqCallThreshold`). `enable` turns it on or off; the status is 1 when it is on, 0 when off
+    /// (Linux takes any non-zero status for "enabled"). QEMU does not know the command: in the
+    /// QEMU layout it never gets here, the probe reads 0xFFFFFFFF.
+    ///
+    /// What VMware publishes is not documented. The model publishes 1 while it has no request in
+    /// flight, so that the next READ/WRITE is kicked, and [`BUSY_REQ_CALL_THRESHOLD`] while it
+    /// has, when it looks at the request ring itself each time it runs its completions
+    /// ([`Self::poll_request_ring`]); a driver that skips a kick it owes leaves its request
+    /// unseen until the port times it out.
+    fn setup_req_call_threshold(&mut self) -> u32 {
+        self.req_call = self.word(0) != 0;
+        self.req_call_threshold = 0;
+        self.publish_req_call_threshold();
+        u32::from(self.req_call)
+    }
+
+    /// Writes `reqCallThreshold` for the device's state now, when it changed.
+    fn publish_req_call_threshold(&mut self) {
+        if !self.req_call || !self.rings_valid {
+            return;
+        }
+        let threshold = if self.in_flight.next_due().is_some() { BUSY_REQ_CALL_THRESHOLD } else { 1 };
+        if threshold != self.req_call_threshold {
+            self.req_call_threshold = threshold;
+            self.rs_write(rs::REQ_CALL_THRESHOLD, threshold);
+        }
+    }
+
+    /// With the threshold on, the device takes what the driver posted without a kick whenever it
+    /// runs its completions; then publishes the threshold for what it holds afterwards, and, if
+    /// that let it go idle (threshold 1), looks once more, closing the race with a driver that
+    /// posted under the old threshold (the driver orders its index store before its threshold
+    /// load; the device here its threshold store before its index load).
+    fn poll_request_ring(&mut self) {
+        if !self.req_call || !self.rings_valid {
+            return;
+        }
+        let taken = self.process_request_ring();
+        self.stats.requests_polled += u64::from(taken);
+        self.publish_req_call_threshold();
+        if self.req_call_threshold == 1 {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            let taken = self.process_request_ring();
+            self.stats.requests_polled += u64::from(taken);
+            self.publish_req_call_threshold();
+        }
     }
 
     /// CONFIG in VMware mode (pvscsi-facts.md §4.7): the controller page, with numPhys.
@@ -717,6 +785,13 @@ impl State {
             self.stats.kicks_ignored += 1;
             return;
         }
+        let taken = self.process_request_ring();
+        self.publish_req_call_threshold();
+        self.event(DeviceEvent::Kick { taken });
+    }
+
+    /// The body of a kick: takes every posted descriptor and writes reqConsIdx; returns how many.
+    fn process_request_ring(&mut self) -> u32 {
         let now = self.now();
         let mut taken = 0u32;
         while let Some(prod) = self.rs_read(rs::REQ_PROD_IDX) {
@@ -763,7 +838,7 @@ impl State {
         if taken > 0 {
             self.wake = true;
         }
-        self.event(DeviceEvent::Kick { taken });
+        taken
     }
 
     fn accept(&mut self, d: ReqDesc, now: u64) {
@@ -1144,6 +1219,9 @@ impl State {
         self.consumed = 0;
         self.filled_cmp = 0;
         self.filled_msg = 0;
+        // Set up again after a reset, as Linux does (pvscsi-facts.md §7).
+        self.req_call = false;
+        self.req_call_threshold = 0;
         // Nothing of the old requests remains: QEMU asserts its request list empty here and
         // frees each request as it posts it, and Linux's host reset relies on VMware touching no
         // ring memory afterwards (pvscsi-facts.md §7). So even a hostile device can replay only
@@ -1510,6 +1588,9 @@ impl State {
         if !self.done.is_empty() || !hostile.is_empty() {
             self.post(&hostile);
             did = true;
+        }
+        if did {
+            self.poll_request_ring();
         }
         did
     }

@@ -47,6 +47,7 @@ use crate::disk::ScsiTarget;
 use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
 use crate::mem::GuestMemory;
 
+pub use device::BUSY_REQ_CALL_THRESHOLD;
 use device::State;
 pub use pci::PvscsiLayout;
 pub use types::{

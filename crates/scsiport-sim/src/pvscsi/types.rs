@@ -359,6 +359,9 @@ pub struct Stats {
     pub kicks: u64,
     /// Kicks ignored because the rings were not set up.
     pub kicks_ignored: u64,
+    /// Requests the device took from the request ring without a kick, with the request-call
+    /// threshold on (VMware layout).
+    pub requests_polled: u64,
     /// `SETUP_RINGS` accepted with a page count that is not a power of two (pvscsi-facts.md Q2).
     pub non_power_of_two_rings: u64,
     /// Requests taken from the request ring.
