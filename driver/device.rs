@@ -534,9 +534,11 @@ pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout
     if !setup_rings(regs, mem, layout) {
         return None;
     }
-    let msg_ring = setup_msg_ring(regs, mem, layout);
-    // After SETUP_RINGS, as Linux's probe does it; an adapter reset turns it off again (§7).
+    // After SETUP_RINGS (an adapter reset turns it off again, §7), and before SETUP_MSG_RING,
+    // whose status (34) is then what COMMAND_STATUS holds while the driver runs, as before the
+    // threshold: a QEMU probe of the idle device reads it (crates/rspvscsi-sim/probe/qemu-7.2.json).
     let req_call_threshold = coalesce && hw::enable_req_call_threshold(regs);
+    let msg_ring = setup_msg_ring(regs, mem, layout);
     // The device writes the starting indexes into the rings-state page as part of the setup
     // (0 on QEMU and in every open driver's experience, §4.3); take them from there rather
     // than assume them. They only ever select a slot through a mask.

@@ -992,9 +992,10 @@ PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter)
     if (!PvscsiSetupRings(Adapter)) {
         return FALSE;
     }
-    Adapter->MsgRing = PvscsiSetupMsgRing(Adapter);
-    /* Not in crash-dump mode, which keeps to the simplest protocol; an adapter reset turns it off. */
+    /* Not in crash-dump mode, which keeps to the simplest protocol; an adapter reset turns it off.
+       Before SETUP_MSG_RING, whose status then stays in COMMAND_STATUS, as in the Rust driver. */
     Adapter->ReqCallThreshold = !Adapter->DumpMode && PvscsiSetupReqCallThreshold(Adapter);
+    Adapter->MsgRing = PvscsiSetupMsgRing(Adapter);
     /*
      * The device writes the starting indexes into the rings-state page as part of the setup
      * (0 on QEMU and in every open driver's experience, Section 4.3); take them from there
