@@ -197,6 +197,9 @@ pub struct RigConfig {
     pub seed: u64,
     /// Open `file:` images read-only (write-protected): the run does not write.
     pub read_only: bool,
+    /// The memory monitor's full quarantine (`VerifierConfig::quarantine_all`); off leaves the
+    /// verifier's default (on with `SCSIPORT_SIM_QUARANTINE=all`).
+    pub quarantine_all: bool,
 }
 
 impl RigConfig {
@@ -248,6 +251,7 @@ impl RigConfig {
             latency_us: a.latency_us,
             seed: a.seed,
             read_only: *access == Access::ReadOnly,
+            quarantine_all: false,
         })
     }
 
@@ -358,7 +362,10 @@ impl Rig {
             .port(config.port.sim())
             .schedule(config.schedule)
             .reset_hold(config.reset_hold)
-            .verifier(VerifierConfig { time_scale: config.time_scale, ..VerifierConfig::default() });
+            .verifier({
+                let default = VerifierConfig::default();
+                VerifierConfig { time_scale: config.time_scale, quarantine_all: config.quarantine_all || default.quarantine_all, ..default }
+            });
         let args = match (&config.argument_string, config.miniport, config.port) {
             (Some(s), _, _) => Some(s.clone()),
             (None, MiniportArg::Test, PortArg::Scsiport) => Some("tagged=1 qd=8".to_string()),

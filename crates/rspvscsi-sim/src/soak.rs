@@ -195,6 +195,8 @@ pub struct RunSpec {
     pub argument_string: Option<String>,
     /// Trace file.
     pub trace: Option<std::path::PathBuf>,
+    /// The memory monitor's full quarantine.
+    pub quarantine: bool,
 }
 
 impl RunSpec {
@@ -251,6 +253,9 @@ pub struct RunResult {
     pub timeouts: u64,
     /// Hostile device actions performed.
     pub hostile_actions: u64,
+    /// Completed SRBs the full quarantine kept guarded (`--quarantine`), and how many of them it
+    /// released past its cap.
+    pub quarantined: (u64, u64),
     /// Things worth knowing that are not failures (the concurrent schedule's real-time timeouts).
     pub notes: Vec<String>,
     /// Failures.
@@ -282,6 +287,7 @@ impl RunResult {
             "failed_as_expected": self.failed_as_expected, "reissued_after_bus_reset": self.reissues,
             "unit_attention_retries": self.ua_retries, "faults": self.faults, "statuses": self.statuses,
             "port_resets": self.port_resets, "timeouts": self.timeouts, "hostile_actions": self.hostile_actions,
+            "quarantined": self.quarantined.0, "quarantine_released": self.quarantined.1,
             "notes": self.notes,
             "failures": self.failures.iter().map(|f| json!({"step": f.step, "what": f.what})).collect::<Vec<_>>(),
             "reproduce": self.reproduce, "wall_ms": self.wall.as_secs_f64() * 1e3, "machine_ms": nanos_ms(self.machine_ns),
@@ -1058,6 +1064,7 @@ fn config_of(spec: &RunSpec) -> RigConfig {
         latency_us: Some((20, 200)),
         seed: spec.seed,
         read_only: false,
+        quarantine_all: spec.quarantine,
     }
 }
 
@@ -1099,6 +1106,7 @@ fn one_run(spec: &RunSpec, reproduce: String) -> RunResult {
     out.port_resets = stats.bus_resets;
     out.timeouts = stats.timeouts;
     out.hostile_actions = dev.stats().hostile_actions;
+    out.quarantined = (stats.quarantined, stats.quarantine_released);
     out.reproduce = reproduce;
     out.machine_ns = rig.machine.now_ns().saturating_sub(t0);
     out.wall = started.elapsed();
@@ -1133,6 +1141,9 @@ fn reproduce_of(args: &SoakArgs, spec: &RunSpec, faults: &[FaultKind]) -> String
     }
     if let Some(a) = &args.argument_string {
         let _ = write!(s, " --args '{}'", a.replace('\'', "'\\''"));
+    }
+    if args.quarantine {
+        s.push_str(" --quarantine");
     }
     s
 }
@@ -1178,6 +1189,7 @@ fn summary(results: &[RunResult], faults: &[FaultKind], json_out: bool, wall: Du
             "sectors_verified": total(|r| r.sectors_verified), "failed_as_expected": total(|r| r.failed_as_expected),
             "faults": faults_by_kind, "statuses": statuses, "port_resets": total(|r| r.port_resets),
             "timeouts": total(|r| r.timeouts), "hostile_actions": total(|r| r.hostile_actions),
+            "quarantined": total(|r| r.quarantined.0), "quarantine_released": total(|r| r.quarantined.1),
             "failures": total(|r| r.failures.len() as u64), "failed_runs": failed, "wall_ms": wall.as_secs_f64() * 1e3,
         });
         format!("{doc}\n")
@@ -1205,6 +1217,16 @@ fn summary(results: &[RunResult], faults: &[FaultKind], json_out: bool, wall: Du
         row("sectors verified", format!("{} (every read, then every sector of every disk through the driver and on the medium; {} left unknown by failed writes)", total(|r| r.sectors_verified), total(|r| r.unknown_sectors)));
         row("faults", if faults_by_kind.is_empty() { "none".into() } else { faults_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ") });
         row("port", format!("{} HwScsiResetBus calls, {} SRB timeouts; {} hostile device actions", total(|r| r.port_resets), total(|r| r.timeouts), total(|r| r.hostile_actions)));
+        if results.iter().any(|r| r.quarantined.0 > 0) {
+            row(
+                "quarantine",
+                format!(
+                    "{} completed SRBs kept guarded, never reused; {} released past the cap",
+                    total(|r| r.quarantined.0),
+                    total(|r| r.quarantined.1)
+                ),
+            );
+        }
         row("statuses", statuses.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
         let notes: usize = results.iter().map(|r| r.notes.len()).sum();
         if notes > 0 {
@@ -1234,7 +1256,7 @@ fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> St
     };
     let miniport = if args.port == PortArg::Storport { format!("{miniport} on Storport") } else { miniport };
     format!(
-        "rspvscsi-sim soak: {miniport} on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time\n",
+        "rspvscsi-sim soak: {miniport} on {hba}; {} run(s) (seeds {}..={}, {}), {} steps each, qd {}; faults: {kinds}, one per {} steps on average; {jobs} at a time{}\n",
         runs,
         args.seed,
         args.seed.saturating_add(args.seeds - 1),
@@ -1246,6 +1268,7 @@ fn header(args: &SoakArgs, runs: usize, faults: &[FaultKind], jobs: usize) -> St
         args.steps,
         args.qd,
         args.fault_every,
+        if args.quarantine { "; every completed SRB quarantined" } else { "" },
     )
 }
 
@@ -1285,6 +1308,7 @@ pub fn run(args: &SoakArgs) -> Verdict {
                 driver: args.driver.clone(),
                 argument_string: args.argument_string.clone(),
                 trace: args.trace.clone(),
+                quarantine: args.quarantine,
             });
         }
     }
@@ -1373,6 +1397,7 @@ mod tests {
             driver: None,
             argument_string: None,
             trace: None,
+            quarantine: false,
         }
     }
 

@@ -456,6 +456,23 @@ fn a_short_soak_makes_every_fault_in_both_schedules() {
 }
 
 #[test]
+fn a_soak_in_the_full_quarantine_keeps_every_completed_srb() {
+    let v = json(&["soak", "--quarantine", "--seeds", "1", "--steps", "600", "--fault-every", "8"]);
+    assert_eq!(v["result"], "pass", "{v}");
+    for run in v["runs"].as_array().unwrap() {
+        // Every completion the run judged went through one SRB at least; none was released.
+        assert!(run["quarantined"].as_u64().unwrap() >= run["ios"].as_u64().unwrap(), "{run}");
+        assert_eq!(run["quarantine_released"], 0, "{run}");
+        assert!(run["reproduce"].as_str().unwrap().ends_with(" --quarantine"), "{run}");
+    }
+    // Without it (and without SCSIPORT_SIM_QUARANTINE=all), nothing is counted.
+    if std::env::var_os("SCSIPORT_SIM_QUARANTINE").is_none() {
+        let plain = json(&["soak", "--seeds", "1", "--steps", "100", "--mode", "deterministic"]);
+        assert_eq!(plain["quarantined"], 0, "{plain}");
+    }
+}
+
+#[test]
 fn a_soak_failure_comes_with_the_command_that_reproduces_it() {
     let args = ["soak", "--miniport", "test", "--args", "tagged=1 break=complete_twice", "--seeds", "1", "--mode", "deterministic", "--steps", "300", "--faults", "none"];
     let out = sim(&args);

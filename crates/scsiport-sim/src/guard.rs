@@ -2,7 +2,8 @@
 //! handler that recognises faults in them (Driver Verifier's `VerifyLevel` bit 0 analogue,
 //! contract §8).
 //!
-//! Guarded ranges are the pages of completed SRBs and SRB extensions, the stand-in `DataBuffer`
+//! Guarded ranges are the pages of completed SRBs and SRB extensions (and, in the full
+//! quarantine, `VerifierConfig::quarantine_all`, their sense buffers), the stand-in `DataBuffer`
 //! addresses handed out when `MapBuffers` is FALSE, and the addresses `ScsiPortGetDeviceBase`
 //! returns (which must only be used through `ScsiPortRead/Write*`). A fault inside one is recorded
 //! against the owning machine, the range is made accessible so the faulting instruction can
@@ -26,12 +27,14 @@
 //! every range are passed to the handler that was installed before ours (Rust's stack-overflow
 //! handler uses SIGSEGV too).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 
 use crate::mem::PAGE_SIZE;
 
-const SLOTS: usize = 16384;
+/// Room for two machines in the full quarantine at once (`verifier::QUARANTINE_ALL_CAP` SRBs of
+/// up to four guarded ranges each, Storport) besides everything else.
+const SLOTS: usize = 65536;
 
 /// What a guarded range is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,8 @@ pub(crate) enum GuardKind {
     /// An address returned by `ScsiPortGetDeviceBase` to a loaded image, whose direct accesses
     /// are emulated; recorded here only when one could not be.
     MmioDirect = 5,
+    /// A completed SRB's sense buffer (full quarantine only).
+    SenseBuffer = 6,
 }
 
 impl GuardKind {
@@ -58,6 +63,7 @@ impl GuardKind {
             3 => Some(Self::DataBuffer),
             4 => Some(Self::Mmio),
             5 => Some(Self::MmioDirect),
+            6 => Some(Self::SenseBuffer),
             _ => None,
         }
     }
@@ -72,6 +78,8 @@ struct Slot {
     faulted: AtomicBool,
     fault_addr: AtomicUsize,
     fault_write: AtomicBool,
+    /// The thread that faulted, so that the routine it was running can be named.
+    fault_tid: AtomicI32,
 }
 
 impl Slot {
@@ -85,6 +93,7 @@ impl Slot {
             faulted: AtomicBool::new(false),
             fault_addr: AtomicUsize::new(0),
             fault_write: AtomicBool::new(false),
+            fault_tid: AtomicI32::new(0),
         }
     }
 }
@@ -108,6 +117,14 @@ pub(crate) struct Fault {
     pub(crate) tag: u64,
     pub(crate) addr: usize,
     pub(crate) write: bool,
+    /// The faulting thread (`gettid`); 0 when not known.
+    pub(crate) tid: i32,
+}
+
+/// The calling thread's id, as [`Fault::tid`] records it.
+pub(crate) fn thread_id() -> i32 {
+    // SAFETY: gettid has no preconditions; it is async-signal-safe.
+    unsafe { libc::gettid() }
 }
 
 /// A registered range; unregisters on drop. The caller makes the memory accessible (or unmaps it)
@@ -281,7 +298,7 @@ pub(crate) fn take_faults(owner: u64) -> Vec<Fault> {
     let mut out = Vec::new();
     for d in &DIRECT {
         if d.owner.load(Ordering::Acquire) == owner && d.faulted.swap(false, Ordering::AcqRel) {
-            out.push(Fault { kind: GuardKind::MmioDirect, tag: 0, addr: d.fault_addr.load(Ordering::Relaxed), write: false });
+            out.push(Fault { kind: GuardKind::MmioDirect, tag: 0, addr: d.fault_addr.load(Ordering::Relaxed), write: false, tid: 0 });
         }
     }
     for s in &TABLE {
@@ -294,6 +311,7 @@ pub(crate) fn take_faults(owner: u64) -> Vec<Fault> {
                 tag: s.tag.load(Ordering::Relaxed),
                 addr: s.fault_addr.load(Ordering::Relaxed),
                 write: s.fault_write.load(Ordering::Relaxed),
+                tid: s.fault_tid.load(Ordering::Relaxed),
             });
         }
     }
@@ -395,6 +413,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         if addr >= start && addr - start < len.max(1) {
             s.fault_addr.store(addr, Ordering::Relaxed);
             s.fault_write.store(is_write(ctx), Ordering::Relaxed);
+            s.fault_tid.store(thread_id(), Ordering::Relaxed);
             s.faulted.store(true, Ordering::Release);
             FAULTS.fetch_add(1, Ordering::AcqRel);
             let base = start & !(PAGE_SIZE - 1);

@@ -310,6 +310,14 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+#[cfg(test)]
+impl Machine {
+    /// The port, for the crate's own tests.
+    pub(crate) fn core(&self) -> &Arc<MachineCore> {
+        &self.core
+    }
+}
+
 impl Drop for Machine {
     fn drop(&mut self) {
         self.core.stop.store(true, Ordering::Release);

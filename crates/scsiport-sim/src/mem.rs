@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The page size of every physical address in this crate (PVSCSI's `VMW_PAGE_SIZE` too).
@@ -72,6 +72,13 @@ pub trait RegionBacking: Send + Sync {
     /// Used by the verifier to catch a miniport touching an SRB extension after completion.
     /// Backends that cannot guard memory ignore it.
     fn set_cpu_access(&self, region: &DmaRegion, accessible: bool);
+    /// Takes the region out of the device's reach for good: its physical pages leave the map (a
+    /// later DMA to them is a [`DmaFault`]) and whatever the device side kept of it goes, while
+    /// the CPU view stays mapped, never to be handed out again, until `release`. Used by the
+    /// memory monitor's full quarantine, which keeps every completed SRB's pages for the machine's
+    /// life: it halves what such a page holds (one mapping instead of two). Backends that cannot
+    /// do it ignore it.
+    fn retire(&self, _region: &DmaRegion) {}
     /// Releases the memory; called once, from `DmaRegion`'s `Drop`.
     fn release(&self, region: &DmaRegion);
 }
@@ -203,6 +210,11 @@ impl DmaRegion {
     /// Guards the region against CPU access (see [`RegionBacking::set_cpu_access`]).
     pub fn set_cpu_access(&self, accessible: bool) {
         self.backing.set_cpu_access(self, accessible);
+    }
+
+    /// Takes the region out of the device's reach for good (see [`RegionBacking::retire`]).
+    pub fn retire(&self) {
+        self.backing.retire(self);
     }
 }
 
@@ -374,6 +386,25 @@ struct SimBacking {
     dma: Arc<SimDmaInner>,
     mapped_len: usize,
     device_view: usize,
+    /// Set once [`RegionBacking::retire`] has unmapped the device view.
+    retired: AtomicBool,
+}
+
+impl SimBacking {
+    /// Removes the region's pages from the physical map and unmaps the device view, once.
+    fn unmap_device_view(&self, region: &DmaRegion) {
+        if let Ok(mut state) = self.dma.state.write() {
+            for pa in region.pages() {
+                state.pages.remove(&(pa >> PAGE_SHIFT));
+            }
+        }
+        if !self.retired.swap(true, Ordering::AcqRel) {
+            // SAFETY: the device view `SimDma::alloc` created with this length; no DMA can reach
+            // it any more (its pages were just removed from the table, and DMA copies run under
+            // the table's lock).
+            unsafe { libc::munmap(self.device_view as *mut libc::c_void, self.mapped_len) };
+        }
+    }
 }
 
 impl RegionBacking for SimBacking {
@@ -384,17 +415,15 @@ impl RegionBacking for SimBacking {
         debug_assert_eq!(rc, 0, "mprotect of a DMA region failed");
     }
 
+    fn retire(&self, region: &DmaRegion) {
+        self.unmap_device_view(region);
+    }
+
     fn release(&self, region: &DmaRegion) {
-        if let Ok(mut state) = self.dma.state.write() {
-            for pa in region.pages() {
-                state.pages.remove(&(pa >> PAGE_SHIFT));
-            }
-        }
-        // SAFETY: both mappings were created by `SimDma::alloc` with this length and are no
-        // longer reachable by DMA (their pages were just removed from the table).
+        self.unmap_device_view(region);
+        // SAFETY: the CPU view was created by `SimDma::alloc` with this length; the region is
+        // being dropped, so nothing hands out its address any more.
         unsafe { libc::munmap(region.va().cast(), self.mapped_len) };
-        // SAFETY: as above.
-        unsafe { libc::munmap(self.device_view as *mut libc::c_void, self.mapped_len) };
     }
 }
 
@@ -434,7 +463,12 @@ impl DmaSpace for SimDma {
                 state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device.as_ptr() as usize + i * PAGE_SIZE, region: id });
             }
         }
-        let backing = Arc::new(SimBacking { dma: Arc::clone(&self.inner), mapped_len, device_view: device.as_ptr() as usize });
+        let backing = Arc::new(SimBacking {
+            dma: Arc::clone(&self.inner),
+            mapped_len,
+            device_view: device.as_ptr() as usize,
+            retired: AtomicBool::new(false),
+        });
         // SAFETY: `va` maps `count` pages, page aligned, released only through `backing`.
         Ok(unsafe { DmaRegion::from_raw(va, len, pages, id, backing) })
     }
@@ -522,5 +556,25 @@ mod tests {
         drop(r);
         assert!(dma.read(pa, &mut b).is_err());
         assert_eq!(dma.live_pages(), 0);
+    }
+
+    #[test]
+    fn a_retired_region_keeps_its_cpu_view_and_takes_no_dma() {
+        let dma = SimDma::default();
+        let r = dma.alloc(2 * PAGE_SIZE, Layout::Scattered).unwrap();
+        let pa = r.pages()[1];
+        dma.write(pa, &[7; 4]).unwrap();
+        r.retire();
+        assert_eq!(dma.live_pages(), 0, "its pages left the physical map");
+        assert_eq!(dma.write(pa, &[1]), Err(DmaFault { pa, len: 1, write: true }));
+        assert_eq!(dma.region_at(pa), None);
+        // SAFETY: no DMA can reach the region; the CPU view is still mapped and accessible.
+        let cpu = unsafe { r.as_slice() };
+        assert_eq!(&cpu[PAGE_SIZE..PAGE_SIZE + 4], &[7; 4]);
+        r.retire();
+        drop(r);
+        // A later region gets other physical pages; nothing of the retired one is reused.
+        let again = dma.alloc(PAGE_SIZE, Layout::Scattered).unwrap();
+        assert!(again.pages()[0] > pa);
     }
 }

@@ -126,6 +126,11 @@ pub struct Stats {
     pub violations: u64,
     /// Warnings recorded.
     pub warnings: u64,
+    /// Completed SRBs the full quarantine (`VerifierConfig::quarantine_all`) kept guarded.
+    pub quarantined: u64,
+    /// Of those, the ones released past its cap (`verifier::QUARANTINE_ALL_CAP`), whose memory
+    /// could then be reused: 0 means every completed SRB stayed guarded for the whole run.
+    pub quarantine_released: u64,
 }
 
 impl Stats {
@@ -165,6 +170,8 @@ impl Stats {
         self.resets_detected += o.resets_detected;
         self.register_accesses += o.register_accesses;
         self.registers_emulated += o.registers_emulated;
+        self.quarantined += o.quarantined;
+        self.quarantine_released += o.quarantine_released;
         self.latency.merge(&o.latency);
         self.violations = self.violations.max(o.violations);
         self.warnings = self.warnings.max(o.warnings);

@@ -468,6 +468,7 @@ impl fmt::Display for BugCheck {
 impl std::error::Error for BugCheck {}
 
 /// Verifier settings (the `VerifyLevel` analogue).
+#[allow(clippy::struct_excessive_bools)] // independent switches, as Driver Verifier's are
 #[derive(Clone, Debug)]
 pub struct VerifierConfig {
     /// Master switch. Off: nothing is checked (the port still behaves the same).
@@ -475,6 +476,15 @@ pub struct VerifierConfig {
     /// Memory-access monitoring (`VerifyLevel` bit 0): guard completed SRBs and extensions, and
     /// hand out guarded `DataBuffer` addresses when `MapBuffers` is FALSE.
     pub memory_monitor: bool,
+    /// The memory monitor's full quarantine: every completed SRB's pages (the SRB, its
+    /// extension, its sense buffer, Storport's scatter/gather list) stay poisoned and guarded,
+    /// out of the device's reach, and are never unmapped or reused for the machine's life (up to
+    /// [`QUARANTINE_ALL_CAP`] per adapter), so that a late access by the miniport, however late,
+    /// is a `TouchedAfterCompletion` violation naming the routine and the SRB instead of a write
+    /// into memory the port has handed out again. Without it the last 48 are kept. Costs a
+    /// mapping per page kept: for hunting, not for every run. Default: on when the environment
+    /// variable `SCSIPORT_SIM_QUARANTINE` is `all` (VERIFIER.md).
+    pub quarantine_all: bool,
     /// Rules switched off (like `VerifyLevel` bits 28–31 for 0x1002 `AdapterControl`, 0x1007,
     /// 0x1005 and 0x1002 `HwInitialize`).
     pub disabled: BTreeSet<Rule>,
@@ -489,6 +499,15 @@ pub struct VerifierConfig {
     pub warnings_fatal: bool,
 }
 
+/// The environment variable that switches [`VerifierConfig::quarantine_all`] on by default.
+pub const QUARANTINE_ENV: &str = "SCSIPORT_SIM_QUARANTINE";
+
+/// Completed SRBs [`VerifierConfig::quarantine_all`] keeps per adapter; past it the oldest are
+/// released as without it, and counted (`Stats::quarantine_released`). A block is one to four
+/// mappings and guarded ranges: this keeps two machines at a time well inside the kernel's
+/// default limit of 65,530 mappings per process and the monitor's table of guarded ranges.
+pub const QUARANTINE_ALL_CAP: usize = 6000;
+
 impl Default for VerifierConfig {
     fn default() -> Self {
         let mut disabled = BTreeSet::new();
@@ -497,6 +516,7 @@ impl Default for VerifierConfig {
         Self {
             enabled: true,
             memory_monitor: true,
+            quarantine_all: std::env::var_os(QUARANTINE_ENV).is_some_and(|v| v == "all"),
             disabled,
             time_scale: 1.0,
             hang_threshold_ns: 2_000_000_000,

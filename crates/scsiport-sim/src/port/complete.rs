@@ -5,6 +5,12 @@
 use super::*;
 
 impl MachineCore {
+    /// Whether completed SRBs go to the full quarantine (`VerifierConfig::quarantine_all`): kept
+    /// guarded and out of the device's reach, never reused.
+    pub(crate) fn full_quarantine(&self) -> bool {
+        self.verifier.enabled && self.verifier.memory_monitor && self.verifier.quarantine_all
+    }
+
     pub(crate) fn valid_status(status: u8) -> bool {
         if status & sys::SRB_STATUS_QUEUE_FROZEN != 0 {
             return false;
@@ -133,6 +139,22 @@ impl MachineCore {
             unsafe { l.as_mut_slice().fill(POISON) };
         }
         // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
+        let full = self.full_quarantine();
+        if full {
+            // Out of the device's reach for good: a late DMA is a fault, not a write into a
+            // request that has the memory next.
+            a.block.srb.retire();
+            for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
+                r.retire();
+            }
+            if let Some(s) = &a.block.sense
+                && let Some(g) = guard::register(self.owner, s.va() as usize, s.len(), GuardKind::SenseBuffer, id)
+            {
+                a.block.guards.push(g);
+                s.set_cpu_access(false);
+            }
+            st.stats.quarantined += 1;
+        }
         if self.verifier.enabled && self.verifier.memory_monitor {
             if let Some(g) = guard::register(self.owner, a.block.srb.va() as usize, PAGE_SIZE, GuardKind::Srb, id) {
                 a.block.guards.push(g);
@@ -229,9 +251,15 @@ impl MachineCore {
         }
         let stor_port = st.stor.is_some();
         st.quarantine.push_back(Quarantined { srb, block: a.block });
-        while st.quarantine.len() > QUARANTINE {
+        let keep = if full { QUARANTINE_ALL_CAP } else { QUARANTINE };
+        while st.quarantine.len() > keep {
             if let Some(q) = st.quarantine.pop_front() {
-                q.block.recycle(&mut st.pool);
+                if full {
+                    st.stats.quarantine_released += 1;
+                    q.block.recycle(None);
+                } else {
+                    q.block.recycle(Some(&mut st.pool));
+                }
             }
         }
         drop(st);
@@ -293,5 +321,84 @@ impl MachineCore {
             v.push("InternalStatus");
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::disk::Disk;
+    use crate::mem::{GuestMemory, SimDma};
+    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::{Machine, test_miniport};
+
+    /// Requests run in each test: well past the bounded quarantine (48) and the pool (64).
+    const REQUESTS: u64 = 160;
+
+    fn machine(quarantine_all: bool) -> (Machine, SimDma) {
+        let verifier = VerifierConfig { quarantine_all, ..VerifierConfig::default() };
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 7 }).verifier(verifier).argument_string("qd=4 tagged=1");
+        let dma = SimDma::default();
+        let dev = PvscsiDevice::new(PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, Arc::new(dma.clone()), b.clock());
+        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
+        let m = b.adapter(Arc::new(dev), Arc::new(dma.clone())).build();
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        for lba in 0..REQUESTS {
+            // The first meets the disk's UNIT ATTENTION (power on), as a class driver's would.
+            let read = || m.execute(Request::read10(0, u32::try_from(lba).unwrap(), 1, 512)).unwrap();
+            let c = read();
+            let c = if lba == 0 && !c.is_success() { read() } else { c };
+            assert!(c.is_success(), "lba {lba}: {c:?}");
+        }
+        (m, dma)
+    }
+
+    #[test]
+    fn the_full_quarantine_keeps_every_completed_srb_guarded_and_never_reuses_one() {
+        let (m, dma) = machine(true);
+        let ad = Arc::clone(&m.core().adapters[0]);
+        let (oldest, sense_pa, addresses) = {
+            let st = ad.st();
+            assert_eq!(st.quarantine.len() as u64, st.stats.completions, "every completion is still quarantined");
+            assert_eq!((st.stats.quarantined, st.stats.quarantine_released), (st.stats.completions, 0));
+            assert!(st.stats.completions > REQUESTS);
+            assert!(st.pool.is_empty(), "nothing goes back to the pool");
+            let addresses: BTreeSet<usize> = st.quarantine.iter().map(|q| q.srb).collect();
+            let q = st.quarantine.front().unwrap();
+            let sense = q.block.sense.as_ref().unwrap();
+            (q.srb, sense.pages()[0], addresses)
+        };
+        assert_eq!(addresses.len() as u64, m.stats().completions, "no SRB address was handed out twice");
+        // The device cannot reach a quarantined block any more.
+        assert_eq!(dma.region_at(sense_pa), None);
+        assert!(dma.write(sense_pa, &[0xEE]).is_err());
+        // The oldest SRB, read by the miniport (as a routine would) long after its completion:
+        // the memory monitor's 0xD1, naming the SRB.
+        let core = Arc::clone(m.core());
+        // SAFETY: the address is the quarantined SRB page (PROT_NONE): the read faults, the
+        // monitor records it and makes the page readable, and the read completes.
+        let byte = core.call(Some(&ad), Routine::Timer, &[], || unsafe { std::ptr::read_volatile((oldest + 2) as *const u8) });
+        assert_eq!(byte, POISON);
+        let bug = m.bugcheck().expect("a bug check");
+        assert_eq!((bug.rule, bug.code), (Rule::TouchedAfterCompletion, 0xD1), "{bug:?}");
+        assert!(bug.message.contains("read a completed SRB") && bug.message.contains("(srb ") && bug.message.ends_with(" in HwScsiTimer"), "{}", bug.message);
+        assert_eq!(bug.routine, Some("HwScsiTimer"), "{bug:?}");
+    }
+
+    #[test]
+    fn without_it_only_the_last_48_are_kept_and_the_rest_are_reused() {
+        let (m, dma) = machine(false);
+        let ad = Arc::clone(&m.core().adapters[0]);
+        let st = ad.st();
+        assert_eq!(st.quarantine.len(), QUARANTINE);
+        assert_eq!((st.stats.quarantined, st.stats.quarantine_released), (0, 0));
+        assert!(!st.pool.is_empty());
+        // A quarantined block stays within the device's reach (its sense buffer is reused).
+        let q = st.quarantine.front().unwrap();
+        assert!(dma.region_at(q.block.sense.as_ref().unwrap().pages()[0]).is_some());
+        drop(st);
+        assert!(m.bugcheck().is_none());
     }
 }

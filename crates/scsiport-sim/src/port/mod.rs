@@ -37,7 +37,7 @@ use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
 use crate::request::{Completion, Direction, Request, Ticket};
 use crate::stats::Stats;
 use crate::trace::{J, Tracer};
-use crate::verifier::{BugCheck, Rule, VerifierConfig};
+use crate::verifier::{BugCheck, QUARANTINE_ALL_CAP, Rule, VerifierConfig};
 
 mod complete;
 mod control;
@@ -551,8 +551,9 @@ impl SrbBlock {
         self.srb.va().cast()
     }
 
-    /// Unguards the block and keeps its fixed-size parts for reuse.
-    fn recycle(self, pool: &mut Vec<Pooled>) {
+    /// Unguards the block and keeps its fixed-size parts for reuse; `None` (the full quarantine,
+    /// whose blocks are out of the device's reach for good) releases them instead.
+    fn recycle(self, pool: Option<&mut Vec<Pooled>>) {
         let SrbBlock { guards, data_guard, srb, ext, sense, data, sg } = self;
         if !guards.is_empty() {
             srb.set_cpu_access(true);
@@ -560,6 +561,18 @@ impl SrbBlock {
                 e.set_cpu_access(true);
             }
         }
+        let Some(pool) = pool else {
+            // The guards go before the memory, the pages made accessible first, so that no
+            // fault can hit a protected page nobody watches.
+            if let Some(s) = &sense {
+                s.set_cpu_access(true);
+            }
+            if let Some(l) = &sg {
+                l.set_cpu_access(true);
+            }
+            drop(guards);
+            return;
+        };
         if !guards.is_empty()
             && let Some(l) = &sg
         {
@@ -1334,7 +1347,7 @@ impl MachineCore {
         let cost = routine.cost(&self.cfg).map_or(0, |r| self.spend(r));
         let value: i64 = r.into();
         self.trace(idx, "ret", &[("routine", J::Static(name)), ("value", J::I(value))]);
-        self.check_faults(idx);
+        self.check_faults(idx, name);
         // Storport states its limit per stall ("less than a full millisecond",
         // `DDI-storport:nf-storport-storportstallexecution`), not per routine.
         if stall_total_us > 1000 && self.port == Port::ScsiPort {
@@ -1370,8 +1383,9 @@ impl MachineCore {
         r
     }
 
-    /// Turns faults the SIGSEGV handler recorded for this machine into violations.
-    pub(crate) fn check_faults(&self, adapter: Option<usize>) {
+    /// Turns faults the SIGSEGV handler recorded for this machine into violations, naming
+    /// `routine`, which has just returned, for those its thread made.
+    pub(crate) fn check_faults(&self, adapter: Option<usize>, routine: &'static str) {
         let n = guard::fault_count();
         if self.faults_seen.swap(n, Ordering::AcqRel) == n {
             return;
@@ -1380,20 +1394,25 @@ impl MachineCore {
             let (rule, what) = match f.kind {
                 GuardKind::Srb => (Rule::TouchedAfterCompletion, "a completed SRB"),
                 GuardKind::SrbExtension => (Rule::TouchedAfterCompletion, "the SRB extension of a completed SRB"),
+                GuardKind::SenseBuffer => (Rule::TouchedAfterCompletion, "the sense buffer of a completed SRB"),
                 GuardKind::DataBuffer => (Rule::DataBufferNotMapped, "Srb->DataBuffer with MapBuffers FALSE"),
                 GuardKind::Mmio => (Rule::DirectRegisterAccess, "a mapped register address directly"),
                 GuardKind::MmioDirect => (Rule::DirectRegisterAccess, "a mapped register with an instruction the emulator cannot perform (not a plain 1-, 2- or 4-byte mov)"),
             };
-            self.violation(
+            // Another thread's fault (the concurrent schedule) is its routine's, not this one's.
+            let by = (f.tid == guard::thread_id()).then_some(routine);
+            self.violation_in(
                 adapter,
                 rule,
                 [f.addr as u64, 2, u64::from(f.write)],
                 format!(
-                    "the miniport {} {what} at {:#x} (srb {})",
+                    "the miniport {} {what} at {:#x} (srb {}){}",
                     if f.write { "wrote" } else { "read" },
                     f.addr,
-                    f.tag
+                    f.tag,
+                    by.map_or_else(String::new, |r| format!(" in {r}"))
                 ),
+                by,
             );
         }
     }
