@@ -5,6 +5,14 @@ use super::*;
 
 impl MachineCore {
     pub(crate) fn adapter_control(self: &Arc<Self>, ad: &Arc<Adapter>, ty: i32, locked: bool) -> Result<(), Error> {
+        let g = if locked { Some(ad.intlock()) } else { None };
+        let r = self.adapter_control_held(ad, ty, locked);
+        drop(g);
+        r
+    }
+
+    /// [`Self::adapter_control`] with the interrupt lock held by the caller (`locked`) or not.
+    fn adapter_control_held(self: &Arc<Self>, ad: &Arc<Adapter>, ty: i32, locked: bool) -> Result<(), Error> {
         let Some(control) = ad.st().adapter_control_fn() else { return Ok(()) };
         let name = match ty {
             sys::ScsiStopAdapter => "ScsiStopAdapter",
@@ -14,7 +22,6 @@ impl MachineCore {
             _ => "ScsiQuerySupportedControlTypes",
         };
         let devext = ad.devext_ptr();
-        let g = if locked { Some(ad.intlock()) } else { None };
         // Storport issues ScsiStopAdapter and ScsiRestartAdapter at DIRQL holding the interrupt
         // lock (`DDI-storport:nc-storport-hw_adapter_control`).
         let held = if locked && self.port == Port::Storport { stor::HELD_INTERRUPT } else { 0 };
@@ -22,7 +29,6 @@ impl MachineCore {
             // SAFETY: the miniport's HwScsiAdapterControl; Parameters is NULL for these types.
             unsafe { control(devext, ty, std::ptr::null_mut()) }
         });
-        drop(g);
         if r != sys::ScsiAdapterControlSuccess {
             self.violation(Some(ad.index), Rule::ControlNotSuccess, [u64::from(r.cast_unsigned()), u64::from(ty.cast_unsigned()), 0], format!("{name} returned {r}"));
         }
@@ -35,7 +41,17 @@ impl MachineCore {
     }
 
     /// `ScsiStopAdapter` (contract §3.7): no outstanding requests, a FLUSH first when `CachesData`,
-    /// then the call under the interrupt lock, then the interrupt is disconnected.
+    /// then, in one hold of the interrupt lock, the interrupt disconnected and the call.
+    ///
+    /// One hold, and no deferral window open in it: the interrupt thread decides to dispatch
+    /// before it takes the lock, and the enable callback runs outside the lock. An ISR that was
+    /// waiting for the lock while `ScsiStopAdapter` ran, a timer due meanwhile, or a window the
+    /// ISR opened after the port last saw the adapter idle, would otherwise call the miniport on
+    /// a stopped adapter, and after a PnP stop on a device extension the port frees as soon as
+    /// `stop` returns (`reinit` gives `HwScsiFindAdapter` a fresh one), a use after free that
+    /// would look like issue 12's heap corruption (glibc's "unsorted double linked list
+    /// corrupted"): the wrapper's lock flag and parked requests are the extension's first bytes,
+    /// where a freed block keeps its free-list links.
     pub(crate) fn stop(self: &Arc<Self>, ad: &Arc<Adapter>) -> Result<(), Error> {
         if !self.supports(ad, sys::ScsiStopAdapter) {
             return Err(Error::Usage("the miniport does not support ScsiStopAdapter".into()));
@@ -50,13 +66,24 @@ impl MachineCore {
                 self.wait_det_or_conc(tk)?;
             }
         }
-        crate::machine::wait_idle(self)?;
-        self.adapter_control(ad, sys::ScsiStopAdapter, true)?;
-        let mut st = ad.st();
-        st.phase = Phase::Stopped;
-        st.connected = false;
-        st.timer = None;
-        Ok(())
+        loop {
+            crate::machine::wait_idle(self)?;
+            let _g = ad.intlock();
+            {
+                let mut st = ad.st();
+                // The ISR may have opened a window (or a request come) since wait_idle looked.
+                if st.deferred() || st.has_active() || st.queued() > 0 {
+                    continue;
+                }
+                // Disconnected first: an ISR waiting for the lock finds it so (`run_isr`).
+                st.connected = false;
+            }
+            self.adapter_control_held(ad, sys::ScsiStopAdapter, true)?;
+            let mut st = ad.st();
+            st.phase = Phase::Stopped;
+            st.timer = None;
+            return Ok(());
+        }
     }
 
     /// Restart after a power-management stop (contract §3.7): `ScsiSetRunningConfig` with the

@@ -57,8 +57,15 @@ impl MachineCore {
     pub(crate) fn run_isr(self: &Arc<Self>, ad: &Arc<Adapter>, isr: unsafe extern "win64" fn(PVOID) -> BOOLEAN, polled: bool) -> bool {
         let idx = Some(ad.index);
         let _g = ad.intlock();
-        if ad.st().deferred() {
-            return false;
+        {
+            // Decided on before the lock was ours: meanwhile a window may have opened, or the
+            // adapter been stopped, which disconnects its interrupt (`MachineCore::stop`) and,
+            // for a PnP stop, frees its device extension right after.
+            let st = ad.st();
+            let live = if polled { st.phase == Phase::Running } else { st.connected && !st.in_running_config };
+            if st.deferred() || !live {
+                return false;
+            }
         }
         let asserted_before = ad.hba.irq_asserted();
         let quiet_before = ad.hba.next_event_ns().is_none();
@@ -253,5 +260,49 @@ impl MachineCore {
         if st.defer == Defer::None {
             st.defer = saved;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::Disk;
+    use crate::mem::SimDma;
+    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::{Machine, test_miniport};
+
+    /// The interrupt thread decides to dispatch (`dispatch_line`: connected, not deferred) before
+    /// it takes the interrupt lock; if `ScsiStopAdapter` had the lock meanwhile, the ISR must not
+    /// run afterwards: the adapter is stopped and, after a PnP stop, its device extension is freed
+    /// as soon as `stop` returns (issue 12's heap corruption). Here the dispatch that lost the race
+    /// is made by hand, right after the stop, in the deterministic schedule.
+    #[test]
+    fn an_isr_dispatch_decided_before_scsi_stop_adapter_does_not_run_after_it() {
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 3 }).argument_string("qd=4 tagged=1");
+        let dma = SimDma::default();
+        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
+        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
+        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        let _ = m.execute(Request::read10(0, 0, 1, 512)).unwrap();
+        let ad = Arc::clone(&m.core().adapters[0]);
+        let isr = ad.st().isr().unwrap();
+        let calls = |m: &Machine| {
+            let s = m.stats();
+            s.interrupts + s.spurious_interrupts
+        };
+        // Running and connected: the ISR runs (and, the line being quiet, claims nothing).
+        let before = calls(&m);
+        assert!(!m.core().run_isr(&ad, isr, false));
+        assert_eq!(calls(&m), before + 1);
+        m.stop_adapter(0).unwrap();
+        assert!(!ad.st().connected);
+        assert!(!m.core().run_isr(&ad, isr, false));
+        assert_eq!(calls(&m), before + 1, "HwScsiInterrupt ran on a stopped adapter");
+        assert!(m.bugcheck().is_none());
+        // After the restart it runs again.
+        m.restart_adapter(0).unwrap();
+        assert!(!m.core().run_isr(&ad, isr, false));
+        assert_eq!(calls(&m), before + 2);
     }
 }
