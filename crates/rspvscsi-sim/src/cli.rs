@@ -226,7 +226,7 @@ pub struct SoakArgs {
     /// The memory monitor's full quarantine: every completed SRB's pages stay guarded and are
     /// never reused, so that a late access by the miniport, however late, is a 0xD1 bug check
     /// naming the routine and the SRB instead of a write into memory handed out again
-    /// (crates/scsiport-sim/VERIFIER.md; also on with SCSIPORT_SIM_QUARANTINE=all)
+    /// (crates/scsiport-sim/VERIFIER.md; also on with `SCSIPORT_SIM_QUARANTINE=all`)
     #[arg(long)]
     pub quarantine: bool,
     /// Print the summary as one JSON object.

@@ -255,6 +255,13 @@ impl RigConfig {
         })
     }
 
+    /// The verifier's settings: the defaults, with the time scale and the full quarantine asked
+    /// for (which the environment may have switched on already).
+    fn verifier(&self) -> VerifierConfig {
+        let default = VerifierConfig::default();
+        VerifierConfig { time_scale: self.time_scale, quarantine_all: self.quarantine_all || default.quarantine_all, ..default }
+    }
+
     /// The mode's name.
     #[must_use]
     pub fn mode_name(&self) -> &'static str {
@@ -362,10 +369,7 @@ impl Rig {
             .port(config.port.sim())
             .schedule(config.schedule)
             .reset_hold(config.reset_hold)
-            .verifier({
-                let default = VerifierConfig::default();
-                VerifierConfig { time_scale: config.time_scale, quarantine_all: config.quarantine_all || default.quarantine_all, ..default }
-            });
+            .verifier(config.verifier());
         let args = match (&config.argument_string, config.miniport, config.port) {
             (Some(s), _, _) => Some(s.clone()),
             (None, MiniportArg::Test, PortArg::Scsiport) => Some("tagged=1 qd=8".to_string()),
