@@ -105,6 +105,15 @@ pub trait Hba: Send + Sync {
     fn run_due(&self, now_ns: u64) -> bool;
     /// Registers the scheduler's waker.
     fn set_waker(&self, waker: Waker);
+    /// How many times the device has raised an interrupt so far (rising edges of its INTx line,
+    /// plus MSI messages), if the model counts them. The port samples the line before it calls
+    /// the ISR; in the concurrent schedule the device (or a fault injected from another thread)
+    /// can raise it after that sample and before the ISR reads `INTR_STATUS`, and the ISR then
+    /// rightly claims. With a count, the verifier's `IsrClaimedForeign` check knows that happened;
+    /// `None` (the default, e.g. the uio backend) keeps to the sample.
+    fn irq_raises(&self) -> Option<u64> {
+        None
+    }
     /// Whether the device will raise its line for new completions (its interrupt sources are
     /// unmasked), if the model knows. The port's verifier uses it to check that
     /// `HwScsiDisableInterruptsCallback` re-enabled the HBA's interrupts (contract §4.3); `None`

@@ -451,3 +451,107 @@ fn every_rule_has_a_distinct_name_and_a_doc_key() {
         assert!(r.code() == 0xD1 || (0x1000..0x1200).contains(&r.code()), "{r:?}");
     }
 }
+
+/// An HBA whose device raises completion vector 0 at the moment its ISR reads `INTR_STATUS`,
+/// once armed: the interrupt the port's sample before the call could not see. Everything else
+/// is the model's.
+struct RaisesDuringIsr {
+    inner: scsiport_sim::pvscsi::PvscsiDevice,
+    armed: std::sync::atomic::AtomicBool,
+    injected: std::sync::atomic::AtomicU32,
+    raises: std::sync::atomic::AtomicU64,
+    mask: std::sync::atomic::AtomicU32,
+}
+
+impl scsiport_sim::hba::Hba for RaisesDuringIsr {
+    fn identity(&self) -> scsiport_sim::hba::PciIdentity {
+        self.inner.identity()
+    }
+    fn bars(&self) -> Vec<scsiport_sim::hba::Bar> {
+        self.inner.bars()
+    }
+    fn config_read(&self, offset: u32, buf: &mut [u8]) -> usize {
+        self.inner.config_read(offset, buf)
+    }
+    fn config_write(&self, offset: u32, data: &[u8]) -> usize {
+        self.inner.config_write(offset, data)
+    }
+    fn read(&self, bar: u8, offset: u64, size: u8) -> u32 {
+        use std::sync::atomic::Ordering::SeqCst;
+        let value = self.inner.read(bar, offset, size);
+        if offset != scsiport_sim::pvscsi::regs::REG_INTR_STATUS {
+            return value;
+        }
+        if self.armed.swap(false, SeqCst) {
+            self.injected.store(scsiport_sim::pvscsi::regs::INTR_CMPL_0, SeqCst);
+            self.raises.fetch_add(1, SeqCst);
+        }
+        value | self.injected.load(SeqCst)
+    }
+    fn write(&self, bar: u8, offset: u64, size: u8, value: u32) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match offset {
+            scsiport_sim::pvscsi::regs::REG_INTR_STATUS => {
+                self.injected.fetch_and(!value, SeqCst);
+            }
+            scsiport_sim::pvscsi::regs::REG_INTR_MASK => self.mask.store(value, SeqCst),
+            _ => {}
+        }
+        self.inner.write(bar, offset, size, value);
+    }
+    fn irq_asserted(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inner.irq_asserted() || self.injected.load(SeqCst) & self.mask.load(SeqCst) != 0
+    }
+    fn end_of_interrupt(&self) {
+        self.inner.end_of_interrupt();
+    }
+    fn next_event_ns(&self) -> Option<u64> {
+        self.inner.next_event_ns()
+    }
+    fn run_due(&self, now_ns: u64) -> bool {
+        self.inner.run_due(now_ns)
+    }
+    fn set_waker(&self, waker: scsiport_sim::hba::Waker) {
+        self.inner.set_waker(waker);
+    }
+    fn irq_raises(&self) -> Option<u64> {
+        Some(self.inner.irq_raises()?.wrapping_add(self.raises.load(std::sync::atomic::Ordering::SeqCst)))
+    }
+    fn interrupts_unmasked(&self) -> Option<bool> {
+        self.inner.interrupts_unmasked()
+    }
+    fn set_dma_trace(&self, trace: Option<scsiport_sim::hba::DmaTrace>) {
+        self.inner.set_dma_trace(trace);
+    }
+}
+
+#[test]
+fn x1130_a_claim_for_an_interrupt_raised_while_the_isr_ran_is_not_foreign() {
+    // Two HBAs share a line. While the second one interrupts, the port calls the first one's ISR
+    // with its line low; its device raises completion vector 0 just as the ISR reads
+    // INTR_STATUS (in the concurrent schedule a device completion or an injected fault can land
+    // between the port's sample and that read), and the ISR rightly claims. Before the port
+    // counted the device's raises, this was bug check 0x1130 (seen in concurrent soaks).
+    let b = Machine::builder().port(Port::ScsiPort).schedule(det());
+    let dma = SimDma::default();
+    let first = Arc::new(RaisesDuringIsr {
+        inner: device(&b, &dma, 1, 1),
+        armed: false.into(),
+        injected: 0.into(),
+        raises: 0.into(),
+        mask: 0.into(),
+    });
+    let d1 = device(&b, &dma, 1, 2);
+    let dma = Arc::new(dma);
+    let m = b.adapter_on_line(first.clone(), dma.clone(), 5).adapter_on_line(Arc::new(d1), dma, 5).build();
+    m.load_driver(test_miniport::driver_entry).unwrap();
+    m.execute_on(0, Request::read10(0, 0, 1, 512)).unwrap();
+    first.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    for i in 0..8 {
+        m.execute_on(1, Request::read10(0, i, 1, 512)).unwrap();
+    }
+    assert!(!first.armed.load(std::sync::atomic::Ordering::SeqCst), "the first HBA's ISR never read INTR_STATUS while the second interrupted");
+    assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck().map(|b| b.to_string()));
+    m.execute_on(0, Request::read10(0, 1, 1, 512)).unwrap();
+}

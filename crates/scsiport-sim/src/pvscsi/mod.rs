@@ -399,6 +399,11 @@ impl Hba for PvscsiDevice {
 
     /// Whether a completion would raise the line: `INTR_MASK` has a completion bit set
     /// (pvscsi-facts.md §3; drivers enable with `CMPL_MASK` and disable with 0).
+    fn irq_raises(&self) -> Option<u64> {
+        let s = self.lock();
+        Some(s.stats.interrupts_raised.wrapping_add(s.stats.msi_messages))
+    }
+
     fn interrupts_unmasked(&self) -> Option<bool> {
         Some(self.lock().registers().intr_mask & regs::INTR_CMPL_MASK != 0)
     }
