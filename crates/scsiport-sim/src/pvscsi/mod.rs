@@ -397,13 +397,15 @@ impl Hba for PvscsiDevice {
         self.with(|s| s.run_due(now_ns))
     }
 
-    /// Whether a completion would raise the line: `INTR_MASK` has a completion bit set
-    /// (pvscsi-facts.md §3; drivers enable with `CMPL_MASK` and disable with 0).
+    /// Rising edges of INTx (QEMU `pvscsi_update_irq_status` lowering and raising the level) plus
+    /// MSI messages, as the device's statistics count them.
     fn irq_raises(&self) -> Option<u64> {
         let s = self.lock();
         Some(s.stats.interrupts_raised.wrapping_add(s.stats.msi_messages))
     }
 
+    /// Whether a completion would raise the line: `INTR_MASK` has a completion bit set
+    /// (pvscsi-facts.md §3; drivers enable with `CMPL_MASK` and disable with 0).
     fn interrupts_unmasked(&self) -> Option<bool> {
         Some(self.lock().registers().intr_mask & regs::INTR_CMPL_MASK != 0)
     }
