@@ -1040,7 +1040,11 @@ unsafe extern "win64" fn hw_interrupt(p: PVOID) -> BOOLEAN {
     if e.brk == Break::SlowIsr {
         stall(100);
     }
-    let st = rd(p, e, REG_INTR_STATUS);
+    // Only what the HBA's mask lets through is its interrupt (the line is INTR_STATUS & INTR_MASK,
+    // pvscsi-facts.md §3): while a bus reset or a stop holds the HBA masked, completions the reset
+    // posts set status bits with the line low, and a dispatch decided before the mask must not
+    // claim them (DDI-storport:nc-storport-hw_interrupt).
+    let st = rd(p, e, REG_INTR_STATUS) & rd(p, e, REG_INTR_MASK);
     if e.broke || e.armed {
         match e.brk {
             Break::ClaimForeign if e.armed => {
