@@ -45,7 +45,11 @@ impl Registers {
     /// # Safety
     /// `base` must be what `ScsiPortGetDeviceBase` returned for `len` bytes in `space`.
     pub(crate) unsafe fn new(base: NonNull<u8>, len: u32, space: Space) -> Self {
-        Self { base, len, io: u8::from(space == Space::Io) }
+        Self {
+            base,
+            len,
+            io: u8::from(space == Space::Io),
+        }
     }
 
     /// The mapped address, for `ScsiPortFreeDeviceBase`.
@@ -68,7 +72,11 @@ impl Registers {
     /// Memory or I/O space.
     #[must_use]
     pub fn space(&self) -> Space {
-        if self.io == 0 { Space::Memory } else { Space::Io }
+        if self.io == 0 {
+            Space::Memory
+        } else {
+            Space::Io
+        }
     }
 
     fn checked<T>(&self, offset: u32) -> Option<*mut T> {
@@ -85,7 +93,9 @@ impl Registers {
     /// what a PCI read from an absent device returns, and touches nothing.
     #[must_use]
     pub fn read_u32(&self, offset: u32) -> u32 {
-        let Some(register) = self.checked::<u32>(offset) else { return u32::MAX };
+        let Some(register) = self.checked::<u32>(offset) else {
+            return u32::MAX;
+        };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUlong(register) },
@@ -98,7 +108,9 @@ impl Registers {
     /// mapping or misaligned.
     #[allow(clippy::must_use_candidate)] // most callers have nothing to do on failure
     pub fn write_u32(&self, offset: u32, value: u32) -> bool {
-        let Some(register) = self.checked::<u32>(offset) else { return false };
+        let Some(register) = self.checked::<u32>(offset) else {
+            return false;
+        };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUlong(register, value) },
@@ -111,7 +123,9 @@ impl Registers {
     /// Reads an 8-bit register; see [`Self::read_u32`].
     #[must_use]
     pub fn read_u8(&self, offset: u32) -> u8 {
-        let Some(register) = self.checked::<u8>(offset) else { return u8::MAX };
+        let Some(register) = self.checked::<u8>(offset) else {
+            return u8::MAX;
+        };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUchar(register) },
@@ -123,7 +137,9 @@ impl Registers {
     /// Writes an 8-bit register; see [`Self::write_u32`].
     #[allow(clippy::must_use_candidate)]
     pub fn write_u8(&self, offset: u32, value: u8) -> bool {
-        let Some(register) = self.checked::<u8>(offset) else { return false };
+        let Some(register) = self.checked::<u8>(offset) else {
+            return false;
+        };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUchar(register, value) },
@@ -221,7 +237,11 @@ impl CommonBuffer {
     pub fn window(&self, offset: u32, len: u32) -> Option<Self> {
         let ptr = self.checked(offset, len as usize)?;
         let va = NonNull::new(ptr)?;
-        Some(Self { va, pa: self.pa.wrapping_add(u64::from(offset)), len })
+        Some(Self {
+            va,
+            pa: self.pa.wrapping_add(u64::from(offset)),
+            len,
+        })
     }
 
     fn checked(&self, offset: u32, len: usize) -> Option<*mut u8> {
@@ -245,15 +265,18 @@ impl CommonBuffer {
     /// the device reads whole (a 128-byte request descriptor is 16 words).
     #[must_use]
     pub fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()> {
-        let bytes = words.len().checked_mul(core::mem::size_of::<u64>())?;
+        // `len()` is a promise of a safe trait, not a guarantee: the loop takes no more than the
+        // count checked here, whatever the iterator yields.
+        let count = words.len();
+        let bytes = count.checked_mul(core::mem::size_of::<u64>())?;
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
         let first = self.checked(offset, bytes)?.cast::<u64>();
         if !first.is_aligned() {
             return None;
         }
-        for (i, word) in words.enumerate() {
-            // SAFETY: `offset + 8 * words.len() <= len` and `first` is aligned (checked), so word
-            // `i < words.len()` is in bounds and aligned; the memory is only accessed volatilely.
+        for (i, word) in words.take(count).enumerate() {
+            // SAFETY: `offset + 8 * count <= len` and `first` is aligned (checked), so word
+            // `i < count` (the loop takes at most `count`) is in bounds and aligned; the memory is only accessed volatilely.
             unsafe { first.wrapping_add(i).write_volatile(word.to_le()) };
         }
         Some(())
@@ -265,7 +288,9 @@ impl CommonBuffer {
     #[must_use]
     pub fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
-        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
+        let first = self
+            .checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?
+            .cast::<u64>();
         if !first.is_aligned() {
             return None;
         }

@@ -100,8 +100,18 @@ impl Registers {
     /// # Safety
     /// `base` must be what `StorPortGetDeviceBase` returned for `len` bytes in `space`, for the
     /// adapter whose device extension is `extension`.
-    pub(crate) unsafe fn new(extension: *mut c_void, base: NonNull<u8>, len: u32, space: Space) -> Self {
-        Self { extension, base, len, io: u8::from(space == Space::Io) }
+    pub(crate) unsafe fn new(
+        extension: *mut c_void,
+        base: NonNull<u8>,
+        len: u32,
+        space: Space,
+    ) -> Self {
+        Self {
+            extension,
+            base,
+            len,
+            io: u8::from(space == Space::Io),
+        }
     }
 
     /// Mapped length in bytes.
@@ -119,7 +129,11 @@ impl Registers {
     /// Memory or I/O space.
     #[must_use]
     pub fn space(&self) -> Space {
-        if self.io == 0 { Space::Memory } else { Space::Io }
+        if self.io == 0 {
+            Space::Memory
+        } else {
+            Space::Io
+        }
     }
 
     /// The register at `offset` if a `T` there lies inside the mapping and is naturally aligned.
@@ -236,7 +250,11 @@ impl CommonBuffer {
     pub fn window(&self, offset: u32, len: u32) -> Option<Self> {
         let ptr = self.checked(offset, len as usize)?;
         let va = NonNull::new(ptr)?;
-        Some(Self { va, pa: self.pa.wrapping_add(u64::from(offset)), len })
+        Some(Self {
+            va,
+            pa: self.pa.wrapping_add(u64::from(offset)),
+            len,
+        })
     }
 
     fn checked(&self, offset: u32, len: usize) -> Option<*mut u8> {
@@ -260,15 +278,18 @@ impl CommonBuffer {
     /// the device reads whole (a 128-byte request descriptor is 16 words).
     #[must_use]
     pub fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()> {
-        let bytes = words.len().checked_mul(core::mem::size_of::<u64>())?;
+        // `len()` is a promise of a safe trait, not a guarantee: the loop takes no more than the
+        // count checked here, whatever the iterator yields.
+        let count = words.len();
+        let bytes = count.checked_mul(core::mem::size_of::<u64>())?;
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
         let first = self.checked(offset, bytes)?.cast::<u64>();
         if !first.is_aligned() {
             return None;
         }
-        for (i, word) in words.enumerate() {
-            // SAFETY: `offset + 8 * words.len() <= len` and `first` is aligned (checked), so word
-            // `i < words.len()` is in bounds and aligned; the memory is only accessed volatilely.
+        for (i, word) in words.take(count).enumerate() {
+            // SAFETY: `offset + 8 * count <= len` and `first` is aligned (checked), so word
+            // `i < count` (the loop takes at most `count`) is in bounds and aligned; the memory is only accessed volatilely.
             unsafe { first.wrapping_add(i).write_volatile(word.to_le()) };
         }
         Some(())
@@ -280,7 +301,9 @@ impl CommonBuffer {
     #[must_use]
     pub fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
-        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
+        let first = self
+            .checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?
+            .cast::<u64>();
         if !first.is_aligned() {
             return None;
         }
