@@ -33,11 +33,7 @@ impl<'a> ConfigInfo<'a> {
     /// The access ranges the port supplied; all-zero entries (not supplied) are skipped.
     pub fn access_ranges(&self) -> impl Iterator<Item = AccessRange> + '_ {
         let base = self.raw.AccessRanges;
-        let count = if base.is_null() {
-            0
-        } else {
-            self.raw.NumberOfAccessRanges as usize
-        };
+        let count = if base.is_null() { 0 } else { self.raw.NumberOfAccessRanges as usize };
         (0..count).filter_map(move |i| {
             // SAFETY: the port allocated `NumberOfAccessRanges` entries at `AccessRanges`
             // (`DDI:ns-srb-_port_configuration_information`); `i < count` and the base is non-null.

@@ -12,11 +12,11 @@ use core::ptr::NonNull;
 
 use scsiport_sys as sys;
 
-use crate::Miniport;
 use crate::config::{AccessRange, ConfigInfo};
 use crate::hw::{CommonBuffer, PhysicalAddress, Registers, Space};
 use crate::miniport::{hw_disable_interrupts_callback, hw_enable_interrupts_callback, hw_timer};
 use crate::srb::{LuAddress, Srb, SrbStatus};
+use crate::Miniport;
 
 mod sealed {
     /// Gives the wrapper the device extension pointer to pass to the port; sealed so that no
@@ -105,24 +105,18 @@ impl<M: Miniport> Iterator for PhysicalSegments<'_, M> {
         let remaining = self.total.wrapping_sub(self.offset);
         // Only an address is formed here, never dereferenced: with MapBuffers FALSE the data
         // buffer is merely a handle the port translates.
-        let va =
-            (self.srb.data_buffer_va() as usize).wrapping_add(self.offset as usize) as *mut c_void;
+        let va = (self.srb.data_buffer_va() as usize).wrapping_add(self.offset as usize) as *mut c_void;
         let mut length: u32 = 0;
         // SAFETY: `va` lies inside this request's data buffer (`offset < DataTransferLength`)
         // and the request is active, which is what the DDI permits for a non-NULL Srb.
-        let pa = unsafe {
-            sys::ScsiPortGetPhysicalAddress(self.extension, self.srb.as_raw(), va, &raw mut length)
-        };
+        let pa = unsafe { sys::ScsiPortGetPhysicalAddress(self.extension, self.srb.as_raw(), va, &raw mut length) };
         if pa.QuadPart == 0 || length == 0 {
             self.failed = true;
             return Some(Err(()));
         }
         let length = length.min(remaining);
         self.offset = self.offset.wrapping_add(length);
-        Some(Ok(PhysicalSegment {
-            address: pa.QuadPart.cast_unsigned(),
-            length,
-        }))
+        Some(Ok(PhysicalSegment { address: pa.QuadPart.cast_unsigned(), length }))
     }
 }
 
@@ -137,13 +131,7 @@ pub trait Notify<M: Miniport>: Port<M> {
         srb.set_status(status);
         // SAFETY: `srb` is an active request owned by this miniport; after this call the port
         // owns it again and the handle no longer exists.
-        unsafe {
-            sys::ScsiPortNotification(
-                sys::RequestComplete,
-                self.device_extension(),
-                srb.into_raw(),
-            )
-        };
+        unsafe { sys::ScsiPortNotification(sys::RequestComplete, self.device_extension(), srb.into_raw()) };
     }
 
     /// `NextRequest`: ready for another request to a target that is not busy.
@@ -403,14 +391,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
         config: &'a mut sys::PORT_CONFIGURATION_INFORMATION,
         argument: Option<&'a [u8]>,
     ) -> Self {
-        Self {
-            extension,
-            config,
-            argument,
-            again: false,
-            uncached_taken: false,
-            _miniport: PhantomData,
-        }
+        Self { extension, config, argument, again: false, uncached_taken: false, _miniport: PhantomData }
     }
 
     pub(crate) fn again(&self) -> bool {
@@ -452,14 +433,8 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
     /// `ScsiPortGetDeviceBase` for one of the supplied access ranges: maps it and returns the
     /// accessor for it, or `None` if the port refuses (`DDI:nf-srb-scsiportgetdevicebase`).
     pub fn map_registers(&mut self, range: &AccessRange) -> Option<Registers> {
-        let address = sys::LARGE_INTEGER {
-            QuadPart: range.start.cast_signed(),
-        };
-        let in_io_space = if range.in_memory {
-            sys::FALSE
-        } else {
-            sys::TRUE
-        };
+        let address = sys::LARGE_INTEGER { QuadPart: range.start.cast_signed() };
+        let in_io_space = if range.in_memory { sys::FALSE } else { sys::TRUE };
         // SAFETY: the interface type and bus number are the port's own; the range comes from
         // the port's ConfigInfo; no pointer is passed but the extension.
         let base = unsafe {
@@ -473,11 +448,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
             )
         };
         let base = NonNull::new(base.cast::<u8>())?;
-        let space = if range.in_memory {
-            Space::Memory
-        } else {
-            Space::Io
-        };
+        let space = if range.in_memory { Space::Memory } else { Space::Io };
         // SAFETY: `base` is what ScsiPortGetDeviceBase returned for `range.length` bytes.
         Some(unsafe { Registers::new(base, range.length, space) })
     }
@@ -501,20 +472,13 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
         }
         self.uncached_taken = true;
         // SAFETY: called from HwScsiFindAdapter with the port's own ConfigInfo.
-        let va = unsafe {
-            sys::ScsiPortGetUncachedExtension(self.extension, &raw mut *self.config, len)
-        };
+        let va = unsafe { sys::ScsiPortGetUncachedExtension(self.extension, &raw mut *self.config, len) };
         let va = NonNull::new(va.cast::<u8>())?;
         let mut contiguous: u32 = 0;
         // SAFETY: Srb NULL with a virtual address inside the uncached extension is the documented
         // way to get its physical address (`DDI:nf-srb-scsiportgetphysicaladdress`).
         let pa = unsafe {
-            sys::ScsiPortGetPhysicalAddress(
-                self.extension,
-                core::ptr::null_mut(),
-                va.as_ptr().cast(),
-                &raw mut contiguous,
-            )
+            sys::ScsiPortGetPhysicalAddress(self.extension, core::ptr::null_mut(), va.as_ptr().cast(), &raw mut contiguous)
         };
         if pa.QuadPart == 0 || contiguous < len {
             return None;

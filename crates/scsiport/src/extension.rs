@@ -51,10 +51,7 @@ impl<M: Miniport> Extension<M> {
         let size = core::mem::size_of::<Self>();
         assert!(size <= u32::MAX as usize, "device extension too large");
         // Pool allocations are 16-byte aligned on x64; a stricter type could be misplaced.
-        assert!(
-            core::mem::align_of::<Self>() <= 16,
-            "device extension alignment above 16"
-        );
+        assert!(core::mem::align_of::<Self>() <= 16, "device extension alignment above 16");
         #[allow(clippy::cast_possible_truncation)]
         {
             size as u32
@@ -78,8 +75,7 @@ impl<M: Miniport> Extension<M> {
     /// Parks a request for the lock holder to start. `false` when every slot is taken.
     pub(crate) fn park(&self, srb: *mut SCSI_REQUEST_BLOCK) -> bool {
         self.parked.iter().any(|slot| {
-            slot.compare_exchange(ptr::null_mut(), srb, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            slot.compare_exchange(ptr::null_mut(), srb, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         })
     }
 
@@ -93,9 +89,7 @@ impl<M: Miniport> Extension<M> {
 
     /// Whether a request is parked.
     pub(crate) fn has_parked(&self) -> bool {
-        self.parked
-            .iter()
-            .any(|slot| !slot.load(Ordering::Acquire).is_null())
+        self.parked.iter().any(|slot| !slot.load(Ordering::Acquire).is_null())
     }
 
     /// Takes the lock if it is free.
@@ -103,11 +97,7 @@ impl<M: Miniport> Extension<M> {
         // The guard is made only once the lock is ours: dropping one releases the lock, so a
         // guard built for a failed attempt (as `bool::then_some` would build it) would free the
         // holder's lock.
-        if self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             Some(Guard { ext: self })
         } else {
             None

@@ -45,11 +45,7 @@ impl Registers {
     /// # Safety
     /// `base` must be what `ScsiPortGetDeviceBase` returned for `len` bytes in `space`.
     pub(crate) unsafe fn new(base: NonNull<u8>, len: u32, space: Space) -> Self {
-        Self {
-            base,
-            len,
-            io: u8::from(space == Space::Io),
-        }
+        Self { base, len, io: u8::from(space == Space::Io) }
     }
 
     /// The mapped address, for `ScsiPortFreeDeviceBase`.
@@ -72,11 +68,7 @@ impl Registers {
     /// Memory or I/O space.
     #[must_use]
     pub fn space(&self) -> Space {
-        if self.io == 0 {
-            Space::Memory
-        } else {
-            Space::Io
-        }
+        if self.io == 0 { Space::Memory } else { Space::Io }
     }
 
     fn checked<T>(&self, offset: u32) -> Option<*mut T> {
@@ -93,9 +85,7 @@ impl Registers {
     /// what a PCI read from an absent device returns, and touches nothing.
     #[must_use]
     pub fn read_u32(&self, offset: u32) -> u32 {
-        let Some(register) = self.checked::<u32>(offset) else {
-            return u32::MAX;
-        };
+        let Some(register) = self.checked::<u32>(offset) else { return u32::MAX };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUlong(register) },
@@ -108,9 +98,7 @@ impl Registers {
     /// mapping or misaligned.
     #[allow(clippy::must_use_candidate)] // most callers have nothing to do on failure
     pub fn write_u32(&self, offset: u32, value: u32) -> bool {
-        let Some(register) = self.checked::<u32>(offset) else {
-            return false;
-        };
+        let Some(register) = self.checked::<u32>(offset) else { return false };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUlong(register, value) },
@@ -123,9 +111,7 @@ impl Registers {
     /// Reads an 8-bit register; see [`Self::read_u32`].
     #[must_use]
     pub fn read_u8(&self, offset: u32) -> u8 {
-        let Some(register) = self.checked::<u8>(offset) else {
-            return u8::MAX;
-        };
+        let Some(register) = self.checked::<u8>(offset) else { return u8::MAX };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortReadRegisterUchar(register) },
@@ -137,9 +123,7 @@ impl Registers {
     /// Writes an 8-bit register; see [`Self::write_u32`].
     #[allow(clippy::must_use_candidate)]
     pub fn write_u8(&self, offset: u32, value: u8) -> bool {
-        let Some(register) = self.checked::<u8>(offset) else {
-            return false;
-        };
+        let Some(register) = self.checked::<u8>(offset) else { return false };
         match self.space() {
             // SAFETY: `register` is inside the memory range the port mapped (checked above).
             Space::Memory => unsafe { sys::ScsiPortWriteRegisterUchar(register, value) },
@@ -237,11 +221,7 @@ impl CommonBuffer {
     pub fn window(&self, offset: u32, len: u32) -> Option<Self> {
         let ptr = self.checked(offset, len as usize)?;
         let va = NonNull::new(ptr)?;
-        Some(Self {
-            va,
-            pa: self.pa.wrapping_add(u64::from(offset)),
-            len,
-        })
+        Some(Self { va, pa: self.pa.wrapping_add(u64::from(offset)), len })
     }
 
     fn checked(&self, offset: u32, len: usize) -> Option<*mut u8> {
@@ -288,9 +268,7 @@ impl CommonBuffer {
     #[must_use]
     pub fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
-        let first = self
-            .checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?
-            .cast::<u64>();
+        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
         if !first.is_aligned() {
             return None;
         }

@@ -51,9 +51,10 @@ pub use config::{AccessRange, ConfigInfo};
 
 mod context;
 pub use context::{
-    AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx,
-    EnableInterruptsRequested, FindAdapterCtx, InitializeCtx, InterruptCtx, InterruptResult,
-    Notify, PhysicalSegment, PhysicalSegments, Port, ResetBusCtx, StartIoCtx, TimerCtx,
+    AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx, FindAdapterCtx,
+    EnableInterruptsRequested, InitializeCtx, InterruptCtx, InterruptResult, Notify, PhysicalSegment,
+    PhysicalSegments, Port, ResetBusCtx,
+    StartIoCtx, TimerCtx,
 };
 
 mod miniport;
@@ -75,11 +76,6 @@ pub fn debug_print(level: u32, message: &core::ffi::CStr, value: u64) {
     // SAFETY: both strings are NUL-terminated and live across the call; the format consumes
     // exactly one string and one unsigned long long, which are what follow it.
     unsafe {
-        sys::ScsiDebugPrint(
-            level,
-            format.as_ptr().cast_mut(),
-            message.as_ptr(),
-            core::ffi::c_ulonglong::from(value),
-        );
+        sys::ScsiDebugPrint(level, format.as_ptr().cast_mut(), message.as_ptr(), core::ffi::c_ulonglong::from(value));
     }
 }

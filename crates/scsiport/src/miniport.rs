@@ -8,9 +8,8 @@ use scsiport_sys as sys;
 use sys::{BOOLEAN, FALSE, TRUE};
 
 use crate::context::{
-    AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx,
-    FindAdapterCtx, InitializeCtx, InterruptCtx, InterruptResult, Notify, ResetBusCtx, StartIoCtx,
-    TimerCtx, call_disable_interrupts,
+    AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx, FindAdapterCtx,
+    InitializeCtx, InterruptCtx, InterruptResult, Notify, ResetBusCtx, StartIoCtx, TimerCtx, call_disable_interrupts,
 };
 use crate::extension::Extension;
 use crate::srb::{Srb, SrbFunction, SrbStatus};
@@ -134,10 +133,7 @@ pub trait Miniport: Zeroable + 'static {
     ///
     /// # Errors
     /// The `SP_RETURN_*` code for an HBA that cannot be used.
-    fn hw_find_adapter(
-        &mut self,
-        ctx: &mut FindAdapterCtx<'_, Self>,
-    ) -> Result<(), FindAdapterError>;
+    fn hw_find_adapter(&mut self, ctx: &mut FindAdapterCtx<'_, Self>) -> Result<(), FindAdapterError>;
 
     /// `HwScsiInitialize`: make the HBA ready for I/O; `false` on failure (log first).
     fn hw_initialize(&mut self, ctx: &mut InitializeCtx<'_, Self>) -> bool;
@@ -151,10 +147,7 @@ pub trait Miniport: Zeroable + 'static {
 
     /// `HwScsiEnableInterruptsCallback`: runs after the ISR deferred; must end by requesting
     /// `CallDisableInterrupts`, which is the only way to produce its return value.
-    fn hw_enable_interrupts_callback(
-        &mut self,
-        ctx: EnableInterruptsCtx<'_, Self>,
-    ) -> DisableInterruptsRequested;
+    fn hw_enable_interrupts_callback(&mut self, ctx: EnableInterruptsCtx<'_, Self>) -> DisableInterruptsRequested;
 
     /// `HwScsiDisableInterruptsCallback`: re-enable the HBA's interrupts; `false` on failure.
     fn hw_disable_interrupts_callback(&mut self, ctx: &mut DisableInterruptsCtx<'_, Self>) -> bool;
@@ -169,11 +162,7 @@ pub trait Miniport: Zeroable + 'static {
     }
 
     /// `HwScsiAdapterControl` for the operations in [`Self::CONTROL_TYPES`].
-    fn hw_adapter_control(
-        &mut self,
-        ctx: &mut AdapterControlCtx<'_, Self>,
-        control: AdapterControl,
-    ) {
+    fn hw_adapter_control(&mut self, ctx: &mut AdapterControlCtx<'_, Self>, control: AdapterControl) {
         let _ = (ctx, control);
     }
 }
@@ -259,9 +248,7 @@ pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
         return sys::SP_RETURN_ERROR;
     };
     // SAFETY: `config_info` is NULL or the port's ConfigInfo for this call.
-    let Some(config) = (unsafe { config_info.as_mut() }) else {
-        return sys::SP_RETURN_BAD_CONFIG;
-    };
+    let Some(config) = (unsafe { config_info.as_mut() }) else { return sys::SP_RETURN_BAD_CONFIG };
     // The first thing to check, so that no field past the port's structure is touched
     // (`DDI:ns-srb-_port_configuration_information`, `Length`).
     if (config.Length as usize) < size_of::<sys::PORT_CONFIGURATION_INFORMATION>() {
@@ -286,15 +273,9 @@ pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
 
 unsafe extern "win64" fn hw_initialize<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let mut guard = extension.lock();
-    boolean(
-        guard
-            .miniport()
-            .hw_initialize(&mut InitializeCtx::new(device_extension)),
-    )
+    boolean(guard.miniport().hw_initialize(&mut InitializeCtx::new(device_extension)))
 }
 
 unsafe extern "win64" fn hw_start_io<M: Miniport>(
@@ -302,13 +283,9 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
     srb: sys::PSCSI_REQUEST_BLOCK,
 ) -> BOOLEAN {
     // SAFETY: the port hands over a request it has just given to the miniport.
-    let Some(srb) = (unsafe { Srb::<M>::from_raw(srb) }) else {
-        return TRUE;
-    };
+    let Some(srb) = (unsafe { Srb::<M>::from_raw(srb) }) else { return TRUE };
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return TRUE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return TRUE };
     let mut ctx = StartIoCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_start_io(&mut ctx, srb);
@@ -350,16 +327,12 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
 /// they let go. If the lock is taken meanwhile, its holder does the same when it lets go.
 fn run_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_void) {
     while extension.has_parked() {
-        let Some(mut guard) = extension.try_lock() else {
-            return;
-        };
+        let Some(mut guard) = extension.try_lock() else { return };
         while let Some(raw) = extension.unpark() {
             // SAFETY: a request the port handed to `HwScsiStartIo`, which gave up its handle to
             // park it; taking it out of the slot makes this the only handle again.
             if let Some(srb) = unsafe { Srb::<M>::from_raw(raw) } {
-                guard
-                    .miniport()
-                    .hw_start_io(&mut StartIoCtx::new(device_extension), srb);
+                guard.miniport().hw_start_io(&mut StartIoCtx::new(device_extension), srb);
             }
         }
         drop(guard);
@@ -368,34 +341,22 @@ fn run_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_vo
 
 unsafe extern "win64" fn hw_interrupt<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     // Held only by the enable callback, during which this HBA's interrupts are masked: the
     // interrupt belongs to another device on the line.
-    let Some(mut guard) = extension.try_lock() else {
-        return FALSE;
-    };
-    match guard
-        .miniport()
-        .hw_interrupt(InterruptCtx::new(device_extension))
-    {
+    let Some(mut guard) = extension.try_lock() else { return FALSE };
+    match guard.miniport().hw_interrupt(InterruptCtx::new(device_extension)) {
         InterruptResult::NotMine => FALSE,
         InterruptResult::Handled | InterruptResult::Deferred(_) => TRUE,
     }
 }
 
-pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(
-    device_extension: *mut c_void,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return TRUE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return TRUE };
     let mut guard = extension.lock();
-    let _requested: DisableInterruptsRequested = guard
-        .miniport()
-        .hw_enable_interrupts_callback(EnableInterruptsCtx::new(device_extension));
+    let _requested: DisableInterruptsRequested =
+        guard.miniport().hw_enable_interrupts_callback(EnableInterruptsCtx::new(device_extension));
     drop(guard);
     // Requests StartIo handed over while the callback ran are started before its last step, so
     // that the callback still ends with CallDisableInterrupts
@@ -406,36 +367,19 @@ pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(
     TRUE
 }
 
-pub(crate) unsafe extern "win64" fn hw_disable_interrupts_callback<M: Miniport>(
-    device_extension: *mut c_void,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_disable_interrupts_callback<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let mut guard = extension.lock();
-    boolean(
-        guard
-            .miniport()
-            .hw_disable_interrupts_callback(&mut DisableInterruptsCtx::new(device_extension)),
-    )
+    boolean(guard.miniport().hw_disable_interrupts_callback(&mut DisableInterruptsCtx::new(device_extension)))
 }
 
-unsafe extern "win64" fn hw_reset_bus<M: Miniport>(
-    device_extension: *mut c_void,
-    path_id: u32,
-) -> BOOLEAN {
+unsafe extern "win64" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void, path_id: u32) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
-    let Ok(path_id) = u8::try_from(path_id) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
+    let Ok(path_id) = u8::try_from(path_id) else { return FALSE };
     let mut guard = extension.lock();
-    let ok = guard
-        .miniport()
-        .hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id);
+    let ok = guard.miniport().hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id);
     drop(guard);
     run_parked(extension, device_extension);
     boolean(ok)
@@ -443,9 +387,7 @@ unsafe extern "win64" fn hw_reset_bus<M: Miniport>(
 
 pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut c_void) {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return };
     let mut ctx = TimerCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_timer(&mut ctx);
@@ -473,9 +415,7 @@ unsafe extern "win64" fn hw_adapter_control<M: Miniport>(
                 let entries = unsafe { (&raw mut (*list).SupportedTypeList).cast::<BOOLEAN>() };
                 for control in 0..sys::ScsiAdapterControlMax {
                     // Never past SupportedTypeList[MaxControlType - 1] (`REF:HwScsiAdapterControl`).
-                    let Ok(index) = u32::try_from(control) else {
-                        continue;
-                    };
+                    let Ok(index) = u32::try_from(control) else { continue };
                     if index < max && supported.supports(control) {
                         // SAFETY: `index < MaxControlType`, the number of entries the port allocated.
                         unsafe { entries.wrapping_add(index as usize).write(TRUE) };
@@ -494,9 +434,7 @@ unsafe extern "win64" fn hw_adapter_control<M: Miniport>(
         // SAFETY: the port passes the device extension it allocated for this miniport.
         if let Some(extension) = unsafe { Extension::<M>::from_raw(device_extension) } {
             let mut guard = extension.lock();
-            guard
-                .miniport()
-                .hw_adapter_control(&mut AdapterControlCtx::new(device_extension), control);
+            guard.miniport().hw_adapter_control(&mut AdapterControlCtx::new(device_extension), control);
         }
     }
     // Every type must report success (`REF:HwScsiAdapterControl`).

@@ -172,10 +172,7 @@ impl<M: Miniport> Srb<M> {
     /// `raw` must be a request the port has just handed to the miniport and that no other
     /// handle refers to.
     pub(crate) unsafe fn from_raw(raw: *mut SCSI_REQUEST_BLOCK) -> Option<Self> {
-        NonNull::new(raw).map(|raw| Self {
-            raw,
-            _miniport: PhantomData,
-        })
+        NonNull::new(raw).map(|raw| Self { raw, _miniport: PhantomData })
     }
 
     /// Gives the pointer back to the port; the handle is gone.
@@ -215,11 +212,7 @@ impl<M: Miniport> Srb<M> {
     #[must_use]
     pub fn address(&self) -> LuAddress {
         let srb = self.get();
-        LuAddress {
-            path_id: srb.PathId,
-            target_id: srb.TargetId,
-            lun: srb.Lun,
-        }
+        LuAddress { path_id: srb.PathId, target_id: srb.TargetId, lun: srb.Lun }
     }
 
     /// The CDB: `Cdb[..CdbLength]`, clamped to the 16 bytes the SRB holds.
@@ -246,10 +239,7 @@ impl<M: Miniport> Srb<M> {
     #[must_use]
     pub fn data_direction(&self) -> DataDirection {
         let flags = self.flags();
-        match (
-            flags & sys::SRB_FLAGS_DATA_IN != 0,
-            flags & sys::SRB_FLAGS_DATA_OUT != 0,
-        ) {
+        match (flags & sys::SRB_FLAGS_DATA_IN != 0, flags & sys::SRB_FLAGS_DATA_OUT != 0) {
             (false, false) => DataDirection::None,
             (true, false) => DataDirection::In,
             (false, true) => DataDirection::Out,
@@ -356,8 +346,7 @@ impl<M: Miniport> Srb<M> {
     /// (`DDI:ns-srb-_scsi_request_block`). Driver Verifier faults any other access.
     #[must_use]
     pub fn data_buffer(&mut self) -> Option<&mut [u8]> {
-        let mapped = M::HW_INIT.map_buffers
-            || matches!(self.function(), SrbFunction::IoControl | SrbFunction::Wmi);
+        let mapped = M::HW_INIT.map_buffers || matches!(self.function(), SrbFunction::IoControl | SrbFunction::Wmi);
         let srb = self.get();
         if !mapped || srb.DataBuffer.is_null() || srb.DataTransferLength == 0 {
             return None;

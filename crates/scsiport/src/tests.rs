@@ -39,16 +39,8 @@ impl Miniport for Test {
         multiple_request_per_lu: true,
         receive_event: false,
     };
-    const CONTROL_TYPES: ControlTypes = ControlTypes {
-        stop: true,
-        restart: true,
-        set_boot_config: false,
-        set_running_config: false,
-    };
-    fn hw_find_adapter(
-        &mut self,
-        _: &mut FindAdapterCtx<'_, Self>,
-    ) -> Result<(), FindAdapterError> {
+    const CONTROL_TYPES: ControlTypes = ControlTypes { stop: true, restart: true, set_boot_config: false, set_running_config: false };
+    fn hw_find_adapter(&mut self, _: &mut FindAdapterCtx<'_, Self>) -> Result<(), FindAdapterError> {
         Ok(())
     }
     fn hw_initialize(&mut self, _: &mut InitializeCtx<'_, Self>) -> bool {
@@ -60,10 +52,7 @@ impl Miniport for Test {
     fn hw_interrupt(&mut self, _: InterruptCtx<'_, Self>) -> InterruptResult {
         InterruptResult::NotMine
     }
-    fn hw_enable_interrupts_callback(
-        &mut self,
-        ctx: EnableInterruptsCtx<'_, Self>,
-    ) -> DisableInterruptsRequested {
+    fn hw_enable_interrupts_callback(&mut self, ctx: EnableInterruptsCtx<'_, Self>) -> DisableInterruptsRequested {
         ctx.call_disable_interrupts()
     }
     fn hw_disable_interrupts_callback(&mut self, _: &mut DisableInterruptsCtx<'_, Self>) -> bool {
@@ -107,14 +96,7 @@ fn srb_views() {
     raw.DataTransferLength = 4096;
     let srb = handle(&mut raw);
     assert_eq!(srb.function(), SrbFunction::ExecuteScsi);
-    assert_eq!(
-        srb.address(),
-        LuAddress {
-            path_id: 0,
-            target_id: 3,
-            lun: 0
-        }
-    );
+    assert_eq!(srb.address(), LuAddress { path_id: 0, target_id: 3, lun: 0 });
     assert_eq!(srb.cdb().len(), 10);
     assert_eq!(srb.data_direction(), DataDirection::In);
     assert_eq!(srb.queue_tag(), Some(5));
@@ -159,10 +141,7 @@ fn srb_writable_fields_follow_the_rules() {
     srb.set_status(SrbStatus::Error);
     drop_handle(srb);
     assert_eq!(raw.SenseInfoBufferLength, 18);
-    assert_eq!(
-        raw.SrbStatus,
-        sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID
-    );
+    assert_eq!(raw.SrbStatus, sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID);
     assert!(sense[..18].iter().all(|b| *b == 0x70) && sense[18..].iter().all(|b| *b == 0));
 
     // DISABLE_AUTOSENSE: nothing is returned.
@@ -216,11 +195,7 @@ fn common_buffer_is_bounds_checked() {
     assert_eq!(buffer.write_u64s(496, [1u64, 2].into_iter()), Some(()));
     assert_eq!(buffer.read_u64s::<2>(496), Some([1, 2]));
     assert_eq!(buffer.read_u64(504), Some(2));
-    assert_eq!(
-        buffer.write_u64s(504, [7u64, 8].into_iter()),
-        None,
-        "the second word is past the end"
-    );
+    assert_eq!(buffer.write_u64s(504, [7u64, 8].into_iter()), None, "the second word is past the end");
     assert_eq!(buffer.read_u64(504), Some(2), "and nothing was written");
     assert_eq!(buffer.write_u64s(4, [7u64].into_iter()), None, "misaligned");
     assert_eq!(buffer.read_u64s::<1>(4), None, "misaligned");
@@ -241,19 +216,9 @@ fn config() -> sys::PORT_CONFIGURATION_INFORMATION {
 #[test]
 fn config_rules() {
     let mut ranges = [
-        sys::ACCESS_RANGE {
-            RangeStart: sys::LARGE_INTEGER { QuadPart: 0xC000 },
-            RangeLength: 8,
-            RangeInMemory: 0,
-        },
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xC000 }, RangeLength: 8, RangeInMemory: 0 },
         sys::ACCESS_RANGE::default(),
-        sys::ACCESS_RANGE {
-            RangeStart: sys::LARGE_INTEGER {
-                QuadPart: 0xFEBF_0000,
-            },
-            RangeLength: 0x8000,
-            RangeInMemory: 1,
-        },
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xFEBF_0000 }, RangeLength: 0x8000, RangeInMemory: 1 },
     ];
     let mut raw = config();
     raw.AccessRanges = ranges.as_mut_ptr();
@@ -261,14 +226,7 @@ fn config_rules() {
     let mut info = ConfigInfo::new(&mut raw);
     let found: Vec<AccessRange> = info.access_ranges().collect();
     assert_eq!(found.len(), 2, "all-zero entries are not ranges");
-    assert_eq!(
-        found[1],
-        AccessRange {
-            start: 0xFEBF_0000,
-            length: 0x8000,
-            in_memory: true
-        }
-    );
+    assert_eq!(found[1], AccessRange { start: 0xFEBF_0000, length: 0x8000, in_memory: true });
     // Breaks: set when uninitialised, lowered, never raised.
     assert_eq!(info.limit_physical_breaks(32), 32);
     assert_eq!(info.limit_physical_breaks(64), 32);
@@ -285,8 +243,7 @@ fn config_rules() {
 fn argument_string_parsing() {
     let mut raw = config();
     let argument: &[u8] = b"Dump=1;queue=32 x";
-    let ctx: FindAdapterCtx<'_, Test> =
-        FindAdapterCtx::new(core::ptr::null_mut(), &mut raw, Some(argument));
+    let ctx: FindAdapterCtx<'_, Test> = FindAdapterCtx::new(core::ptr::null_mut(), &mut raw, Some(argument));
     assert_eq!(ctx.argument("dump"), Some(&b"1"[..]));
     assert_eq!(ctx.argument("QUEUE"), Some(&b"32"[..]));
     assert_eq!(ctx.argument("x"), None);
@@ -318,14 +275,10 @@ fn extension_memory() -> Vec<u64> {
 fn a_failed_try_lock_leaves_the_holder_its_lock() {
     let mut memory = extension_memory();
     // SAFETY: zero-filled, large and aligned enough, alive for the test.
-    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }
-        .unwrap();
+    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }.unwrap();
     let held = ext.try_lock().expect("free at first");
     assert!(ext.try_lock().is_none(), "held");
-    assert!(
-        ext.try_lock().is_none(),
-        "still held after a failed attempt"
-    );
+    assert!(ext.try_lock().is_none(), "still held after a failed attempt");
     drop(held);
     assert!(ext.try_lock().is_some(), "free again");
 }
@@ -334,17 +287,9 @@ fn a_failed_try_lock_leaves_the_holder_its_lock() {
 fn parked_requests_come_back_once_each() {
     let mut memory = extension_memory();
     // SAFETY: as above.
-    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }
-        .unwrap();
-    let mut srbs = [
-        blank_srb(),
-        blank_srb(),
-        blank_srb(),
-        blank_srb(),
-        blank_srb(),
-    ];
-    let mut ptrs: Vec<*mut sys::SCSI_REQUEST_BLOCK> =
-        srbs.iter_mut().map(core::ptr::from_mut).collect();
+    let ext = unsafe { crate::extension::Extension::<Test>::from_raw(memory.as_mut_ptr().cast()) }.unwrap();
+    let mut srbs = [blank_srb(), blank_srb(), blank_srb(), blank_srb(), blank_srb()];
+    let mut ptrs: Vec<*mut sys::SCSI_REQUEST_BLOCK> = srbs.iter_mut().map(core::ptr::from_mut).collect();
     assert!(!ext.has_parked());
     let extra = ptrs.pop().unwrap();
     for &srb in &ptrs {
@@ -352,8 +297,7 @@ fn parked_requests_come_back_once_each() {
     }
     assert!(ext.has_parked());
     assert!(!ext.park(extra), "four slots");
-    let mut back: Vec<*mut sys::SCSI_REQUEST_BLOCK> =
-        core::iter::from_fn(|| ext.unpark()).collect();
+    let mut back: Vec<*mut sys::SCSI_REQUEST_BLOCK> = core::iter::from_fn(|| ext.unpark()).collect();
     back.sort();
     ptrs.sort();
     assert_eq!(back, ptrs);

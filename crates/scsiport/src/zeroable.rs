@@ -31,21 +31,7 @@ macro_rules! impl_pod {
         unsafe impl AnyBitPattern for $t {}
     )*};
 }
-impl_pod!(
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    ()
-);
+impl_pod!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, ());
 
 // SAFETY: zero is `false`.
 unsafe impl Zeroable for bool {}

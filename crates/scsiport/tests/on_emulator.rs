@@ -55,22 +55,10 @@ impl Miniport for Echo {
         multiple_request_per_lu: false,
         receive_event: false,
     };
-    const CONTROL_TYPES: ControlTypes = ControlTypes {
-        stop: true,
-        restart: true,
-        set_boot_config: false,
-        set_running_config: false,
-    };
+    const CONTROL_TYPES: ControlTypes = ControlTypes { stop: true, restart: true, set_boot_config: false, set_running_config: false };
 
-    fn hw_find_adapter(
-        &mut self,
-        ctx: &mut FindAdapterCtx<'_, Self>,
-    ) -> Result<(), FindAdapterError> {
-        let range = ctx
-            .config()
-            .access_ranges()
-            .find(|r| r.in_memory)
-            .ok_or(FindAdapterError::NotFound)?;
+    fn hw_find_adapter(&mut self, ctx: &mut FindAdapterCtx<'_, Self>) -> Result<(), FindAdapterError> {
+        let range = ctx.config().access_ranges().find(|r| r.in_memory).ok_or(FindAdapterError::NotFound)?;
         self.registers = Some(ctx.map_registers(&range).ok_or(FindAdapterError::Error)?);
         let mut config = ctx.config();
         config.set_master(true);
@@ -88,18 +76,12 @@ impl Miniport for Echo {
     }
 
     fn hw_initialize(&mut self, _ctx: &mut InitializeCtx<'_, Self>) -> bool {
-        self.common.is_some_and(|c| {
-            c.write_u32(0, 0xC0FF_EE00).is_some() && c.read_u32(0) == Some(0xC0FF_EE00)
-        })
+        self.common.is_some_and(|c| c.write_u32(0, 0xC0FF_EE00).is_some() && c.read_u32(0) == Some(0xC0FF_EE00))
     }
 
     fn hw_start_io(&mut self, ctx: &mut StartIoCtx<'_, Self>, mut srb: Srb<Self>) {
         if srb.function() != SrbFunction::ExecuteScsi || srb.address().target_id != 0 {
-            let status = if srb.function() == SrbFunction::ExecuteScsi {
-                SrbStatus::SelectionTimeout
-            } else {
-                SrbStatus::InvalidRequest
-            };
+            let status = if srb.function() == SrbFunction::ExecuteScsi { SrbStatus::SelectionTimeout } else { SrbStatus::InvalidRequest };
             ctx.complete(srb, status);
             ctx.next_request();
             return;
@@ -111,10 +93,7 @@ impl Miniport for Echo {
             scratch.stamp = stamp;
         }
         // Physical segments cover exactly DataTransferLength.
-        let total: u64 = ctx
-            .data_segments(&srb)
-            .map(|s| u64::from(s.unwrap().length))
-            .sum();
+        let total: u64 = ctx.data_segments(&srb).map(|s| u64::from(s.unwrap().length)).sum();
         let count = u32::try_from(ctx.data_segments(&srb).count()).unwrap();
         if total == u64::from(srb.data_transfer_length()) {
             SEGMENT_SUM_OK.fetch_add(1, Ordering::SeqCst);
@@ -175,17 +154,11 @@ impl Miniport for Echo {
         InterruptResult::NotMine
     }
 
-    fn hw_enable_interrupts_callback(
-        &mut self,
-        ctx: EnableInterruptsCtx<'_, Self>,
-    ) -> DisableInterruptsRequested {
+    fn hw_enable_interrupts_callback(&mut self, ctx: EnableInterruptsCtx<'_, Self>) -> DisableInterruptsRequested {
         ctx.call_disable_interrupts()
     }
 
-    fn hw_disable_interrupts_callback(
-        &mut self,
-        _ctx: &mut DisableInterruptsCtx<'_, Self>,
-    ) -> bool {
+    fn hw_disable_interrupts_callback(&mut self, _ctx: &mut DisableInterruptsCtx<'_, Self>) -> bool {
         true
     }
 
@@ -197,11 +170,7 @@ impl Miniport for Echo {
         true
     }
 
-    fn hw_adapter_control(
-        &mut self,
-        _ctx: &mut AdapterControlCtx<'_, Self>,
-        control: AdapterControl,
-    ) {
+    fn hw_adapter_control(&mut self, _ctx: &mut AdapterControlCtx<'_, Self>, control: AdapterControl) {
         if control == AdapterControl::Restart {
             let _ = self.registers.as_ref().map(|r| r.read_u32(0));
         }
@@ -215,22 +184,12 @@ unsafe extern "win64" fn driver_entry(a: *mut core::ffi::c_void, b: *mut core::f
 
 #[test]
 fn wrapper_routines_on_the_emulator() {
-    let builder = Machine::builder()
-        .schedule(Schedule::Deterministic { seed: 1 })
-        .verifier(VerifierConfig::default());
+    let builder = Machine::builder().schedule(Schedule::Deterministic { seed: 1 }).verifier(VerifierConfig::default());
     let dma = SimDma::default();
-    let device = PvscsiDevice::new(
-        PvscsiConfig::default(),
-        Arc::new(dma.clone()),
-        builder.clock(),
-    );
+    let device = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), builder.clock());
     let machine = builder.adapter(Arc::new(device), Arc::new(dma)).build();
     machine.load_driver(driver_entry).expect("loads");
-    assert_eq!(
-        SECOND_UNCACHED_REFUSED.load(Ordering::SeqCst),
-        1,
-        "a second uncached extension is refused"
-    );
+    assert_eq!(SECOND_UNCACHED_REFUSED.load(Ordering::SeqCst), 1, "a second uncached extension is refused");
     assert_eq!(machine.logical_units(0), vec![(0, 0, 0)]);
 
     let inquiry = machine.execute(Request::inquiry(0)).unwrap();
@@ -238,9 +197,7 @@ fn wrapper_routines_on_the_emulator() {
     assert_eq!(&inquiry.data[8..16], b"ECHO    ");
 
     for i in 0..4u32 {
-        let read = machine
-            .execute(Request::read10(0, i, 16, 8192).with_buffer_offset(0x300))
-            .unwrap();
+        let read = machine.execute(Request::read10(0, i, 16, 8192).with_buffer_offset(0x300)).unwrap();
         assert!(read.is_success(), "{read:?}");
         assert!(read.data.iter().all(|b| *b == read.data[0]));
     }

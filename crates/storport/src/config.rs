@@ -80,11 +80,7 @@ impl<'a> ConfigInfo<'a> {
     /// The access ranges Storport supplied; all-zero entries (not supplied) are skipped.
     pub fn access_ranges(&self) -> impl Iterator<Item = AccessRange> + '_ {
         let base = self.raw.AccessRanges;
-        let count = if base.is_null() {
-            0
-        } else {
-            self.raw.NumberOfAccessRanges as usize
-        };
+        let count = if base.is_null() { 0 } else { self.raw.NumberOfAccessRanges as usize };
         (0..count).filter_map(move |i| {
             // SAFETY: Storport allocated `NumberOfAccessRanges` entries at `AccessRanges`
             // (`DDI-storport:ns-storport-_port_configuration_information`); `i < count` and the
@@ -135,11 +131,7 @@ impl<'a> ConfigInfo<'a> {
         self.raw.NumberOfPhysicalBreaks
     }
 
-    pub(crate) fn set_transfer_limits(
-        &mut self,
-        maximum_transfer_length: u32,
-        physical_breaks: u32,
-    ) {
+    pub(crate) fn set_transfer_limits(&mut self, maximum_transfer_length: u32, physical_breaks: u32) {
         self.raw.MaximumTransferLength = maximum_transfer_length;
         self.raw.NumberOfPhysicalBreaks = physical_breaks;
     }

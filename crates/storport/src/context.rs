@@ -27,12 +27,12 @@ use scsiport_sys as sys;
 use sys::storport as stor;
 use sys::{BOOLEAN, FALSE, TRUE};
 
-use crate::Miniport;
 use crate::config::{AccessRange, ConfigInfo};
 use crate::extension::Extension;
 use crate::hw::{CommonBuffer, PhysicalAddress, Registers, Space};
 use crate::miniport::hw_timer;
 use crate::srb::{LuAddress, ScatterGatherList, Srb, SrbStatus};
+use crate::Miniport;
 
 mod sealed {
     /// Gives the wrapper the device extension; sealed so that no other crate can make a context
@@ -69,8 +69,7 @@ pub trait Port<M: Miniport>: sealed::Sealed<M> {
     /// completion.
     fn scatter_gather_list<'s>(&self, srb: &'s Srb<M>) -> Option<ScatterGatherList<'s>> {
         // SAFETY: `srb` is an active request of this adapter.
-        let raw =
-            unsafe { stor::StorPortGetScatterGatherList(self.extension().as_raw(), srb.as_raw()) };
+        let raw = unsafe { stor::StorPortGetScatterGatherList(self.extension().as_raw(), srb.as_raw()) };
         // SAFETY: Storport returned NULL or the request's list, valid until its completion,
         // which the borrow of `srb` outlasts.
         unsafe { ScatterGatherList::from_raw(raw) }
@@ -88,12 +87,7 @@ pub trait Port<M: Miniport>: sealed::Sealed<M> {
         // (`DDI-storport:nf-storport-storportgetphysicaladdress`); `contiguous` is a valid out
         // parameter.
         let pa = unsafe {
-            stor::StorPortGetPhysicalAddress(
-                self.extension().as_raw(),
-                core::ptr::null_mut(),
-                va.as_ptr().cast(),
-                &raw mut contiguous,
-            )
+            stor::StorPortGetPhysicalAddress(self.extension().as_raw(), core::ptr::null_mut(), va.as_ptr().cast(), &raw mut contiguous)
         };
         (pa.QuadPart != 0 && contiguous >= size).then(|| pa.QuadPart.cast_unsigned())
     }
@@ -110,12 +104,7 @@ pub trait Port<M: Miniport>: sealed::Sealed<M> {
         // SAFETY: the sense buffer's address is passed with its Srb
         // (`DDI-storport:nf-storport-storportgetphysicaladdress`); the request is active.
         let pa = unsafe {
-            stor::StorPortGetPhysicalAddress(
-                self.extension().as_raw(),
-                srb.as_raw(),
-                srb.sense_buffer_va(),
-                &raw mut contiguous,
-            )
+            stor::StorPortGetPhysicalAddress(self.extension().as_raw(), srb.as_raw(), srb.sense_buffer_va(), &raw mut contiguous)
         };
         (pa.QuadPart != 0 && contiguous >= capacity).then(|| pa.QuadPart.cast_unsigned())
     }
@@ -141,13 +130,7 @@ pub trait Notify<M: Miniport>: Port<M> {
         srb.set_status(status);
         // SAFETY: `srb` is an active request owned by this miniport; after this call the port
         // owns it again and the handle no longer exists.
-        unsafe {
-            stor::StorPortNotification(
-                stor::RequestComplete,
-                self.extension().as_raw(),
-                srb.into_raw(),
-            )
-        };
+        unsafe { stor::StorPortNotification(stor::RequestComplete, self.extension().as_raw(), srb.into_raw()) };
     }
 
     /// `ResetDetected`: the HBA saw a bus reset. Active requests must still be completed;
@@ -160,13 +143,7 @@ pub trait Notify<M: Miniport>: Port<M> {
     /// `BusChangeDetected`: a target may have come or gone on `path_id`.
     fn bus_change_detected(&mut self, path_id: u8) {
         // SAFETY: BusChangeDetected takes a UCHAR PathId, promoted to int by the variadic call.
-        unsafe {
-            stor::StorPortNotification(
-                stor::BusChangeDetected,
-                self.extension().as_raw(),
-                c_uint::from(path_id),
-            )
-        };
+        unsafe { stor::StorPortNotification(stor::BusChangeDetected, self.extension().as_raw(), c_uint::from(path_id)) };
     }
 
     /// `RequestTimerCall`: call [`Miniport::hw_timer`] once after `microseconds` (0 cancels;
@@ -174,14 +151,7 @@ pub trait Notify<M: Miniport>: Port<M> {
     fn request_timer(&mut self, microseconds: u32) {
         let timer: stor::PHW_TIMER = Some(hw_timer::<M>);
         // SAFETY: RequestTimerCall takes the HwStorTimer routine and a ULONG interval.
-        unsafe {
-            stor::StorPortNotification(
-                stor::RequestTimerCall,
-                self.extension().as_raw(),
-                timer,
-                microseconds,
-            )
-        };
+        unsafe { stor::StorPortNotification(stor::RequestTimerCall, self.extension().as_raw(), timer, microseconds) };
     }
 
     /// `StorPortIssueDpc`: queue [`Miniport::hw_dpc`], the routine `HwStorInterrupt` defers its
@@ -205,20 +175,11 @@ pub trait Synchronize<M: Miniport>: Port<M> {
     where
         F: FnOnce(&mut M::InterruptState, &mut SynchronizedCtx<'_, M>) -> R,
     {
-        let mut call = SyncCall::<F, R> {
-            f: Some(f),
-            result: None,
-        };
+        let mut call = SyncCall::<F, R> { f: Some(f), result: None };
         let routine: stor::PSTOR_SYNCHRONIZED_ACCESS = Some(synchronized_access::<M, F, R>);
         // SAFETY: the routine is this crate's trampoline for `F`; `call` outlives the call,
         // which runs the routine synchronously.
-        unsafe {
-            stor::StorPortSynchronizeAccess(
-                self.extension().as_raw(),
-                routine,
-                (&raw mut call).cast(),
-            )
-        };
+        unsafe { stor::StorPortSynchronizeAccess(self.extension().as_raw(), routine, (&raw mut call).cast()) };
         call.result
     }
 }
@@ -256,24 +217,17 @@ struct SyncCall<F, R> {
 }
 
 /// The `STOR_SYNCHRONIZED_ACCESS` routine for one closure type.
-unsafe extern "win64" fn synchronized_access<M, F, R>(
-    device_extension: *mut c_void,
-    context: *mut c_void,
-) -> BOOLEAN
+unsafe extern "win64" fn synchronized_access<M, F, R>(device_extension: *mut c_void, context: *mut c_void) -> BOOLEAN
 where
     M: Miniport,
     F: FnOnce(&mut M::InterruptState, &mut SynchronizedCtx<'_, M>) -> R,
 {
     // SAFETY: `context` is the `SyncCall<F, R>` `Synchronize::synchronize` passed, alive and
     // not otherwise referenced while the port runs this routine.
-    let Some(call) = (unsafe { context.cast::<SyncCall<F, R>>().as_mut() }) else {
-        return FALSE;
-    };
+    let Some(call) = (unsafe { context.cast::<SyncCall<F, R>>().as_mut() }) else { return FALSE };
     let Some(f) = call.f.take() else { return FALSE };
     // SAFETY: the port passes the device extension the caller passed, this miniport's.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     // SAFETY: Storport runs the routine with the interrupt lock held
     // (`DDI-storport:nf-storport-storportsynchronizeaccess`), and the callers that can reach
     // here hold no other reference to the interrupt state (see the Synchronize implementors).
@@ -388,23 +342,13 @@ impl<M: Miniport> DpcCtx<'_, M> {
     /// interrupt lock if it needs both (`DDI-storport:nf-storport-storportacquirespinlock`,
     /// `DDI-storport:nc-storport-hw_dpc_routine`). The state cannot leave the closure, so it is
     /// never touched after the lock is released.
-    pub fn with_start_io_lock<R>(
-        &mut self,
-        f: impl FnOnce(&mut M::StartIoState, &mut StartIoLockedCtx<'_, M>) -> R,
-    ) -> R {
+    pub fn with_start_io_lock<R>(&mut self, f: impl FnOnce(&mut M::StartIoState, &mut StartIoLockedCtx<'_, M>) -> R) -> R {
         let raw = self.extension.as_raw();
         let mut handle = stor::STOR_LOCK_HANDLE::zeroed();
         // SAFETY: the DPC routine holds no lock (this context exists only there, and takes this
         // lock only through `&mut self`), so the order is respected; `handle` lives until the
         // release below.
-        unsafe {
-            stor::StorPortAcquireSpinLock(
-                raw,
-                stor::StartIoLock,
-                core::ptr::null_mut(),
-                &raw mut handle,
-            )
-        };
+        unsafe { stor::StorPortAcquireSpinLock(raw, stor::StartIoLock, core::ptr::null_mut(), &raw mut handle) };
         // SAFETY: the StartIo lock is held; every other holder of the state (HwStorStartIo,
         // HwStorResetBus, HwStorTimer) runs under the same lock.
         let state = unsafe { self.extension.start_io() };
@@ -451,13 +395,7 @@ impl<'a, M: Miniport> BuildIoCtx<'a, M> {
         srb.set_status(status);
         // SAFETY: `srb` is the request Storport passed to this HwStorBuildIo; after this call
         // the port owns it again and the handle no longer exists.
-        unsafe {
-            stor::StorPortNotification(
-                stor::RequestComplete,
-                self.extension.as_raw(),
-                srb.into_raw(),
-            )
-        };
+        unsafe { stor::StorPortNotification(stor::RequestComplete, self.extension.as_raw(), srb.into_raw()) };
         RequestCompleted(PhantomData)
     }
 }
@@ -513,12 +451,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
         config: &'a mut stor::PORT_CONFIGURATION_INFORMATION,
         argument: Option<&'a [u8]>,
     ) -> Self {
-        Self {
-            extension,
-            config,
-            argument,
-            _processor: PhantomData,
-        }
+        Self { extension, config, argument, _processor: PhantomData }
     }
 
     /// The HBA's configuration, to read resources and fill in capabilities.
@@ -550,17 +483,9 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
     /// physical pages, that is scatter/gather elements, per request; Storport miniports must
     /// manage at least 16, `KG:requirements-for-using-storport-with-an-adapter`) and returns
     /// the proof `HwStorFindAdapter` needs to succeed.
-    pub fn set_transfer_limits(
-        &mut self,
-        maximum_transfer_length: u32,
-        physical_breaks: u32,
-    ) -> TransferLimits<'a> {
+    pub fn set_transfer_limits(&mut self, maximum_transfer_length: u32, physical_breaks: u32) -> TransferLimits<'a> {
         ConfigInfo::new(self.config).set_transfer_limits(maximum_transfer_length, physical_breaks);
-        TransferLimits {
-            maximum_transfer_length,
-            physical_breaks,
-            _call: PhantomData,
-        }
+        TransferLimits { maximum_transfer_length, physical_breaks, _call: PhantomData }
     }
 
     /// `StorPortGetDeviceBase` for one of the ranges Storport assigned: maps it and returns the
@@ -570,9 +495,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
     /// `DT:dv-storport-verification`). There is no unmapping: Storport releases the adapter's
     /// resources itself (`DDI-storport:ne-storport-scsi_adapter_control_type`, `ScsiStopAdapter`).
     pub fn map_registers(&mut self, range: &AccessRange) -> Option<Registers> {
-        let address = sys::LARGE_INTEGER {
-            QuadPart: range.start().cast_signed(),
-        };
+        let address = sys::LARGE_INTEGER { QuadPart: range.start().cast_signed() };
         let in_io_space = if range.in_memory() { FALSE } else { TRUE };
         let raw = self.extension.as_raw();
         // SAFETY: the interface type and bus number are Storport's own; the range comes from
@@ -588,11 +511,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
             )
         };
         let base = NonNull::new(base.cast::<u8>())?;
-        let space = if range.in_memory() {
-            Space::Memory
-        } else {
-            Space::Io
-        };
+        let space = if range.in_memory() { Space::Memory } else { Space::Io };
         // SAFETY: `base` is what StorPortGetDeviceBase returned for `range.length()` bytes.
         Some(unsafe { Registers::new(raw, base, range.length(), space) })
     }
@@ -604,11 +523,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
     /// to a later `HwStorFindAdapter`, so a later call can never get a longer view of it than
     /// the first allocated. `None` when Storport fails, the buffer is not contiguous, or `len`
     /// is 0 or longer than the buffer already allocated.
-    pub fn uncached_extension(
-        &mut self,
-        limits: &TransferLimits<'a>,
-        len: u32,
-    ) -> Option<CommonBuffer> {
+    pub fn uncached_extension(&mut self, limits: &TransferLimits<'a>, len: u32) -> Option<CommonBuffer> {
         let _ = limits;
         if len == 0 {
             return None;
@@ -628,14 +543,7 @@ impl<'a, M: Miniport> FindAdapterCtx<'a, M> {
         let mut contiguous: u32 = 0;
         // SAFETY: an address in the uncached extension is passed with a NULL Srb
         // (`DDI-storport:nf-storport-storportgetphysicaladdress`).
-        let pa = unsafe {
-            stor::StorPortGetPhysicalAddress(
-                raw,
-                core::ptr::null_mut(),
-                va.as_ptr().cast(),
-                &raw mut contiguous,
-            )
-        };
+        let pa = unsafe { stor::StorPortGetPhysicalAddress(raw, core::ptr::null_mut(), va.as_ptr().cast(), &raw mut contiguous) };
         if pa.QuadPart == 0 || contiguous < len {
             return None;
         }

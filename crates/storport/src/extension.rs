@@ -63,10 +63,7 @@ impl<M: Miniport> Extension<M> {
         let size = core::mem::size_of::<Self>();
         assert!(size <= u32::MAX as usize, "device extension too large");
         // Pool allocations are 16-byte aligned on x64; a stricter type could be misplaced.
-        assert!(
-            core::mem::align_of::<Self>() <= 16,
-            "device extension alignment above 16"
-        );
+        assert!(core::mem::align_of::<Self>() <= 16, "device extension alignment above 16");
         #[allow(clippy::cast_possible_truncation)]
         {
             size as u32
@@ -103,14 +100,7 @@ impl<M: Miniport> Extension<M> {
     /// # Safety
     /// Call only from `HwStorFindAdapter`, when no other routine of the adapter runs.
     #[allow(clippy::mut_from_ref)] // the cells are the point
-    pub(crate) unsafe fn all(
-        &self,
-    ) -> (
-        &mut M,
-        &mut M::StartIoState,
-        &mut M::InterruptState,
-        &mut M::DpcState,
-    ) {
+    pub(crate) unsafe fn all(&self) -> (&mut M, &mut M::StartIoState, &mut M::InterruptState, &mut M::DpcState) {
         // SAFETY: per the caller, these are the only references to the four cells.
         let miniport = unsafe { &mut *self.miniport.get() };
         // SAFETY: as above.
@@ -209,22 +199,14 @@ impl<M: Miniport> Extension<M> {
     /// (`dpc_ready`, `dpc_pending`), for the tests.
     #[cfg(test)]
     pub(crate) fn dpc_flags(&self) -> (bool, bool) {
-        (
-            self.dpc_ready.load(Ordering::SeqCst),
-            self.dpc_pending.load(Ordering::SeqCst),
-        )
+        (self.dpc_ready.load(Ordering::SeqCst), self.dpc_pending.load(Ordering::SeqCst))
     }
 
     fn queue_dpc(&self) -> bool {
         // SAFETY: the DPC object was initialised by StorPortInitializeDpc (`dpc_ready`) for this
         // extension; no system arguments are passed.
         let queued = unsafe {
-            sys::StorPortIssueDpc(
-                self.as_raw(),
-                self.dpc_object(),
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-            )
+            sys::StorPortIssueDpc(self.as_raw(), self.dpc_object(), core::ptr::null_mut(), core::ptr::null_mut())
         };
         queued != scsiport_sys::FALSE
     }

@@ -100,18 +100,8 @@ impl Registers {
     /// # Safety
     /// `base` must be what `StorPortGetDeviceBase` returned for `len` bytes in `space`, for the
     /// adapter whose device extension is `extension`.
-    pub(crate) unsafe fn new(
-        extension: *mut c_void,
-        base: NonNull<u8>,
-        len: u32,
-        space: Space,
-    ) -> Self {
-        Self {
-            extension,
-            base,
-            len,
-            io: u8::from(space == Space::Io),
-        }
+    pub(crate) unsafe fn new(extension: *mut c_void, base: NonNull<u8>, len: u32, space: Space) -> Self {
+        Self { extension, base, len, io: u8::from(space == Space::Io) }
     }
 
     /// Mapped length in bytes.
@@ -129,11 +119,7 @@ impl Registers {
     /// Memory or I/O space.
     #[must_use]
     pub fn space(&self) -> Space {
-        if self.io == 0 {
-            Space::Memory
-        } else {
-            Space::Io
-        }
+        if self.io == 0 { Space::Memory } else { Space::Io }
     }
 
     /// The register at `offset` if a `T` there lies inside the mapping and is naturally aligned.
@@ -250,11 +236,7 @@ impl CommonBuffer {
     pub fn window(&self, offset: u32, len: u32) -> Option<Self> {
         let ptr = self.checked(offset, len as usize)?;
         let va = NonNull::new(ptr)?;
-        Some(Self {
-            va,
-            pa: self.pa.wrapping_add(u64::from(offset)),
-            len,
-        })
+        Some(Self { va, pa: self.pa.wrapping_add(u64::from(offset)), len })
     }
 
     fn checked(&self, offset: u32, len: usize) -> Option<*mut u8> {
@@ -301,9 +283,7 @@ impl CommonBuffer {
     #[must_use]
     pub fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
         #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
-        let first = self
-            .checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?
-            .cast::<u64>();
+        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
         if !first.is_aligned() {
             return None;
         }

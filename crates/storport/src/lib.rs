@@ -54,8 +54,7 @@ mod extension;
 
 mod srb;
 pub use srb::{
-    DataDirection, LuAddress, PhysicalSegment, QueueAction, ScatterGatherList, Srb, SrbFunction,
-    SrbId, SrbStatus,
+    DataDirection, LuAddress, PhysicalSegment, QueueAction, ScatterGatherList, Srb, SrbFunction, SrbId, SrbStatus,
 };
 
 mod hw;
@@ -66,15 +65,14 @@ pub use config::{AccessRange, ConfigInfo};
 
 mod context;
 pub use context::{
-    AdapterControlCtx, BuildIo, BuildIoCtx, DpcCtx, FindAdapterCtx, InitializeCtx, InterruptCtx,
-    Notify, PassiveInitializeCtx, Port, QueueControl, RequestCompleted, ResetBusCtx, Stall,
-    StartIoCtx, StartIoLockedCtx, Synchronize, SynchronizedCtx, TimerCtx, TransferLimits,
+    AdapterControlCtx, BuildIo, BuildIoCtx, DpcCtx, FindAdapterCtx, InitializeCtx, InterruptCtx, Notify,
+    PassiveInitializeCtx, Port, QueueControl, RequestCompleted, ResetBusCtx, Stall, StartIoCtx, StartIoLockedCtx,
+    Synchronize, SynchronizedCtx, TimerCtx, TransferLimits,
 };
 
 mod miniport;
 pub use miniport::{
-    AdapterControl, FindAdapterError, HwInitData, InterfaceType, MapBuffers, Miniport, States,
-    initialize,
+    AdapterControl, FindAdapterError, HwInitData, InterfaceType, MapBuffers, Miniport, States, initialize,
 };
 
 /// The raw bindings, for what the wrapper does not cover.
@@ -91,11 +89,6 @@ pub fn debug_print(level: u32, message: &core::ffi::CStr, value: u64) {
     // SAFETY: both strings are NUL-terminated and live across the call; the format consumes
     // exactly one string and one unsigned long long, which are what follow it.
     unsafe {
-        sys::storport::StorPortDebugPrint(
-            level,
-            format.as_ptr().cast_mut(),
-            message.as_ptr(),
-            core::ffi::c_ulonglong::from(value),
-        );
+        sys::storport::StorPortDebugPrint(level, format.as_ptr().cast_mut(), message.as_ptr(), core::ffi::c_ulonglong::from(value));
     }
 }

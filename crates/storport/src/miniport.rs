@@ -11,8 +11,8 @@ use sys::{BOOLEAN, FALSE, TRUE};
 
 use crate::config;
 use crate::context::{
-    AdapterControlCtx, BuildIo, BuildIoCtx, DpcCtx, FindAdapterCtx, InitializeCtx, InterruptCtx,
-    PassiveInitializeCtx, ResetBusCtx, StartIoCtx, TimerCtx, TransferLimits,
+    AdapterControlCtx, BuildIo, BuildIoCtx, DpcCtx, FindAdapterCtx, InitializeCtx, InterruptCtx, PassiveInitializeCtx,
+    ResetBusCtx, StartIoCtx, TimerCtx, TransferLimits,
 };
 use crate::extension::Extension;
 use crate::srb::{self, Srb, SrbStatus};
@@ -162,11 +162,7 @@ pub trait Miniport: Zeroable + Sync + 'static {
 
     /// `HwStorInitialize` (`DDI-storport:nc-storport-hw_initialize`): make the HBA ready, at
     /// DIRQL under the interrupt lock; `false` on failure (log first).
-    fn hw_initialize(
-        &self,
-        interrupt: &mut Self::InterruptState,
-        ctx: &mut InitializeCtx<'_, Self>,
-    ) -> bool;
+    fn hw_initialize(&self, interrupt: &mut Self::InterruptState, ctx: &mut InitializeCtx<'_, Self>) -> bool;
 
     /// `HwStorPassiveInitializeRoutine` (`DDI-storport:nc-storport-hw_passive_initialize_routine`),
     /// after the wrapper has initialised the DPC there; `false` on failure.
@@ -184,20 +180,11 @@ pub trait Miniport: Zeroable + Sync + 'static {
     /// `HwStorStartIo` (`DDI-storport:nc-storport-hw_startio`): take ownership of `srb` under
     /// the StartIo lock: hand it to the hardware and keep the handle, or complete it. The
     /// wrapper returns TRUE to Storport.
-    fn hw_start_io(
-        &self,
-        start_io: &mut Self::StartIoState,
-        ctx: &mut StartIoCtx<'_, Self>,
-        srb: Srb<Self>,
-    );
+    fn hw_start_io(&self, start_io: &mut Self::StartIoState, ctx: &mut StartIoCtx<'_, Self>, srb: Srb<Self>);
 
     /// `HwStorInterrupt` (`DDI-storport:nc-storport-hw_interrupt`): whether this HBA interrupted
     /// (the line may be shared); under the interrupt lock, concurrent with `HwStorStartIo`.
-    fn hw_interrupt(
-        &self,
-        interrupt: &mut Self::InterruptState,
-        ctx: &mut InterruptCtx<'_, Self>,
-    ) -> bool;
+    fn hw_interrupt(&self, interrupt: &mut Self::InterruptState, ctx: &mut InterruptCtx<'_, Self>) -> bool;
 
     /// `HwStorDpcRoutine` (`DDI-storport:nc-storport-hw_dpc_routine`), queued with
     /// [`crate::Notify::issue_dpc`]: the deferred part of the interrupt, with no lock held.
@@ -205,12 +192,7 @@ pub trait Miniport: Zeroable + Sync + 'static {
 
     /// `HwStorResetBus` (`DDI-storport:nc-storport-hw_reset_bus`): reset bus `path_id` and
     /// complete the requests it held, under the StartIo lock; `false` if the reset failed.
-    fn hw_reset_bus(
-        &self,
-        start_io: &mut Self::StartIoState,
-        ctx: &mut ResetBusCtx<'_, Self>,
-        path_id: u8,
-    ) -> bool;
+    fn hw_reset_bus(&self, start_io: &mut Self::StartIoState, ctx: &mut ResetBusCtx<'_, Self>, path_id: u8) -> bool;
 
     /// `HwStorTimer` (`DDI-storport:nc-storport-hw_timer`), after a
     /// [`crate::Notify::request_timer`], under the StartIo lock.
@@ -222,12 +204,7 @@ pub trait Miniport: Zeroable + Sync + 'static {
     /// `ScsiStopAdapter` and `ScsiRestartAdapter`, under the interrupt lock. The wrapper answers
     /// `ScsiQuerySupportedControlTypes` and returns `ScsiAdapterControlSuccess`, which it must
     /// for every type.
-    fn hw_adapter_control(
-        &self,
-        interrupt: &mut Self::InterruptState,
-        ctx: &mut AdapterControlCtx<'_, Self>,
-        control: AdapterControl,
-    );
+    fn hw_adapter_control(&self, interrupt: &mut Self::InterruptState, ctx: &mut AdapterControlCtx<'_, Self>, control: AdapterControl);
 }
 
 fn boolean(value: bool) -> BOOLEAN {
@@ -313,9 +290,7 @@ pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
         return sys::SP_RETURN_ERROR;
     };
     // SAFETY: `config_info` is NULL or Storport's ConfigInfo for this call.
-    let Some(config) = (unsafe { config_info.as_mut() }) else {
-        return sys::SP_RETURN_BAD_CONFIG;
-    };
+    let Some(config) = (unsafe { config_info.as_mut() }) else { return sys::SP_RETURN_BAD_CONFIG };
     // The first check, so that no field past Storport's structure is touched: the Windows 8
     // layout or later (`DDI-storport:ns-storport-_port_configuration_information`, `Length`).
     if (config.Length as usize) < size_of::<stor::PORT_CONFIGURATION_INFORMATION>() {
@@ -332,26 +307,15 @@ pub(crate) unsafe extern "win64" fn hw_find_adapter<M: Miniport>(
     // and no DPC routine runs (`_dpc`): nothing else holds a reference into the device extension.
     let (miniport, start_io, interrupt, dpc) = unsafe { extension.all() };
     let mut ctx = FindAdapterCtx::new(extension, config, argument);
-    match miniport.hw_find_adapter(
-        States {
-            start_io,
-            interrupt,
-            dpc,
-        },
-        &mut ctx,
-    ) {
+    match miniport.hw_find_adapter(States { start_io, interrupt, dpc }, &mut ctx) {
         Ok(_limits) => sys::SP_RETURN_FOUND,
         Err(error) => error.code(),
     }
 }
 
-pub(crate) unsafe extern "win64" fn hw_initialize<M: Miniport>(
-    device_extension: *mut c_void,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_initialize<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     extension.dpc_reinitializing();
     // SAFETY: not HwStorFindAdapter, so no `&mut M` exists.
     let miniport = unsafe { extension.miniport() };
@@ -366,19 +330,14 @@ pub(crate) unsafe extern "win64" fn hw_initialize<M: Miniport>(
         // no DPCs (an old system): then the DPC is never issued.
         let routine: stor::PHW_PASSIVE_INITIALIZE_ROUTINE = Some(hw_passive_initialize::<M>);
         // SAFETY: the extension is Storport's; the routine is this crate's trampoline.
-        let _enabled =
-            unsafe { stor::StorPortEnablePassiveInitialization(device_extension, routine) };
+        let _enabled = unsafe { stor::StorPortEnablePassiveInitialization(device_extension, routine) };
     }
     boolean(ok)
 }
 
-pub(crate) unsafe extern "win64" fn hw_passive_initialize<M: Miniport>(
-    device_extension: *mut c_void,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_passive_initialize<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     let routine: stor::PHW_DPC_ROUTINE = Some(hw_dpc::<M>);
     // SAFETY: DPCs are initialised here (`DDI-storport:nf-storport-storportinitializedpc`), in
     // storage inside the device extension, which lives as long as the adapter.
@@ -394,12 +353,8 @@ pub(crate) unsafe extern "win64" fn hw_build_io<M: Miniport>(
     srb: sys::PSCSI_REQUEST_BLOCK,
 ) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
-    let Some(raw) = NonNull::new(srb) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
+    let Some(raw) = NonNull::new(srb) else { return FALSE };
     // SAFETY: a request block Storport just passed to HwStorBuildIo.
     if unsafe { srb::is_storage_request_block(raw) } {
         // Not asked for (SrbTypeFlags), and not readable as a SCSI_REQUEST_BLOCK.
@@ -426,12 +381,8 @@ pub(crate) unsafe extern "win64" fn hw_start_io<M: Miniport>(
     srb: sys::PSCSI_REQUEST_BLOCK,
 ) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return TRUE;
-    };
-    let Some(raw) = NonNull::new(srb) else {
-        return TRUE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return TRUE };
+    let Some(raw) = NonNull::new(srb) else { return TRUE };
     // SAFETY: a request block Storport just passed to HwStorStartIo.
     if unsafe { srb::is_storage_request_block(raw) } {
         // SAFETY: as above; the miniport owns it and completes it here.
@@ -449,13 +400,9 @@ pub(crate) unsafe extern "win64" fn hw_start_io<M: Miniport>(
     TRUE
 }
 
-pub(crate) unsafe extern "win64" fn hw_interrupt<M: Miniport>(
-    device_extension: *mut c_void,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_interrupt<M: Miniport>(device_extension: *mut c_void) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
     // SAFETY: not HwStorFindAdapter, so no `&mut M` exists.
     let miniport = unsafe { extension.miniport() };
     // SAFETY: Storport holds the interrupt lock around HwStorInterrupt
@@ -471,9 +418,7 @@ pub(crate) unsafe extern "win64" fn hw_dpc<M: Miniport>(
     _system_argument2: *mut c_void,
 ) {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return };
     let Some(mut guard) = extension.try_dpc_state() else {
         // Another instance is running, which Storport promises cannot happen: come back later
         // rather than wait for it at DISPATCH_LEVEL.
@@ -485,17 +430,10 @@ pub(crate) unsafe extern "win64" fn hw_dpc<M: Miniport>(
     miniport.hw_dpc(guard.state(), &mut DpcCtx::new(extension));
 }
 
-pub(crate) unsafe extern "win64" fn hw_reset_bus<M: Miniport>(
-    device_extension: *mut c_void,
-    path_id: u32,
-) -> BOOLEAN {
+pub(crate) unsafe extern "win64" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void, path_id: u32) -> BOOLEAN {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return FALSE;
-    };
-    let Ok(path_id) = u8::try_from(path_id) else {
-        return FALSE;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return FALSE };
+    let Ok(path_id) = u8::try_from(path_id) else { return FALSE };
     // SAFETY: not HwStorFindAdapter, so no `&mut M` exists.
     let miniport = unsafe { extension.miniport() };
     // SAFETY: Storport calls HwStorResetBus "after acquiring the StartIo spin lock"
@@ -506,9 +444,7 @@ pub(crate) unsafe extern "win64" fn hw_reset_bus<M: Miniport>(
 
 pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut c_void) {
     // SAFETY: the port passes the device extension it allocated for this miniport.
-    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else {
-        return;
-    };
+    let Some(extension) = (unsafe { Extension::<M>::from_raw(device_extension) }) else { return };
     // SAFETY: not HwStorFindAdapter, so no `&mut M` exists.
     let miniport = unsafe { extension.miniport() };
     // SAFETY: Storport takes the StartIo lock around HwStorTimer (`DDI-storport:nc-storport-hw_timer`;
@@ -520,20 +456,15 @@ pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut
 
 /// The control types the wrapper reports: the query, stop and restart, the ones a physical
 /// Storport miniport must support (`DDI-storport:nc-storport-hw_adapter_control`).
-const SUPPORTED_CONTROL_TYPES: [sys::SCSI_ADAPTER_CONTROL_TYPE; 3] = [
-    sys::ScsiQuerySupportedControlTypes,
-    sys::ScsiStopAdapter,
-    sys::ScsiRestartAdapter,
-];
+const SUPPORTED_CONTROL_TYPES: [sys::SCSI_ADAPTER_CONTROL_TYPE; 3] =
+    [sys::ScsiQuerySupportedControlTypes, sys::ScsiStopAdapter, sys::ScsiRestartAdapter];
 
 /// Answers `ScsiQuerySupportedControlTypes`, never writing past
 /// `SupportedTypeList[MaxControlType - 1]` (`DDI-storport:ns-storport-scsi_supported_control_type_list`).
 ///
 /// # Safety
 /// `list` is NULL or the port's `SCSI_SUPPORTED_CONTROL_TYPE_LIST` with `MaxControlType` entries.
-pub(crate) unsafe fn report_supported_control_types(
-    list: *mut sys::SCSI_SUPPORTED_CONTROL_TYPE_LIST,
-) {
+pub(crate) unsafe fn report_supported_control_types(list: *mut sys::SCSI_SUPPORTED_CONTROL_TYPE_LIST) {
     if list.is_null() {
         return;
     }
@@ -542,9 +473,7 @@ pub(crate) unsafe fn report_supported_control_types(
     // SAFETY: `SupportedTypeList` is the flexible array that follows `MaxControlType`.
     let entries = unsafe { (&raw mut (*list).SupportedTypeList).cast::<BOOLEAN>() };
     for control in SUPPORTED_CONTROL_TYPES {
-        let Ok(index) = u32::try_from(control) else {
-            continue;
-        };
+        let Ok(index) = u32::try_from(control) else { continue };
         if index < max {
             // SAFETY: `index < MaxControlType`, the number of entries the port allocated.
             unsafe { entries.wrapping_add(index as usize).write(TRUE) };

@@ -193,10 +193,7 @@ impl<M> core::fmt::Debug for Srb<M> {
 /// # Safety
 /// `raw` is a request block the port passed to the miniport.
 pub(crate) unsafe fn is_storage_request_block(raw: NonNull<SCSI_REQUEST_BLOCK>) -> bool {
-    let function = raw
-        .as_ptr()
-        .cast::<u8>()
-        .wrapping_add(core::mem::offset_of!(SCSI_REQUEST_BLOCK, Function));
+    let function = raw.as_ptr().cast::<u8>().wrapping_add(core::mem::offset_of!(SCSI_REQUEST_BLOCK, Function));
     // SAFETY: per the caller; `Function` is a byte at the same offset in both layouts.
     unsafe { function.read() == sys::SRB_FUNCTION_STORAGE_REQUEST_BLOCK }
 }
@@ -207,22 +204,13 @@ pub(crate) unsafe fn is_storage_request_block(raw: NonNull<SCSI_REQUEST_BLOCK>) 
 /// # Safety
 /// `raw` is a request block the port passed to the miniport and nothing else completes;
 /// `extension` is the adapter's device extension.
-pub(crate) unsafe fn complete_raw(
-    extension: *mut c_void,
-    raw: NonNull<SCSI_REQUEST_BLOCK>,
-    status: SrbStatus,
-) {
-    let srb_status = raw
-        .as_ptr()
-        .cast::<u8>()
-        .wrapping_add(core::mem::offset_of!(SCSI_REQUEST_BLOCK, SrbStatus));
+pub(crate) unsafe fn complete_raw(extension: *mut c_void, raw: NonNull<SCSI_REQUEST_BLOCK>, status: SrbStatus) {
+    let srb_status = raw.as_ptr().cast::<u8>().wrapping_add(core::mem::offset_of!(SCSI_REQUEST_BLOCK, SrbStatus));
     // SAFETY: `SrbStatus` is a byte at offset 3 in both SRB layouts; the block is the
     // miniport's until the notification below.
     unsafe { srb_status.write(status as u8) };
     // SAFETY: RequestComplete takes the request block; after this the port owns it again.
-    unsafe {
-        sys::storport::StorPortNotification(sys::storport::RequestComplete, extension, raw.as_ptr())
-    };
+    unsafe { sys::storport::StorPortNotification(sys::storport::RequestComplete, extension, raw.as_ptr()) };
 }
 
 impl<M: Miniport> Srb<M> {
@@ -232,10 +220,7 @@ impl<M: Miniport> Srb<M> {
     /// `raw` must be a `SCSI_REQUEST_BLOCK` the port has just handed to the miniport and that no
     /// other handle refers to.
     pub(crate) unsafe fn from_raw(raw: NonNull<SCSI_REQUEST_BLOCK>) -> Self {
-        Self {
-            raw,
-            _miniport: PhantomData,
-        }
+        Self { raw, _miniport: PhantomData }
     }
 
     /// Gives the pointer back to the port; the handle is gone.
@@ -275,11 +260,7 @@ impl<M: Miniport> Srb<M> {
     #[must_use]
     pub fn address(&self) -> LuAddress {
         let srb = self.get();
-        LuAddress {
-            path_id: srb.PathId,
-            target_id: srb.TargetId,
-            lun: srb.Lun,
-        }
+        LuAddress { path_id: srb.PathId, target_id: srb.TargetId, lun: srb.Lun }
     }
 
     /// The CDB: `Cdb[..CdbLength]`, clamped to the 16 bytes the SRB holds.
@@ -306,10 +287,7 @@ impl<M: Miniport> Srb<M> {
     #[must_use]
     pub fn data_direction(&self) -> DataDirection {
         let flags = self.flags();
-        match (
-            flags & sys::SRB_FLAGS_DATA_IN != 0,
-            flags & sys::SRB_FLAGS_DATA_OUT != 0,
-        ) {
+        match (flags & sys::SRB_FLAGS_DATA_IN != 0, flags & sys::SRB_FLAGS_DATA_OUT != 0) {
             (false, false) => DataDirection::None,
             (true, false) => DataDirection::In,
             (false, true) => DataDirection::Out,
@@ -443,8 +421,7 @@ impl<M: Miniport> Srb<M> {
         let mapped = match M::HW_INIT.map_buffers {
             MapBuffers::AllIncludingReadWrite => true,
             MapBuffers::NonReadWrite => {
-                self.function() != SrbFunction::ExecuteScsi
-                    || !self.cdb().first().copied().is_some_and(is_read_write)
+                self.function() != SrbFunction::ExecuteScsi || !self.cdb().first().copied().is_some_and(is_read_write)
             }
             MapBuffers::None => false,
         } || matches!(self.function(), SrbFunction::IoControl | SrbFunction::Wmi);
@@ -489,10 +466,7 @@ impl<M: Miniport> Srb<M> {
 /// READ and WRITE (6, 10, 12, 16): the "read or write requests" whose buffers
 /// `STOR_MAP_NON_READ_WRITE_BUFFERS` leaves unmapped.
 const fn is_read_write(opcode: u8) -> bool {
-    matches!(
-        opcode,
-        0x08 | 0x0A | 0x28 | 0x2A | 0xA8 | 0xAA | 0x88 | 0x8A
-    )
+    matches!(opcode, 0x08 | 0x0A | 0x28 | 0x2A | 0xA8 | 0xAA | 0x88 | 0x8A)
 }
 
 /// One physically contiguous piece of a request's data buffer.
@@ -526,8 +500,7 @@ impl<'s> ScatterGatherList<'s> {
         let count = unsafe { (*raw).NumberOfElements } as usize;
         // SAFETY: as above; only the address of the flexible array is taken, from the raw
         // pointer, so it keeps the whole allocation's provenance.
-        let first =
-            unsafe { &raw const (*raw).List }.cast::<sys::storport::STOR_SCATTER_GATHER_ELEMENT>();
+        let first = unsafe { &raw const (*raw).List }.cast::<sys::storport::STOR_SCATTER_GATHER_ELEMENT>();
         // SAFETY: `List` is the flexible array of `NumberOfElements` entries that follows the
         // header, part of the same allocation and valid as long as the list.
         let elements = unsafe { core::slice::from_raw_parts(first, count) };
@@ -549,9 +522,7 @@ impl<'s> ScatterGatherList<'s> {
     /// Sum of the element lengths (saturating).
     #[must_use]
     pub fn total_length(&self) -> u64 {
-        self.elements
-            .iter()
-            .fold(0u64, |sum, e| sum.saturating_add(u64::from(e.Length)))
+        self.elements.iter().fold(0u64, |sum, e| sum.saturating_add(u64::from(e.Length)))
     }
 
     /// The elements, in order.

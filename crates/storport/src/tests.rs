@@ -47,11 +47,8 @@ impl Miniport for Test {
     type InterruptState = u32;
     type DpcState = u64;
     type SrbExtension = Ext;
-    const HW_INIT: HwInitData = HwInitData {
-        adapter_interface_type: sys::PCIBus,
-        number_of_access_ranges: 2,
-        map_buffers: MapBuffers::None,
-    };
+    const HW_INIT: HwInitData =
+        HwInitData { adapter_interface_type: sys::PCIBus, number_of_access_ranges: 2, map_buffers: MapBuffers::None };
     fn hw_find_adapter<'a>(
         &mut self,
         _: States<'_, Self>,
@@ -77,13 +74,7 @@ impl Miniport for Test {
     fn hw_reset_bus(&self, _: &mut StartIoState, _: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
         true
     }
-    fn hw_adapter_control(
-        &self,
-        _: &mut u32,
-        _: &mut AdapterControlCtx<'_, Self>,
-        _: AdapterControl,
-    ) {
-    }
+    fn hw_adapter_control(&self, _: &mut u32, _: &mut AdapterControlCtx<'_, Self>, _: AdapterControl) {}
 }
 
 /// The same miniport with every buffer mapped.
@@ -123,13 +114,7 @@ impl Miniport for Mapped {
     fn hw_reset_bus(&self, (): &mut (), _: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
         true
     }
-    fn hw_adapter_control(
-        &self,
-        (): &mut (),
-        _: &mut AdapterControlCtx<'_, Self>,
-        _: AdapterControl,
-    ) {
-    }
+    fn hw_adapter_control(&self, (): &mut (), _: &mut AdapterControlCtx<'_, Self>, _: AdapterControl) {}
 }
 
 /// The same miniport with the buffers of everything but READ and WRITE mapped.
@@ -169,13 +154,7 @@ impl Miniport for NonReadWriteMapped {
     fn hw_reset_bus(&self, (): &mut (), _: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
         true
     }
-    fn hw_adapter_control(
-        &self,
-        (): &mut (),
-        _: &mut AdapterControlCtx<'_, Self>,
-        _: AdapterControl,
-    ) {
-    }
+    fn hw_adapter_control(&self, (): &mut (), _: &mut AdapterControlCtx<'_, Self>, _: AdapterControl) {}
 }
 
 /// Zeroed, suitably aligned memory standing in for the device extension Storport allocates.
@@ -186,9 +165,7 @@ pub(super) struct FakeExtension {
 impl FakeExtension {
     pub(super) fn new<M: Miniport>() -> Self {
         let words = (Extension::<M>::SIZE as usize).div_ceil(16);
-        Self {
-            words: vec![0; words],
-        }
+        Self { words: vec![0; words] }
     }
 
     pub(super) fn get<M: Miniport>(&mut self) -> &Extension<M> {
@@ -200,19 +177,12 @@ impl FakeExtension {
 #[test]
 fn hw_initialization_data_is_what_storport_requires() {
     let data = hw_initialization_data::<Test>();
-    assert_eq!(
-        data.HwInitializationDataSize as usize,
-        core::mem::size_of::<stor::HW_INITIALIZATION_DATA>()
-    );
+    assert_eq!(data.HwInitializationDataSize as usize, core::mem::size_of::<stor::HW_INITIALIZATION_DATA>());
     assert_eq!(data.AdapterInterfaceType, sys::PCIBus);
     // The required entry points, HwBuildIo and HwAdapterControl are set; the ones Storport
     // wants NULL are NULL.
     assert!(data.HwInitialize.is_some() && data.HwStartIo.is_some() && data.HwInterrupt.is_some());
-    assert!(
-        data.HwFindAdapter.is_some()
-            && data.HwResetBus.is_some()
-            && data.HwAdapterControl.is_some()
-    );
+    assert!(data.HwFindAdapter.is_some() && data.HwResetBus.is_some() && data.HwAdapterControl.is_some());
     assert!(data.HwBuildIo.is_some());
     assert!(data.HwDmaStarted.is_none() && data.HwAdapterState.is_none());
     assert!(data.HwFreeAdapterResources.is_none() && data.HwProcessServiceRequest.is_none());
@@ -225,27 +195,16 @@ fn hw_initialization_data_is_what_storport_requires() {
     assert_eq!(data.NumberOfAccessRanges, 2);
     // "Must be TRUE" four times, and the SRB and address types.
     assert_eq!(
-        (
-            data.NeedPhysicalAddresses,
-            data.TaggedQueuing,
-            data.AutoRequestSense,
-            data.MultipleRequestPerLu
-        ),
+        (data.NeedPhysicalAddresses, data.TaggedQueuing, data.AutoRequestSense, data.MultipleRequestPerLu),
         (sys::TRUE, sys::TRUE, sys::TRUE, sys::TRUE)
     );
     assert_eq!(data.MapBuffers, stor::STOR_MAP_NO_BUFFERS);
     assert_eq!(data.SrbTypeFlags, stor::SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK);
     assert_eq!(data.AddressTypeFlags, stor::ADDRESS_TYPE_FLAG_BTL8);
     assert_eq!(data.FeatureSupport, 0, "not a virtual miniport");
-    assert_eq!(
-        hw_initialization_data::<Mapped>().MapBuffers,
-        stor::STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE
-    );
+    assert_eq!(hw_initialization_data::<Mapped>().MapBuffers, stor::STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE);
     assert_eq!(hw_initialization_data::<Mapped>().SrbExtensionSize, 0);
-    assert_eq!(
-        hw_initialization_data::<NonReadWriteMapped>().MapBuffers,
-        stor::STOR_MAP_NON_READ_WRITE_BUFFERS
-    );
+    assert_eq!(hw_initialization_data::<NonReadWriteMapped>().MapBuffers, stor::STOR_MAP_NON_READ_WRITE_BUFFERS);
 }
 
 pub(super) fn config() -> stor::PORT_CONFIGURATION_INFORMATION {
@@ -279,39 +238,17 @@ fn transfer_limits_are_set_with_their_proof() {
     let mut raw = config();
     let mut ctx = FindAdapterCtx::<Test>::new(extension, &mut raw, None);
     let limits = ctx.set_transfer_limits(0x4_0000, 64);
-    assert_eq!(
-        (limits.maximum_transfer_length(), limits.physical_breaks()),
-        (0x4_0000, 64)
-    );
-    assert_eq!(
-        (
-            ctx.config().maximum_transfer_length(),
-            ctx.config().physical_breaks()
-        ),
-        (0x4_0000, 64)
-    );
-    assert_eq!(
-        (raw.MaximumTransferLength, raw.NumberOfPhysicalBreaks),
-        (0x4_0000, 64)
-    );
+    assert_eq!((limits.maximum_transfer_length(), limits.physical_breaks()), (0x4_0000, 64));
+    assert_eq!((ctx.config().maximum_transfer_length(), ctx.config().physical_breaks()), (0x4_0000, 64));
+    assert_eq!((raw.MaximumTransferLength, raw.NumberOfPhysicalBreaks), (0x4_0000, 64));
 }
 
 #[test]
 fn config_setters() {
     let mut ranges = [
-        sys::ACCESS_RANGE {
-            RangeStart: sys::LARGE_INTEGER { QuadPart: 0xC000 },
-            RangeLength: 8,
-            RangeInMemory: 0,
-        },
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xC000 }, RangeLength: 8, RangeInMemory: 0 },
         sys::ACCESS_RANGE::default(),
-        sys::ACCESS_RANGE {
-            RangeStart: sys::LARGE_INTEGER {
-                QuadPart: 0xFEBF_0000,
-            },
-            RangeLength: 0x8000,
-            RangeInMemory: 1,
-        },
+        sys::ACCESS_RANGE { RangeStart: sys::LARGE_INTEGER { QuadPart: 0xFEBF_0000 }, RangeLength: 0x8000, RangeInMemory: 1 },
     ];
     let mut raw = config();
     raw.AccessRanges = ranges.as_mut_ptr();
@@ -319,10 +256,7 @@ fn config_setters() {
     let mut info = ConfigInfo::new(&mut raw);
     let found: Vec<AccessRange> = info.access_ranges().collect();
     assert_eq!(found.len(), 2, "all-zero entries are not ranges");
-    assert_eq!(
-        (found[1].start(), found[1].length(), found[1].in_memory()),
-        (0xFEBF_0000, 0x8000, true)
-    );
+    assert_eq!((found[1].start(), found[1].length(), found[1].in_memory()), (0xFEBF_0000, 0x8000, true));
     assert_eq!((found[0].start(), found[0].in_memory()), (0xC000, false));
     info.set_dma64();
     info.set_initiator_bus_id(9, 1);
@@ -334,10 +268,7 @@ fn config_setters() {
     assert_eq!(raw.Dma32BitAddresses, 0, "Storport's to set, left alone");
     assert_eq!(raw.InitiatorBusId, [7, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(raw.MaximumNumberOfTargets, 200);
-    assert_eq!(
-        raw.MaxIOsPerLun, 255,
-        "at most 255 with SCSI_REQUEST_BLOCKs, and at most MaxNumberOfIO"
-    );
+    assert_eq!(raw.MaxIOsPerLun, 255, "at most 255 with SCSI_REQUEST_BLOCKs, and at most MaxNumberOfIO");
     let mut info = ConfigInfo::new(&mut raw);
     info.set_max_number_of_io(100);
     info.set_max_ios_per_lun(200);
@@ -368,18 +299,12 @@ pub(super) struct ControlList<const N: usize> {
 
 #[test]
 fn supported_control_types_are_query_stop_restart_within_bounds() {
-    let mut list = ControlList::<8> {
-        max: 8,
-        entries: [0; 8],
-    };
+    let mut list = ControlList::<8> { max: 8, entries: [0; 8] };
     // SAFETY: `list` has the list's layout with `max` entries.
     unsafe { report_supported_control_types((&raw mut list).cast()) };
     assert_eq!(list.entries, [1, 1, 1, 0, 0, 0, 0, 0]);
     // A port that allows only two entries gets two: never past SupportedTypeList[Max - 1].
-    let mut list = ControlList::<4> {
-        max: 2,
-        entries: [0; 4],
-    };
+    let mut list = ControlList::<4> { max: 2, entries: [0; 4] };
     // SAFETY: as above.
     unsafe { report_supported_control_types((&raw mut list).cast()) };
     assert_eq!(list.entries, [1, 1, 0, 0]);
@@ -419,14 +344,7 @@ fn srb_views() {
     raw.TimeOutValue = 10;
     let srb = handle::<Test>(&mut raw);
     assert_eq!(srb.function(), SrbFunction::ExecuteScsi);
-    assert_eq!(
-        srb.address(),
-        LuAddress {
-            path_id: 0,
-            target_id: 3,
-            lun: 1
-        }
-    );
+    assert_eq!(srb.address(), LuAddress { path_id: 0, target_id: 3, lun: 1 });
     assert_eq!(srb.cdb().len(), 10);
     assert_eq!(srb.data_direction(), DataDirection::In);
     assert_eq!(srb.queue_tag(), Some(5));
@@ -445,18 +363,12 @@ fn srb_views() {
     drop_handle(srb);
 
     for (function, expected) in [
-        (
-            sys::SRB_FUNCTION_RESET_LOGICAL_UNIT,
-            SrbFunction::ResetLogicalUnit,
-        ),
+        (sys::SRB_FUNCTION_RESET_LOGICAL_UNIT, SrbFunction::ResetLogicalUnit),
         (sys::SRB_FUNCTION_RESET_DEVICE, SrbFunction::ResetDevice),
         (sys::SRB_FUNCTION_RESET_BUS, SrbFunction::ResetBus),
         (sys::SRB_FUNCTION_POWER, SrbFunction::Power),
         (sys::SRB_FUNCTION_PNP, SrbFunction::Pnp),
-        (
-            sys::SRB_FUNCTION_DUMP_POINTERS,
-            SrbFunction::Other(sys::SRB_FUNCTION_DUMP_POINTERS),
-        ),
+        (sys::SRB_FUNCTION_DUMP_POINTERS, SrbFunction::Other(sys::SRB_FUNCTION_DUMP_POINTERS)),
     ] {
         raw.Function = function;
         let srb = handle::<Test>(&mut raw);
@@ -468,10 +380,7 @@ fn srb_views() {
 #[test]
 fn srb_writable_fields_follow_the_rules() {
     let mut sense = vec![0u8; 32];
-    let mut ext = Ext {
-        tag: 0xDEAD_BEEF,
-        segments: 0,
-    };
+    let mut ext = Ext { tag: 0xDEAD_BEEF, segments: 0 };
     let mut raw = blank_srb();
     raw.DataTransferLength = 4096;
     raw.SenseInfoBuffer = sense.as_mut_ptr().cast();
@@ -499,10 +408,7 @@ fn srb_writable_fields_follow_the_rules() {
     drop_handle(srb);
     assert_eq!(ext.segments, 3);
     assert_eq!(raw.SenseInfoBufferLength, 18);
-    assert_eq!(
-        raw.SrbStatus,
-        sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID
-    );
+    assert_eq!(raw.SrbStatus, sys::SRB_STATUS_ERROR | sys::SRB_STATUS_AUTOSENSE_VALID);
     assert!(sense[..18].iter().all(|b| *b == 0x70) && sense[18..].iter().all(|b| *b == 0));
 
     // Sense the device wrote itself: the length is clamped, zero clears the flag.
@@ -514,10 +420,7 @@ fn srb_writable_fields_follow_the_rules() {
     assert_eq!(srb.set_sense_returned(0), 0);
     srb.set_status(SrbStatus::Success);
     drop_handle(srb);
-    assert_eq!(
-        (raw.SenseInfoBufferLength, raw.SrbStatus),
-        (0, sys::SRB_STATUS_SUCCESS)
-    );
+    assert_eq!((raw.SenseInfoBufferLength, raw.SrbStatus), (0, sys::SRB_STATUS_SUCCESS));
 
     // DISABLE_AUTOSENSE: nothing is returned.
     let mut raw = blank_srb();
@@ -562,13 +465,7 @@ fn data_buffer_follows_map_buffers() {
     // STOR_MAP_NON_READ_WRITE_BUFFERS: a READ CAPACITY's buffer, not a READ(10)'s or a WRITE(16)'s.
     raw.DataBuffer = data.as_mut_ptr().cast();
     raw.CdbLength = 10;
-    for (opcode, mapped) in [
-        (0x25u8, true),
-        (0x12, true),
-        (0x28, false),
-        (0x8A, false),
-        (0x08, false),
-    ] {
+    for (opcode, mapped) in [(0x25u8, true), (0x12, true), (0x28, false), (0x8A, false), (0x08, false)] {
         raw.Cdb[0] = opcode;
         let mut srb = handle::<NonReadWriteMapped>(&mut raw);
         assert_eq!(srb.data_buffer().is_some(), mapped, "opcode {opcode:#x}");
@@ -619,11 +516,7 @@ fn scatter_gather_list_views_storport_s_list() {
     let mut raw = ThreeElements {
         number_of_elements: 2,
         reserved: 0,
-        list: [
-            element(0x1_0000_1000, 0x1000),
-            element(0x2000, 0x200),
-            element(0xDEAD, 0xDEAD),
-        ],
+        list: [element(0x1_0000_1000, 0x1000), element(0x2000, 0x200), element(0xDEAD, 0xDEAD)],
     };
     // SAFETY: `raw` has the list's layout and outlives the view.
     let list = unsafe { ScatterGatherList::from_raw((&raw mut raw).cast()) }.unwrap();
@@ -632,16 +525,7 @@ fn scatter_gather_list_views_storport_s_list() {
     let segments: Vec<PhysicalSegment> = list.iter().collect();
     assert_eq!(
         segments,
-        [
-            PhysicalSegment {
-                address: 0x1_0000_1000,
-                length: 0x1000
-            },
-            PhysicalSegment {
-                address: 0x2000,
-                length: 0x200
-            }
-        ]
+        [PhysicalSegment { address: 0x1_0000_1000, length: 0x1000 }, PhysicalSegment { address: 0x2000, length: 0x200 }]
     );
     // SAFETY: NULL is "no list".
     assert!(unsafe { ScatterGatherList::from_raw(core::ptr::null_mut()) }.is_none());
@@ -672,11 +556,7 @@ fn common_buffer_is_bounds_checked() {
     assert_eq!(buffer.write_u64s(496, [1u64, 2].into_iter()), Some(()));
     assert_eq!(buffer.read_u64s::<2>(496), Some([1, 2]));
     assert_eq!(buffer.read_u64(504), Some(2));
-    assert_eq!(
-        buffer.write_u64s(504, [7u64, 8].into_iter()),
-        None,
-        "the second word is past the end"
-    );
+    assert_eq!(buffer.write_u64s(504, [7u64, 8].into_iter()), None, "the second word is past the end");
     assert_eq!(buffer.read_u64(504), Some(2), "and nothing was written");
     assert_eq!(buffer.write_u64s(4, [7u64].into_iter()), None, "misaligned");
     assert_eq!(buffer.read_u64s::<1>(4), None, "misaligned");
@@ -692,16 +572,10 @@ fn registers_refuse_offsets_outside_the_mapping() {
     let base = core::ptr::NonNull::new(window.as_mut_ptr().cast::<u8>()).unwrap();
     // SAFETY: only `checked` is exercised, which computes addresses and touches nothing.
     let registers = unsafe { Registers::new(core::ptr::null_mut(), base, 32, Space::Memory) };
-    assert_eq!(
-        registers.checked::<u32>(28).map(|p| p as usize),
-        Some(base.as_ptr() as usize + 28)
-    );
+    assert_eq!(registers.checked::<u32>(28).map(|p| p as usize), Some(base.as_ptr() as usize + 28));
     assert_eq!(registers.checked::<u32>(30), None, "misaligned");
     assert_eq!(registers.checked::<u32>(32), None, "past the end");
-    assert_eq!(
-        registers.checked::<u16>(30).map(|p| p as usize),
-        Some(base.as_ptr() as usize + 30)
-    );
+    assert_eq!(registers.checked::<u16>(30).map(|p| p as usize), Some(base.as_ptr() as usize + 30));
     assert_eq!(registers.checked::<u32>(u32::MAX - 1), None, "no overflow");
     assert_eq!(registers.space(), Space::Memory);
     // SAFETY: as above.
@@ -735,10 +609,7 @@ fn device_extension_layout() {
     assert!(start_io.outstanding.iter().all(Option::is_none) && start_io.registers.is_none());
     assert_eq!((*interrupt, *dpc), (0, 0));
     // The DPC object sits first, pointer-aligned, where Storport writes it.
-    assert_eq!(
-        extension.dpc_object().cast::<u8>(),
-        extension.as_raw().cast::<u8>()
-    );
+    assert_eq!(extension.dpc_object().cast::<u8>(), extension.as_raw().cast::<u8>());
     assert!(Extension::<Test>::SIZE as usize >= core::mem::size_of::<stor::STOR_DPC>());
 }
 
@@ -748,15 +619,9 @@ fn one_dpc_instance_at_a_time() {
     let extension = memory.get::<Test>();
     let mut first = extension.try_dpc_state().unwrap();
     *first.state() = 7;
-    assert!(
-        extension.try_dpc_state().is_none(),
-        "a second instance does not get the DPC state"
-    );
+    assert!(extension.try_dpc_state().is_none(), "a second instance does not get the DPC state");
     // A failed attempt leaves the flag with its holder.
-    assert!(
-        extension.try_dpc_state().is_none(),
-        "a failed attempt released the holder's flag"
-    );
+    assert!(extension.try_dpc_state().is_none(), "a failed attempt released the holder's flag");
     drop(first);
     let mut again = extension.try_dpc_state().unwrap();
     assert_eq!(*again.state(), 7);

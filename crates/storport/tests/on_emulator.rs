@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use scsiport_sim::hba::{Bar, BarKind, Hba, PciIdentity, Waker};
 use scsiport_sim::mem::SimDma;
-use scsiport_sim::{
-    Direction, Machine, Port as SimPort, PortConfig, Request, Schedule, VerifierConfig,
-};
+use scsiport_sim::{Direction, Machine, Port as SimPort, PortConfig, Request, Schedule, VerifierConfig};
 use storport::sys;
 use storport::*;
 
@@ -58,30 +56,10 @@ impl EchoHba {
 
 impl Hba for EchoHba {
     fn identity(&self) -> PciIdentity {
-        PciIdentity {
-            vendor_id: 0x15AD,
-            device_id: 0x07C0,
-            subsystem_vendor_id: 0x15AD,
-            subsystem_id: 0x07C0,
-            revision: 2,
-            class_code: 0x01_0000,
-        }
+        PciIdentity { vendor_id: 0x15AD, device_id: 0x07C0, subsystem_vendor_id: 0x15AD, subsystem_id: 0x07C0, revision: 2, class_code: 0x01_0000 }
     }
     fn bars(&self) -> Vec<Bar> {
-        vec![
-            Bar {
-                index: 0,
-                kind: BarKind::Io,
-                base: IO_BASE,
-                len: 8,
-            },
-            Bar {
-                index: 1,
-                kind: BarKind::Memory,
-                base: MEM_BASE,
-                len: 0x1000,
-            },
-        ]
+        vec![Bar { index: 0, kind: BarKind::Io, base: IO_BASE, len: 8 }, Bar { index: 1, kind: BarKind::Memory, base: MEM_BASE, len: 0x1000 }]
     }
     fn config_read(&self, offset: u32, buf: &mut [u8]) -> usize {
         let n = buf.len().min(256usize.saturating_sub(offset as usize));
@@ -173,31 +151,11 @@ static DPC_ACTIVE: AtomicBool = AtomicBool::new(false);
 static FIND_ADAPTER_DURING_DPC: AtomicBool = AtomicBool::new(false);
 
 fn serial() -> MutexGuard<'static, ()> {
-    let guard = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for c in [
-        &FIND_ADAPTER_CALLS,
-        &PASSIVE_CALLS,
-        &SEGMENTS_MATCH,
-        &EXTENSION_PA,
-        &SENSE_PA,
-        &DPC_RUNS,
-        &TIMER_COMPLETIONS,
-        &QUEUE_CONTROLS_OK,
-        &HELD,
-        &STOPS,
-        &RESTARTS,
-    ] {
+    let guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for c in [&FIND_ADAPTER_CALLS, &PASSIVE_CALLS, &SEGMENTS_MATCH, &EXTENSION_PA, &SENSE_PA, &DPC_RUNS, &TIMER_COMPLETIONS, &QUEUE_CONTROLS_OK, &HELD, &STOPS, &RESTARTS] {
         c.store(0, Ordering::SeqCst);
     }
-    for f in [
-        &UNCACHED_RULES_HELD,
-        &IO_PORT_ECHO,
-        &SLOW_DPC,
-        &DPC_ACTIVE,
-        &FIND_ADAPTER_DURING_DPC,
-    ] {
+    for f in [&UNCACHED_RULES_HELD, &IO_PORT_ECHO, &SLOW_DPC, &DPC_ACTIVE, &FIND_ADAPTER_DURING_DPC] {
         f.store(false, Ordering::SeqCst);
     }
     guard
@@ -248,9 +206,7 @@ impl Echo {
         *runs += 1;
         DPC_RUNS.fetch_add(1, Ordering::SeqCst);
         ctx.stall(1);
-        let saved = ctx
-            .synchronize(|interrupt, _| core::mem::take(&mut interrupt.saved))
-            .unwrap_or(0);
+        let saved = ctx.synchronize(|interrupt, _| core::mem::take(&mut interrupt.saved)).unwrap_or(0);
         if saved == 0 {
             return;
         }
@@ -274,11 +230,8 @@ impl Miniport for Echo {
     type InterruptState = EchoInterrupt;
     type DpcState = u32;
     type SrbExtension = Scratch;
-    const HW_INIT: HwInitData = HwInitData {
-        adapter_interface_type: sys::PCIBus,
-        number_of_access_ranges: 2,
-        map_buffers: MapBuffers::AllIncludingReadWrite,
-    };
+    const HW_INIT: HwInitData =
+        HwInitData { adapter_interface_type: sys::PCIBus, number_of_access_ranges: 2, map_buffers: MapBuffers::AllIncludingReadWrite };
 
     fn hw_find_adapter<'a>(
         &mut self,
@@ -290,39 +243,20 @@ impl Miniport for Echo {
             FIND_ADAPTER_DURING_DPC.store(true, Ordering::SeqCst);
         }
         debug_print(1, c"echo: HwStorFindAdapter", u64::from(generation));
-        let memory_range = ctx
-            .config()
-            .access_ranges()
-            .find(AccessRange::in_memory)
-            .ok_or(FindAdapterError::NotFound)?;
-        let io_range = ctx
-            .config()
-            .access_ranges()
-            .find(|r| !r.in_memory())
-            .ok_or(FindAdapterError::NotFound)?;
-        let registers = ctx
-            .map_registers(&memory_range)
-            .ok_or(FindAdapterError::Error)?;
-        let ports = ctx
-            .map_registers(&io_range)
-            .ok_or(FindAdapterError::Error)?;
+        let memory_range = ctx.config().access_ranges().find(AccessRange::in_memory).ok_or(FindAdapterError::NotFound)?;
+        let io_range = ctx.config().access_ranges().find(|r| !r.in_memory()).ok_or(FindAdapterError::NotFound)?;
+        let registers = ctx.map_registers(&memory_range).ok_or(FindAdapterError::Error)?;
+        let ports = ctx.map_registers(&io_range).ok_or(FindAdapterError::Error)?;
         // The I/O range through StorPortWritePortUchar/ReadPortUchar.
         ports.write_u8(3, 0x5A);
-        IO_PORT_ECHO.store(
-            ports.read_u8(3) == 0x5A && ports.space() == Space::Io,
-            Ordering::SeqCst,
-        );
+        IO_PORT_ECHO.store(ports.read_u8(3) == 0x5A && ports.space() == Space::Io, Ordering::SeqCst);
         let limits = ctx.set_transfer_limits(0x2_0000, 33);
         // The uncached extension: 4096 bytes; never a longer view of it (also on the Plug and Play
         // restart, when Storport returns the same buffer), never zero bytes; a shorter one is fine.
-        let memory = ctx
-            .uncached_extension(&limits, 4096)
-            .ok_or(FindAdapterError::Error)?;
+        let memory = ctx.uncached_extension(&limits, 4096).ok_or(FindAdapterError::Error)?;
         let rules = ctx.uncached_extension(&limits, 8192).is_none()
             && ctx.uncached_extension(&limits, 0).is_none()
-            && ctx
-                .uncached_extension(&limits, 2048)
-                .is_some_and(|b| b.pa() == memory.pa() && b.len() == 2048);
+            && ctx.uncached_extension(&limits, 2048).is_some_and(|b| b.pa() == memory.pa() && b.len() == 2048);
         UNCACHED_RULES_HELD.store(rules, Ordering::SeqCst);
         let mut config = ctx.config();
         config.set_number_of_buses(1);
@@ -338,11 +272,7 @@ impl Miniport for Echo {
         Ok(limits)
     }
 
-    fn hw_initialize(
-        &self,
-        interrupt: &mut EchoInterrupt,
-        _: &mut InitializeCtx<'_, Self>,
-    ) -> bool {
+    fn hw_initialize(&self, interrupt: &mut EchoInterrupt, _: &mut InitializeCtx<'_, Self>) -> bool {
         interrupt.registers.is_some_and(|r| r.write_u32(MASK, 1))
     }
 
@@ -352,11 +282,7 @@ impl Miniport for Echo {
         true
     }
 
-    fn hw_build_io<'a>(
-        &self,
-        ctx: &mut BuildIoCtx<'a, Self>,
-        mut srb: Srb<Self>,
-    ) -> BuildIo<'a, Self> {
+    fn hw_build_io<'a>(&self, ctx: &mut BuildIoCtx<'a, Self>, mut srb: Srb<Self>) -> BuildIo<'a, Self> {
         if srb.function() != SrbFunction::ExecuteScsi {
             // LU and device resets of the port's recovery: nothing to do for an echo.
             return BuildIo::StartIo(srb);
@@ -370,9 +296,7 @@ impl Miniport for Echo {
             return BuildIo::Completed(ctx.complete(srb, SrbStatus::Success));
         }
         // The scatter/gather list Storport built covers the transfer exactly.
-        let (segments, total) = ctx
-            .scatter_gather_list(&srb)
-            .map_or((0, 0), |l| (l.len(), l.total_length()));
+        let (segments, total) = ctx.scatter_gather_list(&srb).map_or((0, 0), |l| (l.len(), l.total_length()));
         if total == u64::from(srb.data_transfer_length()) {
             SEGMENTS_MATCH.fetch_add(1, Ordering::SeqCst);
         }
@@ -381,22 +305,13 @@ impl Miniport for Echo {
         }
         let fill = srb.cdb().get(5).copied().map_or(0, u32::from) ^ 0xA5;
         if let Some(scratch) = srb.extension() {
-            *scratch = Scratch {
-                opcode: u32::from(opcode),
-                segments: segments as u32,
-                fill,
-            };
+            *scratch = Scratch { opcode: u32::from(opcode), segments: segments as u32, fill };
         }
         ctx.stall(2);
         BuildIo::StartIo(srb)
     }
 
-    fn hw_start_io(
-        &self,
-        state: &mut EchoStartIo,
-        ctx: &mut StartIoCtx<'_, Self>,
-        mut srb: Srb<Self>,
-    ) {
+    fn hw_start_io(&self, state: &mut EchoStartIo, ctx: &mut StartIoCtx<'_, Self>, mut srb: Srb<Self>) {
         if srb.function() != SrbFunction::ExecuteScsi {
             return ctx.complete(srb, SrbStatus::Success);
         }
@@ -460,14 +375,8 @@ impl Miniport for Echo {
         }
     }
 
-    fn hw_interrupt(
-        &self,
-        interrupt: &mut EchoInterrupt,
-        ctx: &mut InterruptCtx<'_, Self>,
-    ) -> bool {
-        let Some(registers) = interrupt.registers else {
-            return false;
-        };
+    fn hw_interrupt(&self, interrupt: &mut EchoInterrupt, ctx: &mut InterruptCtx<'_, Self>) -> bool {
+        let Some(registers) = interrupt.registers else { return false };
         let status = registers.read_u32(STATUS);
         if status == 0 {
             return false;
@@ -487,18 +396,8 @@ impl Miniport for Echo {
         DPC_ACTIVE.store(false, Ordering::SeqCst);
     }
 
-    fn hw_reset_bus(
-        &self,
-        state: &mut EchoStartIo,
-        ctx: &mut ResetBusCtx<'_, Self>,
-        _: u8,
-    ) -> bool {
-        for slot in state
-            .slots
-            .iter_mut()
-            .chain(state.held.iter_mut())
-            .chain(core::iter::once(&mut state.timed))
-        {
+    fn hw_reset_bus(&self, state: &mut EchoStartIo, ctx: &mut ResetBusCtx<'_, Self>, _: u8) -> bool {
+        for slot in state.slots.iter_mut().chain(state.held.iter_mut()).chain(core::iter::once(&mut state.timed)) {
             if let Some(srb) = slot.take() {
                 ctx.complete(srb, SrbStatus::BusReset);
             }
@@ -510,30 +409,14 @@ impl Miniport for Echo {
     fn hw_timer(&self, state: &mut EchoStartIo, ctx: &mut TimerCtx<'_, Self>) {
         if let Some(srb) = state.timed.take() {
             // The common buffer is still there, and the scratch register answers.
-            let common = state.memory.is_some_and(|m| {
-                m.write_u32(0, 0xC0FF_EE00).is_some() && m.read_u32(0) == Some(0xC0FF_EE00)
-            });
-            let scratch = state
-                .registers
-                .is_some_and(|r| r.write_u32(SCRATCH, 7) && r.read_u32(SCRATCH) == 7);
+            let common = state.memory.is_some_and(|m| m.write_u32(0, 0xC0FF_EE00).is_some() && m.read_u32(0) == Some(0xC0FF_EE00));
+            let scratch = state.registers.is_some_and(|r| r.write_u32(SCRATCH, 7) && r.read_u32(SCRATCH) == 7);
             TIMER_COMPLETIONS.fetch_add(1, Ordering::SeqCst);
-            ctx.complete(
-                srb,
-                if common && scratch {
-                    SrbStatus::Success
-                } else {
-                    SrbStatus::Error
-                },
-            );
+            ctx.complete(srb, if common && scratch { SrbStatus::Success } else { SrbStatus::Error });
         }
     }
 
-    fn hw_adapter_control(
-        &self,
-        interrupt: &mut EchoInterrupt,
-        _: &mut AdapterControlCtx<'_, Self>,
-        control: AdapterControl,
-    ) {
+    fn hw_adapter_control(&self, interrupt: &mut EchoInterrupt, _: &mut AdapterControlCtx<'_, Self>, control: AdapterControl) {
         let registers = interrupt.registers;
         match control {
             AdapterControl::Stop => {
@@ -574,10 +457,7 @@ impl std::io::Write for SharedBuf {
 fn machine(schedule: Schedule) -> (Machine, Arc<EchoHba>, SharedBuf) {
     let trace = SharedBuf::default();
     // Real time in the concurrent schedule: the verifier's time limits scaled for a loaded host.
-    let verifier = VerifierConfig {
-        time_scale: 20.0,
-        ..VerifierConfig::default()
-    };
+    let verifier = VerifierConfig { time_scale: 20.0, ..VerifierConfig::default() };
     let hba = Arc::new(EchoHba::default());
     let m = Machine::builder()
         .port(SimPort::Storport)
@@ -609,61 +489,32 @@ fn run(schedule: Schedule) {
     let (m, hba, trace) = machine(schedule);
     m.load_driver(driver_entry).expect("loads");
     assert_eq!(FIND_ADAPTER_CALLS.load(Ordering::SeqCst), 1);
-    assert!(
-        UNCACHED_RULES_HELD.load(Ordering::SeqCst),
-        "the uncached extension's rules"
-    );
-    assert!(
-        IO_PORT_ECHO.load(Ordering::SeqCst),
-        "the I/O port accessors"
-    );
+    assert!(UNCACHED_RULES_HELD.load(Ordering::SeqCst), "the uncached extension's rules");
+    assert!(IO_PORT_ECHO.load(Ordering::SeqCst), "the I/O port accessors");
     assert_eq!(PASSIVE_CALLS.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        hba.mask.load(Ordering::SeqCst),
-        1,
-        "HwStorInitialize unmasked"
-    );
+    assert_eq!(hba.mask.load(Ordering::SeqCst), 1, "HwStorInitialize unmasked");
     // The scan found target 0 (INQUIRY from StartIo) and not target 1 (refused in BuildIo).
     assert_eq!(m.logical_units(0), vec![(0, 0, 0)]);
 
     let inquiry = m.execute(Request::inquiry(0)).unwrap();
     assert!(inquiry.is_success());
     assert_eq!(&inquiry.data[8..16], b"ECHO    ");
-    assert!(
-        m.execute(Request::test_unit_ready(0)).unwrap().is_success(),
-        "completed in HwStorBuildIo"
-    );
+    assert!(m.execute(Request::test_unit_ready(0)).unwrap().is_success(), "completed in HwStorBuildIo");
 
     // READs through the ISR and the DPC, at depth: each comes back filled by the DPC.
-    let tickets: Vec<_> = (0..24u32)
-        .map(|i| {
-            (
-                i,
-                m.submit(Request::read10(0, i, 16, 8192).with_buffer_offset(0x300))
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let tickets: Vec<_> = (0..24u32).map(|i| (i, m.submit(Request::read10(0, i, 16, 8192).with_buffer_offset(0x300)).unwrap())).collect();
     for (i, t) in tickets {
         let c = m.wait(t).unwrap();
         assert!(c.is_success(), "{c:?}");
         // CDB byte 5 is the LBA's low byte; the DPC filled the buffer with it ^ 0xA5.
         assert!(c.data.iter().all(|b| *b == (i as u8) ^ 0xA5), "read {i}");
     }
-    let writes: Vec<_> = (0..8u32)
-        .map(|i| {
-            m.submit(Request::write10(0, i, 8, vec![i as u8; 4096]))
-                .unwrap()
-        })
-        .collect();
+    let writes: Vec<_> = (0..8u32).map(|i| m.submit(Request::write10(0, i, 8, vec![i as u8; 4096])).unwrap()).collect();
     for t in writes {
         assert!(m.wait(t).unwrap().is_success());
     }
     assert!(DPC_RUNS.load(Ordering::SeqCst) >= 1);
-    assert!(
-        SEGMENTS_MATCH.load(Ordering::SeqCst) >= 32,
-        "every data request's list covers it"
-    );
+    assert!(SEGMENTS_MATCH.load(Ordering::SeqCst) >= 32, "every data request's list covers it");
     assert!(EXTENSION_PA.load(Ordering::SeqCst) >= 32);
 
     // The timer, the queue controls, an unknown command with sense and a logged error.
@@ -683,22 +534,14 @@ fn run(schedule: Schedule) {
     m.reset_bus(0, 0).unwrap();
     for t in held {
         let c = m.wait(t).unwrap();
-        assert_eq!(
-            (c.status(), c.timed_out),
-            (sys::SRB_STATUS_BUS_RESET, false),
-            "{c:?}"
-        );
+        assert_eq!((c.status(), c.timed_out), (sys::SRB_STATUS_BUS_RESET, false), "{c:?}");
     }
     if matches!(schedule, Schedule::Deterministic { .. }) {
         // What Storport does on a timeout (virtual time, so at once): reset the logical unit,
         // then the target (the echo completes both SRBs and frees nothing), then the bus, whose
         // HwStorResetBus completes the request.
         let c = m.execute(vendor(OP_HOLD).with_timeout(1)).unwrap();
-        assert_eq!(
-            (c.status(), c.timed_out),
-            (sys::SRB_STATUS_BUS_RESET, true),
-            "{c:?}"
-        );
+        assert_eq!((c.status(), c.timed_out), (sys::SRB_STATUS_BUS_RESET, true), "{c:?}");
     }
 
     // Stop and restart (interrupt state only), then a Plug and Play restart: HwStorFindAdapter
@@ -706,38 +549,19 @@ fn run(schedule: Schedule) {
     m.stop_adapter(0).unwrap();
     assert_eq!(hba.mask.load(Ordering::SeqCst), 0);
     m.restart_adapter(0).unwrap();
-    assert_eq!(
-        (
-            STOPS.load(Ordering::SeqCst),
-            RESTARTS.load(Ordering::SeqCst)
-        ),
-        (1, 1)
-    );
-    assert!(
-        m.execute(Request::read10(0, 3, 8, 4096))
-            .unwrap()
-            .is_success()
-    );
+    assert_eq!((STOPS.load(Ordering::SeqCst), RESTARTS.load(Ordering::SeqCst)), (1, 1));
+    assert!(m.execute(Request::read10(0, 3, 8, 4096)).unwrap().is_success());
     m.pnp_stop_start(0).unwrap();
     assert_eq!(FIND_ADAPTER_CALLS.load(Ordering::SeqCst), 2);
-    assert!(
-        UNCACHED_RULES_HELD.load(Ordering::SeqCst),
-        "the same buffer, no longer view"
-    );
+    assert!(UNCACHED_RULES_HELD.load(Ordering::SeqCst), "the same buffer, no longer view");
     assert_eq!(PASSIVE_CALLS.load(Ordering::SeqCst), 2);
     let after = m.execute(Request::read10(0, 5, 8, 4096)).unwrap();
-    assert!(
-        after.is_success() && after.data.iter().all(|b| *b == 5 ^ 0xA5),
-        "{after:?}"
-    );
+    assert!(after.is_success() && after.data.iter().all(|b| *b == 5 ^ 0xA5), "{after:?}");
     m.run_until_idle().unwrap();
 
     assert_eq!(m.violations(), Vec::new(), "{schedule:?}");
     let stats = m.stats();
-    assert!(
-        stats.build_io_calls >= 40 && stats.dpc_calls >= 1 && stats.interrupts >= 1,
-        "{stats:?}"
-    );
+    assert!(stats.build_io_calls >= 40 && stats.dpc_calls >= 1 && stats.interrupts >= 1, "{stats:?}");
 
     // Storport's calling pattern, as the trace shows it.
     m.flush_trace();
@@ -785,23 +609,12 @@ fn hw_stor_find_adapter_never_runs_beside_the_dpc_routine() {
     let (m, _hba, _trace) = machine(Schedule::Concurrent);
     m.load_driver(driver_entry).expect("loads");
     SLOW_DPC.store(true, Ordering::SeqCst);
-    assert!(
-        m.execute(Request::read10(0, 3, 8, 4096))
-            .unwrap()
-            .is_success()
-    );
+    assert!(m.execute(Request::read10(0, 3, 8, 4096)).unwrap().is_success());
     m.pnp_stop_start(0).unwrap();
     SLOW_DPC.store(false, Ordering::SeqCst);
     assert_eq!(FIND_ADAPTER_CALLS.load(Ordering::SeqCst), 2);
-    assert!(
-        !FIND_ADAPTER_DURING_DPC.load(Ordering::SeqCst),
-        "HwStorFindAdapter ran beside the DPC routine"
-    );
-    assert!(
-        m.execute(Request::read10(0, 5, 8, 4096))
-            .unwrap()
-            .is_success()
-    );
+    assert!(!FIND_ADAPTER_DURING_DPC.load(Ordering::SeqCst), "HwStorFindAdapter ran beside the DPC routine");
+    assert!(m.execute(Request::read10(0, 5, 8, 4096)).unwrap().is_success());
     m.run_until_idle().unwrap();
     assert_eq!(m.violations(), Vec::new());
 }

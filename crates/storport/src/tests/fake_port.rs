@@ -169,13 +169,9 @@ unsafe extern "win64" fn StorPortGetPhysicalAddress(
     // low bits, which is all the tests look at.
     let offset = (va as usize).wrapping_sub(base);
     if base != 0 && offset < 0x10_0000 {
-        LARGE_INTEGER {
-            QuadPart: pa.wrapping_add(i64::try_from(offset).unwrap_or(0)),
-        }
+        LARGE_INTEGER { QuadPart: pa.wrapping_add(i64::try_from(offset).unwrap_or(0)) }
     } else {
-        LARGE_INTEGER {
-            QuadPart: 0x8000_0000 | (va as i64 & 0xFFFF),
-        }
+        LARGE_INTEGER { QuadPart: 0x8000_0000 | (va as i64 & 0xFFFF) }
     }
 }
 
@@ -253,8 +249,7 @@ unsafe extern "win64" fn StorPortInitialize(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "win64" fn StorPortDebugPrint(_level: u32, _format: *mut i8, _a0: usize, _a1: usize) {
-}
+unsafe extern "win64" fn StorPortDebugPrint(_level: u32, _format: *mut i8, _a0: usize, _a1: usize) {}
 
 /// The register and port accessors: plain memory accesses at the mapped address, logged with
 /// their offset from the device base.
