@@ -10,7 +10,8 @@
 //! - completions per interrupt: the CLI's own counts (`interrupts`, `ios`), differential in the
 //!   deterministic schedule; in the concurrent schedule (real threads, so wall-clock dependent)
 //!   the range over a few whole runs;
-//! - system calls per I/O: `strace -f -c`, differential;
+//! - system calls per I/O: `strace -f -c`, differential; for the loaded `.sys`, the `rt_sigreturn`
+//!   that ends each emulated register access (its MMIO trap) is reported apart ([`split_mmio_traps`]);
 //! - payload copies per byte read: bytes passed to `memcpy`/`memmove`/`memset` calls of at least
 //!   512 bytes (an `LD_PRELOAD` shim, [`probes`]), differential, over the bytes read;
 //! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
@@ -255,6 +256,29 @@ fn per(num: f64, den: u64) -> f64 {
     if den == 0 { f64::NAN } else { num / den as f64 }
 }
 
+/// Takes the MMIO traps' `rt_sigreturn` calls out of a run's system calls per I/O.
+///
+/// The loaded `.sys` reaches its registers with plain volatile loads and stores, as it does on
+/// Windows x64 (`READ_REGISTER_ULONG` is inline there). The emulator maps the register window
+/// with no access, so each such access is a page fault delivered as SIGSEGV, emulated
+/// (`mmio.rs`), and ended by `rt_sigreturn`: the emulator's equivalent of a VM exit, which the
+/// real access does not have and which the driver's register accesses, not the emulator's own
+/// work, decide. Those calls are reported as their own figure (MMIO traps per I/O) and do not
+/// count as the emulator's system calls; any `rt_sigreturn` beyond one per emulated access stays.
+#[must_use]
+pub fn split_mmio_traps(mut calls: BTreeMap<String, f64>, traps_per_io: f64) -> BTreeMap<String, f64> {
+    if traps_per_io.is_finite()
+        && traps_per_io > 0.0
+        && let Some(r) = calls.get_mut("rt_sigreturn")
+    {
+        *r -= traps_per_io.min(*r);
+        if r.abs() < 0.0005 {
+            calls.remove("rt_sigreturn");
+        }
+    }
+    calls
+}
+
 #[allow(clippy::cast_precision_loss)]
 fn diff(a: u64, b: u64) -> f64 {
     b as f64 - a as f64
@@ -375,6 +399,9 @@ pub struct Variant {
     pub points: Vec<Point>,
     /// System calls per I/O by name (QD 32, 4 KiB).
     pub syscalls: Option<BTreeMap<String, f64>>,
+    /// Register accesses emulated through a page fault per I/O (QD 32, 4 KiB): the loaded
+    /// `.sys`'s MMIO traps, whose `rt_sigreturn` is not in `syscalls` ([`split_mmio_traps`]).
+    pub mmio_traps: Option<f64>,
     /// Bytes per byte read by routine (QD 32, 4 KiB), and the calls per I/O.
     pub copies: Option<BTreeMap<String, (f64, f64)>>,
     /// Completions per interrupt of each concurrent run (QD 32, 4 KiB).
@@ -579,7 +606,9 @@ impl Runner<'_> {
         cmd
     }
 
-    fn syscalls(&self, driver: &Driver, counts: (u64, u64)) -> Result<BTreeMap<String, f64>> {
+    /// System calls per I/O by name, and the emulated register accesses (MMIO traps) per I/O,
+    /// whose `rt_sigreturn` calls [`split_mmio_traps`] takes out of the first.
+    fn syscalls(&self, driver: &Driver, counts: (u64, u64)) -> Result<(BTreeMap<String, f64>, f64)> {
         let mut runs = Vec::new();
         for n in [counts.0, counts.1] {
             let file = self.raw.join(format!("strace.{}-n{n}.txt", driver.name()));
@@ -587,9 +616,9 @@ impl Runner<'_> {
             cmd.args(["-f", "-c", "-o"]).arg(&file).arg(self.cli).args(run_args(self.port, driver, REFERENCE, n, "deterministic"));
             let json = run_json(cmd, "strace run")?;
             let table = probes::parse_strace_summary(&std::fs::read_to_string(&file)?)?;
-            runs.push((u(&json, "ios"), table));
+            runs.push((u(&json, "ios"), u(&json, "registers_emulated"), table));
         }
-        let [(n1, a), (n2, b)] = <[_; 2]>::try_from(runs).map_err(|_| anyhow::anyhow!("two runs"))?;
+        let [(n1, t1, a), (n2, t2, b)] = <[_; 2]>::try_from(runs).map_err(|_| anyhow::anyhow!("two runs"))?;
         let dn = n2.saturating_sub(n1);
         let mut out = BTreeMap::new();
         for (name, calls) in &b {
@@ -598,7 +627,8 @@ impl Runner<'_> {
                 out.insert(name.clone(), v);
             }
         }
-        Ok(out)
+        let traps = per(diff(t1, t2), dn);
+        Ok((split_mmio_traps(out, traps), traps))
     }
 
     fn copies(&self, driver: &Driver, shim: &Path, counts: (u64, u64)) -> Result<BTreeMap<String, (f64, f64)>> {
@@ -755,7 +785,9 @@ fn measure(
     }
     if probes::have("strace") {
         log(&format!("  strace {}", driver.name()));
-        v.syscalls = Some(runner.syscalls(driver, plan.counts)?);
+        let (calls, traps) = runner.syscalls(driver, plan.counts)?;
+        v.syscalls = Some(calls);
+        v.mmio_traps = Some(traps);
     } else {
         v.notes.push("syscalls not measured: strace is not installed (Debian: apt-get install strace)".into());
     }
@@ -868,5 +900,30 @@ pub fn main(args: &Args) -> Result<ExitCode> {
     } else {
         println!("figures past their targets (--check{}):\n{}", if args.check { "" } else { "-only" }, thresholds::describe_failures(&failing));
         Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn only_one_rt_sigreturn_per_mmio_trap_leaves_the_count() {
+        let out = split_mmio_traps(calls(&[("rt_sigreturn", 1.4), ("mprotect", 2.0)]), 1.4);
+        assert_eq!(out, calls(&[("mprotect", 2.0)]));
+        // A signal the traps do not explain still counts, and no other call is touched.
+        let out = split_mmio_traps(calls(&[("rt_sigreturn", 1.5), ("futex", 0.25)]), 1.0);
+        assert_eq!(out, calls(&[("rt_sigreturn", 0.5), ("futex", 0.25)]));
+        // The linked-in driver traps nothing: its rt_sigreturn calls are the emulator's own.
+        let out = split_mmio_traps(calls(&[("rt_sigreturn", 0.5)]), 0.0);
+        assert_eq!(out, calls(&[("rt_sigreturn", 0.5)]));
+        // More traps than returns (a run cut short) never makes a count negative.
+        let out = split_mmio_traps(calls(&[("rt_sigreturn", 0.5)]), 3.0);
+        assert!(out.is_empty());
+        assert_eq!(split_mmio_traps(calls(&[("rt_sigreturn", 0.5)]), f64::NAN), calls(&[("rt_sigreturn", 0.5)]));
     }
 }

@@ -81,6 +81,7 @@ fn variant_json(v: &Variant) -> Value {
         "grid": v.points.iter().map(|p| point_json(p, p.config == Some(REFERENCE))).collect::<Vec<_>>(),
         "growth": growth,
         "syscalls_per_io": v.syscalls.as_ref().map(|s| s.iter().map(|(k, x)| (k.clone(), num(*x))).collect::<serde_json::Map<_, _>>()),
+        "mmio_traps_per_io": v.mmio_traps.map(num),
         "copies": v.copies.as_ref().map(|c| c.iter().map(|(k, (b, n))| (k.clone(), json!({"bytes_per_byte_read": num(*b), "calls_per_io": num(*n)}))).collect::<serde_json::Map<_, _>>()),
         "concurrent_completions_per_interrupt": v.concurrent_cpi.iter().map(|x| num(*x)).collect::<Vec<_>>(),
         "iops": v.iops.iter().map(|(bs, sim, mem)| json!({"bs": bs, "sim": num(*sim), "memcpy": num(*mem), "ratio": num(sim / mem)})).collect::<Vec<_>>(),
@@ -161,7 +162,11 @@ fn cell(v: &Variant, row: &str) -> String {
                 let mut by: Vec<(&String, &f64)> = s.iter().collect();
                 by.sort_by(|a, b| b.1.total_cmp(a.1));
                 let parts: Vec<String> = by.iter().filter(|(_, x)| **x >= 0.005).map(|(k, x)| format!("{x:.1} {k}")).collect();
-                format!("{:.1} ({})", get("syscalls_per_io"), parts.join(", "))
+                let traps = match v.mmio_traps {
+                    Some(t) if t >= 0.005 => format!("; and {t:.2} MMIO traps, each ended by rt_sigreturn"),
+                    _ => String::new(),
+                };
+                format!("{:.2} ({}){traps}", get("syscalls_per_io"), parts.join(", "))
             }
             None => "–".into(),
         },
