@@ -643,12 +643,12 @@ fn trace_export_writes_a_chrome_timeline() {
     assert_eq!(sim(&["trace-export", "--chrome", "/nonexistent/t.jsonl"]).status.code(), Some(2));
 }
 
-/// `--time-scale` multiplies the verifier's routine time limits: 600 ms of host time in
+/// `--time-scale` multiplies the verifier's routine time limits: 600 ms of CPU time in
 /// `HwScsiStartIo` is 0x1002 at the 0.5 s limit in the concurrent schedule, and passes with the
-/// limits doubled; the factor is bounded.
+/// limits multiplied by 4; the factor is bounded.
 #[test]
 fn time_scale_widens_the_routine_time_limits() {
-    let slow = ["--miniport", "test", "--args", "tagged=1 qd=8 break=host_slow_startio", "--mode", "concurrent", "--count", "20"];
+    let slow = ["--miniport", "test", "--args", "tagged=1 qd=8 break=busy_startio", "--mode", "concurrent", "--count", "20"];
     let out = sim(&slow);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("BUG CHECK 0x1002"), "{}", text(&out.stderr));

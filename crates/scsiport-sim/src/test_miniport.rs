@@ -88,10 +88,14 @@ pub enum Break {
     SlowStartIo,
     /// Stall 2 ms in `StartIo` (warning 0x1138 only).
     Stall2ms,
-    /// Spend 600 ms of host time in `StartIo` without stalling, as a heavily loaded host or
-    /// valgrind makes any routine slow: 0x1002 in the concurrent schedule, whose machine time is
-    /// real; nothing in the deterministic one, whose machine time is virtual.
+    /// Lose 600 ms of wall-clock time in `StartIo` without running, as when a loaded host gives
+    /// the thread's CPU to others: nothing in either schedule, since a routine is not preempted
+    /// on Windows and the time is none of the driver's doing.
     HostSlowStartIo,
+    /// Run 600 ms of CPU time in `StartIo` without stalling: 0x1002 in the concurrent schedule,
+    /// whose machine time is the routine's CPU time; nothing in the deterministic one, whose
+    /// machine time is virtual (valgrind or a loaded host would make any routine that slow).
+    BusyStartIo,
     /// Write Srb->`TargetId` (0x1112).
     WriteReadOnly,
     /// Grow `DataTransferLength` (0x1113).
@@ -201,6 +205,7 @@ const BREAKS: &[(&str, Break)] = &[
     ("slow_startio", Break::SlowStartIo),
     ("stall_2ms", Break::Stall2ms),
     ("host_slow_startio", Break::HostSlowStartIo),
+    ("busy_startio", Break::BusyStartIo),
     ("write_read_only", Break::WriteReadOnly),
     ("grow_length", Break::GrowLength),
     ("underrun_success", Break::UnderrunSuccess),
@@ -616,6 +621,12 @@ unsafe extern "win64" fn hw_start_io(p: PVOID, srb_p: *mut SCSI_REQUEST_BLOCK) -
                 unsafe { sys::ScsiPortStallExecution(2_000) };
             }
             Break::HostSlowStartIo => std::thread::sleep(std::time::Duration::from_millis(600)),
+            Break::BusyStartIo => {
+                let start = crate::port::thread_cpu_ns();
+                while crate::port::thread_cpu_ns().saturating_sub(start) < 600_000_000 {
+                    std::hint::spin_loop();
+                }
+            }
             Break::EnableOutsideIsr => {
                 // SAFETY: deliberately broken: not from the ISR.
                 unsafe { sys::ScsiPortNotification(sys::CallEnableInterrupts, p, Some(enable_cb as unsafe extern "win64" fn(PVOID) -> BOOLEAN)) };

@@ -37,7 +37,15 @@ impl MachineCore {
                 a.hba.run_due(c.now_ns());
             }
         } else if us >= 1000 {
+            // Slept, not spun: the routine's CPU time will not show it, so it is added.
+            let t = Instant::now();
             std::thread::sleep(std::time::Duration::from_micros(u64::from(us)));
+            let slept = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            with_ctx(|c| {
+                if let Some(c) = c {
+                    c.stall_ns = c.stall_ns.saturating_add(slept);
+                }
+            });
         } else {
             let t = Instant::now();
             while t.elapsed() < std::time::Duration::from_micros(u64::from(us)) {
