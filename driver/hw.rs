@@ -10,25 +10,25 @@ use crate::pvscsi::{COMMAND_STATUS_FAILED, cmd, intr, reg};
 
 /// Reads `INTR_STATUS`. Reading does not clear it (§2).
 pub fn read_intr_status(regs: &impl Registers) -> u32 {
-    regs.read_u32(reg::INTR_STATUS)
+    regs.read_u32::<{ reg::INTR_STATUS }>()
 }
 
 /// Clears `bits` of `INTR_STATUS` (write-1-to-clear). Dropping the pending bits drops the line
 /// unless a new completion sets them again (§3).
 pub fn ack_intr(regs: &impl Registers, bits: u32) {
-    regs.write_u32(reg::INTR_STATUS, bits);
+    regs.write_u32::<{ reg::INTR_STATUS }>(bits);
 }
 
 /// Masks every HBA interrupt: `INTR_MASK = 0` lowers the line at once and keeps the pending
 /// status, which is what `HwScsiInterrupt` needs before it defers (§3).
 pub fn mask_intr(regs: &impl Registers) {
-    regs.write_u32(reg::INTR_MASK, 0);
+    regs.write_u32::<{ reg::INTR_MASK }>(0);
 }
 
 /// Unmasks `mask`. With status still pending the device re-asserts the line immediately, so
 /// nothing that arrived while masked is lost (§3).
 pub fn unmask_intr(regs: &impl Registers, mask: u32) {
-    regs.write_u32(reg::INTR_MASK, mask);
+    regs.write_u32::<{ reg::INTR_MASK }>(mask);
 }
 
 /// Issues a command with its descriptor words and returns `COMMAND_STATUS`. The device runs
@@ -39,18 +39,18 @@ pub fn write_command(regs: &impl Registers, command: u32, words: &[u32]) -> u32 
 
 /// [`write_command`] with the descriptor produced on the fly, for the long ones.
 pub fn write_command_words(regs: &impl Registers, command: u32, words: impl IntoIterator<Item = u32>) -> u32 {
-    regs.write_u32(reg::COMMAND, command);
+    regs.write_u32::<{ reg::COMMAND }>(command);
     for word in words {
-        regs.write_u32(reg::COMMAND_DATA, word);
+        regs.write_u32::<{ reg::COMMAND_DATA }>(word);
     }
-    regs.read_u32(reg::COMMAND_STATUS)
+    regs.read_u32::<{ reg::COMMAND_STATUS }>()
 }
 
 /// Whether the device knows `command`: the probing convention of the interface header is to
 /// write the code alone and look for anything but 0xFFFFFFFF (§4.1).
 pub fn command_supported(regs: &impl Registers, command: u32) -> bool {
-    regs.write_u32(reg::COMMAND, command);
-    regs.read_u32(reg::COMMAND_STATUS) != COMMAND_STATUS_FAILED
+    regs.write_u32::<{ reg::COMMAND }>(command);
+    regs.read_u32::<{ reg::COMMAND_STATUS }>() != COMMAND_STATUS_FAILED
 }
 
 /// `SETUP_REQCALLTHRESHOLD` with `enable = 1`, where the device has it (§4.8): probed by the
@@ -92,5 +92,9 @@ pub fn abort_command(regs: &impl Registers, context: u64, target: u8) {
 /// Rings the doorbell: `KICK_RW_IO` for READ/WRITE, `KICK_NON_RW_IO` otherwise, the Linux
 /// convention, which is right on VMware and harmless on QEMU (§5.7).
 pub fn kick(regs: &impl Registers, read_write: bool) {
-    regs.write_u32(if read_write { reg::KICK_RW_IO } else { reg::KICK_NON_RW_IO }, 0);
+    if read_write {
+        regs.write_u32::<{ reg::KICK_RW_IO }>(0);
+    } else {
+        regs.write_u32::<{ reg::KICK_NON_RW_IO }>(0);
+    }
 }

@@ -13,12 +13,14 @@
 use core::ffi::CStr;
 
 /// A mapped register range: every register access of the driver goes through one
-/// (`driver/hw.rs`).
+/// (`driver/hw.rs`). Registers are named by constant offsets, so that a wrapper whose window
+/// was proved large enough when it was mapped (SCSI Port's `MemoryWindow`) checks them when the
+/// driver is compiled; a wrapper without one checks them when they run.
 pub trait Registers {
-    /// Reads a 32-bit register; all ones outside the mapping.
-    fn read_u32(&self, offset: u32) -> u32;
-    /// Writes a 32-bit register; nothing outside the mapping.
-    fn write_u32(&self, offset: u32, value: u32);
+    /// Reads the 32-bit register at `OFFSET`; all ones outside the mapping.
+    fn read_u32<const OFFSET: u32>(&self) -> u32;
+    /// Writes the 32-bit register at `OFFSET`; nothing outside the mapping.
+    fn write_u32<const OFFSET: u32>(&self, value: u32);
 }
 
 /// Memory shared with the device (the uncached extension, or a window into it): volatile,
@@ -187,20 +189,11 @@ pub trait Notify<P: Port> {
     fn log_error(&mut self, srb: &P::Srb, code: u32, unique: u32);
 }
 
-/// Implements [`Registers`], [`SharedMemory`] and [`Request`] for one wrapper's types, which have
-/// methods of the same names.
+/// Implements [`SharedMemory`] and [`Request`] for one wrapper's types, which have methods of
+/// the same names ([`Registers`] is implemented by each flavour: the wrappers' register types
+/// differ).
 macro_rules! forward_wrapper {
-    (registers: $regs:ty, memory: $mem:ty, srb: $srb:ty, wrapper: $w:ident) => {
-        impl $crate::port::Registers for $regs {
-            #[inline]
-            fn read_u32(&self, offset: u32) -> u32 {
-                <$regs>::read_u32(self, offset)
-            }
-            #[inline]
-            fn write_u32(&self, offset: u32, value: u32) {
-                let _ = <$regs>::write_u32(self, offset, value);
-            }
-        }
+    (memory: $mem:ty, srb: $srb:ty, wrapper: $w:ident) => {
 
         impl $crate::port::SharedMemory for $mem {
             #[inline]

@@ -31,8 +31,12 @@ use crate::pvscsi::{MEM_SPACE_SIZE, intr};
 #[derive(Debug)]
 pub enum ScsiPort {}
 
+/// PVSCSI's registers: the memory range of at least `MEM_SPACE_SIZE` that `HwScsiFindAdapter`
+/// claims, proved so when it is mapped, so that no register access checks it again.
+pub type Registers = scsiport::MemoryWindow<MEM_SPACE_SIZE>;
+
 impl port::Port for ScsiPort {
-    type Registers = scsiport::Registers;
+    type Registers = Registers;
     type Memory = scsiport::CommonBuffer;
     type Srb = Srb<Adapter>;
 
@@ -41,7 +45,18 @@ impl port::Port for ScsiPort {
     }
 }
 
-port::forward_wrapper!(registers: scsiport::Registers, memory: scsiport::CommonBuffer, srb: Srb<Adapter>, wrapper: scsiport);
+port::forward_wrapper!(memory: scsiport::CommonBuffer, srb: Srb<Adapter>, wrapper: scsiport);
+
+impl port::Registers for Registers {
+    #[inline]
+    fn read_u32<const OFFSET: u32>(&self) -> u32 {
+        Registers::read_u32::<OFFSET>(self)
+    }
+    #[inline]
+    fn write_u32<const OFFSET: u32>(&self, value: u32) {
+        Registers::write_u32::<OFFSET>(self, value);
+    }
+}
 port::srb_status_into!(scsiport::SrbStatus);
 
 /// Every SCSI Port context that may complete requests is a notifier for the device logic.
@@ -134,13 +149,16 @@ impl Adapter {
 
     /// The ISR's work in crash-dump mode, where the dump stack polls it with interrupts off and
     /// there is no deferral: everything inline. Out of line, so that the normal path's
-    /// prologue saves only the registers it uses.
+    /// prologue saves only the registers it uses; and `extern "win64"`, the convention of the
+    /// trampoline that calls it, so that this stays true in the emulator's Linux build too, where
+    /// a call from the trampoline to a Rust (System V) function would make its prologue save
+    /// xmm6–xmm15 (callee-saved in the Windows x64 convention only) on every interrupt. On Windows
+    /// both conventions are the same.
     #[cold]
     #[inline(never)]
-    fn dump_interrupt(&mut self, ctx: &mut InterruptCtx<'_, Self>) -> InterruptResult {
+    extern "win64" fn dump_interrupt(&mut self, ctx: &mut InterruptCtx<'_, Self>) {
         self.dev.drain_messages(&self.blocks);
         self.process_completions(ctx);
-        InterruptResult::Handled
     }
 
     /// Completes what the device finished and signals readiness if anything was freed.
@@ -192,6 +210,14 @@ impl Miniport for Adapter {
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 1);
             return Err(FindAdapterError::Error);
         };
+        // The range was chosen for being in memory space and long enough; the window proves it.
+        let regs = match regs.memory_window::<MEM_SPACE_SIZE>() {
+            Ok(regs) => regs,
+            Err(regs) => {
+                ctx.unmap_registers(regs);
+                return Err(FindAdapterError::NotFound);
+            }
+        };
         let layout = self.dev.layout();
 
         // Everything ScsiPortGetUncachedExtension depends on is final before it is called
@@ -218,7 +244,7 @@ impl Miniport for Adapter {
         let Some(mem) = ctx.uncached_extension(layout.total) else {
             debug_print!(ScsiPort, c"rspvscsi: no uncached extension of bytes", layout.total);
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 2);
-            ctx.unmap_registers(regs);
+            ctx.unmap_registers(regs.into_registers());
             return Err(FindAdapterError::Error);
         };
         let targets = device::scratch(&mem, layout)
@@ -230,10 +256,10 @@ impl Miniport for Adapter {
         self.dev.regs = Some(regs);
         self.dev.mem = Some(mem);
         let Some(mask) = self.dev.reset_and_setup() else {
-            debug_print!(ScsiPort, c"rspvscsi: SETUP_RINGS failed, COMMAND_STATUS", self.dev.regs.as_ref().map_or(0, |r| r.read_u32(crate::pvscsi::reg::COMMAND_STATUS)));
+            debug_print!(ScsiPort, c"rspvscsi: SETUP_RINGS failed, COMMAND_STATUS", self.dev.regs.as_ref().map_or(0, Registers::read_u32::<{ crate::pvscsi::reg::COMMAND_STATUS }>));
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 3);
             if let Some(regs) = self.dev.regs.take() {
-                ctx.unmap_registers(regs);
+                ctx.unmap_registers(regs.into_registers());
             }
             return Err(FindAdapterError::Error);
         };
@@ -286,7 +312,8 @@ impl Miniport for Adapter {
         let Some(regs) = self.dev.regs.as_ref() else { return InterruptResult::NotMine };
         let Some(raised) = self.irq.claim(regs, self.dev.dump) else { return InterruptResult::NotMine };
         if self.dev.dump {
-            return self.dump_interrupt(&mut ctx);
+            self.dump_interrupt(&mut ctx);
+            return InterruptResult::Handled;
         }
         self.irq.defer(regs, raised);
         ctx.call_enable_interrupts()

@@ -69,7 +69,18 @@ impl port::Port for StorPort {
     }
 }
 
-port::forward_wrapper!(registers: storport::Registers, memory: storport::CommonBuffer, srb: Srb<Hba>, wrapper: storport);
+port::forward_wrapper!(memory: storport::CommonBuffer, srb: Srb<Hba>, wrapper: storport);
+
+impl port::Registers for storport::Registers {
+    #[inline]
+    fn read_u32<const OFFSET: u32>(&self) -> u32 {
+        storport::Registers::read_u32(self, OFFSET)
+    }
+    #[inline]
+    fn write_u32<const OFFSET: u32>(&self, value: u32) {
+        let _ = storport::Registers::write_u32(self, OFFSET, value);
+    }
+}
 port::srb_status_into!(storport::SrbStatus);
 
 /// Every Storport context that may complete requests is a notifier for the device logic.

@@ -353,6 +353,11 @@ macro_rules! register_target {
 macro_rules! reg_read {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
+        // Never inlined into the miniport (the release CLI is built with LTO): the accessor is
+        // the port's, a call the miniport makes, and its body must not count as the miniport's
+        // code nor shape its prologue; on Windows x64 the miniport's access is the inline
+        // volatile load or store alone.
+        #[inline(never)]
         #[unsafe(no_mangle)]
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr) -> $ty {
             $crate::ffi::guarded(0, stringify!($name), || {
@@ -369,6 +374,11 @@ macro_rules! reg_read {
 macro_rules! reg_write {
     ($name:ident, $ptr:ty, $ty:ty, $size:literal, $port:literal $(, $ext:ident)?) => {
         #[doc = concat!("`", stringify!($name), "`: decoded, checked (kind, width, range) and forwarded to the HBA.")]
+        // Never inlined into the miniport (the release CLI is built with LTO): the accessor is
+        // the port's, a call the miniport makes, and its body must not count as the miniport's
+        // code nor shape its prologue; on Windows x64 the miniport's access is the inline
+        // volatile load or store alone.
+        #[inline(never)]
         #[unsafe(no_mangle)]
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Value: $ty) {
             $crate::ffi::guarded((), stringify!($name), || {

@@ -20,26 +20,42 @@ mod imp {
     use core::sync::atomic::{Ordering, compiler_fence, fence};
 
     macro_rules! register_accessors {
-        ($($read:ident, $write:ident, $read_buf:ident, $write_buf:ident, $ty:ty, $pty:ty;)*) => {$(
-            /// `READ_REGISTER_*`: a volatile load from a mapped memory-space register.
+        ($($read:ident, $write:ident, $read_buf:ident, $write_buf:ident, $ty:ty, $pty:ty, $class:ident, $load:literal, $store:literal;)*) => {$(
+            /// `READ_REGISTER_*`: one load from a mapped memory-space register.
+            ///
+            /// A plain `mov` from memory to a register, in assembly: a volatile read alone lets
+            /// the compiler fold the load into the instruction that uses it (`cmp dword ptr
+            /// [rax+8], -1` once the register's offset is a constant), which hardware accepts but
+            /// a hypervisor's or the emulator's MMIO emulation need not decode — Linux's x86
+            /// `readl` is inline assembly for the same reason (arch/x86/include/asm/io.h,
+            /// `build_mmio_read`, for SEV-ES and TDX).
             ///
             /// # Safety
             /// `Register` must be inside a memory range mapped by `ScsiPortGetDeviceBase`.
             #[inline]
             pub unsafe fn $read(Register: $pty) -> $ty {
                 compiler_fence(Ordering::SeqCst);
-                // SAFETY: the caller guarantees `Register` is a mapped device register.
-                unsafe { Register.read_volatile() }
+                let value: $ty;
+                // SAFETY: the caller guarantees `Register` is a mapped device register; the
+                // instruction only loads from it.
+                unsafe {
+                    core::arch::asm!($load, out($class) value, in(reg) Register, options(nostack, preserves_flags, readonly));
+                }
+                value
             }
 
-            /// `WRITE_REGISTER_*`: a volatile store to a mapped memory-space register, then a fence.
+            /// `WRITE_REGISTER_*`: one store to a mapped memory-space register (a plain `mov` from
+            /// a register, as for the read), then a fence.
             ///
             /// # Safety
             /// `Register` must be inside a memory range mapped by `ScsiPortGetDeviceBase`.
             #[inline]
             pub unsafe fn $write(Register: $pty, Value: $ty) {
-                // SAFETY: the caller guarantees `Register` is a mapped device register.
-                unsafe { Register.write_volatile(Value) };
+                // SAFETY: the caller guarantees `Register` is a mapped device register; the
+                // instruction only stores to it.
+                unsafe {
+                    core::arch::asm!($store, in(reg) Register, in($class) Value, options(nostack, preserves_flags));
+                }
                 fence(Ordering::SeqCst);
             }
 
@@ -77,11 +93,14 @@ mod imp {
 
     register_accessors! {
         ScsiPortReadRegisterUchar, ScsiPortWriteRegisterUchar,
-            ScsiPortReadRegisterBufferUchar, ScsiPortWriteRegisterBufferUchar, UCHAR, PUCHAR;
+            ScsiPortReadRegisterBufferUchar, ScsiPortWriteRegisterBufferUchar, UCHAR, PUCHAR, reg_byte,
+            "mov {0}, byte ptr [{1}]", "mov byte ptr [{0}], {1}";
         ScsiPortReadRegisterUshort, ScsiPortWriteRegisterUshort,
-            ScsiPortReadRegisterBufferUshort, ScsiPortWriteRegisterBufferUshort, USHORT, PUSHORT;
+            ScsiPortReadRegisterBufferUshort, ScsiPortWriteRegisterBufferUshort, USHORT, PUSHORT, reg,
+            "mov {0:x}, word ptr [{1}]", "mov word ptr [{0}], {1:x}";
         ScsiPortReadRegisterUlong, ScsiPortWriteRegisterUlong,
-            ScsiPortReadRegisterBufferUlong, ScsiPortWriteRegisterBufferUlong, ULONG, PULONG;
+            ScsiPortReadRegisterBufferUlong, ScsiPortWriteRegisterBufferUlong, ULONG, PULONG, reg,
+            "mov {0:e}, dword ptr [{1}]", "mov dword ptr [{0}], {1:e}";
     }
 
     macro_rules! port_accessors {

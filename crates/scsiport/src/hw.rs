@@ -134,6 +134,77 @@ impl Registers {
     }
 }
 
+/// A memory-space register range of at least `SIZE` bytes, proved when it was made
+/// ([`Registers::memory_window`]): its accessors take the register's offset as a constant and
+/// check it against `SIZE` at compile time, so a register access is the access alone, with no
+/// length or address-space test at run time. For the registers a miniport reaches on its I/O
+/// path (interrupt status and mask, doorbells).
+#[derive(Debug)]
+pub struct MemoryWindow<const SIZE: u32> {
+    /// Invariant: `regs.space() == Space::Memory` and `regs.len() >= SIZE`.
+    regs: Registers,
+}
+
+// SAFETY: `MemoryWindow` holds only a `Registers`, whose `NonNull` is its only niche, so
+// `Option<MemoryWindow<_>>` is `None` exactly for the all-zero pattern.
+unsafe impl<const SIZE: u32> Zeroable for Option<MemoryWindow<SIZE>> {}
+
+impl Registers {
+    /// This range as a [`MemoryWindow`] of `SIZE` bytes, when it is in memory space and at
+    /// least that long; otherwise the range back.
+    ///
+    /// # Errors
+    /// The range itself, when it is in I/O space or shorter than `SIZE`.
+    pub fn memory_window<const SIZE: u32>(self) -> Result<MemoryWindow<SIZE>, Self> {
+        if self.space() == Space::Memory && self.len >= SIZE { Ok(MemoryWindow { regs: self }) } else { Err(self) }
+    }
+}
+
+impl<const SIZE: u32> MemoryWindow<SIZE> {
+    /// The register `OFFSET`, a naturally aligned `T` inside the window: checked when the
+    /// accessor is compiled, not when it runs.
+    #[inline]
+    pub(crate) fn register<T, const OFFSET: u32>(&self) -> *mut T {
+        const {
+            assert!(
+                (OFFSET as usize).is_multiple_of(core::mem::size_of::<T>())
+                    && OFFSET as usize + core::mem::size_of::<T>() <= SIZE as usize,
+                "register outside the window or misaligned"
+            );
+        }
+        // SAFETY: `OFFSET + size_of::<T>() <= SIZE <= len` (asserted above and by the type's
+        // invariant), so the result stays inside the mapping.
+        unsafe { self.regs.base.as_ptr().add(OFFSET as usize) }.cast::<T>()
+    }
+
+    /// Reads the 32-bit register at `OFFSET`.
+    #[inline]
+    #[must_use]
+    pub fn read_u32<const OFFSET: u32>(&self) -> u32 {
+        // SAFETY: inside the memory range the port mapped (`register`).
+        unsafe { sys::ScsiPortReadRegisterUlong(self.register::<u32, OFFSET>()) }
+    }
+
+    /// Writes the 32-bit register at `OFFSET`.
+    #[inline]
+    pub fn write_u32<const OFFSET: u32>(&self, value: u32) {
+        // SAFETY: inside the memory range the port mapped (`register`).
+        unsafe { sys::ScsiPortWriteRegisterUlong(self.register::<u32, OFFSET>(), value) }
+    }
+
+    /// The range, checked accessors and all (to unmap it, or for registers past `SIZE`).
+    #[must_use]
+    pub fn registers(&self) -> &Registers {
+        &self.regs
+    }
+
+    /// Gives the range back, for `ScsiPortFreeDeviceBase`.
+    #[must_use]
+    pub fn into_registers(self) -> Registers {
+        self.regs
+    }
+}
+
 /// Memory shared with a bus-master device: the uncached extension, or a window into it.
 ///
 /// `va` is the type's only niche, so `Option<CommonBuffer>`'s `None` is all zeros.

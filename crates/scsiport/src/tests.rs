@@ -303,3 +303,26 @@ fn parked_requests_come_back_once_each() {
     assert_eq!(back, ptrs);
     assert!(!ext.has_parked());
 }
+
+#[test]
+fn a_memory_window_is_proved_when_it_is_made() {
+    let mut window = [0u32; 8];
+    let base = core::ptr::NonNull::new(window.as_mut_ptr().cast::<u8>()).unwrap();
+    let range = |len, space| {
+        // SAFETY: only the window's construction and its address arithmetic are exercised; no
+        // register is accessed.
+        unsafe { Registers::new(base, len, space) }
+    };
+    let regs = range(32, Space::Memory).memory_window::<32>().expect("32 bytes of memory space hold a 32-byte window");
+    assert_eq!(regs.register::<u32, 28>() as usize, base.as_ptr() as usize + 28, "the last register");
+    assert_eq!(regs.register::<u32, 0>() as usize, base.as_ptr() as usize);
+    assert_eq!(regs.registers().len(), 32);
+    assert_eq!(regs.into_registers().base(), base, "the range comes back whole, to be unmapped");
+    let short = range(16, Space::Memory).memory_window::<32>().expect_err("a range shorter than the window");
+    assert_eq!(short.len(), 16);
+    let ports = range(32, Space::Io).memory_window::<32>().expect_err("I/O space has no memory window");
+    assert_eq!(ports.space(), Space::Io);
+    // SAFETY: asserting that all-zero is a valid (None) value, as the device extension needs.
+    let none: Option<MemoryWindow<32>> = unsafe { core::mem::zeroed() };
+    assert!(none.is_none());
+}
