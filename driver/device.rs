@@ -165,6 +165,14 @@ fn plausible_block_size(bytes: u64) -> bool {
 /// The refusal is `SRB_STATUS_INVALID_REQUEST`, "the request contains invalid parameters"
 /// (`DDI:ns-srb-_scsi_request_block`).
 pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
+    match plan_read_write(srb_direction, cdb, length, block_size) {
+        Some(plan) => Ok(plan),
+        None => plan_any(srb_direction, cdb, length, block_size),
+    }
+}
+
+/// [`plan`] for any CDB.
+fn plan_any(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
     if length > layout::MAX_TRANSFER || cdb::is_write_same_without_data(cdb) {
         return Err(SrbStatus::InvalidRequest);
     }
@@ -198,6 +206,39 @@ pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u
         _ => return Err(SrbStatus::InvalidRequest),
     };
     Ok(Plan { direction, send })
+}
+
+/// The plan of a READ(10/16) or WRITE(10/16) of at least one block to a target whose block size
+/// is known, and whose buffer and flags agree with it: the requests of the I/O path, planned
+/// without [`cdb::transfer`]'s general decoding. It is the plan [`plan`] makes for them (the
+/// device moves `blocks × block size` bytes the CDB's way, `scsi_req_xfer`, §6.3); any other
+/// request, or one [`plan`] would refuse, is `None` and left to [`plan`]'s general rules.
+fn plan_read_write(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Option<Plan> {
+    let (blocks, write) = match cdb.first()? {
+        // READ(10), WRITE(10): transfer length in bytes 7-8.
+        0x28 | 0x2A => {
+            let [opcode, _, _, _, _, _, _, high, low, _] = *cdb.first_chunk::<10>()?;
+            (u32::from(u16::from_be_bytes([high, low])), opcode == 0x2A)
+        }
+        // READ(16), WRITE(16): transfer length in bytes 10-13.
+        0x88 | 0x8A => {
+            let [opcode, _, _, _, _, _, _, _, _, _, b0, b1, b2, b3, _, _] = *cdb.first_chunk::<16>()?;
+            (u32::from_be_bytes([b0, b1, b2, b3]), opcode == 0x8A)
+        }
+        _ => return None,
+    };
+    let agrees = match srb_direction {
+        DataDirection::In => !write,
+        DataDirection::Out => write,
+        DataDirection::Unspecified => true,
+        DataDirection::None => false,
+    };
+    // No blocks (no data phase) and an unknown block size take the general path.
+    let send = blocks.checked_mul(block_size).filter(|send| *send != 0)?;
+    if !agrees || send > length || length > layout::MAX_TRANSFER {
+        return None;
+    }
+    Some(Plan { direction: if write { flags::DIR_TODEVICE } else { flags::DIR_TOHOST }, send })
 }
 
 /// An `SRB_FUNCTION_EXECUTE_SCSI` request the device may be given, and how.
@@ -321,9 +362,9 @@ impl Descriptor {
     }
 
     /// The descriptor of `srb` with its data at `data` and its plan: all but the context and
-    /// the sense address.
+    /// the sense address. Built as its sixteen words at once (the layout is checked below), so
+    /// that nothing is zeroed first and then rewritten field by field.
     pub fn new(srb: &impl Request, data: Data, plan: Plan, sg_list: u64) -> Self {
-        let mut d = Self::default();
         let (data_addr, sg_flag) = match data {
             Data::None => (0, 0),
             Data::Direct(address) => (address, 0),
@@ -331,24 +372,52 @@ impl Descriptor {
         };
         let address = srb.address();
         let cdb = srb.cdb();
-        d.set(req::DATA_ADDR, 8, data_addr);
-        d.set(req::DATA_LEN, 8, u64::from(plan.send));
-        d.set(req::SENSE_LEN, 4, u64::from(SENSE_BYTES));
-        d.set(req::FLAGS, 4, u64::from(sg_flag | plan.direction));
-        // The 16 CDB bytes are two whole words (0x28, 0x30), each set once; a whole 8 bytes is
-        // one load (READ/WRITE(10) has one, (16) two), the bytes past the CDB are zero.
+        // The 16 CDB bytes are two whole words (0x28, 0x30); a whole 8 bytes is one load
+        // (READ/WRITE(10) has one, (16) two), the bytes past the CDB are zero.
         let (low, high) = cdb.split_at_checked(8).unwrap_or((cdb, &[]));
-        d.set(req::CDB, 8, le_word(low));
-        d.set(req::CDB.wrapping_add(8), 8, le_word(high));
-        d.set(req::CDB_LEN, 1, u64::try_from(cdb.len()).unwrap_or(0));
-        // Single-level LUN in byte 1 of the SAM LUN (§5.3).
-        d.set(req::LUN.wrapping_add(1), 1, u64::from(address.lun));
-        d.set(req::TAG, 1, u64::from(srb.tag_message()));
-        d.set(req::BUS, 1, 0);
-        d.set(req::TARGET, 1, u64::from(address.target_id));
-        d
+        let cdb_len = u64::try_from(cdb.len()).unwrap_or(0) & 0xFF;
+        Self([
+            0, // context: the slot's, set when posted
+            data_addr,
+            u64::from(plan.send),
+            0, // sense buffer: the slot's, set when posted
+            u64::from(SENSE_BYTES) | (u64::from(sg_flag | plan.direction) << 32),
+            le_word(low),
+            le_word(high),
+            // CDB length at 0x38; a single-level LUN in byte 1 of the SAM LUN at 0x39 (§5.3).
+            cdb_len | (u64::from(address.lun) << 16),
+            // Tag message at 0x41, bus 0 at 0x42, target at 0x43; no vCPU hint.
+            (u64::from(srb.tag_message()) << 8) | (u64::from(address.target_id) << 24),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ])
     }
 }
+
+// The words `Descriptor::new` builds, field by field (§5.3): data address and length, sense
+// length and flags in word 4, the CDB in words 5 and 6, its length and the LUN in word 7, tag,
+// bus and target in word 8.
+const _: () = assert!(
+    req::CONTEXT == 0x00
+        && req::DATA_ADDR == 0x08
+        && req::DATA_LEN == 0x10
+        && req::SENSE_ADDR == 0x18
+        && req::SENSE_LEN == 0x20
+        && req::FLAGS == 0x24
+        && req::CDB == 0x28
+        && req::CDB_LEN == 0x38
+        && req::LUN == 0x39
+        && req::TAG == 0x41
+        && req::BUS == 0x42
+        && req::TARGET == 0x43
+        && req::VCPU_HINT == 0x44
+        && req::SIZE == 128
+);
 
 /// The interrupt mask and the deferral state: SCSI Port's device extension holds one, Storport's
 /// interrupt-lock state another.
@@ -1025,6 +1094,39 @@ mod tests {
     }
 
     #[test]
+    fn the_read_write_plan_is_the_general_one() {
+        use DataDirection as D;
+        let mut fast = 0;
+        for opcode in [0x28u8, 0x2A, 0x88, 0x8A] {
+            for blocks in [0u32, 1, 8, 256, 0xFFFF, 0x0100_0000, u32::MAX] {
+                let mut cdb = [0u8; 16];
+                cdb[0] = opcode;
+                if opcode < 0x80 {
+                    cdb[7..9].copy_from_slice(&u16::try_from(blocks.min(0xFFFF)).unwrap().to_be_bytes());
+                } else {
+                    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+                }
+                for cdb_len in [6usize, 10, 12, 16] {
+                    let cdb = &cdb[..cdb_len];
+                    for direction in [D::None, D::In, D::Out, D::Unspecified] {
+                        for length in [0u32, 511, 512, 4096, 4097, layout::MAX_TRANSFER, layout::MAX_TRANSFER + 512, u32::MAX] {
+                            for block_size in [0u32, 512, 4096] {
+                                let general = plan_any(direction, cdb, length, block_size);
+                                if let Some(p) = plan_read_write(direction, cdb, length, block_size) {
+                                    fast += 1;
+                                    assert_eq!(Ok(p), general, "{cdb:02x?} {direction:?} {length} {block_size}");
+                                }
+                                assert_eq!(plan(direction, cdb, length, block_size), general);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(fast > 100, "the fast path was taken {fast} times");
+    }
+
+    #[test]
     fn cdb_words() {
         assert_eq!(le_word(&[]), 0);
         assert_eq!(le_word(&[0x28, 1]), 0x0128);
@@ -1063,6 +1165,81 @@ mod tests {
         let many = (0..64u64).map(|i| Some((i << 12, 512)));
         assert_eq!(scatter_gather(many, 64 * 512, |_, _, _| Some(())), None, "more than NumberOfPhysicalBreaks + 1");
         assert_eq!(scatter_gather(segments.iter().map(|s| Some(*s)), 8192, |_, _, _| None), None, "a write that does not fit");
+    }
+
+    /// A request with only what [`Descriptor::new`] reads.
+    struct Fake {
+        cdb: Vec<u8>,
+        address: Address,
+        tag: u8,
+    }
+
+    impl Request for Fake {
+        type Id = usize;
+        fn id(&self) -> usize {
+            0
+        }
+        fn address(&self) -> Address {
+            self.address
+        }
+        fn cdb(&self) -> &[u8] {
+            &self.cdb
+        }
+        fn cdb_length(&self) -> u8 {
+            u8::try_from(self.cdb.len()).unwrap()
+        }
+        fn data_direction(&self) -> DataDirection {
+            DataDirection::In
+        }
+        fn data_transfer_length(&self) -> u32 {
+            4096
+        }
+        fn tag_message(&self) -> u8 {
+            self.tag
+        }
+        fn sense_capacity(&self) -> u8 {
+            0
+        }
+        fn return_sense(&mut self, _: impl FnOnce(&mut [u8]) -> usize) -> u8 {
+            0
+        }
+        fn set_scsi_status(&mut self, _: u8) {}
+        fn set_transferred(&mut self, _: u32) {}
+        fn data_buffer(&mut self) -> Option<&mut [u8]> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_descriptor_is_its_fields() {
+        let cases = [
+            (vec![0x28, 0, 0, 0, 0x10, 0, 0, 0, 8, 0], Data::Direct(0x1234_5000), flags::DIR_TOHOST, 4096),
+            ((0x80..0x90).collect::<Vec<u8>>(), Data::List(3), flags::DIR_TODEVICE, 12288),
+            (vec![0x12, 0, 0, 0, 36, 0], Data::None, flags::DIR_NONE, 0),
+            (vec![0], Data::None, flags::DIR_NONE, 0),
+        ];
+        for (cdb, data, direction, send) in cases {
+            let srb = Fake { cdb: cdb.clone(), address: Address { path_id: 0, target_id: 0x5A, lun: 0xC3 }, tag: 0x21 };
+            // Field by field, each byte of the CDB on its own, into a zeroed descriptor.
+            let mut expected = Descriptor::default();
+            let (address, sg) = match data {
+                Data::None => (0, 0),
+                Data::Direct(a) => (a, 0),
+                Data::List(_) => (0xABC0_0000, flags::WITH_SG_LIST),
+            };
+            expected.set(req::DATA_ADDR, 8, address);
+            expected.set(req::DATA_LEN, 8, u64::from(send));
+            expected.set(req::SENSE_LEN, 4, u64::from(SENSE_BYTES));
+            expected.set(req::FLAGS, 4, u64::from(sg | direction));
+            for (i, byte) in (0u32..).zip(&cdb) {
+                expected.set(req::CDB + i, 1, u64::from(*byte));
+            }
+            expected.set(req::CDB_LEN, 1, cdb.len() as u64);
+            expected.set(req::LUN + 1, 1, 0xC3);
+            expected.set(req::TAG, 1, 0x21);
+            expected.set(req::TARGET, 1, 0x5A);
+            assert_eq!(Descriptor::new(&srb, data, Plan { direction, send }, 0xABC0_0000), expected, "{cdb:02x?}");
+        }
     }
 
     #[test]

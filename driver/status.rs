@@ -59,6 +59,11 @@ pub struct Outcome {
 pub fn classify(c: &Completion, requested: u32, sense_capacity: u8, sense_buffer: u32, aborted: bool) -> Outcome {
     #[allow(clippy::cast_possible_truncation)] // the SCSI status byte is the low byte
     let scsi_status = c.scsi_status as u8;
+    // The I/O path's completion first: success, GOOD, and all of it transferred (or, from QEMU,
+    // no length): what the rules below make of it, without walking them.
+    if c.host_status == host::SUCCESS && scsi_status == SCSISTAT_GOOD && (c.data_len == 0 || c.data_len == u64::from(requested)) {
+        return Outcome { status: SrbStatus::Success, scsi_status, transferred: None, sense_bytes: 0, log: None };
+    }
     let mut outcome = Outcome { status: SrbStatus::Success, scsi_status, transferred: None, sense_bytes: 0, log: None };
     let fail = |status: SrbStatus, log: Option<u32>| Outcome { status, scsi_status: 0, log, ..outcome };
     match c.host_status {
