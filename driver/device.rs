@@ -55,6 +55,8 @@ struct Slot<S> {
     /// Bytes the device was given (`dataLen`): at most `DataTransferLength`, less when the CDB
     /// transfers less, which is then reported as an underrun.
     sent: u32,
+    /// A READ or WRITE: nothing to learn from its completion ([`learn_from`]).
+    read_write: bool,
 }
 
 /// Counters of device misbehaviour the driver survived. Kept for debugging (visible in a
@@ -763,6 +765,7 @@ impl<P: Port> Device<P> {
         if let Some(entry) = self.slots.get_mut(slot) {
             entry.srb = Some(srb);
             entry.sent = checked.plan.send;
+            entry.read_write = checked.read_write;
         }
         self.kick(checked.read_write);
     }
@@ -886,8 +889,20 @@ impl<P: Port> Device<P> {
             debug_print!(P, c"rspvscsi: completion for no outstanding request, context", context);
             return false;
         };
-        let (aborting, sent) = self.slots.get(index).map_or((false, 0), |slot| (slot.aborting, slot.sent));
+        let (aborting, sent, read_write) =
+            self.slots.get(index).map_or((false, 0, false), |slot| (slot.aborting, slot.sent, slot.read_write));
         let Some(mut srb) = self.release_slot(index) else { return false };
+        if status::is_good(completion, sent) && sent == srb.data_transfer_length() {
+            // The I/O path: GOOD, all of the buffer transferred. What the general path below makes
+            // of it (SRB_STATUS_SUCCESS, ScsiStatus GOOD, no underrun, sense or log), with nothing
+            // to learn from a READ or WRITE.
+            if !read_write {
+                learn_from(blocks, &mut srb);
+            }
+            srb.set_scsi_status(status::SCSISTAT_GOOD);
+            n.complete(srb, SrbStatus::Success);
+            return true;
+        }
         let mut outcome = status::classify(completion, sent, srb.sense_capacity(), SENSE_BYTES, aborting);
         if outcome.status == SrbStatus::Success && sent < srb.data_transfer_length() {
             // The device was given less than the buffer because the CDB transfers less: an

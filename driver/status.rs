@@ -41,6 +41,15 @@ pub struct Outcome {
     pub log: Option<u32>,
 }
 
+/// The I/O path's completion: host status SUCCESS, SCSI status GOOD, and all of the `requested`
+/// bytes transferred (or, from QEMU, no length, §6.3). [`classify`] makes it
+/// `SRB_STATUS_SUCCESS` with nothing else to report, and so can its caller, without walking the
+/// rules.
+#[must_use]
+pub fn is_good(c: &Completion, requested: u32) -> bool {
+    c.host_status == host::SUCCESS && c.scsi_status & 0xFF == u16::from(SCSISTAT_GOOD) && (c.data_len == 0 || c.data_len == u64::from(requested))
+}
+
 /// Maps a completion (§6) to the SRB's outcome.
 ///
 /// - `requested`: the SRB's `DataTransferLength`; `sense_capacity`: the most sense bytes the
@@ -59,9 +68,7 @@ pub struct Outcome {
 pub fn classify(c: &Completion, requested: u32, sense_capacity: u8, sense_buffer: u32, aborted: bool) -> Outcome {
     #[allow(clippy::cast_possible_truncation)] // the SCSI status byte is the low byte
     let scsi_status = c.scsi_status as u8;
-    // The I/O path's completion first: success, GOOD, and all of it transferred (or, from QEMU,
-    // no length): what the rules below make of it, without walking them.
-    if c.host_status == host::SUCCESS && scsi_status == SCSISTAT_GOOD && (c.data_len == 0 || c.data_len == u64::from(requested)) {
+    if is_good(c, requested) {
         return Outcome { status: SrbStatus::Success, scsi_status, transferred: None, sense_bytes: 0, log: None };
     }
     let mut outcome = Outcome { status: SrbStatus::Success, scsi_status, transferred: None, sense_bytes: 0, log: None };
