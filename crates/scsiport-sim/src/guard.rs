@@ -2,8 +2,8 @@
 //! handler that recognises faults in them (Driver Verifier's `VerifyLevel` bit 0 analogue,
 //! contract §8).
 //!
-//! Guarded ranges are the pages of completed SRBs and SRB extensions (and, in the full
-//! quarantine, `VerifierConfig::quarantine_all`, their sense buffers), the stand-in `DataBuffer`
+//! Guarded ranges are the pages of completed SRBs, SRB extensions and sense buffers (runs of
+//! them, `port/arena.rs`, registered once per run), Storport's scatter/gather lists, the stand-in `DataBuffer`
 //! addresses handed out when `MapBuffers` is FALSE, and the addresses `ScsiPortGetDeviceBase`
 //! returns (which must only be used through `ScsiPortRead/Write*`). A fault inside one is recorded
 //! against the owning machine, the range is made accessible so the faulting instruction can
@@ -51,8 +51,12 @@ pub(crate) enum GuardKind {
     /// An address returned by `ScsiPortGetDeviceBase` to a loaded image, whose direct accesses
     /// are emulated; recorded here only when one could not be.
     MmioDirect = 5,
-    /// A completed SRB's sense buffer (full quarantine only).
+    /// A completed SRB's sense buffer.
     SenseBuffer = 6,
+    /// A run of SRB blocks (`port/arena.rs`): registered once for the run's life, faulting only
+    /// where the run's pages are guarded; the port names the SRB and the part from the address.
+    /// A fault makes only its own page accessible again, not the whole run.
+    SrbRun = 7,
 }
 
 impl GuardKind {
@@ -64,6 +68,7 @@ impl GuardKind {
             4 => Some(Self::Mmio),
             5 => Some(Self::MmioDirect),
             6 => Some(Self::SenseBuffer),
+            7 => Some(Self::SrbRun),
             _ => None,
         }
     }
@@ -416,8 +421,12 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             s.fault_tid.store(thread_id(), Ordering::Relaxed);
             s.faulted.store(true, Ordering::Release);
             FAULTS.fetch_add(1, Ordering::AcqRel);
-            let base = start & !(PAGE_SIZE - 1);
-            let end = (start + len.max(1)).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let (base, end) = if s.kind.load(Ordering::Relaxed) == GuardKind::SrbRun as u8 {
+                let page = addr & !(PAGE_SIZE - 1);
+                (page, page + PAGE_SIZE)
+            } else {
+                (start & !(PAGE_SIZE - 1), (start + len.max(1)).div_ceil(PAGE_SIZE) * PAGE_SIZE)
+            };
             // SAFETY: the range is a guarded mapping owned by a live machine; making it
             // accessible lets the faulting instruction complete. mprotect is async-signal-safe.
             unsafe { libc::mprotect(base as *mut libc::c_void, end - base, libc::PROT_READ | libc::PROT_WRITE) };

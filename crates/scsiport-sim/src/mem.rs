@@ -231,6 +231,88 @@ pub trait DmaSpace: Send + Sync {
     /// # Errors
     /// When the backend has no memory left.
     fn alloc(&self, len: usize, layout: Layout) -> Result<DmaRegion, DmaError>;
+
+    /// Allocates one zeroed region per entry of `lens`, each starting on a page and rounded up to
+    /// whole pages, laid out in order in a single CPU mapping, and the [`DmaSpan`] that covers
+    /// them all. Each region's pages get their own physical addresses as `alloc` would give them
+    /// for `layout`; each region is released on its own, and the mapping goes with the last of
+    /// them and the span. What the span is for: the memory monitor changes the protection of a
+    /// run of many regions with one `mprotect` ([`DmaSpan::set_cpu_access`]).
+    ///
+    /// # Errors
+    /// When the backend has no memory left, or cannot give `layout` in a span.
+    fn alloc_span(&self, lens: &[usize], layout: Layout) -> Result<(DmaSpan, Vec<DmaRegion>), DmaError>;
+}
+
+/// What a backend does behind a [`DmaSpan`].
+pub trait SpanBacking: Send + Sync {
+    /// Makes `[va, va + len)`, whole pages inside the span, inaccessible to the CPU (`false`) or
+    /// accessible again (`true`), with one system call.
+    fn set_range_access(&self, va: usize, len: usize, accessible: bool);
+}
+
+/// The CPU mapping that the regions of one [`DmaSpace::alloc_span`] call share.
+pub struct DmaSpan {
+    va: NonNull<u8>,
+    len: usize,
+    backing: Arc<dyn SpanBacking>,
+}
+
+// SAFETY: as for `DmaRegion`: the pointer is only an address; the backing is Send + Sync.
+unsafe impl Send for DmaSpan {}
+// SAFETY: as above.
+unsafe impl Sync for DmaSpan {}
+
+impl fmt::Debug for DmaSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaSpan").field("va", &self.va).field("len", &self.len).finish_non_exhaustive()
+    }
+}
+
+impl DmaSpan {
+    /// Assembles a span; for backends.
+    ///
+    /// # Safety
+    /// `va` must be page aligned and map `len` bytes (whole pages) for as long as `backing` lives.
+    #[must_use]
+    pub unsafe fn from_raw(va: NonNull<u8>, len: usize, backing: Arc<dyn SpanBacking>) -> Self {
+        Self { va, len, backing }
+    }
+
+    /// The virtual address of byte 0 (page aligned).
+    #[must_use]
+    pub fn va(&self) -> *mut u8 {
+        self.va.as_ptr()
+    }
+
+    /// Length in bytes (whole pages).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the span is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `va` lies inside the span.
+    #[must_use]
+    pub fn contains(&self, va: usize) -> bool {
+        let start = self.va.as_ptr() as usize;
+        va >= start && va - start < self.len
+    }
+
+    /// Guards (`false`) or unguards (`true`) the pages of `offset..offset + len`, rounded out to
+    /// whole pages and clipped to the span, with one `mprotect`.
+    pub fn set_cpu_access(&self, offset: usize, len: usize, accessible: bool) {
+        let first = offset & !(PAGE_SIZE - 1);
+        let end = offset.saturating_add(len).min(self.len).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        if end > first {
+            self.backing.set_range_access(self.va.as_ptr() as usize + first, end - first, accessible);
+        }
+    }
 }
 
 /// The device's view of memory: by physical address.
@@ -427,42 +509,119 @@ impl RegionBacking for SimBacking {
     }
 }
 
+/// A memfd of `mapped_len` bytes mapped twice, read-write: the CPU view and the device view.
+fn map_memfd(mapped_len: usize) -> Result<(NonNull<u8>, NonNull<u8>), DmaError> {
+    let size = libc::off_t::try_from(mapped_len).map_err(|_| DmaError(format!("{mapped_len} bytes is too large")))?;
+    // SAFETY: the name is a NUL-terminated literal; the call creates a new file descriptor.
+    let fd = unsafe { libc::memfd_create(c"scsiport-sim-dma".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(DmaError(format!("memfd_create failed: {}", std::io::Error::last_os_error())));
+    }
+    let map = |what: &str| -> Result<NonNull<u8>, DmaError> {
+        // SAFETY: a fresh shared mapping of our own memfd; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Err(DmaError(format!("mmap of the {what} view ({mapped_len} bytes) failed")));
+        }
+        NonNull::new(p.cast::<u8>()).ok_or_else(|| DmaError("mmap returned NULL".into()))
+    };
+    // SAFETY: `fd` is the memfd created above.
+    let sized = unsafe { libc::ftruncate(fd, size) } == 0;
+    let views = if sized {
+        map("CPU").and_then(|cpu| match map("device") {
+            Ok(device) => Ok((cpu, device)),
+            Err(e) => {
+                // SAFETY: the CPU view just mapped; nothing else knows it.
+                unsafe { libc::munmap(cpu.as_ptr().cast(), mapped_len) };
+                Err(e)
+            }
+        })
+    } else {
+        Err(DmaError(format!("ftruncate to {mapped_len} bytes failed")))
+    };
+    // SAFETY: the mappings (if any) keep the memory alive; the descriptor is no longer needed.
+    unsafe { libc::close(fd) };
+    views
+}
+
+impl SimDma {
+    /// Enters a region's pages into the physical map, its bytes at `device` in the device view.
+    fn map_pages(&self, pages: &[u64], device: usize, id: u64) -> Result<(), DmaError> {
+        let mut state = self.inner.state.write().map_err(|_| DmaError("DMA table poisoned".into()))?;
+        for (i, pa) in pages.iter().enumerate() {
+            state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device + i * PAGE_SIZE, region: id });
+        }
+        Ok(())
+    }
+}
+
+/// The regions of one [`DmaSpace::alloc_span`] call: one memfd, one CPU view and one device view
+/// for all of them. A region leaves the physical map when it is retired or released; both views
+/// go when the last region and the span have.
+struct SimSpanBacking {
+    dma: Arc<SimDmaInner>,
+    cpu_view: usize,
+    device_view: usize,
+    mapped_len: usize,
+}
+
+impl SimSpanBacking {
+    fn unmap_pages(&self, region: &DmaRegion) {
+        if let Ok(mut state) = self.dma.state.write() {
+            for pa in region.pages() {
+                state.pages.remove(&(pa >> PAGE_SHIFT));
+            }
+        }
+    }
+}
+
+impl RegionBacking for SimSpanBacking {
+    fn set_cpu_access(&self, region: &DmaRegion, accessible: bool) {
+        self.set_range_access(region.va() as usize, region.pages().len() * PAGE_SIZE, accessible);
+    }
+
+    fn retire(&self, region: &DmaRegion) {
+        // The device view stays mapped with the span; without its pages in the map no DMA
+        // reaches it.
+        self.unmap_pages(region);
+    }
+
+    fn release(&self, region: &DmaRegion) {
+        self.unmap_pages(region);
+    }
+}
+
+impl SpanBacking for SimSpanBacking {
+    fn set_range_access(&self, va: usize, len: usize, accessible: bool) {
+        let prot = if accessible { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_NONE };
+        debug_assert!(va >= self.cpu_view && va + len <= self.cpu_view + self.mapped_len && va.is_multiple_of(PAGE_SIZE));
+        // SAFETY: whole pages inside the CPU view this backing created (checked by the callers,
+        // `DmaSpan::set_cpu_access` and the regions' own ranges).
+        let rc = unsafe { libc::mprotect(va as *mut libc::c_void, len, prot) };
+        debug_assert_eq!(rc, 0, "mprotect of a DMA span failed");
+    }
+}
+
+impl Drop for SimSpanBacking {
+    fn drop(&mut self) {
+        // SAFETY: both views were created by `alloc_span` with this length; every region of the
+        // span is gone (each holds this backing), and so is the span.
+        unsafe { libc::munmap(self.cpu_view as *mut libc::c_void, self.mapped_len) };
+        // SAFETY: as above.
+        unsafe { libc::munmap(self.device_view as *mut libc::c_void, self.mapped_len) };
+    }
+}
+
 impl DmaSpace for SimDma {
     fn alloc(&self, len: usize, layout: Layout) -> Result<DmaRegion, DmaError> {
         let count = len.div_ceil(PAGE_SIZE).max(1);
         let mapped_len = count * PAGE_SIZE;
-        let size = libc::off_t::try_from(mapped_len).map_err(|_| DmaError(format!("{mapped_len} bytes is too large")))?;
-        // SAFETY: the name is a NUL-terminated literal; the call creates a new file descriptor.
-        let fd = unsafe { libc::memfd_create(c"scsiport-sim-dma".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(DmaError(format!("memfd_create failed: {}", std::io::Error::last_os_error())));
-        }
-        let map = |what: &str| -> Result<NonNull<u8>, DmaError> {
-            // SAFETY: a fresh shared mapping of our own memfd; no existing memory is affected.
-            let p = unsafe {
-                libc::mmap(std::ptr::null_mut(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
-            };
-            if p == libc::MAP_FAILED {
-                return Err(DmaError(format!("mmap of the {what} view ({mapped_len} bytes) failed")));
-            }
-            NonNull::new(p.cast::<u8>()).ok_or_else(|| DmaError("mmap returned NULL".into()))
-        };
-        // SAFETY: `fd` is the memfd created above.
-        let sized = unsafe { libc::ftruncate(fd, size) } == 0;
-        let views = if sized { map("CPU").and_then(|cpu| Ok((cpu, map("device")?))) } else {
-            Err(DmaError(format!("ftruncate to {mapped_len} bytes failed")))
-        };
-        // SAFETY: the mappings (if any) keep the memory alive; the descriptor is no longer needed.
-        unsafe { libc::close(fd) };
-        let (va, device) = views?;
+        let (va, device) = map_memfd(mapped_len)?;
         let pages = self.assign_pages(count, layout);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut state = self.inner.state.write().map_err(|_| DmaError("DMA table poisoned".into()))?;
-            for (i, pa) in pages.iter().enumerate() {
-                state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device.as_ptr() as usize + i * PAGE_SIZE, region: id });
-            }
-        }
+        self.map_pages(&pages, device.as_ptr() as usize, id)?;
         let backing = Arc::new(SimBacking {
             dma: Arc::clone(&self.inner),
             mapped_len,
@@ -471,6 +630,33 @@ impl DmaSpace for SimDma {
         });
         // SAFETY: `va` maps `count` pages, page aligned, released only through `backing`.
         Ok(unsafe { DmaRegion::from_raw(va, len, pages, id, backing) })
+    }
+
+    fn alloc_span(&self, lens: &[usize], layout: Layout) -> Result<(DmaSpan, Vec<DmaRegion>), DmaError> {
+        let counts: Vec<usize> = lens.iter().map(|l| l.div_ceil(PAGE_SIZE).max(1)).collect();
+        let mapped_len = counts.iter().sum::<usize>() * PAGE_SIZE;
+        let (cpu, device) = map_memfd(mapped_len)?;
+        let backing = Arc::new(SimSpanBacking {
+            dma: Arc::clone(&self.inner),
+            cpu_view: cpu.as_ptr() as usize,
+            device_view: device.as_ptr() as usize,
+            mapped_len,
+        });
+        let mut regions = Vec::with_capacity(lens.len());
+        let mut offset = 0;
+        for (len, count) in lens.iter().zip(&counts) {
+            let pages = self.assign_pages(*count, layout);
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            self.map_pages(&pages, backing.device_view + offset, id)?;
+            let va = NonNull::new(cpu.as_ptr().wrapping_add(offset)).ok_or_else(|| DmaError("NULL span address".into()))?;
+            // SAFETY: `count` pages at `va` inside the CPU view, which stays mapped while
+            // `backing`, held by the region, lives.
+            regions.push(unsafe { DmaRegion::from_raw(va, *len, pages, id, Arc::clone(&backing) as Arc<dyn RegionBacking>) });
+            offset += count * PAGE_SIZE;
+        }
+        // SAFETY: the CPU view, `mapped_len` bytes, page aligned, mapped while `backing` lives.
+        let span = unsafe { DmaSpan::from_raw(cpu, mapped_len, backing) };
+        Ok((span, regions))
     }
 }
 
@@ -555,6 +741,35 @@ mod tests {
         dma.read(pa, &mut b).unwrap();
         drop(r);
         assert!(dma.read(pa, &mut b).is_err());
+        assert_eq!(dma.live_pages(), 0);
+    }
+
+    #[test]
+    fn a_span_lays_its_regions_out_in_one_mapping_and_guards_them_with_one_call() {
+        let dma = SimDma::default();
+        let (span, regions) = dma.alloc_span(&[PAGE_SIZE, 100, 2 * PAGE_SIZE + 1], Layout::Scattered).unwrap();
+        assert_eq!(span.len(), 5 * PAGE_SIZE);
+        let offsets: Vec<usize> = regions.iter().map(|r| r.va() as usize - span.va() as usize).collect();
+        assert_eq!(offsets, [0, PAGE_SIZE, 2 * PAGE_SIZE]);
+        assert_eq!(regions.iter().map(DmaRegion::len).collect::<Vec<_>>(), [PAGE_SIZE, 100, 2 * PAGE_SIZE + 1]);
+        assert_eq!(dma.live_pages(), 5);
+        // Guarded as a whole, each region still takes DMA through the device view.
+        span.set_cpu_access(0, span.len(), false);
+        let last = &regions[2];
+        dma.write(last.pages()[2], &[9]).unwrap();
+        assert_eq!(dma.region_at(last.pages()[2]), Some(last.id()));
+        span.set_cpu_access(0, span.len(), true);
+        // SAFETY: no DMA is in progress and the span is accessible again.
+        assert_eq!(unsafe { last.as_slice() }[2 * PAGE_SIZE], 9);
+        // A region goes on its own; the others stay reachable.
+        let pa = regions[1].pages()[0];
+        let mut regions = regions;
+        drop(regions.remove(1));
+        assert!(dma.write(pa, &[1]).is_err());
+        assert_eq!(dma.live_pages(), 4);
+        drop(span);
+        dma.write(regions[0].pages()[0], &[1]).unwrap();
+        drop(regions);
         assert_eq!(dma.live_pages(), 0);
     }
 

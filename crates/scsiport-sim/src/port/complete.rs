@@ -122,7 +122,8 @@ impl MachineCore {
         }));
         // Poison and guard. Only the SRB itself is poisoned, not the rest of its page: nothing
         // of the page past the SRB was handed out, and the page is guarded whole.
-        // SAFETY: the SRB page and extension are the port's again; nobody else holds a slice.
+        // SAFETY: the SRB page, extension and sense buffer are the port's again; nobody else
+        // holds a slice.
         unsafe {
             let page = a.block.srb.as_mut_slice();
             let n = size_of::<SCSI_REQUEST_BLOCK>().min(page.len());
@@ -130,13 +131,9 @@ impl MachineCore {
                 srb_bytes.fill(POISON);
             }
         }
-        if let Some(e) = &a.block.ext {
-            // SAFETY: as above.
-            unsafe { e.as_mut_slice().fill(POISON) };
-        }
-        if let Some(l) = &a.block.sg {
-            // SAFETY: as above: Storport's list is valid only until the request completes.
-            unsafe { l.as_mut_slice().fill(POISON) };
+        for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
+            // SAFETY: as above; Storport's list is valid only until the request completes.
+            unsafe { r.as_mut_slice().fill(POISON) };
         }
         // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
         let full = self.full_quarantine();
@@ -147,38 +144,29 @@ impl MachineCore {
             for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
                 r.retire();
             }
-            if let Some(s) = &a.block.sense
-                && let Some(g) = guard::register(self.owner, s.va() as usize, s.len(), GuardKind::SenseBuffer, id)
-            {
-                a.block.guards.push(g);
-                s.set_cpu_access(false);
-            }
             st.stats.quarantined += 1;
         }
-        if self.verifier.enabled && self.verifier.memory_monitor {
-            if let Some(g) = guard::register(self.owner, a.block.srb.va() as usize, PAGE_SIZE, GuardKind::Srb, id) {
-                a.block.guards.push(g);
-                a.block.srb.set_cpu_access(false);
-            }
-            if let Some(e) = &a.block.ext
-                && let Some(g) = guard::register(self.owner, e.va() as usize, e.len(), GuardKind::SrbExtension, id)
-            {
-                a.block.guards.push(g);
-                e.set_cpu_access(false);
-            }
-            if let Some(l) = &a.block.sg
-                && let Some(g) = guard::register(self.owner, l.va() as usize, l.len(), GuardKind::SrbExtension, id)
-            {
-                a.block.guards.push(g);
-                l.set_cpu_access(false);
-            }
+        let monitor = self.verifier.enabled && self.verifier.memory_monitor;
+        // A plain success may wait for its run to be guarded; anything else is guarded at once
+        // (arena.rs).
+        let plain = a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI
+            && sys::SRB_STATUS(status) == sys::SRB_STATUS_SUCCESS
+            && forced_status.is_none()
+            && !a.timed_out;
+        let overwrites = st.pool.as_mut().map(|arena| arena.completed(a.block.slot, id, plain, monitor, full)).unwrap_or_default();
+        if monitor
+            && let Some(l) = &a.block.sg
+            && let Some(g) = guard::register(self.owner, l.va() as usize, l.len(), GuardKind::SrbExtension, id)
+        {
+            a.block.guards.push(g);
+            l.set_cpu_access(false);
         }
         if let Some(d) = a.block.data.take()
             && st.data_pool.len() < 64
         {
             st.data_pool.push(d);
         }
-                if let Some(h) = st.hold.as_mut() {
+        if let Some(h) = st.hold.as_mut() {
             h.ids.remove(&id);
         }
         let now = self.now();
@@ -256,10 +244,8 @@ impl MachineCore {
             if let Some(q) = st.quarantine.pop_front() {
                 if full {
                     st.stats.quarantine_released += 1;
-                    q.block.recycle(None);
-                } else {
-                    q.block.recycle(Some(&mut st.pool));
                 }
+                q.block.recycle(st.pool.as_mut(), full);
             }
         }
         drop(st);
@@ -276,6 +262,21 @@ impl MachineCore {
         ];
         self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
         let devext = ad.devext.load(Ordering::Relaxed) as u64;
+        for (addr, srb_id, kind) in overwrites {
+            let what = match kind {
+                GuardKind::SrbExtension => "the SRB extension of a completed SRB",
+                GuardKind::SenseBuffer => "the sense buffer of a completed SRB",
+                _ => "a completed SRB",
+            };
+            // Found now, done earlier by whatever ran in between: no routine is named.
+            self.violation_in(
+                Some(ad.index),
+                Rule::TouchedAfterCompletion,
+                [addr as u64, 2, 1],
+                format!("the miniport wrote {what} at {addr:#x} (srb {srb_id}) after its completion, before its run was guarded: its poison changed"),
+                None,
+            );
+        }
         for (rule, msg) in problems {
             let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };
             self.violation(Some(ad.index), rule, params, msg);
@@ -364,7 +365,6 @@ mod tests {
             assert_eq!(st.quarantine.len() as u64, st.stats.completions, "every completion is still quarantined");
             assert_eq!((st.stats.quarantined, st.stats.quarantine_released), (st.stats.completions, 0));
             assert!(st.stats.completions > REQUESTS);
-            assert!(st.pool.is_empty(), "nothing goes back to the pool");
             let addresses: BTreeSet<usize> = st.quarantine.iter().map(|q| q.srb).collect();
             let q = st.quarantine.front().unwrap();
             let sense = q.block.sense.as_ref().unwrap();
@@ -394,7 +394,7 @@ mod tests {
         let st = ad.st();
         assert_eq!(st.quarantine.len(), QUARANTINE);
         assert_eq!((st.stats.quarantined, st.stats.quarantine_released), (0, 0));
-        assert!(!st.pool.is_empty());
+        assert_eq!(st.pool.as_ref().unwrap().runs(), 2, "one run being handed out, one being completed");
         // A quarantined block stays within the device's reach (its sense buffer is reused).
         let q = st.quarantine.front().unwrap();
         assert!(dma.region_at(q.block.sense.as_ref().unwrap().pages()[0]).is_some());

@@ -39,6 +39,7 @@ use crate::stats::Stats;
 use crate::trace::{J, Tracer};
 use crate::verifier::{BugCheck, QUARANTINE_ALL_CAP, Rule, VerifierConfig};
 
+mod arena;
 mod complete;
 mod control;
 mod interrupt;
@@ -534,6 +535,8 @@ impl Drop for Reservation {
 /// The memory of one SRB: the SRB page, its extension, sense and data buffers. Fields drop in
 /// order, so the guards are unregistered before any memory goes away.
 pub(crate) struct SrbBlock {
+    /// Storport's list, guarded on its own (the SRB page, extension and sense buffer are guarded
+    /// with their run, `arena.rs`).
     guards: Vec<GuardHandle>,
     /// The guarded stand-in handed out as `DataBuffer` when `MapBuffers` is FALSE.
     data_guard: Option<Reservation>,
@@ -543,38 +546,22 @@ pub(crate) struct SrbBlock {
     data: Option<DmaRegion>,
     /// Storport: the `STOR_SCATTER_GATHER_LIST` the port built for the data buffer.
     sg: Option<DmaRegion>,
+    /// Where the SRB page, extension and sense buffer came from.
+    slot: arena::SlotRef,
 }
-
-/// SRB page, extension and sense buffer of an evicted block, ready for reuse.
-type Pooled = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>);
 
 impl SrbBlock {
     fn srb_ptr(&self) -> *mut SCSI_REQUEST_BLOCK {
         self.srb.va().cast()
     }
 
-    /// Unguards the block and keeps its fixed-size parts for reuse; `None` (the full quarantine,
-    /// whose blocks are out of the device's reach for good) releases them instead.
-    fn recycle(self, pool: Option<&mut Vec<Pooled>>) {
-        let SrbBlock { guards, data_guard, srb, ext, sense, data, sg } = self;
-        if !guards.is_empty() {
-            srb.set_cpu_access(true);
-            if let Some(e) = &ext {
-                e.set_cpu_access(true);
-            }
-        }
-        let Some(pool) = pool else {
-            // The guards go before the memory, the pages made accessible first, so that no
-            // fault can hit a protected page nobody watches.
-            if let Some(s) = &sense {
-                s.set_cpu_access(true);
-            }
-            if let Some(l) = &sg {
-                l.set_cpu_access(true);
-            }
-            drop(guards);
-            return;
-        };
+    /// Gives the SRB page, extension and sense buffer back to their slot (their run unguards
+    /// them when it is reused), or, `release` (the full quarantine, whose blocks are out of the
+    /// device's reach for good), releases them; the list, the data buffer and its stand-in go.
+    fn recycle(self, arena: Option<&mut arena::Arena>, release: bool) {
+        let SrbBlock { guards, data_guard, srb, ext, sense, data, sg, slot } = self;
+        // The list is guarded on its own: accessible again before its guard goes, so that no
+        // fault can hit a protected page nobody watches.
         if !guards.is_empty()
             && let Some(l) = &sg
         {
@@ -584,8 +571,8 @@ impl SrbBlock {
         drop(data_guard);
         drop(data);
         drop(sg);
-        if pool.len() < 64 {
-            pool.push((srb, ext, sense));
+        if let Some(a) = arena {
+            a.put_back(slot, (!release).then_some((srb, ext, sense)));
         }
     }
 }
@@ -729,7 +716,8 @@ pub(crate) struct AdapterSt {
     /// next timeout is the first, without a scan of `active` per step.
     deadlines: BTreeSet<(u64, usize)>,
     quarantine: VecDeque<Quarantined>,
-    pool: Vec<Pooled>,
+    /// The SRB blocks (`arena.rs`), made with the first request.
+    pool: Option<arena::Arena>,
     data_pool: Vec<DmaRegion>,
     ready: bool,
     connected: bool,
@@ -780,7 +768,7 @@ impl AdapterSt {
             active: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             quarantine: VecDeque::new(),
-            pool: Vec::new(),
+            pool: None,
             data_pool: Vec::new(),
             ready: false,
             connected: false,
@@ -1396,9 +1384,12 @@ impl MachineCore {
         if self.faults_seen.swap(n, Ordering::AcqRel) == n {
             return;
         }
-        for f in guard::take_faults(self.owner) {
+        for mut f in guard::take_faults(self.owner) {
+            if f.kind == GuardKind::SrbRun {
+                (f.kind, f.tag) = self.run_fault(f.addr);
+            }
             let (rule, what) = match f.kind {
-                GuardKind::Srb => (Rule::TouchedAfterCompletion, "a completed SRB"),
+                GuardKind::Srb | GuardKind::SrbRun => (Rule::TouchedAfterCompletion, "a completed SRB"),
                 GuardKind::SrbExtension => (Rule::TouchedAfterCompletion, "the SRB extension of a completed SRB"),
                 GuardKind::SenseBuffer => (Rule::TouchedAfterCompletion, "the sense buffer of a completed SRB"),
                 GuardKind::DataBuffer => (Rule::DataBufferNotMapped, "Srb->DataBuffer with MapBuffers FALSE"),

@@ -115,34 +115,16 @@ impl MachineCore {
     ) -> Result<Built, String> {
         let caps = st.caps;
         let now = self.now();
-        let sense_len = usize::from(self.cfg.sense_len.max(1));
-        let fits = |p: &Pooled| {
-            p.1.as_ref().map_or(0, DmaRegion::len) == caps.srb_ext && p.2.as_ref().is_none_or(|s| s.len() == sense_len)
-        };
-        let pooled = st.pool.iter().rposition(fits).map(|i| st.pool.swap_remove(i));
-        let (srb_region, ext, pooled_sense) = if let Some(p) = pooled {
-            p
-        } else {
-            let ext = if caps.srb_ext > 0 { Some(Self::alloc(ad, caps.srb_ext)?) } else { None };
-            (Self::alloc(ad, PAGE_SIZE)?, ext, None)
-        };
+        let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
+        let arena::Parts { srb: srb_region, ext, sense, slot } = self.take_block(ad, st, execute)?;
         if let Some(e) = &ext {
             // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
             unsafe { e.as_mut_slice().fill(SRB_EXTENSION_GARBAGE) };
         }
-        let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
-        let sense = if execute {
-            match pooled_sense {
-                Some(s) => {
-                    // SAFETY: as above.
-                    unsafe { s.as_mut_slice().fill(0) };
-                    Some(s)
-                }
-                None => Some(Self::alloc(ad, sense_len)?),
-            }
-        } else {
-            None
-        };
+        if let Some(s) = &sense {
+            // SAFETY: as above.
+            unsafe { s.as_mut_slice().fill(0) };
+        }
         let data = if preq.req.data.is_empty() {
             None
         } else {
@@ -176,7 +158,7 @@ impl MachineCore {
             Some(d)
         };
         let data_off = preq.req.buffer_offset % PAGE_SIZE;
-        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, sg: None };
+        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, sg: None, slot };
         let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
         let mapped = match &st.stor {
             None => caps.map_buffers || map_exempt,

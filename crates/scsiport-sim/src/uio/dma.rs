@@ -33,7 +33,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::mem::{DmaError, DmaFault, DmaRegion, DmaSpace, GuestMemory, Layout, PAGE_SIZE, RegionBacking};
+use crate::mem::{DmaError, DmaFault, DmaRegion, DmaSpace, DmaSpan, GuestMemory, Layout, PAGE_SIZE, RegionBacking, SpanBacking};
 
 use super::parse;
 
@@ -217,6 +217,38 @@ impl RegionBacking for SmallBacking {
     fn release(&self, region: &DmaRegion) {
         self.dma.unregister(region.pages());
         // The mapping itself goes when this backing is dropped with the region's last Arc.
+    }
+}
+
+/// The regions of one [`DmaSpace::alloc_span`] call: one locked mapping of 4 KiB pages for all of
+/// them, unmapped when the last region and the span are gone.
+struct SpanSmallBacking {
+    dma: Arc<Inner>,
+    map: Mapping,
+}
+
+impl RegionBacking for SpanSmallBacking {
+    fn set_cpu_access(&self, region: &DmaRegion, accessible: bool) {
+        self.set_range_access(region.va() as usize, region.pages().len() * PAGE_SIZE, accessible);
+    }
+
+    fn retire(&self, region: &DmaRegion) {
+        self.dma.unregister(region.pages());
+    }
+
+    fn release(&self, region: &DmaRegion) {
+        self.dma.unregister(region.pages());
+    }
+}
+
+impl SpanBacking for SpanSmallBacking {
+    fn set_range_access(&self, va: usize, len: usize, accessible: bool) {
+        let prot = if accessible { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_NONE };
+        debug_assert!(va >= self.map.addr() && va + len <= self.map.addr() + self.map.len && va.is_multiple_of(PAGE_SIZE));
+        // SAFETY: whole pages inside this backing's own mapping. Changing the protection of
+        // mlocked anonymous pages leaves them resident and in place, so DMA is unaffected.
+        let rc = unsafe { libc::mprotect(va as *mut libc::c_void, len, prot) };
+        debug_assert_eq!(rc, 0, "mprotect of a DMA span failed");
     }
 }
 
@@ -428,6 +460,34 @@ impl DmaSpace for UioDma {
             self.alloc_small(count, len, layout)
         }
     }
+
+    /// Scattered regions only: their pages are wherever the kernel put them, as `alloc`'s are.
+    fn alloc_span(&self, lens: &[usize], layout: Layout) -> Result<(DmaSpan, Vec<DmaRegion>), DmaError> {
+        let counts: Vec<usize> = lens.iter().map(|l| l.div_ceil(PAGE_SIZE).max(1)).collect();
+        if layout == Layout::Contiguous && counts.iter().any(|c| *c > 1) {
+            return Err(err("a span holds no contiguous region of more than one page"));
+        }
+        let total: usize = counts.iter().sum();
+        let map = Mapping::new_locked(total * PAGE_SIZE, 0, PAGE_SIZE)?;
+        let pages = physical_pages(&self.inner.pagemap, map.addr(), total)?;
+        let (base, va) = (map.addr(), map.va);
+        let backing = Arc::new(SpanSmallBacking { dma: Arc::clone(&self.inner), map });
+        let mut regions = Vec::with_capacity(lens.len());
+        let mut first = 0;
+        for (len, count) in lens.iter().zip(&counts) {
+            let own: Box<[u64]> = pages.get(first..first + count).ok_or_else(|| err("span page index"))?.into();
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            self.inner.register(&own, base + first * PAGE_SIZE, id)?;
+            let at = NonNull::new((base + first * PAGE_SIZE) as *mut u8).ok_or_else(|| err("NULL span address"))?;
+            // SAFETY: `count` locked pages at `at` inside the mapping `backing` owns and the
+            // region keeps alive.
+            regions.push(unsafe { DmaRegion::from_raw(at, *len, own, id, Arc::clone(&backing) as Arc<dyn RegionBacking>) });
+            first += count;
+        }
+        // SAFETY: the whole mapping, page aligned, mapped while `backing` lives.
+        let span = unsafe { DmaSpan::from_raw(va, total * PAGE_SIZE, backing) };
+        Ok((span, regions))
+    }
 }
 
 /// The CPU's view by physical address, for the port side and for tests: the device itself
@@ -509,6 +569,25 @@ mod tests {
         let gone = r.pages()[0];
         drop(r);
         assert!(dma.read(gone, &mut back).is_err());
+    }
+
+    #[test]
+    fn a_span_is_one_locked_mapping_of_registered_regions() {
+        let Some(dma) = dma() else { return };
+        let (span, regions) = dma.alloc_span(&[PAGE_SIZE, 10, PAGE_SIZE + 1], Layout::Scattered).unwrap();
+        assert_eq!(span.len(), 4 * PAGE_SIZE);
+        assert_eq!(regions[2].va() as usize - span.va() as usize, 2 * PAGE_SIZE);
+        assert_eq!(dma.live_pages(), 4);
+        span.set_cpu_access(0, span.len(), false);
+        assert_eq!(dma.verify_addresses().unwrap(), 4, "PROT_NONE locked pages stay put");
+        span.set_cpu_access(0, span.len(), true);
+        dma.write(regions[1].pages()[0] + 3, &[5]).unwrap();
+        // SAFETY: no device is writing; the span is accessible.
+        assert_eq!(unsafe { regions[1].as_slice() }[3], 5);
+        assert!(dma.alloc_span(&[2 * PAGE_SIZE], Layout::Contiguous).is_err());
+        drop(span);
+        drop(regions);
+        assert_eq!(dma.live_pages(), 0);
     }
 
     #[test]
