@@ -358,6 +358,46 @@ impl Arena {
         found
     }
 
+    /// The adapter stops: every completed block is verified and guarded now, and the run being
+    /// handed out is closed (the next request opens another), so that nothing of a stopped
+    /// adapter waits for a run that may not fill. Returns the blocks whose poison changed.
+    pub(crate) fn flush(&mut self, monitor: bool) -> Vec<Overwrite> {
+        let mut found = std::mem::take(&mut self.stale_overwrites);
+        self.current = None;
+        let now = self.completions;
+        let shape = self.shape;
+        for r in &mut self.runs {
+            let len = r.slots.len();
+            let was_open = !r.closed();
+            if was_open && self.keep {
+                // Never handed out now: as good as released, so that the run can go.
+                r.released += len - r.next;
+            }
+            r.next = len;
+            if r.out == 0 {
+                if monitor && (r.pending > 0 || was_open) {
+                    verify(r, shape, &mut found);
+                    r.span.set_cpu_access(0, r.span.len(), false);
+                    self.protects += 1;
+                }
+                if r.settled_at.is_none() {
+                    r.settled_at = Some(now);
+                }
+            } else if monitor && r.pending > 0 {
+                self.protects += guard_around(r, shape, &mut found);
+                r.swept = true;
+            }
+            for s in &mut r.slots {
+                if s.state == State::Pending {
+                    s.state = State::Guarded;
+                }
+            }
+            r.pending = 0;
+        }
+        self.runs.retain(|r| r.released < r.slots.len());
+        found
+    }
+
     /// The run handed out before the current one has filled while this one still has blocks
     /// out: its completed blocks are verified and guarded around them, one `mprotect` per stretch
     /// between two stragglers, and the stragglers on their own when they complete.
@@ -369,21 +409,7 @@ impl Arena {
             if !monitor || r.pending == 0 {
                 continue;
             }
-            verify(r, shape, &mut found);
-            let mut stretch: Option<usize> = None;
-            let len = r.slots.len();
-            for i in 0..=len {
-                let guardable = r.slots.get(i).is_some_and(|s| matches!(s.state, State::Pending | State::Guarded));
-                match (guardable, stretch) {
-                    (true, None) => stretch = Some(i),
-                    (false, Some(first)) => {
-                        r.span.set_cpu_access(first * r.stride, (i - first) * r.stride, false);
-                        self.protects += 1;
-                        stretch = None;
-                    }
-                    _ => {}
-                }
-            }
+            self.protects += guard_around(r, shape, &mut found);
             for s in &mut r.slots {
                 if s.state == State::Pending {
                     s.state = State::Guarded;
@@ -434,6 +460,27 @@ impl MachineCore {
     pub(crate) fn run_fault(&self, addr: usize) -> (GuardKind, u64) {
         self.adapters.iter().find_map(|ad| ad.st().pool.as_ref().and_then(|a| a.describe(addr))).unwrap_or((GuardKind::Srb, 0))
     }
+}
+
+/// Verifies the blocks of `r` waiting for their run and guards every stretch of completed
+/// blocks between those still out, one `mprotect` each. Returns the calls made.
+fn guard_around(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) -> u64 {
+    verify(r, shape, found);
+    let mut calls = 0;
+    let mut stretch: Option<usize> = None;
+    for i in 0..=r.slots.len() {
+        let guardable = r.slots.get(i).is_some_and(|s| s.state != State::Out);
+        match (guardable, stretch) {
+            (true, None) => stretch = Some(i),
+            (false, Some(first)) => {
+                r.span.set_cpu_access(first * r.stride, (i - first) * r.stride, false);
+                calls += 1;
+                stretch = None;
+            }
+            _ => {}
+        }
+    }
+    calls
 }
 
 /// Which part of a slot byte `within` of it is.
@@ -586,6 +633,32 @@ mod tests {
         assert_eq!(bug.params, [srb as u64 + 3, 2, 1], "{bug:?}");
         assert!(bug.message.contains(&format!("wrote a completed SRB at {:#x} (srb {id})", srb + 3)), "{}", bug.message);
         assert!(bug.message.contains("before its run was guarded"), "{}", bug.message);
+    }
+
+    #[test]
+    fn a_stop_verifies_and_guards_what_waits_for_its_run() {
+        let m = machine();
+        reads(&m, 100);
+        let (srb, id) = block_in(&m, State::Pending, false).expect("a block waiting for its run");
+        let core = Arc::clone(m.core());
+        let ad = Arc::clone(&core.adapters[0]);
+        let ext = ad.st().pool.as_ref().unwrap().shape.ext;
+        let sense = srb + PAGE_SIZE * (1 + Arena::pages(ext));
+        core.call(Some(&ad), Routine::Timer, &[], || {
+            // SAFETY: the block's sense buffer, mapped and accessible while it waits for its run.
+            unsafe { std::ptr::write_volatile(sense as *mut u8, 0x70) };
+            0u8
+        });
+        assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
+        let _ = m.stop_adapter(0);
+        let bug = m.bugcheck().expect("the write is reported when the adapter stops");
+        assert_eq!((bug.rule, bug.params), (Rule::TouchedAfterCompletion, [sense as u64, 2, 1]), "{bug:?}");
+        assert!(bug.message.contains(&format!("wrote the sense buffer of a completed SRB at {sense:#x} (srb {id})")), "{}", bug.message);
+        // Every block is guarded now: a read of the SRB faults.
+        // SAFETY: PROT_NONE since the stop: the read faults, is recorded, and completes.
+        let _ = core.call(Some(&ad), Routine::Timer, &[], || unsafe { std::ptr::read_volatile(srb as *const u8) });
+        let all = m.violations();
+        assert!(all.iter().any(|v| v.message.contains(&format!("read a completed SRB at {srb:#x} (srb {id})"))), "{all:?}");
     }
 
     #[test]

@@ -262,6 +262,23 @@ impl MachineCore {
         ];
         self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
         let devext = ad.devext.load(Ordering::Relaxed) as u64;
+        self.report_overwrites(ad, overwrites);
+        for (rule, msg) in problems {
+            let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };
+            self.violation(Some(ad.index), rule, params, msg);
+        }
+        if let Some((c, scan)) = deliver {
+            self.deliver(ad, c, scan);
+        }
+        if stor_port {
+            self.stor_completed(ad, id, status);
+        }
+        self.kick_dpc();
+    }
+
+    /// Reports the blocks whose poison a run's guard found changed (`arena.rs`): a write by the
+    /// miniport after their completion.
+    pub(crate) fn report_overwrites(&self, ad: &Adapter, overwrites: Vec<arena::Overwrite>) {
         for (addr, srb_id, kind) in overwrites {
             let what = match kind {
                 GuardKind::SrbExtension => "the SRB extension of a completed SRB",
@@ -277,17 +294,6 @@ impl MachineCore {
                 None,
             );
         }
-        for (rule, msg) in problems {
-            let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };
-            self.violation(Some(ad.index), rule, params, msg);
-        }
-        if let Some((c, scan)) = deliver {
-            self.deliver(ad, c, scan);
-        }
-        if stor_port {
-            self.stor_completed(ad, id, status);
-        }
-        self.kick_dpc();
     }
 
     pub(crate) fn read_only_diff(a: &SCSI_REQUEST_BLOCK, b: &SCSI_REQUEST_BLOCK, lun_writable: bool) -> Vec<&'static str> {

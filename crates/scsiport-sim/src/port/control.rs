@@ -82,6 +82,10 @@ impl MachineCore {
             let mut st = ad.st();
             st.phase = Phase::Stopped;
             st.timer = None;
+            // The memory monitor guards what waits for its run (arena.rs).
+            let overwrites = st.pool.as_mut().map(|a| a.flush(self.verifier.enabled && self.verifier.memory_monitor)).unwrap_or_default();
+            drop(st);
+            self.report_overwrites(ad, overwrites);
             return Ok(());
         }
     }
