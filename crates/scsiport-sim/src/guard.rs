@@ -57,6 +57,9 @@ pub(crate) enum GuardKind {
     /// where the run's pages are guarded; the port names the SRB and the part from the address.
     /// A fault makes only its own page accessible again, not the whole run.
     SrbRun = 7,
+    /// A device extension the port has released (a PnP stop/start gave the miniport a new one),
+    /// kept guarded by the full quarantine.
+    ReleasedExtension = 8,
 }
 
 impl GuardKind {
@@ -69,6 +72,7 @@ impl GuardKind {
             5 => Some(Self::MmioDirect),
             6 => Some(Self::SenseBuffer),
             7 => Some(Self::SrbRun),
+            8 => Some(Self::ReleasedExtension),
             _ => None,
         }
     }

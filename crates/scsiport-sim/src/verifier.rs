@@ -78,6 +78,10 @@ rules! {
     /// 0xD1: an SRB or its SRB extension was touched after completion.
     TouchedAfterCompletion = 0xD1, true, 10, "DT:scsi-verification",
         "the miniport must not touch an SRB or its SrbExtension after completing it";
+    /// 0xD1: a device extension touched after the port released it (a PnP stop/start gave the
+    /// miniport a new one); seen by the full quarantine, which keeps released ones guarded.
+    ReleasedExtensionTouched = 0xD1, true, 10, "DDI:ns-srb-_hw_initialization_data",
+        "the miniport (and whatever runs on its behalf) must not touch a device extension after the port released it";
     /// 0xD1: `Srb->DataBuffer` dereferenced although `MapBuffers` is FALSE.
     DataBufferNotMapped = 0xD1, true, 14, "DDI:ns-srb-_scsi_request_block",
         "Srb->DataBuffer may be dereferenced only when MapBuffers is TRUE";

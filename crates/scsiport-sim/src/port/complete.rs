@@ -394,6 +394,50 @@ mod tests {
     }
 
     #[test]
+    fn the_full_quarantine_keeps_a_released_device_extension_guarded() {
+        let (m, _dma) = machine(true);
+        let core = Arc::clone(m.core());
+        let ad = Arc::clone(&core.adapters[0]);
+        let old = ad.devext.load(Ordering::Relaxed);
+        m.pnp_stop_start(0).unwrap();
+        assert_ne!(ad.devext.load(Ordering::Relaxed), old, "a fresh device extension");
+        // The restarted disk answers the first with UNIT ATTENTION; the second reads.
+        let _ = m.execute(Request::read10(0, 1, 1, 512));
+        assert!(m.execute(Request::read10(0, 1, 1, 512)).unwrap().is_success());
+        // Something on another thread (a stale DPC, a timer of the emulator's own) writes into
+        // the released one: it faults, is recorded, and the write lands in the kept block.
+        std::thread::spawn(move || {
+            // SAFETY: the released extension's mapping, PROT_NONE: the write faults, the monitor
+            // records it and makes the page writable, and the write completes there.
+            unsafe { std::ptr::write_volatile((old + 8) as *mut u64, 0x1234) };
+        })
+        .join()
+        .unwrap();
+        // Reported after the next miniport routine returns, naming none (another thread).
+        let _ = m.execute(Request::read10(0, 2, 1, 512));
+        let bug = m.bugcheck().expect("a bug check");
+        assert_eq!((bug.rule, bug.code, bug.params), (Rule::ReleasedExtensionTouched, 0xD1, [old as u64 + 8, 2, 1]), "{bug:?}");
+        assert!(bug.message.contains("wrote a device extension the port released"), "{}", bug.message);
+        assert_eq!(bug.routine, None, "{bug:?}");
+    }
+
+    #[test]
+    fn a_miniport_routine_writing_its_released_device_extension_is_named() {
+        let (m, _dma) = machine(true);
+        let core = Arc::clone(m.core());
+        let ad = Arc::clone(&core.adapters[0]);
+        let old = ad.devext.load(Ordering::Relaxed);
+        m.pnp_stop_start(0).unwrap();
+        core.call(Some(&ad), Routine::Timer, &[], || {
+            // SAFETY: as above, from a miniport routine.
+            unsafe { std::ptr::write_volatile(old as *mut u8, 1) };
+            0u8
+        });
+        let bug = m.bugcheck().expect("a bug check");
+        assert_eq!((bug.rule, bug.routine), (Rule::ReleasedExtensionTouched, Some("HwScsiTimer")), "{bug:?}");
+    }
+
+    #[test]
     fn without_it_only_the_last_48_are_kept_and_the_rest_are_reused() {
         let (m, dma) = machine(false);
         let ad = Arc::clone(&m.core().adapters[0]);

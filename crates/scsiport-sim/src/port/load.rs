@@ -189,7 +189,9 @@ impl MachineCore {
     pub(crate) fn find_adapter(self: &Arc<Self>, ad: &Arc<Adapter>, hw: HwInit) -> Result<(), Error> {
         let data = hw.0;
         let find = data.HwFindAdapter.ok_or_else(|| Error::Load("no HwFindAdapter".into()))?;
-        let devext = ExtBlock::zeroed(data.DeviceExtensionSize as usize);
+        // The full quarantine keeps a released device extension guarded (`ExtBlock::bury`).
+        let full = self.full_quarantine();
+        let devext = if full { ExtBlock::mapped(data.DeviceExtensionSize as usize) } else { ExtBlock::zeroed(data.DeviceExtensionSize as usize) };
         let devext_ptr = devext.ptr();
         let arg_c = self.argument_string(ad);
         let arg_ptr = arg_c.as_ref().map_or(std::ptr::null_mut(), |c| c.as_ptr().cast_mut());
@@ -203,7 +205,12 @@ impl MachineCore {
             st.uncached_calls = 0;
             st.uncached_snapshot = None;
             st.find_cfg = cfg_ptr as usize;
-            st.devext = Some(devext);
+            if let Some(old) = st.devext.replace(devext).and_then(|old| old.bury(self.owner)) {
+                st.released_devexts.push_back(old);
+                if st.released_devexts.len() > RELEASED_DEVEXTS {
+                    st.released_devexts.pop_front();
+                }
+            }
             st.arg_string = arg_c;
             st.config = None;
         }

@@ -67,6 +67,9 @@ pub(crate) const POISON: u8 = 0xDB;
 const CANARY: u8 = 0xA7;
 /// Completed SRBs kept guarded per adapter before their memory is reused.
 const QUARANTINE: usize = 48;
+/// Released device extensions the full quarantine keeps guarded per adapter; past it the oldest
+/// is unmapped.
+const RELEASED_DEVEXTS: usize = 64;
 
 /// The port driver a machine emulates: which `HW_INITIALIZATION_DATA` and
 /// `PORT_CONFIGURATION_INFORMATION` it reads, which routines it calls under which lock, and
@@ -479,15 +482,63 @@ unsafe impl Send for HwInit {}
 // SAFETY: as above.
 unsafe impl Sync for HwInit {}
 
-/// A heap block with a stable address the miniport owns (device and LU extensions).
-pub(crate) struct ExtBlock(Box<[u128]>);
+/// A block with a stable address the miniport owns (device and LU extensions): from the heap,
+/// or, for a device extension in the full quarantine, a mapping of its own ([`Self::mapped`]),
+/// which the port guards and keeps when it releases it ([`Self::bury`]).
+pub(crate) struct ExtBlock(ExtMem);
+
+enum ExtMem {
+    Heap(Box<[u128]>),
+    Mapped { base: usize, len: usize, guard: Option<GuardHandle> },
+}
 
 impl ExtBlock {
     fn zeroed(bytes: usize) -> Self {
-        Self(vec![0u128; bytes.div_ceil(16).max(1)].into_boxed_slice())
+        Self(ExtMem::Heap(vec![0u128; bytes.div_ceil(16).max(1)].into_boxed_slice()))
     }
+
+    /// `bytes` zeroed bytes on pages of their own; from the heap when no mapping can be had.
+    fn mapped(bytes: usize) -> Self {
+        let len = bytes.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE;
+        // SAFETY: a fresh private anonymous mapping (zero-filled); no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Self::zeroed(bytes);
+        }
+        Self(ExtMem::Mapped { base: p as usize, len, guard: None })
+    }
+
     pub(crate) fn ptr(&self) -> PVOID {
-        self.0.as_ptr().cast_mut().cast()
+        match &self.0 {
+            ExtMem::Heap(b) => b.as_ptr().cast_mut().cast(),
+            ExtMem::Mapped { base, .. } => *base as PVOID,
+        }
+    }
+
+    /// The port releases the block: a mapped one is guarded (`PROT_NONE`) and registered, so that
+    /// a late access by the miniport, or by anything else, faults and is reported instead of
+    /// landing in memory someone else owns; the caller keeps it. `None`: a heap block, which goes.
+    fn bury(mut self, owner: u64) -> Option<Self> {
+        let ExtMem::Mapped { base, len, guard } = &mut self.0 else { return None };
+        *guard = guard::register(owner, *base, *len, GuardKind::ReleasedExtension, 0);
+        if guard.is_some() {
+            // SAFETY: the block's own mapping; the miniport was given a new extension.
+            unsafe { libc::mprotect(*base as *mut libc::c_void, *len, libc::PROT_NONE) };
+        }
+        Some(self)
+    }
+}
+
+impl Drop for ExtBlock {
+    fn drop(&mut self) {
+        if let ExtMem::Mapped { base, len, guard } = &mut self.0 {
+            // Unregistered before the memory goes, so that no fault can hit an unwatched page.
+            guard.take();
+            // SAFETY: the mapping `mapped` created with this length; nothing uses it any more.
+            unsafe { libc::munmap(*base as *mut libc::c_void, *len) };
+        }
     }
 }
 
@@ -695,6 +746,8 @@ pub(crate) struct AdapterSt {
     pub(crate) phase: Phase,
     hw: Option<HwInit>,
     devext: Option<ExtBlock>,
+    /// Device extensions released by a PnP stop/start, kept guarded (the full quarantine).
+    released_devexts: VecDeque<ExtBlock>,
     config: Option<ConfigBox>,
     arg_string: Option<CString>,
     pub(crate) caps: Caps,
@@ -753,6 +806,7 @@ impl AdapterSt {
             phase: Phase::Idle,
             hw: None,
             devext: None,
+            released_devexts: VecDeque::new(),
             config: None,
             arg_string: None,
             caps: Caps::default(),
@@ -1389,6 +1443,7 @@ impl MachineCore {
                 (f.kind, f.tag) = self.run_fault(f.addr);
             }
             let (rule, what) = match f.kind {
+                GuardKind::ReleasedExtension => (Rule::ReleasedExtensionTouched, "a device extension the port released (PnP stop/start)"),
                 GuardKind::Srb | GuardKind::SrbRun => (Rule::TouchedAfterCompletion, "a completed SRB"),
                 GuardKind::SrbExtension => (Rule::TouchedAfterCompletion, "the SRB extension of a completed SRB"),
                 GuardKind::SenseBuffer => (Rule::TouchedAfterCompletion, "the sense buffer of a completed SRB"),
