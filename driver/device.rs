@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
 use crate::cdb::{self, Direction};
 use crate::hw;
 use crate::layout::{self, Layout, SENSE_BYTES, SG_ELEMENTS, SG_LIST_BYTES};
-use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SrbStatus};
+use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SrbStatus, WordSink};
 use crate::pvscsi::{
     CONFIG_CONTROLLER_ADDRESS, CONFIG_PAGE_CONTROLLER, COMMAND_STATUS_FAILED, PAGE_SHIFT, SETUP_MSG_RING_MAX_PAGES,
     SETUP_RINGS_MAX_PAGES, cmd, cmp, flags, host, intr, msg, req, sge, state,
@@ -324,24 +324,24 @@ pub fn scatter_gather(
     Some(Data::List(count))
 }
 
-/// The descriptor words [`Device::post`] fills in from the slot.
-const CONTEXT_WORD: usize = (req::CONTEXT >> 3) as usize;
-const SENSE_ADDR_WORD: usize = (req::SENSE_ADDR >> 3) as usize;
-// Both are whole words, and a scatter-gather element is the two words `Device::map_data`
+// The context and the sense address, which come from the slot when a descriptor is posted, are
+// whole words (0 and 3), and a scatter-gather element is the two words `Device::map_data`
 // writes: the address, then the length with the flags above it.
-const _: () = assert!(req::CONTEXT.is_multiple_of(8) && req::SENSE_ADDR.is_multiple_of(8));
+const _: () = assert!(req::CONTEXT == 0 && req::SENSE_ADDR == 3 * 8);
 const _: () = assert!(sge::SIZE == 16 && sge::ADDR == 0 && sge::LENGTH == 8 && sge::FLAGS == 12);
 
-/// A request descriptor (§5.3) as the driver builds it before it goes into the ring: 128 bytes,
-/// as little-endian 64-bit words. The context and the sense buffer are the slot's, filled in
-/// when it is posted ([`Device::post`]).
+/// A request descriptor (§5.3) staged before it goes into the ring: 128 bytes, as little-endian
+/// 64-bit words. The context and the sense buffer are the slot's, filled in when it is posted
+/// ([`Device::post`]).
 ///
-/// SCSI Port builds it on the stack in `HwScsiStartIo`; Storport in the SRB extension in
-/// `HwStorBuildIo`, so that `HwStorStartIo` only copies it.
+/// Storport builds it in the SRB extension in `HwStorBuildIo`, with no lock, so that
+/// `HwStorStartIo` only copies it. SCSI Port has no such split and writes its descriptors
+/// straight into the ring ([`Device::issue`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct Descriptor(pub [u64; 16]);
 
+#[cfg_attr(all(target_os = "windows", not(feature = "storport")), allow(dead_code))] // Storport only
 impl Descriptor {
     /// Sets the `bytes`-byte little-endian field at `offset` to `value`. Every field of the
     /// descriptor is naturally aligned, so none straddles two words; one that would is ignored.
@@ -358,47 +358,92 @@ impl Descriptor {
 
     /// Points a descriptor built with [`Data::List`] at its scatter-gather list, once the list's
     /// place is known (Storport: the slot's list, chosen in `HwStorStartIo`).
-    #[cfg_attr(all(target_os = "windows", not(feature = "storport")), allow(dead_code))] // Storport only
     pub fn set_sg_list(&mut self, pa: u64) {
         self.set(req::DATA_ADDR, 8, pa);
     }
 
     /// The descriptor of `srb` with its data at `data` and its plan: all but the context and
-    /// the sense address. Built as its sixteen words at once (the layout is checked below), so
-    /// that nothing is zeroed first and then rewritten field by field.
+    /// the sense address, which are the slot's ([`Device::post`]).
     pub fn new(srb: &impl Request, data: Data, plan: Plan, sg_list: u64) -> Self {
-        let (data_addr, sg_flag) = match data {
-            Data::None => (0, 0),
-            Data::Direct(address) => (address, 0),
-            Data::List(_) => (sg_list, flags::WITH_SG_LIST),
-        };
-        let address = srb.address();
-        let cdb = srb.cdb();
-        // The 16 CDB bytes are two whole words (0x28, 0x30); a whole 8 bytes is one load
-        // (READ/WRITE(10) has one, (16) two), the bytes past the CDB are zero.
-        let (low, high) = cdb.split_at_checked(8).unwrap_or((cdb, &[]));
-        let cdb_len = u64::try_from(cdb.len()).unwrap_or(0) & 0xFF;
-        Self([
-            0, // context: the slot's, set when posted
-            data_addr,
-            u64::from(plan.send),
-            0, // sense buffer: the slot's, set when posted
-            u64::from(SENSE_BYTES) | (u64::from(sg_flag | plan.direction) << 32),
-            le_word(low),
-            le_word(high),
-            // CDB length at 0x38; a single-level LUN in byte 1 of the SAM LUN at 0x39 (§5.3).
-            cdb_len | (u64::from(address.lun) << 16),
-            // Tag message at 0x41, bus 0 at 0x42, target at 0x43; no vCPU hint.
-            (u64::from(srb.tag_message()) << 8) | (u64::from(address.target_id) << 24),
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ])
+        let mut desc = Self::default();
+        write_descriptor(&mut desc, srb, data, plan, sg_list, 0, 0);
+        desc
     }
+
+    /// Writes this descriptor into `out` with `context` and `sense` (words 0 and 3) filled in.
+    fn copy_into(&self, out: &mut impl WordSink<16>, context: u64, sense: u64) {
+        let [_, w1, w2, _, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15] = self.0;
+        out.put::<0>(context);
+        out.put::<1>(w1);
+        out.put::<2>(w2);
+        out.put::<3>(sense);
+        out.put::<4>(w4);
+        out.put::<5>(w5);
+        out.put::<6>(w6);
+        out.put::<7>(w7);
+        out.put::<8>(w8);
+        out.put::<9>(w9);
+        out.put::<10>(w10);
+        out.put::<11>(w11);
+        out.put::<12>(w12);
+        out.put::<13>(w13);
+        out.put::<14>(w14);
+        out.put::<15>(w15);
+    }
+}
+
+impl WordSink<16> for Descriptor {
+    fn put<const I: usize>(&mut self, value: u64) {
+        if let Some(word) = self.0.get_mut(I) {
+            *word = value;
+        }
+    }
+}
+
+/// Writes the request descriptor (§5.3) of `srb`, with its data at `data`, its plan, and the
+/// slot's `context` and `sense` buffer, into `out`: all sixteen words, in order, each computed
+/// as it is stored (the layout is checked below), so that nothing is zeroed first and then
+/// rewritten field by field. SCSI Port writes it straight into the ring slot
+/// ([`Device::issue`]); Storport into its staging copy ([`Descriptor::new`]). Inlined into each,
+/// so that every word is stored where it is computed, with no staging copy in between.
+#[allow(clippy::inline_always)] // measured: see the commit that made it so
+#[inline(always)]
+fn write_descriptor(
+    out: &mut impl WordSink<16>,
+    srb: &impl Request,
+    data: Data,
+    plan: Plan,
+    sg_list: u64,
+    context: u64,
+    sense: u64,
+) {
+    let (data_addr, sg_flag) = match data {
+        Data::None => (0, 0),
+        Data::Direct(address) => (address, 0),
+        Data::List(_) => (sg_list, flags::WITH_SG_LIST),
+    };
+    let address = srb.address();
+    // The 16 CDB bytes are two whole words (0x28, 0x30), the bytes past the CDB zero.
+    let [cdb_low, cdb_high] = srb.cdb_words();
+    let cdb_len = u64::try_from(srb.cdb().len()).unwrap_or(0) & 0xFF;
+    out.put::<0>(context);
+    out.put::<1>(data_addr);
+    out.put::<2>(u64::from(plan.send));
+    out.put::<3>(sense);
+    out.put::<4>(u64::from(SENSE_BYTES) | (u64::from(sg_flag | plan.direction) << 32));
+    out.put::<5>(cdb_low);
+    out.put::<6>(cdb_high);
+    // CDB length at 0x38; a single-level LUN in byte 1 of the SAM LUN at 0x39 (§5.3).
+    out.put::<7>(cdb_len | (u64::from(address.lun) << 16));
+    // Tag message at 0x41, bus 0 at 0x42, target at 0x43; no vCPU hint.
+    out.put::<8>((u64::from(srb.tag_message()) << 8) | (u64::from(address.target_id) << 24));
+    out.put::<9>(0);
+    out.put::<10>(0);
+    out.put::<11>(0);
+    out.put::<12>(0);
+    out.put::<13>(0);
+    out.put::<14>(0);
+    out.put::<15>(0);
 }
 
 // The words `Descriptor::new` builds, field by field (§5.3): data address and length, sense
@@ -713,7 +758,22 @@ impl<P: Port> Device<P> {
 
     /// Puts `desc` into the next request descriptor with `slot`'s context and sense buffer, and
     /// publishes it (§5.2, §5.3). Returns whether the request was posted.
+    #[cfg_attr(all(target_os = "windows", not(feature = "storport")), allow(dead_code))] // Storport only
     pub fn post(&mut self, slot: usize, desc: &Descriptor) -> Option<()> {
+        self.publish(slot, |out, context, sense| desc.copy_into(out, context, sense))
+    }
+
+    /// Writes the next request descriptor in place with `write(slot, context, sense address)`,
+    /// and publishes it (§5.2, §5.3). Returns whether the request was posted. Inlined, so that
+    /// `write` is.
+    #[allow(clippy::inline_always)] // measured: see the commit that made it so
+    #[inline(always)]
+    fn publish(
+        &mut self,
+        slot: usize,
+        write: impl FnOnce(&mut <P::Memory as SharedMemory>::Words<16>, u64, u64),
+    ) -> Option<()> {
+        const _: () = assert!(req::SIZE == 16 * 8);
         let layout = self.layout();
         let mem = self.mem.as_ref()?;
         let index = self.req_prod & layout.req_entries().wrapping_sub(1);
@@ -721,13 +781,11 @@ impl<P: Port> Device<P> {
         let sense = layout.sense.checked_add(u32::try_from(slot).ok()?.checked_mul(SENSE_BYTES)?)?;
         let context = encode_context(slot, self.slots.get(slot)?.generation);
         let sense = mem.pa_at(sense)?;
-        // The whole descriptor, in one bounds-checked run of 16 volatile stores.
-        let words = desc.0.iter().enumerate().map(|(i, word)| match i {
-            CONTEXT_WORD => context,
-            SENSE_ADDR_WORD => sense,
-            _ => *word,
-        });
-        mem.write_u64s(at, words)?;
+        // The ring slot, checked once; its 16 words are stored straight into it as they are
+        // computed, with volatile stores, which the compiler keeps in program order and never
+        // merges, drops or moves across one another.
+        let mut out = mem.words::<16>(at)?;
+        write(&mut out, context, sense);
         // The descriptor must be visible before the producer index that publishes it: a release
         // fence, which on x86-64 emits no instruction (stores are not reordered with older
         // stores) and keeps the compiler from sinking the descriptor's stores below the index.
@@ -745,11 +803,17 @@ impl<P: Port> Device<P> {
         Some(())
     }
 
-    /// Posts a checked request in `slot` and rings the doorbell: the device has it. On a layout
-    /// fault the slot is freed and the request comes back.
+    /// Posts a checked request in `slot`, its descriptor written straight into the ring
+    /// ([`write_descriptor`]) with its data at `data` (`sg_list`: the list's bus address, for
+    /// [`Data::List`]), and rings the doorbell: the device has it. On a layout fault the slot is
+    /// freed and the request comes back.
     #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
-    pub fn issue(&mut self, slot: usize, srb: P::Srb, desc: &Descriptor, checked: Checked) -> Result<(), P::Srb> {
-        if self.post(slot, desc).is_none() {
+    pub fn issue(&mut self, slot: usize, srb: P::Srb, data: Data, sg_list: u64, checked: Checked) -> Result<(), P::Srb> {
+        let plan = checked.plan;
+        let posted = self.publish(slot, |out, context, sense| {
+            write_descriptor(out, &srb, data, plan, sg_list, context, sense);
+        });
+        if posted.is_none() {
             self.layout_fault();
             self.release_slot(slot);
             return Err(srb);
@@ -1023,14 +1087,6 @@ fn learn_from(blocks: &BlockSizes, srb: &mut impl Request) {
     }
 }
 
-/// Up to 8 bytes as a little-endian word, the missing high bytes zero.
-fn le_word(bytes: &[u8]) -> u64 {
-    match bytes.first_chunk::<8>() {
-        Some(word) => u64::from_le_bytes(*word),
-        None => bytes.iter().rev().fold(0, |word, byte| (word << 8) | u64::from(*byte)),
-    }
-}
-
 fn lo(value: u64) -> u32 {
     #[allow(clippy::cast_possible_truncation)] // the low word, deliberately
     let low = value as u32;
@@ -1142,14 +1198,6 @@ mod tests {
     }
 
     #[test]
-    fn cdb_words() {
-        assert_eq!(le_word(&[]), 0);
-        assert_eq!(le_word(&[0x28, 1]), 0x0128);
-        assert_eq!(le_word(&[1, 2, 3, 4, 5, 6, 7, 8]), 0x0807_0605_0403_0201);
-        assert_eq!(le_word(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 0x0807_0605_0403_0201, "the first 8 only");
-    }
-
-    #[test]
     fn slot_mask() {
         assert_eq!(low_bits(8), 0xFF);
         assert_eq!(low_bits(64), u64::MAX);
@@ -1202,6 +1250,11 @@ mod tests {
         }
         fn cdb_length(&self) -> u8 {
             u8::try_from(self.cdb.len()).unwrap()
+        }
+        fn cdb_words(&self) -> [u64; 2] {
+            let mut bytes = [0u8; 16];
+            bytes[..self.cdb.len()].copy_from_slice(&self.cdb);
+            [u64::from_le_bytes(bytes[..8].try_into().unwrap()), u64::from_le_bytes(bytes[8..].try_into().unwrap())]
         }
         fn data_direction(&self) -> DataDirection {
             DataDirection::In

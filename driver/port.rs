@@ -23,9 +23,22 @@ pub trait Registers {
     fn write_u32<const OFFSET: u32>(&self, value: u32);
 }
 
+/// Where a structure of `N` words is written, one word at a time, each named by a constant: a run
+/// of shared memory checked once ([`SharedMemory::words`]), so that a request descriptor is
+/// written straight into its ring slot, or a staging copy in ordinary memory (Storport's, built
+/// in `HwStorBuildIo`).
+pub trait WordSink<const N: usize> {
+    /// Sets word `I`.
+    fn put<const I: usize>(&mut self, value: u64);
+}
+
 /// Memory shared with the device (the uncached extension, or a window into it): volatile,
 /// bounds-checked, little-endian accesses that return `None` outside the buffer.
 pub trait SharedMemory: Copy {
+    /// A checked run of `N` words ([`Self::words`]).
+    type Words<const N: usize>: WordSink<N>;
+    /// The `N` words at `offset` (8-byte aligned), checked once for all of them.
+    fn words<const N: usize>(&self, offset: u32) -> Option<Self::Words<N>>;
     /// Bus address of byte 0.
     fn pa(&self) -> u64;
     /// Bus address of byte `offset`.
@@ -148,6 +161,8 @@ pub trait Request {
     fn cdb(&self) -> &[u8];
     /// `CdbLength` as the class driver set it.
     fn cdb_length(&self) -> u8;
+    /// The CDB's 16 bytes as two little-endian words, the bytes past its length zero.
+    fn cdb_words(&self) -> [u64; 2];
     /// The direction `SrbFlags` give.
     fn data_direction(&self) -> DataDirection;
     /// `DataTransferLength`.
@@ -195,7 +210,19 @@ pub trait Notify<P: Port> {
 macro_rules! forward_wrapper {
     (memory: $mem:ty, srb: $srb:ty, wrapper: $w:ident) => {
 
+        impl<const N: usize> $crate::port::WordSink<N> for $w::Words<N> {
+            #[inline]
+            fn put<const I: usize>(&mut self, value: u64) {
+                self.write::<I>(value);
+            }
+        }
+
         impl $crate::port::SharedMemory for $mem {
+            type Words<const N: usize> = $w::Words<N>;
+            #[inline]
+            fn words<const N: usize>(&self, offset: u32) -> Option<Self::Words<N>> {
+                <$mem>::words(self, offset)
+            }
             #[inline]
             fn pa(&self) -> u64 {
                 <$mem>::pa(self)
@@ -260,6 +287,10 @@ macro_rules! forward_wrapper {
             #[inline]
             fn cdb_length(&self) -> u8 {
                 <$srb>::cdb_length(self)
+            }
+            #[inline]
+            fn cdb_words(&self) -> [u64; 2] {
+                <$srb>::cdb_words(self)
             }
             #[inline]
             fn data_direction(&self) -> $crate::port::DataDirection {

@@ -21,7 +21,7 @@ use scsiport::{
     LuAddress, Miniport, Notify as _, Port as _, ResetBusCtx, Srb, SrbFunction, StartIoCtx, Zeroable,
 };
 
-use crate::device::{self, BlockSizes, DEFAULT_TARGETS, Descriptor, Device, INITIATOR_ID, Interrupts, debug_print};
+use crate::device::{self, BlockSizes, DEFAULT_TARGETS, Device, INITIATOR_ID, Interrupts, debug_print};
 use crate::hw;
 use crate::layout;
 use crate::port::{self, SrbStatus};
@@ -120,8 +120,7 @@ impl Adapter {
             self.dev.release_slot(slot);
             return reject(ctx, srb, SrbStatus::InvalidRequest);
         };
-        let desc = Descriptor::new(&srb, data, checked.plan, list);
-        if let Err(srb) = self.dev.issue(slot, srb, &desc, checked) {
+        if let Err(srb) = self.dev.issue(slot, srb, data, list, checked) {
             return reject(ctx, srb, SrbStatus::Error);
         }
         // A tagged request leaves the LU open for more; an untagged one must not

@@ -44,7 +44,7 @@ mod srb;
 pub use srb::{DataDirection, LuAddress, QueueAction, Srb, SrbFunction, SrbId, SrbStatus};
 
 mod hw;
-pub use hw::{CommonBuffer, MemoryWindow, PhysicalAddress, Registers, Space};
+pub use hw::{CommonBuffer, MemoryWindow, PhysicalAddress, Registers, Space, Words};
 
 mod config;
 pub use config::{AccessRange, ConfigInfo};

@@ -167,6 +167,28 @@ unsafe impl Send for CommonBuffer {}
 // SAFETY: `Option<CommonBuffer>` is `None` exactly when `va` is null (the `NonNull` niche).
 unsafe impl Zeroable for Option<CommonBuffer> {}
 
+/// `N` consecutive `u64`s of a [`CommonBuffer`], made by [`CommonBuffer::words`], which checked
+/// that all of them lie inside the buffer and are aligned: each [`Words::write`] names its word
+/// as a constant, checked against `N` when it is compiled, so a write is the store alone.
+///
+/// Valid for as long as the buffer it came from (the adapter's life), like the buffer's handle.
+#[derive(Clone, Copy, Debug)]
+pub struct Words<const N: usize> {
+    /// Invariant: `first..first + N` are aligned `u64`s inside a common buffer.
+    first: NonNull<u64>,
+}
+
+impl<const N: usize> Words<N> {
+    /// Volatile write of word `I` (little-endian).
+    #[inline]
+    pub fn write<const I: usize>(&self, value: u64) {
+        const { assert!(I < N, "word outside the checked run") };
+        // SAFETY: `I < N` (asserted at compile time) and the `N` words are in bounds and aligned
+        // (the type's invariant); the memory is only accessed volatilely.
+        unsafe { self.first.as_ptr().wrapping_add(I).write_volatile(value.to_le()) };
+    }
+}
+
 macro_rules! volatile_accessors {
     ($($read:ident, $write:ident, $ty:ty;)*) => {$(
         #[doc = concat!("Volatile read of a little-endian `", stringify!($ty), "` at `offset` (naturally aligned).")]
@@ -275,6 +297,21 @@ impl CommonBuffer {
             unsafe { first.wrapping_add(i).write_volatile(word.to_le()) };
         }
         Some(())
+    }
+
+    /// The `N` consecutive little-endian `u64`s at `offset` (8-byte aligned) as [`Words`], checked
+    /// once here, so that a structure the device reads whole (a 128-byte request descriptor is 16
+    /// words) is written in place, word by word as it is computed, with no copy from a staging
+    /// buffer and no further check per word.
+    #[must_use]
+    #[inline]
+    pub fn words<const N: usize>(&self, offset: u32) -> Option<Words<N>> {
+        #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+        let first = self.checked(offset, N.checked_mul(core::mem::size_of::<u64>())?)?.cast::<u64>();
+        if !first.is_aligned() {
+            return None;
+        }
+        Some(Words { first: NonNull::new(first)? })
     }
 
     /// Volatile reads of `N` consecutive little-endian `u64`s at `offset` (8-byte aligned): one

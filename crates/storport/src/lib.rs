@@ -58,7 +58,7 @@ pub use srb::{
 };
 
 mod hw;
-pub use hw::{CommonBuffer, PhysicalAddress, Registers, Space};
+pub use hw::{CommonBuffer, PhysicalAddress, Registers, Space, Words};
 
 mod config;
 pub use config::{AccessRange, ConfigInfo};

@@ -271,6 +271,20 @@ impl<M: Miniport> Srb<M> {
         srb.Cdb.get(..len).unwrap_or(&[])
     }
 
+    /// The CDB as the two little-endian words of the SRB's 16 `Cdb` bytes, the bytes past
+    /// `CdbLength` (clamped to 16) zero: [`Self::cdb`] laid out for a device whose descriptor holds
+    /// a 16-byte CDB field (PVSCSI's), in two loads instead of a byte at a time.
+    #[must_use]
+    #[inline]
+    pub fn cdb_words(&self) -> [u64; 2] {
+        let srb = self.get();
+        let bits = u32::from(srb.CdbLength.min(16)) << 3;
+        let mask = |bits: u32| if bits >= 64 { u64::MAX } else { (1u64 << bits).wrapping_sub(1) };
+        let low = srb.Cdb.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
+        let high = srb.Cdb.last_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
+        [low & mask(bits), high & mask(bits.saturating_sub(64))]
+    }
+
     /// `CdbLength` as the class driver set it (may exceed 16 for a malformed request).
     #[must_use]
     pub fn cdb_length(&self) -> u8 {

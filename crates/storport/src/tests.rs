@@ -362,6 +362,24 @@ fn srb_views() {
     assert_eq!(srb.cdb().len(), 16, "a CdbLength past the array is clamped");
     drop_handle(srb);
 
+    // The CDB as two words: the bytes past CdbLength read as zero, whatever the SRB holds there.
+    raw.Cdb = core::array::from_fn(|i| u8::try_from(i).unwrap() + 1);
+    for (length, low, high) in [
+        (0u8, 0u64, 0u64),
+        (6, 0x0605_0403_0201, 0),
+        (8, 0x0807_0605_0403_0201, 0),
+        (10, 0x0807_0605_0403_0201, 0x0A09),
+        (16, 0x0807_0605_0403_0201, 0x100F_0E0D_0C0B_0A09),
+        (200, 0x0807_0605_0403_0201, 0x100F_0E0D_0C0B_0A09),
+    ] {
+        raw.CdbLength = length;
+        let srb = handle::<Test>(&mut raw);
+        assert_eq!(srb.cdb_words(), [low, high], "CdbLength {length}");
+        let bytes: Vec<u8> = srb.cdb_words().iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(&bytes[..srb.cdb().len()], srb.cdb(), "the same bytes as cdb()");
+        drop_handle(srb);
+    }
+
     for (function, expected) in [
         (sys::SRB_FUNCTION_RESET_LOGICAL_UNIT, SrbFunction::ResetLogicalUnit),
         (sys::SRB_FUNCTION_RESET_DEVICE, SrbFunction::ResetDevice),
@@ -562,6 +580,14 @@ fn common_buffer_is_bounds_checked() {
     assert_eq!(buffer.read_u64s::<1>(4), None, "misaligned");
     assert_eq!(buffer.read_u64s::<3>(496), None);
     assert_eq!(buffer.read_u64s::<0>(512), Some([]));
+    // A run checked once, written in place word by word.
+    let words = buffer.words::<2>(496).unwrap();
+    words.write::<1>(9);
+    words.write::<0>(8);
+    assert_eq!(buffer.read_u64s::<2>(496), Some([8, 9]));
+    assert!(buffer.words::<2>(504).is_none(), "the second word is past the end");
+    assert!(buffer.words::<1>(4).is_none(), "misaligned");
+    assert!(buffer.words::<1>(u32::MAX).is_none());
     assert_eq!(buffer.zero(0, 512), Some(()));
     assert!(backing.iter().all(|w| *w == 0));
 }
