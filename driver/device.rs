@@ -166,6 +166,7 @@ fn plausible_block_size(bytes: u64) -> bool {
 ///
 /// The refusal is `SRB_STATUS_INVALID_REQUEST`, "the request contains invalid parameters"
 /// (`DDI:ns-srb-_scsi_request_block`).
+#[inline]
 pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
     match plan_read_write(srb_direction, cdb, length, block_size) {
         Some(plan) => Ok(plan),
@@ -174,6 +175,7 @@ pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u
 }
 
 /// [`plan`] for any CDB.
+#[inline(never)]
 fn plan_any(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
     if length > layout::MAX_TRANSFER || cdb::is_write_same_without_data(cdb) {
         return Err(SrbStatus::InvalidRequest);
@@ -215,6 +217,7 @@ fn plan_any(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u
 /// without [`cdb::transfer`]'s general decoding. It is the plan [`plan`] makes for them (the
 /// device moves `blocks × block size` bytes the CDB's way, `scsi_req_xfer`, §6.3); any other
 /// request, or one [`plan`] would refuse, is `None` and left to [`plan`]'s general rules.
+#[inline]
 fn plan_read_write(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Option<Plan> {
     let (blocks, write) = match cdb.first()? {
         // READ(10), WRITE(10): transfer length in bytes 7-8.

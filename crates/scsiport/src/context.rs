@@ -98,6 +98,7 @@ pub struct PhysicalSegments<'s, M> {
 impl<M: Miniport> Iterator for PhysicalSegments<'_, M> {
     type Item = Result<PhysicalSegment, ()>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.offset >= self.total {
             return None;
