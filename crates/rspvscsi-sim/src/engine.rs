@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use scsiport_sim::{Completion, Error, Request, Schedule, Ticket};
+use scsiport_sim::{Completion, Error, PortBuffer, Request, Schedule, Ticket};
 use scsiport_sys as sys;
 
 use crate::extents::Extents;
@@ -326,9 +326,9 @@ pub struct Engine<'a> {
     deterministic: bool,
     /// A bus reset is to be submitted after the next completions.
     reset_due: bool,
-    /// Data buffers of completed requests, for the next reads (see `request`), so that none is
-    /// allocated and zeroed per request.
-    spare: Vec<Vec<u8>>,
+    /// Data buffers of completed reads, for the next reads (see `request`), so that none is
+    /// allocated per request.
+    spare: Vec<PortBuffer>,
     /// Requests in `outstanding` that are I/O (not bus resets), kept instead of counted.
     in_flight: usize,
 }
@@ -514,27 +514,39 @@ impl<'a> Engine<'a> {
                 _ => Expect::Nothing,
             }
         };
-        let req = self.request(&op);
+        let req = self.request(&op)?;
         let ticket = self.rig.machine.submit(req)?;
         self.outstanding.push(Outstanding { ticket, op: Some(op), expect, ua_retries: 0, reissues: 0 });
         self.in_flight += 1;
         Ok(())
     }
 
-    /// The request for `op`: a write carries its seed's pattern; a read a buffer of its length,
-    /// a spare one when there is one (`complete` checks only a read that transferred every
-    /// byte, all of which the port copied into the buffer).
-    fn request(&mut self, op: &Op) -> Request {
-        let disk = &self.rig.disks[op.disk];
-        let req = if op.write {
-            rig::rw_request(disk.target, op.lba, op.blocks, Some(pattern::sectors(op.lba, op.blocks as usize, op.seed)))
-        } else {
-            let len = op.blocks as usize * SECTOR;
-            let mut buf = self.spare.pop().unwrap_or_default();
-            buf.resize(len, 0);
-            rig::read_request(disk.target, op.lba, op.blocks, buf)
+    /// The request for `op`: a write carries its seed's pattern; a read a [`PortBuffer`], a
+    /// spare one when there is one, which the device's DMA fills in place and `finish` checks
+    /// where it is. A read whose data is checked gets a zeroed buffer, so that sectors the
+    /// device did not write read as zeros, not as an earlier read's data (`complete` checks only
+    /// a read that reported every byte transferred).
+    fn request(&mut self, op: &Op) -> Result<Request, Error> {
+        let target = self.rig.disks[op.disk].target;
+        let offset = usize::from(self.spec.buffer_offset);
+        if op.write {
+            let req = rig::rw_request(target, op.lba, op.blocks, Some(pattern::sectors(op.lba, op.blocks as usize, op.seed)));
+            return Ok(req.with_buffer_offset(offset));
+        }
+        let len = op.blocks as usize * SECTOR;
+        let mut buf = match self.spare.pop() {
+            Some(b) if b.capacity() >= len => b,
+            _ => {
+                // Room for the largest read of the workload, so that one buffer serves them all.
+                let most = self.source.bs.unwrap_or(128).max(op.blocks) as usize * SECTOR;
+                self.rig.machine.port_buffer(0, most, offset)?
+            }
         };
-        req.with_buffer_offset(usize::from(self.spec.buffer_offset))
+        buf.set_len(len);
+        if matches!(self.spec.kind, Kind::Mixed | Kind::VerifyPattern) {
+            buf.bytes_mut().fill(0);
+        }
+        Ok(rig::read_request(target, op.lba, op.blocks, Vec::new()).with_port_buffer(buf))
     }
 
     /// Completions that are ready, at least one (runs or waits for it).
@@ -577,8 +589,10 @@ impl<'a> Engine<'a> {
     /// resubmits it under a new ticket.
     fn complete(&mut self, i: usize, c: Completion) -> Result<(), Error> {
         let done = self.finish(i, &c);
-        if self.spare.len() < self.spec.qd && !c.data.is_empty() {
-            self.spare.push(c.data);
+        if self.spare.len() < self.spec.qd
+            && let Some(b) = c.port_buffer
+        {
+            self.spare.push(b);
         }
         done
     }
@@ -610,7 +624,7 @@ impl<'a> Engine<'a> {
             false
         };
         if retry {
-            let req = self.request(&op);
+            let req = self.request(&op)?;
             self.outstanding[i].ticket = self.rig.machine.submit(req)?;
             return Ok(());
         }
@@ -648,7 +662,7 @@ impl<'a> Engine<'a> {
         }
         self.out.bytes += want;
         if !op.write {
-            self.check(op, target, &expect, &c.data);
+            self.check(op, target, &expect, c.bytes());
         }
         Ok(())
     }

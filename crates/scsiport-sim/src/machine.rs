@@ -391,6 +391,14 @@ impl Machine {
         self.core.submit(adapter, req, crate::port::Scan::No)
     }
 
+    /// A data buffer of `len` zeroed bytes in adapter `adapter`'s DMA memory, starting `offset`
+    /// bytes (modulo 4096) into a page, for [`Request::with_port_buffer`]: requests that carry
+    /// one move their data with the device's DMA alone, and the buffer can be used again.
+    pub fn port_buffer(&self, adapter: usize, len: usize, offset: usize) -> Result<crate::PortBuffer, Error> {
+        let ad = self.adapter(adapter)?;
+        crate::PortBuffer::new(Arc::clone(&ad.dma), len, offset).map_err(Error::Usage)
+    }
+
     /// Runs until the request completes and returns its completion.
     pub fn wait(&self, t: Ticket) -> Result<Completion, Error> {
         self.with_timeout(|| wait_ticket(&self.core, t, None))

@@ -1,6 +1,10 @@
 //! The upper edge: requests as a class driver would send them, and what comes back.
 
+use std::sync::Arc;
+
 use scsiport_sys as sys;
+
+use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
 
 /// Identifies a submitted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +53,9 @@ pub struct Request {
     /// buffer that starts inside a page crosses page boundaries at other places, so its
     /// scatter/gather list has partial first and last pages.
     pub buffer_offset: usize,
+    /// The data buffer in the adapter's DMA memory instead of `data` ([`Self::with_port_buffer`]):
+    /// the device moves the bytes in place, the port copies and zeroes nothing.
+    pub port_buffer: Option<PortBuffer>,
 }
 
 impl Request {
@@ -69,6 +76,7 @@ impl Request {
             extra_flags: 0,
             abort_target: None,
             buffer_offset: 0,
+            port_buffer: None,
         }
     }
 
@@ -153,6 +161,7 @@ impl Request {
             extra_flags: 0,
             abort_target: None,
             buffer_offset: 0,
+            port_buffer: None,
         }
     }
 
@@ -237,6 +246,25 @@ impl Request {
         self
     }
 
+    /// With its data in `buffer` (from [`crate::Machine::port_buffer`]) instead of `data`, which
+    /// is emptied: the transfer length is the buffer's, `buffer_offset` its offset, and the
+    /// buffer comes back in [`Completion::port_buffer`] with the bytes where the device put them.
+    /// As with a class driver's buffer on Windows, bytes the device does not write keep what the
+    /// buffer held before (a `data` buffer starts as zeros, or as the bytes sent).
+    #[must_use]
+    pub fn with_port_buffer(mut self, buffer: PortBuffer) -> Self {
+        self.data = Vec::new();
+        self.buffer_offset = buffer.offset;
+        self.port_buffer = Some(buffer);
+        self
+    }
+
+    /// Bytes of the data buffer (`DataTransferLength` as submitted).
+    #[must_use]
+    pub fn transfer_len(&self) -> usize {
+        self.port_buffer.as_ref().map_or(self.data.len(), PortBuffer::len)
+    }
+
     /// The CDB opcode (0 when there is no CDB).
     #[must_use]
     pub fn opcode(&self) -> u8 {
@@ -262,6 +290,9 @@ pub struct Completion {
     pub sense: Vec<u8>,
     /// Submission to completion, in machine time (ns).
     pub latency_ns: u64,
+    /// The request's [`PortBuffer`], if it had one, holding what the device transferred
+    /// (`data` is empty then).
+    pub port_buffer: Option<PortBuffer>,
     /// How often the port requeued it after `SRB_STATUS_BUSY`.
     pub busy_retries: u32,
     /// Whether the port timed it out (and reset the bus).
@@ -287,5 +318,104 @@ impl Completion {
     #[must_use]
     pub fn queue_frozen(&self) -> bool {
         self.srb_status & sys::SRB_STATUS_QUEUE_FROZEN != 0
+    }
+
+    /// The data buffer after the transfer: the [`PortBuffer`]'s bytes, or `data`.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        self.port_buffer.as_ref().map_or(&self.data[..], PortBuffer::bytes)
+    }
+}
+
+/// A data buffer in an adapter's DMA memory that the submitter owns between requests
+/// ([`crate::Machine::port_buffer`], [`Request::with_port_buffer`]). A request with one hands the
+/// miniport and the device these very bytes, the way a class driver's buffer is the one the
+/// HBA's DMA fills on Windows: the port neither zeroes it nor copies it to and from a `Vec`, and
+/// the completion gives it back with the data in place.
+pub struct PortBuffer {
+    /// `offset + len` bytes; the buffer is the part from `offset`.
+    pub(crate) region: DmaRegion,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    /// Where the region came from: the adapter it may be used on, and where a clone comes from.
+    pub(crate) space: Arc<dyn DmaSpace>,
+}
+
+impl PortBuffer {
+    /// `len` zeroed bytes starting `offset` (taken modulo 4096) into a page of `space`.
+    pub(crate) fn new(space: Arc<dyn DmaSpace>, len: usize, offset: usize) -> Result<Self, String> {
+        let offset = offset % PAGE_SIZE;
+        let region = space.alloc(offset + len.max(1), Layout::Scattered).map_err(|e| e.to_string())?;
+        Ok(Self { region, offset, len, space })
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most bytes it can hold ([`Self::set_len`]).
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.region.len().saturating_sub(self.offset)
+    }
+
+    /// Makes it `len` bytes long, within its capacity (one buffer serves transfers of any size
+    /// up to it); returns whether it did.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        let ok = len <= self.capacity();
+        if ok {
+            self.len = len;
+        }
+        ok
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the submitter holds the buffer, so no request uses it: the port hands it to
+        // the miniport and the device only while it is inside a request, and never guards it
+        // (the memory monitor guards a stand-in address instead).
+        unsafe { self.region.as_slice() }.get(self.offset..self.offset + self.len).unwrap_or_default()
+    }
+
+    /// The bytes, writable (data to send, or a pattern to detect bytes the device skips).
+    #[must_use]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes this the only reference.
+        unsafe { self.region.as_mut_slice() }.get_mut(self.offset..self.offset + self.len).unwrap_or_default()
+    }
+}
+
+impl Clone for PortBuffer {
+    /// A new buffer from the same DMA space with the same bytes (a failed allocation aborts, as
+    /// `Vec::clone` does).
+    fn clone(&self) -> Self {
+        let Ok(mut b) = Self::new(Arc::clone(&self.space), self.len(), self.offset) else {
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>());
+        };
+        b.bytes_mut().copy_from_slice(self.bytes());
+        b
+    }
+}
+
+impl PartialEq for PortBuffer {
+    fn eq(&self, other: &Self) -> bool {
+        self.offset == other.offset && self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for PortBuffer {}
+
+impl std::fmt::Debug for PortBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortBuffer").field("region", &self.region.id()).field("offset", &self.offset).field("len", &self.len()).finish()
     }
 }

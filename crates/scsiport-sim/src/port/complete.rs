@@ -90,9 +90,14 @@ impl MachineCore {
         if now_srb.SenseInfoBufferLength > a.snapshot.SenseInfoBufferLength {
             problems.push((Rule::ReadOnlySrbField, format!("srb {id}: SenseInfoBufferLength grew")));
         }
-        // Results for the submitter.
+        // Results for the submitter. A `PortBuffer` goes back as it is, the data in place.
         let mut data = std::mem::take(&mut a.preq.req.data);
-        if a.preq.req.direction == Direction::In
+        let mut port_buffer = a.preq.req.port_buffer.take();
+        if let Some((space, len)) = a.port_buffer.take()
+            && let Some(region) = a.block.data.take()
+        {
+            port_buffer = Some(PortBuffer { region, offset: a.preq.req.buffer_offset % PAGE_SIZE, len, space });
+        } else if a.preq.req.direction == Direction::In
             && let Some(d) = &a.block.data
         {
             {
@@ -179,6 +184,7 @@ impl MachineCore {
             preq.retries += 1;
             preq.not_before_ns = now.saturating_add(self.cfg.busy_retry_delay_ns);
             preq.req.data = data;
+            preq.req.port_buffer = port_buffer;
             st.stats.busy_retries += 1;
             let lu = preq.lu();
             st.lus.entry(lu).or_default().queue.push_front(preq);
@@ -201,7 +207,7 @@ impl MachineCore {
                 && a.preq.req.opcode() == 0x12
                 && a.preq.req.cdb.get(1).is_some_and(|b| b & 1 == 0);
             let ok = base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN;
-            let exists = if inquiry { ok && inquiry_data_found(&data) } else { ok };
+            let exists = if inquiry { ok && inquiry_data_found(port_buffer.as_ref().map_or(&data[..], PortBuffer::bytes)) } else { ok };
             if exists {
                 st.lus.entry(lu_addr).or_default().exists = true;
             } else if inquiry || matches!(a.preq.scan, Scan::Wait | Scan::Background) {
@@ -217,6 +223,7 @@ impl MachineCore {
                     scsi_status: now_srb.ScsiStatus,
                     data_transfer_length: now_srb.DataTransferLength,
                     data,
+                    port_buffer,
                     sense,
                     latency_ns: now.saturating_sub(a.preq.submitted_ns),
                     busy_retries: a.preq.retries,

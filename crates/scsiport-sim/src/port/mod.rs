@@ -34,7 +34,7 @@ use sys::{
 use crate::guard::{self, DirectHandle, GuardHandle, GuardKind};
 use crate::hba::{BarKind, Clock, Hba};
 use crate::mem::{DmaRegion, DmaSpace, Layout, PAGE_SIZE};
-use crate::request::{Completion, Direction, Request, Ticket};
+use crate::request::{Completion, Direction, PortBuffer, Request, Ticket};
 use crate::stats::Stats;
 use crate::trace::{J, Tracer};
 use crate::verifier::{BugCheck, QUARANTINE_ALL_CAP, Rule, VerifierConfig};
@@ -675,6 +675,9 @@ struct ActiveSrb {
     sg_snapshot: Option<Box<[u8]>>,
     /// Storport: where the request is between the port and the miniport.
     stage: stor::Stage,
+    /// The submitter's [`PortBuffer`] (its region is `block.data` while the request is out):
+    /// where it came from and its length, to hand it back at completion.
+    port_buffer: Option<(Arc<dyn DmaSpace>, usize)>,
 }
 
 // SAFETY: the snapshot's pointers are copies kept only for comparison, never dereferenced; the

@@ -111,7 +111,7 @@ impl MachineCore {
         &self,
         ad: &Adapter,
         st: &mut AdapterSt,
-        preq: PortReq,
+        mut preq: PortReq,
     ) -> Result<Built, String> {
         let caps = st.caps;
         let now = self.now();
@@ -125,8 +125,20 @@ impl MachineCore {
             // SAFETY: as above.
             unsafe { s.as_mut_slice().fill(0) };
         }
-        let data = if preq.req.data.is_empty() {
-            None
+        // The submitter's own buffer, as it is: nothing to zero or copy (`Request::with_port_buffer`).
+        let port_buffer = match preq.req.port_buffer.take() {
+            Some(b) if !b.is_empty() => Some(b),
+            empty => {
+                preq.req.port_buffer = empty;
+                None
+            }
+        };
+        let transfer_len = port_buffer.as_ref().map_or(preq.req.data.len(), PortBuffer::len);
+        let (data, port_buffer) = if let Some(b) = port_buffer {
+            let PortBuffer { region, len, space, .. } = b;
+            (Some(region), Some((space, len)))
+        } else if preq.req.data.is_empty() {
+            (None, None)
         } else {
             // The buffer starts `buffer_offset` bytes into its first page.
             let off = preq.req.buffer_offset % PAGE_SIZE;
@@ -155,7 +167,7 @@ impl MachineCore {
                     dst.copy_from_slice(&preq.req.data);
                 }
             }
-            Some(d)
+            (Some(d), None)
         };
         let data_off = preq.req.buffer_offset % PAGE_SIZE;
         let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, sg: None, slot };
@@ -166,7 +178,7 @@ impl MachineCore {
         };
         let sg_snapshot = match (&st.stor, &block.data) {
             (Some(_), Some(d)) => {
-                let (region, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, preq.req.data.len())?;
+                let (region, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, transfer_len)?;
                 block.sg = Some(region);
                 Some(bytes)
             }
@@ -235,7 +247,7 @@ impl MachineCore {
             CdbLength: u8::try_from(preq.req.cdb.len()).unwrap_or(16),
             SenseInfoBufferLength: if block.sense.is_some() { self.cfg.sense_len } else { 0 },
             SrbFlags: flags,
-            DataTransferLength: u32::try_from(preq.req.data.len()).unwrap_or(u32::MAX),
+            DataTransferLength: u32::try_from(transfer_len).unwrap_or(u32::MAX),
             TimeOutValue: preq.req.timeout_s,
             DataBuffer: data_va.cast(),
             SenseInfoBuffer: block.sense.as_ref().map_or(std::ptr::null_mut(), |s| s.va().cast()),
@@ -279,7 +291,7 @@ impl MachineCore {
         st.deadlines.insert((deadline, srb as usize));
         st.active.insert(
             srb as usize,
-            Box::new(ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage }),
+            Box::new(ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage, port_buffer }),
         );
         Ok((srb, id, fields))
     }

@@ -15,6 +15,12 @@ impl MachineCore {
             return Err(e);
         }
         let ad = self.adapters.get(adapter).ok_or_else(|| Error::Usage(format!("no adapter {adapter}")))?;
+        if let Some(b) = &req.port_buffer {
+            // Only the adapter's own DMA memory is within its device's reach.
+            if !std::ptr::addr_eq(Arc::as_ptr(&b.space), Arc::as_ptr(&ad.dma)) || b.offset != req.buffer_offset % PAGE_SIZE {
+                return Err(Error::Usage(format!("the PortBuffer is not from adapter {adapter}, or buffer_offset changed after with_port_buffer")));
+            }
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         self.trace(
@@ -28,7 +34,7 @@ impl MachineCore {
                 ("target", J::from(req.target)),
                 ("lun", J::from(req.lun)),
                 ("tagged", J::B(!req.untagged)),
-                ("length", J::from(req.data.len())),
+                ("length", J::from(req.transfer_len())),
             ],
         );
         let preq = PortReq { id, req, submitted_ns: now, not_before_ns: 0, retries: 0, scan };
@@ -103,6 +109,7 @@ impl MachineCore {
             scsi_status: 0,
             data_transfer_length: 0,
             data: preq.req.data,
+            port_buffer: preq.req.port_buffer,
             sense: Vec::new(),
             latency_ns: self.now().saturating_sub(preq.submitted_ns),
             busy_retries: preq.retries,

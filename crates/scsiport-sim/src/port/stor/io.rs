@@ -21,7 +21,7 @@ impl StorSt {
     /// `MaximumTransferLength`, or more pages than `NumberOfPhysicalBreaks` scatter/gather
     /// elements (the class driver splits requests to fit both).
     pub(crate) fn refuses(&self, req: &Request) -> Option<String> {
-        let len = req.data.len();
+        let len = req.transfer_len();
         if len == 0 {
             return None;
         }
