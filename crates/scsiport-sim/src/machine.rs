@@ -237,7 +237,7 @@ impl MachineBuilder {
             bugcheck: Mutex::new(None),
             halted: AtomicBool::new(false),
             driver: Mutex::new(crate::port::DriverState::default()),
-            completions: Mutex::new(BTreeMap::new()),
+            completions: Mutex::new(rustc_hash::FxHashMap::default()),
             done_cv: Signal::default(),
             next_id: AtomicU64::new(1),
             chans: Default::default(),

@@ -1070,7 +1070,9 @@ pub(crate) struct MachineCore {
     pub(crate) bugcheck: Mutex<Option<BugCheck>>,
     pub(crate) halted: AtomicBool,
     pub(crate) driver: Mutex<DriverState>,
-    pub(crate) completions: Mutex<BTreeMap<u64, Completion>>,
+    /// Completions not taken yet, by ticket. A hash map: a `Completion` is some 200 bytes, and
+    /// a B-tree's nodes move their values on every insert and remove.
+    pub(crate) completions: Mutex<rustc_hash::FxHashMap<u64, Completion>>,
     pub(crate) done_cv: Signal,
     pub(crate) next_id: AtomicU64,
     /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.

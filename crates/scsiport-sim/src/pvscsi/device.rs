@@ -3,7 +3,7 @@
 //! Everything here runs under the device lock; [`super::PvscsiDevice`] takes it, calls in, and
 //! afterwards (lock released) calls the waker and the event sink.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::disk::{self, DataBuffer, DataFault, ScsiTarget, XferDir};
@@ -75,8 +75,14 @@ struct InFlight {
 /// without a scan of them all per scheduler step.
 #[derive(Default)]
 struct InFlightSet {
-    /// By queue position.
-    queued: BTreeMap<u64, InFlight>,
+    /// By queue position: position `base + i` in slot `i`, `None` once removed (the front slot
+    /// is never `None`). Positions only grow, so a request is queued at the back and removed
+    /// in place: no request (some 200 bytes) moves, as it would in a map's nodes.
+    queued: VecDeque<Option<InFlight>>,
+    /// The position of `queued[0]`.
+    base: u64,
+    /// Requests in `queued`.
+    count: usize,
     /// (due, seq, queue position) of each live request.
     due: BTreeSet<(u64, u64, u64)>,
     next_position: u64,
@@ -90,20 +96,36 @@ impl InFlightSet {
         if !r.stuck {
             self.due.insert((r.due, r.seq, at));
         }
-        self.queued.insert(at, r);
+        if self.queued.is_empty() {
+            self.base = at;
+        }
+        self.queued.push_back(Some(r));
+        self.count += 1;
     }
 
     fn remove(&mut self, at: u64) -> Option<InFlight> {
-        let r = self.queued.remove(&at)?;
+        let i = usize::try_from(at.checked_sub(self.base)?).ok()?;
+        let r = self.queued.get_mut(i)?.take()?;
+        self.count -= 1;
+        while self.queued.front().is_some_and(Option::is_none) {
+            self.queued.pop_front();
+            self.base += 1;
+        }
         if !r.stuck {
             self.due.remove(&(r.due, r.seq, at));
         }
         Some(r)
     }
 
+    /// The requests with their queue positions, in queue order.
+    fn iter(&self) -> impl Iterator<Item = (u64, &InFlight)> {
+        let base = self.base;
+        self.queued.iter().enumerate().filter_map(move |(i, r)| Some((base + i as u64, r.as_ref()?)))
+    }
+
     /// Queue positions of the requests matching `pred`, in queue order.
     fn positions(&self, pred: impl Fn(&InFlight) -> bool) -> Vec<u64> {
-        self.queued.iter().filter(|(_, r)| pred(r)).map(|(at, _)| *at).collect()
+        self.iter().filter(|(_, r)| pred(r)).map(|(at, _)| at).collect()
     }
 
     /// Queue positions of the live requests due by `now`, in (due, seq) order.
@@ -117,7 +139,7 @@ impl InFlightSet {
     }
 
     fn len(&self) -> usize {
-        self.queued.len()
+        self.count
     }
 
     fn live(&self) -> usize {
@@ -126,6 +148,7 @@ impl InFlightSet {
 
     fn clear(&mut self) {
         self.queued.clear();
+        self.count = 0;
         self.due.clear();
     }
 }
@@ -1177,7 +1200,7 @@ impl State {
     /// submission order; a stuck one absorbs the abort without completing.
     fn abort(&mut self, context: u64) {
         self.stats.aborts += 1;
-        let Some((&at, first)) = self.in_flight.queued.iter().find(|(_, r)| r.desc.context == context) else { return };
+        let Some((at, first)) = self.in_flight.iter().find(|(_, r)| r.desc.context == context) else { return };
         if first.stuck {
             return;
         }
