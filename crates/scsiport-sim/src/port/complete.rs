@@ -44,7 +44,7 @@ impl MachineCore {
         let now_srb = unsafe { p.read() };
         let lu_addr = (a.snapshot.PathId, a.snapshot.TargetId, a.snapshot.Lun);
         if let Some(l) = st.lus.get_mut(&lu_addr) {
-            l.active.remove(&a.tag);
+            l.active.remove(a.tag);
         }
         st.stats.completions += 1;
         if matches!(routine, Some(Routine::Interrupt | Routine::EnableCallback)) {

@@ -696,10 +696,60 @@ pub(crate) struct Lu {
     exists: bool,
     queue: VecDeque<PortReq>,
     /// Active SRB addresses by queue tag (`SP_UNTAGGED` for the untagged one).
-    active: BTreeMap<u8, usize>,
+    active: TagTable,
     ready_for_more: bool,
     frozen: bool,
     next_tag: u8,
+}
+
+/// A logical unit's active SRBs by queue tag: a slot per tag (0: free), so that a tag is taken,
+/// looked up and ended with an index, as a request starts and completes (a map searched and
+/// rebalanced twice per request cost more than the request's own port bookkeeping).
+pub(crate) struct TagTable {
+    srbs: Box<[usize; 256]>,
+    len: usize,
+}
+
+impl Default for TagTable {
+    fn default() -> Self {
+        Self { srbs: Box::new([0; 256]), len: 0 }
+    }
+}
+
+impl TagTable {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn contains_key(&self, tag: u8) -> bool {
+        self.srbs[usize::from(tag)] != 0
+    }
+
+    pub(crate) fn get(&self, tag: u8) -> Option<usize> {
+        Some(self.srbs[usize::from(tag)]).filter(|s| *s != 0)
+    }
+
+    /// Records `srb` (never 0: an address) under `tag`.
+    pub(crate) fn insert(&mut self, tag: u8, srb: usize) {
+        let slot = &mut self.srbs[usize::from(tag)];
+        if *slot == 0 && srb != 0 {
+            self.len += 1;
+        }
+        *slot = srb;
+    }
+
+    pub(crate) fn remove(&mut self, tag: u8) -> Option<usize> {
+        let srb = std::mem::take(&mut self.srbs[usize::from(tag)]);
+        if srb == 0 {
+            return None;
+        }
+        self.len -= 1;
+        Some(srb)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1083,6 +1133,8 @@ pub(crate) struct MachineCore {
     /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
     /// eligible (interrupt latency, drawn when the port first saw it asserted).
     pub(crate) irq_due: Mutex<BTreeMap<u32, u64>>,
+    /// The deterministic step's lists of actions and lines, reused (`det_step_until`).
+    pub(crate) det_scratch: Mutex<(Vec<Action>, Vec<u32>)>,
     pub(crate) stop: AtomicBool,
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,
@@ -1185,7 +1237,7 @@ pub(crate) enum Step {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Action {
+pub(crate) enum Action {
     Device(usize),
     Isr(u32),
     Poll(usize),

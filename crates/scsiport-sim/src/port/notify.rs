@@ -48,7 +48,7 @@ impl MachineCore {
                 );
                 let mut st = ad.st();
                 let allowed = st.caps.tagged || st.caps.multi;
-                let untagged_active = st.lus.get(&lu).is_some_and(|l| l.active.contains_key(&sys::SP_UNTAGGED));
+                let untagged_active = st.lus.get(&lu).is_some_and(|l| l.active.contains_key(sys::SP_UNTAGGED));
                 st.ready = true;
                 if let Some(l) = st.lus.get_mut(&lu) {
                     l.ready_for_more = true;

@@ -11,8 +11,19 @@ impl MachineCore {
     }
 
     /// As [`Self::det_step`], but the clock never moves past `limit`.
-    #[allow(clippy::too_many_lines)]
     pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
+        // The step's lists, kept from step to step so that a step allocates nothing (a step
+        // nested in one, if any, starts with empty ones of its own).
+        let (mut actions, mut lines) = std::mem::take(&mut *lock(&self.det_scratch));
+        actions.clear();
+        lines.clear();
+        let step = self.det_step_with(limit, &mut actions, &mut lines);
+        *lock(&self.det_scratch) = (actions, lines);
+        step
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn det_step_with(self: &Arc<Self>, limit: u64, actions: &mut Vec<Action>, lines: &mut Vec<u32>) -> Step {
         if self.is_halted() {
             return Step::Idle;
         }
@@ -24,14 +35,12 @@ impl MachineCore {
             }
         }
         let now = self.now();
-        let mut actions = Vec::new();
         let mut next: Option<u64> = None;
         let at = |t: u64, next: &mut Option<u64>| {
             if t > now {
                 *next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        let mut lines = BTreeSet::new();
         for ad in &self.adapters {
             if let Some(t) = ad.hba.next_event_ns() {
                 if t <= now {
@@ -50,7 +59,7 @@ impl MachineCore {
                 }
             }
             if st.connected && !st.deferred() && ad.hba.irq_asserted() {
-                lines.insert(ad.line);
+                lines.push(ad.line);
             }
             if matches!(st.defer, Defer::EnablePending(_)) {
                 if st.dpc_due_ns <= now {
@@ -113,9 +122,12 @@ impl MachineCore {
         {
             // Interrupt latency: a line is dispatched once it has wanted service for its draw.
             // A line that stopped wanting service (cleared, masked, deferred) forgets its draw.
+            // In line order, each line once.
+            lines.sort_unstable();
+            lines.dedup();
             let mut due = lock(&self.irq_due);
-            due.retain(|l, _| lines.contains(l));
-            for l in lines {
+            due.retain(|l, _| lines.binary_search(l).is_ok());
+            for &l in lines.iter() {
                 let t = *due.entry(l).or_insert_with(|| now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns)));
                 if t <= now {
                     actions.push(Action::Isr(l));

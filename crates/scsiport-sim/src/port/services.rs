@@ -404,7 +404,7 @@ impl MachineCore {
     pub(crate) fn get_srb(&self, ad: &Adapter, p: u8, t: u8, l: u8, tag: i32) -> usize {
         let st = ad.st();
         let key = if tag == i32::from(sys::SP_UNTAGGED) || tag == -1 { sys::SP_UNTAGGED } else { u8::try_from(tag).unwrap_or(0) };
-        st.lus.get(&(p, t, l)).and_then(|lu| lu.active.get(&key).copied()).unwrap_or(0)
+        st.lus.get(&(p, t, l)).and_then(|lu| lu.active.get(key)).unwrap_or(0)
     }
 
     pub(crate) fn log_error(&self, ad: &Adapter, srb: usize, code: u32, unique: u32) {

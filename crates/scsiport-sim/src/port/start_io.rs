@@ -27,7 +27,7 @@ impl MachineCore {
         if l.active.is_empty() {
             return true;
         }
-        tagged && l.ready_for_more && !l.active.contains_key(&sys::SP_UNTAGGED) && l.active.len() < 250
+        tagged && l.ready_for_more && !l.active.contains_key(sys::SP_UNTAGGED) && l.active.len() < 250
     }
 
     pub(crate) fn is_tagged(st: &AdapterSt, p: &PortReq) -> bool {
@@ -85,18 +85,12 @@ impl MachineCore {
             st.priority.pop_front()
         } else {
             // Round-robin over the LUs, from the one after the last served.
-            let keys: Vec<LuAddr> = st.lus.keys().copied().collect();
-            let cur = st.lu_cursor;
-            let first = cur.and_then(|c| keys.iter().position(|k| *k > c)).unwrap_or(0);
-            let mut chosen = None;
-            for i in 0..keys.len() {
-                let Some(k) = keys.get((first + i) % keys.len()) else { continue };
-                if st.lus.get(k).is_some_and(|l| lu_ok(st, *k, l, now)) {
-                    chosen = Some(*k);
-                    break;
-                }
-            }
-            let k = chosen?;
+            use std::ops::Bound::{Excluded, Unbounded};
+            let (after, upto) = match st.lu_cursor {
+                Some(c) => (st.lus.range((Excluded(c), Unbounded)), st.lus.range(..=c)),
+                None => (st.lus.range(..), st.lus.range(..(0, 0, 0))),
+            };
+            let k = after.chain(upto).find(|(k, l)| lu_ok(st, **k, l, now)).map(|(k, _)| *k)?;
             st.lu_cursor = Some(k);
             st.lus.get_mut(&k).and_then(|l| l.queue.pop_front())
         }
@@ -203,7 +197,7 @@ impl MachineCore {
             let lu = st.lus.entry(lu_addr).or_default();
             for _ in 0..255 {
                 lu.next_tag = lu.next_tag.wrapping_add(1);
-                if lu.next_tag != 0 && lu.next_tag != sys::SP_UNTAGGED && !lu.active.contains_key(&lu.next_tag) {
+                if lu.next_tag != 0 && lu.next_tag != sys::SP_UNTAGGED && !lu.active.contains_key(lu.next_tag) {
                     break;
                 }
             }

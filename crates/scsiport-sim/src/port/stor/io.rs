@@ -89,7 +89,7 @@ impl MachineCore {
         if l.active.is_empty() {
             return true;
         }
-        Self::is_tagged(st, front) && !l.active.contains_key(&sys::SP_UNTAGGED) && u64::try_from(l.active.len()).unwrap_or(u64::MAX) < u64::from(s.lu_depth)
+        Self::is_tagged(st, front) && !l.active.contains_key(sys::SP_UNTAGGED) && u64::try_from(l.active.len()).unwrap_or(u64::MAX) < u64::from(s.lu_depth)
     }
 
     /// Starts one request if Storport would: builds its SRB and scatter/gather list, calls
