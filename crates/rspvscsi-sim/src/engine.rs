@@ -552,11 +552,15 @@ impl<'a> Engine<'a> {
     /// Completions that are ready, at least one (runs or waits for it).
     fn collect(&mut self) -> Result<Vec<(usize, Completion)>, Error> {
         let m = &self.rig.machine;
+        let outstanding = &self.outstanding;
         let sweep = |found: &mut Vec<(usize, Completion)>| {
-            for (i, o) in self.outstanding.iter().enumerate() {
-                if let Some(c) = m.try_take(o.ticket) {
-                    found.push((i, c));
-                }
+            let mut taken = Vec::new();
+            m.take_completed(|t| outstanding.iter().any(|o| o.ticket == t), &mut taken);
+            let first = found.len();
+            found.extend(taken.into_iter().filter_map(|c| Some((outstanding.iter().position(|o| o.ticket == c.ticket)?, c))));
+            // Handled in the order of `outstanding`, as a sweep of its tickets would find them.
+            if let Some(new) = found.get_mut(first..) {
+                new.sort_unstable_by_key(|(i, _)| *i);
             }
         };
         let mut found = Vec::new();

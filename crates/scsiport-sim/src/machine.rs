@@ -422,6 +422,23 @@ impl Machine {
         c
     }
 
+    /// Moves the completions of the tickets `mine` accepts into `out` (does not run the machine):
+    /// one look at the waiting completions, where [`Self::try_take`] per ticket looks once per
+    /// ticket outstanding. Their order is not the submission order.
+    pub fn take_completed(&self, mut mine: impl FnMut(Ticket) -> bool, out: &mut Vec<Completion>) {
+        let before = out.len();
+        lock(&self.core.completions).retain(|&t, c| {
+            if !mine(Ticket(t)) {
+                return true;
+            }
+            out.push(std::mem::replace(c, Completion::taken(Ticket(t))));
+            false
+        });
+        if out.get(before..).is_some_and(|new| new.iter().any(Completion::queue_frozen)) {
+            self.core.release_frozen();
+        }
+    }
+
     /// Submits to adapter 0 and waits.
     pub fn execute(&self, req: Request) -> Result<Completion, Error> {
         let t = self.submit(req)?;

@@ -320,6 +320,23 @@ impl Completion {
         self.srb_status & sys::SRB_STATUS_QUEUE_FROZEN != 0
     }
 
+    /// A placeholder left where a completion was moved out (never handed to anyone).
+    pub(crate) fn taken(ticket: Ticket) -> Self {
+        Self {
+            ticket,
+            srb_status: 0,
+            scsi_status: 0,
+            data_transfer_length: 0,
+            data: Vec::new(),
+            port_buffer: None,
+            sense: Vec::new(),
+            latency_ns: 0,
+            busy_retries: 0,
+            timed_out: false,
+            reached_miniport: false,
+        }
+    }
+
     /// The data buffer after the transfer: the [`PortBuffer`]'s bytes, or `data`.
     #[must_use]
     pub fn bytes(&self) -> &[u8] {
@@ -416,6 +433,6 @@ impl Eq for PortBuffer {}
 
 impl std::fmt::Debug for PortBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PortBuffer").field("region", &self.region.id()).field("offset", &self.offset).field("len", &self.len()).finish()
+        f.debug_struct("PortBuffer").field("region", &self.region.id()).field("offset", &self.offset).field("len", &self.len()).finish_non_exhaustive()
     }
 }
