@@ -554,16 +554,19 @@ impl<'a> Engine<'a> {
         let m = &self.rig.machine;
         let outstanding = &self.outstanding;
         let sweep = |found: &mut Vec<(usize, Completion)>| {
-            let mut taken = Vec::new();
+            let mut taken = Vec::with_capacity(outstanding.len());
             m.take_completed(|t| outstanding.iter().any(|o| o.ticket == t), &mut taken);
-            let first = found.len();
-            found.extend(taken.into_iter().filter_map(|c| Some((outstanding.iter().position(|o| o.ticket == c.ticket)?, c))));
             // Handled in the order of `outstanding`, as a sweep of its tickets would find them.
-            if let Some(new) = found.get_mut(first..) {
-                new.sort_unstable_by_key(|(i, _)| *i);
+            for (i, o) in outstanding.iter().enumerate() {
+                if taken.is_empty() {
+                    break;
+                }
+                if let Some(at) = taken.iter().position(|c| c.ticket == o.ticket) {
+                    found.push((i, taken.swap_remove(at)));
+                }
             }
         };
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(self.outstanding.len());
         // Only a step that completed something is worth a sweep of every outstanding ticket.
         if m.has_completions() {
             sweep(&mut found);

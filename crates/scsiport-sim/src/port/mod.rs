@@ -49,6 +49,7 @@ mod notify;
 mod recovery;
 mod schedule;
 mod services;
+pub(crate) mod sorted;
 mod start_io;
 pub(crate) mod stor;
 mod upper;
@@ -820,7 +821,7 @@ pub(crate) struct AdapterSt {
     active: BTreeMap<usize, Box<ActiveSrb>>,
     /// (`deadline_ns`, SRB) of every SRB in `active` that has not timed out: the scheduler's
     /// next timeout is the first, without a scan of `active` per step.
-    deadlines: BTreeSet<(u64, usize)>,
+    deadlines: sorted::SortedSet<(u64, usize)>,
     quarantine: VecDeque<Quarantined>,
     /// The SRB blocks (`arena.rs`), made with the first request.
     pool: Option<arena::Arena>,
@@ -873,7 +874,7 @@ impl AdapterSt {
             lu_cursor: None,
             priority: VecDeque::new(),
             active: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: sorted::SortedSet::default(),
             quarantine: VecDeque::new(),
             pool: None,
             data_pool: Vec::new(),

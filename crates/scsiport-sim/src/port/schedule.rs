@@ -104,7 +104,7 @@ impl MachineCore {
                     at(first, &mut next);
                 } else if !st.deferred() {
                     actions.push(Action::Timeout(ad.index));
-                } else if let Some(&(later, _)) = st.deadlines.range((now.saturating_add(1), 0)..).next() {
+                } else if let Some(&(later, _)) = st.deadlines.at_or_after(&(now.saturating_add(1), 0)).next() {
                     at(later, &mut next);
                 }
             }

@@ -3,12 +3,13 @@
 //! Everything here runs under the device lock; [`super::PvscsiDevice`] takes it, calls in, and
 //! afterwards (lock released) calls the waker and the event sink.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::disk::{self, DataBuffer, DataFault, ScsiTarget, XferDir};
 use crate::hba::{Clock, DmaAccess, DmaTrace};
 use crate::mem::{DmaFault, GuestMemory};
+use crate::port::sorted::SortedSet;
 
 use super::pci::{PciConfig, PvscsiLayout};
 use super::regs::{
@@ -84,7 +85,7 @@ struct InFlightSet {
     /// Requests in `queued`.
     count: usize,
     /// (due, seq, queue position) of each live request.
-    due: BTreeSet<(u64, u64, u64)>,
+    due: SortedSet<(u64, u64, u64)>,
     next_position: u64,
 }
 
@@ -130,7 +131,7 @@ impl InFlightSet {
 
     /// Queue positions of the live requests due by `now`, in (due, seq) order.
     fn due_by(&self, now: u64) -> Vec<u64> {
-        self.due.range(..=(now, u64::MAX, u64::MAX)).map(|k| k.2).collect()
+        self.due.at_or_before(&(now, u64::MAX, u64::MAX)).map(|k| k.2).collect()
     }
 
     /// When the first live request that finishes on its own is due.
