@@ -4,12 +4,16 @@
 use super::*;
 
 impl MachineCore {
+    /// Records a change of the adapter's line level. The level is read, compared and traced under
+    /// the adapter's lock (the order `line_wants_service` also takes: adapter, then device), so that
+    /// in the concurrent schedule two threads noting the line cannot trace its edges out of order:
+    /// a rise stamped before a fall but written after it (`trace_chrome`'s
+    /// `concurrent_runs_convert_too` saw about 1 run in 8 fail that way).
     pub(crate) fn note_line(&self, ad: &Adapter) {
-        let level = ad.hba.irq_asserted();
         let mut st = ad.st();
+        let level = ad.hba.irq_asserted();
         if st.line_level != level {
             st.line_level = level;
-            drop(st);
             self.trace(Some(ad.index), "irq", &[("level", J::B(level)), ("line", J::U(u64::from(ad.line)))]);
         }
     }
