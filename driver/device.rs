@@ -811,6 +811,7 @@ impl<P: Port> Device<P> {
     /// [`Data::List`]), and rings the doorbell: the device has it. On a layout fault the slot is
     /// freed and the request comes back.
     #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
+    #[inline]
     pub fn issue(&mut self, slot: usize, srb: P::Srb, data: Data, sg_list: u64, checked: Checked) -> Result<(), P::Srb> {
         let plan = checked.plan;
         let posted = self.publish(slot, |out, context, sense| {

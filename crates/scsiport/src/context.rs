@@ -143,6 +143,7 @@ pub trait Notify<M: Miniport>: Port<M> {
 
     /// `NextLuRequest`: ready for another request to this LU. Only for tagged / multiple-request
     /// miniports, and never while an untagged request is active on the LU (0xF1/0x1005).
+    #[inline]
     fn next_lu_request(&mut self, address: LuAddress) {
         // SAFETY: NextLuRequest takes PathId, TargetId, Lun, each promoted to int by the
         // variadic call, as the C prototype's default promotions require.

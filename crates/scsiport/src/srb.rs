@@ -230,11 +230,11 @@ impl<M: Miniport> Srb<M> {
     #[inline]
     pub fn cdb_words(&self) -> [u64; 2] {
         let srb = self.get();
+        // The low `8 × CdbLength` bits (0 to 128) of the array read as one number.
         let bits = u32::from(srb.CdbLength.min(16)) << 3;
-        let mask = |bits: u32| if bits >= 64 { u64::MAX } else { (1u64 << bits).wrapping_sub(1) };
-        let low = srb.Cdb.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
-        let high = srb.Cdb.last_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
-        [low & mask(bits), high & mask(bits.saturating_sub(64))]
+        let cdb = u128::from_le_bytes(srb.Cdb) & u128::MAX.checked_shr(128u32.wrapping_sub(bits)).unwrap_or(0);
+        #[allow(clippy::cast_possible_truncation)] // the two halves, deliberately
+        [cdb as u64, (cdb >> 64) as u64]
     }
 
     /// `CdbLength` as the class driver set it (may exceed 16 for a malformed request).
