@@ -829,6 +829,7 @@ impl<P: Port> Device<P> {
     /// The second half of [`Self::issue`], for a descriptor already [`posted`](Self::post) from
     /// where it was built (Storport's SRB extension): keeps the request in its slot and rings the
     /// doorbell.
+    #[inline]
     pub fn hand_over(&mut self, slot: usize, srb: P::Srb, checked: Checked) {
         if let Some(entry) = self.slots.get_mut(slot) {
             entry.srb = Some(srb);
@@ -843,6 +844,7 @@ impl<P: Port> Device<P> {
     /// when `reqProdIdx − reqConsIdx ≥ reqCallThreshold`, the rule of Linux's `pvscsi_kick_io` and
     /// FreeBSD's `pvscsi_kick_io`; every other command always is. On QEMU, which has no threshold,
     /// every request is kicked.
+    #[inline]
     fn kick(&self, read_write: bool) {
         let Some(regs) = self.regs.as_ref() else { return };
         if read_write && self.req_call_threshold && !self.kick_needed() {
