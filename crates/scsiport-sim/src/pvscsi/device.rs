@@ -129,9 +129,11 @@ impl InFlightSet {
         self.iter().filter(|(_, r)| pred(r)).map(|(at, _)| at).collect()
     }
 
-    /// Queue positions of the live requests due by `now`, in (due, seq) order.
-    fn due_by(&self, now: u64) -> Vec<u64> {
-        self.due.at_or_before(&(now, u64::MAX, u64::MAX)).map(|k| k.2).collect()
+    /// Queue positions of the live requests due by `now`, in (due, seq) order, into `out`
+    /// (cleared first; the caller keeps it from step to step, so no step allocates).
+    fn due_by(&self, now: u64, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(self.due.at_or_before(&(now, u64::MAX, u64::MAX)).map(|k| k.2));
     }
 
     /// When the first live request that finishes on its own is due.
@@ -301,6 +303,14 @@ pub(crate) struct State {
     // Requests.
     seq: u64,
     in_flight: InFlightSet,
+    /// Segment lists of finished requests, for the next requests to fill: a request's list is
+    /// taken from here at the kick and comes back when it has run, so that the I/O path does
+    /// not allocate one per request.
+    seg_pool: Vec<Vec<(u64, u64)>>,
+    /// `run_due`'s list of the requests due, and `post`'s batch, kept between calls for the
+    /// same reason.
+    due_scratch: Vec<u64>,
+    batch_scratch: Vec<CmpDesc>,
     done: VecDeque<Done>,
     history: VecDeque<u64>,
 
@@ -325,6 +335,10 @@ pub(crate) struct State {
 }
 
 const HISTORY: usize = 256;
+
+/// At most this many segment lists wait in `State::seg_pool` (more requests than that are
+/// never in flight at once: the request ring holds no more).
+const SEG_POOL_MAX: usize = MAX_REQ_QUEUE_DEPTH as usize;
 
 /// The `reqCallThreshold` the model publishes while it has requests in flight (VMware does not
 /// document its own): the driver then kicks only once this many requests wait unconsumed.
@@ -366,6 +380,9 @@ impl State {
             req_call_threshold: 0,
             seq: 0,
             in_flight: InFlightSet::default(),
+            seg_pool: Vec::new(),
+            due_scratch: Vec::new(),
+            batch_scratch: Vec::new(),
             done: VecDeque::new(),
             history: VecDeque::with_capacity(HISTORY),
             targets: (0..=MAX_TARGET).map(|_| None).collect(),
@@ -942,16 +959,22 @@ impl State {
     /// SG flag one segment (dataAddr, dataLen); with it, elements read in sequence from dataAddr,
     /// zero-length ones skipped, until dataLen bytes or 2048 elements. `None` on a DMA fault.
     fn build_segments(&mut self, d: &ReqDesc) -> Option<Vec<(u64, u64)>> {
-        if d.flags & flags::WITH_SG_LIST == 0 {
-            return Some(if d.data_len == 0 { Vec::new() } else { vec![(d.data_addr, d.data_len)] });
+        if d.flags & flags::WITH_SG_LIST == 0 && d.data_len == 0 {
+            return Some(Vec::new());
         }
-        let mut segs = Vec::new();
+        let mut segs = self.seg_pool.pop().unwrap_or_default();
+        segs.clear();
+        if d.flags & flags::WITH_SG_LIST == 0 {
+            segs.push((d.data_addr, d.data_len));
+            return Some(segs);
+        }
         let mut remaining = d.data_len;
         let mut at = d.data_addr;
         let mut elems = 0usize;
         while remaining > 0 && elems < MAX_SG_ELEMS {
             let mut raw = [0u8; SG_ELEM_SIZE];
             if !self.dma_read(DmaSite::SgList, at, &mut raw, Some(d.context)) {
+                self.recycle_segments(segs);
                 return None;
             }
             let e = SgElem::from_bytes(&raw);
@@ -968,6 +991,13 @@ impl State {
             remaining -= n;
         }
         Some(segs)
+    }
+
+    /// Gives a finished request's segment list back for a later request.
+    fn recycle_segments(&mut self, segs: Vec<(u64, u64)>) {
+        if segs.capacity() > 0 && self.seg_pool.len() < SEG_POOL_MAX {
+            self.seg_pool.push(segs);
+        }
     }
 
     fn match_injection(&mut self, d: &ReqDesc) -> Option<Effect> {
@@ -1023,12 +1053,11 @@ impl State {
             }
             Some(Effect::Check(sense)) => disk::ScsiResponse::check(sense, xfer),
             _ => {
-                let mem = Arc::clone(&self.mem);
-                let trace = self.dma_trace.clone();
                 let len = r.segs.iter().fold(0u64, |a, &(_, n)| a.saturating_add(n));
-                let mut buf = SgBuffer { mem: &*mem, segs: &r.segs, len, fault: None, trace: trace.as_ref() };
+                let mut buf = SgBuffer { mem: &*self.mem, segs: &r.segs, len, fault: None, trace: self.dma_trace.as_ref() };
                 let resp = target.execute(r.lun, cdb, &mut buf);
-                if let Some(f) = buf.fault {
+                let fault = buf.fault;
+                if let Some(f) = fault {
                     // Our choice for a data-buffer DMA fault: INVPARAM, SCSI status 0.
                     self.record_fault(DmaSite::Data, f, Some(ctx));
                     cmp.host_status = host::INVPARAM;
@@ -1082,17 +1111,24 @@ impl State {
     /// in finish order, into the ring; cmpProdIdx once; then `CMPL_0` and the line. `hostile` are
     /// garbage actions to mix into this batch.
     fn post(&mut self, hostile: &[Queued]) {
-        let mut batch: Vec<CmpDesc> = self.done.drain(..).map(|d| d.cmp).collect();
+        let mut batch = std::mem::take(&mut self.batch_scratch);
+        batch.clear();
+        batch.extend(self.done.drain(..).map(|d| d.cmp));
+        self.post_batch(hostile, &mut batch);
+        self.batch_scratch = batch;
+    }
+
+    fn post_batch(&mut self, hostile: &[Queued], batch: &mut Vec<CmpDesc>) {
         let real = batch.len();
         let mut prod_override = None;
         let mut spurious = false;
         for &q in hostile {
             match q {
-                Queued::Drawn(a) => self.apply_hostile(a, None, &mut batch, &mut prod_override, &mut spurious),
+                Queued::Drawn(a) => self.apply_hostile(a, None, batch, &mut prod_override, &mut spurious),
                 Queued::Given(HostileWrite::Action(a, g)) => {
-                    self.apply_hostile(a, Some(g), &mut batch, &mut prod_override, &mut spurious);
+                    self.apply_hostile(a, Some(g), batch, &mut prod_override, &mut spurious);
                 }
-                Queued::Given(w) => self.apply_hostile_write(w, real, &mut batch),
+                Queued::Given(w) => self.apply_hostile_write(w, real, batch),
             }
         }
         if !self.rings_valid {
@@ -1103,7 +1139,7 @@ impl State {
             let cons = self.peek_cmp_cons();
             let entries = 1u32 << self.cmp_log2;
             let mask = entries - 1;
-            for c in &batch {
+            for c in batch.iter() {
                 if let Some(cons) = cons
                     && self.filled_cmp.wrapping_sub(cons) >= entries
                 {
@@ -1575,7 +1611,9 @@ impl State {
                 did = true;
             }
         }
-        for at in self.in_flight.due_by(now) {
+        let mut due = std::mem::take(&mut self.due_scratch);
+        self.in_flight.due_by(now, &mut due);
+        for &at in &due {
             let Some(mut r) = self.in_flight.remove(at) else { continue };
             let cmp = self.execute(&r);
             did = true;
@@ -1587,7 +1625,9 @@ impl State {
                 continue;
             }
             self.done.push_back(Done { at: r.due, cmp });
+            self.recycle_segments(r.segs);
         }
+        self.due_scratch = due;
         let mut hostile = Vec::new();
         if let Some(h) = self.hostile.as_mut()
             && let Some(at) = h.next_at
