@@ -41,6 +41,7 @@ pub mod regs;
 pub mod ring;
 mod types;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::disk::ScsiTarget;
@@ -59,6 +60,16 @@ struct Shared {
     state: Mutex<State>,
     waker: Mutex<Option<Waker>>,
     sink: Mutex<Option<EventSink>>,
+    /// Whether `sink` holds a sink, so that `with` need not lock it to know.
+    has_sink: AtomicBool,
+    /// What [`Hba::irq_asserted`] and [`Hba::next_event_ns`] answer, stored under the state lock
+    /// at the end of every [`PvscsiDevice::with`] (the state changes nowhere else), so that the
+    /// port, which asks several times per request, reads them without the lock. A reader sees the
+    /// state as of the last `with` that finished, as it would by taking the lock just before it;
+    /// the waker runs only after the store. `next_event` is `u64::MAX` for "none or `u64::MAX`",
+    /// which the reader then asks under the lock.
+    irq: AtomicBool,
+    next_event: AtomicU64,
 }
 
 /// The PVSCSI device model: a cheap, thread-safe handle (clones share the device).
@@ -100,6 +111,9 @@ impl PvscsiDevice {
                 state: Mutex::new(State::new(config, mem, clock)),
                 waker: Mutex::new(None),
                 sink: Mutex::new(None),
+                has_sink: AtomicBool::new(false),
+                irq: AtomicBool::new(false),
+                next_event: AtomicU64::new(u64::MAX),
             }),
         }
     }
@@ -108,12 +122,19 @@ impl PvscsiDevice {
         lock(&self.shared.state)
     }
 
+    /// The INTx level the port sees: the line, unless INTx is disabled or MSI is on.
+    fn irq_level(s: &State) -> bool {
+        s.line() && !s.pci.intx_disabled() && !s.pci.msi_enabled()
+    }
+
     /// Runs `f` under the device lock, then (unlocked) delivers events and wakes the scheduler
     /// if the line or the device's pending work changed.
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut g = self.lock();
-        g.want_events = lock(&self.shared.sink).is_some();
+        g.want_events = self.shared.has_sink.load(Ordering::Acquire);
         let r = f(&mut g);
+        self.shared.irq.store(Self::irq_level(&g), Ordering::Release);
+        self.shared.next_event.store(g.next_event().unwrap_or(u64::MAX), Ordering::Release);
         let wake = std::mem::take(&mut g.wake);
         let events = std::mem::take(&mut g.events);
         drop(g);
@@ -178,7 +199,9 @@ impl PvscsiDevice {
 
     /// Registers a receiver of [`DeviceEvent`]s (for the trace), or removes it.
     pub fn set_event_sink(&self, sink: Option<EventSink>) {
-        *lock(&self.shared.sink) = sink;
+        let mut slot = lock(&self.shared.sink);
+        self.shared.has_sink.store(sink.is_some(), Ordering::Release);
+        *slot = sink;
     }
 
     // ------------------------------------------------------------------ fault hooks
@@ -385,12 +408,14 @@ impl Hba for PvscsiDevice {
     }
 
     fn irq_asserted(&self) -> bool {
-        let s = self.lock();
-        s.line() && !s.pci.intx_disabled() && !s.pci.msi_enabled()
+        self.shared.irq.load(Ordering::Acquire)
     }
 
     fn next_event_ns(&self) -> Option<u64> {
-        self.lock().next_event()
+        match self.shared.next_event.load(Ordering::Acquire) {
+            u64::MAX => self.lock().next_event(),
+            t => Some(t),
+        }
     }
 
     fn run_due(&self, now_ns: u64) -> bool {
