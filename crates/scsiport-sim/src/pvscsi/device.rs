@@ -942,17 +942,18 @@ impl State {
     /// no bytes there is no segment and it completes at once. Seen on QEMU 7.2: a WRITE(10) of 8
     /// blocks sent that way timed out.
     fn waits_for_dma(r: &InFlight, cmp: &CmpDesc) -> bool {
-        let media = matches!(
-            disk::cdb::block_range(r.desc.cdb()),
-            Some((disk::cdb::BlockOp::Read | disk::cdb::BlockOp::Write | disk::cdb::BlockOp::WriteVerify, range)) if range.blocks > 0
-        );
-        media
-            && r.lun == 0
+        // The descriptor's fields first: a request with data (all but a few) needs no decoding
+        // of its CDB.
+        r.lun == 0
             && r.effect.is_none()
             && r.desc.flags & flags::WITH_SG_LIST == 0
             && r.desc.data_len == 0
             && cmp.host_status != host::SELTIMEO
             && cmp.scsi_status == u16::from(disk::STATUS_GOOD)
+            && matches!(
+                disk::cdb::block_range(r.desc.cdb()),
+                Some((disk::cdb::BlockOp::Read | disk::cdb::BlockOp::Write | disk::cdb::BlockOp::WriteVerify, range)) if range.blocks > 0
+            )
     }
 
     /// QEMU `pvscsi_convert_sglist` / `pvscsi_build_sglist` (pvscsi-facts.md §5.4): without the
@@ -1001,6 +1002,9 @@ impl State {
     }
 
     fn match_injection(&mut self, d: &ReqDesc) -> Option<Effect> {
+        if self.injections.is_empty() {
+            return None;
+        }
         let cdb = d.cdb();
         let opcode = cdb.first().copied();
         let range = disk::cdb::block_range(cdb).map(|(_, r)| r);
@@ -1041,7 +1045,6 @@ impl State {
             return cmp;
         };
         let cdb = r.desc.cdb();
-        let xfer = target.transfer(r.lun, cdb).len;
         let resp = match r.effect {
             Some(Effect::Host(h)) => {
                 cmp.host_status = h;
@@ -1051,7 +1054,7 @@ impl State {
                 cmp.scsi_status = u16::from(s);
                 return cmp;
             }
-            Some(Effect::Check(sense)) => disk::ScsiResponse::check(sense, xfer),
+            Some(Effect::Check(sense)) => disk::ScsiResponse::check(sense, target.transfer(r.lun, cdb).len),
             _ => {
                 let len = r.segs.iter().fold(0u64, |a, &(_, n)| a.saturating_add(n));
                 let mut buf = SgBuffer { mem: &*self.mem, segs: &r.segs, len, fault: None, trace: self.dma_trace.as_ref() };
