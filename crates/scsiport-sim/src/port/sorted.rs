@@ -46,6 +46,11 @@ impl<T: Ord + Copy> SortedSet<T> {
         self.items.front()
     }
 
+    /// Removes the smallest entry.
+    pub(crate) fn pop_first(&mut self) -> Option<T> {
+        self.items.pop_front()
+    }
+
     /// The entries from the first one not below `from`, ascending.
     pub(crate) fn at_or_after(&self, from: &T) -> impl Iterator<Item = &T> {
         self.items.range(self.items.partition_point(|x| x < from)..)
