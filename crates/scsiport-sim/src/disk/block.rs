@@ -485,23 +485,24 @@ impl Disk {
         Ok(self.inner.backing.flush()?)
     }
 
-    /// One command, as QEMU's `scsi_req_new` and scsi-hd would run it. Returns the response and
-    /// whether it reported the unit attention (which autosense then consumes).
-    fn execute_inner(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> (ScsiResponse, bool) {
+    /// One command, as QEMU's `scsi_req_new` and scsi-hd would run it. Returns the response,
+    /// whether it reported the unit attention (which autosense then consumes), and the opcode
+    /// with which its completion clears a pending unit attention ([`Self::clear_unit_attention`],
+    /// which the caller runs under the same lock as its store of the sense; `None` when the
+    /// command reported the attention).
+    fn execute_inner(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> (ScsiResponse, bool, Option<u8>) {
         // An unusable CDB (empty, bad group, shorter than its group) is INVALID COMMAND
         // OPERATION CODE whatever else is pending: QEMU parses before it allocates the request.
         // Its completion still clears a pending unit attention (QEMU 7.2 `scsi_req_complete` →
         // `scsi_clear_unit_attention`, which sees an all-zero CDB for such a request).
         let Some(p) = cdb::parse(cdb, self.inner.block_size) else {
-            self.clear_unit_attention(0);
-            return (ScsiResponse::check(Sense::INVALID_OPCODE, 0), false);
+            return (ScsiResponse::check(Sense::INVALID_OPCODE, 0), false, Some(0));
         };
         let xfer = p.xfer.len;
         if xfer > i32::MAX as u64 {
             // QEMU `reqops_invalid_field`, decided before the unit attention; its completion
             // clears the attention too.
-            self.clear_unit_attention(p.opcode);
-            return (ScsiResponse::check(Sense::INVALID_FIELD, xfer), false);
+            return (ScsiResponse::check(Sense::INVALID_FIELD, xfer), false, Some(p.opcode));
         }
         let stored = {
             let mut st = self.state();
@@ -515,7 +516,7 @@ impl Disk {
                     st.ua = None;
                     drop(st);
                     bump(&self.inner.counters.unit_attentions, 1);
-                    return (Self::sense_data(ua, cdb, xfer, data), true);
+                    return (Self::sense_data(ua, cdb, xfer, data), true, None);
                 }
                 if !exempt {
                     // The unit attention is checked before the LUN is looked at: QEMU decides on
@@ -523,7 +524,7 @@ impl Disk {
                     st.ua = None;
                     drop(st);
                     bump(&self.inner.counters.unit_attentions, 1);
-                    return (ScsiResponse::check(ua, xfer), true);
+                    return (ScsiResponse::check(ua, xfer), true, None);
                 }
             }
             st.last_sense
@@ -545,8 +546,7 @@ impl Disk {
         } else {
             self.emulated(&p, cdb, data)
         };
-        self.clear_unit_attention(p.opcode);
-        (resp, false)
+        (resp, false, Some(p.opcode))
     }
 
     /// QEMU 7.2 `scsi_clear_unit_attention`, run at every completion: a pending unit attention
@@ -554,8 +554,7 @@ impl Disk {
     /// NOTIFICATION, or REPORT LUNS while the attention is not REPORTED LUNS DATA HAS CHANGED.
     /// (Commands that report the attention have consumed it already; this matters for the
     /// exempt ones and for requests refused before the attention is looked at.)
-    fn clear_unit_attention(&self, opcode: u8) {
-        let mut st = self.state();
+    fn clear_unit_attention(st: &mut State, opcode: u8) {
         let Some(ua) = st.ua else { return };
         let keep = match opcode {
             op::INQUIRY | op::GET_CONFIGURATION | op::GET_EVENT_STATUS_NOTIFICATION => true,
@@ -1223,16 +1222,20 @@ impl ScsiTarget for Disk {
 
     fn execute(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
         bump(&self.inner.counters.commands, 1);
-        let (resp, was_ua) = self.execute_inner(lun, cdb, data);
+        let (resp, was_ua, clears) = self.execute_inner(lun, cdb, data);
         let check = resp.status == super::STATUS_CHECK_CONDITION;
         if check {
             bump(&self.inner.counters.check_conditions, 1);
+        }
+        let mut st = self.state();
+        if let Some(opcode) = clears {
+            Self::clear_unit_attention(&mut st, opcode);
         }
         // Every completion replaces the device's stored sense; a unit attention fetched by
         // autosense is consumed, not stored (QEMU `scsi_req_complete`, `scsi_req_get_sense`).
         // (A foreign LUN's answers go through QEMU's target emulation, whose sense is stored
         // the same way.)
-        self.state().last_sense = if check && !was_ua { resp.sense_code() } else { None };
+        st.last_sense = if check && !was_ua { resp.sense_code() } else { None };
         resp
     }
 
