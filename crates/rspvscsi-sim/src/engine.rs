@@ -331,6 +331,16 @@ pub struct Engine<'a> {
     spare: Vec<PortBuffer>,
     /// Requests in `outstanding` that are I/O (not bus resets), kept instead of counted.
     in_flight: usize,
+    /// Writes among them: a read conflicts with nothing while there are none.
+    writes_in_flight: usize,
+    /// The tickets of `outstanding` with their places there, by ticket: a completion is looked
+    /// up instead of compared with every entry. Rebuilt when `outstanding` changes.
+    by_ticket: Vec<(u64, usize)>,
+    /// Lists of `collect`, kept from sweep to sweep so that a sweep allocates nothing.
+    taken: Vec<Completion>,
+    taken_once: Vec<Option<Completion>>,
+    places: Vec<(usize, usize)>,
+    found: Vec<(usize, Completion)>,
 }
 
 impl<'a> Engine<'a> {
@@ -359,6 +369,12 @@ impl<'a> Engine<'a> {
             reset_due: false,
             spare: Vec::new(),
             in_flight: 0,
+            writes_in_flight: 0,
+            by_ticket: Vec::new(),
+            taken: Vec::new(),
+            taken_once: Vec::new(),
+            places: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -410,11 +426,14 @@ impl<'a> Engine<'a> {
                     // A pending op that conflicts with nothing: fill() will take it.
                     continue;
                 }
-                for (i, c) in self.collect()? {
+                let mut found = self.collect()?;
+                for (i, c) in found.drain(..) {
                     self.complete(i, c)?;
                 }
+                self.found = found;
                 // Remove the finished entries (marked by `complete`).
                 self.outstanding.retain(|o| o.ticket.0 != 0);
+                self.index_tickets();
                 progress.update(self.out.ios, self.spec.seconds.map(|s| started.elapsed().as_secs_f64() / s));
             }
             self.rig.machine.run_until_idle()
@@ -490,6 +509,9 @@ impl<'a> Engine<'a> {
     }
 
     fn conflicts(&self, op: &Op) -> bool {
+        if !op.write && self.writes_in_flight == 0 {
+            return false;
+        }
         self.outstanding.iter().filter_map(|o| o.op.as_ref()).any(|o| {
             o.disk == op.disk && (o.write || op.write) && o.lba < op.lba + u64::from(op.blocks) && op.lba < o.lba + u64::from(o.blocks)
         })
@@ -517,7 +539,16 @@ impl<'a> Engine<'a> {
         let req = self.request(&op)?;
         let ticket = self.rig.machine.submit(req)?;
         self.outstanding.push(Outstanding { ticket, op: Some(op), expect, ua_retries: 0, reissues: 0 });
+        // Tickets grow, so a new one usually goes at the end.
+        if self.by_ticket.last().is_none_or(|l| l.0 < ticket.0) {
+            self.by_ticket.push((ticket.0, self.outstanding.len() - 1));
+        } else {
+            self.index_tickets();
+        }
         self.in_flight += 1;
+        if op.write {
+            self.writes_in_flight += 1;
+        }
         Ok(())
     }
 
@@ -549,25 +580,40 @@ impl<'a> Engine<'a> {
         Ok(rig::read_request(target, op.lba, op.blocks, Vec::new()).with_port_buffer(buf))
     }
 
-    /// Completions that are ready, at least one (runs or waits for it).
+    /// `by_ticket` for the current `outstanding`: its entries still at the port (ticket 0 is
+    /// a finished one), sorted by ticket. `outstanding` is mostly in ticket order already, so
+    /// the sort has little to do.
+    fn index_tickets(&mut self) {
+        self.by_ticket.clear();
+        self.by_ticket.extend(self.outstanding.iter().enumerate().filter(|(_, o)| o.ticket.0 != 0).map(|(i, o)| (o.ticket.0, i)));
+        self.by_ticket.sort_unstable();
+    }
+
+    /// Completions that are ready, at least one (runs or waits for it), each with its place in
+    /// `outstanding`, in the order of `outstanding`: the order a sweep of its tickets would
+    /// find them in, so the run does not depend on the order the port keeps them in.
     fn collect(&mut self) -> Result<Vec<(usize, Completion)>, Error> {
         let m = &self.rig.machine;
-        let outstanding = &self.outstanding;
-        let sweep = |found: &mut Vec<(usize, Completion)>| {
-            let mut taken = Vec::with_capacity(outstanding.len());
-            m.take_completed(|t| outstanding.iter().any(|o| o.ticket == t), &mut taken);
-            // Handled in the order of `outstanding`, as a sweep of its tickets would find them.
-            for (i, o) in outstanding.iter().enumerate() {
-                if taken.is_empty() {
-                    break;
-                }
-                if let Some(at) = taken.iter().position(|c| c.ticket == o.ticket) {
-                    found.push((i, taken.swap_remove(at)));
+        let by_ticket = &self.by_ticket;
+        let place = |t: Ticket| by_ticket.binary_search_by_key(&t.0, |e| e.0).ok().and_then(|k| by_ticket.get(k)).map(|e| e.1);
+        let (taken, taken_once, places) = (&mut self.taken, &mut self.taken_once, &mut self.places);
+        let mut sweep = |found: &mut Vec<(usize, Completion)>| {
+            taken.clear();
+            m.take_completed(|t| place(t).is_some(), taken);
+            places.clear();
+            places.extend(taken.iter().enumerate().filter_map(|(k, c)| place(c.ticket).map(|i| (i, k))));
+            places.sort_unstable();
+            taken_once.clear();
+            taken_once.extend(taken.drain(..).map(Some));
+            for &(i, k) in places.iter() {
+                if let Some(c) = taken_once.get_mut(k).and_then(Option::take) {
+                    found.push((i, c));
                 }
             }
         };
-        let mut found = Vec::with_capacity(self.outstanding.len());
-        // Only a step that completed something is worth a sweep of every outstanding ticket.
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        // Only a step that completed something is worth a sweep.
         if m.has_completions() {
             sweep(&mut found);
         }
@@ -633,11 +679,15 @@ impl<'a> Engine<'a> {
         if retry {
             let req = self.request(&op)?;
             self.outstanding[i].ticket = self.rig.machine.submit(req)?;
+            self.index_tickets();
             return Ok(());
         }
         entry.ticket = Ticket(0);
         let expect = std::mem::replace(&mut entry.expect, Expect::Nothing);
         self.in_flight -= 1;
+        if op.write {
+            self.writes_in_flight -= 1;
+        }
         self.out.ios += 1;
         if op.write {
             self.out.writes += 1;
