@@ -67,7 +67,7 @@ impl Request {
             path: 0,
             target,
             lun: 0,
-            cdb: cdb.iter().copied().take(16).collect(),
+            cdb: cdb.get(..16).unwrap_or(cdb).to_vec(),
             direction,
             data,
             timeout_s: 10,
