@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -238,6 +238,7 @@ impl MachineBuilder {
             halted: AtomicBool::new(false),
             driver: Mutex::new(crate::port::DriverState::default()),
             completions: Mutex::new(rustc_hash::FxHashMap::default()),
+            completions_waiting: AtomicUsize::new(0),
             done_cv: Signal::default(),
             next_id: AtomicU64::new(1),
             chans: Default::default(),
@@ -409,13 +410,13 @@ impl Machine {
     /// with [`Self::try_take`].
     #[must_use]
     pub fn has_completions(&self) -> bool {
-        !lock(&self.core.completions).is_empty()
+        self.core.completions_waiting.load(Ordering::Acquire) != 0
     }
 
     /// The completion of a request, if it has completed (does not run the machine).
     #[must_use]
     pub fn try_take(&self, t: Ticket) -> Option<Completion> {
-        let c = lock(&self.core.completions).remove(&t.0);
+        let c = take_locked(&mut lock(&self.core.completions), &self.core.completions_waiting, t);
         if c.as_ref().is_some_and(Completion::queue_frozen) {
             self.core.release_frozen();
         }
@@ -427,13 +428,16 @@ impl Machine {
     /// ticket outstanding. Their order is not the submission order.
     pub fn take_completed(&self, mut mine: impl FnMut(Ticket) -> bool, out: &mut Vec<Completion>) {
         let before = out.len();
-        lock(&self.core.completions).retain(|&t, c| {
+        let mut g = lock(&self.core.completions);
+        g.retain(|&t, c| {
             if !mine(Ticket(t)) {
                 return true;
             }
             out.push(std::mem::replace(c, Completion::taken(Ticket(t))));
             false
         });
+        self.core.completions_waiting.store(g.len(), Ordering::Release);
+        drop(g);
         if out.get(before..).is_some_and(|new| new.iter().any(Completion::queue_frozen)) {
             self.core.release_frozen();
         }
@@ -633,8 +637,15 @@ fn wait_timeout() -> Duration {
     WAIT_TIMEOUT.with(std::cell::Cell::get)
 }
 
+/// Takes `t`'s completion out of the locked map, keeping the count of those left.
+fn take_locked(map: &mut rustc_hash::FxHashMap<u64, Completion>, waiting: &AtomicUsize, t: Ticket) -> Option<Completion> {
+    let c = map.remove(&t.0);
+    waiting.store(map.len(), Ordering::Release);
+    c
+}
+
 fn take(m: &MachineCore, t: Ticket) -> Option<Completion> {
-    let c = lock(&m.completions).remove(&t.0);
+    let c = take_locked(&mut lock(&m.completions), &m.completions_waiting, t);
     if c.as_ref().is_some_and(Completion::queue_frozen) {
         // The submitter has the error in hand: the class driver releases the queue.
         m.release_frozen();
@@ -669,7 +680,7 @@ pub(crate) fn wait_ticket(m: &Arc<MachineCore>, t: Ticket, _limit: Option<Durati
     let limit = wait_timeout();
     let mut g = lock(&m.completions);
     loop {
-        if let Some(c) = g.remove(&t.0) {
+        if let Some(c) = take_locked(&mut g, &m.completions_waiting, t) {
             drop(g);
             if c.queue_frozen() {
                 m.release_frozen();

@@ -10,12 +10,17 @@ impl MachineCore {
     /// a rise stamped before a fall but written after it (`trace_chrome`'s
     /// `concurrent_runs_convert_too` saw about 1 run in 8 fail that way).
     pub(crate) fn note_line(&self, ad: &Adapter) {
-        let mut st = ad.st();
+        self.note_line_locked(ad, &mut ad.st());
+    }
+
+    /// [`Self::note_line`] with the adapter's state already locked; returns the level.
+    pub(crate) fn note_line_locked(&self, ad: &Adapter, st: &mut AdapterSt) -> bool {
         let level = ad.hba.irq_asserted();
         if st.line_level != level {
             st.line_level = level;
             self.trace(Some(ad.index), "irq", &[("level", J::B(level)), ("line", J::U(u64::from(ad.line)))]);
         }
+        level
     }
 
     /// Whether the line needs service: some connected, non-deferred adapter on it asserts.

@@ -971,6 +971,10 @@ pub(crate) struct Adapter {
     pub(crate) devext: AtomicUsize,
     /// Signalled (with `st`) each time a requested bus reset has run.
     reset_cv: Condvar,
+    /// Set (under `st`) when a bus reset is requested, cleared (under `st`) when the port finds
+    /// none waiting: every scheduler step asks, and most steps need not lock `st` to learn
+    /// that the answer is no.
+    pub(crate) resets_wanted: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -999,6 +1003,7 @@ impl Adapter {
             st: Mutex::new(AdapterSt::new()),
             devext: AtomicUsize::new(0),
             reset_cv: Condvar::new(),
+            resets_wanted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -1124,6 +1129,9 @@ pub(crate) struct MachineCore {
     /// Completions not taken yet, by ticket. A hash map: a `Completion` is some 200 bytes, and
     /// a B-tree's nodes move their values on every insert and remove.
     pub(crate) completions: Mutex<rustc_hash::FxHashMap<u64, Completion>>,
+    /// How many `completions` holds, stored under its lock after each change: the submitter
+    /// asks after every scheduler step, and most of the time the answer is none.
+    pub(crate) completions_waiting: AtomicUsize,
     pub(crate) done_cv: Signal,
     pub(crate) next_id: AtomicU64,
     /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
@@ -1255,12 +1263,20 @@ impl MachineCore {
         self.clock.now_ns()
     }
 
+    #[inline]
     pub(crate) fn is_halted(&self) -> bool {
         self.halted.load(Ordering::Acquire)
     }
 
+    /// Inlined: every scheduler step asks, and the answer is almost always "not halted".
+    #[inline]
     pub(crate) fn halt_error(&self) -> Option<Error> {
-        if self.is_halted() { lock(&self.bugcheck).clone().map(Error::BugCheck) } else { None }
+        if self.is_halted() { self.bugcheck_error() } else { None }
+    }
+
+    #[cold]
+    fn bugcheck_error(&self) -> Option<Error> {
+        lock(&self.bugcheck).clone().map(Error::BugCheck)
     }
 
     pub(crate) fn kick(&self) {

@@ -118,6 +118,7 @@ impl MachineCore {
         st.reset_tickets += 1;
         let ticket = st.reset_tickets;
         st.reset_requests.push_back((ticket, path));
+        ad.resets_wanted.store(true, Ordering::Release);
         drop(st);
         self.kick_dpc();
         Ok(ticket)
@@ -125,8 +126,15 @@ impl MachineCore {
 
     /// Runs the bus resets the upper edge asked for, if the port may reset now.
     pub(crate) fn run_requested_resets(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
-        if ad.st().reset_requests.is_empty() {
+        if !ad.resets_wanted.load(Ordering::Acquire) {
             return false;
+        }
+        {
+            let st = ad.st();
+            if st.reset_requests.is_empty() {
+                ad.resets_wanted.store(false, Ordering::Release);
+                return false;
+            }
         }
         if self.port == Port::Storport {
             return self.stor_requested_resets(ad);

@@ -49,8 +49,9 @@ impl MachineCore {
                     at(t, &mut next);
                 }
             }
-            self.note_line(ad);
-            let st = ad.st();
+            // The line's level, noted and used under one look at the device.
+            let mut st = ad.st();
+            let asserted = self.note_line_locked(ad, &mut st);
             if self.cfg.dump_mode && st.phase == Phase::Running && !st.active.is_empty() {
                 if st.next_poll_ns <= now {
                     actions.push(Action::Poll(ad.index));
@@ -58,7 +59,7 @@ impl MachineCore {
                     at(st.next_poll_ns, &mut next);
                 }
             }
-            if st.connected && !st.deferred() && ad.hba.irq_asserted() {
+            if st.connected && !st.deferred() && asserted {
                 lines.push(ad.line);
             }
             if matches!(st.defer, Defer::EnablePending(_)) {

@@ -132,7 +132,10 @@ impl MachineCore {
             }
             st.stats.latency.record(c.latency_ns);
         }
-        lock(&self.completions).insert(c.ticket.0, c);
+        let mut g = lock(&self.completions);
+        g.insert(c.ticket.0, c);
+        self.completions_waiting.store(g.len(), Ordering::Release);
+        drop(g);
         self.done_cv.notify_all();
     }
 
