@@ -126,6 +126,7 @@ impl Tracer {
         Self { on: std::sync::atomic::AtomicBool::new(out.is_some()), inner: Mutex::new(TraceInner { out, seq: 0 }) }
     }
 
+    #[inline]
     pub(crate) fn enabled(&self) -> bool {
         self.on.load(std::sync::atomic::Ordering::Relaxed)
     }

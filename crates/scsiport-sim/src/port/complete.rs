@@ -257,17 +257,19 @@ impl MachineCore {
         }
         drop(st);
         // `sense` only when SRB_STATUS_AUTOSENSE_VALID is set, so that other lines stay as they were.
-        let with_sense = traced_sense.is_some();
-        let fields = [
-            ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
-            ("type", J::Static("RequestComplete")),
-            ("srb", J::U(id)),
-            ("status", J::Hex8(status)),
-            ("scsi_status", J::Hex8(now_srb.ScsiStatus)),
-            ("length", J::from(now_srb.DataTransferLength)),
-            ("sense", traced_sense.map_or(J::Null, J::Str)),
-        ];
-        self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
+        if self.tracer.enabled() {
+            let with_sense = traced_sense.is_some();
+            let fields = [
+                ("fn", J::Static(self.port.pick("ScsiPortNotification", "StorPortNotification"))),
+                ("type", J::Static("RequestComplete")),
+                ("srb", J::U(id)),
+                ("status", J::Hex8(status)),
+                ("scsi_status", J::Hex8(now_srb.ScsiStatus)),
+                ("length", J::from(now_srb.DataTransferLength)),
+                ("sense", traced_sense.map_or(J::Null, J::Str)),
+            ];
+            self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
+        }
         let devext = ad.devext.load(Ordering::Relaxed) as u64;
         self.report_overwrites(ad, overwrites);
         for (rule, msg) in problems {
