@@ -52,7 +52,7 @@ pub use ffi::scsiport_exports;
 pub use stor_ffi::storport_exports;
 pub use machine::{DriverEntryFn, Machine, MachineBuilder, Schedule};
 pub use port::{Error, Port, PortConfig, RealClock, VirtualClock};
-pub use request::{Completion, Direction, PortBuffer, Request, Ticket};
+pub use request::{Cdb, Completion, Direction, PortBuffer, Request, Ticket};
 pub use stats::{Histogram, Stats};
 pub use trace::dma_digest;
 pub use verifier::{BugCheck, Rule, VerifierConfig, Violation};

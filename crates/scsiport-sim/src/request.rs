@@ -21,6 +21,46 @@ pub enum Direction {
     Out,
 }
 
+/// A CDB of at most 16 bytes (the SRB's `Cdb` array), held inline so that a request allocates
+/// nothing for it. It reads as the byte slice of its length.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cdb {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Cdb {
+    /// The first 16 bytes of `cdb` at most (an SRB holds no more).
+    #[must_use]
+    pub fn new(cdb: &[u8]) -> Self {
+        let mut bytes = [0u8; 16];
+        let n = cdb.len().min(16);
+        if let (Some(d), Some(s)) = (bytes.get_mut(..n), cdb.get(..n)) {
+            d.copy_from_slice(s);
+        }
+        Self { bytes, len: u8::try_from(n).unwrap_or(16) }
+    }
+}
+
+impl std::ops::Deref for Cdb {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&self.bytes)
+    }
+}
+
+impl std::fmt::Debug for Cdb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl From<&[u8]> for Cdb {
+    fn from(cdb: &[u8]) -> Self {
+        Self::new(cdb)
+    }
+}
+
 /// A request the emulated class driver sends. Build one with the constructors, adjust it with the
 /// `with_*` methods.
 #[derive(Clone, Debug)]
@@ -34,7 +74,7 @@ pub struct Request {
     /// Logical unit.
     pub lun: u8,
     /// The CDB (at most 16 bytes).
-    pub cdb: Vec<u8>,
+    pub cdb: Cdb,
     /// Data direction.
     pub direction: Direction,
     /// For `Out`: the bytes to send. For `In`: a buffer whose length is the transfer length.
@@ -67,7 +107,7 @@ impl Request {
             path: 0,
             target,
             lun: 0,
-            cdb: cdb.get(..16).unwrap_or(cdb).to_vec(),
+            cdb: Cdb::new(cdb),
             direction,
             data,
             timeout_s: 10,
@@ -152,7 +192,7 @@ impl Request {
             path,
             target,
             lun: 0,
-            cdb: Vec::new(),
+            cdb: Cdb::default(),
             direction: Direction::None,
             data: Vec::new(),
             timeout_s: 10,

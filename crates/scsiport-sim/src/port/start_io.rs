@@ -220,7 +220,7 @@ impl MachineCore {
             .and_then(|t| st.active.iter().find(|(_, a)| a.preq.id == t.0).map(|(p, _)| *p))
             .unwrap_or(0);
         let mut cdb = [0u8; 16];
-        for (d, s) in cdb.iter_mut().zip(&preq.req.cdb) {
+        for (d, s) in cdb.iter_mut().zip(preq.req.cdb.iter()) {
             *d = *s;
         }
         let (path, target, lun) = if preq.req.function == sys::SRB_FUNCTION_ABORT_COMMAND {
