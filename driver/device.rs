@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
 use crate::cdb::{self, Direction};
 use crate::hw;
 use crate::layout::{self, Layout, SENSE_BYTES, SG_ELEMENTS, SG_LIST_BYTES};
-use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SrbStatus, WordSink};
+use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SharedWords, SrbStatus, WordSink};
 use crate::pvscsi::{
     CONFIG_CONTROLLER_ADDRESS, CONFIG_PAGE_CONTROLLER, COMMAND_STATUS_FAILED, PAGE_SHIFT, SETUP_MSG_RING_MAX_PAGES,
     SETUP_RINGS_MAX_PAGES, cmd, cmp, flags, host, intr, msg, req, sge, state,
@@ -561,8 +561,50 @@ pub struct Device<P: Port> {
     msg_cons: u32,
     /// Bit `n` set: slot `n` holds a request.
     busy: u64,
+    /// The rings as [`Device::reset_and_setup`] proved them inside `mem`, so that a request or a
+    /// completion costs no bounds or alignment check: `None` until the first ring setup.
+    rings: Rings<P::Memory>,
     slots: [Slot<P::Srb>; 64],
     counters: Counters,
+}
+
+/// Words in the rings-state page (§4.3): one page.
+const STATE_WORDS: usize = 512;
+/// Words in a request descriptor.
+const REQ_WORDS: usize = 16;
+/// Words in a completion descriptor.
+const CMP_WORDS: usize = 4;
+const _: () = assert!(
+    STATE_WORDS * 8 == crate::pvscsi::PAGE_SIZE as usize && REQ_WORDS * 8 == req::SIZE as usize && CMP_WORDS * 8 == cmp::SIZE as usize
+);
+
+/// The rings-state page, the request and completion rings, and the sense buffers' bus address,
+/// each checked against the uncached extension once, when the rings are set up
+/// ([`Rings::prove`]), instead of on every request and completion. Separate `Option`s, each
+/// `None` as all zeros (the wrappers' `Zeroable` impls), so the device extension stays valid
+/// zeroed.
+#[derive(Debug)]
+struct Rings<M: SharedMemory> {
+    state: Option<M::Words<STATE_WORDS>>,
+    req: Option<M::Ring<REQ_WORDS>>,
+    cmp: Option<M::Ring<CMP_WORDS>>,
+    /// Bus address of slot 0's sense buffer; the buffers of all `layout.slots` lie inside the
+    /// extension (checked in [`Rings::prove`]).
+    sense_pa: u64,
+}
+
+impl<M: SharedMemory> Rings<M> {
+    /// The rings of `layout` in `mem`, or `None` if any part of them falls outside it.
+    fn prove(mem: &M, layout: Layout) -> Option<Self> {
+        let sense_bytes = layout.slots.checked_mul(SENSE_BYTES)?;
+        let sense_pa = mem.window(layout.sense, sense_bytes)?.pa();
+        Some(Self {
+            state: Some(mem.words::<STATE_WORDS>(0)?),
+            req: Some(mem.ring::<REQ_WORDS>(layout.req, layout.req_entries())?),
+            cmp: Some(mem.ring::<CMP_WORDS>(layout.cmp, layout.cmp_entries())?),
+            sense_pa,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,7 +735,9 @@ impl<P: Port> Device<P> {
     /// up. Used by bring-up, bus resets and restarts.
     pub fn reset_and_setup(&mut self) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
+        let rings = Rings::prove(mem, self.layout())?;
         let started = setup(regs, mem, self.layout(), !self.dump)?;
+        self.rings = rings;
         self.apply(started);
         Some(enabled_mask(self.dump, started.msg_ring))
     }
@@ -776,25 +820,22 @@ impl<P: Port> Device<P> {
         slot: usize,
         write: impl FnOnce(&mut <P::Memory as SharedMemory>::Words<16>, u64, u64),
     ) -> Option<()> {
-        const _: () = assert!(req::SIZE == 16 * 8);
-        let layout = self.layout();
-        let mem = self.mem.as_ref()?;
-        let index = self.req_prod & layout.req_entries().wrapping_sub(1);
-        let at = layout.req.checked_add(index.checked_mul(req::SIZE)?)?;
-        let sense = layout.sense.checked_add(u32::try_from(slot).ok()?.checked_mul(SENSE_BYTES)?)?;
+        let (Some(state), Some(ring)) = (self.rings.state, self.rings.req) else { return None };
+        // The slot's sense buffer is one of the `layout.slots` that `Rings::prove` checked.
+        let index = u32::try_from(slot).ok().filter(|index| *index < self.layout().slots)?;
+        let sense = self.rings.sense_pa.wrapping_add(u64::from(index.wrapping_mul(SENSE_BYTES)));
         let context = encode_context(slot, self.slots.get(slot)?.generation);
-        let sense = mem.pa_at(sense)?;
-        // The ring slot, checked once; its 16 words are stored straight into it as they are
-        // computed, with volatile stores, which the compiler keeps in program order and never
+        // The ring slot, proved with the ring; its 16 words are stored straight into it as they
+        // are computed, with volatile stores, which the compiler keeps in program order and never
         // merges, drops or moves across one another.
-        let mut out = mem.words::<16>(at)?;
+        let mut out = P::Memory::entry(&ring, self.req_prod);
         write(&mut out, context, sense);
         // The descriptor must be visible before the producer index that publishes it: a release
         // fence, which on x86-64 emits no instruction (stores are not reordered with older
         // stores) and keeps the compiler from sinking the descriptor's stores below the index.
         fence(Ordering::Release);
         self.req_prod = self.req_prod.wrapping_add(1);
-        mem.write_u32(state::REQ_PROD_IDX, self.req_prod)?;
+        state.write_u32::<{ state::REQ_PROD_IDX }>(self.req_prod);
         // And the index before the doorbell that follows (`hw::kick`, an MMIO store: in order
         // with the stores before it on x86-64, and WRITE_REGISTER_ULONG fences on its own). No
         // full fence: the device only reads the index, and nothing on this path stores and then
@@ -858,17 +899,15 @@ impl<P: Port> Device<P> {
     /// answered with a kick, as is an unreadable one, so a device cannot stop kicks by publishing
     /// one.
     fn kick_needed(&self) -> bool {
-        let Some(mem) = self.mem.as_ref() else { return true };
+        let Some(state) = self.rings.state else { return true };
         // The one full fence of the submission path: the producer index was just stored, and the
         // device's consumer index and threshold are loaded next, the store-then-load pair that
         // x86-64 may reorder. Without it this processor could read a threshold the device had
         // already lowered (it went idle) while the device had not yet seen the new index, and
         // neither side would act. (Linux's driver relies on a compiler barrier here.)
         fence(Ordering::SeqCst);
-        let (Some(consumed), Some(threshold)) = (mem.read_u32(state::REQ_CONS_IDX), mem.read_u32(state::REQ_CALL_THRESHOLD))
-        else {
-            return true;
-        };
+        let consumed = state.read_u32::<{ state::REQ_CONS_IDX }>();
+        let threshold = state.read_u32::<{ state::REQ_CALL_THRESHOLD }>();
         threshold > self.layout().req_entries() || self.req_prod.wrapping_sub(consumed) >= threshold
     }
 
@@ -932,8 +971,8 @@ impl<P: Port> Device<P> {
 
     /// Reads one completion descriptor (§5.5): its first 24 bytes, which hold every field, as
     /// three words read once each.
-    fn read_completion(mem: &P::Memory, desc: u32) -> Option<(u64, Completion)> {
-        let words: [u64; 3] = mem.read_u64s(desc)?;
+    fn read_completion(desc: &<P::Memory as SharedMemory>::Words<CMP_WORDS>) -> (u64, Completion) {
+        let words: [u64; 3] = [desc.get::<0>(), desc.get::<1>(), desc.get::<2>()];
         let field = |offset: u32, bits: u32| -> u64 {
             let word = words.get((offset >> 3) as usize).copied().unwrap_or(0);
             (word >> ((offset & 7) << 3)) & low_bits(bits)
@@ -945,7 +984,7 @@ impl<P: Port> Device<P> {
             host_status: field(cmp::HOST_STATUS, 16) as u16,
             scsi_status: field(cmp::SCSI_STATUS, 16) as u16,
         };
-        Some((field(cmp::CONTEXT, 64), completion))
+        (field(cmp::CONTEXT, 64), completion)
     }
 
     /// Completes the request a completion names, if it names one the driver issued and has not
@@ -1011,8 +1050,8 @@ impl<P: Port> Device<P> {
     /// Drains the completion ring (§5.2). Returns whether any request was completed.
     pub fn drain_completions(&mut self, n: &mut impl Notify<P>, blocks: &BlockSizes) -> bool {
         let layout = self.layout();
-        let Some(mem) = self.mem else { return false };
-        let Some(produced) = mem.read_u32(state::CMP_PROD_IDX) else { return false };
+        let (Some(state), Some(ring)) = (self.rings.state, self.rings.cmp) else { return false };
+        let produced = state.read_u32::<{ state::CMP_PROD_IDX }>();
         let pending = produced.wrapping_sub(self.cmp_cons);
         if pending > layout.cmp_entries() {
             // More than the ring holds: the index is garbage. Take nothing; requests the device
@@ -1025,15 +1064,14 @@ impl<P: Port> Device<P> {
         fence(Ordering::Acquire);
         let mut completed = false;
         for _ in 0..pending {
-            let index = self.cmp_cons & layout.cmp_entries().wrapping_sub(1);
-            let Some(desc) = index.checked_mul(cmp::SIZE).and_then(|o| o.checked_add(layout.cmp)) else { break };
-            let Some((context, completion)) = Self::read_completion(&mem, desc) else { break };
+            // Read as the device wrote it; `complete_one` validates the context before use.
+            let (context, completion) = Self::read_completion(&P::Memory::entry(&ring, self.cmp_cons));
             self.cmp_cons = self.cmp_cons.wrapping_add(1);
             completed |= self.complete_one(n, blocks, context, &completion);
         }
         fence(Ordering::Release);
         // The device may read it to know which slots are free (VMware).
-        let _ = mem.write_u32(state::CMP_CONS_IDX, self.cmp_cons);
+        state.write_u32::<{ state::CMP_CONS_IDX }>(self.cmp_cons);
         completed
     }
 

@@ -37,7 +37,12 @@ pub fn write_command(regs: &impl Registers, command: u32, words: &[u32]) -> u32 
     write_command_words(regs, command, words.iter().copied())
 }
 
-/// [`write_command`] with the descriptor produced on the fly, for the long ones.
+/// [`write_command`] with the descriptor produced on the fly, for the long ones. Inlined, so
+/// that the iterator is consumed where it is built: passing a long descriptor's iterator (132
+/// words of `SETUP_RINGS`, chained closures) by value is a `memcpy`, which the kernel image does
+/// not link.
+#[allow(clippy::inline_always)] // the kernel image links no memcpy (see above)
+#[inline(always)]
 pub fn write_command_words(regs: &impl Registers, command: u32, words: impl IntoIterator<Item = u32>) -> u32 {
     regs.write_u32::<{ reg::COMMAND }>(command);
     for word in words {

@@ -32,11 +32,29 @@ pub trait WordSink<const N: usize> {
     fn put<const I: usize>(&mut self, value: u64);
 }
 
+/// A run of `N` words of shared memory checked once ([`SharedMemory::words`]): besides writing
+/// them, reads its words and the `u32`s inside it at constant offsets (the rings-state page's
+/// indexes), each checked when the driver is compiled.
+pub trait SharedWords<const N: usize>: WordSink<N> + Copy + core::fmt::Debug {
+    /// Reads word `I`.
+    fn get<const I: usize>(&self) -> u64;
+    /// Reads the `u32` at byte `OFFSET`.
+    fn read_u32<const OFFSET: u32>(&self) -> u32;
+    /// Writes the `u32` at byte `OFFSET`.
+    fn write_u32<const OFFSET: u32>(&self, value: u32);
+}
+
 /// Memory shared with the device (the uncached extension, or a window into it): volatile,
 /// bounds-checked, little-endian accesses that return `None` outside the buffer.
 pub trait SharedMemory: Copy {
     /// A checked run of `N` words ([`Self::words`]).
-    type Words<const N: usize>: WordSink<N>;
+    type Words<const N: usize>: SharedWords<N>;
+    /// A ring of entries of `W` words, checked once for all of them ([`Self::ring`]).
+    type Ring<const W: usize>: Copy + core::fmt::Debug;
+    /// The ring of `entries` (a power of two) entries of `W` words at `offset`, checked once.
+    fn ring<const W: usize>(&self, offset: u32, entries: u32) -> Option<Self::Ring<W>>;
+    /// Entry `index` of `ring`, modulo its size: no check.
+    fn entry<const W: usize>(ring: &Self::Ring<W>, index: u32) -> Self::Words<W>;
     /// The `N` words at `offset` (8-byte aligned), checked once for all of them.
     fn words<const N: usize>(&self, offset: u32) -> Option<Self::Words<N>>;
     /// Bus address of byte 0.
@@ -55,8 +73,6 @@ pub trait SharedMemory: Copy {
     fn write_u32(&self, offset: u32, value: u32) -> Option<()>;
     /// Writes consecutive `u64`s with one bounds check.
     fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()>;
-    /// Reads `N` consecutive `u64`s with one bounds check.
-    fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]>;
     /// Copies bytes out.
     fn read_bytes(&self, offset: u32, out: &mut [u8]) -> Option<()>;
     /// Zeroes `len` bytes.
@@ -217,8 +233,32 @@ macro_rules! forward_wrapper {
             }
         }
 
+        impl<const N: usize> $crate::port::SharedWords<N> for $w::Words<N> {
+            #[inline]
+            fn get<const I: usize>(&self) -> u64 {
+                self.read::<I>()
+            }
+            #[inline]
+            fn read_u32<const OFFSET: u32>(&self) -> u32 {
+                $w::Words::<N>::read_u32::<OFFSET>(self)
+            }
+            #[inline]
+            fn write_u32<const OFFSET: u32>(&self, value: u32) {
+                $w::Words::<N>::write_u32::<OFFSET>(self, value);
+            }
+        }
+
         impl $crate::port::SharedMemory for $mem {
             type Words<const N: usize> = $w::Words<N>;
+            type Ring<const W: usize> = $w::Ring<W>;
+            #[inline]
+            fn ring<const W: usize>(&self, offset: u32, entries: u32) -> Option<Self::Ring<W>> {
+                <$mem>::ring(self, offset, entries)
+            }
+            #[inline]
+            fn entry<const W: usize>(ring: &Self::Ring<W>, index: u32) -> Self::Words<W> {
+                ring.entry(index)
+            }
             #[inline]
             fn words<const N: usize>(&self, offset: u32) -> Option<Self::Words<N>> {
                 <$mem>::words(self, offset)
@@ -254,10 +294,6 @@ macro_rules! forward_wrapper {
             #[inline]
             fn write_u64s(&self, offset: u32, words: impl ExactSizeIterator<Item = u64>) -> Option<()> {
                 <$mem>::write_u64s(self, offset, words)
-            }
-            #[inline]
-            fn read_u64s<const N: usize>(&self, offset: u32) -> Option<[u64; N]> {
-                <$mem>::read_u64s(self, offset)
             }
             #[inline]
             fn read_bytes(&self, offset: u32, out: &mut [u8]) -> Option<()> {

@@ -243,6 +243,68 @@ impl<const N: usize> Words<N> {
         // (the type's invariant); the memory is only accessed volatilely.
         unsafe { self.first.as_ptr().wrapping_add(I).write_volatile(value.to_le()) };
     }
+
+    /// Volatile read of word `I` (little-endian), for a structure the device writes (a
+    /// completion descriptor): what it holds is the device's, to be validated by the caller.
+    #[inline]
+    #[must_use]
+    pub fn read<const I: usize>(&self) -> u64 {
+        const { assert!(I < N, "word outside the checked run") };
+        // SAFETY: as in `write`.
+        u64::from_le(unsafe { self.first.as_ptr().wrapping_add(I).read_volatile() })
+    }
+
+    /// Volatile read of the little-endian `u32` at byte `OFFSET` of the run (a ring index in the
+    /// rings-state page), checked against `N` when it is compiled.
+    #[inline]
+    #[must_use]
+    pub fn read_u32<const OFFSET: u32>(&self) -> u32 {
+        const { assert!(OFFSET.is_multiple_of(4) && (OFFSET as usize / 4) < N * 2, "u32 outside the checked run") };
+        // SAFETY: `OFFSET` is 4-aligned and its `u32` lies inside the `N` words (asserted at compile
+        // time), which are in bounds and aligned (the type's invariant); only accessed volatilely.
+        u32::from_le(unsafe { self.first.as_ptr().cast::<u32>().wrapping_add(OFFSET as usize / 4).read_volatile() })
+    }
+
+    /// Volatile write of the little-endian `u32` at byte `OFFSET` of the run, checked against `N`
+    /// when it is compiled.
+    #[inline]
+    pub fn write_u32<const OFFSET: u32>(&self, value: u32) {
+        const { assert!(OFFSET.is_multiple_of(4) && (OFFSET as usize / 4) < N * 2, "u32 outside the checked run") };
+        // SAFETY: as in `read_u32`.
+        unsafe { self.first.as_ptr().cast::<u32>().wrapping_add(OFFSET as usize / 4).write_volatile(value.to_le()) };
+    }
+}
+
+// SAFETY: `Option<Words<N>>` is `None` exactly when `first` is null (the `NonNull` niche).
+unsafe impl<const N: usize> Zeroable for Option<Words<N>> {}
+
+/// A ring in a [`CommonBuffer`]: a power-of-two number of entries of `W` words each, made by
+/// [`CommonBuffer::ring`], which checked once that all of them lie inside the buffer and are
+/// aligned. [`Ring::entry`] masks its index with the ring's size, so any `u32` (a free-running
+/// producer or consumer index) names an entry inside it, with no check per access.
+///
+/// Valid for as long as the buffer it came from (the adapter's life), like the buffer's handle.
+#[derive(Clone, Copy, Debug)]
+pub struct Ring<const W: usize> {
+    /// Invariant: `first..first + (mask + 1) * W` are aligned `u64`s inside a common buffer.
+    first: NonNull<u64>,
+    /// Entries − 1; the entry count is a power of two.
+    mask: u32,
+}
+
+// SAFETY: `Option<Ring<W>>` is `None` exactly when `first` is null (the `NonNull` niche).
+unsafe impl<const W: usize> Zeroable for Option<Ring<W>> {}
+
+impl<const W: usize> Ring<W> {
+    /// Entry `index` modulo the ring's size.
+    #[inline]
+    #[must_use]
+    pub fn entry(&self, index: u32) -> Words<W> {
+        let at = ((index & self.mask) as usize).wrapping_mul(W);
+        // SAFETY: `index & mask` is below the entry count, so its `W` words are inside the ring
+        // (the type's invariant) and `at` does not overflow; the pointer is therefore non-null.
+        Words { first: unsafe { self.first.add(at) } }
+    }
 }
 
 macro_rules! volatile_accessors {
@@ -368,6 +430,24 @@ impl CommonBuffer {
             return None;
         }
         Some(Words { first: NonNull::new(first)? })
+    }
+
+    /// The ring of `entries` entries of `W` words at `offset` (8-byte aligned), checked once here
+    /// for all of its entries; `None` unless `entries` is a power of two and the ring lies inside
+    /// the buffer. So that a driver proves its rings when it sets them up, and each request or
+    /// completion is then an entry with no check of its own ([`Ring::entry`]).
+    #[must_use]
+    pub fn ring<const W: usize>(&self, offset: u32, entries: u32) -> Option<Ring<W>> {
+        if !entries.is_power_of_two() {
+            return None;
+        }
+        let bytes = (entries as usize).checked_mul(W)?.checked_mul(core::mem::size_of::<u64>())?;
+        #[allow(clippy::cast_ptr_alignment)] // alignment is checked on the next line
+        let first = self.checked(offset, bytes)?.cast::<u64>();
+        if !first.is_aligned() {
+            return None;
+        }
+        Some(Ring { first: NonNull::new(first)?, mask: entries.wrapping_sub(1) })
     }
 
     /// Volatile reads of `N` consecutive little-endian `u64`s at `offset` (8-byte aligned): one

@@ -44,7 +44,7 @@ mod srb;
 pub use srb::{DataDirection, LuAddress, QueueAction, Srb, SrbFunction, SrbId, SrbStatus};
 
 mod hw;
-pub use hw::{CommonBuffer, MemoryWindow, PhysicalAddress, Registers, Space, Words};
+pub use hw::{CommonBuffer, MemoryWindow, PhysicalAddress, Registers, Ring, Space, Words};
 
 mod config;
 pub use config::{AccessRange, ConfigInfo};

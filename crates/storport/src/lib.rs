@@ -58,7 +58,7 @@ pub use srb::{
 };
 
 mod hw;
-pub use hw::{CommonBuffer, PhysicalAddress, Registers, Space, Words};
+pub use hw::{CommonBuffer, PhysicalAddress, Registers, Ring, Space, Words};
 
 mod config;
 pub use config::{AccessRange, ConfigInfo};
