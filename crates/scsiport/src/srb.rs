@@ -230,11 +230,12 @@ impl<M: Miniport> Srb<M> {
     #[inline]
     pub fn cdb_words(&self) -> [u64; 2] {
         let srb = self.get();
-        // The low `8 × CdbLength` bits (0 to 128) of the array read as one number.
-        let bits = u32::from(srb.CdbLength.min(16)) << 3;
-        let cdb = u128::from_le_bytes(srb.Cdb) & u128::MAX.checked_shr(128u32.wrapping_sub(bits)).unwrap_or(0);
+        // The mask of the first `CdbLength` bytes comes from a table rather than a 128-bit shift
+        // computed per request: two loads instead of some fifteen instructions on the I/O path.
+        let [low_mask, high_mask] = CDB_MASKS.get(usize::from(srb.CdbLength.min(16))).copied().unwrap_or([0, 0]);
+        let cdb = u128::from_le_bytes(srb.Cdb);
         #[allow(clippy::cast_possible_truncation)] // the two halves, deliberately
-        [cdb as u64, (cdb >> 64) as u64]
+        [cdb as u64 & low_mask, (cdb >> 64) as u64 & high_mask]
     }
 
     /// `CdbLength` as the class driver set it (may exceed 16 for a malformed request).
@@ -396,3 +397,19 @@ impl<M: Miniport> Srb<M> {
         srb.SrbStatus = (status as u8) | (srb.SrbStatus & sys::SRB_STATUS_AUTOSENSE_VALID);
     }
 }
+
+/// `CDB_MASKS[n]`: the first `n` bytes (0 to 16) of a 16-byte CDB set, as two little-endian
+/// words, for [`Srb::cdb_words`].
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)] // const evaluation: overflow or an index out of range is a compile error
+const CDB_MASKS: [[u64; 2]; 17] = {
+    let mut masks = [[0u64; 2]; 17];
+    let mut n = 0;
+    while n <= 16 {
+        let bits = n * 8;
+        let low = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let high = if bits <= 64 { 0 } else if bits >= 128 { u64::MAX } else { (1u64 << (bits - 64)) - 1 };
+        masks[n] = [low, high];
+        n += 1;
+    }
+    masks
+};
