@@ -17,7 +17,8 @@
 use iced_x86::{Code, Decoder, DecoderOptions, OpKind, Register};
 
 /// The 16 general-purpose registers in iced's order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI,
-/// R8–R15) and RIP.
+/// R8–R15) and RIP: the tests' register file (the handler reads the signal context directly).
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Gprs {
     pub(crate) regs: [u64; 16],
@@ -32,6 +33,73 @@ fn index(reg: Register) -> Option<usize> {
     Some(full as usize - Register::RAX as usize)
 }
 
+/// Which part of a general-purpose register an operand names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Width {
+    /// RAX…
+    Q,
+    /// EAX…: a write zero-extends into the whole register.
+    D,
+    /// AX…: a write keeps the other bits.
+    W,
+    /// AL…, SPL…, R8B…
+    B,
+    /// AH, CH, DH, BH: bits 8–15.
+    H,
+}
+
+/// A general-purpose register operand resolved once, at decode time: the register's index in
+/// [`GREG_ORDER`]'s (and [`Gprs::regs`]') order and the part named, so that a fault reads and
+/// writes it with a shift and a mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Part {
+    slot: u8,
+    width: Width,
+}
+
+impl Part {
+    fn of(reg: Register) -> Option<Self> {
+        let slot = u8::try_from(index(reg)?).ok()?;
+        let width = match reg.size() {
+            8 => Width::Q,
+            4 => Width::D,
+            2 => Width::W,
+            1 if matches!(reg, Register::AH | Register::CH | Register::DH | Register::BH) => Width::H,
+            1 => Width::B,
+            _ => return None,
+        };
+        Some(Self { slot, width })
+    }
+
+    fn slot(self) -> usize {
+        usize::from(self.slot)
+    }
+
+    /// The operand's value (zero-extended) in a register holding `full`.
+    fn read(self, full: u64) -> u64 {
+        match self.width {
+            Width::Q => full,
+            Width::D => full & 0xFFFF_FFFF,
+            Width::W => full & 0xFFFF,
+            Width::B => full & 0xFF,
+            Width::H => (full >> 8) & 0xFF,
+        }
+    }
+
+    /// The register after the CPU writes `value` to the operand, the register holding `full`
+    /// before: a 32-bit write zero-extends, 8- and 16-bit writes keep the other bits.
+    fn write(self, full: u64, value: u64) -> u64 {
+        match self.width {
+            Width::Q => value,
+            Width::D => value & 0xFFFF_FFFF,
+            Width::W => (full & !0xFFFF) | (value & 0xFFFF),
+            Width::B => (full & !0xFF) | (value & 0xFF),
+            Width::H => (full & !0xFF00) | ((value & 0xFF) << 8),
+        }
+    }
+}
+
+#[cfg(test)]
 impl Gprs {
     /// A register's value as an instruction reads it (zero-extended), or a segment base.
     fn get(&self, reg: Register) -> Option<u64> {
@@ -41,29 +109,15 @@ impl Gprs {
             Register::ES | Register::CS | Register::SS | Register::DS => return Some(0),
             _ => {}
         }
-        let value = *self.regs.get(index(reg)?)?;
-        Some(match reg.size() {
-            8 => value,
-            4 => value & 0xFFFF_FFFF,
-            2 => value & 0xFFFF,
-            1 if matches!(reg, Register::AH | Register::CH | Register::DH | Register::BH) => (value >> 8) & 0xFF,
-            1 => value & 0xFF,
-            _ => return None,
-        })
+        let part = Part::of(reg)?;
+        Some(part.read(*self.regs.get(part.slot())?))
     }
 
-    /// Writes `value` to `reg` as the CPU would: a 32-bit write zero-extends into the 64-bit
-    /// register, 8- and 16-bit writes keep the other bits.
+    /// Writes `value` to `reg` as the CPU would ([`Part::write`]).
     fn set(&mut self, reg: Register, value: u64) -> Option<()> {
-        let slot = self.regs.get_mut(index(reg)?)?;
-        *slot = match reg.size() {
-            8 => value,
-            4 => value & 0xFFFF_FFFF,
-            2 => (*slot & !0xFFFF) | (value & 0xFFFF),
-            1 if matches!(reg, Register::AH | Register::CH | Register::DH | Register::BH) => (*slot & !0xFF00) | ((value & 0xFF) << 8),
-            1 => (*slot & !0xFF) | (value & 0xFF),
-            _ => return None,
-        };
+        let part = Part::of(reg)?;
+        let slot = self.regs.get_mut(part.slot())?;
+        *slot = part.write(*slot, value);
         Some(())
     }
 }
@@ -77,42 +131,242 @@ pub(crate) enum Access {
     Store { address: u64, size: u8, value: u32 },
 }
 
+/// What the instruction does with the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Load { dest: Register, part: Part, sign_extend: bool },
+    /// A store of a register's low bytes.
+    StoreRegister(Part),
+    /// A store of an immediate.
+    StoreImmediate(u32),
+}
+
+/// No base or index register.
+const NO_REG: u8 = u8::MAX;
+
+/// An instruction as far as its bytes say, before the registers of a fault are known: what
+/// [`Decoded::decode`] learns with iced-x86, kept so that a later fault at the same RIP can skip
+/// the decoder ([`cache`]). [`Decoded::access`] evaluates it against one fault's registers, as
+/// iced's `Instruction::virtual_address` would (the test `matches_iceds_virtual_address` holds
+/// the two together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    op: Op,
+    /// Bytes accessed: 1, 2 or 4.
+    size: u8,
+    /// Instruction length.
+    len: u8,
+    /// Base and index as indexes into [`Gprs::regs`], or [`NO_REG`]. Their full 64-bit values
+    /// are added: the address-size mask makes that the same sum as their 32-bit halves.
+    base: u8,
+    index: u8,
+    scale_shift: u8,
+    /// The displacement, sign-extended; for a RIP-relative operand the absolute target (iced
+    /// resolves it against the instruction's own RIP, which is the cache's key).
+    displacement: u64,
+    /// `u64::MAX`, or `u32::MAX` under a 0x67 address-size prefix.
+    address_mask: u64,
+}
+
+/// `reg`'s 64-bit register as an index into [`Gprs::regs`].
+fn base_index(reg: Register) -> Result<u8, ()> {
+    match reg {
+        Register::None | Register::RIP | Register::EIP => Ok(NO_REG),
+        _ => index(reg).and_then(|i| u8::try_from(i).ok()).ok_or(()),
+    }
+}
+
+impl Decoded {
+    /// Decodes the instruction at the start of `code` (at `rip`), or says why it cannot be
+    /// emulated.
+    pub(crate) fn decode(code: &[u8], rip: u64) -> Result<Self, String> {
+        let mut decoder = Decoder::with_ip(64, code, rip, DecoderOptions::NONE);
+        let ins = decoder.decode();
+        if ins.is_invalid() {
+            return Err(format!("undecodable instruction at {rip:#x}"));
+        }
+        let what = || format!("{:?} at {rip:#x}", ins.code());
+        if !(0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory) {
+            return Err(format!("{} has no memory operand", what()));
+        }
+        let size = u8::try_from(ins.memory_size().size()).map_err(|_| what())?;
+        if !matches!(size, 1 | 2 | 4) {
+            return Err(format!("{}: a {size}-byte register access (the device has 1-, 2- and 4-byte registers)", what()));
+        }
+        // Flat segments only; FS and GS (Windows' KPCR/TEB) do not exist here.
+        if !matches!(ins.memory_segment(), Register::ES | Register::CS | Register::SS | Register::DS) {
+            return Err(format!("{}: address not computable", what()));
+        }
+        let unaddressable = |()| format!("{}: address not computable", what());
+        let (base_reg, index_reg) = (ins.memory_base(), ins.memory_index());
+        let base = base_index(base_reg).map_err(unaddressable)?;
+        let index_slot = base_index(index_reg).map_err(unaddressable)?;
+        let address_size = if base_reg != Register::None {
+            base_reg.size()
+        } else if index_reg != Register::None {
+            index_reg.size()
+        } else if ins.memory_displ_size() >= 2 {
+            ins.memory_displ_size() as usize
+        } else {
+            8
+        };
+        let address_mask = match address_size {
+            8 => u64::MAX,
+            4 => u64::from(u32::MAX),
+            _ => return Err(format!("{}: {address_size}-byte addressing", what())),
+        };
+        let load = |sign_extend| {
+            let dest = ins.op0_register();
+            Part::of(dest).map(|part| Op::Load { dest, part, sign_extend }).ok_or_else(what)
+        };
+        let op = match ins.code() {
+            Code::Mov_r8_rm8
+            | Code::Mov_r16_rm16
+            | Code::Mov_r32_rm32
+            | Code::Movzx_r16_rm8
+            | Code::Movzx_r32_rm8
+            | Code::Movzx_r64_rm8
+            | Code::Movzx_r16_rm16
+            | Code::Movzx_r32_rm16
+            | Code::Movzx_r64_rm16 => load(false)?,
+            Code::Movsx_r16_rm8 | Code::Movsx_r32_rm8 | Code::Movsx_r64_rm8 | Code::Movsx_r32_rm16 | Code::Movsx_r64_rm16 | Code::Movsxd_r64_rm32 => load(true)?,
+            Code::Mov_rm8_r8 | Code::Mov_rm16_r16 | Code::Mov_rm32_r32 => Op::StoreRegister(Part::of(ins.op1_register()).ok_or_else(what)?),
+            Code::Mov_rm8_imm8 | Code::Mov_rm16_imm16 | Code::Mov_rm32_imm32 => {
+                #[allow(clippy::cast_possible_truncation)] // at most 32 bits, the low bytes are what the store writes
+                Op::StoreImmediate(ins.immediate(1) as u32)
+            }
+            _ => return Err(format!("{}: not a plain load or store", what())),
+        };
+        Ok(Self {
+            op,
+            size,
+            len: u8::try_from(ins.len()).map_err(|_| what())?,
+            base,
+            index: index_slot,
+            scale_shift: u8::try_from(ins.memory_index_scale().trailing_zeros()).map_err(|_| what())?,
+            displacement: ins.memory_displacement64(),
+            address_mask,
+        })
+    }
+
+    /// The instruction's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// What the instruction does when `reg(slot)` is the value of general-purpose register
+    /// `slot` (in [`GREG_ORDER`]'s order), as iced's `virtual_address` computes the address.
+    pub(crate) fn access_with(&self, reg: impl Fn(usize) -> u64) -> Access {
+        let mut address = self.displacement;
+        if self.base != NO_REG {
+            address = address.wrapping_add(reg(usize::from(self.base)));
+        }
+        if self.index != NO_REG {
+            address = address.wrapping_add(reg(usize::from(self.index)) << self.scale_shift);
+        }
+        let address = address & self.address_mask;
+        let size = self.size;
+        match self.op {
+            Op::Load { dest, sign_extend, .. } => Access::Load { address, size, dest, sign_extend },
+            Op::StoreRegister(src) => {
+                #[allow(clippy::cast_possible_truncation)] // the low bytes are what the store writes
+                Access::Store { address, size, value: src.read(reg(src.slot())) as u32 }
+            }
+            Op::StoreImmediate(value) => Access::Store { address, size, value },
+        }
+    }
+
+    /// What the instruction does under `regs`.
+    #[cfg(test)]
+    pub(crate) fn access(&self, regs: &Gprs) -> Access {
+        self.access_with(|i| regs.regs.get(i).copied().unwrap_or(0))
+    }
+
+    /// For a load, the register written and its new value, when it held `full` and `value` (the
+    /// `size` bytes read) arrives.
+    pub(crate) fn loaded(&self, full: impl Fn(usize) -> u64, value: u32) -> Option<(usize, u64)> {
+        let Op::Load { part, sign_extend, .. } = self.op else { return None };
+        let extended = extend(value, self.size, sign_extend);
+        Some((part.slot(), part.write(full(part.slot()), extended)))
+    }
+}
+
+/// `value`, the `size` bytes a load read, zero- or sign-extended to 64 bits.
+fn extend(value: u32, size: u8, sign_extend: bool) -> u64 {
+    let value = u64::from(value);
+    if sign_extend {
+        let shift = 64 - u32::from(size) * 8;
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+        (((value << shift) as i64 >> shift) as u64)
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
 /// Decodes the instruction at the start of `code` (at `regs.rip`) and says what it accesses and
 /// how long it is, or why it cannot be emulated.
 pub(crate) fn decode(code: &[u8], regs: &Gprs) -> Result<(Access, usize), String> {
-    let mut decoder = Decoder::with_ip(64, code, regs.rip, DecoderOptions::NONE);
-    let ins = decoder.decode();
-    if ins.is_invalid() {
-        return Err(format!("undecodable instruction at {:#x}", regs.rip));
+    let decoded = Decoded::decode(code, regs.rip)?;
+    Ok((decoded.access(regs), decoded.len()))
+}
+
+/// Decoded accesses by RIP, per thread, so that a register access the image makes again (every
+/// I/O makes the same few) costs no decoder run.
+///
+/// Sound only while the bytes at a cached RIP cannot change. They cannot: an entry is made only
+/// for a RIP inside an executable section of a loaded image ([`crate::pe::code_generation`]), and
+/// the loader maps such a section read and execute, never writable (it refuses a section that
+/// asks for both), and changes no protection afterwards until the image is unmapped. Loading or
+/// unloading any image moves the generation every entry carries, so an entry made for an image
+/// that is gone (or one mapped at its address since) never matches. Per thread, so the signal
+/// handler reads and writes it with no lock and no other thread in between; the handler does not
+/// fault while it uses it, so nothing interrupts it on its own thread either.
+pub(crate) mod cache {
+    use std::cell::Cell;
+
+    use super::Decoded;
+
+    const ENTRIES: usize = 32;
+
+    #[derive(Clone, Copy)]
+    struct Entry {
+        rip: u64,
+        generation: u64,
+        decoded: Option<Decoded>,
     }
-    let len = ins.len();
-    let what = || format!("{:?} at {:#x}", ins.code(), regs.rip);
-    let memory_operand = (0..ins.op_count()).find(|&i| ins.op_kind(i) == OpKind::Memory).ok_or_else(|| format!("{} has no memory operand", what()))?;
-    let size = u8::try_from(ins.memory_size().size()).map_err(|_| what())?;
-    if !matches!(size, 1 | 2 | 4) {
-        return Err(format!("{}: a {size}-byte register access (the device has 1-, 2- and 4-byte registers)", what()));
+
+    const EMPTY: Entry = Entry { rip: 0, generation: 0, decoded: None };
+
+    thread_local! {
+        static ENTRY: [Cell<Entry>; ENTRIES] = const { [const { Cell::new(EMPTY) }; ENTRIES] };
     }
-    let address = ins.virtual_address(memory_operand, 0, |reg, _, _| regs.get(reg)).ok_or_else(|| format!("{}: address not computable", what()))?;
-    let access = match ins.code() {
-        Code::Mov_r8_rm8 | Code::Mov_r16_rm16 | Code::Mov_r32_rm32 => Access::Load { address, size, dest: ins.op0_register(), sign_extend: false },
-        Code::Movzx_r16_rm8 | Code::Movzx_r32_rm8 | Code::Movzx_r64_rm8 | Code::Movzx_r16_rm16 | Code::Movzx_r32_rm16 | Code::Movzx_r64_rm16 => {
-            Access::Load { address, size, dest: ins.op0_register(), sign_extend: false }
-        }
-        Code::Movsx_r16_rm8 | Code::Movsx_r32_rm8 | Code::Movsx_r64_rm8 | Code::Movsx_r32_rm16 | Code::Movsx_r64_rm16 | Code::Movsxd_r64_rm32 => {
-            Access::Load { address, size, dest: ins.op0_register(), sign_extend: true }
-        }
-        Code::Mov_rm8_r8 | Code::Mov_rm16_r16 | Code::Mov_rm32_r32 => {
-            let value = regs.get(ins.op1_register()).ok_or_else(what)?;
-            #[allow(clippy::cast_possible_truncation)] // the low bytes are what the store writes
-            Access::Store { address, size, value: value as u32 }
-        }
-        Code::Mov_rm8_imm8 | Code::Mov_rm16_imm16 | Code::Mov_rm32_imm32 => {
-            #[allow(clippy::cast_possible_truncation)]
-            Access::Store { address, size, value: ins.immediate(1) as u32 }
-        }
-        _ => return Err(format!("{}: not a plain load or store", what())),
-    };
-    Ok((access, len))
+
+    fn slot(rip: u64) -> usize {
+        #[allow(clippy::cast_possible_truncation)] // a hash: the low bits are the point
+        let h = (rip ^ (rip >> 5) ^ (rip >> 11)) as usize;
+        h % ENTRIES
+    }
+
+    /// The access decoded at `rip`, if it was decoded under `generation`.
+    pub(crate) fn get(rip: u64, generation: u64) -> Option<Decoded> {
+        ENTRY
+            .try_with(|e| {
+                let entry = e.get(slot(rip))?.get();
+                if entry.rip == rip && entry.generation == generation { entry.decoded } else { None }
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `decoded`, the access at `rip` in an image's code under `generation`.
+    pub(crate) fn put(rip: u64, generation: u64, decoded: Decoded) {
+        let _ = ENTRY.try_with(|e| {
+            if let Some(cell) = e.get(slot(rip)) {
+                cell.set(Entry { rip, generation, decoded: Some(decoded) });
+            }
+        });
+    }
 }
 
 /// What a faulting instruction the emulator does not handle is, for the fault report.
@@ -141,16 +395,9 @@ pub(crate) fn classify(code: &[u8], rip: u64) -> Trap {
 }
 
 /// Completes a load: `value` (the `size` bytes read) into the destination register.
+#[cfg(test)]
 pub(crate) fn complete_load(regs: &mut Gprs, dest: Register, size: u8, sign_extend: bool, value: u32) -> Option<()> {
-    let value = u64::from(value);
-    let extended = if sign_extend {
-        let shift = 64 - u32::from(size) * 8;
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-        (((value << shift) as i64 >> shift) as u64)
-    } else {
-        value
-    };
-    regs.set(dest, extended)
+    regs.set(dest, extend(value, size, sign_extend))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,22 +475,32 @@ pub(crate) fn emulate_in_context(
     // SAFETY: for an SA_SIGINFO handler the third argument is the interrupted `ucontext_t`,
     // which the handler may read and modify; nothing else refers to it meanwhile.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
-    let mut regs = Gprs::default();
-    for (slot, &g) in regs.regs.iter_mut().zip(GREG_ORDER.iter()) {
-        #[allow(clippy::cast_sign_loss)]
-        let v = gregs.get(greg(g)).copied().unwrap_or(0) as u64;
-        *slot = v;
-    }
+    // Registers are read from the context as the access needs them, and only the destination of
+    // a load is written back.
+    #[allow(clippy::cast_sign_loss)]
+    let reg = |i: usize| GREG_ORDER.get(i).and_then(|&g| gregs.get(greg(g))).copied().unwrap_or(0) as u64;
     #[allow(clippy::cast_sign_loss)]
     let rip = gregs.get(greg(libc::REG_RIP)).copied().unwrap_or(0) as u64;
-    regs.rip = rip;
     let Ok(rip_addr) = usize::try_from(rip) else { return Err("rip".into()) };
-    if !anywhere && !crate::pe::in_image(rip_addr) {
-        return Err(format!("a register address touched directly by code at {rip:#x}, outside any loaded image"));
-    }
-    let mut code = [0u8; 15];
-    let n = code_bytes(rip_addr, &mut code);
-    let (access, len) = decode(code.get(..n).unwrap_or(&[]), &regs)?;
+    // An entry exists only for a RIP in a loaded image's code (see `cache`), so a hit has passed
+    // the image check below when it was made, and the generation says the image is still there.
+    let generation = crate::pe::code_generation(rip_addr);
+    let cached = generation.and_then(|g| cache::get(rip, g));
+    let decoded = if let Some(decoded) = cached {
+        decoded
+    } else {
+        if !anywhere && !crate::pe::in_image(rip_addr) {
+            return Err(format!("a register address touched directly by code at {rip:#x}, outside any loaded image"));
+        }
+        let mut code = [0u8; 15];
+        let n = code_bytes(rip_addr, &mut code);
+        let decoded = Decoded::decode(code.get(..n).unwrap_or(&[]), rip)?;
+        if let Some(g) = generation {
+            cache::put(rip, g, decoded);
+        }
+        decoded
+    };
+    let access = decoded.access_with(reg);
     let address = match access {
         Access::Load { address, .. } | Access::Store { address, .. } => address,
     };
@@ -251,21 +508,17 @@ pub(crate) fn emulate_in_context(
         return Err(format!("decoded address {address:#x}, fault at {fault_addr:#x}"));
     }
     let value = perform(&access).ok_or_else(|| "the access was refused".to_string())?;
-    if let Access::Load { dest, size, sign_extend, .. } = access {
-        complete_load(&mut regs, dest, size, sign_extend, value).ok_or("destination register")?;
-        for (&v, &g) in regs.regs.iter().zip(GREG_ORDER.iter()) {
-            if let Some(slot) = gregs.get_mut(greg(g)) {
-                #[allow(clippy::cast_possible_wrap)]
-                {
-                    *slot = v as i64;
-                }
-            }
+    if let Some((i, full)) = decoded.loaded(reg, value) {
+        let slot = GREG_ORDER.get(i).and_then(|&g| gregs.get_mut(greg(g))).ok_or("destination register")?;
+        #[allow(clippy::cast_possible_wrap)]
+        {
+            *slot = full as i64;
         }
     }
     if let Some(slot) = gregs.get_mut(greg(libc::REG_RIP)) {
         #[allow(clippy::cast_possible_wrap)]
         {
-            *slot = rip.wrapping_add(len as u64) as i64;
+            *slot = rip.wrapping_add(decoded.len() as u64) as i64;
         }
     }
     Ok(())
@@ -301,6 +554,67 @@ mod tests {
         let mut r = regs_with(Register::RBX, 0x7000_0002);
         r.set(Register::RAX, 0x1234_5678).unwrap();
         assert_eq!(decode(&[0x66, 0x89, 0x03], &r), Ok((Access::Store { address: 0x7000_0002, size: 2, value: 0x5678 }, 3)));
+    }
+
+    /// The cached form computes every address as iced's `virtual_address` does: base, index,
+    /// scale, displacement, RIP-relative, and 32-bit addressing (0x67), which wraps at 4 GiB.
+    #[test]
+    fn matches_iceds_virtual_address() {
+        let codes: &[&[u8]] = &[
+            &[0x8B, 0x02],                                     // mov eax, [rdx]
+            &[0x44, 0x89, 0x81, 0x0C, 0x10, 0x00, 0x00],       // mov [rcx+0x100c], r8d
+            &[0x0F, 0xB6, 0x44, 0xBE, 0x01],                   // movzx eax, byte [rsi+rdi*4+1]
+            &[0x8B, 0x44, 0x8F, 0xF8],                         // mov eax, [rdi+rcx*4-8]
+            &[0x43, 0x8B, 0x04, 0xEC],                         // mov eax, [r12+r13*8]
+            &[0x41, 0x8B, 0x45, 0x00],                         // mov eax, [r13+0]
+            &[0x8B, 0x04, 0x4D, 0x10, 0x00, 0x00, 0x00],       // mov eax, [rcx*2+0x10] (no base)
+            &[0x8B, 0x04, 0x25, 0x00, 0x10, 0x00, 0x70],       // mov eax, [0x70001000] (absolute)
+            &[0x8B, 0x05, 0xF0, 0xFF, 0xFF, 0xFF],             // mov eax, [rip-0x10]
+            &[0x67, 0x8B, 0x02],                               // mov eax, [edx]
+            &[0x67, 0x8B, 0x44, 0x8A, 0x80],                   // mov eax, [edx+ecx*4-0x80]
+            &[0x67, 0x8B, 0x05, 0x10, 0x00, 0x00, 0x00],       // mov eax, [eip+0x10]
+            &[0xC6, 0x44, 0x24, 0x08, 0x5A],                   // mov byte [rsp+8], 0x5a
+            &[0x66, 0x89, 0x34, 0x58],                         // mov [rax+rbx*2], si
+            &[0x48, 0x0F, 0xBF, 0x4A, 0x02],                   // movsx rcx, word [rdx+2]
+            &[0x88, 0x7E, 0x03],                               // mov [rsi+3], bh
+        ];
+        let values = [0u64, 1, 0x7000_1000, 0xFFFF_FFFF, 0x1_0000_0004, 0xFFFF_FFFF_FFFF_FFF0, 0x8000_0000_0000_0000];
+        for code in codes {
+            for (k, &v) in values.iter().enumerate() {
+                let mut regs = Gprs { rip: 0x7fff_0000_1000u64.wrapping_add(v), ..Gprs::default() };
+                for (i, r) in regs.regs.iter_mut().enumerate() {
+                    *r = v.rotate_left(u32::try_from(i * 7 + k).unwrap()) ^ (i as u64);
+                }
+                let ins = Decoder::with_ip(64, code, regs.rip, DecoderOptions::NONE).decode();
+                let operand = (0..ins.op_count()).find(|&i| ins.op_kind(i) == OpKind::Memory).unwrap_or_else(|| panic!("{code:02x?}: {:?}", ins.code()));
+                let want = ins.virtual_address(operand, 0, |reg, _, _| regs.get(reg));
+                let decoded = Decoded::decode(code, regs.rip).unwrap_or_else(|e| panic!("{code:02x?}: {e}"));
+                assert_eq!(decoded.len(), code.len(), "{code:02x?}");
+                let got = match decoded.access(&regs) {
+                    Access::Load { address, .. } | Access::Store { address, .. } => address,
+                };
+                assert_eq!(Some(got), want, "{code:02x?} with registers {regs:x?}");
+            }
+        }
+    }
+
+    /// An entry answers only for its RIP and the generation of the loaded images it was made
+    /// under; another RIP in the same slot, or any load or unload since, is a miss.
+    #[test]
+    fn the_decode_cache_answers_only_for_its_rip_and_generation() {
+        let rip = 0x7f00_0000_1234;
+        let decoded = Decoded::decode(&[0x8B, 0x02], rip).unwrap();
+        assert_eq!(cache::get(rip, 8), None);
+        cache::put(rip, 8, decoded);
+        assert_eq!(cache::get(rip, 8), Some(decoded));
+        assert_eq!(cache::get(rip, 10), None, "an image was loaded or unloaded since");
+        assert_eq!(cache::get(rip + 32 * 64, 8), None, "another RIP");
+        let other = Decoded::decode(&[0x89, 0x02], rip).unwrap();
+        cache::put(rip, 10, other);
+        assert_eq!(cache::get(rip, 10), Some(other));
+        assert_eq!(cache::get(rip, 8), None);
+        // Per thread: another thread has its own.
+        std::thread::spawn(move || assert_eq!(cache::get(rip, 10), None)).join().unwrap();
     }
 
     #[test]

@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use object::LittleEndian as LE;
 use object::pe;
@@ -519,7 +519,14 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
     // of a kernel driver has this signature (win64, two pointers, NTSTATUS).
     let entry: DriverEntryFn = unsafe { std::mem::transmute::<usize, DriverEntryFn>(base.as_ptr() as usize + entry_rva as usize) };
     // The fault handler must know the image's code, or its register accesses cannot be emulated.
-    let registry_slot = register(name, image.base.as_ptr() as usize, size)
+    // Its code sections, mapped read and execute above and never writable (W+X is refused), are
+    // what the fault handler may keep decoded instructions of (`mmio::cache`).
+    let code: Vec<(usize, usize)> = sections
+        .iter()
+        .filter(|s| s.flags & pe::IMAGE_SCN_MEM_EXECUTE != 0 && s.flags & pe::IMAGE_SCN_MEM_WRITE == 0 && s.len > 0)
+        .map(|s| (s.rva as usize, s.len as usize))
+        .collect();
+    let registry_slot = register(name, image.base.as_ptr() as usize, size, &code)
         .ok_or_else(|| LoadError::Map(format!("{IMAGES} images are loaded already, as many as the fault handler tracks")))?;
     let building = std::mem::ManuallyDrop::new(image);
     Ok(DriverImage {
@@ -543,17 +550,28 @@ pub fn load(name: &str, bytes: &[u8], port: &PortExports) -> Result<DriverImage,
 const IMAGES: usize = 64;
 /// Bytes of an image's name the fault handler can print (longer names are cut).
 pub(crate) const NAME_BYTES: usize = 48;
+/// Code sections per image whose decoded instructions may be cached (a driver has one `.text`;
+/// further ones are simply decoded on every fault).
+const CODE_RANGES: usize = 4;
 static IMAGE_START: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
 static IMAGE_LEN: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
 // Names as bytes in atomics, so that the signal handler reads them without locking.
 static IMAGE_NAME: [[AtomicU8; NAME_BYTES]; IMAGES] = [const { [const { AtomicU8::new(0) }; NAME_BYTES] }; IMAGES];
 static IMAGE_NAME_LEN: [AtomicUsize; IMAGES] = [const { AtomicUsize::new(0) }; IMAGES];
+/// Each image's read-execute sections as (offset from its start, length); length 0 = none.
+static IMAGE_CODE: [[(AtomicUsize, AtomicUsize); CODE_RANGES]; IMAGES] =
+    [const { [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; CODE_RANGES] }; IMAGES];
+/// Moves (by two) whenever an image is loaded or unloaded; odd while a registration is being
+/// written or removed. What the fault handler decoded at an address in a loaded image's code
+/// holds for as long as this has not moved.
+static GENERATION: AtomicU64 = AtomicU64::new(2);
 /// Serialises registrations (the handler only reads).
 static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn register(name: &str, start: usize, len: usize) -> Option<usize> {
+fn register(name: &str, start: usize, len: usize, code: &[(usize, usize)]) -> Option<usize> {
     let _serialise = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let slot = IMAGE_START.iter().position(|s| s.load(Ordering::Acquire) == 0)?;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     let bytes = name.as_bytes();
     let n = bytes.len().min(NAME_BYTES);
     for (dst, src) in IMAGE_NAME.get(slot)?.iter().zip(bytes) {
@@ -561,15 +579,41 @@ fn register(name: &str, start: usize, len: usize) -> Option<usize> {
     }
     IMAGE_NAME_LEN.get(slot)?.store(n, Ordering::Relaxed);
     IMAGE_LEN.get(slot)?.store(len, Ordering::Relaxed);
+    for (i, (off, l)) in IMAGE_CODE.get(slot)?.iter().enumerate() {
+        let (o, n) = code.get(i).copied().unwrap_or((0, 0));
+        off.store(o, Ordering::Relaxed);
+        l.store(n, Ordering::Relaxed);
+    }
     // Published last: a reader that sees the start sees the rest.
     IMAGE_START.get(slot)?.store(start, Ordering::Release);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     Some(slot)
 }
 
 fn unregister(slot: usize) {
+    let _serialise = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(s) = IMAGE_START.get(slot) {
+        GENERATION.fetch_add(1, Ordering::AcqRel);
         s.store(0, Ordering::Release);
+        GENERATION.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// When `address` is in a read-execute section of a loaded image: the generation of the loaded
+/// images, under which what is decoded there stays true (`mmio::cache`). `None` elsewhere, or
+/// while an image is being loaded or unloaded. Lock-free, for the fault handler.
+pub(crate) fn code_generation(address: usize) -> Option<u64> {
+    let before = GENERATION.load(Ordering::Acquire);
+    if before % 2 == 1 {
+        return None;
+    }
+    let (slot, start) = slot_of(address)?;
+    let offset = address - start;
+    let in_code = IMAGE_CODE.get(slot)?.iter().any(|(o, l)| {
+        let (o, l) = (o.load(Ordering::Relaxed), l.load(Ordering::Relaxed));
+        offset >= o && offset - o < l
+    });
+    (in_code && GENERATION.load(Ordering::Acquire) == before).then_some(before)
 }
 
 /// The slot of the image containing `address`, and the image's start.
@@ -602,4 +646,45 @@ pub fn describe(address: usize) -> Option<String> {
     let mut name = [0u8; NAME_BYTES];
     let (start, n) = image_at(address, &mut name)?;
     Some(format!("{}+{:#x}", String::from_utf8_lossy(name.get(..n)?), address - start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `code_generation` of `address`, retried while another test's image is being registered.
+    fn generation(address: usize) -> Option<u64> {
+        for _ in 0..1000 {
+            if let Some(g) = code_generation(address) {
+                return Some(g);
+            }
+            if !in_image(address) {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+        None
+    }
+
+    /// What the fault handler may cache is named by the code sections and the generation: only
+    /// addresses in an image's read-execute sections have one, and unloading the image (or
+    /// loading another at its address) moves it, so nothing decoded before is used again.
+    #[test]
+    fn code_has_a_generation_that_moves_with_every_load_and_unload() {
+        // Nothing is mapped here: the table is only addresses.
+        let start = 0x5A5A_0000_0000usize;
+        let slot = register("gen.sys", start, 0x8000, &[(0x1000, 0x2000), (0x6000, 0x1000)]).unwrap();
+        let g = generation(start + 0x1000).expect("code");
+        assert!(generation(start + 0x2FFF).is_some() && generation(start + 0x6800).is_some());
+        assert_eq!(generation(start), None, "headers");
+        assert_eq!(generation(start + 0x3000), None, "data after the first code section");
+        assert_eq!(generation(start + 0x8000), None, "past the image");
+        unregister(slot);
+        assert_eq!(generation(start + 0x1000), None, "unloaded");
+        let slot = register("other.sys", start, 0x8000, &[(0x1000, 0x2000)]).unwrap();
+        let again = generation(start + 0x1000).expect("code");
+        assert!(again > g, "another image at the same address has another generation ({g} then {again})");
+        assert_eq!(generation(start + 0x6800), None, "not code in this one");
+        unregister(slot);
+    }
 }

@@ -1432,6 +1432,43 @@ fn direct_register_accesses_of_a_loaded_image_are_emulated_in_program_order_trac
     assert_eq!(stats.registers_emulated, want.len() as u64, "every access of the image was emulated");
 }
 
+/// The same few register accesses executed again and again, as a driver's I/O path does, with
+/// other registers each time: the emulator keeps what it decoded at each address
+/// (`mmio::cache`), and every pass must still land where its own registers say, with its own
+/// values.
+fn loop_body(a: &mut Asm) {
+    use Register::*;
+    let top = a.label();
+    a.op(Instruction::with2(Code::Mov_r32_imm32, ECX, 0u32));
+    a.bind(top);
+    a.op(Instruction::with2(Code::Mov_rm32_r32, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 4, 0x100, 1), ECX)); // W4 0x100+4i = i
+    a.op(Instruction::with2(Code::Mov_r32_rm32, EAX, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 4, 0x200, 1))); // R4 0x200+4i
+    a.op(Instruction::with2(Code::Mov_rm32_r32, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 8, 0x300, 1), EAX)); // W4 0x300+8i
+    a.op(Instruction::with2(Code::Movzx_r32_rm8, EDX, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 1, 0x11, 1))); // R1 0x11+i
+    a.op(Instruction::with2(Code::Mov_rm8_r8, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 2, 0x400, 1), DL)); // W1 0x400+2i
+    a.op(Instruction::with2(Code::Add_rm32_imm8, ECX, 1));
+    a.op(Instruction::with2(Code::Cmp_rm32_imm8, ECX, 5));
+    a.op(Instruction::with_branch(Code::Jb_rel32_64, top));
+}
+
+#[test]
+fn a_register_access_executed_again_is_emulated_with_the_registers_of_each_pass() {
+    let run = run_miniport(loop_body);
+    run.result.as_ref().expect("the miniport loads");
+    assert!(run.machine.violations().is_empty(), "{:?}", run.machine.violations());
+    let mut want = Vec::new();
+    for i in 0..5u64 {
+        want.push(('W', 0x100 + 4 * i, 4, i as u32));
+        want.push(('R', 0x200 + 4 * i, 4, read_value(0x200 + 4 * i, 4)));
+        want.push(('W', 0x300 + 8 * i, 4, read_value(0x200 + 4 * i, 4)));
+        want.push(('R', 0x11 + i, 1, read_value(0x11 + i, 1)));
+        want.push(('W', 0x400 + 2 * i, 1, read_value(0x11 + i, 1)));
+    }
+    assert_eq!(*run.hba.log.lock().unwrap(), want);
+    let stats = run.machine.stats();
+    assert_eq!((stats.register_accesses, stats.registers_emulated), (25, 25));
+}
+
 fn read_modify_write_body(a: &mut Asm) {
     a.op(Instruction::with2(Code::Mov_rm32_imm32, mem(Register::RDI, 0x10), 1u32));
     a.op(Instruction::with2(Code::Or_rm32_imm8, mem(Register::RDI, 0x10), 2));
