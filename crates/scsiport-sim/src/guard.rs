@@ -266,11 +266,16 @@ impl Drop for AltStack {
 
 thread_local! {
     static ALT: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+    /// Whether `ALT` holds this thread's stack: the port asks before every routine it runs.
+    static HAS_ALT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Gives the calling thread a signal stack of [`ALTSTACK`] bytes (once per thread), with a guard
 /// page below it.
 pub(crate) fn ensure_altstack() {
+    if HAS_ALT.get() {
+        return;
+    }
     ALT.with(|alt| {
         let Ok(mut alt) = alt.try_borrow_mut() else { return };
         if alt.is_some() {
@@ -290,6 +295,7 @@ pub(crate) fn ensure_altstack() {
         // SAFETY: installs a signal stack that stays mapped until this thread's `AltStack` drops.
         if unsafe { libc::sigaltstack(&raw const stack, std::ptr::null_mut()) } == 0 {
             *alt = Some(AltStack { base: p as usize, len });
+            HAS_ALT.set(true);
         } else {
             // SAFETY: not installed; our own mapping.
             unsafe { libc::munmap(p, len) };

@@ -482,10 +482,11 @@ pub(crate) fn emulate_in_context(
     #[allow(clippy::cast_sign_loss)]
     let rip = gregs.get(greg(libc::REG_RIP)).copied().unwrap_or(0) as u64;
     let Ok(rip_addr) = usize::try_from(rip) else { return Err("rip".into()) };
-    // An entry exists only for a RIP in a loaded image's code (see `cache`), so a hit has passed
-    // the image check below when it was made, and the generation says the image is still there.
-    let generation = crate::pe::code_generation(rip_addr);
-    let cached = generation.and_then(|g| cache::get(rip, g));
+    // An entry is made only for a RIP in a loaded image's code (`pe::code_generation`), under
+    // the generation of the loaded images then; while that generation holds, no image has come or
+    // gone, so the RIP is still in that code, its bytes unchanged, and the image check below was
+    // passed. A hit needs no other look-up.
+    let cached = crate::pe::generation().and_then(|g| cache::get(rip, g));
     let decoded = if let Some(decoded) = cached {
         decoded
     } else {
@@ -495,7 +496,7 @@ pub(crate) fn emulate_in_context(
         let mut code = [0u8; 15];
         let n = code_bytes(rip_addr, &mut code);
         let decoded = Decoded::decode(code.get(..n).unwrap_or(&[]), rip)?;
-        if let Some(g) = generation {
+        if let Some(g) = crate::pe::code_generation(rip_addr) {
             cache::put(rip, g, decoded);
         }
         decoded

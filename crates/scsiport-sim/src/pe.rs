@@ -599,14 +599,19 @@ fn unregister(slot: usize) {
     }
 }
 
+/// The generation of the loaded images now; `None` while one is being loaded or unloaded. An
+/// address [`code_generation`] found in an image's code under this generation is still there.
+/// One atomic load, for the fault handler.
+pub(crate) fn generation() -> Option<u64> {
+    let now = GENERATION.load(Ordering::Acquire);
+    now.is_multiple_of(2).then_some(now)
+}
+
 /// When `address` is in a read-execute section of a loaded image: the generation of the loaded
 /// images, under which what is decoded there stays true (`mmio::cache`). `None` elsewhere, or
 /// while an image is being loaded or unloaded. Lock-free, for the fault handler.
 pub(crate) fn code_generation(address: usize) -> Option<u64> {
-    let before = GENERATION.load(Ordering::Acquire);
-    if before % 2 == 1 {
-        return None;
-    }
+    let before = generation()?;
     let (slot, start) = slot_of(address)?;
     let offset = address - start;
     let in_code = IMAGE_CODE.get(slot)?.iter().any(|(o, l)| {
