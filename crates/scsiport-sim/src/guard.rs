@@ -272,10 +272,15 @@ thread_local! {
 
 /// Gives the calling thread a signal stack of [`ALTSTACK`] bytes (once per thread), with a guard
 /// page below it.
+#[inline]
 pub(crate) fn ensure_altstack() {
-    if HAS_ALT.get() {
-        return;
+    if !HAS_ALT.get() {
+        install_altstack();
     }
+}
+
+#[cold]
+fn install_altstack() {
     ALT.with(|alt| {
         let Ok(mut alt) = alt.try_borrow_mut() else { return };
         if alt.is_some() {
@@ -401,24 +406,38 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: `si_addr` is the faulting address field of a SIGSEGV siginfo.
         unsafe { info.si_addr() as usize }
     };
+    // A loaded image's register access, the fault every I/O of a `.sys` takes: kept short, the
+    // rest of the handler is out of line.
     if let Some(d) = DIRECT.iter().find(|d| {
         let start = d.start.load(Ordering::Acquire);
         d.owner.load(Ordering::Acquire) != 0 && addr >= start && addr - start < d.len.load(Ordering::Relaxed)
     }) {
-        if emulate_direct(ctx, addr) {
-            return;
+        if !emulate_direct(ctx, addr) {
+            not_emulated(d, addr);
         }
-        // Not emulated: record it like any guarded fault and let the instruction complete on
-        // ordinary memory; the port turns the record into the direct-access violation.
-        d.fault_addr.store(addr, Ordering::Relaxed);
-        d.faulted.store(true, Ordering::Release);
-        FAULTS.fetch_add(1, Ordering::AcqRel);
-        let start = d.start.load(Ordering::Relaxed);
-        let len = d.len.load(Ordering::Relaxed);
-        // SAFETY: the range is a reservation owned by a live machine (see `reserve`).
-        unsafe { libc::mprotect(start as *mut libc::c_void, len.div_ceil(PAGE_SIZE) * PAGE_SIZE, libc::PROT_READ | libc::PROT_WRITE) };
         return;
     }
+    other_fault(sig, info, ctx, addr);
+}
+
+/// A direct register access that could not be emulated: recorded like any guarded fault, and
+/// the instruction left to complete on ordinary memory; the port turns the record into the
+/// direct-access violation.
+#[cold]
+#[inline(never)]
+fn not_emulated(d: &Direct, addr: usize) {
+    d.fault_addr.store(addr, Ordering::Relaxed);
+    d.faulted.store(true, Ordering::Release);
+    FAULTS.fetch_add(1, Ordering::AcqRel);
+    let start = d.start.load(Ordering::Relaxed);
+    let len = d.len.load(Ordering::Relaxed);
+    // SAFETY: the range is a reservation owned by a live machine (see `reserve`).
+    unsafe { libc::mprotect(start as *mut libc::c_void, len.div_ceil(PAGE_SIZE) * PAGE_SIZE, libc::PROT_READ | libc::PROT_WRITE) };
+}
+
+/// A fault outside every register range of a loaded image: in a guarded range, or not ours.
+#[inline(never)]
+fn other_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void, addr: usize) {
     for s in &TABLE {
         if s.owner.load(Ordering::Acquire) == 0 {
             continue;
