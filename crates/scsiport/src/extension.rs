@@ -18,11 +18,26 @@
 //! function, and an abort or a bus reset answered BUSY would simply not be done. Those are
 //! parked here instead, and whoever holds the lock starts them as it lets go
 //! ([`crate::miniport`]'s `run_parked`).
+//!
+//! That hand-over is the store-buffering pattern: `HwScsiStartIo` parks (a store) and then tries
+//! the lock (a load); the holder lets go (a store) and then looks for parked requests (a load).
+//! With acquire and release alone both loads may miss the other side's store, each leaving the
+//! request to the other, and it would never start (on x86-64 a plain store may pass a later
+//! load). So every operation of the hand-over is sequentially consistent: in their single total
+//! order either the holder's look comes after the park, or its letting go comes before the
+//! parker's attempt at the lock. On x86-64 that costs no instruction: the letting go is an `xchg`
+//! instead of a `mov`, the loads are plain loads.
+//!
+//! Whether anything is parked is one flag beside the lock, so that the holder looks at one byte
+//! as it lets go, not at every slot. A parker sets it after filling a slot; a holder clears it
+//! before it empties the slots, so that a request parked meanwhile sets it again and is seen on
+//! the holder's next look.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::Ordering::SeqCst;
 
 use scsiport_sys::SCSI_REQUEST_BLOCK;
 
@@ -40,6 +55,9 @@ const PARKED: usize = 4;
 #[repr(C)]
 pub(crate) struct Extension<M> {
     locked: AtomicBool,
+    /// Set when a request is parked, cleared by the lock holder before it takes the parked
+    /// requests out ([`Self::take_parked_mark`]).
+    parked_mark: AtomicBool,
     /// Requests `HwScsiStartIo` received while the lock was held; null when free.
     parked: [AtomicPtr<SCSI_REQUEST_BLOCK>; PARKED],
     miniport: UnsafeCell<M>,
@@ -72,24 +90,34 @@ impl<M: Miniport> Extension<M> {
         Some(unsafe { &*raw.cast::<Self>() })
     }
 
-    /// Parks a request for the lock holder to start. `false` when every slot is taken.
+    /// Parks a request for the lock holder to start, and marks that one is parked. `false` when
+    /// every slot is taken.
     pub(crate) fn park(&self, srb: *mut SCSI_REQUEST_BLOCK) -> bool {
-        self.parked.iter().any(|slot| {
-            slot.compare_exchange(ptr::null_mut(), srb, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-        })
+        let parked = self.parked.iter().any(|slot| slot.compare_exchange(ptr::null_mut(), srb, SeqCst, SeqCst).is_ok());
+        if parked {
+            self.parked_mark.store(true, SeqCst);
+        }
+        parked
     }
 
     /// Takes one parked request out, if there is one.
     pub(crate) fn unpark(&self) -> Option<*mut SCSI_REQUEST_BLOCK> {
         self.parked.iter().find_map(|slot| {
-            let srb = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+            let srb = slot.swap(ptr::null_mut(), SeqCst);
             (!srb.is_null()).then_some(srb)
         })
     }
 
-    /// Whether a request is parked.
+    /// Whether a request was parked since the last [`Self::take_parked_mark`]: one load, made
+    /// by every routine that may find one as it lets go of the lock.
     pub(crate) fn has_parked(&self) -> bool {
-        self.parked.iter().any(|slot| !slot.load(Ordering::Acquire).is_null())
+        self.parked_mark.load(SeqCst)
+    }
+
+    /// Clears the mark, before the lock holder takes the parked requests out: a request parked
+    /// after this marks again.
+    pub(crate) fn take_parked_mark(&self) {
+        self.parked_mark.store(false, SeqCst);
     }
 
     /// Takes the lock if it is free.
@@ -97,7 +125,9 @@ impl<M: Miniport> Extension<M> {
         // The guard is made only once the lock is ours: dropping one releases the lock, so a
         // guard built for a failed attempt (as `bool::then_some` would build it) would free the
         // holder's lock.
-        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        // Sequentially consistent for the hand-over of parked requests (the module's doc); a
+        // `lock cmpxchg` either way on x86-64.
+        if self.locked.compare_exchange(false, true, SeqCst, SeqCst).is_ok() {
             Some(Guard { ext: self })
         } else {
             None
@@ -133,6 +163,19 @@ impl<M> Guard<'_, M> {
     }
 }
 
+impl<M> Guard<'_, M> {
+    /// Lets go of the lock before a look for parked requests ([`Extension::has_parked`]):
+    /// sequentially consistent, so that the store is ordered before that load (the module's
+    /// doc); an `xchg` on x86-64.
+    pub(crate) fn unlock(self) {
+        self.ext.locked.store(false, SeqCst);
+        core::mem::forget(self);
+    }
+}
+
+/// Lets go of the lock in a routine that does not look for parked requests afterwards (the ISR,
+/// whose port runs no `HwScsiStartIo` beside it; a request parked meanwhile stays marked for the
+/// next routine that looks): a release store, a plain `mov` on x86-64.
 impl<M> Drop for Guard<'_, M> {
     fn drop(&mut self) {
         self.ext.locked.store(false, Ordering::Release);

@@ -11,7 +11,7 @@ use crate::context::{
     AdapterControlCtx, DisableInterruptsCtx, DisableInterruptsRequested, EnableInterruptsCtx, FindAdapterCtx,
     InitializeCtx, InterruptCtx, InterruptResult, Notify, ResetBusCtx, StartIoCtx, TimerCtx, call_disable_interrupts,
 };
-use crate::extension::Extension;
+use crate::extension::{Extension, Guard};
 use crate::srb::{Srb, SrbFunction, SrbStatus};
 use crate::{AnyBitPattern, Zeroable};
 
@@ -289,8 +289,7 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
     let mut ctx = StartIoCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_start_io(&mut ctx, srb);
-        drop(guard);
-        run_parked(extension, device_extension);
+        run_parked(guard, extension, device_extension);
         return TRUE;
     }
     // Only the enable callback on another processor can hold the lock here (see extension.rs).
@@ -307,7 +306,9 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
     // meanwhile: then this routine takes the lock and starts it itself.
     let raw = srb.into_raw();
     if extension.park(raw) {
-        run_parked(extension, device_extension);
+        if extension.has_parked() {
+            start_parked(extension, device_extension);
+        }
     } else {
         // No room: more requests were handed over in one callback than any miniport that
         // signals readiness once per callback can cause (extension.rs). The port's own
@@ -325,9 +326,28 @@ unsafe extern "win64" fn hw_start_io<M: Miniport>(
 /// any and the lock can be had. Called by the routines that may hold the lock when the port
 /// calls `HwScsiStartIo` (the enable callback), and by those that may find one parked, after
 /// they let go. If the lock is taken meanwhile, its holder does the same when it lets go.
-fn run_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_void) {
+/// Lets go of `guard` first, in the order the look needs (extension.rs). Inlined: the look is
+/// one load, and the work is out of line ([`start_parked`]).
+#[inline]
+fn run_parked<M: Miniport>(guard: Guard<'_, M>, extension: &Extension<M>, device_extension: *mut c_void) {
+    guard.unlock();
+    if extension.has_parked() {
+        start_parked(extension, device_extension);
+    }
+}
+
+/// [`run_parked`]'s work, rarely done (only when the port runs `HwScsiStartIo` beside the enable
+/// callback). Out of line, and `extern "win64"`, the convention of the trampolines that call
+/// it, so that in the emulator's Linux build their prologues need not save xmm6–xmm15 for it
+/// (callee-saved in the Windows x64 convention only); on Windows both conventions are one.
+#[cold]
+#[inline(never)]
+extern "win64" fn start_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_void) {
     while extension.has_parked() {
         let Some(mut guard) = extension.try_lock() else { return };
+        // Cleared before the slots are emptied: a request parked from here on marks again and
+        // is found by the next look (extension.rs).
+        extension.take_parked_mark();
         while let Some(raw) = extension.unpark() {
             // SAFETY: a request the port handed to `HwScsiStartIo`, which gave up its handle to
             // park it; taking it out of the slot makes this the only handle again.
@@ -335,7 +355,7 @@ fn run_parked<M: Miniport>(extension: &Extension<M>, device_extension: *mut c_vo
                 guard.miniport().hw_start_io(&mut StartIoCtx::new(device_extension), srb);
             }
         }
-        drop(guard);
+        guard.unlock();
     }
 }
 
@@ -357,12 +377,11 @@ pub(crate) unsafe extern "win64" fn hw_enable_interrupts_callback<M: Miniport>(d
     let mut guard = extension.lock();
     let _requested: DisableInterruptsRequested =
         guard.miniport().hw_enable_interrupts_callback(EnableInterruptsCtx::new(device_extension));
-    drop(guard);
     // Requests StartIo handed over while the callback ran are started before its last step, so
     // that the callback still ends with CallDisableInterrupts
     // (`KG:scsi-miniport-driver-s-hwscsienableinterruptscallback-routine`). The lock is free by
     // then, so a port that ran the disable callback at once could take it.
-    run_parked(extension, device_extension);
+    run_parked(guard, extension, device_extension);
     call_disable_interrupts::<M>(device_extension);
     TRUE
 }
@@ -380,8 +399,7 @@ unsafe extern "win64" fn hw_reset_bus<M: Miniport>(device_extension: *mut c_void
     let Ok(path_id) = u8::try_from(path_id) else { return FALSE };
     let mut guard = extension.lock();
     let ok = guard.miniport().hw_reset_bus(&mut ResetBusCtx::new(device_extension), path_id);
-    drop(guard);
-    run_parked(extension, device_extension);
+    run_parked(guard, extension, device_extension);
     boolean(ok)
 }
 
@@ -391,8 +409,7 @@ pub(crate) unsafe extern "win64" fn hw_timer<M: Miniport>(device_extension: *mut
     let mut ctx = TimerCtx::new(device_extension);
     if let Some(mut guard) = extension.try_lock() {
         guard.miniport().hw_timer(&mut ctx);
-        drop(guard);
-        run_parked(extension, device_extension);
+        run_parked(guard, extension, device_extension);
     } else {
         // Busy in the enable callback on another processor: come back in a millisecond.
         ctx.request_timer(1000);

@@ -323,11 +323,18 @@ fn parked_requests_come_back_once_each() {
     }
     assert!(ext.has_parked());
     assert!(!ext.park(extra), "four slots");
+    // The holder clears the mark first, then empties the slots.
+    ext.take_parked_mark();
+    assert!(!ext.has_parked());
     let mut back: Vec<*mut sys::SCSI_REQUEST_BLOCK> = core::iter::from_fn(|| ext.unpark()).collect();
     back.sort();
     ptrs.sort();
     assert_eq!(back, ptrs);
-    assert!(!ext.has_parked());
+    assert!(ext.unpark().is_none());
+    // A request parked after the mark was cleared marks again, so the holder's next look finds it.
+    assert!(ext.park(extra));
+    assert!(ext.has_parked());
+    assert_eq!(ext.unpark(), Some(extra));
 }
 
 #[test]
