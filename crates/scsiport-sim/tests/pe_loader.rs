@@ -1469,6 +1469,30 @@ fn a_register_access_executed_again_is_emulated_with_the_registers_of_each_pass(
     assert_eq!((stats.register_accesses, stats.registers_emulated), (25, 25));
 }
 
+/// A store emulated from the cache on its second pass is checked as the first was: the second
+/// pass is misaligned, and that is the verifier's register-access violation.
+fn misaligned_on_the_second_pass_body(a: &mut Asm) {
+    use Register::*;
+    let top = a.label();
+    a.op(Instruction::with2(Code::Mov_r32_imm32, ECX, 0u32));
+    a.bind(top);
+    a.op(Instruction::with2(Code::Mov_rm32_r32, MemoryOperand::with_base_index_scale_displ_size(RDI, RCX, 2, 0x100, 1), ECX)); // W4 0x100, then 0x102
+    a.op(Instruction::with2(Code::Add_rm32_imm8, ECX, 1));
+    a.op(Instruction::with2(Code::Cmp_rm32_imm8, ECX, 3));
+    a.op(Instruction::with_branch(Code::Jb_rel32_64, top));
+}
+
+#[test]
+fn a_register_access_emulated_again_is_checked_again() {
+    let run = run_miniport(misaligned_on_the_second_pass_body);
+    let err = run.result.as_ref().expect_err("the machine stops");
+    let bug = err.bugcheck().unwrap_or_else(|| panic!("a bug check, not {err}"));
+    assert_eq!(bug.rule, Rule::RegisterAccess, "{bug:?}");
+    assert!(bug.message.contains("misaligned"), "{}", bug.message);
+    assert_eq!(run.hba.log.lock().unwrap()[0], ('W', 0x100, 4, 0), "the first pass reached the HBA");
+    assert!(!run.hba.log.lock().unwrap().iter().any(|&(_, off, _, _)| off == 0x102), "the misaligned store did not");
+}
+
 fn read_modify_write_body(a: &mut Asm) {
     a.op(Instruction::with2(Code::Mov_rm32_imm32, mem(Register::RDI, 0x10), 1u32));
     a.op(Instruction::with2(Code::Or_rm32_imm8, mem(Register::RDI, 0x10), 2));
