@@ -13,7 +13,8 @@
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
 
 /// The page size of every physical address in this crate (PVSCSI's `VMW_PAGE_SIZE` too).
 pub const PAGE_SIZE: usize = 4096;
@@ -402,17 +403,17 @@ impl SimDma {
     /// Number of live pages (for leak checks in tests).
     #[must_use]
     pub fn live_pages(&self) -> usize {
-        self.inner.state.read().map_or(0, |s| s.pages.len())
+        self.inner.state.read().pages.len()
     }
 
     /// The region (by [`DmaRegion::id`]) that backs physical address `pa`, if any.
     #[must_use]
     pub fn region_at(&self, pa: u64) -> Option<u64> {
-        self.inner.state.read().ok()?.pages.get(&(pa >> PAGE_SHIFT)).map(|e| e.region)
+        self.inner.state.read().pages.get(&(pa >> PAGE_SHIFT)).map(|e| e.region)
     }
 
     fn assign_pages(&self, count: usize, layout: Layout) -> Box<[u64]> {
-        let mut guard = self.inner.next_pa.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.inner.next_pa.lock();
         let (next, rng) = &mut *guard;
         let mut pages = Vec::with_capacity(count);
         // One unmapped guard page before every region, so a DMA overrun faults.
@@ -439,7 +440,7 @@ impl SimDma {
     /// twice rather than collecting them.
     fn each_piece(&self, pa: u64, len: usize, write: bool, mut visit: impl FnMut(usize, usize, usize)) -> Result<(), DmaFault> {
         let fault = DmaFault { pa, len, write };
-        let state = self.inner.state.read().map_err(|_| fault)?;
+        let state = self.inner.state.read();
         #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
         let first_within = (pa & (PAGE_SIZE as u64 - 1)) as usize;
         if len <= PAGE_SIZE - first_within {
@@ -483,10 +484,9 @@ struct SimBacking {
 impl SimBacking {
     /// Removes the region's pages from the physical map and unmaps the device view, once.
     fn unmap_device_view(&self, region: &DmaRegion) {
-        if let Ok(mut state) = self.dma.state.write() {
-            for pa in region.pages() {
-                state.pages.remove(&(pa >> PAGE_SHIFT));
-            }
+        let mut state = self.dma.state.write();
+        for pa in region.pages() {
+            state.pages.remove(&(pa >> PAGE_SHIFT));
         }
         if !self.retired.swap(true, Ordering::AcqRel) {
             // SAFETY: the device view `SimDma::alloc` created with this length; no DMA can reach
@@ -557,7 +557,7 @@ fn map_memfd(mapped_len: usize) -> Result<(NonNull<u8>, NonNull<u8>), DmaError> 
 impl SimDma {
     /// Enters a region's pages into the physical map, its bytes at `device` in the device view.
     fn map_pages(&self, pages: &[u64], device: usize, id: u64) -> Result<(), DmaError> {
-        let mut state = self.inner.state.write().map_err(|_| DmaError("DMA table poisoned".into()))?;
+        let mut state = self.inner.state.write();
         for (i, pa) in pages.iter().enumerate() {
             state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device + i * PAGE_SIZE, region: id });
         }
@@ -577,10 +577,9 @@ struct SimSpanBacking {
 
 impl SimSpanBacking {
     fn unmap_pages(&self, region: &DmaRegion) {
-        if let Ok(mut state) = self.dma.state.write() {
-            for pa in region.pages() {
-                state.pages.remove(&(pa >> PAGE_SHIFT));
-            }
+        let mut state = self.dma.state.write();
+        for pa in region.pages() {
+            state.pages.remove(&(pa >> PAGE_SHIFT));
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 /// A JSON value, just enough for trace events.
 #[derive(Clone, Debug)]
@@ -136,7 +136,7 @@ impl Tracer {
         if !self.enabled() {
             return;
         }
-        let Ok(mut g) = self.inner.lock() else { return };
+        let mut g = self.inner.lock();
         if g.out.is_none() {
             return;
         }
@@ -191,8 +191,7 @@ impl Tracer {
     }
 
     pub(crate) fn flush(&self) {
-        if let Ok(mut g) = self.inner.lock()
-            && let Some(out) = g.out.as_mut()
+        if let Some(out) = self.inner.lock().out.as_mut()
         {
             let _ = out.flush();
         }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::RwLock;
+use parking_lot::RwLock;
 
 /// The bytes behind a disk.
 pub(crate) enum Backing {
@@ -24,7 +24,7 @@ impl Backing {
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
             Self::Ram(mem) => {
-                let mem = mem.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mem = mem.read();
                 let start = usize::try_from(offset).map_err(|_| out_of_range())?;
                 let src = start
                     .checked_add(buf.len())
@@ -42,7 +42,7 @@ impl Backing {
     /// a file, which has no bytes in memory to lend.
     pub(crate) fn with_ram<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<io::Result<R>> {
         let Self::Ram(mem) = self else { return None };
-        let mem = mem.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mem = mem.read();
         let src = usize::try_from(offset).ok().and_then(|start| mem.get(start..start.checked_add(len)?));
         Some(src.map(f).ok_or_else(out_of_range))
     }
@@ -50,7 +50,7 @@ impl Backing {
     pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         match self {
             Self::Ram(mem) => {
-                let mut mem = mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut mem = mem.write();
                 let start = usize::try_from(offset).map_err(|_| out_of_range())?;
                 let dst = start
                     .checked_add(data.len())

@@ -9,7 +9,7 @@
 //! as a spin lock's are, and a waiter sleeps instead of spinning on the shared cores.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex};
 
 const FREE: u32 = 0;
 const HELD: u32 = 1;
@@ -29,18 +29,18 @@ impl PortLock {
         if self.state.compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return;
         }
-        let mut g = self.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self.waiters.lock();
         // Marking the word contended before sleeping makes the holder's release wake us; the
         // mutex makes that wake-up come after we are waiting.
         while self.state.swap(CONTENDED, Ordering::Acquire) != FREE {
-            g = self.wake.wait(g).unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.wake.wait(&mut g);
         }
     }
 
     /// Releases the lock taken by [`Self::acquire`].
     pub(crate) fn release(&self) {
         if self.state.swap(FREE, Ordering::Release) == CONTENDED {
-            let _g = self.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _g = self.waiters.lock();
             self.wake.notify_all();
         }
     }

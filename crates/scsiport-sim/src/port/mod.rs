@@ -22,7 +22,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::CString;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use scsiport_sys as sys;
@@ -978,7 +979,7 @@ pub(crate) struct Adapter {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.lock()
 }
 
 /// One step of xorshift64 (the state must not be 0).
@@ -1047,7 +1048,8 @@ impl Adapter {
         if state != ResetState::Pending {
             return state;
         }
-        let (st, _) = self.reset_cv.wait_timeout(st, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = st;
+        self.reset_cv.wait_for(&mut st, max);
         Self::reset_state_of(&st, ticket)
     }
 }
@@ -1181,9 +1183,9 @@ impl Signal {
     }
 
     /// `Condvar::wait_timeout`, counted; `g` guards the condition the caller checked.
-    pub(crate) fn wait_timeout<'a, T>(&self, g: MutexGuard<'a, T>, max: std::time::Duration) -> MutexGuard<'a, T> {
+    pub(crate) fn wait_timeout<'a, T>(&self, mut g: MutexGuard<'a, T>, max: std::time::Duration) -> MutexGuard<'a, T> {
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let (g, _) = self.cv.wait_timeout(g, max).unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.cv.wait_for(&mut g, max);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         g
     }
@@ -1386,7 +1388,7 @@ impl MachineCore {
         );
         let fatal = rule.fatal() || self.verifier.warnings_fatal;
         if let Some(a) = adapter.and_then(|a| self.adapters.get(a))
-            && let Ok(mut st) = a.st.try_lock()
+            && let Some(mut st) = a.st.try_lock()
         {
             if fatal {
                 st.stats.violations += 1;

@@ -42,7 +42,8 @@ pub mod ring;
 mod types;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::disk::ScsiTarget;
 use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
@@ -90,7 +91,7 @@ impl std::fmt::Debug for PvscsiDevice {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    m.lock()
 }
 
 fn size_mask(size: u8) -> u32 {
