@@ -187,7 +187,7 @@ impl MachineCore {
             preq.req.port_buffer = port_buffer;
             st.stats.busy_retries += 1;
             let lu = preq.lu();
-            st.lus.entry(lu).or_default().queue.push_front(preq);
+            st.lus.entry_or_default(lu).queue.push_front(preq);
         } else {
             let error = !matches!(base, sys::SRB_STATUS_SUCCESS);
             let freeze = error
@@ -209,7 +209,7 @@ impl MachineCore {
             let ok = base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN;
             let exists = if inquiry { ok && inquiry_data_found(port_buffer.as_ref().map_or(&data[..], PortBuffer::bytes)) } else { ok };
             if exists {
-                st.lus.entry(lu_addr).or_default().exists = true;
+                st.lus.entry_or_default(lu_addr).exists = true;
             } else if inquiry || matches!(a.preq.scan, Scan::Wait | Scan::Background) {
                 let gone = st.lus.get(&lu_addr).is_some_and(|l| l.active.is_empty() && l.queue.is_empty());
                 if gone {

@@ -814,12 +814,12 @@ pub(crate) struct AdapterSt {
     /// DMA-relevant `ConfigInfo` fields when the uncached extension was taken.
     uncached_snapshot: Option<[u64; 9]>,
     bus_data: Vec<u8>,
-    lus: BTreeMap<LuAddr, Lu>,
+    lus: sorted::SortedMap<LuAddr, Lu>,
     lu_cursor: Option<LuAddr>,
     priority: VecDeque<PortReq>,
     /// The outstanding SRBs by address. Boxed: an `ActiveSrb` is some 600 bytes, and a map's
     /// nodes move their values on every insert and remove.
-    active: BTreeMap<usize, Box<ActiveSrb>>,
+    active: sorted::SortedMap<usize, Box<ActiveSrb>>,
     /// (`deadline_ns`, SRB) of every SRB in `active` that has not timed out: the scheduler's
     /// next timeout is the first, without a scan of `active` per step.
     deadlines: sorted::SortedSet<(u64, usize)>,
@@ -871,10 +871,10 @@ impl AdapterSt {
             find_cfg: 0,
             uncached_snapshot: None,
             bus_data: Vec::new(),
-            lus: BTreeMap::new(),
+            lus: sorted::SortedMap::default(),
             lu_cursor: None,
             priority: VecDeque::new(),
-            active: BTreeMap::new(),
+            active: sorted::SortedMap::default(),
             deadlines: sorted::SortedSet::default(),
             quarantine: VecDeque::new(),
             pool: None,

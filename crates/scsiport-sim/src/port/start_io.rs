@@ -85,12 +85,10 @@ impl MachineCore {
             st.priority.pop_front()
         } else {
             // Round-robin over the LUs, from the one after the last served.
-            use std::ops::Bound::{Excluded, Unbounded};
-            let (after, upto) = match st.lu_cursor {
-                Some(c) => (st.lus.range((Excluded(c), Unbounded)), st.lus.range(..=c)),
-                None => (st.lus.range(..), st.lus.range(..(0, 0, 0))),
+            let k = match st.lu_cursor {
+                Some(c) => st.lus.after_then_upto(&c).find(|(k, l)| lu_ok(st, **k, l, now)).map(|(k, _)| *k)?,
+                None => st.lus.iter().find(|(k, l)| lu_ok(st, **k, l, now)).map(|(k, _)| *k)?,
             };
-            let k = after.chain(upto).find(|(k, l)| lu_ok(st, **k, l, now)).map(|(k, _)| *k)?;
             st.lu_cursor = Some(k);
             st.lus.get_mut(&k).and_then(|l| l.queue.pop_front())
         }
@@ -194,7 +192,7 @@ impl MachineCore {
         let tagged = Self::is_tagged(st, &preq) && execute;
         let mut tag = sys::SP_UNTAGGED;
         if tagged {
-            let lu = st.lus.entry(lu_addr).or_default();
+            let lu = st.lus.entry_or_default(lu_addr);
             for _ in 0..255 {
                 lu.next_tag = lu.next_tag.wrapping_add(1);
                 if lu.next_tag != 0 && lu.next_tag != sys::SP_UNTAGGED && !lu.active.contains_key(lu.next_tag) {
@@ -258,7 +256,7 @@ impl MachineCore {
         let id = preq.id;
         let deadline = now.saturating_add(u64::from(preq.req.timeout_s.max(1)) * 1_000_000_000);
         {
-            let lu = st.lus.entry((path, target, lun)).or_default();
+            let lu = st.lus.entry_or_default((path, target, lun));
             lu.active.insert(tag, srb as usize);
             lu.ready_for_more = false;
             if lu.ext.is_none() && caps.lu_ext > 0 {

@@ -87,7 +87,7 @@ impl MachineCore {
             // Storport's reset SRBs, the first tiers of its reset (`KG:multi-tier-reset-in-storport`).
             sys::SRB_FUNCTION_RESET_DEVICE | sys::SRB_FUNCTION_RESET_LOGICAL_UNIT if st.stor.is_some() => st.priority.push_back(preq),
             _ => {
-                let lu = st.lus.entry(preq.lu()).or_default();
+                let lu = st.lus.entry_or_default(preq.lu());
                 // A new request to a frozen LU: the class driver has released the queue.
                 lu.frozen = false;
                 lu.queue.push_back(preq);
