@@ -1,7 +1,6 @@
 //! The public face of the emulator: a [`Machine`] with one or more HBAs, a driver loaded into it,
 //! and an upper edge that submits requests.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, MutexGuard};
@@ -245,8 +244,7 @@ impl MachineBuilder {
             chans: Default::default(),
             rng: Mutex::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
             latency_rng: Mutex::new((seed ^ 0x6C61_7465_6E63_7921).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-            irq_due: Mutex::new(BTreeMap::new()),
-            det_scratch: Mutex::default(),
+            irq_due: Mutex::default(),
             stop: AtomicBool::new(false),
             faults_seen: AtomicU64::new(0),
             loaded: AtomicBool::new(false),

@@ -18,7 +18,7 @@
 //! `services` (what the miniport calls) and `control` (stop and restart).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::ffi::CString;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -1143,9 +1143,7 @@ pub(crate) struct MachineCore {
     pub(crate) latency_rng: Mutex<u64>,
     /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
     /// eligible (interrupt latency, drawn when the port first saw it asserted).
-    pub(crate) irq_due: Mutex<BTreeMap<u32, u64>>,
-    /// The deterministic step's lists of actions and lines, reused (`det_step_until`).
-    pub(crate) det_scratch: Mutex<(Vec<Action>, Vec<u32>)>,
+    pub(crate) irq_due: Mutex<sorted::SortedMap<u32, u64>>,
     pub(crate) stop: AtomicBool,
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,

@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use smallvec::SmallVec;
 
 impl MachineCore {
     /// One step of the deterministic event loop: pick one runnable action (seeded), or advance
@@ -11,19 +12,14 @@ impl MachineCore {
     }
 
     /// As [`Self::det_step`], but the clock never moves past `limit`.
-    pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
-        // The step's lists, kept from step to step so that a step allocates nothing (a step
-        // nested in one, if any, starts with empty ones of its own).
-        let (mut actions, mut lines) = std::mem::take(&mut *lock(&self.det_scratch));
-        actions.clear();
-        lines.clear();
-        let step = self.det_step_with(limit, &mut actions, &mut lines);
-        *lock(&self.det_scratch) = (actions, lines);
-        step
-    }
-
     #[allow(clippy::too_many_lines)]
-    fn det_step_with(self: &Arc<Self>, limit: u64, actions: &mut Vec<Action>, lines: &mut Vec<u32>) -> Step {
+    pub(crate) fn det_step_until(self: &Arc<Self>, limit: u64) -> Step {
+        // The step's lists live on the stack: an adapter contributes a few actions and one line,
+        // so a step neither allocates nor shares them (a nested step has its own).
+        let mut actions: SmallVec<[Action; 16]> = SmallVec::new();
+        let mut lines: SmallVec<[u32; 4]> = SmallVec::new();
+        // Adapters with a stall being timed, by index: a step that acts ends their stall.
+        let mut stalled: SmallVec<[usize; 4]> = SmallVec::new();
         if self.is_halted() {
             return Step::Idle;
         }
@@ -51,6 +47,9 @@ impl MachineCore {
             }
             // The line's level, noted and used under one look at the device.
             let mut st = ad.st();
+            if st.stalled_since.is_some() {
+                stalled.push(ad.index);
+            }
             let asserted = self.note_line_locked(ad, &mut st);
             if self.cfg.dump_mode && st.phase == Phase::Running && !st.active.is_empty() {
                 if st.next_poll_ns <= now {
@@ -127,9 +126,18 @@ impl MachineCore {
             lines.sort_unstable();
             lines.dedup();
             let mut due = lock(&self.irq_due);
-            due.retain(|l, _| lines.binary_search(l).is_ok());
+            if !due.is_empty() {
+                due.retain(|l, _| lines.binary_search(l).is_ok());
+            }
             for &l in lines.iter() {
-                let t = *due.entry(l).or_insert_with(|| now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns)));
+                let t = match due.get(&l) {
+                    Some(&t) => t,
+                    None => {
+                        let t = now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns));
+                        due.insert(l, t);
+                        t
+                    }
+                };
                 if t <= now {
                     actions.push(Action::Isr(l));
                 } else {
@@ -154,7 +162,7 @@ impl MachineCore {
                 _ => Step::Idle,
             };
         }
-        for ad in &self.adapters {
+        for ad in stalled.iter().filter_map(|&i| self.adapters.get(i)) {
             ad.st().stalled_since = None;
         }
         let pick = usize::try_from(self.rand() % actions.len() as u64).unwrap_or(0);

@@ -166,6 +166,10 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         after.iter().chain(upto).map(|(k, v)| (k, v))
     }
 
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        self.items.retain_mut(|(k, v)| f(k, v));
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
@@ -238,6 +242,8 @@ mod tests {
             assert!(s.iter().eq(b.iter()));
             assert!(s.after_then_upto(&k).eq(b.range(k + 1..).chain(b.range(..=k))));
         }
+        s.retain(|k, v| (k + *v) % 3 == 0);
+        b.retain(|k, v| (k + *v) % 3 == 0);
         assert!(s.values().eq(b.values()));
         for (x, y) in s.values_mut().zip(b.values_mut()) {
             *x += 1;
