@@ -130,20 +130,30 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         Some(self.items.remove(at).1)
     }
 
-    /// `BTreeMap::entry(k).or_default()`.
+    /// `BTreeMap::entry(k).or_default()`. The insertion is out of line: the key is nearly
+    /// always there, and a default value built inline (an LU is a few hundred bytes) would make
+    /// every call pay for its stack frame.
+    #[inline]
     pub(crate) fn entry_or_default(&mut self, k: K) -> &mut V
     where
         V: Default,
     {
         let at = match self.find(&k) {
             Ok(at) => at,
-            Err(at) => {
-                self.items.insert(at, (k, V::default()));
-                at
-            }
+            Err(at) => self.insert_default(at, k),
         };
         // In bounds: found there, or just inserted there.
         &mut self.items[at].1
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_default(&mut self, at: usize, k: K) -> usize
+    where
+        V: Default,
+    {
+        self.items.insert(at, (k, V::default()));
+        at
     }
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
