@@ -1279,20 +1279,29 @@ impl MachineCore {
         lock(&self.bugcheck).clone().map(Error::BugCheck)
     }
 
+    /// Wakes the concurrent schedule's threads. The deterministic schedule has none (its loop
+    /// looks at everything each step), so a kick there is nothing: no lock, no counter.
     pub(crate) fn kick(&self) {
+        if self.deterministic {
+            return;
+        }
         for c in &self.chans {
             c.kick();
         }
     }
 
-    /// Wakes the DPC thread (readiness, completions, deferrals, timers).
+    /// Wakes the DPC thread (readiness, completions, deferrals, timers); see [`Self::kick`].
     pub(crate) fn kick_dpc(&self) {
-        self.chans[CHAN_DPC].kick();
+        if !self.deterministic {
+            self.chans[CHAN_DPC].kick();
+        }
     }
 
-    /// Wakes the interrupt-dispatch thread (a line or a deferral changed).
+    /// Wakes the interrupt-dispatch thread (a line or a deferral changed); see [`Self::kick`].
     pub(crate) fn kick_irq(&self) {
-        self.chans[CHAN_IRQ].kick();
+        if !self.deterministic {
+            self.chans[CHAN_IRQ].kick();
+        }
     }
 
     /// A service's name on this machine's port: `ScsiPortX` on SCSI Port, `StorPortX` on Storport.
