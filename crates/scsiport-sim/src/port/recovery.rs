@@ -125,10 +125,13 @@ impl MachineCore {
     }
 
     /// Runs the bus resets the upper edge asked for, if the port may reset now.
+    /// Inline: every deterministic step asks, and nearly always nobody wants a reset.
+    #[inline]
     pub(crate) fn run_requested_resets(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
-        if !ad.resets_wanted.load(Ordering::Acquire) {
-            return false;
-        }
+        ad.resets_wanted.load(Ordering::Acquire) && self.run_wanted_resets(ad)
+    }
+
+    fn run_wanted_resets(self: &Arc<Self>, ad: &Arc<Adapter>) -> bool {
         {
             let st = ad.st();
             if st.reset_requests.is_empty() {

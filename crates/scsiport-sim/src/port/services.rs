@@ -308,8 +308,9 @@ impl MachineCore {
         let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
         self.trace_register(ad, fname, bar, off, value);
         ad.hba.write(bar, off, size, value);
-        ad.st().stats.register_accesses += 1;
-        self.note_line(ad);
+        let mut st = ad.st();
+        st.stats.register_accesses += 1;
+        self.note_line_locked(ad, &mut st);
         Some(())
     }
 

@@ -23,20 +23,22 @@ impl MachineCore {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
-        self.trace(
-            Some(adapter),
-            "srb",
-            &[
-                ("id", J::U(id)),
-                ("function", J::Hex8(req.function)),
-                ("opcode", J::Hex8(req.opcode())),
-                ("path", J::from(req.path)),
-                ("target", J::from(req.target)),
-                ("lun", J::from(req.lun)),
-                ("tagged", J::B(!req.untagged)),
-                ("length", J::from(req.transfer_len())),
-            ],
-        );
+        if self.tracer.enabled() {
+            self.trace(
+                Some(adapter),
+                "srb",
+                &[
+                    ("id", J::U(id)),
+                    ("function", J::Hex8(req.function)),
+                    ("opcode", J::Hex8(req.opcode())),
+                    ("path", J::from(req.path)),
+                    ("target", J::from(req.target)),
+                    ("lun", J::from(req.lun)),
+                    ("tagged", J::B(!req.untagged)),
+                    ("length", J::from(req.transfer_len())),
+                ],
+            );
+        }
         let preq = PortReq { id, req, submitted_ns: now, not_before_ns: 0, retries: 0, scan };
         let mut st = ad.st();
         if !matches!(st.phase, Phase::Running | Phase::Initializing) {
