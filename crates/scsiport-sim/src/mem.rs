@@ -556,12 +556,11 @@ fn map_memfd(mapped_len: usize) -> Result<(NonNull<u8>, NonNull<u8>), DmaError> 
 
 impl SimDma {
     /// Enters a region's pages into the physical map, its bytes at `device` in the device view.
-    fn map_pages(&self, pages: &[u64], device: usize, id: u64) -> Result<(), DmaError> {
+    fn map_pages(&self, pages: &[u64], device: usize, id: u64) {
         let mut state = self.inner.state.write();
         for (i, pa) in pages.iter().enumerate() {
             state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device + i * PAGE_SIZE, region: id });
         }
-        Ok(())
     }
 }
 
@@ -628,7 +627,7 @@ impl DmaSpace for SimDma {
         let (va, device) = map_memfd(mapped_len)?;
         let pages = self.assign_pages(count, layout);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.map_pages(&pages, device.as_ptr() as usize, id)?;
+        self.map_pages(&pages, device.as_ptr() as usize, id);
         let backing = Arc::new(SimBacking {
             dma: Arc::clone(&self.inner),
             mapped_len,
@@ -654,7 +653,7 @@ impl DmaSpace for SimDma {
         for (len, count) in lens.iter().zip(&counts) {
             let pages = self.assign_pages(*count, layout);
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            self.map_pages(&pages, backing.device_view + offset, id)?;
+            self.map_pages(&pages, backing.device_view + offset, id);
             let va = NonNull::new(cpu.as_ptr().wrapping_add(offset)).ok_or_else(|| DmaError("NULL span address".into()))?;
             // SAFETY: `count` pages at `va` inside the CPU view, which stays mapped while
             // `backing`, held by the region, lives.

@@ -129,14 +129,13 @@ impl MachineCore {
             if !due.is_empty() {
                 due.retain(|l, _| lines.binary_search(l).is_ok());
             }
-            for &l in lines.iter() {
-                let t = match due.get(&l) {
-                    Some(&t) => t,
-                    None => {
-                        let t = now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns));
-                        due.insert(l, t);
-                        t
-                    }
+            for &l in &lines {
+                let t = if let Some(&t) = due.get(&l) {
+                    t
+                } else {
+                    let t = now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns));
+                    due.insert(l, t);
+                    t
                 };
                 if t <= now {
                     actions.push(Action::Isr(l));
