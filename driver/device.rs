@@ -11,6 +11,14 @@
 //! Everything the device writes (ring indexes, contexts, lengths, statuses) is untrusted: an
 //! index out of range is ignored, a completion is accepted only for a context the driver
 //! issued and has not seen complete, and sense lengths are bounded by both buffers.
+//!
+//! The functions the SCSI Port trampolines call out of line (`plan_any`,
+//! [`Device::drain_messages`], `learn_from`, [`status::classify`]) are `extern "win64"`, the
+//! trampolines' own convention: in the emulator's Linux build a routine of that convention that
+//! calls a Rust (System V) function must save and restore xmm6–xmm15 in its prologue and
+//! epilogue (callee-saved in the Windows x64 convention only), some 20 instructions on every call
+//! even when the call is on a path not taken. On Windows both conventions are one. They are
+//! called from Rust only, so their Rust types (slices, `Result`, structs) need not be C's.
 
 use core::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
 
@@ -174,9 +182,11 @@ pub fn plan(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u
     }
 }
 
-/// [`plan`] for any CDB.
+/// [`plan`] for any CDB. Out of line, so that the I/O path keeps only the READ/WRITE plan; and
+/// `extern "win64"` (see the module doc).
+#[allow(improper_ctypes_definitions)] // called from Rust only: see the module doc
 #[inline(never)]
-fn plan_any(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
+extern "win64" fn plan_any(srb_direction: DataDirection, cdb: &[u8], length: u32, block_size: u32) -> Result<Plan, SrbStatus> {
     if length > layout::MAX_TRANSFER || cdb::is_write_same_without_data(cdb) {
         return Err(SrbStatus::InvalidRequest);
     }
@@ -1076,7 +1086,8 @@ impl<P: Port> Device<P> {
     }
 
     /// Drains the message ring (§5.6). Returns whether a device was added or removed.
-    pub fn drain_messages(&mut self, blocks: &BlockSizes) -> bool {
+    /// `extern "win64"`: see the module doc.
+    pub extern "win64" fn drain_messages(&mut self, blocks: &BlockSizes) -> bool {
         if !self.msg_ring {
             return false;
         }
@@ -1114,8 +1125,8 @@ impl<P: Port> Device<P> {
 /// (read from the data buffer, which the port maps for this: SCSI Port's `MapBuffers`,
 /// Storport's `STOR_MAP_NON_READ_WRITE_BUFFERS`; what the device wrote is checked before use),
 /// MODE SELECT that it may have changed it (QEMU lets a block descriptor set any multiple of 512
-/// up to 65024).
-fn learn_from(blocks: &BlockSizes, srb: &mut impl Request) {
+/// up to 65024). `extern "win64"`: see the module doc.
+extern "win64" fn learn_from(blocks: &BlockSizes, srb: &mut impl Request) {
     let target = usize::from(srb.address().target_id);
     let cdb = srb.cdb();
     let mode_select = matches!(cdb.first(), Some(0x15 | 0x55));

@@ -64,8 +64,11 @@ pub fn is_good(c: &Completion, requested: u32) -> bool {
 ///   length (VMware), a shorter one is an underrun: `SRB_STATUS_DATA_OVERRUN` with the reduced
 ///   length, as `KG:error-handling-in-scsi-miniport-drivers` requires.
 /// - The SCSI status is one byte; a device writing more is taken at its low byte.
+///
+/// `extern "win64"`: see the doc of `device.rs`.
 #[must_use]
-pub fn classify(c: &Completion, requested: u32, sense_capacity: u8, sense_buffer: u32, aborted: bool) -> Outcome {
+#[allow(improper_ctypes_definitions)] // called from Rust only: see the doc of device.rs
+pub extern "win64" fn classify(c: &Completion, requested: u32, sense_capacity: u8, sense_buffer: u32, aborted: bool) -> Outcome {
     #[allow(clippy::cast_possible_truncation)] // the SCSI status byte is the low byte
     let scsi_status = c.scsi_status as u8;
     if is_good(c, requested) {

@@ -14,7 +14,9 @@ use crate::srb::{
     PHW_INITIALIZATION_DATA, PPORT_CONFIGURATION_INFORMATION, PSCSI_REQUEST_BLOCK, SCSI_NOTIFICATION_TYPE,
     SCSI_PHYSICAL_ADDRESS,
 };
-use crate::types::{BOOLEAN, INTERFACE_TYPE, LONG, PCCHAR, PLARGE_INTEGER, PULONG, PVOID, UCHAR, ULONG, ULONG_PTR};
+use crate::types::{BOOLEAN, INTERFACE_TYPE, LONG, PCCHAR, PLARGE_INTEGER, PVOID, UCHAR, ULONG, ULONG_PTR};
+#[cfg(windows)]
+use crate::types::PULONG;
 
 #[cfg_attr(windows, link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
 unsafe extern "win64" {
@@ -61,15 +63,6 @@ unsafe extern "win64" {
     /// The LU extension of a logical unit, or NULL (`nf-srb-scsiportgetlogicalunit`).
     pub fn ScsiPortGetLogicalUnit(HwDeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR) -> PVOID;
 
-    /// Physical address and contiguous length of a data buffer, sense buffer or extension
-    /// address (`nf-srb-scsiportgetphysicaladdress`).
-    pub fn ScsiPortGetPhysicalAddress(
-        HwDeviceExtension: PVOID,
-        Srb: PSCSI_REQUEST_BLOCK,
-        VirtualAddress: PVOID,
-        Length: PULONG,
-    ) -> SCSI_PHYSICAL_ADDRESS;
-
     /// An active request of a logical unit, by queue tag (`nf-srb-scsiportgetsrb`).
     pub fn ScsiPortGetSrb(DeviceExtension: PVOID, PathId: UCHAR, TargetId: UCHAR, Lun: UCHAR, QueueTag: LONG)
     -> PSCSI_REQUEST_BLOCK;
@@ -88,17 +81,6 @@ unsafe extern "win64" {
 
     /// Starts a subordinate-DMA transfer (`nf-srb-scsiportiomaptransfer`).
     pub fn ScsiPortIoMapTransfer(HwDeviceExtension: PVOID, Srb: PSCSI_REQUEST_BLOCK, LogicalAddress: PVOID, Length: ULONG);
-
-    /// Writes an entry to the system event log (`nf-srb-scsiportlogerror`).
-    pub fn ScsiPortLogError(
-        HwDeviceExtension: PVOID,
-        Srb: PSCSI_REQUEST_BLOCK,
-        PathId: UCHAR,
-        TargetId: UCHAR,
-        Lun: UCHAR,
-        ErrorCode: ULONG,
-        UniqueId: ULONG,
-    );
 
     /// Current system time in 100 ns units since 1601 (`nf-srb-scsiportquerysystemtime`).
     pub fn ScsiPortQuerySystemTime(CurrentTime: PLARGE_INTEGER);
@@ -128,6 +110,114 @@ unsafe extern "win64" {
         InIoSpace: BOOLEAN,
     ) -> BOOLEAN;
 }
+
+// The two routines of the I/O path that the SCSI Port emulator writes in Rust. On Windows they
+// are imports like the others.
+#[cfg(windows)]
+#[link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "win64" {
+    /// Physical address and contiguous length of a data buffer, sense buffer or extension
+    /// address (`nf-srb-scsiportgetphysicaladdress`).
+    pub fn ScsiPortGetPhysicalAddress(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        VirtualAddress: PVOID,
+        Length: PULONG,
+    ) -> SCSI_PHYSICAL_ADDRESS;
+
+    /// Writes an entry to the system event log (`nf-srb-scsiportlogerror`).
+    pub fn ScsiPortLogError(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        PathId: UCHAR,
+        TargetId: UCHAR,
+        Lun: UCHAR,
+        ErrorCode: ULONG,
+        UniqueId: ULONG,
+    );
+}
+
+/// Everywhere but Windows the emulator defines `ScsiPortGetPhysicalAddress` and
+/// `ScsiPortLogError` in Rust in the same program, and link-time optimisation would inline their
+/// bodies into the driver's routines. Those are `extern "win64"`, and the emulator's internals
+/// they would then call are System V functions, which may clobber xmm6–xmm15 (callee-saved in the
+/// Windows x64 convention only): each routine's prologue would save and restore all ten, some 20
+/// instructions per call that no Windows build has, since an import cannot be inlined. So here
+/// they are called through a pointer read with a volatile load, as a call through the import
+/// address table reads its pointer on Windows: the optimiser cannot see through it, and the
+/// call stays a call to an `extern "win64"` routine.
+#[cfg(not(windows))]
+mod through_pointer {
+    use crate::srb::{PSCSI_REQUEST_BLOCK, SCSI_PHYSICAL_ADDRESS};
+    use crate::types::{PULONG, PVOID, UCHAR, ULONG};
+
+    unsafe extern "win64" {
+        #[link_name = "ScsiPortGetPhysicalAddress"]
+        fn get_physical_address(
+            HwDeviceExtension: PVOID,
+            Srb: PSCSI_REQUEST_BLOCK,
+            VirtualAddress: PVOID,
+            Length: PULONG,
+        ) -> SCSI_PHYSICAL_ADDRESS;
+
+        #[link_name = "ScsiPortLogError"]
+        fn log_error(
+            HwDeviceExtension: PVOID,
+            Srb: PSCSI_REQUEST_BLOCK,
+            PathId: UCHAR,
+            TargetId: UCHAR,
+            Lun: UCHAR,
+            ErrorCode: ULONG,
+            UniqueId: ULONG,
+        );
+    }
+
+    type GetPhysicalAddress = unsafe extern "win64" fn(PVOID, PSCSI_REQUEST_BLOCK, PVOID, PULONG) -> SCSI_PHYSICAL_ADDRESS;
+    type LogError = unsafe extern "win64" fn(PVOID, PSCSI_REQUEST_BLOCK, UCHAR, UCHAR, UCHAR, ULONG, ULONG);
+
+    static GET_PHYSICAL_ADDRESS: GetPhysicalAddress = get_physical_address;
+    static LOG_ERROR: LogError = log_error;
+
+    /// Physical address and contiguous length of a data buffer, sense buffer or extension
+    /// address (`nf-srb-scsiportgetphysicaladdress`).
+    ///
+    /// # Safety
+    /// As for the import: the arguments the routine's documentation requires.
+    #[inline]
+    pub unsafe fn ScsiPortGetPhysicalAddress(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        VirtualAddress: PVOID,
+        Length: PULONG,
+    ) -> SCSI_PHYSICAL_ADDRESS {
+        // SAFETY: an aligned static, initialised at compile time and never written.
+        let routine = unsafe { core::ptr::read_volatile(&raw const GET_PHYSICAL_ADDRESS) };
+        // SAFETY: the caller's arguments, per this function's contract, which is the routine's.
+        unsafe { routine(HwDeviceExtension, Srb, VirtualAddress, Length) }
+    }
+
+    /// Writes an entry to the system event log (`nf-srb-scsiportlogerror`).
+    ///
+    /// # Safety
+    /// As for the import: the arguments the routine's documentation requires.
+    #[inline]
+    pub unsafe fn ScsiPortLogError(
+        HwDeviceExtension: PVOID,
+        Srb: PSCSI_REQUEST_BLOCK,
+        PathId: UCHAR,
+        TargetId: UCHAR,
+        Lun: UCHAR,
+        ErrorCode: ULONG,
+        UniqueId: ULONG,
+    ) {
+        // SAFETY: an aligned static, initialised at compile time and never written.
+        let routine = unsafe { core::ptr::read_volatile(&raw const LOG_ERROR) };
+        // SAFETY: the caller's arguments, per this function's contract, which is the routine's.
+        unsafe { routine(HwDeviceExtension, Srb, PathId, TargetId, Lun, ErrorCode, UniqueId) };
+    }
+}
+#[cfg(not(windows))]
+pub use through_pointer::{ScsiPortGetPhysicalAddress, ScsiPortLogError};
 
 #[cfg_attr(windows, link(name = "scsiport.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
 unsafe extern "win64" {

@@ -142,6 +142,15 @@ pub trait Miniport: Zeroable + 'static {
     /// routine must (`KG:return-from-hwscsistartio`).
     fn hw_start_io(&mut self, ctx: &mut StartIoCtx<'_, Self>, srb: Srb<Self>);
 
+    /// `HwScsiStartIo` for a request the wrapper parked because `HwScsiStartIo` found its lock
+    /// held (extension.rs): never `SRB_FUNCTION_EXECUTE_SCSI`, which is answered BUSY instead.
+    /// [`Self::hw_start_io`] unless the miniport overrides it; one that has
+    /// [`Self::hw_start_io`] inlined into the wrapper's trampoline starts these functions here
+    /// without it, so that the trampoline holds its only copy.
+    fn hw_start_io_parked(&mut self, ctx: &mut StartIoCtx<'_, Self>, srb: Srb<Self>) {
+        self.hw_start_io(ctx, srb);
+    }
+
     /// `HwScsiInterrupt`.
     fn hw_interrupt(&mut self, ctx: InterruptCtx<'_, Self>) -> InterruptResult;
 
@@ -352,7 +361,7 @@ extern "win64" fn start_parked<M: Miniport>(extension: &Extension<M>, device_ext
             // SAFETY: a request the port handed to `HwScsiStartIo`, which gave up its handle to
             // park it; taking it out of the slot makes this the only handle again.
             if let Some(srb) = unsafe { Srb::<M>::from_raw(raw) } {
-                guard.miniport().hw_start_io(&mut StartIoCtx::new(device_extension), srb);
+                guard.miniport().hw_start_io_parked(&mut StartIoCtx::new(device_extension), srb);
             }
         }
         guard.unlock();

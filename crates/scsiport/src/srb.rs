@@ -150,6 +150,10 @@ pub struct SrbId(usize);
 /// and cannot be touched afterwards — the two misuses Driver Verifier's SCSI verification
 /// catches as 0xF1/0x1003 and as memory faults (contract §8). The handle can be stored in the
 /// device extension while the hardware works on the request.
+///
+/// `repr(transparent)`: the request's pointer, so that a handle may be passed to a routine of the
+/// Windows x64 convention (the driver's cold `extern "win64"` paths) as that pointer.
+#[repr(transparent)]
 pub struct Srb<M> {
     raw: NonNull<SCSI_REQUEST_BLOCK>,
     _miniport: PhantomData<fn() -> M>,
