@@ -426,7 +426,8 @@ impl Machine {
 
     /// Moves the completions of the tickets `mine` accepts into `out` (does not run the machine):
     /// one look at the waiting completions, where [`Self::try_take`] per ticket looks once per
-    /// ticket outstanding. Their order is not the submission order.
+    /// ticket outstanding. They are appended in the order `mine` accepted them, which is not the
+    /// submission order.
     pub fn take_completed(&self, mut mine: impl FnMut(Ticket) -> bool, out: &mut Vec<Completion>) {
         let before = out.len();
         let mut g = lock(&self.core.completions);
