@@ -17,7 +17,7 @@ use sys::{
     PULONG, PUSHORT, PVOID, SCSI_PHYSICAL_ADDRESS, SCSI_REQUEST_BLOCK, UCHAR, ULONG, ULONG_PTR, USHORT,
 };
 
-use crate::port::{Adapter, MachineCore, Routine, current};
+use crate::port::{Adapter, CallArc, MachineCore, Routine, current};
 use crate::trace::J;
 use crate::verifier::Rule;
 
@@ -32,7 +32,7 @@ pub(crate) fn guarded<R>(default: R, name: &'static str, f: impl FnOnce() -> R) 
 }
 
 /// The machine and adapter of the running routine, with the device-extension cross-check.
-pub(crate) fn resolve(ext: PVOID, name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>, Routine)> {
+pub(crate) fn resolve(ext: PVOID, name: &'static str) -> Option<(CallArc<MachineCore>, CallArc<Adapter>, Routine)> {
     let Some((m, ad, routine)) = current() else {
         eprintln!("scsiport-sim: {name} called outside any miniport routine run by the emulator; ignored");
         return None;
@@ -58,7 +58,7 @@ pub(crate) fn resolve(ext: PVOID, name: &'static str) -> Option<(Arc<MachineCore
 }
 
 /// The adapter of the running routine, for the register accessors (which take no extension).
-pub(crate) fn resolve_register(name: &'static str) -> Option<(Arc<MachineCore>, Arc<Adapter>)> {
+pub(crate) fn resolve_register(name: &'static str) -> Option<(CallArc<MachineCore>, CallArc<Adapter>)> {
     let Some((m, ad, routine)) = current() else {
         eprintln!("scsiport-sim: {name} called outside any miniport routine run by the emulator; ignored");
         return None;
@@ -280,7 +280,7 @@ pub extern "win64" fn ScsiPortCompleteRequest(HwDeviceExtension: PVOID, PathId: 
 pub extern "win64" fn ScsiPortStallExecution(Delay: ULONG) {
     guarded((), "ScsiPortStallExecution", || {
         let Some((m, ad, _)) = current() else { return };
-        m.stall(ad.as_ref(), Delay);
+        m.stall(ad.as_deref(), Delay);
     });
 }
 

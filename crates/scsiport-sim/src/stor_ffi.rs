@@ -151,7 +151,7 @@ pub extern "win64" fn StorPortSynchronizeAccess(HwDeviceExtension: PVOID, Synchr
 pub extern "win64" fn StorPortStallExecution(Delay: ULONG) {
     guarded((), "StorPortStallExecution", || {
         let Some((m, ad, _)) = current() else { return };
-        m.stall(ad.as_ref(), Delay);
+        m.stall(ad.as_deref(), Delay);
     });
 }
 

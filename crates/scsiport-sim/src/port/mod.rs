@@ -231,8 +231,34 @@ pub(crate) fn with_ctx<R>(f: impl FnOnce(Option<&mut CallCtx>) -> R) -> R {
 }
 
 /// The machine, adapter and routine of the current call.
-pub(crate) fn current() -> Option<(Arc<MachineCore>, Option<Arc<Adapter>>, Routine)> {
-    with_ctx(|c| c.map(|c| (Arc::clone(&c.machine), c.adapter.clone(), c.routine)))
+pub(crate) fn current() -> Option<(CallArc<MachineCore>, Option<CallArc<Adapter>>, Routine)> {
+    with_ctx(|c| c.map(|c| (CallArc::of(&c.machine), c.adapter.as_ref().map(CallArc::of), c.routine)))
+}
+
+/// An `Arc` of the current call's context (its machine or adapter), for a port service the
+/// miniport calls from that routine: a handle to the same object that leaves the reference
+/// count alone. Every service call the miniport makes (several per I/O) would otherwise pay
+/// an atomic increment and decrement for each of the two. Only [`current`] makes one, and one
+/// lives no longer than the service call that asked for it (it is neither `Send` nor stored).
+pub(crate) struct CallArc<T>(std::mem::ManuallyDrop<Arc<T>>, std::marker::PhantomData<*const ()>);
+
+impl<T> CallArc<T> {
+    fn of(a: &Arc<T>) -> Self {
+        // SAFETY: `Arc::from_raw` of `Arc::as_ptr` of a live `Arc` names the same allocation;
+        // the handle is never dropped (`ManuallyDrop`), so the count it did not take is never
+        // given back. The allocation outlives the handle: the `CallCtx` that holds `a` stays on
+        // this thread's context stack until the routine returns, and the service call the
+        // handle serves returns before that (a nested call may move the `CallCtx` itself when
+        // the stack grows, never the object `a` points to).
+        Self(std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(Arc::as_ptr(a)) }), std::marker::PhantomData)
+    }
+}
+
+impl<T> std::ops::Deref for CallArc<T> {
+    type Target = Arc<T>;
+    fn deref(&self) -> &Arc<T> {
+        &self.0
+    }
 }
 
 /// Runs `f` with this thread's stack of current calls, outermost first.
