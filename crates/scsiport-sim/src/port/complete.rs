@@ -180,7 +180,8 @@ impl MachineCore {
         let mut deliver = None;
         if busy && a.preq.retries < self.cfg.max_busy_retries && a.preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI {
             // SRB_STATUS_BUSY: the port requeues the request (contract §3.3).
-            let mut preq = a.preq;
+            // The request goes back to its queue; what stays quarantined is its block.
+            let mut preq = PortReq { req: std::mem::replace(&mut a.preq.req, Request::scsi(0, &[], Direction::None, Vec::new())), ..a.preq };
             preq.retries += 1;
             preq.not_before_ns = now.saturating_add(self.cfg.busy_retry_delay_ns);
             preq.req.data = data;
@@ -245,14 +246,14 @@ impl MachineCore {
             }
         }
         let stor_port = st.stor.is_some();
-        st.quarantine.push_back(Quarantined { srb, block: a.block });
+        st.quarantine.push_back(Quarantined { srb, done: a });
         let keep = if full { QUARANTINE_ALL_CAP } else { QUARANTINE };
         while st.quarantine.len() > keep {
             if let Some(q) = st.quarantine.pop_front() {
                 if full {
                     st.stats.quarantine_released += 1;
                 }
-                q.block.recycle(st.pool.as_mut(), full);
+                q.done.block.recycle(st.pool.as_mut(), full);
             }
         }
         drop(st);
@@ -382,7 +383,7 @@ mod tests {
             assert!(st.stats.completions > REQUESTS);
             let addresses: BTreeSet<usize> = st.quarantine.iter().map(|q| q.srb).collect();
             let q = st.quarantine.front().unwrap();
-            let sense = q.block.sense.as_ref().unwrap();
+            let sense = q.done.block.sense.as_ref().unwrap();
             (q.srb, sense.pages()[0], addresses)
         };
         assert_eq!(addresses.len() as u64, m.stats().completions, "no SRB address was handed out twice");
@@ -456,7 +457,7 @@ mod tests {
         assert_eq!(st.pool.as_ref().unwrap().runs(), 2, "one run being handed out, one being completed");
         // A quarantined block stays within the device's reach (its sense buffer is reused).
         let q = st.quarantine.front().unwrap();
-        assert!(dma.region_at(q.block.sense.as_ref().unwrap().pages()[0]).is_some());
+        assert!(dma.region_at(q.done.block.sense.as_ref().unwrap().pages()[0]).is_some());
         drop(st);
         assert!(m.bugcheck().is_none());
     }

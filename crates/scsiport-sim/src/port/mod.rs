@@ -714,8 +714,10 @@ unsafe impl Send for ActiveSrb {}
 
 struct Quarantined {
     srb: usize,
-    /// Kept (poisoned and guarded) until evicted, so a late access faults.
-    block: SrbBlock,
+    /// The completed request, whose `block` is kept (poisoned and guarded) until evicted, so a
+    /// late access faults. Kept in its box: the block alone is some 360 bytes, which would move
+    /// into the list and out again at every completion.
+    done: Box<ActiveSrb>,
 }
 
 #[derive(Default)]
