@@ -34,7 +34,7 @@ impl MachineCore {
             }
             return;
         };
-        st.deadlines.remove(&(a.deadline_ns, srb));
+        st.deadlines.remove(&(a.deadline_ns, a.preq.id));
         let p = srb as *mut SCSI_REQUEST_BLOCK;
         if let Some(s) = forced_status {
             // SAFETY: an active SRB: ours, mapped and accessible.

@@ -848,9 +848,10 @@ pub(crate) struct AdapterSt {
     /// The outstanding SRBs by address. Boxed: an `ActiveSrb` is some 600 bytes, and a map's
     /// nodes move their values on every insert and remove.
     active: sorted::SortedMap<usize, Box<ActiveSrb>>,
-    /// (`deadline_ns`, SRB) of every SRB in `active` that has not timed out: the scheduler's
-    /// next timeout is the first, without a scan of `active` per step.
-    deadlines: sorted::SortedSet<(u64, usize)>,
+    /// (`deadline_ns`, request id) of every SRB in `active` that has not timed out: the
+    /// scheduler's next timeout is the first, without a scan of `active` per step. The id, not
+    /// the SRB's address, breaks ties: ids grow with every start, so a new entry goes at the end.
+    deadlines: sorted::SortedSet<(u64, u64)>,
     quarantine: VecDeque<Quarantined>,
     /// The SRB blocks (`arena.rs`), made with the first request.
     pool: Option<arena::Arena>,

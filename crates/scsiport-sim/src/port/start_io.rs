@@ -280,7 +280,7 @@ impl MachineCore {
             Vec::new()
         };
         let stage = if st.stor.is_some() { stor::Stage::Building } else { stor::Stage::Started };
-        st.deadlines.insert((deadline, srb as usize));
+        st.deadlines.insert((deadline, id));
         st.active.insert(
             srb as usize,
             Box::new(ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage, port_buffer }),
