@@ -217,22 +217,24 @@ impl MachineCore {
                     st.lus.remove(&lu_addr);
                 }
             }
-            deliver = Some((
-                Completion {
-                    ticket: Ticket(id),
-                    srb_status: out_status,
-                    scsi_status: now_srb.ScsiStatus,
-                    data_transfer_length: now_srb.DataTransferLength,
-                    data,
-                    port_buffer,
-                    sense,
-                    latency_ns: now.saturating_sub(a.preq.submitted_ns),
-                    busy_retries: a.preq.retries,
-                    timed_out: a.timed_out,
-                    reached_miniport: true,
-                },
-                a.preq.scan,
-            ));
+            let c = Completion {
+                ticket: Ticket(id),
+                srb_status: out_status,
+                scsi_status: now_srb.ScsiStatus,
+                data_transfer_length: now_srb.DataTransferLength,
+                data,
+                port_buffer,
+                sense,
+                latency_ns: now.saturating_sub(a.preq.submitted_ns),
+                busy_retries: a.preq.retries,
+                timed_out: a.timed_out,
+                reached_miniport: true,
+            };
+            // Counted under this lock; handed over below, unlocked.
+            if a.preq.scan == Scan::No {
+                Self::count_delivery(&mut st, &c);
+            }
+            deliver = Some((c, a.preq.scan));
         }
         if let Some(s) = st.stor.as_mut().filter(|_| base != sys::SRB_STATUS_BUSY) {
             // StorPortBusy / StorPortDeviceBusy count the completions of outstanding requests
@@ -272,13 +274,15 @@ impl MachineCore {
             self.trace(Some(ad.index), "port", fields.get(..if with_sense { 7 } else { 6 }).unwrap_or(&fields));
         }
         let devext = ad.devext.load(Ordering::Relaxed) as u64;
-        self.report_overwrites(ad, overwrites);
+        if !overwrites.is_empty() {
+            self.report_overwrites(ad, overwrites);
+        }
         for (rule, msg) in problems {
             let params = if rule == Rule::InvalidSrbStatus { [srb as u64, devext, u64::from(status)] } else { [srb as u64, devext, 0] };
             self.violation(Some(ad.index), rule, params, msg);
         }
         if let Some((c, scan)) = deliver {
-            self.deliver(ad, c, scan);
+            self.hand_over(c, scan);
         }
         if stor_port {
             self.stor_completed(ad, id, status);

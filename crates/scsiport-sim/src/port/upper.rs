@@ -123,16 +123,26 @@ impl MachineCore {
 
     pub(crate) fn deliver(&self, ad: &Adapter, c: Completion, scan: Scan) {
         // Never called with `st` held.
+        if scan == Scan::No {
+            Self::count_delivery(&mut ad.st(), &c);
+        }
+        self.hand_over(c, scan);
+    }
+
+    /// The adapter's statistics of a completion the submitter gets (`Scan::No`).
+    pub(crate) fn count_delivery(st: &mut AdapterSt, c: &Completion) {
+        st.stats.ios += 1;
+        if c.status() != sys::SRB_STATUS_SUCCESS {
+            st.stats.errors += 1;
+        }
+        st.stats.latency.record(c.latency_ns);
+    }
+
+    /// [`Self::deliver`] of a completion already counted: into the submitter's hands, if anyone
+    /// waits for it.
+    pub(crate) fn hand_over(&self, c: Completion, scan: Scan) {
         if matches!(scan, Scan::Background | Scan::Port) {
             return;
-        }
-        if scan == Scan::No {
-            let mut st = ad.st();
-            st.stats.ios += 1;
-            if c.status() != sys::SRB_STATUS_SUCCESS {
-                st.stats.errors += 1;
-            }
-            st.stats.latency.record(c.latency_ns);
         }
         let mut g = lock(&self.completions);
         g.insert(c.ticket.0, c);
