@@ -269,8 +269,27 @@ impl MachineCore {
     /// Decodes a register/port address and checks kind and range (contract §6 last bullet,
     /// §10 line 21). Returns (BAR, offset).
     pub(crate) fn decode_register(&self, ad: &Adapter, addr: usize, size: u8, port: bool, count: u32, fname: &'static str) -> Option<(u8, u64)> {
-        let st = ad.st();
         let span = if port { usize::from(size) } else { usize::from(size) * (count.max(1) as usize) };
+        {
+            // Every register access of the I/O path: the checks below in their passing form,
+            // without the frame of the diagnostics.
+            let st = ad.st();
+            if let Some(m) = st.mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len)
+                && m.io == port
+                && addr - m.va + span <= m.len
+                && (addr - m.va).is_multiple_of(usize::from(size))
+            {
+                return Some((m.bar, m.bar_off + (addr - m.va) as u64));
+            }
+        }
+        self.decode_register_refused(ad, addr, size, port, span, fname)
+    }
+
+    /// [`Self::decode_register`] of an access some check refuses: the violation that says which.
+    #[cold]
+    #[inline(never)]
+    fn decode_register_refused(&self, ad: &Adapter, addr: usize, size: u8, port: bool, span: usize, fname: &'static str) -> Option<(u8, u64)> {
+        let st = ad.st();
         let m = st.mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len);
         let problem = match m {
             None => Some(format!("{fname} at {addr:#x}: not inside any range mapped by ScsiPortGetDeviceBase")),
@@ -294,22 +313,25 @@ impl MachineCore {
 
     /// One register read of `size` bytes at `addr`, the way every path performs it (the accessor
     /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
-    /// forwarded to the HBA, traced, counted.
-    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool) -> Option<u32> {
+    /// forwarded to the HBA, traced, counted (`emulated`: as a loaded image's direct access too).
+    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, emulated: bool) -> Option<u32> {
         let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
         let v = ad.hba.read(bar, off, size);
         self.trace_register(ad, fname, bar, off, v);
-        ad.st().stats.register_accesses += 1;
+        let mut st = ad.st();
+        st.stats.register_accesses += 1;
+        st.stats.registers_emulated += u64::from(emulated);
         Some(v)
     }
 
     /// One register write; see [`Self::register_read`].
-    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, value: u32) -> Option<()> {
+    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, value: u32, emulated: bool) -> Option<()> {
         let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
         self.trace_register(ad, fname, bar, off, value);
         ad.hba.write(bar, off, size, value);
         let mut st = ad.st();
         st.stats.register_accesses += 1;
+        st.stats.registers_emulated += u64::from(emulated);
         self.note_line_locked(ad, &mut st);
         Some(())
     }
@@ -320,14 +342,21 @@ impl MachineCore {
         self.trace(Some(ad.index), "port", &[("fn", J::Static("mmio")), ("address", J::Str(format!("{addr:#x}"))), ("error", J::Str(why)),]);
     }
 
+    #[inline]
     pub(crate) fn trace_register(&self, ad: &Adapter, fname: &'static str, bar: u8, off: u64, value: u32) {
         if self.cfg.trace_registers && self.tracer.enabled() {
-            self.trace(
-                Some(ad.index),
-                "port",
-                &[("fn", J::Static(fname)), ("bar", J::from(bar)), ("offset", J::Str(format!("{off:#x}"))), ("value", J::Str(format!("{value:#x}")))],
-            );
+            self.trace_register_access(ad, fname, bar, off, value);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trace_register_access(&self, ad: &Adapter, fname: &'static str, bar: u8, off: u64, value: u32) {
+        self.trace(
+            Some(ad.index),
+            "port",
+            &[("fn", J::Static(fname)), ("bar", J::from(bar)), ("offset", J::Str(format!("{off:#x}"))), ("value", J::Str(format!("{value:#x}")))],
+        );
     }
 
     pub(crate) fn get_bus_data(&self, ad: &Adapter, routine: Routine, ty: u32, buf: PVOID, len: u32) -> u32 {
@@ -439,7 +468,7 @@ pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -
                 2 => "ScsiPortReadRegisterUshort",
                 _ => "ScsiPortReadRegisterUlong",
             });
-            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false)
+            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false, true)
         }
         Access::Store { address, size, value } => {
             let fname = m.svc(match size {
@@ -447,14 +476,12 @@ pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -
                 2 => "ScsiPortWriteRegisterUshort",
                 _ => "ScsiPortWriteRegisterUlong",
             });
-            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value).map(|()| 0)
+            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value, true).map(|()| 0)
         }
     });
     match emulated {
-        Ok(()) => {
-            ad.st().stats.registers_emulated += 1;
-            true
-        }
+        // Counted as emulated by the access itself, under its lock.
+        Ok(()) => true,
         Err(why) => {
             m.note_emulation_failure(&ad, fault_addr, why);
             false
