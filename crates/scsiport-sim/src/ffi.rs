@@ -362,7 +362,7 @@ macro_rules! reg_read {
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr) -> $ty {
             $crate::ffi::guarded(0, stringify!($name), || {
                 let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return 0 };
-                let v = m.register_read(&ad, stringify!($name), Register as usize, $size, $port, false).unwrap_or(0);
+                let v = m.register_read(&ad, stringify!($name), Register as usize, $size, if $port { $crate::port::Via::Port } else { $crate::port::Via::Register }).unwrap_or(0);
                 #[allow(clippy::cast_possible_truncation)]
                 { v as $ty }
             })
@@ -383,7 +383,7 @@ macro_rules! reg_write {
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Value: $ty) {
             $crate::ffi::guarded((), stringify!($name), || {
                 let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
-                let _ = m.register_write(&ad, stringify!($name), Register as usize, $size, $port, u32::from(Value), false);
+                let _ = m.register_write(&ad, stringify!($name), Register as usize, $size, if $port { $crate::port::Via::Port } else { $crate::port::Via::Register }, u32::from(Value));
             });
         }
     };

@@ -523,6 +523,18 @@ fn first_unpoisoned(start: usize, len: usize) -> Option<usize> {
     const WORD: u64 = u64::from_ne_bytes([POISON; 8]);
     let mut at = start;
     let end = start + len;
+    // Four words at a time while they all hold the poison (every block of a plain completion
+    // does): one test per 32 bytes. The first one that differs is found word by word below.
+    while at + 32 <= end {
+        let word = |i: usize| {
+            // SAFETY: as in the loop below: word `i` (< 4) of the 32 bytes at `at`, all inside.
+            unsafe { std::ptr::read_volatile((at as *const u64).wrapping_add(i)) ^ WORD }
+        };
+        if word(0) | word(1) | word(2) | word(3) != 0 {
+            break;
+        }
+        at += 32;
+    }
     while at + 8 <= end {
         // SAFETY: inside a run's CPU view, accessible (not guarded yet), 8-byte aligned (slots
         // start on pages, parts at offsets that are multiples of 8). Volatile: the miniport may

@@ -50,6 +50,7 @@ mod notify;
 mod recovery;
 mod schedule;
 mod services;
+pub(crate) use services::Via;
 pub(crate) mod sorted;
 mod start_io;
 pub(crate) mod stor;

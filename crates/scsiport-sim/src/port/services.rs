@@ -314,24 +314,24 @@ impl MachineCore {
     /// One register read of `size` bytes at `addr`, the way every path performs it (the accessor
     /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
     /// forwarded to the HBA, traced, counted (`emulated`: as a loaded image's direct access too).
-    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, emulated: bool) -> Option<u32> {
-        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+    pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via) -> Option<u32> {
+        let (bar, off) = self.decode_register(ad, addr, size, via == Via::Port, 1, fname)?;
         let v = ad.hba.read(bar, off, size);
         self.trace_register(ad, fname, bar, off, v);
         let mut st = ad.st();
         st.stats.register_accesses += 1;
-        st.stats.registers_emulated += u64::from(emulated);
+        st.stats.registers_emulated += u64::from(via == Via::Direct);
         Some(v)
     }
 
     /// One register write; see [`Self::register_read`].
-    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, port: bool, value: u32, emulated: bool) -> Option<()> {
-        let (bar, off) = self.decode_register(ad, addr, size, port, 1, fname)?;
+    pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via, value: u32) -> Option<()> {
+        let (bar, off) = self.decode_register(ad, addr, size, via == Via::Port, 1, fname)?;
         self.trace_register(ad, fname, bar, off, value);
         ad.hba.write(bar, off, size, value);
         let mut st = ad.st();
         st.stats.register_accesses += 1;
-        st.stats.registers_emulated += u64::from(emulated);
+        st.stats.registers_emulated += u64::from(via == Via::Direct);
         self.note_line_locked(ad, &mut st);
         Some(())
     }
@@ -468,7 +468,7 @@ pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -
                 2 => "ScsiPortReadRegisterUshort",
                 _ => "ScsiPortReadRegisterUlong",
             });
-            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, false, true)
+            m.register_read(&ad, fname, usize::try_from(address).ok()?, size, Via::Direct)
         }
         Access::Store { address, size, value } => {
             let fname = m.svc(match size {
@@ -476,7 +476,7 @@ pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -
                 2 => "ScsiPortWriteRegisterUshort",
                 _ => "ScsiPortWriteRegisterUlong",
             });
-            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, false, value, true).map(|()| 0)
+            m.register_write(&ad, fname, usize::try_from(address).ok()?, size, Via::Direct, value).map(|()| 0)
         }
     });
     match emulated {
@@ -487,4 +487,13 @@ pub(crate) fn emulate_direct_access(ctx: *mut libc::c_void, fault_addr: usize) -
             false
         }
     }
+}
+
+/// How the miniport reached a register: an I/O-port accessor routine, a memory-register accessor
+/// routine, or (a loaded image) a direct access the emulator caught and performed (`mmio.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    Port,
+    Register,
+    Direct,
 }
