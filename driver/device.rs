@@ -242,11 +242,12 @@ fn plan_read_write(srb_direction: DataDirection, cdb: &[u8], length: u32, block_
         }
         _ => return None,
     };
-    let agrees = match srb_direction {
-        DataDirection::In => !write,
-        DataDirection::Out => write,
-        DataDirection::Unspecified => true,
-        DataDirection::None => false,
+    // The CDB's direction, or both bits (unspecified). Two tests of the enum rather than a match
+    // on it, which compiled to a jump table.
+    let agrees = if write {
+        matches!(srb_direction, DataDirection::Out | DataDirection::Unspecified)
+    } else {
+        matches!(srb_direction, DataDirection::In | DataDirection::Unspecified)
     };
     // No blocks (no data phase) and an unknown block size take the general path.
     let send = blocks.checked_mul(block_size).filter(|send| *send != 0)?;
@@ -601,6 +602,9 @@ struct Rings<M: SharedMemory> {
     /// Bus address of slot 0's sense buffer; the buffers of all `layout.slots` lie inside the
     /// extension (checked in [`Rings::prove`]).
     sense_pa: u64,
+    /// Bit `n` set for each of the `layout.slots` slots whose sense buffer was checked: the slots
+    /// a request may take ([`Device::alloc_slot`]), without a look at the layout per request.
+    slots: u64,
 }
 
 impl<M: SharedMemory> Rings<M> {
@@ -613,6 +617,7 @@ impl<M: SharedMemory> Rings<M> {
             req: Some(mem.ring::<REQ_WORDS>(layout.req, layout.req_entries())?),
             cmp: Some(mem.ring::<CMP_WORDS>(layout.cmp, layout.cmp_entries())?),
             sense_pa,
+            slots: low_bits(layout.slots),
         })
     }
 }
@@ -758,8 +763,9 @@ impl<P: Port> Device<P> {
 
     /// A free slot, with a new generation; `None` when all are busy.
     pub fn alloc_slot(&mut self) -> Option<usize> {
-        let slots = self.layout().slots;
-        let free = !self.busy & low_bits(slots);
+        // No slot before the rings are set up (none is proved); `running` keeps requests away
+        // until then anyway.
+        let free = !self.busy & self.rings.slots;
         if free == 0 {
             return None;
         }
@@ -831,8 +837,8 @@ impl<P: Port> Device<P> {
         write: impl FnOnce(&mut <P::Memory as SharedMemory>::Words<16>, u64, u64),
     ) -> Option<()> {
         let (Some(state), Some(ring)) = (self.rings.state, self.rings.req) else { return None };
-        // The slot's sense buffer is one of the `layout.slots` that `Rings::prove` checked.
-        let index = u32::try_from(slot).ok().filter(|index| *index < self.layout().slots)?;
+        // The slot's sense buffer is one of those `Rings::prove` checked.
+        let index = u32::try_from(slot).ok().filter(|index| self.rings.slots.checked_shr(*index).is_some_and(|bits| bits & 1 != 0))?;
         let sense = self.rings.sense_pa.wrapping_add(u64::from(index.wrapping_mul(SENSE_BYTES)));
         let context = encode_context(slot, self.slots.get(slot)?.generation);
         // The ring slot, proved with the ring; its 16 words are stored straight into it as they

@@ -115,6 +115,9 @@ pub enum DataDirection {
     Unspecified,
 }
 
+// The bits `Srb::data_direction` reads as a number.
+const _: () = assert!(sys::SRB_FLAGS_DATA_IN == 1 << 6 && sys::SRB_FLAGS_DATA_OUT == 1 << 7);
+
 /// The SCSI queue tag message, valid with `SRB_FLAGS_QUEUE_ACTION_ENABLE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueAction {
@@ -257,12 +260,13 @@ impl<M: Miniport> Srb<M> {
     /// Data direction from `SrbFlags`.
     #[must_use]
     pub fn data_direction(&self) -> DataDirection {
-        let flags = self.flags();
-        match (flags & sys::SRB_FLAGS_DATA_IN != 0, flags & sys::SRB_FLAGS_DATA_OUT != 0) {
-            (false, false) => DataDirection::None,
-            (true, false) => DataDirection::In,
-            (false, true) => DataDirection::Out,
-            (true, true) => DataDirection::Unspecified,
+        // SRB_FLAGS_DATA_IN and SRB_FLAGS_DATA_OUT are bits 6 and 7 (checked below): read as one
+        // number they count in the enum's order, which compiles to a shift and a mask.
+        match (self.flags() >> 6) & 3 {
+            0 => DataDirection::None,
+            1 => DataDirection::In,
+            2 => DataDirection::Out,
+            _ => DataDirection::Unspecified,
         }
     }
 

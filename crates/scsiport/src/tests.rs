@@ -82,6 +82,25 @@ fn handle(raw: &mut sys::SCSI_REQUEST_BLOCK) -> Srb<Test> {
 }
 
 #[test]
+fn data_direction_is_the_two_flag_bits_whatever_else_is_set() {
+    let others = [0, sys::SRB_FLAGS_QUEUE_ACTION_ENABLE | sys::SRB_FLAGS_DISABLE_AUTOSENSE, !sys::SRB_FLAGS_UNSPECIFIED_DIRECTION];
+    for other in others {
+        for (bits, direction) in [
+            (0, DataDirection::None),
+            (sys::SRB_FLAGS_DATA_IN, DataDirection::In),
+            (sys::SRB_FLAGS_DATA_OUT, DataDirection::Out),
+            (sys::SRB_FLAGS_DATA_IN | sys::SRB_FLAGS_DATA_OUT, DataDirection::Unspecified),
+        ] {
+            let mut raw = blank_srb();
+            raw.SrbFlags = bits | other;
+            let srb = handle(&mut raw);
+            assert_eq!(srb.data_direction(), direction, "SrbFlags {:#x}", bits | other);
+            drop_handle(srb);
+        }
+    }
+}
+
+#[test]
 fn srb_views() {
     let mut raw = blank_srb();
     raw.Function = sys::SRB_FUNCTION_EXECUTE_SCSI;
