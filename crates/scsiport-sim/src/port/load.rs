@@ -444,6 +444,7 @@ impl MachineCore {
                 return false;
             }
             let paths = std::mem::take(&mut st.rescan);
+            st.rescanning += 1;
             (paths, st.caps, st.lu_list())
         };
         for path in paths.into_iter().filter(|p| *p < caps.buses) {
@@ -461,6 +462,8 @@ impl MachineCore {
                 }
             }
         }
+        let mut st = ad.st();
+        st.rescanning = st.rescanning.saturating_sub(1);
         true
     }
 

@@ -879,6 +879,9 @@ pub(crate) struct AdapterSt {
     next_poll_ns: u64,
     in_running_config: bool,
     rescan: BTreeSet<u8>,
+    /// Re-enumerations taken from `rescan` whose INQUIRYs are still being submitted: work the
+    /// upper edge must wait for as it waits for queued requests (`MachineCore::busy`).
+    rescanning: u32,
     pub(crate) stats: Stats,
     line_level: bool,
     /// Storport's own state for the adapter (`None` on a SCSI Port machine).
@@ -927,6 +930,7 @@ impl AdapterSt {
             next_poll_ns: 0,
             in_running_config: false,
             rescan: BTreeSet::new(),
+            rescanning: 0,
             stats: Stats::default(),
             line_level: false,
             stor: None,

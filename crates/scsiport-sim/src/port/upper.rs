@@ -172,8 +172,52 @@ impl MachineCore {
     pub(crate) fn busy(&self) -> bool {
         self.adapters.iter().any(|a| {
             let st = a.st();
-            // A pending deferral may still complete requests or need the interrupt lock.
-            !st.active.is_empty() || st.queued() > 0 || st.deferred()
+            // A pending deferral may still complete requests or need the interrupt lock; a
+            // re-enumeration asked for (BusChangeDetected) or being submitted makes requests.
+            !st.active.is_empty()
+                || st.queued() > 0
+                || st.deferred()
+                || (!st.rescan.is_empty() && st.phase == Phase::Running)
+                || st.rescanning > 0
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::Disk;
+    use crate::mem::SimDma;
+    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::{Machine, test_miniport};
+
+    /// A re-enumeration the miniport asked for (`BusChangeDetected`) is work the upper edge
+    /// waits for, from the notification until its INQUIRYs are queued: otherwise a
+    /// `run_until_idle` in the concurrent schedule could return in between, before the new LU is
+    /// known (which `port_scenarios`' `bus_change_detected_rescans_the_bus` saw under load).
+    #[test]
+    fn a_rescan_asked_for_or_being_submitted_keeps_the_machine_busy() {
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 3 });
+        let dma = SimDma::default();
+        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
+        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
+        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        m.run_until_idle().unwrap();
+        let core = m.core();
+        let ad = Arc::clone(&core.adapters[0]);
+        assert!(!core.busy());
+        ad.st().rescan.insert(0);
+        assert!(core.busy(), "a rescan asked for and not run yet");
+        let taken = std::mem::take(&mut ad.st().rescan);
+        ad.st().rescanning += 1;
+        assert!(core.busy(), "a rescan taken, its INQUIRYs not queued yet");
+        ad.st().rescanning -= 1;
+        assert!(!core.busy());
+        // And run for real: the bus is scanned again and the machine goes idle.
+        ad.st().rescan = taken;
+        m.run_until_idle().unwrap();
+        assert!(!core.busy());
+        assert_eq!(m.logical_units(0), vec![(0, 0, 0)]);
     }
 }
