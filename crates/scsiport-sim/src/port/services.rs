@@ -270,45 +270,41 @@ impl MachineCore {
     /// §10 line 21). Returns (BAR, offset).
     pub(crate) fn decode_register(&self, ad: &Adapter, addr: usize, size: u8, port: bool, count: u32, fname: &'static str) -> Option<(u8, u64)> {
         let span = if port { usize::from(size) } else { usize::from(size) * (count.max(1) as usize) };
-        {
-            // Every register access of the I/O path: the checks below in their passing form,
-            // without the frame of the diagnostics.
-            let st = ad.st();
-            if let Some(m) = st.mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len)
-                && m.io == port
-                && addr - m.va + span <= m.len
-                && (addr - m.va).is_multiple_of(usize::from(size))
-            {
-                return Some((m.bar, m.bar_off + (addr - m.va) as u64));
-            }
-        }
-        self.decode_register_refused(ad, addr, size, port, span, fname)
+        let decoded = Self::check_register(&ad.st().mappings, addr, size, port, span);
+        // Every register access of the I/O path passes: the diagnostics stay out of line.
+        decoded.map_err(|why| self.refuse_register(ad, addr, size, span, fname, why)).ok()
     }
 
-    /// [`Self::decode_register`] of an access some check refuses: the violation that says which.
+    /// The checks of [`Self::decode_register`]: (BAR, offset), or which one refused.
+    fn check_register(mappings: &[Mapping], addr: usize, size: u8, port: bool, span: usize) -> Result<(u8, u64), RegisterRefusal> {
+        let m = mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len).ok_or(RegisterRefusal::Unmapped)?;
+        let off = addr - m.va;
+        if m.io != port {
+            Err(RegisterRefusal::WrongKind { io: m.io })
+        } else if off + span > m.len {
+            Err(RegisterRefusal::PastEnd { off, len: m.len })
+        } else if !off.is_multiple_of(usize::from(size)) {
+            Err(RegisterRefusal::Misaligned { off })
+        } else {
+            Ok((m.bar, m.bar_off + off as u64))
+        }
+    }
+
+    /// The violation for an access [`Self::check_register`] refused.
     #[cold]
     #[inline(never)]
-    fn decode_register_refused(&self, ad: &Adapter, addr: usize, size: u8, port: bool, span: usize, fname: &'static str) -> Option<(u8, u64)> {
-        let st = ad.st();
-        let m = st.mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len);
-        let problem = match m {
-            None => Some(format!("{fname} at {addr:#x}: not inside any range mapped by ScsiPortGetDeviceBase")),
-            Some(m) if m.io != port => Some(format!(
+    fn refuse_register(&self, ad: &Adapter, addr: usize, size: u8, span: usize, fname: &'static str, why: RegisterRefusal) {
+        let p = match why {
+            RegisterRefusal::Unmapped => format!("{fname} at {addr:#x}: not inside any range mapped by ScsiPortGetDeviceBase"),
+            RegisterRefusal::WrongKind { io } => format!(
                 "{fname} on a {} range: use ScsiPort{}",
-                if m.io { "I/O-space" } else { "memory-space" },
-                if m.io { "Read/WritePort*" } else { "Read/WriteRegister*" }
-            )),
-            Some(m) if addr - m.va + span > m.len => Some(format!("{fname} at offset {:#x} ({span} bytes) runs past the mapped length {:#x}", addr - m.va, m.len)),
-            Some(m) if !(addr - m.va).is_multiple_of(usize::from(size)) => Some(format!("{fname} at offset {:#x} is misaligned", addr - m.va)),
-            Some(_) => None,
+                if io { "I/O-space" } else { "memory-space" },
+                if io { "Read/WritePort*" } else { "Read/WriteRegister*" }
+            ),
+            RegisterRefusal::PastEnd { off, len } => format!("{fname} at offset {off:#x} ({span} bytes) runs past the mapped length {len:#x}"),
+            RegisterRefusal::Misaligned { off } => format!("{fname} at offset {off:#x} is misaligned"),
         };
-        let decoded = m.map(|m| (m.bar, m.bar_off + (addr - m.va) as u64));
-        drop(st);
-        if let Some(p) = problem {
-            self.violation(Some(ad.index), Rule::RegisterAccess, [addr as u64, u64::from(size), 0], p);
-            return None;
-        }
-        decoded
+        self.violation(Some(ad.index), Rule::RegisterAccess, [addr as u64, u64::from(size), 0], p);
     }
 
     /// One register read of `size` bytes at `addr`, the way every path performs it (the accessor
@@ -496,4 +492,16 @@ pub(crate) enum Via {
     Port,
     Register,
     Direct,
+}
+
+/// Why [`MachineCore::check_register`] refused a register access.
+#[derive(Clone, Copy, Debug)]
+enum RegisterRefusal {
+    /// Inside no range `ScsiPortGetDeviceBase` mapped.
+    Unmapped,
+    /// A port accessor on a memory range or the reverse (`io`: the range's kind).
+    WrongKind { io: bool },
+    /// The access runs past the range's end.
+    PastEnd { off: usize, len: usize },
+    Misaligned { off: usize },
 }
