@@ -164,7 +164,8 @@ impl MachineBuilder {
         self
     }
 
-    /// Contract §4.3 adversarial mode (`StartIo` concurrently with the enable callback).
+    /// Contract §4.3 adversarial mode (`StartIo` concurrently with the enable callback); on
+    /// Storport, the ISR between the register accesses of routines without the interrupt lock.
     #[must_use]
     pub fn adversarial(mut self, on: bool) -> Self {
         self.cfg.adversarial = on;

@@ -317,6 +317,10 @@ impl MachineCore {
         let mut st = ad.st();
         st.stats.register_accesses += 1;
         st.stats.registers_emulated += u64::from(via == Via::Direct);
+        drop(st);
+        if self.cfg.adversarial && via != Via::Direct {
+            self.interrupt_between_accesses(ad);
+        }
         Some(v)
     }
 
@@ -329,7 +333,46 @@ impl MachineCore {
         st.stats.register_accesses += 1;
         st.stats.registers_emulated += u64::from(via == Via::Direct);
         self.note_line_locked(ad, &mut st);
+        drop(st);
+        if self.cfg.adversarial && via != Via::Direct {
+            self.interrupt_between_accesses(ad);
+        }
         Some(())
+    }
+
+    /// Adversarial mode on Storport: the HBA's interrupt arrives right after this register
+    /// access, whatever its line says (a shared line, another device on it interrupting), when the
+    /// routine does not hold the interrupt lock. On Windows `HwStorInterrupt` runs at DIRQL and
+    /// preempts anything running below it on the same processor, `HwStorStartIo`,
+    /// `HwStorResetBus` and the DPC with the `StartIo` lock (a `DISPATCH_LEVEL` spin lock) included
+    /// (`DDI-storport:nf-storport-storportacquirespinlock`, `KG:full-duplex-mode`). The ISR's
+    /// claim is then checked as any other: it may claim only what its HBA raised
+    /// (`DDI-storport:nc-storport-hw_interrupt`), which catches a driver whose idea of the
+    /// interrupt mask lags behind the mask it wrote. The linked-in driver only: a loaded image's
+    /// own accesses are caught in a signal handler, which must not run the ISR.
+    #[cold]
+    #[inline(never)]
+    fn interrupt_between_accesses(&self, ad: &Adapter) {
+        if self.port != Port::Storport {
+            return;
+        }
+        let (port, mine) = stor::held_here(self.owner, ad.index);
+        if port & stor::HELD_INTERRUPT != 0 || mine.contains(&stor::StorLock::Interrupt) {
+            return;
+        }
+        let Some((machine, adapter)) = with_ctx(|c| c.and_then(|c| Some((Arc::clone(&c.machine), Arc::clone(c.adapter.as_ref()?))))) else {
+            return;
+        };
+        if !std::ptr::eq(Arc::as_ptr(&adapter), ad) {
+            return;
+        }
+        let isr = {
+            let st = adapter.st();
+            if st.connected && !st.deferred() && !st.in_running_config { st.isr() } else { None }
+        };
+        if let Some(isr) = isr {
+            machine.run_isr(&adapter, isr, false);
+        }
     }
 
     /// Why the last direct access of a loaded image could not be emulated, for the violation the
