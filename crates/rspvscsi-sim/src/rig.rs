@@ -168,6 +168,7 @@ pub struct Durability {
 
 /// How a machine is made.
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent options of a run, each from its own flag
 pub struct RigConfig {
     /// The port driver, and so the driver's flavour.
     pub port: PortArg,
@@ -200,6 +201,10 @@ pub struct RigConfig {
     /// The memory monitor's full quarantine (`VerifierConfig::quarantine_all`); off leaves the
     /// verifier's default (on with `SCSIPORT_SIM_QUARANTINE=all`).
     pub quarantine_all: bool,
+    /// The emulator's adversarial mode (`MachineBuilder::adversarial`): on Storport,
+    /// `HwStorInterrupt` runs after each register access of a routine that does not hold the
+    /// interrupt lock, as it preempts one on Windows.
+    pub adversarial: bool,
 }
 
 impl RigConfig {
@@ -252,6 +257,7 @@ impl RigConfig {
             seed: a.seed,
             read_only: *access == Access::ReadOnly,
             quarantine_all: false,
+            adversarial: false,
         })
     }
 
@@ -369,7 +375,8 @@ impl Rig {
             .port(config.port.sim())
             .schedule(config.schedule)
             .reset_hold(config.reset_hold)
-            .verifier(config.verifier());
+            .verifier(config.verifier())
+            .adversarial(config.adversarial);
         let args = match (&config.argument_string, config.miniport, config.port) {
             (Some(s), _, _) => Some(s.clone()),
             (None, MiniportArg::Test, PortArg::Scsiport) => Some("tagged=1 qd=8".to_string()),

@@ -1065,6 +1065,10 @@ fn config_of(spec: &RunSpec) -> RigConfig {
         seed: spec.seed,
         read_only: false,
         quarantine_all: spec.quarantine,
+        // Storport's ISR preempts the routines that hold only the `StartIo` lock; the
+        // deterministic schedule makes that happen after every one of their register accesses,
+        // reproducibly (the concurrent one leaves it to chance).
+        adversarial: spec.port == PortArg::Storport && spec.deterministic,
     }
 }
 

@@ -107,14 +107,14 @@ impl MachineCore {
             } else if asserted_before && asserted_after && !polled {
                 st.storm += 1;
                 if st.storm >= threshold {
-                    problem = Some((Rule::InterruptStorm, format!("HwScsiInterrupt returned FALSE {} times while its line stayed asserted", st.storm)));
+                    problem = Some((Rule::InterruptStorm, format!("{} returned FALSE {} times while its line stayed asserted", Routine::Interrupt.name_in(self.port), st.storm)));
                 }
             }
         } else {
             st.stats.interrupts += 1;
             st.storm = 0;
             if !asserted_before && !raised_during && !polled && (self.deterministic || quiet_before) {
-                problem = Some((Rule::IsrClaimedForeign, "HwScsiInterrupt returned TRUE but its HBA's line was not asserted".into()));
+                problem = Some((Rule::IsrClaimedForeign, format!("{} returned TRUE but its HBA's line was not asserted", Routine::Interrupt.name_in(self.port))));
             }
             if let Some(cb) = enable {
                 if asserted_after && !polled {
@@ -133,7 +133,7 @@ impl MachineCore {
                 // Deterministic: a device completion during a stall in the ISR can re-assert the
                 // line legitimately once; a stuck line is re-dispatched at once and counts up.
                 if (self.deterministic && st.unclear >= 3) || st.unclear >= threshold {
-                    problem = Some((Rule::IsrDidNotClear, "HwScsiInterrupt returned TRUE but the HBA's line is still asserted".into()));
+                    problem = Some((Rule::IsrDidNotClear, format!("{} returned TRUE but the HBA's line is still asserted", Routine::Interrupt.name_in(self.port))));
                 }
             } else {
                 st.unclear = 0;
