@@ -551,7 +551,12 @@ fn map_memfd(mapped_len: usize) -> Result<(NonNull<u8>, NonNull<u8>), DmaError> 
     };
     // SAFETY: the mappings (if any) keep the memory alive; the descriptor is no longer needed.
     unsafe { libc::close(fd) };
-    if let Ok((cpu, device)) = &views {
+    // A single page (Storport's scatter/gather list of each request, a small extension) is
+    // written at once by whoever asked for it: populating it would cost two system calls where
+    // the first touches cost a fault each.
+    if let Ok((cpu, device)) = &views
+        && mapped_len > PAGE_SIZE
+    {
         populate(*cpu, mapped_len);
         populate(*device, mapped_len);
     }
