@@ -576,6 +576,13 @@ fn populate(view: NonNull<u8>, len: usize) {
 }
 
 impl SimDma {
+    /// How many regions were allocated so far (span regions included), for the tests that hold
+    /// the allocations per request down.
+    #[cfg(test)]
+    pub(crate) fn regions_made(&self) -> u64 {
+        self.inner.next_id.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
     /// Enters a region's pages into the physical map, its bytes at `device` in the device view.
     fn map_pages(&self, pages: &[u64], device: usize, id: u64) {
         let mut state = self.inner.state.write();

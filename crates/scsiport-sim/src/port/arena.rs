@@ -1,7 +1,8 @@
 //! Where SRB blocks come from, and how the memory monitor guards them without a system call per
 //! request.
 //!
-//! An SRB block (the SRB's page, its SRB extension, its sense buffer) is a slot of a *run*:
+//! An SRB block (the SRB's page, its SRB extension, its sense buffer and, on Storport, the room
+//! for its `STOR_SCATTER_GATHER_LIST`) is a slot of a *run*:
 //! [`RUN_SLOTS`] slots laid out one after the other in one CPU mapping ([`DmaSpan`]), each part
 //! on pages of its own. The run's address range is registered with the fault handler once
 //! (`GuardKind::SrbRun`), for its whole life; the port names the SRB and the part from the
@@ -54,6 +55,9 @@ pub(crate) const SAMPLE: u64 = 1024;
 pub(crate) struct Shape {
     pub(crate) ext: usize,
     pub(crate) sense: usize,
+    /// Storport: room for the request's `STOR_SCATTER_GATHER_LIST` (0 on SCSI Port, and a list
+    /// that does not fit gets memory of its own, `StorSt::build_scatter_gather`).
+    pub(crate) list: usize,
 }
 
 /// A block's place: which arena (they change with the shape), which run, which slot.
@@ -69,8 +73,12 @@ pub(crate) struct Parts {
     pub(crate) srb: DmaRegion,
     pub(crate) ext: Option<DmaRegion>,
     pub(crate) sense: Option<DmaRegion>,
+    pub(crate) list: Option<DmaRegion>,
     pub(crate) slot: SlotRef,
 }
+
+/// What [`Arena::put_back`] takes back: the SRB page, extension, sense buffer and list.
+pub(crate) type Lent = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>, Option<DmaRegion>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -88,6 +96,7 @@ struct Slot {
     srb: Option<DmaRegion>,
     ext: Option<DmaRegion>,
     sense: Option<DmaRegion>,
+    list: Option<DmaRegion>,
     state: State,
     /// The request the block last served.
     id: u64,
@@ -164,14 +173,17 @@ impl Arena {
     }
 
     fn make_run(&mut self, ad: &Adapter) -> Result<u64, String> {
-        let Shape { ext, sense } = self.shape;
-        let mut lens = Vec::with_capacity(RUN_SLOTS * 3);
+        let Shape { ext, sense, list } = self.shape;
+        let mut lens = Vec::with_capacity(RUN_SLOTS * 4);
         for _ in 0..RUN_SLOTS {
             lens.push(PAGE_SIZE);
             if ext > 0 {
                 lens.push(ext);
             }
             lens.push(sense.max(1));
+            if list > 0 {
+                lens.push(list);
+            }
         }
         let (span, regions) = ad.dma.alloc_span(&lens, Layout::Scattered).map_err(|e| e.to_string())?;
         let mut regions = regions.into_iter();
@@ -180,9 +192,10 @@ impl Arena {
             let srb = regions.next();
             let ext = if ext > 0 { regions.next() } else { None };
             let sense = regions.next();
-            slots.push(Slot { srb, ext, sense, state: State::Free, id: 0 });
+            let list = if list > 0 { regions.next() } else { None };
+            slots.push(Slot { srb, ext, sense, list, state: State::Free, id: 0 });
         }
-        let stride = (1 + Self::pages(ext) + Self::pages(sense.max(1))) * PAGE_SIZE;
+        let stride = (1 + Self::pages(ext) + Self::pages(sense.max(1)) + Self::pages(list)) * PAGE_SIZE;
         let guard = guard::register(self.owner, span.va() as usize, span.len(), GuardKind::SrbRun, 0);
         let id = self.next_run;
         self.next_run += 1;
@@ -276,17 +289,18 @@ impl Arena {
         let srb = s.srb.take().ok_or("arena: a slot lent twice")?;
         let ext = s.ext.take();
         let sense = if sense { s.sense.take() } else { None };
-        Ok(Parts { srb, ext, sense, slot: SlotRef { arena, run: run_id, slot } })
+        let list = s.list.take();
+        Ok(Parts { srb, ext, sense, list, slot: SlotRef { arena, run: run_id, slot } })
     }
 
     /// Takes back what [`Self::take`] lent, once the block leaves the port's quarantine list.
     /// `None` (the full quarantine): the parts were released; the run goes with its last one.
-    pub(crate) fn put_back(&mut self, at: SlotRef, parts: Option<(DmaRegion, Option<DmaRegion>, Option<DmaRegion>)>) {
+    pub(crate) fn put_back(&mut self, at: SlotRef, parts: Option<Lent>) {
         if at.arena != self.id {
             return;
         }
         let Some(r) = self.run_mut(at.run) else { return };
-        if let Some((srb, ext, sense)) = parts {
+        if let Some((srb, ext, sense, list)) = parts {
             if let Some(s) = r.slots.get_mut(at.slot) {
                 s.srb = Some(srb);
                 if ext.is_some() {
@@ -294,6 +308,9 @@ impl Arena {
                 }
                 if sense.is_some() {
                     s.sense = sense;
+                }
+                if list.is_some() {
+                    s.list = list;
                 }
                 r.back += 1;
             }
@@ -440,7 +457,12 @@ impl MachineCore {
     /// A block for a new SRB from the adapter's arena, which is made here with the first request
     /// (and made again should the extension's size change across a restart).
     pub(crate) fn take_block(&self, ad: &Adapter, st: &mut AdapterSt, sense: bool) -> Result<Parts, String> {
-        let shape = Shape { ext: st.caps.srb_ext, sense: usize::from(self.cfg.sense_len.max(1)) };
+        // Storport's list holds at most `NumberOfPhysicalBreaks` elements (`StorSt::refuses`).
+        let list = st.stor.as_ref().map_or(0, |s| {
+            let elements = usize::try_from(s.max_breaks).unwrap_or(usize::MAX);
+            elements.saturating_mul(super::stor::SG_ELEMENT).saturating_add(super::stor::SG_HEADER).min(PAGE_SIZE)
+        });
+        let shape = Shape { ext: st.caps.srb_ext, sense: usize::from(self.cfg.sense_len.max(1)), list };
         let keep = self.full_quarantine();
         let monitor = self.verifier.enabled && self.verifier.memory_monitor;
         if st.pool.as_ref().is_none_or(|a| a.shape != shape || a.keep != keep) {
@@ -483,26 +505,29 @@ fn guard_around(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) -> u64 {
     calls
 }
 
-/// Which part of a slot byte `within` of it is.
+/// Which part of a slot byte `within` of it is. Storport's list is reported as the extension,
+/// as when it is guarded on its own (`complete.rs`).
 fn part_kind(shape: Shape, within: usize) -> GuardKind {
     let ext_end = PAGE_SIZE + Arena::pages(shape.ext) * PAGE_SIZE;
+    let sense_end = ext_end + Arena::pages(shape.sense.max(1)) * PAGE_SIZE;
     if within < PAGE_SIZE {
         GuardKind::Srb
-    } else if within < ext_end {
+    } else if within < ext_end || within >= sense_end {
         GuardKind::SrbExtension
     } else {
         GuardKind::SenseBuffer
     }
 }
 
-/// Checks the poison of every block of `r` waiting for its run: the SRB, the extension and the
-/// sense buffer as `complete.rs` wrote them.
+/// Checks the poison of every block of `r` waiting for its run: the SRB, the extension, the
+/// sense buffer and Storport's list as `complete.rs` wrote them.
 fn verify(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) {
     let base = r.span.va() as usize;
     let parts = [
         (0, size_of::<SCSI_REQUEST_BLOCK>(), GuardKind::Srb),
         (PAGE_SIZE, shape.ext, GuardKind::SrbExtension),
         (PAGE_SIZE + Arena::pages(shape.ext) * PAGE_SIZE, shape.sense, GuardKind::SenseBuffer),
+        ((1 + Arena::pages(shape.ext) + Arena::pages(shape.sense.max(1))) * PAGE_SIZE, shape.list, GuardKind::SrbExtension),
     ];
     for (i, s) in r.slots.iter().enumerate() {
         if s.state != State::Pending {
@@ -605,6 +630,24 @@ mod tests {
 
     fn protects(m: &Machine) -> u64 {
         m.core().adapters[0].st().pool.as_ref().map_or(0, |a| a.protects)
+    }
+
+    #[test]
+    fn storport_lists_live_in_the_blocks_so_steady_reads_allocate_nothing() {
+        // Storport's list for each request was memory of its own (a memfd, two mappings, an
+        // mprotect and three munmaps per request); it is now built in the block's slot.
+        let b = Machine::builder().port(crate::Port::Storport).schedule(crate::Schedule::Deterministic { seed: 7 });
+        let dma = SimDma::default();
+        let dev = PvscsiDevice::new(PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, Arc::new(dma.clone()), b.clock());
+        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
+        let m = b.adapter(Arc::new(dev), Arc::new(dma.clone())).build();
+        m.load_driver(crate::stor_test_miniport::driver_entry).unwrap();
+        reads(&m, 100);
+        let before = dma.regions_made();
+        reads(&m, 2 * RUN_SLOTS);
+        let made = dma.regions_made() - before;
+        assert!(made < 8, "{made} DMA regions for {} reads", 2 * RUN_SLOTS);
+        assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
     }
 
     #[test]

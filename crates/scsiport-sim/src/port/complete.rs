@@ -69,7 +69,7 @@ impl MachineCore {
         if !ro.is_empty() {
             problems.push((Rule::ReadOnlySrbField, format!("srb {id}: the miniport changed {}", ro.join(", "))));
         }
-        if let (Some(before), Some(sg)) = (&a.sg_snapshot, &a.block.sg) {
+        if let (Some(before), Some(sg)) = (&a.sg_snapshot, a.block.sg_list()) {
             // SAFETY: the port's list, CPU-accessible until it is guarded below.
             let now_sg = unsafe { sg.as_slice() };
             if now_sg.get(..before.len()) != Some(&before[..]) {
@@ -136,8 +136,10 @@ impl MachineCore {
                 srb_bytes.fill(POISON);
             }
         }
-        for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
-            // SAFETY: as above; Storport's list is valid only until the request completes.
+        for r in [&a.block.ext, &a.block.sense, &a.block.list, &a.block.sg].into_iter().flatten() {
+            // SAFETY: as above; Storport's list is valid only until the request completes (its
+            // room in the slot is poisoned whether it held the list or not, as `arena::verify`
+            // expects).
             unsafe { r.as_mut_slice().fill(POISON) };
         }
         // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
@@ -146,7 +148,7 @@ impl MachineCore {
             // Out of the device's reach for good: a late DMA is a fault, not a write into a
             // request that has the memory next.
             a.block.srb.retire();
-            for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
+            for r in [&a.block.ext, &a.block.sense, &a.block.list, &a.block.sg].into_iter().flatten() {
                 r.retire();
             }
             st.stats.quarantined += 1;

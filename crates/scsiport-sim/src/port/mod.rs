@@ -616,8 +616,8 @@ impl Drop for Reservation {
 /// The memory of one SRB: the SRB page, its extension, sense and data buffers. Fields drop in
 /// order, so the guards are unregistered before any memory goes away.
 pub(crate) struct SrbBlock {
-    /// Storport's list, guarded on its own (the SRB page, extension and sense buffer are guarded
-    /// with their run, `arena.rs`).
+    /// A Storport list too long for the block's room, guarded on its own (the SRB page,
+    /// extension, sense buffer and list room are guarded with their run, `arena.rs`).
     guards: Vec<GuardHandle>,
     /// The guarded stand-in handed out as `DataBuffer` when `MapBuffers` is FALSE.
     data_guard: Option<Reservation>,
@@ -625,9 +625,14 @@ pub(crate) struct SrbBlock {
     ext: Option<DmaRegion>,
     sense: Option<DmaRegion>,
     data: Option<DmaRegion>,
-    /// Storport: the `STOR_SCATTER_GATHER_LIST` the port built for the data buffer.
+    /// Storport: the room in the block's slot for its `STOR_SCATTER_GATHER_LIST`, lent with the
+    /// SRB page and guarded with its run.
+    list: Option<DmaRegion>,
+    /// Storport: a list too long for `list`, in memory of its own, guarded on its own.
     sg: Option<DmaRegion>,
-    /// Where the SRB page, extension and sense buffer came from.
+    /// Whether the request's list is in `list`.
+    sg_in_list: bool,
+    /// Where the SRB page, extension, sense buffer and list came from.
     slot: arena::SlotRef,
 }
 
@@ -636,11 +641,17 @@ impl SrbBlock {
         self.srb.va().cast()
     }
 
-    /// Gives the SRB page, extension and sense buffer back to their slot (their run unguards
-    /// them when it is reused), or, `release` (the full quarantine, whose blocks are out of the
-    /// device's reach for good), releases them; the list, the data buffer and its stand-in go.
+    /// Storport: the request's scatter/gather list, wherever it was built.
+    fn sg_list(&self) -> Option<&DmaRegion> {
+        if self.sg_in_list { self.list.as_ref() } else { self.sg.as_ref() }
+    }
+
+    /// Gives the SRB page, extension, sense buffer and list room back to their slot (their run
+    /// unguards them when it is reused), or, `release` (the full quarantine, whose blocks are out
+    /// of the device's reach for good), releases them; a list of its own, the data buffer and its
+    /// stand-in go.
     fn recycle(self, arena: Option<&mut arena::Arena>, release: bool) {
-        let SrbBlock { guards, data_guard, srb, ext, sense, data, sg, slot } = self;
+        let SrbBlock { guards, data_guard, srb, ext, sense, data, list, sg, sg_in_list: _, slot } = self;
         // The list is guarded on its own: accessible again before its guard goes, so that no
         // fault can hit a protected page nobody watches.
         if !guards.is_empty()
@@ -653,7 +664,7 @@ impl SrbBlock {
         drop(data);
         drop(sg);
         if let Some(a) = arena {
-            a.put_back(slot, (!release).then_some((srb, ext, sense)));
+            a.put_back(slot, (!release).then_some((srb, ext, sense, list)));
         }
     }
 }

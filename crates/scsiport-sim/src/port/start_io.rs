@@ -108,7 +108,7 @@ impl MachineCore {
         let caps = st.caps;
         let now = self.now();
         let execute = preq.req.function == sys::SRB_FUNCTION_EXECUTE_SCSI;
-        let arena::Parts { srb: srb_region, ext, sense, slot } = self.take_block(ad, st, execute)?;
+        let arena::Parts { srb: srb_region, ext, sense, list, slot } = self.take_block(ad, st, execute)?;
         if let Some(e) = &ext {
             // SAFETY: the port's region, CPU-accessible, not visible to the miniport yet.
             unsafe { e.as_mut_slice().fill(SRB_EXTENSION_GARBAGE) };
@@ -162,7 +162,7 @@ impl MachineCore {
             (Some(d), None)
         };
         let data_off = preq.req.buffer_offset % PAGE_SIZE;
-        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, sg: None, slot };
+        let mut block = SrbBlock { guards: Vec::new(), data_guard: None, srb: srb_region, ext, sense, data, list, sg: None, sg_in_list: false, slot };
         let map_exempt = matches!(preq.req.function, sys::SRB_FUNCTION_IO_CONTROL | sys::SRB_FUNCTION_WMI);
         let mapped = match &st.stor {
             None => caps.map_buffers || map_exempt,
@@ -170,8 +170,9 @@ impl MachineCore {
         };
         let sg_snapshot = match (&st.stor, &block.data) {
             (Some(_), Some(d)) => {
-                let (region, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, transfer_len)?;
-                block.sg = Some(region);
+                let (own, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, transfer_len, block.list.as_ref())?;
+                block.sg_in_list = own.is_none();
+                block.sg = own;
                 Some(bytes)
             }
             _ => None,

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use scsiport_sys as sys;
+use smallvec::SmallVec;
 use sys::storport as stor;
 
 use super::{Adapter, LuAddr, MachineCore, PortLock, PortLockGuard, Routine};
@@ -248,10 +249,18 @@ impl StorSt {
     }
 
     /// The `STOR_SCATTER_GATHER_LIST` of a data buffer (`len` bytes at `off` in `data`), built
-    /// as the HAL builds one: one element per physically contiguous run. Returns the list and a
-    /// copy of its bytes, to tell at completion whether the miniport modified it.
-    pub(crate) fn build_scatter_gather(ad: &Adapter, data: &DmaRegion, off: usize, len: usize) -> Result<(DmaRegion, Box<[u8]>), String> {
-        let mut elements: Vec<(u64, u32)> = Vec::new();
+    /// as the HAL builds one: one element per physically contiguous run. It goes into `room`
+    /// (the block's room for it, `arena.rs`) when it fits, else into memory of its own, which is
+    /// returned. Also returns a copy of its bytes, to tell at completion whether the miniport
+    /// modified it.
+    pub(crate) fn build_scatter_gather(
+        ad: &Adapter,
+        data: &DmaRegion,
+        off: usize,
+        len: usize,
+        room: Option<&DmaRegion>,
+    ) -> Result<(Option<DmaRegion>, Box<[u8]>), String> {
+        let mut elements: SmallVec<[(u64, u32); 8]> = SmallVec::new();
         let mut pos = off;
         let end = off + len;
         while pos < end {
@@ -261,9 +270,16 @@ impl StorSt {
             pos += run;
         }
         let bytes = SG_HEADER + SG_ELEMENT * elements.len();
-        let region = ad.dma.alloc(bytes, Layout::Contiguous).map_err(|e| e.to_string())?;
-        // SAFETY: the port's fresh region, not visible to the miniport yet.
+        let own = match room {
+            Some(r) if r.len() >= bytes => None,
+            _ => Some(ad.dma.alloc(bytes, Layout::Contiguous).map_err(|e| e.to_string())?),
+        };
+        let region = own.as_ref().or(room).ok_or("scatter/gather list")?;
+        // SAFETY: the port's region (fresh, or the block's room before the miniport sees the
+        // block), not visible to the miniport yet.
         let out = unsafe { region.as_mut_slice() };
+        // The reserved fields zero, as in fresh memory (the room holds the last list's poison).
+        out.get_mut(..bytes).ok_or("scatter/gather list")?.fill(0);
         let count = u32::try_from(elements.len()).unwrap_or(u32::MAX);
         out.get_mut(..4).ok_or("scatter/gather list")?.copy_from_slice(&count.to_le_bytes());
         for (i, (pa, length)) in elements.iter().enumerate() {
@@ -272,7 +288,7 @@ impl StorSt {
             out.get_mut(at + 8..at + 12).ok_or("scatter/gather list")?.copy_from_slice(&length.to_le_bytes());
         }
         let copy = out.get(..bytes).unwrap_or(&[]).to_vec().into_boxed_slice();
-        Ok((region, copy))
+        Ok((own, copy))
     }
 
     /// The deterministic schedule's next Storport event after `now`: a queued DPC falling due,

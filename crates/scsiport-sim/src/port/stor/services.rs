@@ -97,7 +97,7 @@ impl MachineCore {
     pub(crate) fn stor_get_scatter_gather_list(&self, ad: &Adapter, srb: usize) -> PVOID {
         let idx = Some(ad.index);
         let st = ad.st();
-        let found = st.active.get(&srb).map(|a| (a.preq.id, a.block.sg.as_ref().map_or(std::ptr::null_mut(), |l| l.va().cast())));
+        let found = st.active.get(&srb).map(|a| (a.preq.id, a.block.sg_list().map_or(std::ptr::null_mut(), |l| l.va().cast())));
         let completed = found.is_none() && st.quarantine.iter().any(|q| q.srb == srb);
         drop(st);
         if let Some((id, list)) = found {
