@@ -73,12 +73,13 @@ pub(crate) struct Parts {
     pub(crate) srb: DmaRegion,
     pub(crate) ext: Option<DmaRegion>,
     pub(crate) sense: Option<DmaRegion>,
-    pub(crate) list: Option<DmaRegion>,
+    /// Boxed, so that a SCSI Port block, which has none, moves a pointer's worth for it.
+    pub(crate) list: Option<Box<DmaRegion>>,
     pub(crate) slot: SlotRef,
 }
 
 /// What [`Arena::put_back`] takes back: the SRB page, extension, sense buffer and list.
-pub(crate) type Lent = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>, Option<DmaRegion>);
+pub(crate) type Lent = (DmaRegion, Option<DmaRegion>, Option<DmaRegion>, Option<Box<DmaRegion>>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -96,7 +97,7 @@ struct Slot {
     srb: Option<DmaRegion>,
     ext: Option<DmaRegion>,
     sense: Option<DmaRegion>,
-    list: Option<DmaRegion>,
+    list: Option<Box<DmaRegion>>,
     state: State,
     /// The request the block last served.
     id: u64,
@@ -192,7 +193,7 @@ impl Arena {
             let srb = regions.next();
             let ext = if ext > 0 { regions.next() } else { None };
             let sense = regions.next();
-            let list = if list > 0 { regions.next() } else { None };
+            let list = if list > 0 { regions.next().map(Box::new) } else { None };
             slots.push(Slot { srb, ext, sense, list, state: State::Free, id: 0 });
         }
         let stride = (1 + Self::pages(ext) + Self::pages(sense.max(1)) + Self::pages(list)) * PAGE_SIZE;
@@ -527,18 +528,19 @@ fn verify(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) {
         (0, size_of::<SCSI_REQUEST_BLOCK>(), GuardKind::Srb),
         (PAGE_SIZE, shape.ext, GuardKind::SrbExtension),
         (PAGE_SIZE + Arena::pages(shape.ext) * PAGE_SIZE, shape.sense, GuardKind::SenseBuffer),
-        ((1 + Arena::pages(shape.ext) + Arena::pages(shape.sense.max(1))) * PAGE_SIZE, shape.list, GuardKind::SrbExtension),
     ];
+    let list = (1 + Arena::pages(shape.ext) + Arena::pages(shape.sense.max(1))) * PAGE_SIZE;
     for (i, s) in r.slots.iter().enumerate() {
         if s.state != State::Pending {
             continue;
         }
-        for (off, len, kind) in parts {
-            let start = base + i * r.stride + off;
-            if let Some(bad) = first_unpoisoned(start, len) {
-                found.push((bad, s.id, kind));
-                break;
-            }
+        let slot = base + i * r.stride;
+        let bad = parts
+            .iter()
+            .find_map(|&(off, len, kind)| first_unpoisoned(slot + off, len).map(|at| (at, kind)))
+            .or_else(|| (shape.list > 0).then(|| first_unpoisoned(slot + list, shape.list).map(|at| (at, GuardKind::SrbExtension))).flatten());
+        if let Some((at, kind)) = bad {
+            found.push((at, s.id, kind));
         }
     }
 }

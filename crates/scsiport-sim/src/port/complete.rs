@@ -136,10 +136,13 @@ impl MachineCore {
                 srb_bytes.fill(POISON);
             }
         }
-        for r in [&a.block.ext, &a.block.sense, &a.block.list, &a.block.sg].into_iter().flatten() {
-            // SAFETY: as above; Storport's list is valid only until the request completes (its
-            // room in the slot is poisoned whether it held the list or not, as `arena::verify`
-            // expects).
+        for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
+            // SAFETY: as above; Storport's list is valid only until the request completes.
+            unsafe { r.as_mut_slice().fill(POISON) };
+        }
+        if let Some(r) = &a.block.list {
+            // SAFETY: as above. The room is poisoned whether it held the list or not, as
+            // `arena::verify` expects.
             unsafe { r.as_mut_slice().fill(POISON) };
         }
         // The `DataBuffer` stand-in stays reserved (and guarded) while the block is quarantined.
@@ -148,7 +151,10 @@ impl MachineCore {
             // Out of the device's reach for good: a late DMA is a fault, not a write into a
             // request that has the memory next.
             a.block.srb.retire();
-            for r in [&a.block.ext, &a.block.sense, &a.block.list, &a.block.sg].into_iter().flatten() {
+            for r in [&a.block.ext, &a.block.sense, &a.block.sg].into_iter().flatten() {
+                r.retire();
+            }
+            if let Some(r) = &a.block.list {
                 r.retire();
             }
             st.stats.quarantined += 1;

@@ -627,7 +627,7 @@ pub(crate) struct SrbBlock {
     data: Option<DmaRegion>,
     /// Storport: the room in the block's slot for its `STOR_SCATTER_GATHER_LIST`, lent with the
     /// SRB page and guarded with its run.
-    list: Option<DmaRegion>,
+    list: Option<Box<DmaRegion>>,
     /// Storport: a list too long for `list`, in memory of its own, guarded on its own.
     sg: Option<DmaRegion>,
     /// Whether the request's list is in `list`.
@@ -643,7 +643,7 @@ impl SrbBlock {
 
     /// Storport: the request's scatter/gather list, wherever it was built.
     fn sg_list(&self) -> Option<&DmaRegion> {
-        if self.sg_in_list { self.list.as_ref() } else { self.sg.as_ref() }
+        if self.sg_in_list { self.list.as_deref() } else { self.sg.as_ref() }
     }
 
     /// Gives the SRB page, extension, sense buffer and list room back to their slot (their run

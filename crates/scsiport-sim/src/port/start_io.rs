@@ -170,7 +170,7 @@ impl MachineCore {
         };
         let sg_snapshot = match (&st.stor, &block.data) {
             (Some(_), Some(d)) => {
-                let (own, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, transfer_len, block.list.as_ref())?;
+                let (own, bytes) = stor::StorSt::build_scatter_gather(ad, d, data_off, transfer_len, block.list.as_deref())?;
                 block.sg_in_list = own.is_none();
                 block.sg = own;
                 Some(bytes)
