@@ -390,6 +390,18 @@ fn point(config: Config, a: &Sample, b: &Sample) -> Point {
     }
 }
 
+/// The ISR's name on each port: SCSI Port's, then Storport's (`attribution::ROUTINES`).
+const ISR_NAMES: [&str; 2] = ["HwScsiInterrupt", "HwStorInterrupt"];
+
+/// Completions per interrupt of a CLI run: its I/Os over the interrupts claimed, as the
+/// deterministic figure is taken ([`point`]). The CLI's own `completions_per_interrupt` counts
+/// only what completes in interrupt context, which on Storport is nothing (its DPC completes).
+fn completions_per_interrupt(json: &Value) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    let (ios, interrupts) = (json["ios"].as_u64()? as f64, json["interrupts"].as_u64()? as f64);
+    (interrupts > 0.0).then(|| ios / interrupts)
+}
+
 /// Everything measured for one driver.
 #[derive(Clone, Debug, Default)]
 pub struct Variant {
@@ -425,7 +437,7 @@ impl Variant {
         let mut f = BTreeMap::new();
         if let Some(p) = self.at(REFERENCE) {
             f.insert("miniport_per_io".into(), p.miniport_per_io);
-            if let Some(r) = p.routines.get("HwScsiInterrupt") {
+            if let Some(r) = ISR_NAMES.iter().find_map(|n| p.routines.get(*n)) {
                 f.insert("isr_per_call".into(), r.per_call);
             }
             f.insert("completions_per_interrupt".into(), p.completions_per_interrupt);
@@ -657,7 +669,7 @@ impl Runner<'_> {
         (0..runs)
             .map(|_| {
                 let json = run_json(self.native(driver, REFERENCE, 2000, "concurrent"), "concurrent run")?;
-                json["completions_per_interrupt"].as_f64().context("no completions_per_interrupt")
+                completions_per_interrupt(&json).context("no interrupts in the concurrent run")
             })
             .collect()
     }
@@ -921,6 +933,18 @@ mod tests {
 
     fn calls(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
         pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn storport_s_isr_and_its_completions_per_interrupt_are_measured_too() {
+        let mut p = Point { config: Some(REFERENCE), ..Point::default() };
+        p.routines.insert("HwStorInterrupt".into(), RoutineFigure { per_call: 41.0, ..RoutineFigure::default() });
+        let v = Variant { points: vec![p], ..Variant::default() };
+        assert_eq!(v.figures().get("isr_per_call"), Some(&41.0));
+        // A Storport run completes in its DPC: none in interrupt context, 9 per interrupt.
+        let json = serde_json::json!({"ios": 900, "interrupts": 100, "completions_per_interrupt": 0.0});
+        assert_eq!(completions_per_interrupt(&json), Some(9.0));
+        assert_eq!(completions_per_interrupt(&serde_json::json!({"ios": 9, "interrupts": 0})), None);
     }
 
     #[test]
