@@ -43,18 +43,6 @@ fn quick_hold(config: &mut Config) {
     config.reset_hold = Some(Duration::from_millis(200));
 }
 
-/// `count` 8-block stripes of generation `generation` over both targets, all submitted at once.
-fn submit_stripes(rig: &Rig, count: u32, generation: u32) -> Vec<(u8, u32, Ticket)> {
-    (0..count)
-        .map(|i| {
-            let target = u8::try_from(i % 2).unwrap();
-            let lba = (i / 2) * 8;
-            let data = patterns(target, u64::from(lba), 8, generation);
-            (target, lba, rig.machine.submit(Request::write10(target, lba, 8, data)).unwrap())
-        })
-        .collect()
-}
-
 /// What a request that was outstanding at a reset may end as.
 fn reset_outcome(rig: &Rig, target: u8, lba: u32, generation: u32, c: &scsiport_sim::Completion) -> bool {
     match c.status() {

@@ -310,15 +310,10 @@ fn hw_stor_interrupt_between_register_accesses_claims_only_what_the_hba_raised()
     rig.settle();
     let hba = rig.machine.hba(0).unwrap();
     for round in 0..4u32 {
-        let tickets: Vec<Ticket> = (0..24u32)
-            .map(|i| {
-                let target = u8::try_from(i % 2).unwrap();
-                rig.machine.submit(Request::write10(target, i * 8, 8, patterns(target, u64::from(i * 8), 8, round))).unwrap()
-            })
-            .collect();
+        let writes = common::submit_stripes(&rig, 24, round);
         rig.machine.run_until(|_| hba.irq_asserted()).unwrap();
         rig.machine.reset_bus(0, 0).unwrap();
-        for t in tickets {
+        for (_, _, t) in writes {
             let c = rig.machine.wait(t).unwrap();
             assert!(c.is_success() || c.status() == sys::SRB_STATUS_BUS_RESET || common::is_unit_attention(&c), "round {round}: status {:#x}", c.status());
         }

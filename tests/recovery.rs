@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Config, Rig, SECTOR, patterns, schedules, sys};
+use common::{Config, Rig, SECTOR, patterns, schedules, submit_stripes, sys};
 use scsiport_sim::pvscsi::{Effect, FaultAction, Injection, Latency, Trigger};
 use scsiport_sim::{Request, Schedule, Ticket};
 
@@ -41,18 +41,6 @@ fn abort_of_an_outstanding_request_and_of_a_finished_one() {
         assert_eq!(late.status(), sys::SRB_STATUS_ABORT_FAILED, "{late:?}");
         rig.assert_clean();
     }
-}
-
-/// Writes generation `generation` to `count` 8-block stripes on both targets at once.
-fn submit_stripes(rig: &Rig, count: u32, generation: u32) -> Vec<(u8, u32, Ticket)> {
-    (0..count)
-        .map(|i| {
-            let target = u8::try_from(i % 2).unwrap();
-            let lba = (i / 2) * 8;
-            let data = patterns(target, u64::from(lba), 8, generation);
-            (target, lba, rig.machine.submit(Request::write10(target, lba, 8, data)).unwrap())
-        })
-        .collect()
 }
 
 #[test]

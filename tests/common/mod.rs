@@ -368,6 +368,19 @@ pub fn patterns(target: u8, lba: u64, blocks: u64, generation: u32) -> Vec<u8> {
     (lba..lba + blocks).flat_map(|l| pattern(target, l, generation)).collect()
 }
 
+/// Writes generation `generation` to `count` 8-block stripes on both targets, all submitted at
+/// once; each with its target, LBA and ticket.
+pub fn submit_stripes(rig: &Rig, count: u32, generation: u32) -> Vec<(u8, u32, scsiport_sim::Ticket)> {
+    (0..count)
+        .map(|i| {
+            let target = u8::try_from(i % 2).unwrap();
+            let lba = (i / 2) * 8;
+            let data = patterns(target, u64::from(lba), 8, generation);
+            (target, lba, rig.machine.submit(Request::write10(target, lba, 8, data)).unwrap())
+        })
+        .collect()
+}
+
 /// Fixed-format sense helper for injections.
 pub fn sense(key: u8, asc: u8, ascq: u8) -> Sense {
     Sense::new(key, asc, ascq)
