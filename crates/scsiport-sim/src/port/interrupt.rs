@@ -48,10 +48,7 @@ impl MachineCore {
                 return any;
             }
             self.note_line(&ad);
-            let Some(isr) = ({
-                let st = ad.st();
-                if st.connected && !st.deferred() && !st.in_running_config { st.isr() } else { None }
-            }) else {
+            let Some(isr) = ad.st().isr_to_dispatch() else {
                 continue;
             };
             any = true;

@@ -976,6 +976,12 @@ impl AdapterSt {
         }
     }
 
+    /// The interrupt routine to call when the adapter's line is dispatched: connected, outside
+    /// a deferral window and not being configured.
+    pub(crate) fn isr_to_dispatch(&self) -> sys::PHW_INTERRUPT {
+        if self.connected && !self.deferred() && !self.in_running_config { self.isr() } else { None }
+    }
+
     /// The miniport's `HwAdapterControl`, whichever port registered it.
     pub(crate) fn adapter_control_fn(&self) -> sys::PHW_ADAPTER_CONTROL {
         match &self.stor {

@@ -366,10 +366,7 @@ impl MachineCore {
         if !std::ptr::eq(Arc::as_ptr(&adapter), ad) {
             return;
         }
-        let isr = {
-            let st = adapter.st();
-            if st.connected && !st.deferred() && !st.in_running_config { st.isr() } else { None }
-        };
+        let isr = adapter.st().isr_to_dispatch();
         if let Some(isr) = isr {
             machine.run_isr(&adapter, isr, false);
         }
