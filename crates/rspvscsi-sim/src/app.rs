@@ -184,6 +184,7 @@ pub fn spec_of(a: &RunArgs, kind: Kind, bs: Option<u32>) -> Spec {
         bs_sectors: bs,
         count: a.count,
         seconds: a.seconds,
+        ramp: a.ramp,
         buffer_offset: a.buffer_offset,
         reset_every: a.reset_bus_every,
         progress: !a.no_progress && !a.json,
@@ -269,6 +270,7 @@ fn ignored_options(a: &RunArgs) -> Option<String> {
             ("--reset-bus-every", a.reset_bus_every.is_some()),
             ("--count", a.count.is_some()),
             ("--seconds", a.seconds.is_some()),
+            ("--ramp", a.ramp.is_some()),
         ];
         if let Some((opt, _)) = given.iter().find(|(_, g)| *g) {
             return Some(format!("{opt} shapes I/O workloads; the {} workload sends a fixed set of commands", w.name()));
@@ -298,6 +300,11 @@ pub fn run(a: &RunArgs) -> Verdict {
     };
     if let Some(e) = ignored_options(a) {
         return usage(&e);
+    }
+    if let (Some(ramp), Some(count)) = (a.ramp, a.count)
+        && ramp >= count
+    {
+        return usage(&format!("--ramp {ramp} leaves none of the {count} requests to count: it must be below --count"));
     }
     if workload == WorkloadArg::MissingTarget && a.target.is_some_and(|t| t == crate::rig::INITIATOR_ID) {
         return usage("--target 7 is the initiator's own ID");

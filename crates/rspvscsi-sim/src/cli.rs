@@ -592,6 +592,11 @@ pub struct RunArgs {
     /// Stop after S seconds of wall time.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub seconds: Option<f64>,
+    /// Leave the first N completed requests out of IOPS, as fio's `ramp_time` does (counted in
+    /// requests here, so that a deterministic run ramps the same way each time): the buffers,
+    /// SRB blocks and guard pages a run allocates as it starts are then not in the figure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ramp: Option<u64>,
     /// Seed of the workload, the pattern, the device model and the deterministic schedule.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -662,7 +667,7 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--buffer-offset", "4096"]).is_err());
         assert_eq!(parse_latency("5-50"), Ok((5, 50)));
         assert!(parse_latency("100-10").is_err());
-        for nonsense in [&["--count", "0"][..], &["--reset-bus-every", "0"], &["--latency-us", "100-10"], &["check-image", "--seed", "1", "--sectors", "0", "a.img"]] {
+        for nonsense in [&["--count", "0"][..], &["--ramp", "0"], &["--reset-bus-every", "0"], &["--latency-us", "100-10"], &["check-image", "--seed", "1", "--sectors", "0", "a.img"]] {
             let mut argv = vec!["x"];
             argv.extend_from_slice(nonsense);
             assert!(Cli::try_parse_from(&argv).is_err(), "{nonsense:?} accepted");

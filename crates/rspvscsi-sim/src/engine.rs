@@ -51,6 +51,8 @@ pub struct Spec {
     pub count: Option<u64>,
     /// Stop after this long (wall time).
     pub seconds: Option<f64>,
+    /// Requests completed before IOPS starts counting (`--ramp`).
+    pub ramp: Option<u64>,
     /// Seed of the workload and pattern.
     pub seed: u64,
     /// Offset of each data buffer inside its first page.
@@ -73,6 +75,7 @@ impl Spec {
             bs_sectors: None,
             count: None,
             seconds: None,
+            ramp: None,
             seed,
             buffer_offset: 0,
             reset_every: None,
@@ -122,6 +125,9 @@ pub struct Outcome {
     pub wall: Duration,
     /// Machine time of the run (virtual in the deterministic schedule).
     pub machine_ns: u64,
+    /// Where the ramp ended (`--ramp`): the requests completed by then, and the wall and
+    /// machine time it took. `None` without a ramp, or when the run ended before it did.
+    pub ramp: Option<(u64, Duration, u64)>,
     /// The machine stopped (bug check, or nothing could run).
     pub halted: Option<Error>,
 }
@@ -136,6 +142,10 @@ impl Outcome {
 
     /// Adds another run's counts (for scenarios made of several runs).
     pub fn merge(&mut self, o: &Outcome) {
+        if self.ios == 0 && self.ramp.is_none() {
+            // The first run's ramp is the start of the whole.
+            self.ramp = o.ramp;
+        }
         self.ios += o.ios;
         self.reads += o.reads;
         self.writes += o.writes;
@@ -435,6 +445,11 @@ impl<'a> Engine<'a> {
                 self.outstanding.retain(|o| o.ticket.0 != 0);
                 self.index_tickets();
                 progress.update(self.out.ios, self.spec.seconds.map(|s| started.elapsed().as_secs_f64() / s));
+                if self.out.ramp.is_none()
+                    && self.spec.ramp.is_some_and(|r| self.out.ios >= r)
+                {
+                    self.out.ramp = Some((self.out.ios, started.elapsed(), self.rig.machine.now_ns().saturating_sub(t0)));
+                }
             }
             self.rig.machine.run_until_idle()
         })();

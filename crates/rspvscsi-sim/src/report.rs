@@ -211,10 +211,14 @@ impl Report {
 
     #[allow(clippy::cast_precision_loss)]
     fn iops(&self) -> (f64, f64) {
-        let wall = self.outcome.wall.as_secs_f64();
-        let machine = self.outcome.machine_ns as f64 / 1e9;
-        let per = |s: f64| if s > 0.0 { self.outcome.ios as f64 / s } else { 0.0 };
-        (per(wall), per(machine))
+        let o = &self.outcome;
+        // After a ramp, the requests and the time since it ended.
+        let (ios, wall, machine_ns) = match o.ramp {
+            Some((n, w, m)) => (o.ios.saturating_sub(n), o.wall.saturating_sub(w), o.machine_ns.saturating_sub(m)),
+            None => (o.ios, o.wall, o.machine_ns),
+        };
+        let per = |s: f64| if s > 0.0 { ios as f64 / s } else { 0.0 };
+        (per(wall.as_secs_f64()), per(machine_ns as f64 / 1e9))
     }
 
     /// The summary as one JSON object.
@@ -252,6 +256,8 @@ impl Report {
             "reissued_after_reset": o.reset_reissues,
             "latency_ns": { "p50": p50, "p99": p99, "max": max, "mean": mean },
             "iops": iops,
+            "ramp_ios": o.ramp.map(|(n, _, _)| n),
+            "ramp_ms": o.ramp.map(|(_, w, _)| w.as_secs_f64() * 1e3),
             "machine_iops": machine_iops,
             "elapsed_ms": o.wall.as_secs_f64() * 1e3,
             "load_ms": self.load_ms,
@@ -315,7 +321,8 @@ impl Report {
         };
         if self.io {
             row("I/Os", format!("{} ({} reads, {} writes, {:.1} MiB)", o.ios, o.reads, o.writes, bytes_mib(o.bytes)));
-            let wall = format!("{iops:.0} (wall {:.1} ms)", o.wall.as_secs_f64() * 1e3);
+            let ramp = o.ramp.map_or(String::new(), |(n, w, _)| format!(", after a ramp of {n} I/Os in {:.1} ms", w.as_secs_f64() * 1e3));
+            let wall = format!("{iops:.0} (wall {:.1} ms{ramp})", o.wall.as_secs_f64() * 1e3);
             row(
                 "IOPS",
                 if deterministic { format!("{wall}; in machine time {machine_iops:.0} ({:.1} ms)", nanos_ms(o.machine_ns)) } else { wall },

@@ -150,6 +150,33 @@ fn the_test_miniport_runs() {
 }
 
 #[test]
+fn a_ramp_leaves_its_requests_and_their_time_out_of_iops() {
+    let v = json(&["--workload", "read", "--count", "600", "--ramp", "200", "--qd", "32"]);
+    assert_eq!(v["ios"], 600);
+    // The ramp ends at the first batch of completions that reaches it.
+    let ramp = v["ramp_ios"].as_u64().unwrap();
+    assert!((200..600).contains(&ramp), "{v}");
+    let (elapsed, ramp_ms) = (v["elapsed_ms"].as_f64().unwrap(), v["ramp_ms"].as_f64().unwrap());
+    assert!(ramp_ms > 0.0 && ramp_ms < elapsed, "{v}");
+    let steady = f64::from(u32::try_from(600 - ramp).unwrap()) / ((elapsed - ramp_ms) / 1e3);
+    let iops = v["iops"].as_f64().unwrap();
+    assert!((iops - steady).abs() <= steady * 1e-6, "iops {iops}, the requests after the ramp over their time {steady}");
+
+    // Without one, every request and the whole time.
+    let v = json(&["--workload", "read", "--count", "600", "--qd", "32"]);
+    assert!(v["ramp_ios"].is_null() && v["ramp_ms"].is_null(), "{v}");
+    let whole = 600.0 / (v["elapsed_ms"].as_f64().unwrap() / 1e3);
+    assert!((v["iops"].as_f64().unwrap() - whole).abs() <= whole * 1e-6, "{v}");
+
+    // A ramp that leaves nothing to count, or a workload without requests to count, is refused.
+    for args in [&["--count", "300", "--ramp", "300"][..], &["--workload", "inquiry", "--ramp", "10"]] {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--ramp"), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [&["--bogus"][..], &["--bs", "1000"], &["--bs", "256K"], &["--workload", "nope"], &["--disk", "tape:1"], &["--hba", "pci"], &["--hba", "uio:x", "--mode", "deterministic"], &["scenario", "nope"]] {
         let out = sim(args);

@@ -15,7 +15,7 @@
 //! - payload copies per byte read: bytes passed to `memcpy`/`memmove`/`memset` calls of at least
 //!   512 bytes (an `LD_PRELOAD` shim, [`probes`]), differential, over the bytes read;
 //! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
-//!   clock) over the rate at which this process copies the same blocks (same size, same count,
+//!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies the same blocks (same size, same count,
 //!   from a buffer the size of the disk into one buffer per queue slot), best of a few runs
 //!   each, interleaved. A ratio, so it says little about the machine; wall clock, so it is only
 //!   reported here and never asserted by a test.
@@ -679,8 +679,14 @@ impl Runner<'_> {
         for (bs, count) in [(4096u64, plan.wall_counts.0), (65536, plan.wall_counts.1)] {
             let c = Config { qd: REFERENCE.qd, bs };
             let (mut sim, mut mem) = (0.0f64, 0.0f64);
+            let ramp = wall_ramp(c);
             for _ in 0..plan.wall_reps {
-                let json = run_json(self.native(driver, c, count, "deterministic"), "wall-clock run")?;
+                let mut cmd = self.native(driver, c, count, "deterministic");
+                cmd.args(["--ramp", &ramp.to_string()]);
+                let json = run_json(cmd, "wall-clock run")?;
+                if json["ramp_ios"].as_u64().is_none() {
+                    bail!("the wall-clock run of {count} I/Os ended before its ramp of {ramp}");
+                }
                 sim = sim.max(json["iops"].as_f64().unwrap_or(0.0));
                 mem = mem.max(memcpy_iops(DISK_BYTES, c, count));
             }
@@ -688,6 +694,15 @@ impl Runner<'_> {
         }
         Ok(out)
     }
+}
+
+/// The requests a wall-clock run completes before its IOPS counts (`rspvscsi-sim --ramp`): four
+/// queues' worth. The first requests of a run allocate what later ones reuse (the submitter's
+/// data buffers, SRB blocks, guard reservations); the copies of [`memcpy_iops`] are timed with
+/// their buffers already made, so the CLI's figure leaves that out too.
+#[must_use]
+pub fn wall_ramp(c: Config) -> u64 {
+    4 * u64::from(c.qd).max(1)
 }
 
 /// The rate of a plain copy of `count` blocks of `c.bs` bytes from random block-aligned places
