@@ -227,11 +227,19 @@ impl Hba {
     /// interrupt lock, which owns the mask; if the ISR masked it and its DPC is still to come, it
     /// stays masked (`current_mask`) and that DPC unmasks it.
     fn reset_bus<C: storport::Notify<Self> + Synchronize<Self>>(st: &mut StartIoState, ctx: &mut C) -> bool {
-        // The reset masks the HBA first (`device::setup`), and the ISR, which may run between any
-        // two of its register writes (this holds only the `StartIo` lock), must know that before
-        // it happens: status the device sets meanwhile is not an interrupt the HBA raised, and
-        // an ISR still judging by the old mask would claim it (`DDI-storport:nc-storport-hw_interrupt`).
-        ctx.synchronize(|irq, _| irq.irq.enabled_mask = 0);
+        // The reset masks the HBA first, and the ISR, which may run between any two of its
+        // register writes (this holds only the `StartIo` lock), must know that when it happens:
+        // status the device sets meanwhile is not an interrupt the HBA raised, and an ISR still
+        // judging by the old mask would claim it. Both change together, under the interrupt
+        // lock: with the ISR's mask cleared and the HBA left unmasked until `device::setup`,
+        // status already pending would hold the line up with no ISR to claim it, an interrupt
+        // storm for as long as this thread waits to run on (`DDI-storport:nc-storport-hw_interrupt`).
+        ctx.synchronize(|irq, _| {
+            irq.irq.enabled_mask = 0;
+            if let Some(regs) = irq.regs.as_ref() {
+                hw::mask_intr(regs);
+            }
+        });
         let mask = st.dev.reset_bus(ctx);
         ctx.synchronize(|irq, _| {
             if let Some(mask) = mask {

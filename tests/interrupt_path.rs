@@ -299,10 +299,14 @@ fn hw_stor_interrupt_between_register_accesses_claims_only_what_the_hba_raised()
     }
     // On Windows HwStorInterrupt preempts HwStorResetBus, HwStorStartIo and the DPC, which hold
     // at most the StartIo lock. With the adversarial option the emulator runs the ISR after each
-    // of their register accesses, claimed or not by the line. Here the port resets the bus while
-    // the line is up: the reset's own mask write lowers the line, and an ISR that still believed
-    // the HBA unmasked claimed the completion status it read (0x1226, IsrClaimedForeign, which
-    // the concurrent soak met by chance before the driver masked in its own bookkeeping first).
+    // of their register accesses, claimed or not by the line, and after their synchronized
+    // sections, again while the line stays up unclaimed. Here the port resets the bus while the
+    // line is up: the reset's own mask write lowers the line, and an ISR that still believed the
+    // HBA unmasked claimed the completion status it read (0x1226, IsrClaimedForeign, which the
+    // concurrent soak met by chance before the driver masked in its own bookkeeping first). Then
+    // the reset cleared that bookkeeping without masking the HBA: the pending status held the
+    // line up, unclaimed, until the reset's next step (0x1227, StorInterruptStorm, which the
+    // concurrent soak met on a busy machine before both changed in one synchronized section).
     let mut config = Config::new(Schedule::Deterministic { seed: 5 });
     config.adversarial = true;
     config.reset_hold = Some(std::time::Duration::from_millis(50));

@@ -165,7 +165,8 @@ impl MachineBuilder {
     }
 
     /// Contract §4.3 adversarial mode (`StartIo` concurrently with the enable callback); on
-    /// Storport, the ISR between the register accesses of routines without the interrupt lock.
+    /// Storport, the ISR between the register accesses of routines without the interrupt lock,
+    /// and after their synchronized sections.
     #[must_use]
     pub fn adversarial(mut self, on: bool) -> Self {
         self.cfg.adversarial = on;

@@ -343,7 +343,8 @@ pub struct PortConfig {
     pub reset_hold_ns: u64,
     /// Contract §4.3 "adversarial" mode: run `HwScsiStartIo` on another thread while the enable
     /// callback runs. On Storport: `HwStorInterrupt` after every register access of a routine
-    /// that does not hold the interrupt lock (`MachineCore::interrupt_between_accesses`).
+    /// that does not hold the interrupt lock and after each of its `StorPortSynchronizeAccess`
+    /// calls, again while the line stays up unclaimed (`MachineCore::interrupt_between_accesses`).
     pub adversarial: bool,
     /// Trace every register access too.
     pub trace_registers: bool,

@@ -350,9 +350,15 @@ impl MachineCore {
     /// (`DDI-storport:nc-storport-hw_interrupt`), which catches a driver whose idea of the
     /// interrupt mask lags behind the mask it wrote. The linked-in driver only: a loaded image's
     /// own accesses are caught in a signal handler, which must not run the ISR.
+    ///
+    /// The interrupt is level-triggered: while the ISR declines it and the line stays up, it
+    /// comes again at once, and the routine it preempted does not run on (what PVSCSI's INTx
+    /// does to a processor). It comes until the ISR claims it, the line drops, or the port's
+    /// storm check (`Rule::InterruptStorm`) stops the machine, so a routine that leaves the line
+    /// up unclaimed between two of its steps is a storm here as it is on Windows.
     #[cold]
     #[inline(never)]
-    fn interrupt_between_accesses(&self, ad: &Adapter) {
+    pub(crate) fn interrupt_between_accesses(&self, ad: &Adapter) {
         if self.port != Port::Storport {
             return;
         }
@@ -366,9 +372,12 @@ impl MachineCore {
         if !std::ptr::eq(Arc::as_ptr(&adapter), ad) {
             return;
         }
-        let isr = adapter.st().isr_to_dispatch();
-        if let Some(isr) = isr {
-            machine.run_isr(&adapter, isr, false);
+        for _ in 0..=self.verifier.storm_threshold {
+            let isr = adapter.st().isr_to_dispatch();
+            let Some(isr) = isr else { return };
+            if machine.run_isr(&adapter, isr, false) || !adapter.hba.irq_asserted() || machine.is_halted() {
+                return;
+            }
         }
     }
 

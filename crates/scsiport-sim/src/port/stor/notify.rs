@@ -404,12 +404,20 @@ impl MachineCore {
         // SAFETY: the non-NULL PSTOR_SYNCHRONIZED_ACCESS the miniport passed.
         let sync: stor::STOR_SYNCHRONIZED_ACCESS = unsafe { std::mem::transmute(f) };
         let devext = ad.devext_ptr();
-        let _g = ad.intlock();
-        let r = self.call_held(Some(ad), Routine::SynchronizedAccess, HELD_INTERRUPT, &[], || {
-            // SAFETY: the miniport's routine with its device extension and context, under the
-            // interrupt lock.
-            unsafe { sync(devext, context as sys::PVOID) }
-        });
+        let r = {
+            let _g = ad.intlock();
+            self.call_held(Some(ad), Routine::SynchronizedAccess, HELD_INTERRUPT, &[], || {
+                // SAFETY: the miniport's routine with its device extension and context, under
+                // the interrupt lock.
+                unsafe { sync(devext, context as sys::PVOID) }
+            })
+        };
+        if self.cfg.adversarial {
+            // The interrupt lock is free again: the HBA's interrupt may come at once, as after
+            // a register access (`interrupt_between_accesses`). What the routine left behind it
+            // (the mask the ISR judges by, the HBA's own mask) is then what the ISR meets.
+            self.interrupt_between_accesses(ad);
+        }
         if r == FALSE { FALSE } else { TRUE }
     }
 }
