@@ -698,6 +698,14 @@ pub fn scratch(mem: &impl SharedMemory, layout: Layout) -> Option<impl SharedMem
     mem.window(layout.sg, SG_LIST_BYTES)
 }
 
+/// How many times [`Device::reset_and_setup`] resets the adapter and sends `SETUP_RINGS` before
+/// it gives the HBA up. A reset from the device side (the machine reset of §7, which clears
+/// the pending command) between two of the command's 132 data words leaves the rest of them
+/// with no command, each setting `COMMAND_STATUS` to −1 (pvscsi-facts.md §4.1): the rings do not
+/// exist. The next try, from a fresh `ADAPTER_RESET`, is whole; a device that fails three in a
+/// row is not coming back.
+pub const SETUP_ATTEMPTS: usize = 3;
+
 /// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked;
 /// [`Device::apply`] takes the result on the request side. With `coalesce`, the request-call
 /// threshold is turned on where the device has it (not in crash-dump mode, which keeps to the
@@ -747,11 +755,11 @@ impl<P: Port> Device<P> {
 
     /// Resets the adapter and sets the rings up afresh in the same memory ([`setup`]), leaving
     /// the HBA masked. Returns the interrupt mask to enable, `None` if the rings could not be set
-    /// up. Used by bring-up, bus resets and restarts.
+    /// up in [`SETUP_ATTEMPTS`] tries. Used by bring-up, bus resets and restarts.
     pub fn reset_and_setup(&mut self) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
         let rings = Rings::prove(mem, self.layout())?;
-        let started = setup(regs, mem, self.layout(), !self.dump)?;
+        let started = (0..SETUP_ATTEMPTS).find_map(|_| setup(regs, mem, self.layout(), !self.dump))?;
         self.rings = rings;
         self.apply(started);
         Some(enabled_mask(self.dump, started.msg_ring))

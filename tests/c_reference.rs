@@ -228,6 +228,16 @@ fn bus_resets(rig: &Rig) {
         assert!(rig.machine.wait(t).unwrap().is_success());
         assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 4));
     }
+    // A reset from the device side in the middle of the bus reset's SETUP_RINGS: the driver
+    // resets and sets the rings up again, and I/O goes on.
+    let setup_rings = scsiport_sim::pvscsi::regs::cmd::SETUP_RINGS;
+    rig.device.schedule(Trigger::DuringCommand { code: setup_rings, after_words: 40 }, FaultAction::AdapterReset);
+    rig.machine.reset_bus(0, 0).unwrap();
+    rig.settle();
+    for (target, lba, t) in submit_stripes(rig, 16, 5) {
+        assert!(rig.machine.wait(t).unwrap().is_success());
+        assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 5));
+    }
 }
 
 /// Hot-plug: PVSCSI's message ring turns a disk added or removed into `BusChangeDetected`.

@@ -199,6 +199,30 @@ fn port_initiated_reset_completes_every_request_at_the_miniport_once() {
 }
 
 #[test]
+fn a_ring_setup_a_device_side_reset_cut_short_is_made_again() {
+    // A reset from the device side in the middle of the driver's SETUP_RINGS, which the
+    // concurrent soak met during a bus reset: the rest of the command's 132 words arrive with no
+    // command current, COMMAND_STATUS reads all ones, and the rings do not exist. The driver
+    // resets the adapter and sets the rings up again; the bus reset still takes, and I/O goes
+    // on, where before every later request ended in SRB_STATUS_NO_HBA until the next reset.
+    for schedule in schedules() {
+        let rig = Rig::new(&quick_hold(schedule));
+        rig.settle();
+        let setup_rings = scsiport_sim::pvscsi::regs::cmd::SETUP_RINGS;
+        rig.device.schedule(Trigger::DuringCommand { code: setup_rings, after_words: 40 }, FaultAction::AdapterReset);
+        rig.machine.reset_bus(0, 0).unwrap();
+        assert_eq!(rig.machine.stats().bus_resets, 1);
+        rig.settle();
+        for (target, lba, t) in submit_stripes(&rig, 16, 12) {
+            let c = rig.machine.wait(t).unwrap();
+            assert!(c.is_success() || common::is_unit_attention(&c), "{schedule:?}: status {:#x}: {c:?}", c.status());
+            assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 12), "{schedule:?}");
+        }
+        rig.assert_clean();
+    }
+}
+
+#[test]
 fn an_adapter_reset_from_the_device_side_is_recovered_without_an_interrupt_storm() {
     // The device forgets its rings under load (a reset the driver did not ask for). Requests the
     // device held come back into the old ring; those sent afterwards are ignored until the

@@ -973,6 +973,16 @@ PvscsiQueryMaxTargets(PPVSCSI_ADAPTER Adapter)
 }
 
 /*
+ * How many times PvscsiResetAndSetup resets the adapter and sends SETUP_RINGS before it gives
+ * the HBA up. A reset from the device side (the machine reset of Section 7, which clears the
+ * pending command) between two of the command's 132 data words leaves the rest of them with no
+ * command, each setting COMMAND_STATUS to -1 (Section 4.1): the rings do not exist. The next
+ * try, from a fresh ADAPTER_RESET, is whole; a device that fails three in a row is not coming
+ * back.
+ */
+#define PVSCSI_SETUP_ATTEMPTS 3
+
+/*
  * Resets the adapter and sets the rings up afresh in the same memory, leaving the HBA masked
  * and EnabledMask saying what to unmask (bring-up unmasks in HwScsiInitialize, the others right
  * away). Used by bring-up, the bus reset and ScsiRestartAdapter.
@@ -981,16 +991,22 @@ static BOOLEAN
 PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter)
 {
     volatile PVSCSI_RINGS_STATE *state = PvscsiRingsState(Adapter);
+    ULONG attempt;
 
     if (Adapter->Registers == NULL || Adapter->Uncached == NULL) {
         return FALSE;
     }
-    PvscsiMaskIntr(Adapter);
-    PvscsiAdapterReset(Adapter);
-    /* The rings and the state page start from zero, as Linux does before SETUP_RINGS. */
-    PvscsiZeroMemory(Adapter->Uncached, Adapter->Layout->SgOffset);
-    if (!PvscsiSetupRings(Adapter)) {
-        return FALSE;
+    for (attempt = 0;; attempt++) {
+        if (attempt == PVSCSI_SETUP_ATTEMPTS) {
+            return FALSE;
+        }
+        PvscsiMaskIntr(Adapter);
+        PvscsiAdapterReset(Adapter);
+        /* The rings and the state page start from zero, as Linux does before SETUP_RINGS. */
+        PvscsiZeroMemory(Adapter->Uncached, Adapter->Layout->SgOffset);
+        if (PvscsiSetupRings(Adapter)) {
+            break;
+        }
     }
     /* Not in crash-dump mode, which keeps to the simplest protocol; an adapter reset turns it off.
        Before SETUP_MSG_RING, whose status then stays in COMMAND_STATUS, as in the Rust driver. */

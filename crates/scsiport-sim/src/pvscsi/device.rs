@@ -171,6 +171,8 @@ struct Done {
 struct Scheduled {
     at_ns: Option<u64>,
     at_requests: Option<u64>,
+    /// `Trigger::DuringCommand`: the command and its data words written.
+    during: Option<(u32, usize)>,
     action: FaultAction,
 }
 
@@ -577,6 +579,13 @@ impl State {
             self.stats.stray_command_words += 1;
         }
         self.words.push(word);
+        let now = (self.cur_cmd, self.words.len());
+        if let Some(i) = self.scheduled.iter().position(|s| s.during == Some(now)) {
+            // A test's `Trigger::DuringCommand`: the action instead of the word's effect.
+            let s = self.scheduled.remove(i);
+            self.apply(s.action);
+            return;
+        }
         self.process_command();
     }
 
@@ -1409,9 +1418,12 @@ impl State {
 
     pub(crate) fn schedule(&mut self, trigger: Trigger, action: FaultAction) {
         let s = match trigger {
-            Trigger::AtNs(t) => Scheduled { at_ns: Some(t), at_requests: None, action },
+            Trigger::AtNs(t) => Scheduled { at_ns: Some(t), at_requests: None, during: None, action },
             Trigger::AfterRequests(n) => {
-                Scheduled { at_ns: None, at_requests: Some(self.stats.requests.saturating_add(n)), action }
+                Scheduled { at_ns: None, at_requests: Some(self.stats.requests.saturating_add(n)), during: None, action }
+            }
+            Trigger::DuringCommand { code, after_words } => {
+                Scheduled { at_ns: None, at_requests: None, during: Some((code, after_words.max(1))), action }
             }
         };
         self.scheduled.push(s);

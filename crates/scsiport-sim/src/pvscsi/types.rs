@@ -260,11 +260,20 @@ pub enum Trigger {
     AtNs(u64),
     /// Once this many more requests have been taken from the ring (counted from `schedule`).
     AfterRequests(u64),
+    /// Inside the `COMMAND_DATA` write that brings the driver's next command `code` to
+    /// `after_words` data words: between two of the driver's register writes, where the
+    /// concurrent schedule can put a reset from the device side, here at a chosen word.
+    DuringCommand {
+        /// The command (`PVSCSI_CMD_*`).
+        code: u32,
+        /// Data words written when the action runs (at least 1).
+        after_words: usize,
+    },
 }
 
 /// A device-side action, run immediately through the API or later through
 /// [`schedule`](super::PvscsiDevice::schedule). Scheduled actions run in `run_due`, never inside
-/// a register access.
+/// a register access, but for [`Trigger::DuringCommand`], whose point is to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
     /// A bus reset from another initiator: in-flight requests complete with BUSRESET, every
