@@ -8,6 +8,35 @@ mod common;
 use common::{Config, Rig, SECTOR, patterns, schedules};
 use scsiport_sim::{Request, Schedule, Ticket};
 
+/// A loaded image's register accesses are decoded once each: the few that every I/O makes (the
+/// doorbell, the ISR's status read, acknowledge and mask, the unmask after the deferred part)
+/// stay in the emulator's decode cache, and none pushes another out. A rebuild of the image that
+/// only moved code once put two of them in one slot of a 32-slot cache, and each of those traps
+/// ran the decoder again (130 instructions more per I/O in the bench).
+#[test]
+fn an_image_s_register_accesses_are_decoded_once_each() {
+    if !common::runs_the_image() {
+        return;
+    }
+    let rig = Rig::new(&Config::new(Schedule::Deterministic { seed: 4 }));
+    rig.settle();
+    let warm = common::submit_stripes(&rig, 64, 1);
+    for (_, _, t) in warm {
+        assert!(rig.machine.wait(t).unwrap().is_success());
+    }
+    let (before, accesses) = (scsiport_sim::decoder_runs(), rig.machine.stats().registers_emulated);
+    for round in 2..12u32 {
+        for (_, _, t) in common::submit_stripes(&rig, 64, round) {
+            assert!(rig.machine.wait(t).unwrap().is_success());
+        }
+    }
+    let accesses = rig.machine.stats().registers_emulated - accesses;
+    let decoded = scsiport_sim::decoder_runs() - before;
+    assert!(accesses >= 640, "{accesses} register accesses emulated for 640 writes");
+    assert_eq!(decoded, 0, "the decoder ran {decoded} times for {accesses} emulated register accesses");
+    rig.assert_clean();
+}
+
 /// Writes then reads back on both targets, different data on each.
 #[test]
 fn write_read_verify_on_two_targets() {

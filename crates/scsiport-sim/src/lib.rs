@@ -56,3 +56,6 @@ pub use request::{Cdb, Completion, Direction, PortBuffer, Request, Ticket};
 pub use stats::{Histogram, Stats};
 pub use trace::dma_digest;
 pub use verifier::{BugCheck, Rule, VerifierConfig, Violation};
+/// How many times this thread decoded a loaded image's register access (a miss of the decode
+/// cache, `mmio.rs`).
+pub use mmio::cache::decoder_runs;

@@ -327,7 +327,12 @@ pub(crate) mod cache {
 
     use super::Decoded;
 
-    const ENTRIES: usize = 32;
+    /// Direct-mapped: a handful of instructions make every I/O's accesses (the doorbell, the
+    /// ISR's status read, acknowledge and mask, the unmask after the deferred part), and two of
+    /// them in one slot would decode again on every trap. At 32 slots and a shift-xor hash, a
+    /// rebuild of the image that only moved code put two of them together (the `.sys` then cost
+    /// 130 instructions more per I/O); 256 slots and a multiplicative hash make that rare.
+    const ENTRIES: usize = 256;
 
     #[derive(Clone, Copy)]
     struct Entry {
@@ -343,9 +348,27 @@ pub(crate) mod cache {
     }
 
     fn slot(rip: u64) -> usize {
-        #[allow(clippy::cast_possible_truncation)] // a hash: the low bits are the point
-        let h = (rip ^ (rip >> 5) ^ (rip >> 11)) as usize;
+        // Fibonacci hashing: the top 8 bits of the product, which every bit of the RIP moves.
+        #[allow(clippy::cast_possible_truncation)] // shifted down to 8 bits
+        let h = (rip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
         h % ENTRIES
+    }
+
+    thread_local! {
+        static DECODER_RUNS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Counts a miss: the decoder runs on the faulting instruction.
+    pub(crate) fn note_decoder_run() {
+        let _ = DECODER_RUNS.try_with(|n| n.set(n.get().wrapping_add(1)));
+    }
+
+    /// The decoder's runs on this thread so far, for the tests that hold the cache to its
+    /// purpose: in the deterministic schedule every access of the miniport's runs on the thread
+    /// that drives the machine.
+    #[must_use]
+    pub fn decoder_runs() -> u64 {
+        DECODER_RUNS.try_with(Cell::get).unwrap_or(0)
     }
 
     /// The access decoded at `rip`, if it was decoded under `generation`.
@@ -495,6 +518,7 @@ pub(crate) fn emulate_in_context(
         }
         let mut code = [0u8; 15];
         let n = code_bytes(rip_addr, &mut code);
+        cache::note_decoder_run();
         let decoded = Decoded::decode(code.get(..n).unwrap_or(&[]), rip)?;
         if let Some(g) = crate::pe::code_generation(rip_addr) {
             cache::put(rip, g, decoded);
