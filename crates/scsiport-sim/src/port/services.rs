@@ -348,8 +348,9 @@ impl MachineCore {
     /// (`DDI-storport:nf-storport-storportacquirespinlock`, `KG:full-duplex-mode`). The ISR's
     /// claim is then checked as any other: it may claim only what its HBA raised
     /// (`DDI-storport:nc-storport-hw_interrupt`), which catches a driver whose idea of the
-    /// interrupt mask lags behind the mask it wrote. The linked-in driver only: a loaded image's
-    /// own accesses are caught in a signal handler, which must not run the ISR.
+    /// interrupt mask lags behind the mask it wrote. After a register access this is for the
+    /// linked-in driver only (a loaded image's own accesses are caught in a signal handler, which
+    /// must not run the ISR); after `StorPortSynchronizeAccess`, an import, for either.
     ///
     /// The interrupt is level-triggered: while the ISR declines it and the line stays up, it
     /// comes again at once, and the routine it preempted does not run on (what PVSCSI's INTx

@@ -171,7 +171,8 @@ struct Done {
 struct Scheduled {
     at_ns: Option<u64>,
     at_requests: Option<u64>,
-    /// `Trigger::DuringCommand`: the command and its data words written.
+    /// `Trigger::DuringCommand`: the command, and the data word (counted from 1) before which
+    /// the action runs.
     during: Option<(u32, usize)>,
     action: FaultAction,
 }
@@ -575,17 +576,17 @@ impl State {
     }
 
     fn on_command_data(&mut self, word: u32) {
+        let arriving = (self.cur_cmd, self.words.len().saturating_add(1));
+        if let Some(i) = self.scheduled.iter().position(|s| s.during == Some(arriving)) {
+            // A test's `Trigger::DuringCommand`: the action first, then the word meets what it
+            // left (after an adapter reset, no command: a stray word).
+            let s = self.scheduled.remove(i);
+            self.apply(s.action);
+        }
         if self.cur_cmd == cmd::FIRST {
             self.stats.stray_command_words += 1;
         }
         self.words.push(word);
-        let now = (self.cur_cmd, self.words.len());
-        if let Some(i) = self.scheduled.iter().position(|s| s.during == Some(now)) {
-            // A test's `Trigger::DuringCommand`: the action instead of the word's effect.
-            let s = self.scheduled.remove(i);
-            self.apply(s.action);
-            return;
-        }
         self.process_command();
     }
 
@@ -1423,7 +1424,7 @@ impl State {
                 Scheduled { at_ns: None, at_requests: Some(self.stats.requests.saturating_add(n)), during: None, action }
             }
             Trigger::DuringCommand { code, after_words } => {
-                Scheduled { at_ns: None, at_requests: None, during: Some((code, after_words.max(1))), action }
+                Scheduled { at_ns: None, at_requests: None, during: Some((code, after_words.saturating_add(1))), action }
             }
         };
         self.scheduled.push(s);

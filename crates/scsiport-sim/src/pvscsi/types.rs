@@ -260,13 +260,14 @@ pub enum Trigger {
     AtNs(u64),
     /// Once this many more requests have been taken from the ring (counted from `schedule`).
     AfterRequests(u64),
-    /// Inside the `COMMAND_DATA` write that brings the driver's next command `code` to
-    /// `after_words` data words: between two of the driver's register writes, where the
-    /// concurrent schedule can put a reset from the device side, here at a chosen word.
+    /// Inside the `COMMAND_DATA` write of the data word `after_words + 1` of the driver's next
+    /// command `code`, before the device takes the word: between two of the driver's register
+    /// writes, where the concurrent schedule can put a reset from the device side, here at a
+    /// chosen word. Never fires if the command has no more words than `after_words`.
     DuringCommand {
         /// The command (`PVSCSI_CMD_*`).
         code: u32,
-        /// Data words written when the action runs (at least 1).
+        /// Data words the device has taken when the action runs.
         after_words: usize,
     },
 }
