@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scsiport_sim::disk::{Disk, Sense};
-use scsiport_sim::pvscsi::{Effect, FaultAction, HostileAction, HostileConfig, Injection, InjectionId, PvscsiDevice};
+use scsiport_sim::pvscsi::{Effect, FaultAction, HostileAction, HostileConfig, Injection, InjectionId, PvscsiDevice, Trigger};
 use scsiport_sim::{Completion, Error, Request, Schedule, Ticket};
 use scsiport_sys as sys;
 use serde_json::{Value, json};
@@ -73,7 +73,8 @@ pub enum FaultKind {
     DeviceTargetReset,
     /// The device resets itself (`ADAPTER_RESET`'s effects): rings forgotten, requests cancelled.
     DeviceAdapterReset,
-    /// SCSI Port's own bus reset with requests at the miniport (`HwScsiResetBus`).
+    /// SCSI Port's own bus reset with requests at the miniport (`HwScsiResetBus`); one in four
+    /// with a reset from the device side in the middle of the reset's `SETUP_RINGS`.
     PortReset,
     /// A class driver's `SRB_FUNCTION_RESET_BUS`.
     ClassReset,
@@ -587,6 +588,13 @@ impl<'a> Soak<'a> {
             }
             FaultKind::PortReset => {
                 self.disturb();
+                if self.below(4) == 0 {
+                    // The device resets itself between two of the command's 132 words (the
+                    // concurrent schedule met this by chance): the driver sets the rings up again.
+                    let after_words = usize::try_from(self.below(131)).unwrap_or(0);
+                    let code = scsiport_sim::pvscsi::regs::cmd::SETUP_RINGS;
+                    self.dev.schedule(Trigger::DuringCommand { code, after_words }, FaultAction::AdapterReset);
+                }
                 self.rig.machine.reset_bus(0, 0)?;
                 self.port_seen.0 += 1;
             }
