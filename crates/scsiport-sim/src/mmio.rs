@@ -327,12 +327,16 @@ pub(crate) mod cache {
 
     use super::Decoded;
 
-    /// Direct-mapped: a handful of instructions make every I/O's accesses (the doorbell, the
-    /// ISR's status read, acknowledge and mask, the unmask after the deferred part), and two of
-    /// them in one slot would decode again on every trap. At 32 slots and a shift-xor hash, a
-    /// rebuild of the image that only moved code put two of them together (the `.sys` then cost
-    /// 130 instructions more per I/O); 256 slots and a multiplicative hash make that rare.
+    /// A handful of instructions make every I/O's accesses (the doorbell, the ISR's status read,
+    /// acknowledge and mask, the unmask after the deferred part). Direct-mapped, two of them in
+    /// one slot decoded again on every trap: at 32 slots a rebuild of the image that only moved
+    /// code put two together (the `.sys` then cost 130 instructions more per I/O), and with the
+    /// image at another address each run, any size of table leaves that to chance. So an entry
+    /// goes to the first of [`PROBES`] slots from its hash that is free, stale or its own, and a
+    /// look-up tries the same slots: two RIPs with one hash both stay.
     const ENTRIES: usize = 256;
+    /// Slots tried from the hash, by look-up and by insertion.
+    const PROBES: usize = 8;
 
     #[derive(Clone, Copy)]
     struct Entry {
@@ -347,7 +351,7 @@ pub(crate) mod cache {
         static ENTRY: [Cell<Entry>; ENTRIES] = const { [const { Cell::new(EMPTY) }; ENTRIES] };
     }
 
-    fn slot(rip: u64) -> usize {
+    pub(super) fn slot(rip: u64) -> usize {
         // Fibonacci hashing: the top 8 bits of the product, which every bit of the RIP moves.
         #[allow(clippy::cast_possible_truncation)] // shifted down to 8 bits
         let h = (rip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
@@ -371,21 +375,39 @@ pub(crate) mod cache {
         DECODER_RUNS.try_with(Cell::get).unwrap_or(0)
     }
 
+    /// The slots an entry for `rip` may be in, in the order they are tried.
+    fn probes(rip: u64) -> impl Iterator<Item = usize> {
+        let home = slot(rip);
+        (0..PROBES).map(move |i| (home + i) % ENTRIES)
+    }
+
     /// The access decoded at `rip`, if it was decoded under `generation`.
     pub(crate) fn get(rip: u64, generation: u64) -> Option<Decoded> {
         ENTRY
             .try_with(|e| {
-                let entry = e.get(slot(rip))?.get();
-                if entry.rip == rip && entry.generation == generation { entry.decoded } else { None }
+                for i in probes(rip) {
+                    let entry = e.get(i)?.get();
+                    // An unused slot ends the search: nothing was put past it.
+                    let decoded = entry.decoded?;
+                    if entry.rip == rip && entry.generation == generation {
+                        return Some(decoded);
+                    }
+                }
+                None
             })
             .ok()
             .flatten()
     }
 
-    /// Keeps `decoded`, the access at `rip` in an image's code under `generation`.
+    /// Keeps `decoded`, the access at `rip` in an image's code under `generation`: in the first
+    /// slot from its hash that is unused, made under another generation (an image came or went
+    /// since) or already `rip`'s; if all [`PROBES`] hold other current entries, in the first.
     pub(crate) fn put(rip: u64, generation: u64, decoded: Decoded) {
         let _ = ENTRY.try_with(|e| {
-            if let Some(cell) = e.get(slot(rip)) {
+            let at = probes(rip)
+                .find(|&i| e.get(i).map(Cell::get).is_some_and(|x| x.decoded.is_none() || x.generation != generation || x.rip == rip))
+                .unwrap_or_else(|| slot(rip));
+            if let Some(cell) = e.get(at) {
                 cell.set(Entry { rip, generation, decoded: Some(decoded) });
             }
         });
@@ -640,6 +662,20 @@ mod tests {
         assert_eq!(cache::get(rip, 8), None);
         // Per thread: another thread has its own.
         std::thread::spawn(move || assert_eq!(cache::get(rip, 10), None)).join().unwrap();
+    }
+
+    /// Two accesses whose RIPs hash to one slot both stay: each trap of either is a hit.
+    #[test]
+    fn two_rips_with_one_hash_both_stay_in_the_decode_cache() {
+        let a = 0x7f10_0000_0040u64;
+        let b = (1..1u64 << 20).map(|k| a + k * 16).find(|&r| cache::slot(r) == cache::slot(a)).unwrap();
+        let (da, db) = (Decoded::decode(&[0x8B, 0x02], a).unwrap(), Decoded::decode(&[0x89, 0x02], b).unwrap());
+        cache::put(a, 3, da);
+        cache::put(b, 3, db);
+        for _ in 0..3 {
+            assert_eq!(cache::get(a, 3), Some(da));
+            assert_eq!(cache::get(b, 3), Some(db));
+        }
     }
 
     #[test]
