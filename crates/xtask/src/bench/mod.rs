@@ -15,9 +15,9 @@
 //! - payload copies per byte read: bytes passed to `memcpy`/`memmove`/`memset` calls of at least
 //!   512 bytes (an `LD_PRELOAD` shim, [`probes`]), differential, over the bytes read;
 //! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
-//!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies the same blocks (same size, same count,
-//!   from a buffer the size of the disk into one buffer per queue slot), best of a few runs
-//!   each, interleaved. A ratio, so it says little about the machine; wall clock, so it is only
+//!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies
+//!   the same blocks (same size, same count, from a buffer the size of the disk into one buffer
+//!   per queue slot), best of a few runs each, interleaved. A ratio, so it says little about the machine; wall clock, so it is only
 //!   reported here and never asserted by a test.
 //!
 //! Results go to `target/bench/` (`bench.json`, `bench.md`, `bench.svg`, the raw callgrind files
