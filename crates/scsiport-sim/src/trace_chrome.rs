@@ -136,6 +136,10 @@ struct Open {
 struct AdapterState {
     open: Vec<Open>,
     line_up: Option<(u64, Value)>,
+    /// When the last routine of each lane ended: in the concurrent schedule a thread's event can
+    /// reach the trace after another thread's later one, so a lane that no routine holds may
+    /// still end after the next call's time stamp.
+    lane_end: BTreeMap<u64, u64>,
 }
 
 /// Converts a parsed trace ([`crate::trace_diff::parse_trace`]) into a Chrome trace-event
@@ -166,10 +170,12 @@ pub fn to_chrome(events: &[Map<String, Value>], options: ChromeOptions) -> Value
             "call" => {
                 let routine = e.get("routine").and_then(Value::as_str).unwrap_or("?").to_string();
                 storport |= routine.starts_with("HwStor");
-                // The first lane of its track with no routine running in it.
+                // The first lane of its track with no routine running in it, nor one that ended
+                // after this call began.
                 let base = track_of(&routine);
                 let busy: BTreeSet<u64> = st.open.iter().map(|o| o.tid).collect();
-                let tid = (0..LANE_STRIDE).map(|lane| base + lane * LANE_STRIDE).find(|t| !busy.contains(t)).unwrap_or(base);
+                let free = |t: &u64| !busy.contains(t) && st.lane_end.get(t).is_none_or(|&end| end <= t_ns);
+                let tid = (0..LANE_STRIDE).map(|lane| base + lane * LANE_STRIDE).find(free).unwrap_or(base);
                 if let Some(srb) = e.get("srb").and_then(Value::as_u64) {
                     let ph = if flows.insert(srb) { "s" } else { "t" };
                     emit(tid, json!({"ph": ph, "cat": "request", "name": "request", "id": srb, "pid": pid, "tid": tid, "ts": us(t_ns)}));
@@ -180,6 +186,8 @@ pub fn to_chrome(events: &[Map<String, Value>], options: ChromeOptions) -> Value
                 let routine = e.get("routine").and_then(Value::as_str).unwrap_or("?");
                 if let Some(i) = st.open.iter().rposition(|o| o.routine == routine) {
                     let o = st.open.remove(i);
+                    let end = st.lane_end.entry(o.tid).or_default();
+                    *end = (*end).max(t_ns);
                     let mut args = o.args;
                     if let Some(v) = e.get("value") {
                         args.insert("returned".into(), v.clone());
@@ -351,5 +359,25 @@ mod tests {
         // The completion is on the lane of the routine that made it.
         let done = events.iter().find(|e| e["cat"] == "completion").unwrap();
         assert_eq!(done["tid"], 202);
+    }
+
+    /// Concurrent runs trace each event when its thread takes the trace, so one routine's call
+    /// can come after another's return with an earlier time stamp (CI met an `HwStorStartIo`
+    /// that began before the `HwStorBuildIo` it followed in the trace had ended): the two still
+    /// get lanes of their own.
+    #[test]
+    fn a_call_traced_after_a_later_return_takes_another_lane() {
+        let trace: Vec<_> = [
+            r#"{"t_ns":1000,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":1}"#,
+            r#"{"t_ns":2000,"adapter":0,"ev":"ret","routine":"HwStorBuildIo","value":1}"#,
+            r#"{"t_ns":1800,"adapter":0,"ev":"call","routine":"HwStorStartIo","srb":2}"#,
+            r#"{"t_ns":2500,"adapter":0,"ev":"ret","routine":"HwStorStartIo","value":1}"#,
+        ]
+        .into_iter()
+        .map(ev)
+        .collect();
+        let doc = to_chrome(&trace, ChromeOptions::default());
+        let lanes: Vec<u64> = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X").map(|e| e["tid"].as_u64().unwrap()).collect();
+        assert_eq!(lanes, [2, 102]);
     }
 }
