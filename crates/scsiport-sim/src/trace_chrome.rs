@@ -319,12 +319,18 @@ mod tests {
         serde_json::from_str(line).unwrap()
     }
 
+    /// The Chrome document of a trace given as its JSON lines.
+    fn chrome_of(lines: &[&str]) -> Value {
+        let trace: Vec<_> = lines.iter().map(|l| ev(l)).collect();
+        to_chrome(&trace, ChromeOptions::default())
+    }
+
     /// Overlapping routines of one track (two `HwStorBuildIo`s and an `HwStorStartIo` at once,
     /// as the concurrent schedule runs them) get lanes of their own, so every lane nests; the
     /// request's flow stays on the lane of the routine that made each step.
     #[test]
     fn overlapping_routines_take_lanes() {
-        let trace: Vec<_> = [
+        let doc = chrome_of(&[
             r#"{"t_ns":1000,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":1}"#,
             r#"{"t_ns":1500,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":2}"#,
             r#"{"t_ns":1800,"adapter":0,"ev":"call","routine":"HwStorStartIo","srb":3}"#,
@@ -334,11 +340,7 @@ mod tests {
             r#"{"t_ns":3000,"adapter":0,"ev":"ret","routine":"HwStorBuildIo","value":1}"#,
             r#"{"t_ns":3100,"adapter":0,"ev":"call","routine":"HwStorStartIo","srb":1}"#,
             r#"{"t_ns":3200,"adapter":0,"ev":"ret","routine":"HwStorStartIo","value":1}"#,
-        ]
-        .into_iter()
-        .map(ev)
-        .collect();
-        let doc = to_chrome(&trace, ChromeOptions::default());
+        ]);
         let events = doc["traceEvents"].as_array().unwrap();
         let slices: Vec<(u64, f64, f64)> = events
             .iter()
@@ -367,16 +369,12 @@ mod tests {
     /// get lanes of their own.
     #[test]
     fn a_call_traced_after_a_later_return_takes_another_lane() {
-        let trace: Vec<_> = [
+        let doc = chrome_of(&[
             r#"{"t_ns":1000,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":1}"#,
             r#"{"t_ns":2000,"adapter":0,"ev":"ret","routine":"HwStorBuildIo","value":1}"#,
             r#"{"t_ns":1800,"adapter":0,"ev":"call","routine":"HwStorStartIo","srb":2}"#,
             r#"{"t_ns":2500,"adapter":0,"ev":"ret","routine":"HwStorStartIo","value":1}"#,
-        ]
-        .into_iter()
-        .map(ev)
-        .collect();
-        let doc = to_chrome(&trace, ChromeOptions::default());
+        ]);
         let lanes: Vec<u64> = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X").map(|e| e["tid"].as_u64().unwrap()).collect();
         assert_eq!(lanes, [2, 102]);
     }
