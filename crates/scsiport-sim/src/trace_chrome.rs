@@ -184,7 +184,11 @@ pub fn to_chrome(events: &[Map<String, Value>], options: ChromeOptions) -> Value
             }
             "ret" => {
                 let routine = e.get("routine").and_then(Value::as_str).unwrap_or("?");
-                if let Some(i) = st.open.iter().rposition(|o| o.routine == routine) {
+                // A return names its call's request where the call had one; two calls of a
+                // routine may end in either order. Else the innermost call of that routine.
+                let srb = e.get("srb");
+                let mine = |o: &Open| o.routine == routine && srb.is_none_or(|s| o.args.get("srb") == Some(s));
+                if let Some(i) = st.open.iter().rposition(mine) {
                     let o = st.open.remove(i);
                     let end = st.lane_end.entry(o.tid).or_default();
                     *end = (*end).max(t_ns);
@@ -361,6 +365,28 @@ mod tests {
         // The completion is on the lane of the routine that made it.
         let done = events.iter().find(|e| e["cat"] == "completion").unwrap();
         assert_eq!(done["tid"], 202);
+    }
+
+    /// Two `HwStorBuildIo`s that end in the order they began: each return names its request, so
+    /// each slice ends at its own return (the innermost call of the routine would have taken
+    /// the first return and the two would have swapped their ends).
+    #[test]
+    fn a_return_ends_the_call_of_its_own_request() {
+        let doc = chrome_of(&[
+            r#"{"t_ns":1000,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":1}"#,
+            r#"{"t_ns":1500,"adapter":0,"ev":"call","routine":"HwStorBuildIo","srb":2}"#,
+            r#"{"t_ns":2000,"adapter":0,"ev":"ret","routine":"HwStorBuildIo","value":1,"srb":1}"#,
+            r#"{"t_ns":3000,"adapter":0,"ev":"ret","routine":"HwStorBuildIo","value":1,"srb":2}"#,
+        ]);
+        let mut slices: Vec<(u64, f64, f64)> = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| (e["args"]["srb"].as_u64().unwrap(), e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
+            .collect();
+        slices.sort_by_key(|s| s.0);
+        assert_eq!(slices, [(1, 1.0, 1.0), (2, 1.5, 1.5)]);
     }
 
     /// Concurrent runs trace each event when its thread takes the trace, so one routine's call

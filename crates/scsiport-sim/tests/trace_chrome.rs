@@ -207,8 +207,31 @@ fn a_storport_run_shows_its_dpc() {
 fn concurrent_runs_convert_too() {
     for port in [Port::ScsiPort, Port::Storport] {
         let trace = traced(port, Schedule::Concurrent);
-        let c = check(&to_chrome(&trace, ChromeOptions { services: true }));
+        let doc = to_chrome(&trace, ChromeOptions { services: true });
+        let c = check(&doc);
         assert!(c.flows >= 32, "{port:?}");
+        // Each return of a routine that received a request names it, and each such routine's
+        // slice ends at a return of its own request, whichever order the calls ended in.
+        let mut returns: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
+        for e in &trace {
+            if e.get("ev").and_then(Value::as_str) != Some("ret") {
+                continue;
+            }
+            let routine = e["routine"].as_str().unwrap().to_string();
+            if matches!(routine.as_str(), "HwScsiStartIo" | "HwStorBuildIo" | "HwStorStartIo") {
+                let srb = e.get("srb").and_then(Value::as_u64).unwrap_or_else(|| panic!("{port:?}: a return without its request: {e:?}"));
+                returns.entry((routine, srb)).or_default().push(i64::try_from(e["t_ns"].as_u64().unwrap()).unwrap());
+            }
+        }
+        let mut paired = 0;
+        for e in doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X" && e["cat"] == "routine") {
+            let Some(srb) = e["args"]["srb"].as_u64() else { continue };
+            let ends = &returns[&(e["name"].as_str().unwrap().to_string(), srb)];
+            let end = ns(e, "ts") + ns(e, "dur");
+            assert!(ends.iter().any(|t| (t - end).abs() <= 1), "{port:?}: {e} ends at none of its request's returns {ends:?}");
+            paired += 1;
+        }
+        assert!(paired >= 32, "{port:?}: {paired}");
     }
 }
 

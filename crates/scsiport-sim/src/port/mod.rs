@@ -1530,7 +1530,14 @@ impl MachineCore {
         // meanwhile run in the scheduler's next steps).
         let cost = routine.cost(&self.cfg).map_or(0, |r| self.spend(r));
         let value: i64 = r.into();
-        self.trace(idx, "ret", &[("routine", J::Static(name)), ("value", J::I(value))]);
+        if self.tracer.enabled() {
+            // The call's request goes on its return too: in the concurrent schedule two calls of
+            // one routine can end in either order, and a reader pairs each return with its call.
+            match extra.iter().find(|(k, _)| *k == "srb") {
+                Some(srb) => self.trace(idx, "ret", &[("routine", J::Static(name)), ("value", J::I(value)), srb.clone()]),
+                None => self.trace(idx, "ret", &[("routine", J::Static(name)), ("value", J::I(value))]),
+            }
+        }
         self.check_faults(idx, name);
         // Storport states its limit per stall ("less than a full millisecond",
         // `DDI-storport:nf-storport-storportstallexecution`), not per routine.
