@@ -24,6 +24,10 @@
 //! On Windows this builds as the kernel driver (`no_std`, linked by `wdk-build`). Elsewhere it
 //! builds as an ordinary library that the port emulator (`scsiport-sim`) links and runs.
 #![cfg_attr(target_os = "windows", no_std)]
+// The driver's internals are what a porting engineer reads, so its documentation is built with
+// `--document-private-items` (README, "Test it"), where links from the flavours to `device` and
+// to their private routines resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 #![cfg_attr(
     not(test),
     deny(

@@ -28,7 +28,7 @@ pub enum Schedule {
     /// One thread (the caller's), a virtual clock and a seeded choice among the events that are
     /// ready: device work, interrupt dispatch, the deferred-interrupt callbacks, `StartIo`, timers,
     /// timeouts. Interrupt dispatch, the enable callback and the miniport's calls take seeded
-    /// virtual time (the latency model, [`PortConfig`](crate::PortConfig)), so completions
+    /// virtual time (the latency model, [`PortConfig`]), so completions
     /// batch as on a real machine. The same seed gives the same run, trace byte for byte.
     Deterministic {
         /// Seed of the event choice.

@@ -49,8 +49,8 @@ enum Width {
 }
 
 /// A general-purpose register operand resolved once, at decode time: the register's index in
-/// [`GREG_ORDER`]'s (and [`Gprs::regs`]') order and the part named, so that a fault reads and
-/// writes it with a shift and a mask.
+/// [`GREG_ORDER`]'s order (the order of the tests' `Gprs::regs` too) and the part named, so
+/// that a fault reads and writes it with a shift and a mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Part {
     slot: u8,
@@ -146,7 +146,7 @@ const NO_REG: u8 = u8::MAX;
 
 /// An instruction as far as its bytes say, before the registers of a fault are known: what
 /// [`Decoded::decode`] learns with iced-x86, kept so that a later fault at the same RIP can skip
-/// the decoder ([`cache`]). [`Decoded::access`] evaluates it against one fault's registers, as
+/// the decoder ([`cache`]). `Decoded::access` (the tests') evaluates it against one fault's registers, as
 /// iced's `Instruction::virtual_address` would (the test `matches_iceds_virtual_address` holds
 /// the two together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,8 +156,9 @@ pub(crate) struct Decoded {
     size: u8,
     /// Instruction length.
     len: u8,
-    /// Base and index as indexes into [`Gprs::regs`], or [`NO_REG`]. Their full 64-bit values
-    /// are added: the address-size mask makes that the same sum as their 32-bit halves.
+    /// Base and index as indexes into the register file ([`GREG_ORDER`]), or [`NO_REG`]. Their
+    /// full 64-bit values are added: the address-size mask makes that the same sum as their
+    /// 32-bit halves.
     base: u8,
     index: u8,
     scale_shift: u8,
@@ -168,7 +169,7 @@ pub(crate) struct Decoded {
     address_mask: u64,
 }
 
-/// `reg`'s 64-bit register as an index into [`Gprs::regs`].
+/// `reg`'s 64-bit register as an index into the register file ([`GREG_ORDER`]).
 fn base_index(reg: Register) -> Result<u8, ()> {
     match reg {
         Register::None | Register::RIP | Register::EIP => Ok(NO_REG),

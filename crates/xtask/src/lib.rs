@@ -8,7 +8,7 @@
 //!   `cargo make` builds in the Windows workflow.
 //! - [`c_reference`]: `cargo xtask sys --c-reference` — the C reference miniport
 //!   (`driver/c-reference/`) built with MinGW-w64 and held to the same rules.
-//! - [`bench`]: `cargo xtask bench` — the miniport's and the emulator's cost per I/O (callgrind
+//! - [`mod@bench`]: `cargo xtask bench` — the miniport's and the emulator's cost per I/O (callgrind
 //!   instruction counts, system calls, payload copies, IOPS against memcpy), held to issue 11's
 //!   targets with `--check`.
 //!

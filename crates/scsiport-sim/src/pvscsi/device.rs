@@ -788,7 +788,7 @@ impl State {
         }
     }
 
-    /// QEMU `pvscsi_device_find`: LUN bytes other than lun[1] must be 0, bus 0, target in range,
+    /// QEMU `pvscsi_device_find`: LUN bytes other than `lun[1]` must be 0, bus 0, target in range,
     /// and a device at that id (any LUN; the target answers foreign LUNs itself).
     fn lookup(&self, bus: u8, target: u8, lun: [u8; 8]) -> Option<(Arc<dyn ScsiTarget>, u8)> {
         if lun[0] != 0 || lun[2..].iter().any(|&b| b != 0) || bus != 0 || target > self.max_target() {

@@ -16,7 +16,7 @@ pub enum Bound {
 /// One target.
 #[derive(Clone, Copy, Debug)]
 pub struct Threshold {
-    /// The figure's key in [`super::Figures`].
+    /// The figure's key in what [`super::Variant::figures`] returns.
     pub key: &'static str,
     /// Its name in the table.
     pub label: &'static str,
