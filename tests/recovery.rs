@@ -266,3 +266,44 @@ fn an_adapter_reset_from_the_device_side_is_recovered_without_an_interrupt_storm
         rig.assert_clean();
     }
 }
+
+#[test]
+fn with_every_slot_outstanding_and_lost_the_timeouts_still_recover() {
+    // The device loses as many requests as the miniport takes at once (its 64 slots, which is
+    // Storport's MaxNumberOfIO too). SCSI Port resets the bus when they time out. Storport first
+    // sends a logical unit reset, which cannot start while the adapter is full: it must count as
+    // failed when its own time is up, and the next tiers follow down to HwStorResetBus
+    // (`KG:multi-tier-reset-in-storport`); before, the machine waited for ever (a QD 64 soak,
+    // seed 400, with device-side adapter resets).
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        rig.settle();
+        rig.device.inject(Injection::next(64, Effect::Lose));
+        let lost: Vec<Ticket> = (0..64u32)
+            .map(|i| rig.machine.submit(Request::read10(u8::try_from(i % 2).unwrap(), i * 8, 1, SECTOR).with_timeout(1)).unwrap())
+            .collect();
+        let mut timed_out = 0;
+        for t in lost {
+            // Each ends in the bus reset; in the concurrent schedule some before their own
+            // time is up, the reset made for an earlier one.
+            let c = rig.machine.wait(t).unwrap();
+            assert_eq!(c.status(), sys::SRB_STATUS_BUS_RESET, "{schedule:?}: {c:?}");
+            timed_out += usize::from(c.timed_out);
+        }
+        assert!(timed_out > 0, "{schedule:?}");
+        let trace = rig.trace();
+        let resets_bus = trace.iter().any(|e| e["ev"] == "call" && (e["routine"] == "HwScsiResetBus" || e["routine"] == "HwStorResetBus"));
+        assert!(resets_bus, "{schedule:?}: no bus reset");
+        if common::storport() {
+            for tier in ["reset_logical_unit", "reset_device"] {
+                assert!(trace.iter().any(|e| e["ev"] == "port" && e["fn"] == tier), "{schedule:?}: no {tier}");
+            }
+        }
+        rig.device.clear_injections();
+        rig.settle();
+        assert!(rig.read(1, 0, 1).is_success());
+        rig.assert_clean();
+    }
+}

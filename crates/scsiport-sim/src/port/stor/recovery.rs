@@ -9,7 +9,11 @@
 //! `TimeOutValue` passed gets an `SRB_FUNCTION_RESET_LOGICAL_UNIT` for its logical unit at once;
 //! when that reset comes back with an error, or leaves a timed-out request of the unit still
 //! outstanding, or itself times out, an `SRB_FUNCTION_RESET_DEVICE` for the target follows the
-//! same way, and then `HwStorResetBus` for the bus. Each reset SRB gets [`RESET_TIMEOUT_S`].
+//! same way, and then `HwStorResetBus` for the bus. Each reset SRB gets [`RESET_TIMEOUT_S`],
+//! counted from when it is sent: a reset SRB that cannot start in that time (every request the
+//! miniport allows, `MaxNumberOfIO`, outstanding and lost with the device) has failed too, and
+//! the next tier follows. Else such an adapter would wait for ever, the bus reset that ends it
+//! being the last tier.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,6 +47,15 @@ impl MachineCore {
                 if !a.timed_out && a.deadline_ns <= now {
                     a.timed_out = true;
                     timed_out.push((a.preq.id, a.preq.lu(), a.stage));
+                }
+            }
+            // A reset SRB still queued when its time is up (`record` in `stor_escalate` set that
+            // deadline): failed, as one that started and timed out.
+            if let Some(s) = st.stor.as_ref() {
+                for (&lu, &(_, id)) in &s.tiers {
+                    if st.deadlines.at_or_before(&(now, u64::MAX)).any(|&(_, i)| i == id) && st.priority.iter().any(|p| p.id == id) {
+                        timed_out.push((id, lu, Stage::Started));
+                    }
                 }
             }
             // Every SRB due by now has timed out: none of them is a next deadline.
@@ -105,10 +118,14 @@ impl MachineCore {
                     Request::reset_device(path, target)
                 }
                 .with_timeout(RESET_TIMEOUT_S);
-                // The tier is recorded before the request can start (and complete).
+                // The tier is recorded before the request can start (and complete), with the
+                // deadline it has while it waits to start.
+                let deadline = self.now().saturating_add(u64::from(RESET_TIMEOUT_S) * 1_000_000_000);
                 let record = |t: crate::request::Ticket| {
-                    if let Some(s) = ad.st().stor.as_mut() {
+                    let mut st = ad.st();
+                    if let Some(s) = st.stor.as_mut() {
                         s.tiers.insert((path, target, lun), (tier, t.0));
+                        st.deadlines.insert((deadline, t.0));
                     }
                 };
                 match self.submit_then(ad.index, req, Scan::Port, record) {
