@@ -28,6 +28,7 @@ use crate::verifier::Rule;
 
 /// `TimeOutValue` of the reset SRBs the port sends (seconds).
 pub(crate) const RESET_TIMEOUT_S: u32 = 4;
+const RESET_TIMEOUT_NS: u64 = RESET_TIMEOUT_S as u64 * 1_000_000_000;
 
 
 impl MachineCore {
@@ -49,11 +50,11 @@ impl MachineCore {
                     timed_out.push((a.preq.id, a.preq.lu(), a.stage));
                 }
             }
-            // A reset SRB still queued when its time is up (`record` in `stor_escalate` set that
-            // deadline): failed, as one that started and timed out.
+            // A reset SRB still queued when its time, counted from its submission, is up: failed,
+            // as one that started and timed out.
             if let Some(s) = st.stor.as_ref() {
                 for (&lu, &(_, id)) in &s.tiers {
-                    if st.deadlines.at_or_before(&(now, u64::MAX)).any(|&(_, i)| i == id) && st.priority.iter().any(|p| p.id == id) {
+                    if st.priority.iter().any(|p| p.id == id && p.submitted_ns.saturating_add(RESET_TIMEOUT_NS) <= now) {
                         timed_out.push((id, lu, Stage::Started));
                     }
                 }
@@ -118,14 +119,16 @@ impl MachineCore {
                     Request::reset_device(path, target)
                 }
                 .with_timeout(RESET_TIMEOUT_S);
-                // The tier is recorded before the request can start (and complete), with the
-                // deadline it has while it waits to start.
-                let deadline = self.now().saturating_add(u64::from(RESET_TIMEOUT_S) * 1_000_000_000);
+                // The tier is recorded before the request can start (and complete); while it
+                // waits to start, the end of its time is a deadline, so that the timeout check
+                // runs then.
                 let record = |t: crate::request::Ticket| {
                     let mut st = ad.st();
                     if let Some(s) = st.stor.as_mut() {
                         s.tiers.insert((path, target, lun), (tier, t.0));
-                        st.deadlines.insert((deadline, t.0));
+                    }
+                    if let Some(due) = st.priority.iter().find(|p| p.id == t.0).map(|p| p.submitted_ns.saturating_add(RESET_TIMEOUT_NS)) {
+                        st.deadlines.insert((due, t.0));
                     }
                 };
                 match self.submit_then(ad.index, req, Scan::Port, record) {
