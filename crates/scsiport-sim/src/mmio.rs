@@ -146,9 +146,9 @@ const NO_REG: u8 = u8::MAX;
 
 /// An instruction as far as its bytes say, before the registers of a fault are known: what
 /// [`Decoded::decode`] learns with iced-x86, kept so that a later fault at the same RIP can skip
-/// the decoder ([`cache`]). `Decoded::access` (the tests') evaluates it against one fault's registers, as
-/// iced's `Instruction::virtual_address` would (the test `matches_iceds_virtual_address` holds
-/// the two together).
+/// the decoder ([`cache`]). `Decoded::access` (the tests') evaluates it against one fault's
+/// registers, as iced's `Instruction::virtual_address` would (the test
+/// `matches_iceds_virtual_address` holds the two together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Decoded {
     op: Op,

@@ -17,8 +17,8 @@
 //! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
 //!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies
 //!   the same blocks (same size, same count, from a buffer the size of the disk into one buffer
-//!   per queue slot), best of a few runs each, interleaved. A ratio, so it says little about the machine; wall clock, so it is only
-//!   reported here and never asserted by a test.
+//!   per queue slot), best of a few runs each, interleaved. A ratio, so it says little about the
+//!   machine; wall clock, so it is only reported here and never asserted by a test.
 //!
 //! Results go to `target/bench/` (`bench.json`, `bench.md`, `bench.svg`, the raw callgrind files
 //! under `raw/` for `callgrind_annotate`). `--check` fails on a figure past its target
