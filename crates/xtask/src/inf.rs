@@ -1,6 +1,6 @@
 //! Stamping an `.inx` into the `.inf` of a package, as the WDK's `stampinf` does in the Windows
 //! flow (`stampinf -f X.inf -d * -a amd64 -c X.cat -v *`, wdk-build's `rust-driver-makefile.toml`):
-//! the architecture decoration `$ARCH$`, `DriverVer` (date and four-part version) and
+//! the architecture decoration `$ARCH$`, `DriverVer` (date and time of day, in UTC) and
 //! `CatalogFile` in `[Version]` (the WDK pages "stampinf", "INF `DriverVer` directive", "INF Version
 //! Section").
 
@@ -29,18 +29,17 @@ impl Stamp {
     }
 }
 
-/// The package version (`0.1.0`) as `DriverVer`'s four parts (`0.1.0.0`).
-///
-/// # Errors
-/// When a part is not a number that fits in 16 bits.
-pub fn four_part_version(semver: &str) -> Result<[u16; 4]> {
-    let core = semver.split(['-', '+']).next().unwrap_or(semver);
-    let mut parts = [0u16; 4];
-    for (i, part) in core.split('.').enumerate() {
-        let Some(slot) = parts.get_mut(i) else { bail!("version {semver} has more than four parts") };
-        *slot = part.parse()?;
-    }
-    Ok(parts)
+/// `DriverVer`'s version as `stampinf -v *` makes it: the time of day, `hours.minutes.seconds.
+/// milliseconds` ("Stampinf Command Options": "a convenient way to increase the version number of
+/// the driver" during development). Windows ranks two packages of one date by this version ("How
+/// Windows Ranks Drivers"), so a rebuild later the same day replaces the installed package on
+/// `pnputil /add-driver … /install`; a fixed version would leave the first one of the day in place.
+/// UTC, as [`civil_date`].
+#[must_use]
+pub fn time_of_day_version(secs: u64, millis: u32) -> [u16; 4] {
+    let of_day = secs % 86_400;
+    let part = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+    [part(of_day / 3600), part(of_day / 60 % 60), part(of_day % 60), part(u64::from(millis.min(999)))]
 }
 
 /// The civil date (UTC) of `secs` seconds after the Unix epoch.
@@ -59,13 +58,14 @@ pub fn civil_date(secs: u64) -> (u32, u32, u32) {
     (u32::try_from(year).unwrap_or(u32::MAX), u32::try_from(month).unwrap_or(1), u32::try_from(day).unwrap_or(1))
 }
 
-/// Today's date (UTC), or the date of `SOURCE_DATE_EPOCH` for a reproducible package.
+/// Now (UTC) as seconds after the Unix epoch and milliseconds, or `SOURCE_DATE_EPOCH` (with no
+/// milliseconds) for a reproducible package: what [`civil_date`] and [`time_of_day_version`] stamp.
 #[must_use]
-pub fn today() -> (u32, u32, u32) {
-    let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-    });
-    civil_date(secs)
+pub fn now() -> (u64, u32) {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()) {
+        return (secs, 0);
+    }
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or((0, 0), |d| (d.as_secs(), d.subsec_millis()))
 }
 
 fn is_section_header(line: &str) -> Option<&str> {
@@ -177,9 +177,9 @@ mod tests {
         assert_eq!(civil_date(0), (1970, 1, 1));
         assert_eq!(civil_date(951_782_400), (2000, 2, 29));
         assert_eq!(civil_date(1_796_256_000), (2026, 12, 3));
-        assert_eq!(four_part_version("0.1.0").unwrap(), [0, 1, 0, 0]);
-        assert_eq!(four_part_version("1.2.3-beta").unwrap(), [1, 2, 3, 0]);
-        assert!(four_part_version("1.2.3.4.5").is_err());
-        assert!(four_part_version("1.70000").is_err());
+        // 2026-12-03 17:29:12 UTC, and 23:59:59.999 just before the date changes.
+        assert_eq!(time_of_day_version(1_796_256_000 + 17 * 3600 + 29 * 60 + 12, 345), [17, 29, 12, 345]);
+        assert_eq!(time_of_day_version(1_796_256_000 + 86_399, 999), [23, 59, 59, 999]);
+        assert_eq!(civil_date(1_796_256_000 + 86_399), (2026, 12, 3));
     }
 }

@@ -263,10 +263,11 @@ pub fn build(flavor: &Flavor, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     install(&pdb, &pkg_pdb)?;
 
     let inx = std::fs::read_to_string(workspace_root().join(flavor.inx)).with_context(|| format!("reading {}", flavor.inx))?;
+    let (secs, millis) = inf::now();
     let stamp = inf::Stamp {
         arch: "amd64",
-        date: inf::today(),
-        version: inf::four_part_version(env!("CARGO_PKG_VERSION"))?,
+        date: inf::civil_date(secs),
+        version: inf::time_of_day_version(secs, millis),
         catalog: format!("{}.cat", flavor.name),
     };
     let inf_tmp = pkg_inf.with_extension("inf.tmp");

@@ -92,7 +92,23 @@ fn the_inf_is_stamped_and_ranks_the_exact_hardware_id_first() {
     let value = driver_ver.split('=').nth(1).unwrap().trim();
     let (date, version) = value.split_once(',').expect("date,version");
     assert_eq!(date.len(), 10, "mm/dd/yyyy: {date}");
-    assert_eq!(version, "0.1.0.0");
+    // The time of day, as `stampinf -v *` stamps it (hours.minutes.seconds.milliseconds), so that
+    // a later build of the same date outranks an installed one.
+    // This process built the package just now: the stamp is the build's moment, in UTC.
+    let parts: Vec<u64> = version.split('.').map(|p| p.parse().unwrap()).collect();
+    let [hours, minutes, seconds, millis] = parts[..] else { panic!("four parts: {version}") };
+    assert!(hours < 24 && minutes < 60 && seconds < 60 && millis < 1000, "hours.minutes.seconds.milliseconds: {version}");
+    let (now, _) = xtask::inf::now();
+    let today = now / 86_400;
+    let stamped_day = [today, today - 1]
+        .into_iter()
+        .find(|d| {
+            let (year, month, day) = xtask::inf::civil_date(d * 86_400);
+            date == format!("{month:02}/{day:02}/{year:04}")
+        })
+        .expect("the stamped date is today or yesterday (UTC)");
+    let stamped = stamped_day * 86_400 + hours * 3600 + minutes * 60 + seconds;
+    assert!(stamped <= now && now - stamped < 3600, "stamped {date},{version}, {} s before now", now.saturating_sub(stamped));
     // The first model line is the device's first hardware ID on VMware and current QEMU.
     let models = inf.split("[Models.NTamd64.10.0...16299]").nth(1).unwrap();
     let first = models.lines().find(|l| l.contains("PCI\\")).unwrap();
