@@ -25,7 +25,7 @@ use core::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
 use crate::cdb::{self, Direction};
 use crate::hw;
 use crate::layout::{self, Layout, SENSE_BYTES, SG_ELEMENTS, SG_LIST_BYTES};
-use crate::port::{Address, DataDirection, Notify, Port, Request, SharedMemory, SharedWords, SrbStatus, WordSink};
+use crate::port::{DataDirection, Notify, Port, Request, SharedMemory, SharedWords, SrbStatus, WordSink};
 use crate::pvscsi::{
     CONFIG_CONTROLLER_ADDRESS, CONFIG_PAGE_CONTROLLER, COMMAND_STATUS_FAILED, PAGE_SHIFT, SETUP_MSG_RING_MAX_PAGES,
     SETUP_RINGS_MAX_PAGES, cmd, cmp, flags, host, intr, msg, req, sge, state,
@@ -956,10 +956,15 @@ impl<P: Port> Device<P> {
         }
     }
 
-    /// `RESET_DEVICE` for the request's target (`SRB_FUNCTION_RESET_DEVICE`); the requests it
-    /// cancels come back through the ring with BUSRESET.
-    pub fn reset_device(&self, address: Address) -> SrbStatus {
-        let ok = self.regs.as_ref().is_some_and(|regs| hw::reset_device(regs, address.target_id, address.lun));
+    /// `RESET_DEVICE` for a target (`SRB_FUNCTION_RESET_DEVICE`, and Storport's
+    /// `SRB_FUNCTION_RESET_LOGICAL_UNIT`). The target's active requests, which the docs ask the
+    /// miniport to complete (`DDI-storport:ns-storport-_scsi_request_block`), come back through
+    /// the ring with BUSRESET: PVSCSI posts those cancellations after the command returns
+    /// (pvscsi-facts.md §7), and completing a request here, before the device has let go of it,
+    /// would hand its buffer back while the device may still write it. A request the device lost
+    /// altogether times out again and meets the bus reset, which completes everything.
+    pub fn reset_device(&self, target: u8) -> SrbStatus {
+        let ok = self.regs.as_ref().is_some_and(|regs| hw::reset_device(regs, target));
         if ok { SrbStatus::Success } else { SrbStatus::Error }
     }
 
@@ -1173,6 +1178,7 @@ fn low_bits(count: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::port::Address;
 
     #[test]
     fn contexts_round_trip_and_reject_garbage() {

@@ -79,10 +79,12 @@ pub fn adapter_reset(regs: &impl Registers) {
     ack_intr(regs, intr::ALL_SUPPORTED);
 }
 
-/// `RESET_DEVICE` for one target, LUN 0 only as PVSCSI exposes (§4.6). Requests cancelled by it
-/// complete later through the ring with BUSRESET.
-pub fn reset_device(regs: &impl Registers, target: u8, lun: u8) -> bool {
-    let words = [u32::from(target), u32::from(lun) << 8, 0];
+/// `RESET_DEVICE` for one target, addressed as its LUN 0, the only one PVSCSI exposes (§4.6):
+/// the LUN words are zero whatever the SRB's `Lun` holds, which is not valid in a target reset
+/// (only `Function`, `TargetId` and `PathId` are, `DDI-storport:ns-storport-_scsi_request_block`).
+/// Requests cancelled by it complete later through the ring with BUSRESET.
+pub fn reset_device(regs: &impl Registers, target: u8) -> bool {
+    let words = [u32::from(target), 0, 0];
     write_command(regs, cmd::RESET_DEVICE, &words) == 0
 }
 

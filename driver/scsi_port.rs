@@ -152,7 +152,7 @@ impl Adapter {
                 ctx.next_request();
             }
             SrbFunction::ResetDevice => {
-                let status = self.dev.reset_device(port::Request::address(&srb));
+                let status = self.dev.reset_device(port::Request::address(&srb).target_id);
                 ctx.complete(srb, status.into());
                 ctx.next_request();
             }

@@ -431,7 +431,7 @@ impl Miniport for Hba {
             // PVSCSI resets a target (LUN 0, the only one it exposes, pvscsi-facts.md §4.6), which
             // is also the logical unit reset Storport asks for first when a request times out.
             SrbFunction::ResetDevice | SrbFunction::ResetLogicalUnit => {
-                let status = st.dev.reset_device(port::Request::address(&srb));
+                let status = st.dev.reset_device(port::Request::address(&srb).target_id);
                 ctx.complete(srb, status.into());
             }
             _ => ctx.complete(srb, storport::SrbStatus::InvalidRequest),

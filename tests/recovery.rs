@@ -121,6 +121,44 @@ fn a_hung_request_times_out_and_hw_scsi_reset_bus_recovers() {
     }
 }
 
+/// `SRB_FUNCTION_RESET_DEVICE` names a target: only its `Function`, `TargetId` and `PathId` are
+/// valid (`DDI-storport:ns-storport-_scsi_request_block`), so whatever its `Lun` holds must not
+/// reach the device's command. Storport's second reset tier; SCSI Port no longer sends it, but the
+/// SCSI Port flavour handles it the same way.
+#[test]
+fn a_target_reset_resets_the_target_whatever_the_srbs_lun_holds() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        rig.settle();
+        // A request the device sits on, which the reset cancels.
+        rig.device.inject(Injection::lbas(64..72, Effect::Lose).on_target(1));
+        let hung = rig.machine.submit(Request::read10(1, 64, 8, 8 * SECTOR)).unwrap();
+        let device = rig.device.clone();
+        rig.machine.run_until(|_| device.in_flight() == 1).unwrap();
+        let before = rig.device.stats().device_resets;
+        let reset = rig.machine.execute(Request::reset_device(0, 1).with_lun(5)).unwrap();
+        assert!(reset.is_success(), "{schedule:?}: {reset:?}");
+        assert_eq!(rig.device.stats().device_resets, before + 1, "{schedule:?}: the device reset target 1");
+        // The command's words as written (§4.6): the target, then the LUN, which is 0 for a target.
+        let writes: Vec<(String, String)> = rig
+            .trace()
+            .iter()
+            .filter(|e| e["ev"] == "port" && e["fn"].as_str().is_some_and(|f| f.ends_with("WriteRegisterUlong")))
+            .map(|e| (e["offset"].as_str().unwrap_or("").to_string(), e["value"].as_str().unwrap_or("").to_string()))
+            .collect();
+        let command = writes.iter().position(|(offset, value)| offset == "0x0" && value == "0x5").expect("RESET_DEVICE written");
+        let words: Vec<&str> = writes[command + 1..].iter().take(3).map(|(_, value)| value.as_str()).collect();
+        assert_eq!(words, ["0x1", "0x0", "0x0"], "{schedule:?}: RESET_DEVICE's target and LUN words");
+        let hung = rig.machine.wait(hung).unwrap();
+        assert_eq!(hung.status(), sys::SRB_STATUS_BUS_RESET, "{schedule:?}: {hung:?}");
+        rig.device.clear_injections();
+        rig.settle();
+        rig.assert_clean();
+    }
+}
+
 #[test]
 fn reset_from_another_initiator_completes_requests_with_bus_reset() {
     for schedule in schedules() {

@@ -124,16 +124,16 @@ PvscsiAdapterReset(PPVSCSI_ADAPTER Adapter)
 }
 
 /*
- * RESET_DEVICE for one target, LUN 0 only as PVSCSI exposes (Section 4.6). Requests it cancels
- * complete later through the ring with BUSRESET.
+ * RESET_DEVICE for one target, addressed as its LUN 0, the only one PVSCSI exposes (Section 4.6):
+ * a target reset's SRB Lun is not valid (DDI-storport:ns-storport-_scsi_request_block), so the
+ * LUN bytes stay zero. Requests it cancels complete later through the ring with BUSRESET.
  */
 static BOOLEAN
-PvscsiResetDevice(PPVSCSI_ADAPTER Adapter, UCHAR Target, UCHAR Lun)
+PvscsiResetDevice(PPVSCSI_ADAPTER Adapter, UCHAR Target)
 {
     PVSCSI_CMD_DESC_RESET_DEVICE cmd = { 0 };
 
     cmd.Target = Target;
-    cmd.Lun[1] = Lun;
     return PvscsiWriteCommand(Adapter, PVSCSI_CMD_RESET_DEVICE, &cmd, sizeof(cmd)) == 0;
 }
 
@@ -1406,7 +1406,7 @@ PvscsiStartIo(PPVSCSI_ADAPTER Adapter, PSCSI_REQUEST_BLOCK Srb)
         break;
     case SRB_FUNCTION_RESET_DEVICE:
         /* Requests the reset cancels come back through the ring with BUSRESET. */
-        status = (Adapter->Registers != NULL && PvscsiResetDevice(Adapter, Srb->TargetId, Srb->Lun))
+        status = (Adapter->Registers != NULL && PvscsiResetDevice(Adapter, Srb->TargetId))
                      ? SRB_STATUS_SUCCESS : SRB_STATUS_ERROR;
         PvscsiRejectRequest(Adapter, Srb, status);
         break;
