@@ -12,6 +12,12 @@
 
 use core::ffi::CStr;
 
+/// The `UniqueId` of the `SP_INTERNAL_ADAPTER_ERROR` either flavour logs when a bus reset leaves
+/// the HBA out of service (the device would not take its rings again). 1 to 3 are
+/// `HwScsiFindAdapter`'s and `HwStorFindAdapter`'s: the registers not mapped, no uncached
+/// extension, the device not set up.
+pub const RESET_FAILED: u32 = 4;
+
 /// A mapped register range: every register access of the driver goes through one
 /// (`driver/hw.rs`). Registers are named by constant offsets, so that a wrapper whose window
 /// was proved large enough when it was mapped (SCSI Port's `MemoryWindow`) checks them when the

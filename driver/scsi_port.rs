@@ -171,11 +171,15 @@ impl Adapter {
     }
 
     /// The bus reset of `HwScsiResetBus` and `SRB_FUNCTION_RESET_BUS`: every outstanding
-    /// request completed, the HBA unmasked again.
+    /// request completed, the HBA unmasked again. A reset after which the device would not take
+    /// its rings again leaves the HBA out of service, and is logged, as a failed bus reset should
+    /// be (`KG:scsi-miniport-driver-s-hwscsiresetbus-routine`).
     fn reset_bus(&mut self, ctx: &mut impl scsiport::Notify<Self>) -> bool {
         let mask = self.dev.reset_bus(ctx);
         if let Some(mask) = mask {
             self.irq.enabled_mask = mask;
+        } else {
+            scsiport::Port::log_error(ctx, None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, port::RESET_FAILED);
         }
         self.owe_next_request = false;
         if let Some(regs) = self.dev.regs.as_ref() {

@@ -241,6 +241,11 @@ impl Hba {
             }
         });
         let mask = st.dev.reset_bus(ctx);
+        if mask.is_none() {
+            // Out of service from here on (`KG:scsi-miniport-driver-s-hwscsiresetbus-routine`:
+            // a failed bus reset is logged).
+            storport::Port::log_error(ctx, None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, port::RESET_FAILED);
+        }
         ctx.synchronize(|irq, _| {
             if let Some(mask) = mask {
                 irq.irq.enabled_mask = mask;

@@ -22,7 +22,7 @@ use common::*;
 use scsiport_sim::disk::Disk;
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{
-    Effect, FaultAction, HostileAction, HostileConfig, Injection, Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout, Trigger,
+    Effect, FaultAction, HostileAction, HostileConfig, Injection, Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout, Trigger, regs,
 };
 use scsiport_sim::trace_diff::{Allowlist, DiffReport, diff, parse_trace};
 use scsiport_sim::{Direction, Machine, Request, Rule, Schedule, Ticket, test_miniport};
@@ -238,6 +238,25 @@ fn bus_resets(rig: &Rig) {
         assert!(rig.machine.wait(t).unwrap().is_success());
         assert_eq!(rig.read(target, lba, 8).data, patterns(target, u64::from(lba), 8, 5));
     }
+}
+
+/// A bus reset the device does not recover from (every `SETUP_RINGS` fails, with requests
+/// outstanding): the reset fails, what it found completes with `BUS_RESET`, later requests with
+/// `NO_HBA`, and the failure is logged, which the trace comparison holds both drivers to.
+fn failed_reset(rig: &Rig) {
+    rig.settle();
+    rig.device.inject(Injection::lbas(64..72, Effect::Lose).on_target(0));
+    let hung = rig.machine.submit(Request::read10(0, 64, 8, 8 * SECTOR)).unwrap();
+    let device = rig.device.clone();
+    rig.machine.run_until(|_| device.in_flight() == 1).unwrap();
+    rig.device.fail_commands(regs::cmd::SETUP_RINGS, u32::MAX);
+    let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+    assert_eq!(reset.status(), sys::SRB_STATUS_ERROR, "{reset:?}");
+    assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET);
+    let after = rig.machine.execute(Request::read10(0, 0, 1, SECTOR)).unwrap();
+    assert_eq!(after.status(), sys::SRB_STATUS_NO_HBA, "{after:?}");
+    rig.device.fail_commands(regs::cmd::SETUP_RINGS, 0);
+    rig.device.clear_injections();
 }
 
 /// Hot-plug: PVSCSI's message ring turns a disk added or removed into `BusChangeDetected`.
@@ -514,6 +533,7 @@ const SCENARIOS: &[Scenario] = &[
     ("errors", no_config, errors),
     ("abort", quick_hold, abort),
     ("bus_resets", quick_hold, bus_resets),
+    ("failed_reset", quick_hold, failed_reset),
     ("hot_plug", no_config, hot_plug),
     ("stop_restart", no_config, stop_restart),
     ("dump_mode", dump_config, dump_mode),
@@ -614,7 +634,7 @@ macro_rules! scenario_tests {
     )*};
 }
 
-scenario_tests!(bring_up, queue_depths, transfers, errors, abort, bus_resets, hot_plug, stop_restart, dump_mode, vmware, index_wrap, hostile, cdb_plans);
+scenario_tests!(bring_up, queue_depths, transfers, errors, abort, bus_resets, failed_reset, hot_plug, stop_restart, dump_mode, vmware, index_wrap, hostile, cdb_plans);
 
 #[test]
 fn the_scenarios_go_through_every_routine_and_notification() {

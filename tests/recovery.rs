@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Config, Rig, SECTOR, patterns, schedules, submit_stripes, sys};
-use scsiport_sim::pvscsi::{Effect, FaultAction, Injection, Latency, Trigger};
+use scsiport_sim::pvscsi::{Effect, FaultAction, Injection, Latency, Trigger, regs};
 use scsiport_sim::{Request, Schedule, Ticket};
 
 fn quick_hold(schedule: Schedule) -> Config {
@@ -155,6 +155,37 @@ fn a_target_reset_resets_the_target_whatever_the_srbs_lun_holds() {
         assert_eq!(hung.status(), sys::SRB_STATUS_BUS_RESET, "{schedule:?}: {hung:?}");
         rig.device.clear_injections();
         rig.settle();
+        rig.assert_clean();
+    }
+}
+
+/// A bus reset after which the device will not take its rings again (every `SETUP_RINGS`
+/// attempt fails) leaves the HBA out of service: the reset fails, later requests complete with
+/// `NO_HBA`, and the failure is logged, once (`KG:scsi-miniport-driver-s-hwscsiresetbus-routine`:
+/// a failed bus reset is logged with `ScsiPortLogError`; Storport's `StorPortLogError`).
+#[test]
+fn a_bus_reset_the_device_does_not_recover_from_is_logged() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        rig.settle();
+        rig.device.fail_commands(regs::cmd::SETUP_RINGS, u32::MAX);
+        let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+        assert_eq!(reset.status(), sys::SRB_STATUS_ERROR, "{schedule:?}: {reset:?}");
+        let after = rig.machine.execute(Request::read10(0, 0, 1, SECTOR)).unwrap();
+        assert_eq!(after.status(), sys::SRB_STATUS_NO_HBA, "{schedule:?}: {after:?}");
+        let code = format!("{:#x}", sys::SP_INTERNAL_ADAPTER_ERROR);
+        let logged: Vec<_> = rig
+            .trace()
+            .into_iter()
+            .filter(|e| e["ev"] == "port" && e["fn"].as_str().is_some_and(|f| f.ends_with("LogError")))
+            .collect();
+        assert!(
+            matches!(&logged[..], [e] if e["code"] == code.as_str() && e["unique"] == 4),
+            "{schedule:?}: one SP_INTERNAL_ADAPTER_ERROR, unique 4: {logged:?}"
+        );
+        rig.device.fail_commands(regs::cmd::SETUP_RINGS, 0);
         rig.assert_clean();
     }
 }

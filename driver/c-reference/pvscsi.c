@@ -1377,6 +1377,11 @@ PvscsiResetBus(PPVSCSI_ADAPTER Adapter)
     ok = PvscsiResetAndSetup(Adapter);
 
     PvscsiFailAll(Adapter);
+    if (!ok) {
+        /* Out of service from here on: a failed bus reset is logged
+           (KG:scsi-miniport-driver-s-hwscsiresetbus-routine). */
+        ScsiPortLogError(Adapter, NULL, 0, 0, 0, SP_INTERNAL_ADAPTER_ERROR, 4);
+    }
     Adapter->OweNextRequest = FALSE;
     Adapter->Running = ok;
     if (Adapter->Registers != NULL) {

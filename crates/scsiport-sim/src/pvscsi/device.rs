@@ -333,6 +333,8 @@ pub(crate) struct State {
     due_actions: VecDeque<(u64, FaultAction)>,
     hostile: Option<Hostile>,
     hostile_pending: VecDeque<(u64, Queued)>,
+    /// Commands of this code fail, this many more times (`PvscsiDevice::fail_commands`).
+    failing: Option<(u32, u32)>,
 
     pub(crate) stats: Stats,
     /// Receives every DMA access when the machine traces them (`Hba::set_dma_trace`).
@@ -401,6 +403,7 @@ impl State {
             due_actions: VecDeque::new(),
             hostile: None,
             hostile_pending: VecDeque::new(),
+            failing: None,
             stats: Stats::default(),
             dma_trace: None,
             events: Vec::new(),
@@ -598,6 +601,7 @@ impl State {
         let code = self.cur_cmd;
         self.stats.commands += 1;
         let status = match code {
+            _ if self.fails(code) => CMD_STATUS_FAILED,
             cmd::ADAPTER_RESET => {
                 self.adapter_reset("adapter");
                 CMD_STATUS_OK
@@ -1403,6 +1407,21 @@ impl State {
             cfg,
         });
         self.wake = true;
+    }
+
+    pub(crate) fn fail_commands(&mut self, code: u32, times: u32) {
+        self.failing = (times > 0).then_some((code, times));
+    }
+
+    /// Whether this command fails by [`Self::fail_commands`], counting it.
+    fn fails(&mut self, code: u32) -> bool {
+        match self.failing {
+            Some((c, n)) if c == code => {
+                self.failing = (n > 1).then_some((c, n - 1));
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn hostile_once(&mut self, a: HostileAction) {

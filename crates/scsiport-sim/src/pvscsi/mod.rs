@@ -271,6 +271,13 @@ impl PvscsiDevice {
         self.with(|s| s.set_hostile(hostile));
     }
 
+    /// The next `times` commands with this code (`regs::cmd`) fail: `COMMAND_STATUS` reads
+    /// failed and the command does nothing, as a device that will not take its rings again
+    /// would answer `SETUP_RINGS`. 0 ends it.
+    pub fn fail_commands(&self, code: u32, times: u32) {
+        self.with(|s| s.fail_commands(code, times));
+    }
+
     /// Queues one hostile action: it rides on the next completion batch while requests are in
     /// flight, else it runs at the next `run_due` on its own.
     pub fn hostile_once(&self, action: HostileAction) {
