@@ -82,6 +82,11 @@ pub extern "win64" fn classify(c: &Completion, requested: u32, sense_capacity: u
         | host::LINKED_COMMAND_COMPLETED_WITH_FLAG
         | host::DATARUN
         | host::DATA_UNDERRUN => {}
+        // Not logged, against "Always log an error for SRB_STATUS_SELECTION_TIMEOUT"
+        // (`KG:error-handling-in-scsi-miniport-drivers`): PVSCSI answers every empty target of a
+        // bus scan with it (§6.4), which would put an event per empty target, up to 63, into the
+        // system log at every scan. A disk that goes away is reported by the device's hot-plug
+        // message (`drain_messages`), which makes the port rescan.
         host::SELTIMEO => return fail(SrbStatus::SelectionTimeout, None),
         host::NORESPONSE => return fail(SrbStatus::NoDevice, None),
         host::LUNMISMATCH => return fail(SrbStatus::InvalidLun, None),

@@ -718,6 +718,7 @@ PvscsiClassify(USHORT HostStatus, USHORT ScsiStatus, ULONGLONG DataLen, ULONG Se
     default:
         switch (HostStatus) {
         case BTSTAT_SELTIMEO:
+            /* Not logged: every empty target of a bus scan answers with it (Section 6.4). */
             failed = SRB_STATUS_SELECTION_TIMEOUT;
             break;
         case BTSTAT_NORESPONSE:
