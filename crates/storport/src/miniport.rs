@@ -503,7 +503,12 @@ pub(crate) unsafe extern "win64" fn hw_adapter_control<M: Miniport>(
         // SAFETY: not HwStorFindAdapter, so no `&mut M` exists.
         let miniport = unsafe { extension.miniport() };
         // SAFETY: Storport issues ScsiStopAdapter and ScsiRestartAdapter at DIRQL holding the
-        // interrupt lock (`DDI-storport:nc-storport-hw_adapter_control`).
+        // interrupt lock: the routine's own table, per control type
+        // (`DDI-storport:nc-storport-hw_adapter_control`). `StorPortAcquireSpinLock`'s table of
+        // the locks the port holds says "None" for HwStorAdapterControl as a whole
+        // (`DDI-storport:nf-storport-storportacquirespinlock`); the per-type table is the more
+        // specific of the two and is the one followed here, since taking the interrupt lock
+        // again from a routine that holds it would deadlock.
         let interrupt = unsafe { extension.interrupt() };
         miniport.hw_adapter_control(interrupt, &mut AdapterControlCtx::new(extension), control);
     }
