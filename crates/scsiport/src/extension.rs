@@ -19,6 +19,16 @@
 //! parked here instead, and whoever holds the lock starts them as it lets go
 //! ([`crate::miniport`]'s `run_parked`).
 //!
+//! `HwScsiResetBus` and `HwScsiAdapterControl` do wait for the lock. A bus reset cannot be
+//! answered busy, and its outstanding requests are to be completed before the routine returns
+//! (`REF:HwScsiResetBus`); adapter control is not documented to hold the interrupt lock at all
+//! (contract §3.7), and then waiting cannot deadlock. The one case left open: SCSI Port calling
+//! `HwScsiResetBus` on one processor while the enable callback runs on another, with a
+//! notification of that callback needing the interrupt lock the reset's caller holds. The
+//! documentation says neither (§4.3), the emulator does not do it, and if it ever proves real the
+//! way out is the one `HwScsiStartIo` takes: the reset parked for the lock's holder to run as it
+//! lets go, within the port's reset hold.
+//!
 //! That hand-over is the store-buffering pattern: `HwScsiStartIo` parks (a store) and then tries
 //! the lock (a load); the holder lets go (a store) and then looks for parked requests (a load).
 //! With acquire and release alone both loads may miss the other side's store, each leaving the
