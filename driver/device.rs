@@ -983,11 +983,20 @@ impl<P: Port> Device<P> {
     /// it, returns only when the device has cancelled everything and stopped touching request
     /// memory (pvscsi-facts.md §7; Linux's host reset). That is what lets every outstanding
     /// request be completed, once, before the routine returns, as both ports require
-    /// (`REF:HwScsiResetBus`, `DDI-storport:nc-storport-hw_reset_bus`); completions the device
-    /// still had are dropped with the old rings. Returns the interrupt mask to enable (the HBA is
-    /// left masked), `None` if the rings could not be set up again, which stops I/O.
-    pub fn reset_bus(&mut self, n: &mut impl Notify<P>) -> Option<u32> {
+    /// (`REF:HwScsiResetBus`, `DDI-storport:nc-storport-hw_reset_bus`). Before it lets go of the
+    /// rings, `ADAPTER_RESET` writes every completion the device still had, cancelled or finished,
+    /// into the old completion ring, and touches that memory no more (§7): so the ring is drained
+    /// once more before the rings are set up again, as Linux's host reset does, and a request the
+    /// device had finished completes with its own status instead of `SRB_STATUS_BUS_RESET`.
+    /// Returns the interrupt mask to enable (the HBA is left masked), `None` if the rings could
+    /// not be set up again, which stops I/O.
+    pub fn reset_bus(&mut self, n: &mut impl Notify<P>, blocks: &BlockSizes) -> Option<u32> {
         debug_print!(P, c"rspvscsi: bus reset, outstanding requests", self.busy.count_ones());
+        if let Some(regs) = self.regs.as_ref() {
+            hw::mask_intr(regs);
+            hw::adapter_reset(regs);
+        }
+        self.drain_completions(n, blocks);
         let mask = self.reset_and_setup();
         self.fail_all(n);
         self.running = mask.is_some();

@@ -175,7 +175,7 @@ impl Adapter {
     /// its rings again leaves the HBA out of service, and is logged, as a failed bus reset should
     /// be (`KG:scsi-miniport-driver-s-hwscsiresetbus-routine`).
     fn reset_bus(&mut self, ctx: &mut impl scsiport::Notify<Self>) -> bool {
-        let mask = self.dev.reset_bus(ctx);
+        let mask = self.dev.reset_bus(ctx, &self.blocks);
         if let Some(mask) = mask {
             self.irq.enabled_mask = mask;
         } else {

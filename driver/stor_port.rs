@@ -180,7 +180,7 @@ impl Hba {
             return;
         }
         st.restarts_seen = restarts;
-        Self::reset_bus(st, ctx);
+        self.reset_bus(st, ctx);
     }
 
     /// An `SRB_FUNCTION_EXECUTE_SCSI` request `HwStorBuildIo` prepared: into a slot and the ring.
@@ -226,7 +226,7 @@ impl Hba {
     /// completed (`DDI-storport:nc-storport-hw_reset_bus`), the HBA unmasked again under the
     /// interrupt lock, which owns the mask; if the ISR masked it and its DPC is still to come, it
     /// stays masked (`current_mask`) and that DPC unmasks it.
-    fn reset_bus<C: storport::Notify<Self> + Synchronize<Self>>(st: &mut StartIoState, ctx: &mut C) -> bool {
+    fn reset_bus<C: storport::Notify<Self> + Synchronize<Self>>(&self, st: &mut StartIoState, ctx: &mut C) -> bool {
         // The reset masks the HBA first, and the ISR, which may run between any two of its
         // register writes (this holds only the `StartIo` lock), must know that when it happens:
         // status the device sets meanwhile is not an interrupt the HBA raised, and an ISR still
@@ -240,7 +240,7 @@ impl Hba {
                 hw::mask_intr(regs);
             }
         });
-        let mask = st.dev.reset_bus(ctx);
+        let mask = st.dev.reset_bus(ctx, &self.blocks);
         if mask.is_none() {
             // Out of service from here on (`KG:scsi-miniport-driver-s-hwscsiresetbus-routine`:
             // a failed bus reset is logged).
@@ -430,7 +430,7 @@ impl Miniport for Hba {
                 ctx.complete(srb, status.into());
             }
             SrbFunction::ResetBus => {
-                let status = if Self::reset_bus(st, ctx) { SrbStatus::Success } else { SrbStatus::Error };
+                let status = if self.reset_bus(st, ctx) { SrbStatus::Success } else { SrbStatus::Error };
                 ctx.complete(srb, status.into());
             }
             // PVSCSI resets a target (LUN 0, the only one it exposes, pvscsi-facts.md §4.6), which
@@ -474,7 +474,7 @@ impl Miniport for Hba {
     fn hw_reset_bus(&self, st: &mut StartIoState, ctx: &mut ResetBusCtx<'_, Self>, _path_id: u8) -> bool {
         // Sets the rings up, which a pending restart needs too.
         st.restarts_seen = self.restarts.load(Ordering::Acquire);
-        Self::reset_bus(st, ctx)
+        self.reset_bus(st, ctx)
     }
 
     /// `HwStorAdapterControl` for the types a physical miniport must support

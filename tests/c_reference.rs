@@ -240,6 +240,31 @@ fn bus_resets(rig: &Rig) {
     }
 }
 
+/// A bus reset that finds completions the device never posted (`Effect::Unposted`): the
+/// `ADAPTER_RESET` writes them into the old ring, and the reset completes those requests with
+/// their own status and data; the one the device sat on ends with `BUS_RESET`.
+fn finished_at_reset(rig: &Rig) {
+    rig.settle();
+    let data = patterns(1, 100, 4, 7);
+    assert!(rig.write(1, 100, data.clone()).is_success());
+    rig.device.inject(Injection::lbas(100..104, Effect::Unposted).on_target(1));
+    rig.device.inject(Injection::lbas(200..201, Effect::Lose).on_target(1));
+    let before = rig.device.stats().requests;
+    let finished: Vec<Ticket> = (0..4u32).map(|i| rig.machine.submit(Request::read10(1, 100 + i, 1, SECTOR)).unwrap()).collect();
+    let hung = rig.machine.submit(Request::read10(1, 200, 1, SECTOR)).unwrap();
+    let device = rig.device.clone();
+    rig.machine.run_until(|_| device.stats().requests >= before + 5 && device.in_flight() == 1).unwrap();
+    assert!(rig.machine.execute(Request::reset_bus(0)).unwrap().is_success());
+    for (i, t) in finished.into_iter().enumerate() {
+        let c = rig.machine.wait(t).unwrap();
+        assert!(c.is_success(), "read {i}: {c:?}");
+        assert_eq!(c.data, data[i * SECTOR..(i + 1) * SECTOR]);
+    }
+    assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET);
+    rig.device.clear_injections();
+    rig.settle();
+}
+
 /// A bus reset the device does not recover from (every `SETUP_RINGS` fails, with requests
 /// outstanding): the reset fails, what it found completes with `BUS_RESET`, later requests with
 /// `NO_HBA`, and the failure is logged, which the trace comparison holds both drivers to.
@@ -534,6 +559,7 @@ const SCENARIOS: &[Scenario] = &[
     ("abort", quick_hold, abort),
     ("bus_resets", quick_hold, bus_resets),
     ("failed_reset", quick_hold, failed_reset),
+    ("finished_at_reset", quick_hold, finished_at_reset),
     ("hot_plug", no_config, hot_plug),
     ("stop_restart", no_config, stop_restart),
     ("dump_mode", dump_config, dump_mode),
@@ -634,7 +660,7 @@ macro_rules! scenario_tests {
     )*};
 }
 
-scenario_tests!(bring_up, queue_depths, transfers, errors, abort, bus_resets, failed_reset, hot_plug, stop_restart, dump_mode, vmware, index_wrap, hostile, cdb_plans);
+scenario_tests!(bring_up, queue_depths, transfers, errors, abort, bus_resets, failed_reset, finished_at_reset, hot_plug, stop_restart, dump_mode, vmware, index_wrap, hostile, cdb_plans);
 
 #[test]
 fn the_scenarios_go_through_every_routine_and_notification() {

@@ -190,6 +190,72 @@ fn a_bus_reset_the_device_does_not_recover_from_is_logged() {
     }
 }
 
+/// The completions the bus resets made themselves, by status: the `RequestComplete`s inside
+/// `HwScsiResetBus` / `HwStorResetBus`, or inside the `HwScsiStartIo` / `HwStorStartIo` of an
+/// `SRB_FUNCTION_RESET_BUS` request (other than that request's own), however the port passes a
+/// reset on.
+fn completed_inside_resets(trace: &[serde_json::Value]) -> std::collections::BTreeMap<String, usize> {
+    // The `SRB_FUNCTION_RESET_BUS` requests, as the port traced them when they came in.
+    let resets: std::collections::BTreeSet<u64> =
+        trace.iter().filter(|e| e["ev"] == "srb" && e["function"] == "0x12").filter_map(|e| e["id"].as_u64()).collect();
+    // The routine and SRB of the reset being run.
+    let mut inside: Option<(String, Option<u64>)> = None;
+    let mut statuses = std::collections::BTreeMap::new();
+    for e in trace {
+        let routine = e["routine"].as_str().unwrap_or("");
+        let reset = routine.ends_with("ResetBus") || (routine.ends_with("StartIo") && e["srb"].as_u64().is_some_and(|id| resets.contains(&id)));
+        if e["ev"] == "call" && reset && inside.is_none() {
+            inside = Some((routine.to_string(), e["srb"].as_u64()));
+        } else if let Some((r, srb)) = &inside {
+            if e["ev"] == "ret" && routine == r && e["srb"].as_u64() == *srb {
+                inside = None;
+            } else if e["type"] == "RequestComplete" && (srb.is_none() || e["srb"].as_u64() != *srb) {
+                *statuses.entry(e["status"].as_str().unwrap_or("?").to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    statuses
+}
+
+/// `ADAPTER_RESET` writes every completion the device still had, cancelled or finished, into the
+/// old completion ring before it lets go of the rings (pvscsi-facts.md §7). The bus reset drains
+/// that ring once more, as Linux's host reset does: requests the device had finished, but whose
+/// completions it had not posted, complete inside the reset with their own status and data, not
+/// with `SRB_STATUS_BUS_RESET`, which the request the reset cancelled gets.
+#[test]
+fn a_bus_reset_keeps_the_status_of_what_the_device_had_finished() {
+    for schedule in schedules() {
+        let mut config = quick_hold(schedule);
+        config.trace = true;
+        let rig = Rig::new(&config);
+        rig.settle();
+        let data = patterns(1, 100, 4, 7);
+        assert!(rig.write(1, 100, data.clone()).is_success());
+        // Four reads the device finishes without posting their completions, and one it sits on.
+        rig.device.inject(Injection::lbas(100..104, Effect::Unposted).on_target(1));
+        rig.device.inject(Injection::lbas(200..201, Effect::Lose).on_target(1));
+        let before = rig.device.stats().requests;
+        let finished: Vec<Ticket> = (0..4u32).map(|i| rig.machine.submit(Request::read10(1, 100 + i, 1, SECTOR)).unwrap()).collect();
+        let hung = rig.machine.submit(Request::read10(1, 200, 1, SECTOR)).unwrap();
+        let device = rig.device.clone();
+        // The device has taken all five and finished four (they are no longer in flight).
+        rig.machine.run_until(|_| device.stats().requests >= before + 5 && device.in_flight() == 1).unwrap();
+        let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+        assert!(reset.is_success(), "{schedule:?}: {reset:?}");
+        for (i, t) in finished.into_iter().enumerate() {
+            let c = rig.machine.wait(t).unwrap();
+            assert!(c.is_success(), "{schedule:?}: read {i}: {c:?}");
+            assert_eq!(c.data, data[i * SECTOR..(i + 1) * SECTOR], "{schedule:?}: read {i}'s data");
+        }
+        assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET, "{schedule:?}");
+        let inside = completed_inside_resets(&rig.trace());
+        assert_eq!(inside.get("0x01").copied(), Some(4), "{schedule:?}: completed inside the reset: {inside:?}");
+        rig.device.clear_injections();
+        rig.settle();
+        rig.assert_clean();
+    }
+}
+
 #[test]
 fn reset_from_another_initiator_completes_requests_with_bus_reset() {
     for schedule in schedules() {

@@ -1361,13 +1361,17 @@ PvscsiFailAll(PPVSCSI_ADAPTER Adapter)
     }
 }
 
+static BOOLEAN PvscsiDrainCompletions(PPVSCSI_ADAPTER Adapter);
+
 /*
  * The bus reset of HwScsiResetBus and SRB_FUNCTION_RESET_BUS. It uses ADAPTER_RESET, which
  * resets every device on the bus like RESET_BUS but, unlike it, returns only when the device
  * has cancelled everything and stopped touching request memory (Section 7; Linux's host reset).
  * That is what lets every outstanding request be completed, once, before the routine returns,
- * as SCSI Port requires (REF:HwScsiResetBus); completions the device still had are dropped with
- * the old rings.
+ * as SCSI Port requires (REF:HwScsiResetBus). Before it lets go of the rings, ADAPTER_RESET
+ * writes every completion the device still had, cancelled or finished, into the old completion
+ * ring: that ring is drained once more, as Linux's host reset does, so that a request the device
+ * had finished completes with its own status instead of SRB_STATUS_BUS_RESET.
  */
 static BOOLEAN
 PvscsiResetBus(PPVSCSI_ADAPTER Adapter)
@@ -1375,6 +1379,13 @@ PvscsiResetBus(PPVSCSI_ADAPTER Adapter)
     BOOLEAN ok;
 
     DebugPrint((1, "rspvscsi_c: bus reset, outstanding requests %#llx\n", Adapter->Busy));
+    if (Adapter->Registers != NULL) {
+        PvscsiMaskIntr(Adapter);
+        PvscsiAdapterReset(Adapter);
+    }
+    if (Adapter->Uncached != NULL) {
+        PvscsiDrainCompletions(Adapter);
+    }
     ok = PvscsiResetAndSetup(Adapter);
 
     PvscsiFailAll(Adapter);

@@ -703,8 +703,9 @@ fn victim_verdict(v: &Victim, c: &Completion) -> Result<(), String> {
     let ok = match v.effect {
         // Ended by the abort, or by a timeout's reset and then reissued (the injection spent).
         Effect::Lose | Effect::Latency(_) => c.is_success() || (v.kind == FaultKind::Abort && status == sys::SRB_STATUS_ABORTED),
-        // Resets are reissued and ABORTQUEUE retried by the port (BUSY): both end well.
-        Effect::Host(0x22 | 0x23 | 0x25 | 0x26) => c.is_success(),
+        // Resets are reissued and ABORTQUEUE retried by the port (BUSY): both end well. An
+        // unposted completion (not a fault the soak injects) is found by the timeout's reset.
+        Effect::Host(0x22 | 0x23 | 0x25 | 0x26) | Effect::Unposted => c.is_success(),
         Effect::Host(_) => !c.is_success() && status != sys::SRB_STATUS_PENDING,
         Effect::Status(s) => c.is_success() || (status == sys::SRB_STATUS_ERROR && c.scsi_status == s),
         Effect::Check(sense) if sense.key == sys::SCSI_SENSE_UNIT_ATTENTION => c.is_success(),

@@ -335,6 +335,9 @@ pub(crate) struct State {
     hostile_pending: VecDeque<(u64, Queued)>,
     /// Commands of this code fail, this many more times (`PvscsiDevice::fail_commands`).
     failing: Option<(u32, u32)>,
+    /// Completions of finished requests left unposted (`Effect::Unposted`), until an
+    /// `ADAPTER_RESET`.
+    unposted: Vec<CmpDesc>,
 
     pub(crate) stats: Stats,
     /// Receives every DMA access when the machine traces them (`Hba::set_dma_trace`).
@@ -404,6 +407,7 @@ impl State {
             hostile: None,
             hostile_pending: VecDeque::new(),
             failing: None,
+            unposted: Vec::new(),
             stats: Stats::default(),
             dma_trace: None,
             events: Vec::new(),
@@ -1287,6 +1291,10 @@ impl State {
             self.stats.stuck_at_adapter_reset += stuck;
             self.in_flight.clear();
         }
+        // Every completion the device holds goes into the old ring, those it never posted too.
+        let now = self.now();
+        let unposted = std::mem::take(&mut self.unposted);
+        self.done.extend(unposted.into_iter().map(|cmp| Done { at: now, cmp }));
         if !self.done.is_empty() {
             self.post(&[]);
         }
@@ -1665,7 +1673,11 @@ impl State {
                 self.in_flight.push(r);
                 continue;
             }
-            self.done.push_back(Done { at: r.due, cmp });
+            if r.effect == Some(Effect::Unposted) {
+                self.unposted.push(cmp);
+            } else {
+                self.done.push_back(Done { at: r.due, cmp });
+            }
             self.recycle_segments(r.segs);
         }
         self.due_scratch = due;

@@ -108,6 +108,11 @@ pub enum Effect {
     Latency(u64),
     /// Never complete on its own (a hung back end); aborts and resets still cancel it.
     Lose,
+    /// Run normally (the data moved, its status the real one) but leave the completion in the
+    /// device, never posted on its own: a device that lost track of posting it. The next
+    /// `ADAPTER_RESET` writes it into the old completion ring with every other completion the
+    /// device holds (pvscsi-facts.md §7), which is where a driver's host reset finds it.
+    Unposted,
 }
 
 /// Forces a result on requests that match. Fields left `None` match anything.
