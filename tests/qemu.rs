@@ -48,7 +48,13 @@ fn driver_against_qemu_pvscsi() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = root.join("tests/qemu/run");
-    let out = Command::new(&run).current_dir(root).output().unwrap_or_else(|e| panic!("{}: {e}", run.display()));
+    // Where the images can be built, a failure to build them is the product's, not a skip.
+    let buildable = xtask::sys::unavailable_reason().is_none() && xtask::c_reference::unavailable_reason().is_none();
+    let out = Command::new(&run)
+        .current_dir(root)
+        .env("RSPVSCSI_IMAGES_BUILDABLE", if buildable { "1" } else { "0" })
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", run.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = stdout.lines().rev().find(|l| l.starts_with("qemu-pvscsi:")).unwrap_or("(no summary line)");
