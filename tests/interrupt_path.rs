@@ -271,6 +271,7 @@ fn adversarial_start_io_during_the_enable_callback() {
     // it away with SRB_STATUS_BUSY, the port retries, and nothing is lost or corrupted.
     let mut config = Config::new(Schedule::Concurrent);
     config.adversarial = true;
+    config.trace = true;
     let rig = Rig::new(&config);
     rig.settle();
     for round in 0..8u32 {
@@ -286,6 +287,10 @@ fn adversarial_start_io_during_the_enable_callback() {
             assert_eq!(rig.disk(target).read_sectors(u64::from(lba), 8).unwrap(), patterns(target, u64::from(lba), 8, round));
         }
     }
+    // The window was met: writes (EXECUTE_SCSI) reached HwScsiStartIo inside the callback.
+    let met = started_inside_enable_callback(&rig.trace(), "0x00");
+    eprintln!("{met} writes reached HwScsiStartIo inside the enable callback");
+    assert!(met > 0, "no StartIo met the enable callback; the test proved nothing");
     rig.assert_clean();
 }
 

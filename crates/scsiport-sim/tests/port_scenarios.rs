@@ -52,7 +52,7 @@ fn deterministic_runs_are_reproducible() {
         last = seq;
     }
     let c = traced_run(6);
-    assert!(!c.is_empty());
+    assert!(!c.is_empty() && c != a, "another seed, the same trace");
 }
 
 #[test]
@@ -233,33 +233,25 @@ fn larger_sense_buffer_and_tagged_queue() {
     assert!(m.violations().is_empty(), "{:#?}", m.violations());
 }
 
+/// The adversarial option (contract §4.3: `HwScsiStartIo` on another thread while the enable
+/// callback runs) left on in the deterministic schedule: every request still completes and nothing
+/// is flagged. Whether `HwScsiStartIo` meets the callback is timing; `tests/interrupt_path.rs` and
+/// `tests/c_reference.rs` assert that it does, with the drivers whose locks are made for it (the
+/// test miniport has none, and the concurrent schedule makes it read a completed SRB, 0xD1).
 #[test]
-fn adversarial_mode_starts_io_during_the_enable_callback() {
-    let buf = SharedBuf::default();
-    let b = Machine::builder().schedule(det()).adversarial(true).trace(buf.clone()).argument_string("qd=1");
+fn the_adversarial_option_leaves_a_deterministic_run_whole() {
+    let b = Machine::builder().schedule(det()).adversarial(true).argument_string("qd=1");
     let dma = SimDma::default();
     let dev = device(&b, &dma, 1, 1);
     let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
     m.load_driver(test_miniport::driver_entry).unwrap();
     let ts: Vec<_> = (0..40).map(|i| m.submit(Request::read10(0, i, 1, 512)).unwrap()).collect();
     for t in ts {
-        m.wait(t).unwrap();
+        let c = m.wait(t).unwrap();
+        assert!(c.is_success() || c.scsi_status == 2, "{c:?}");
     }
     assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
-    // How often StartIo overlapped an enable callback depends on thread timing; only report it.
-    m.flush_trace();
-    let mut inside = false;
-    let mut overlapped = 0;
-    for l in buf.text().lines() {
-        if l.contains("\"ev\":\"call\",\"routine\":\"HwScsiEnableInterruptsCallback\"") {
-            inside = true;
-        } else if l.contains("\"ev\":\"ret\",\"routine\":\"HwScsiEnableInterruptsCallback\"") {
-            inside = false;
-        } else if inside && l.contains("\"routine\":\"HwScsiStartIo\"") && l.contains("\"call\"") {
-            overlapped += 1;
-        }
-    }
-    eprintln!("StartIo calls during an enable callback: {overlapped}");
+    assert!(m.violations().is_empty(), "{:#?}", m.violations());
 }
 
 #[test]

@@ -196,11 +196,16 @@ fn wrapper_routines_on_the_emulator() {
     assert!(inquiry.is_success());
     assert_eq!(&inquiry.data[8..16], b"ECHO    ");
 
+    let mut stamps = Vec::new();
     for i in 0..4u32 {
         let read = machine.execute(Request::read10(0, i, 16, 8192).with_buffer_offset(0x300)).unwrap();
         assert!(read.is_success(), "{read:?}");
         assert!(read.data.iter().all(|b| *b == read.data[0]));
+        stamps.push(read.data[0]);
     }
+    // Each READ holds its own request's stamp, one more than the one before (not a buffer that
+    // was never filled, which would be all zero too).
+    assert!(stamps[0] != 0 && stamps.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "{stamps:?}");
     assert_eq!(TIMER_COMPLETIONS.load(Ordering::SeqCst), 4);
 
     let bad = machine.execute(Request::test_unit_ready(0)).unwrap();

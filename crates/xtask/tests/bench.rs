@@ -71,7 +71,11 @@ fn one_tiny_configuration_end_to_end() {
     let figures = v.figures();
     if need("strace") {
         let s = v.syscalls.as_ref().expect("syscalls measured");
-        assert!(figures["syscalls_per_io"] >= 0.0 && s.values().all(|x| x.is_finite()));
+        // Runs this short still allocate (the first requests make the buffers later ones reuse):
+        // strace sees those calls, and fewer than the 10.9 per I/O of before issue 11. The
+        // steady-state figure, 0, is the bench's own (CI holds it).
+        let per_io = figures["syscalls_per_io"];
+        assert!(per_io > 0.0 && per_io < 10.0 && s.values().all(|x| x.is_finite()), "{per_io} system calls per I/O: {s:?}");
     }
     if need("cc") {
         // The payload reaches the caller's buffer at least once.
