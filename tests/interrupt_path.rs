@@ -274,7 +274,10 @@ fn adversarial_start_io_during_the_enable_callback() {
     config.trace = true;
     let rig = Rig::new(&config);
     rig.settle();
-    for round in 0..8u32 {
+    // Rounds until the window has been met (thread timing on a loaded machine decides when),
+    // eight at least.
+    let mut met = 0;
+    for round in 0..64u32 {
         let tickets: Vec<(u8, u32, Ticket)> = (0..24u32)
             .map(|i| {
                 let target = u8::try_from(i % 2).unwrap();
@@ -286,11 +289,16 @@ fn adversarial_start_io_during_the_enable_callback() {
             assert!(rig.machine.wait(t).unwrap().is_success());
             assert_eq!(rig.disk(target).read_sectors(u64::from(lba), 8).unwrap(), patterns(target, u64::from(lba), 8, round));
         }
+        if round >= 7 {
+            // Writes (EXECUTE_SCSI) that reached HwScsiStartIo inside the callback.
+            met = started_inside_enable_callback(&rig.trace(), "0x00");
+            if met > 0 {
+                break;
+            }
+        }
     }
-    // The window was met: writes (EXECUTE_SCSI) reached HwScsiStartIo inside the callback.
-    let met = started_inside_enable_callback(&rig.trace(), "0x00");
     eprintln!("{met} writes reached HwScsiStartIo inside the enable callback");
-    assert!(met > 0, "no StartIo met the enable callback; the test proved nothing");
+    assert!(met > 0, "no StartIo met the enable callback in 64 rounds; the test proved nothing");
     rig.assert_clean();
 }
 

@@ -281,13 +281,20 @@ impl Rig {
     /// Runs a request; on a unit attention (the device's normal report after power-on or a
     /// reset, pvscsi-facts.md Q17) runs it again, as a class driver does.
     pub fn execute(&self, request: &Request) -> Completion {
+        // Resets of any kind so far: the port's bus resets and the device's own.
+        let resets = || {
+            let d = self.device.stats();
+            self.machine.stats().bus_resets + d.bus_resets + d.device_resets + d.adapter_resets
+        };
         for _ in 0..4 {
+            let before = resets();
             let c = self.machine.execute(request.clone()).expect("no bug check");
             // Storport escalates a timeout per logical unit (LU, target, bus reset), so after a
             // recovery on two disks the second disk's bus reset may still be on its way and
             // complete a fresh request with BUS_RESET; a class driver retries it (seen in
             // recovery.rs's device-side adapter reset, about one run in ten, concurrent schedule).
-            let late_bus_reset = storport() && c.status() == sys::SRB_STATUS_BUS_RESET;
+            // Only then: a BUS_RESET with no reset while the request was out is a driver's error.
+            let late_bus_reset = storport() && c.status() == sys::SRB_STATUS_BUS_RESET && resets() > before;
             if !is_unit_attention(&c) && !late_bus_reset {
                 return c;
             }
