@@ -507,8 +507,12 @@ impl Interrupts {
     /// returns it.
     pub fn claim(&self, regs: &impl crate::port::Registers, dump: bool) -> Option<u32> {
         let status = hw::read_intr_status(regs);
-        if status == u32::MAX {
-            // All ones: the device is gone (surprise removal).
+        if status == u32::MAX && hw::read_intr_mask(regs) != self.current_mask() {
+            // All ones, and the mask not as written: the device is gone (surprise removal reads
+            // all ones everywhere), and the line, if up, is another device's. A device still there
+            // reads its mask back, and then all ones is its own status, garbage or not: what the
+            // mask lets through is claimed and acknowledged like any status, or a line it holds up
+            // would never drop (an interrupt storm, found by the hostile fuzz target).
             return None;
         }
         let raised = if dump { status & intr::ALL_SUPPORTED } else { status & self.current_mask() };

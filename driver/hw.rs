@@ -13,6 +13,12 @@ pub fn read_intr_status(regs: &impl Registers) -> u32 {
     regs.read_u32::<{ reg::INTR_STATUS }>()
 }
 
+/// Reads `INTR_MASK`, which reads back as last written (§2): a device that is gone reads all
+/// ones here too.
+pub fn read_intr_mask(regs: &impl Registers) -> u32 {
+    regs.read_u32::<{ reg::INTR_MASK }>()
+}
+
 /// Clears `bits` of `INTR_STATUS` (write-1-to-clear). Dropping the pending bits drops the line
 /// unless a new completion sets them again (§3).
 pub fn ack_intr(regs: &impl Registers, bits: u32) {

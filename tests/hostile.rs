@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Config, Rig, SECTOR, patterns, schedules, sys};
-use scsiport_sim::pvscsi::{HostileAction, HostileConfig};
+use scsiport_sim::pvscsi::{HostileAction, HostileConfig, HostileWrite};
 use scsiport_sim::{Request, Ticket};
 
 fn hostile_rig(schedule: scsiport_sim::Schedule) -> Rig {
@@ -108,6 +108,27 @@ fn a_flood_of_spurious_interrupts_is_claimed_only_when_raised() {
     assert!(rig.device.stats().hostile_actions > 0, "no spurious interrupt was raised");
     rig.device.set_hostile(None);
     rig.assert_clean();
+}
+
+/// A device that sets every bit of `INTR_STATUS` (the hostile fuzz target's input: garbage status
+/// bits OR'ed in until they were all ones) while the driver's mask lets some of them through:
+/// the line is up and stays up until the ISR acknowledges what it claims. All ones is also what a
+/// device that is gone reads (surprise removal), whose line, if up, is another device's; the
+/// driver tells the two apart by the mask, which a device still there reads back as written. It
+/// used to take all ones for a removal and never claim: an interrupt storm, 0x1131.
+#[test]
+fn a_status_of_all_ones_from_a_device_still_there_is_claimed() {
+    for schedule in schedules() {
+        let rig = hostile_rig(schedule);
+        let data = patterns(0, 300, 2, 9);
+        assert!(rig.write(0, 300, data.clone()).is_success());
+        rig.device.hostile_write(HostileWrite::IntrStatus(u32::MAX));
+        let (ok, failed) = workload(&rig, 2);
+        assert_eq!((ok, failed), (64, 0), "{schedule:?}");
+        assert_eq!(rig.read(0, 300, 2).data, data, "{schedule:?}");
+        assert!(rig.device.stats().hostile_actions > 0, "{schedule:?}: the status was not written");
+        rig.assert_clean();
+    }
 }
 
 #[test]

@@ -1877,8 +1877,10 @@ PvscsiInterrupt(PPVSCSI_ADAPTER Adapter)
         return FALSE;
     }
     status = PvscsiReadIntrStatus(Adapter);
-    if (status == 0xFFFFFFFF) {
-        /* All ones: the device is gone (surprise removal). */
+    if (status == 0xFFFFFFFF && PvscsiReadRegister(Adapter, PVSCSI_REG_INTR_MASK) != PvscsiCurrentMask(Adapter)) {
+        /* All ones and the mask not as written: the device is gone (surprise removal). A device
+           still there reads its mask back; its all-ones status is claimed like any other, or a
+           line it holds up would never drop. */
         return FALSE;
     }
     raised = status & (Adapter->DumpMode ? PVSCSI_INTR_ALL_SUPPORTED : PvscsiCurrentMask(Adapter));
