@@ -1063,6 +1063,15 @@ impl<P: Port> Device<P> {
             outcome.status = SrbStatus::DataOverrun;
             outcome.transferred = Some(sent);
         }
+        if outcome.status == SrbStatus::Success && read_write && matches!(completion.host_status, host::DATARUN | host::DATA_UNDERRUN) {
+            // A READ or WRITE the device says moved other than its CDB's bytes: the buffer and
+            // the CDB disagree, which the driver could not check before it knew the disk's block
+            // size (READ CAPACITY teaches it), so it sent the buffer whole. QEMU moves the whole
+            // buffer and reports the residual as DATARUN (§6.3): an underrun or an overrun,
+            // `SRB_STATUS_DATA_OVERRUN`, not a success. With the block size known the driver
+            // sends the CDB's bytes and the device reports no residual.
+            outcome.status = SrbStatus::DataOverrun;
+        }
         if matches!(outcome.status, SrbStatus::Success | SrbStatus::DataOverrun) {
             learn_from(blocks, &mut srb);
         }

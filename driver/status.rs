@@ -60,9 +60,11 @@ pub fn is_good(c: &Completion, requested: u32) -> bool {
 ///   (e.g. a hot-unplug purge) is `SRB_STATUS_BUSY`, so SCSI Port retries it.
 /// - QEMU reports every residual as DATARUN with a transferred length of 0 (§6.3): with GOOD
 ///   status that is a successful short answer (INQUIRY with a large allocation length) whose
-///   length the driver cannot know, so it completes with success. When the device reports a
-///   length (VMware), a shorter one is an underrun: `SRB_STATUS_DATA_OVERRUN` with the reduced
-///   length, as `KG:error-handling-in-scsi-miniport-drivers` requires.
+///   length the driver cannot know, so it completes with success (a READ or WRITE with a
+///   residual is the exception, made by the caller, which knows the command: `complete_one`).
+///   When the device reports a length (VMware), a shorter one is an underrun:
+///   `SRB_STATUS_DATA_OVERRUN` with the reduced length, as
+///   `KG:error-handling-in-scsi-miniport-drivers` requires.
 /// - The SCSI status is one byte; a device writing more is taken at its low byte.
 ///
 /// `extern "win64"`: see the doc of `device.rs`.

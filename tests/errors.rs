@@ -357,3 +357,30 @@ fn the_driver_and_the_device_model_derive_every_transfer_alike() {
     }
     assert_eq!(compared, 256 * 7 * 4);
 }
+
+
+/// Before the driver knows a disk's block size (READ CAPACITY teaches it), it cannot hold a READ
+/// or WRITE's buffer to its CDB, and sends the buffer whole. QEMU then moves the whole buffer
+/// and reports the residual as DATARUN (pvscsi-facts.md §6.3), the VMware model likewise with
+/// the bytes it moved: the buffer and the CDB disagreed, which must not come back as a success
+/// (the srb fuzz target: a READ(6) of one block into 1,024 bytes completed SUCCESS with 1,024).
+#[test]
+fn a_read_whose_buffer_disagrees_with_its_cdb_before_the_block_size_is_known_is_no_success() {
+    for layout in [PvscsiLayout::Qemu, PvscsiLayout::Vmware] {
+        for schedule in schedules() {
+            let mut config = Config::new(schedule);
+            config.layout = layout;
+            let rig = Rig::new(&config);
+            let medium = rig.disk(0).read_sectors(0, 2).unwrap();
+            // READ(6) of one block into two blocks' worth, READ(10) of one into three. (A buffer
+            // shorter than the CDB's blocks at 512 bytes each is refused outright, known or not.)
+            for (cdb, len) in [(vec![0x08u8, 0, 0, 0, 1, 0], 1024), (scsiport_sim::disk::cdb::build::rw10(false, 0, 1).to_vec(), 1536)] {
+                let c = rig.execute(&Request::scsi(0, &cdb, Direction::In, vec![0; len]));
+                assert_eq!(c.status(), sys::SRB_STATUS_DATA_OVERRUN, "{layout:?} {schedule:?} {cdb:02x?} into {len}: length {}", c.data_transfer_length);
+                let n = usize::try_from(c.data_transfer_length).unwrap().min(len);
+                assert_eq!(c.data[..n.min(512)], medium[..n.min(512)], "{layout:?} {schedule:?} {cdb:02x?}: the data");
+            }
+            rig.assert_clean();
+        }
+    }
+}

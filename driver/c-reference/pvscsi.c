@@ -1487,6 +1487,13 @@ PvscsiCompleteOne(PPVSCSI_ADAPTER Adapter, ULONGLONG Context, ULONGLONG DataLen,
         outcome.Underrun = TRUE;
         outcome.Transferred = sent;
     }
+    if (outcome.SrbStatus == SRB_STATUS_SUCCESS && PvscsiIsReadWrite(srb->Cdb[0]) &&
+        (HostStatus == BTSTAT_DATARUN || HostStatus == BTSTAT_DATA_UNDERRUN)) {
+        /* A READ or WRITE the device says moved other than its CDB's bytes: the buffer and the
+           CDB disagree, which the driver could not check before it knew the disk's block size,
+           so it sent the buffer whole (QEMU moves it whole, Section 6.3). Not a success. */
+        outcome.SrbStatus = SRB_STATUS_DATA_OVERRUN;
+    }
     if (outcome.SrbStatus == SRB_STATUS_SUCCESS || outcome.SrbStatus == SRB_STATUS_DATA_OVERRUN) {
         PvscsiLearnBlockSize(Adapter, srb);
     }
