@@ -506,15 +506,10 @@ impl Interrupts {
     /// where the ISR is polled with the HBA masked, any bit). Acknowledges what it claims and
     /// returns it.
     pub fn claim(&self, regs: &impl crate::port::Registers, dump: bool) -> Option<u32> {
-        let status = hw::read_intr_status(regs);
-        if status == u32::MAX && hw::read_intr_mask(regs) != self.current_mask() {
-            // All ones, and the mask not as written: the device is gone (surprise removal reads
-            // all ones everywhere), and the line, if up, is another device's. A device still there
-            // reads its mask back, and then all ones is its own status, garbage or not: what the
-            // mask lets through is claimed and acknowledged like any status, or a line it holds up
-            // would never drop (an interrupt storm, found by the hostile fuzz target).
-            return None;
-        }
+        let status = match hw::read_intr_status(regs) {
+            u32::MAX => all_ones(regs)?,
+            status => status,
+        };
         let raised = if dump { status & intr::ALL_SUPPORTED } else { status & self.current_mask() };
         if raised == 0 {
             return None;
@@ -537,6 +532,34 @@ impl Interrupts {
         self.deferred = false;
         hw::unmask_intr(regs, self.current_mask());
     }
+}
+
+/// What a slot remembers of its request for the completion's rules.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    /// The bytes the device was given.
+    bytes: u32,
+    /// The driver asked the device to abort it.
+    aborting: bool,
+    /// READ or WRITE.
+    read_write: bool,
+}
+
+/// An `INTR_STATUS` of all ones: `None` when the mask reads all ones too, the device being gone (a
+/// surprise removal reads all ones from every register, and the driver never writes all ones to
+/// the mask), so that the line, if up, is another device's; otherwise the status, read again,
+/// which a device still there may have set to all ones, garbage or not, and whose bits the mask
+/// lets through are claimed and acknowledged like any, or a line it holds up would never drop
+/// (an interrupt storm, found by the hostile fuzz target). In the image, where a register read
+/// is one `mov`, inlined; in the Linux build, where it is a call into the emulator, out of line
+/// and `extern "win64"` (see the module doc), with the status read again rather than kept across
+/// the call: either way the ISR's common path keeps its registers.
+#[cold]
+#[cfg_attr(target_os = "windows", inline(always))]
+#[cfg_attr(not(target_os = "windows"), inline(never))]
+#[allow(improper_ctypes_definitions)] // called from Rust only: see the module doc
+extern "win64" fn all_ones(regs: &impl crate::port::Registers) -> Option<u32> {
+    (hw::read_intr_mask(regs) != u32::MAX).then(|| hw::read_intr_status(regs))
 }
 
 /// The interrupt bits to enable after a ring setup: completions, and messages when the ring
@@ -1054,6 +1077,25 @@ impl<P: Port> Device<P> {
             n.complete(srb, SrbStatus::Success);
             return true;
         }
+        self.complete_by_the_rules(n, blocks, index, srb, completion, Sent { bytes: sent, aborting, read_write });
+        true
+    }
+
+    /// Every completion but the I/O path's: the status rules (`status::classify`), underruns,
+    /// sense, the error log. Out of line, so that the drain loop keeps only the I/O path, and
+    /// `extern "win64"` (see the module doc).
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only: see the module doc
+    extern "win64" fn complete_by_the_rules(
+        &mut self,
+        n: &mut impl Notify<P>,
+        blocks: &BlockSizes,
+        index: usize,
+        mut srb: P::Srb,
+        completion: &Completion,
+        slot: Sent,
+    ) {
+        let Sent { bytes: sent, aborting, read_write } = slot;
         let mut outcome = status::classify(completion, sent, srb.sense_capacity(), SENSE_BYTES, aborting);
         if outcome.status == SrbStatus::Success && sent < srb.data_transfer_length() {
             // The device was given less than the buffer because the CDB transfers less: an
@@ -1095,7 +1137,6 @@ impl<P: Port> Device<P> {
             n.log_error(&srb, code, u32::from(completion.host_status));
         }
         n.complete(srb, outcome.status);
-        true
     }
 
     /// Drains the completion ring (§5.2). Returns whether any request was completed.
