@@ -22,7 +22,8 @@ use common::*;
 use scsiport_sim::disk::Disk;
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{
-    Effect, FaultAction, HostileAction, HostileConfig, Injection, Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout, Trigger, regs,
+    Effect, FaultAction, HostileAction, HostileConfig, HostileWrite, Injection, Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout, Trigger,
+    regs,
 };
 use scsiport_sim::trace_diff::{Allowlist, DiffReport, diff, parse_trace};
 use scsiport_sim::{Direction, Machine, Request, Rule, Schedule, Ticket, test_miniport};
@@ -399,6 +400,9 @@ fn hostile(rig: &Rig) {
     for action in [HostileAction::SpuriousInterrupt, HostileAction::UnknownContext, HostileAction::StaleContext] {
         rig.device.hostile_once(action);
     }
+    // Every status bit set by a device still there: claimed, not taken for a removal (which
+    // would hold the line up, an interrupt storm).
+    rig.device.hostile_write(HostileWrite::IntrStatus(u32::MAX));
     rig.settle();
     let data = patterns(0, 3000, 32, 99);
     assert!(rig.write(0, 3000, data.clone()).is_success());

@@ -1884,11 +1884,15 @@ PvscsiInterrupt(PPVSCSI_ADAPTER Adapter)
         return FALSE;
     }
     status = PvscsiReadIntrStatus(Adapter);
-    if (status == 0xFFFFFFFF && PvscsiReadRegister(Adapter, PVSCSI_REG_INTR_MASK) != PvscsiCurrentMask(Adapter)) {
-        /* All ones and the mask not as written: the device is gone (surprise removal). A device
-           still there reads its mask back; its all-ones status is claimed like any other, or a
-           line it holds up would never drop. */
-        return FALSE;
+    if (status == 0xFFFFFFFF) {
+        /* All ones from the mask too: the device is gone (surprise removal reads all ones from
+           every register; the driver never writes all ones to the mask). A device still there
+           reads its mask back, and its all-ones status, read again, is claimed like any other,
+           or a line it holds up would never drop. */
+        if (PvscsiReadRegister(Adapter, PVSCSI_REG_INTR_MASK) == 0xFFFFFFFF) {
+            return FALSE;
+        }
+        status = PvscsiReadIntrStatus(Adapter);
     }
     raised = status & (Adapter->DumpMode ? PVSCSI_INTR_ALL_SUPPORTED : PvscsiCurrentMask(Adapter));
     if (raised == 0) {
