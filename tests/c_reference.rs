@@ -241,28 +241,10 @@ fn bus_resets(rig: &Rig) {
     }
 }
 
-/// A bus reset that finds completions the device never posted (`Effect::Unposted`): the
-/// `ADAPTER_RESET` writes them into the old ring, and the reset completes those requests with
-/// their own status and data; the one the device sat on ends with `BUS_RESET`.
+/// A bus reset that finds completions the device never posted (`common`'s
+/// `reset_finding_unposted_completions`, which `recovery.rs` runs too).
 fn finished_at_reset(rig: &Rig) {
-    rig.settle();
-    let data = patterns(1, 100, 4, 7);
-    assert!(rig.write(1, 100, data.clone()).is_success());
-    rig.device.inject(Injection::lbas(100..104, Effect::Unposted).on_target(1));
-    rig.device.inject(Injection::lbas(200..201, Effect::Lose).on_target(1));
-    let before = rig.device.stats().requests;
-    let finished: Vec<Ticket> = (0..4u32).map(|i| rig.machine.submit(Request::read10(1, 100 + i, 1, SECTOR)).unwrap()).collect();
-    let hung = rig.machine.submit(Request::read10(1, 200, 1, SECTOR)).unwrap();
-    let device = rig.device.clone();
-    rig.machine.run_until(|_| device.stats().requests >= before + 5 && device.in_flight() == 1).unwrap();
-    assert!(rig.machine.execute(Request::reset_bus(0)).unwrap().is_success());
-    for (i, t) in finished.into_iter().enumerate() {
-        let c = rig.machine.wait(t).unwrap();
-        assert!(c.is_success(), "read {i}: {c:?}");
-        assert_eq!(c.data, data[i * SECTOR..(i + 1) * SECTOR]);
-    }
-    assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET);
-    rig.device.clear_injections();
+    reset_finding_unposted_completions(rig, "finished_at_reset");
     rig.settle();
 }
 

@@ -228,29 +228,9 @@ fn a_bus_reset_keeps_the_status_of_what_the_device_had_finished() {
         let mut config = quick_hold(schedule);
         config.trace = true;
         let rig = Rig::new(&config);
-        rig.settle();
-        let data = patterns(1, 100, 4, 7);
-        assert!(rig.write(1, 100, data.clone()).is_success());
-        // Four reads the device finishes without posting their completions, and one it sits on.
-        rig.device.inject(Injection::lbas(100..104, Effect::Unposted).on_target(1));
-        rig.device.inject(Injection::lbas(200..201, Effect::Lose).on_target(1));
-        let before = rig.device.stats().requests;
-        let finished: Vec<Ticket> = (0..4u32).map(|i| rig.machine.submit(Request::read10(1, 100 + i, 1, SECTOR)).unwrap()).collect();
-        let hung = rig.machine.submit(Request::read10(1, 200, 1, SECTOR)).unwrap();
-        let device = rig.device.clone();
-        // The device has taken all five and finished four (they are no longer in flight).
-        rig.machine.run_until(|_| device.stats().requests >= before + 5 && device.in_flight() == 1).unwrap();
-        let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
-        assert!(reset.is_success(), "{schedule:?}: {reset:?}");
-        for (i, t) in finished.into_iter().enumerate() {
-            let c = rig.machine.wait(t).unwrap();
-            assert!(c.is_success(), "{schedule:?}: read {i}: {c:?}");
-            assert_eq!(c.data, data[i * SECTOR..(i + 1) * SECTOR], "{schedule:?}: read {i}'s data");
-        }
-        assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET, "{schedule:?}");
+        common::reset_finding_unposted_completions(&rig, &format!("{schedule:?}"));
         let inside = completed_inside_resets(&rig.trace());
         assert_eq!(inside.get("0x01").copied(), Some(4), "{schedule:?}: completed inside the reset: {inside:?}");
-        rig.device.clear_injections();
         rig.settle();
         rig.assert_clean();
     }

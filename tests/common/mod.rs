@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use scsiport_sim::disk::{Disk, Sense};
 use scsiport_sim::mem::SimDma;
-use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
-use scsiport_sim::{Completion, Machine, Port as SimPort, Request, Schedule, VerifierConfig};
+use scsiport_sim::pvscsi::{Effect, Injection, Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
+use scsiport_sim::{Completion, Machine, Port as SimPort, Request, Schedule, Ticket, VerifierConfig};
 
 pub use scsiport::sys;
 
@@ -407,4 +407,32 @@ pub fn named(scsi_port_name: &str) -> String {
 /// The image file this suite loads.
 pub fn image_name() -> &'static str {
     if storport() { "rspvscsi_storport.sys" } else { "rspvscsi.sys" }
+}
+
+/// A bus reset that finds completions the device never posted (`Effect::Unposted`): four reads of
+/// target 1 the device has finished without posting them, and one it sits on. The
+/// `ADAPTER_RESET` writes the four into the old ring (pvscsi-facts.md §7), and the reset must
+/// complete them with their own status and data; the one the device sat on ends with
+/// `BUS_RESET`. `what` names the run in failure messages.
+pub fn reset_finding_unposted_completions(rig: &Rig, what: &str) {
+    rig.settle();
+    let data = patterns(1, 100, 4, 7);
+    assert!(rig.write(1, 100, data.clone()).is_success());
+    rig.device.inject(Injection::lbas(100..104, Effect::Unposted).on_target(1));
+    rig.device.inject(Injection::lbas(200..201, Effect::Lose).on_target(1));
+    let before = rig.device.stats().requests;
+    let finished: Vec<Ticket> = (0..4u32).map(|i| rig.machine.submit(Request::read10(1, 100 + i, 1, SECTOR)).unwrap()).collect();
+    let hung = rig.machine.submit(Request::read10(1, 200, 1, SECTOR)).unwrap();
+    let device = rig.device.clone();
+    // The device has taken all five and finished four (they are no longer in flight).
+    rig.machine.run_until(|_| device.stats().requests >= before + 5 && device.in_flight() == 1).unwrap();
+    let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+    assert!(reset.is_success(), "{what}: {reset:?}");
+    for (i, t) in finished.into_iter().enumerate() {
+        let c = rig.machine.wait(t).unwrap();
+        assert!(c.is_success(), "{what}: read {i}: {c:?}");
+        assert_eq!(c.data, data[i * SECTOR..(i + 1) * SECTOR], "{what}: read {i}'s data");
+    }
+    assert_eq!(rig.machine.wait(hung).unwrap().status(), sys::SRB_STATUS_BUS_RESET, "{what}");
+    rig.device.clear_injections();
 }
