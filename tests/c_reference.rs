@@ -351,6 +351,7 @@ fn hostile(rig: &Rig) {
     rig.device.set_hostile(Some(HostileConfig { seed: 77, permille: 300, interval_ns: None, actions: Vec::new() }));
     let (mut ok, mut failed) = (0, 0);
     for round in 0..4u32 {
+        let ok_before = ok;
         let writes: Vec<Ticket> = (0..16u32)
             .map(|i| {
                 let target = u8::try_from(i % 2).unwrap();
@@ -375,9 +376,16 @@ fn hostile(rig: &Rig) {
                 failed += 1;
             }
         }
+        assert!(ok > ok_before, "round {round}: nothing succeeded");
     }
     assert!(rig.device.stats().hostile_actions > 0);
-    assert!(ok > failed, "{ok} ok, {failed} failed");
+    // How many fail depends on how many hostile actions land while each request is out, and in
+    // the concurrent schedule on the host's load too (a loaded host lets the 1 s timeouts expire
+    // and the port's bus resets end every request outstanding): held there only to the rounds'
+    // successes above. The deterministic schedule is the same on every host.
+    if matches!(rig.schedule, Schedule::Deterministic { .. }) {
+        assert!(ok > failed, "{ok} ok, {failed} failed");
+    }
     rig.device.set_hostile(None);
     for action in [HostileAction::SpuriousInterrupt, HostileAction::UnknownContext, HostileAction::StaleContext] {
         rig.device.hostile_once(action);

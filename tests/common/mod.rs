@@ -203,6 +203,8 @@ pub struct Rig {
     pub machine: Machine,
     pub device: PvscsiDevice,
     pub disks: Vec<(u8, Disk)>,
+    /// The schedule it runs in: what a test may expect of counts that depend on timing.
+    pub schedule: Schedule,
     trace: Option<SharedBuf>,
 }
 
@@ -266,7 +268,7 @@ impl Rig {
             }
             Driver::Linked => machine.load_driver(rspvscsi::scsi_port::driver_entry).expect("the driver loads"),
         }
-        Self { machine, device, disks, trace }
+        Self { machine, device, disks, schedule: config.schedule, trace }
     }
 
     /// Loaded with the defaults: two 8 MiB disks on targets 0 and 1.
