@@ -15,7 +15,7 @@ use scsiport_sim::{Completion, Machine, Request, Schedule, Ticket};
 use scsiport_sys as sys;
 
 use crate::Failure;
-use crate::shadow::{ReadToken, SECTOR, Shadow, patterns};
+use crate::shadow::{CapacityToken, ReadToken, SECTOR, Shadow, WriteEnd, patterns};
 
 /// Sectors of each RAM disk: small, so that a whole-disk check costs little and random LBAs
 /// often fall inside.
@@ -104,6 +104,17 @@ pub enum Kind {
     },
     /// Any other `EXECUTE_SCSI` (a raw CDB).
     Scsi,
+    /// A raw READ CAPACITY(10)/(16) to a disk's LUN 0 on bus 0, which may teach the driver the
+    /// disk's block size: its answer holds the block length at byte `at`
+    /// ([`capacity_block_length_at`]).
+    Capacity {
+        /// See above.
+        at: usize,
+        /// For [`Shadow::capacity_completed`].
+        token: CapacityToken,
+    },
+    /// A raw MODE SELECT(6)/(10), which may make the driver forget the target's block size.
+    ModeSelect,
     /// `SRB_FUNCTION_ABORT_COMMAND`.
     Abort,
     /// `SRB_FUNCTION_RESET_BUS`.
@@ -400,7 +411,13 @@ impl Rig {
             }
             let good = status == sys::SRB_STATUS_SUCCESS || status == sys::SRB_STATUS_DATA_OVERRUN;
             if *write {
-                self.shadow.write_completed(c.ticket.0, status == sys::SRB_STATUS_SUCCESS);
+                let end = match status {
+                    sys::SRB_STATUS_SUCCESS => WriteEnd::Success,
+                    // The driver's refusals (driver/device.rs `check`), before the device.
+                    sys::SRB_STATUS_INVALID_REQUEST | sys::SRB_STATUS_INVALID_PATH_ID | sys::SRB_STATUS_INVALID_TARGET_ID => WriteEnd::Refused,
+                    _ => WriteEnd::Failed,
+                };
+                self.shadow.write_completed(c.ticket.0, end);
             } else if good
                 && let Some(token) = token
             {
@@ -409,6 +426,21 @@ impl Rig {
                     self.shadow.check_read(token, data).map_err(|e| fail(format!("{status:#04x} with wrong data: {e}")))?;
                 }
             }
+        }
+        match &p.kind {
+            Kind::Capacity { at, token } => {
+                // As driver/device.rs `learn_from` does: a READ CAPACITY that completes SUCCESS or
+                // DATA_OVERRUN, with the block length in its buffer, a plausible size.
+                let learned = matches!(status, sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_DATA_OVERRUN)
+                    && c.reached_miniport
+                    && c.bytes().get(*at..at.saturating_add(4)).is_some_and(|b| {
+                        let size = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        (512..=0x1_0000).contains(&size) && size % 512 == 0
+                    });
+                self.shadow.capacity_completed(*token, learned);
+            }
+            Kind::ModeSelect => self.shadow.mode_select_completed(p.target),
+            _ => {}
         }
         Ok(())
     }
@@ -449,6 +481,17 @@ pub fn memory_monitor_works() -> Result<(), Failure> {
             Ok(())
         })
         .clone()
+}
+
+/// Where the answer of a READ CAPACITY(10) (byte 4) or READ CAPACITY(16) (SERVICE ACTION IN(16)
+/// with service action 0x10; byte 8) holds the logical block length; `None` for any other CDB.
+#[must_use]
+pub fn capacity_block_length_at(cdb: &[u8]) -> Option<usize> {
+    match cdb.first()? {
+        0x25 => Some(4),
+        0x9E if cdb.get(1).is_some_and(|b| b & 0x1F == 0x10) => Some(8),
+        _ => None,
+    }
 }
 
 /// A completion, short enough for a failure message.
@@ -509,7 +552,7 @@ pub fn documented(kind: &Kind, status: u8) -> bool {
         return true;
     }
     match kind {
-        Kind::Block { .. } | Kind::Scsi => EXECUTE.contains(&status),
+        Kind::Block { .. } | Kind::Scsi | Kind::Capacity { .. } | Kind::ModeSelect => EXECUTE.contains(&status),
         Kind::Abort => matches!(status, sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_ABORT_FAILED),
         Kind::ResetBus => matches!(status, sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_ERROR),
         Kind::ResetDevice => matches!(

@@ -12,7 +12,10 @@
 //! fault made during its life it must succeed (or report the disks' unit attention); data it
 //! reports as read (`SUCCESS`, or the first `DataTransferLength` bytes of a `DATA_OVERRUN`) is
 //! what the sectors can hold ([`crate::shadow`]); whenever the machine is idle, the media hold
-//! nothing but what the WRITEs reported can have put there.
+//! nothing but what the WRITEs reported can have put there (past a WRITE's CDB only while the
+//! driver may not yet know the disk's block size, which a raw READ CAPACITY teaches it and a
+//! MODE SELECT makes it forget: it then sends a longer buffer whole, and the device writes all
+//! of it; see [`crate::shadow`]).
 //!
 //! **Input** ([`crate::bytes`]): a [`Setup`], then up to [`MAX_OPS`] operations, each an opcode
 //! byte and its fields ([`Op`]).
@@ -23,7 +26,7 @@ use scsiport_sys as sys;
 
 use crate::Failure;
 use crate::bytes::{Field, Reader, Writer};
-use crate::rig::{DISK_BLOCKS, Kind, Rig, Setup};
+use crate::rig::{DISK_BLOCKS, Kind, Rig, Setup, capacity_block_length_at};
 use crate::shadow::SECTOR;
 
 /// Operations taken from one input (more bytes are ignored).
@@ -379,6 +382,9 @@ pub struct Report {
     pub statuses: std::collections::BTreeMap<u8, u64>,
     /// Operations run.
     pub ops: usize,
+    /// Disks whose block size the oracle held the driver to know at the end (a READ CAPACITY
+    /// taught it).
+    pub block_size_known: Vec<u8>,
 }
 
 /// Runs one input and checks the property.
@@ -390,7 +396,8 @@ pub fn run(data: &[u8]) -> Result<Report, Failure> {
         rig.collect().map_err(|f| f.at(i, op))?;
     }
     rig.settle().map_err(|f| f.context("at the end"))?;
-    Ok(Report { statuses: rig.statuses.clone(), ops: input.ops.len() })
+    let block_size_known = rig.shadow.targets().into_iter().filter(|t| rig.shadow.block_size_known(*t)).collect();
+    Ok(Report { statuses: rig.statuses.clone(), ops: input.ops.len(), block_size_known })
 }
 
 fn pick(rig: &Rig, index: u8) -> Option<Ticket> {
@@ -472,7 +479,20 @@ fn step_raw(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
     }
     req = common.apply(req);
     let kind = match function {
-        sys::SRB_FUNCTION_EXECUTE_SCSI => Kind::Scsi,
+        // What may change what the driver knows of a disk's block size (see crate::shadow):
+        // a READ CAPACITY to a disk is followed only at LUN 0 on bus 0 (the driver learns from
+        // any LUN: the oracle then believes it may not know, which is looser, never wrong); a
+        // MODE SELECT to any LUN or bus of the target makes it forget.
+        sys::SRB_FUNCTION_EXECUTE_SCSI => match capacity_block_length_at(cdb) {
+            Some(at) if rig.shadow.blocks(target).is_some() && lun == 0 && path == 0 => {
+                Kind::Capacity { at, token: rig.shadow.capacity_submitted(target) }
+            }
+            _ if matches!(cdb.first(), Some(0x15 | 0x55)) => {
+                rig.shadow.mode_select_submitted(target);
+                Kind::ModeSelect
+            }
+            _ => Kind::Scsi,
+        },
         sys::SRB_FUNCTION_ABORT_COMMAND => Kind::Abort,
         sys::SRB_FUNCTION_RESET_BUS => Kind::ResetBus,
         sys::SRB_FUNCTION_RESET_DEVICE | sys::SRB_FUNCTION_RESET_LOGICAL_UNIT => Kind::ResetDevice,
