@@ -514,6 +514,8 @@ pub struct Results {
     pub seconds: f64,
     /// The command line that produced it.
     pub command: String,
+    /// The port driver measured (`scsiport`, `storport`): which limits hold its figures.
+    pub port: String,
 }
 
 impl Results {
@@ -882,6 +884,7 @@ pub fn run(args: &Args, log: &(dyn Fn(&str) + Sync)) -> Result<Results> {
         counts: plan.counts,
         quick: args.quick,
         command: std::iter::once("cargo xtask bench".to_string()).chain(std::env::args().skip(2)).collect::<Vec<_>>().join(" "),
+        port: args.port.clone(),
         ..Results::default()
     };
     let mut drivers = vec![Driver::Linked];
@@ -929,11 +932,12 @@ fn sys_image(args: &Args, log: &mut dyn FnMut(&str)) -> Result<(PathBuf, PathBuf
 /// # Errors
 /// When the bench cannot run.
 pub fn main(args: &Args) -> Result<ExitCode> {
-    let held = thresholds::held(args.check, args.check_only.as_deref())?;
+    let table = thresholds::table(&args.port);
+    let held = thresholds::held(table, args.check, args.check_only.as_deref())?;
     let results = run(args, &|line| eprintln!("{line}"))?;
     let md = report::markdown(&results);
     println!("{md}");
-    let verdicts = thresholds::check(&results.figures());
+    let verdicts = thresholds::check(table, &results.figures());
     let out_dir = args.out.clone().unwrap_or_else(|| sys::target_dir().join("bench"));
     println!("results: {}", out_dir.join("bench.json").display());
     println!("bench took {:.0} s", results.seconds);
@@ -942,7 +946,7 @@ pub fn main(args: &Args) -> Result<ExitCode> {
         println!("every figure meets its target");
     }
     if !reported.is_empty() {
-        println!("figures past their targets (reported only; --check fails on them):\n{}", thresholds::describe_failures(&reported));
+        println!("figures past their targets (reported only; --check fails on them):\n{}", thresholds::describe_failures(table, &reported));
     }
     if failing.is_empty() {
         if !held.is_empty() {
@@ -950,7 +954,7 @@ pub fn main(args: &Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("figures past their targets (--check{}):\n{}", if args.check { "" } else { "-only" }, thresholds::describe_failures(&failing));
+        println!("figures past their targets (--check{}):\n{}", if args.check { "" } else { "-only" }, thresholds::describe_failures(table, &failing));
         Ok(ExitCode::FAILURE)
     }
 }
