@@ -703,6 +703,26 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
             },
         ),
         (
+            // A WRITE with a buffer longer than its CDB before the driver knows the block size
+            // (sent whole: the device writes past the CDB), after a READ CAPACITY (the CDB's
+            // blocks alone) and after a MODE SELECT (whole again).
+            "block-size",
+            Input {
+                setup,
+                ops: vec![
+                    rw(true, 0, 60, 1, 0xD8, Dir::Natural),
+                    raw(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8, 1),
+                    Op::Wait { index: 1 },
+                    rw(true, 0, 64, 1, 0xD8, Dir::Natural),
+                    raw(&[0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], 32, 1),
+                    raw(&[0x15, 0x10, 0, 0, 0, 0], 0, 0),
+                    rw(true, 0, 68, 1, 0xD8, Dir::Natural),
+                    Op::Settle,
+                    rw(false, 0, 60, 10, 0, Dir::Natural),
+                ],
+            },
+        ),
+        (
             "offsets-tags-flags",
             Input {
                 setup: Setup { adversarial: true, ..setup },
