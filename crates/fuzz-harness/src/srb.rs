@@ -704,8 +704,8 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
         ),
         (
             // A WRITE with a buffer longer than its CDB before the driver knows the block size
-            // (sent whole: the device writes past the CDB), after a READ CAPACITY (the CDB's
-            // blocks alone) and after a MODE SELECT (whole again).
+            // (sent whole: the device writes past the CDB), after a READ CAPACITY(10) (the CDB's
+            // blocks alone), after a MODE SELECT (whole again) and after a READ CAPACITY(16).
             "block-size",
             Input {
                 setup,
@@ -714,11 +714,14 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
                     raw(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8, 1),
                     Op::Wait { index: 1 },
                     rw(true, 0, 64, 1, 0xD8, Dir::Natural),
-                    raw(&[0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], 32, 1),
                     raw(&[0x15, 0x10, 0, 0, 0, 0], 0, 0),
+                    Op::Wait { index: 3 },
                     rw(true, 0, 68, 1, 0xD8, Dir::Natural),
+                    raw(&[0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], 32, 1),
+                    Op::Wait { index: 5 },
+                    rw(true, 0, 72, 1, 0xD8, Dir::Natural),
                     Op::Settle,
-                    rw(false, 0, 60, 10, 0, Dir::Natural),
+                    rw(false, 0, 60, 14, 0, Dir::Natural),
                 ],
             },
         ),
