@@ -128,8 +128,14 @@ pub fn thousands(v: f64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// A ratio as "1/N", with a decimal below 10 so that a figure short of a target such as 1/2
+/// never rounds onto it (0.414 is 1/2.4, not 1/2).
 fn one_over(x: f64) -> String {
-    if x.is_finite() && x > 0.0 { format!("1/{:.0}", 1.0 / x) } else { "–".into() }
+    match 1.0 / x {
+        n if !(x.is_finite() && x > 0.0) || !n.is_finite() => "–".into(),
+        n if n < 10.0 => format!("1/{n:.1}"),
+        n => format!("1/{n:.0}"),
+    }
 }
 
 fn cell(v: &Variant, row: &str) -> String {
@@ -363,6 +369,9 @@ mod tests {
         assert_eq!(thousands(1_000_000.0), "1,000,000");
         assert_eq!(thousands(f64::NAN), "–");
         assert_eq!(one_over(1.0 / 43.0), "1/43");
+        assert_eq!(one_over(0.414), "1/2.4", "short of 1/2 must not read as 1/2");
+        assert_eq!(one_over(0.5), "1/2.0");
+        assert_eq!(one_over(0.0), "–");
         assert_eq!(size(131_072), "128 KiB");
         assert_eq!(size(512), "512 B");
     }
