@@ -132,7 +132,7 @@ pub fn thousands(v: f64) -> String {
 /// never rounds onto it (0.414 is 1/2.4, not 1/2).
 fn one_over(x: f64) -> String {
     match 1.0 / x {
-        n if !(x.is_finite() && x > 0.0) || !n.is_finite() => "–".into(),
+        n if !(x.is_finite() && x > 0.0 && n.is_finite()) => "–".into(),
         n if n < 10.0 => format!("1/{n:.1}"),
         n => format!("1/{n:.0}"),
     }
