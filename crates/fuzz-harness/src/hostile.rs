@@ -16,7 +16,8 @@
 //! is done and the machine settled, a WRITE and a READ on every disk succeed: the driver is not
 //! wedged.
 //!
-//! **Input** ([`crate::bytes`]): a [`Setup`], then up to [`MAX_OPS`] operations ([`Op`]).
+//! **Input** ([`crate::bytes`]): a [`Setup`] (which also picks the driver's flavour and port:
+//! SCSI Port's, or Storport's on the emulator's Storport), then up to [`MAX_OPS`] operations ([`Op`]).
 
 use scsiport_sim::Request;
 use scsiport_sim::pvscsi::{HostileAction, HostileWrite};
@@ -321,5 +322,23 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
             ],
         },
     ));
+    // The Storport flavour under the same device: its DPC drains the rings instead of SCSI
+    // Port's enable callback, behind its own locks.
+    let storport: Vec<(&'static str, Input)> = out
+        .iter()
+        .filter_map(|(name, input)| {
+            let name = match *name {
+                "cmp-prod-idx" => "storport-cmp-prod-idx",
+                "duplicate-context" => "storport-duplicate-context",
+                "stale-context" => "storport-stale-context",
+                "spurious-interrupt" => "storport-spurious-interrupt",
+                "intr-status" => "storport-intr-status",
+                "mixed-vmware" => "storport-mixed-vmware",
+                _ => return None,
+            };
+            Some((name, Input { setup: Setup { storport: true, ..input.setup }, ops: input.ops.clone() }))
+        })
+        .collect();
+    out.extend(storport);
     out
 }

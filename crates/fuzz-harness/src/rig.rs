@@ -11,7 +11,7 @@ use std::time::Duration;
 use scsiport_sim::disk::Disk;
 use scsiport_sim::mem::SimDma;
 use scsiport_sim::pvscsi::{Latency, PvscsiConfig, PvscsiDevice, PvscsiLayout};
-use scsiport_sim::{Completion, Machine, Request, Schedule, Ticket};
+use scsiport_sim::{Completion, Machine, Port, Request, Schedule, Ticket};
 use scsiport_sys as sys;
 
 use crate::Failure;
@@ -27,6 +27,7 @@ pub const TARGETS: u8 = 16;
 
 /// How the machine is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // four independent switches of one input byte
 pub struct Setup {
     /// QEMU's or VMware's PVSCSI (VMware reports data lengths, so underruns happen).
     pub vmware: bool,
@@ -42,6 +43,9 @@ pub struct Setup {
     pub latency_min: u8,
     /// See `latency_min`.
     pub latency_spread: u8,
+    /// The Storport flavour on the emulator's Storport (else the SCSI Port flavour on SCSI
+    /// Port): the same device code behind the other port's glue, locks and DPC.
+    pub storport: bool,
 }
 
 impl Setup {
@@ -56,12 +60,13 @@ impl Setup {
             seed: r.u16(),
             latency_min: r.u8(),
             latency_spread: r.u8(),
+            storport: flags & 8 != 0,
         }
     }
 
     /// Encodes it.
     pub fn write(&self, w: &mut crate::bytes::Writer) {
-        w.u8(u8::from(self.vmware) | (u8::from(self.adversarial) << 1) | (u8::from(!self.two_disks) << 2));
+        w.u8(u8::from(self.vmware) | (u8::from(self.adversarial) << 1) | (u8::from(!self.two_disks) << 2) | (u8::from(self.storport) << 3));
         w.u8(self.sense_len).u16(self.seed).u8(self.latency_min).u8(self.latency_spread);
     }
 }
@@ -78,7 +83,7 @@ impl crate::bytes::Field for Setup {
 
 impl Default for Setup {
     fn default() -> Self {
-        Self { vmware: false, adversarial: false, two_disks: true, sense_len: 18, seed: 1, latency_min: 20, latency_spread: 80 }
+        Self { vmware: false, adversarial: false, two_disks: true, sense_len: 18, seed: 1, latency_min: 20, latency_spread: 80, storport: false }
     }
 }
 
@@ -179,6 +184,7 @@ impl Rig {
     pub fn new(setup: &Setup) -> Result<Self, Failure> {
         memory_monitor_works()?;
         let mut builder = Machine::builder()
+            .port(if setup.storport { Port::Storport } else { Port::ScsiPort })
             .schedule(Schedule::Deterministic { seed: u64::from(setup.seed) })
             .sense_buffer_len(setup.sense_len)
             .adversarial(setup.adversarial)
@@ -208,7 +214,8 @@ impl Rig {
             disks.insert(*target, disk);
         }
         let machine = builder.adapter(Arc::new(device.clone()), Arc::new(dma.clone())).build();
-        machine.load_driver(rspvscsi::DriverEntry).map_err(|e| Failure::new(format!("the driver did not load: {e}")))?;
+        let entry = if setup.storport { rspvscsi::stor_port::driver_entry } else { rspvscsi::scsi_port::driver_entry };
+        machine.load_driver(entry).map_err(|e| Failure::new(format!("the driver did not load: {e}")))?;
         // The driver's adapter reset at bring-up left every disk with a unit attention, which a
         // class driver clears before its first I/O: a request of the input that meets one has
         // met a fault the input did not make. The input's resets raise one again.

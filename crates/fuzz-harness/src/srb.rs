@@ -17,8 +17,9 @@
 //! MODE SELECT makes it forget: it then sends a longer buffer whole, and the device writes all
 //! of it; see [`crate::shadow`]).
 //!
-//! **Input** ([`crate::bytes`]): a [`Setup`], then up to [`MAX_OPS`] operations, each an opcode
-//! byte and its fields ([`Op`]).
+//! **Input** ([`crate::bytes`]): a [`Setup`] (which also picks the driver's flavour and port:
+//! SCSI Port's, or Storport's on the emulator's Storport), then up to [`MAX_OPS`] operations,
+//! each an opcode byte and its fields ([`Op`]).
 
 use scsiport_sim::pvscsi::{Effect, Injection};
 use scsiport_sim::{Direction, Request, Ticket};
@@ -603,7 +604,7 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
     };
     let raw = |cdb: &[u8], length, dir| Op::Raw { function: 0, target: 0, lun: 0, path: 0, cdb: cdb.to_vec(), length, dir, common: c };
     let setup = Setup::default();
-    vec![
+    let mut out = vec![
         ("write-read", Input { setup, ops: vec![rw(true, 0, 8, 8, 0, Dir::Natural), Op::Settle, rw(false, 0, 8, 8, 0, Dir::Natural), rw(false, 1, 0, 1, 0, Dir::Natural)] }),
         (
             "overlapping-queue",
@@ -756,5 +757,27 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
                 ],
             },
         ),
-    ]
+    ];
+    // The Storport flavour behind the same device: HwStorBuildIo / HwStorStartIo, its DPC and
+    // its locks instead of SCSI Port's.
+    let storport: Vec<(&'static str, Input)> = out
+        .iter()
+        .filter_map(|(name, input)| {
+            let name = match *name {
+                "write-read" => "storport-write-read",
+                "overlapping-queue" => "storport-overlapping-queue",
+                "short-and-long-buffers" => "storport-short-and-long-buffers",
+                "directions" => "storport-directions",
+                "abort-and-resets" => "storport-abort-and-resets",
+                "device-faults" => "storport-device-faults",
+                "addressing-and-functions" => "storport-addressing-and-functions",
+                "offsets-tags-flags" => "storport-offsets-tags-flags",
+                "block-size" => "storport-block-size",
+                _ => return None,
+            };
+            Some((name, Input { setup: Setup { storport: true, ..input.setup }, ops: input.ops.clone() }))
+        })
+        .collect();
+    out.extend(storport);
+    out
 }
