@@ -120,6 +120,10 @@ pub enum Kind {
     },
     /// A raw MODE SELECT(6)/(10), which may make the driver forget the target's block size.
     ModeSelect,
+    /// `SRB_FUNCTION_POWER`: Storport's power request to a miniport
+    /// (`DDI-storport:ns-storport-_scsi_power_request_block`), which one with nothing to power
+    /// down completes `SUCCESS`; SCSI Port defines no such request, and a miniport refuses it.
+    Power,
     /// `SRB_FUNCTION_ABORT_COMMAND`.
     Abort,
     /// `SRB_FUNCTION_RESET_BUS`.
@@ -574,6 +578,7 @@ pub fn documented(kind: &Kind, status: u8) -> bool {
                 | sys::SRB_STATUS_SELECTION_TIMEOUT
         ),
         Kind::Flush => status == sys::SRB_STATUS_SUCCESS,
+        Kind::Power => matches!(status, sys::SRB_STATUS_SUCCESS | sys::SRB_STATUS_INVALID_REQUEST),
         Kind::Other => status == sys::SRB_STATUS_INVALID_REQUEST,
     }
 }

@@ -498,6 +498,7 @@ fn step_raw(rig: &mut Rig, op: &Op) -> Result<(), Failure> {
         sys::SRB_FUNCTION_RESET_BUS => Kind::ResetBus,
         sys::SRB_FUNCTION_RESET_DEVICE | sys::SRB_FUNCTION_RESET_LOGICAL_UNIT => Kind::ResetDevice,
         sys::SRB_FUNCTION_FLUSH | sys::SRB_FUNCTION_SHUTDOWN => Kind::Flush,
+        sys::SRB_FUNCTION_POWER => Kind::Power,
         _ => Kind::Other,
     };
     if matches!(kind, Kind::ResetBus | Kind::ResetDevice) {
@@ -779,5 +780,19 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
         })
         .collect();
     out.extend(storport);
+    // Storport's own SRB functions, which SCSI Port never sends: POWER (completed SUCCESS, a
+    // documented ending the oracle did not know until Storport was fuzzed), PNP, and the dump
+    // pointers of a crash-dump stack.
+    out.push((
+        "storport-functions",
+        Input {
+            setup: Setup { storport: true, ..setup },
+            ops: [0xA4, 0xA5, 0xA6, 0xA7]
+                .into_iter()
+                .map(|function| Op::Raw { function, target: 0, lun: 0, path: 0, cdb: vec![], length: 0, dir: 0, common: c })
+                .chain([Op::Settle])
+                .collect(),
+        },
+    ));
     out
 }
