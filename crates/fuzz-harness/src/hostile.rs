@@ -324,21 +324,14 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
     ));
     // The Storport flavour under the same device: its DPC drains the rings instead of SCSI
     // Port's enable callback, behind its own locks.
-    let storport: Vec<(&'static str, Input)> = out
-        .iter()
-        .filter_map(|(name, input)| {
-            let name = match *name {
-                "cmp-prod-idx" => "storport-cmp-prod-idx",
-                "duplicate-context" => "storport-duplicate-context",
-                "stale-context" => "storport-stale-context",
-                "spurious-interrupt" => "storport-spurious-interrupt",
-                "intr-status" => "storport-intr-status",
-                "mixed-vmware" => "storport-mixed-vmware",
-                _ => return None,
-            };
-            Some((name, Input { setup: Setup { storport: true, ..input.setup }, ops: input.ops.clone() }))
-        })
-        .collect();
+    let storport = crate::rig::on_storport(&out, &[
+        ("cmp-prod-idx", "storport-cmp-prod-idx"),
+        ("duplicate-context", "storport-duplicate-context"),
+        ("stale-context", "storport-stale-context"),
+        ("spurious-interrupt", "storport-spurious-interrupt"),
+        ("intr-status", "storport-intr-status"),
+        ("mixed-vmware", "storport-mixed-vmware"),
+    ]);
     out.extend(storport);
     out
 }

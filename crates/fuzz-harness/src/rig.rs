@@ -71,6 +71,22 @@ impl Setup {
     }
 }
 
+/// Storport copies of some of a target's seeds: for each `(name, storport_name)` of `names`, the
+/// seed `name` with [`Setup::storport`] set, named `storport_name`.
+#[must_use]
+pub fn on_storport<O: Clone, const MAX: usize>(
+    seeds: &[(&'static str, crate::bytes::Input<Setup, O, MAX>)],
+    names: &[(&str, &'static str)],
+) -> Vec<(&'static str, crate::bytes::Input<Setup, O, MAX>)> {
+    names
+        .iter()
+        .filter_map(|(name, storport_name)| {
+            let (_, input) = seeds.iter().find(|(n, _)| n == name)?;
+            Some((*storport_name, crate::bytes::Input { setup: Setup { storport: true, ..input.setup }, ops: input.ops.clone() }))
+        })
+        .collect()
+}
+
 impl crate::bytes::Field for Setup {
     fn read_from(r: &mut crate::bytes::Reader<'_>) -> Self {
         Self::read(r)

@@ -761,24 +761,17 @@ pub fn seeds() -> Vec<(&'static str, Input)> {
     ];
     // The Storport flavour behind the same device: HwStorBuildIo / HwStorStartIo, its DPC and
     // its locks instead of SCSI Port's.
-    let storport: Vec<(&'static str, Input)> = out
-        .iter()
-        .filter_map(|(name, input)| {
-            let name = match *name {
-                "write-read" => "storport-write-read",
-                "overlapping-queue" => "storport-overlapping-queue",
-                "short-and-long-buffers" => "storport-short-and-long-buffers",
-                "directions" => "storport-directions",
-                "abort-and-resets" => "storport-abort-and-resets",
-                "device-faults" => "storport-device-faults",
-                "addressing-and-functions" => "storport-addressing-and-functions",
-                "offsets-tags-flags" => "storport-offsets-tags-flags",
-                "block-size" => "storport-block-size",
-                _ => return None,
-            };
-            Some((name, Input { setup: Setup { storport: true, ..input.setup }, ops: input.ops.clone() }))
-        })
-        .collect();
+    let storport = crate::rig::on_storport(&out, &[
+        ("write-read", "storport-write-read"),
+        ("overlapping-queue", "storport-overlapping-queue"),
+        ("short-and-long-buffers", "storport-short-and-long-buffers"),
+        ("directions", "storport-directions"),
+        ("abort-and-resets", "storport-abort-and-resets"),
+        ("device-faults", "storport-device-faults"),
+        ("addressing-and-functions", "storport-addressing-and-functions"),
+        ("offsets-tags-flags", "storport-offsets-tags-flags"),
+        ("block-size", "storport-block-size"),
+    ]);
     out.extend(storport);
     // Storport's own SRB functions, which SCSI Port never sends: POWER (completed SUCCESS, a
     // documented ending the oracle did not know until Storport was fuzzed), PNP, and the dump
