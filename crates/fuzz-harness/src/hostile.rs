@@ -17,7 +17,8 @@
 //! wedged.
 //!
 //! **Input** ([`crate::bytes`]): a [`Setup`] (which also picks the driver's flavour and port:
-//! SCSI Port's, or Storport's on the emulator's Storport), then up to [`MAX_OPS`] operations ([`Op`]).
+//! SCSI Port's, or Storport's on the emulator's Storport), then up to [`MAX_OPS`] operations
+//! ([`Op`]).
 
 use scsiport_sim::Request;
 use scsiport_sim::pvscsi::{HostileAction, HostileWrite};
