@@ -733,13 +733,15 @@ pub fn scratch(mem: &impl SharedMemory, layout: Layout) -> Option<impl SharedMem
 /// row is not coming back.
 pub const SETUP_ATTEMPTS: usize = 3;
 
-/// Resets the adapter and sets the rings up afresh in `mem`, leaving the HBA masked;
-/// [`Device::apply`] takes the result on the request side. With `coalesce`, the request-call
-/// threshold is turned on where the device has it (not in crash-dump mode, which keeps to the
-/// simplest protocol).
-pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout, coalesce: bool) -> Option<Started> {
+/// Resets the adapter (unless `reset` is false: the caller has just done so) and sets the rings
+/// up afresh in `mem`, leaving the HBA masked; [`Device::apply`] takes the result on the request
+/// side. With `coalesce`, the request-call threshold is turned on where the device has it (not
+/// in crash-dump mode, which keeps to the simplest protocol).
+pub fn setup(regs: &impl crate::port::Registers, mem: &impl SharedMemory, layout: Layout, coalesce: bool, reset: bool) -> Option<Started> {
     hw::mask_intr(regs);
-    hw::adapter_reset(regs);
+    if reset {
+        hw::adapter_reset(regs);
+    }
     // The rings and the state page start from zero, as Linux does before SETUP_RINGS.
     mem.zero(0, layout.sg)?;
     if !setup_rings(regs, mem, layout) {
@@ -782,11 +784,19 @@ impl<P: Port> Device<P> {
 
     /// Resets the adapter and sets the rings up afresh in the same memory ([`setup`]), leaving
     /// the HBA masked. Returns the interrupt mask to enable, `None` if the rings could not be set
-    /// up in [`SETUP_ATTEMPTS`] tries. Used by bring-up, bus resets and restarts.
+    /// up in [`SETUP_ATTEMPTS`] tries. Used by bring-up and restarts.
     pub fn reset_and_setup(&mut self) -> Option<u32> {
+        self.setup_again(false)
+    }
+
+    /// [`Self::reset_and_setup`], whose first try sends no `ADAPTER_RESET` when `just_reset`:
+    /// the bus reset has sent one and drained the old ring since, and the device does nothing
+    /// until `SETUP_RINGS` (pvscsi-facts.md §7; Linux's host reset resets once). A failed try is
+    /// still retried from a fresh reset.
+    fn setup_again(&mut self, just_reset: bool) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
         let rings = Rings::prove(mem, self.layout())?;
-        let started = (0..SETUP_ATTEMPTS).find_map(|_| setup(regs, mem, self.layout(), !self.dump))?;
+        let started = (0..SETUP_ATTEMPTS).find_map(|attempt| setup(regs, mem, self.layout(), !self.dump, attempt > 0 || !just_reset))?;
         self.rings = rings;
         self.apply(started);
         Some(enabled_mask(self.dump, started.msg_ring))
@@ -1019,12 +1029,15 @@ impl<P: Port> Device<P> {
     /// not be set up again, which stops I/O.
     pub fn reset_bus(&mut self, n: &mut impl Notify<P>, blocks: &BlockSizes) -> Option<u32> {
         debug_print!(P, c"rspvscsi: bus reset, outstanding requests", self.busy.count_ones());
-        if let Some(regs) = self.regs.as_ref() {
+        let just_reset = if let Some(regs) = self.regs.as_ref() {
             hw::mask_intr(regs);
             hw::adapter_reset(regs);
-        }
+            true
+        } else {
+            false
+        };
         self.drain_completions(n, blocks);
-        let mask = self.reset_and_setup();
+        let mask = self.setup_again(just_reset);
         self.fail_all(n);
         self.running = mask.is_some();
         mask

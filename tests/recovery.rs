@@ -236,6 +236,32 @@ fn a_bus_reset_keeps_the_status_of_what_the_device_had_finished() {
     }
 }
 
+/// A bus reset sends `ADAPTER_RESET` once, as Linux's host reset does: the one that cancels
+/// what the device holds and leaves its completions in the old ring. Setting the rings up again
+/// right after it needs no second reset (the device has no rings and does nothing until
+/// `SETUP_RINGS`, pvscsi-facts.md §7), and on VMware a reset is not free. A failed
+/// `SETUP_RINGS` is still retried from a fresh reset.
+#[test]
+fn a_bus_reset_resets_the_adapter_once() {
+    for schedule in schedules() {
+        let rig = Rig::new(&quick_hold(schedule));
+        rig.settle();
+        for (failed_setups, resets) in [(0, 1), (1, 2)] {
+            let what = format!("{schedule:?}, {failed_setups} failed SETUP_RINGS");
+            rig.device.fail_commands(regs::cmd::SETUP_RINGS, failed_setups);
+            let before = rig.device.stats().adapter_resets;
+            let reset = rig.machine.execute(Request::reset_bus(0)).unwrap();
+            assert!(reset.is_success(), "{what}: {reset:?}");
+            assert_eq!(rig.device.stats().adapter_resets - before, resets, "{what}: ADAPTER_RESET commands of one bus reset");
+            let data = patterns(0, 40, 8, 4 + failed_setups);
+            assert!(rig.write(0, 40, data.clone()).is_success(), "{what}: a write after the reset");
+            assert_eq!(rig.read(0, 40, 8).data, data, "{what}: the data read back after the reset");
+        }
+        rig.settle();
+        rig.assert_clean();
+    }
+}
+
 #[test]
 fn reset_from_another_initiator_completes_requests_with_bus_reset() {
     for schedule in schedules() {

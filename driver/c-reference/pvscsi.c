@@ -986,10 +986,13 @@ PvscsiQueryMaxTargets(PPVSCSI_ADAPTER Adapter)
 /*
  * Resets the adapter and sets the rings up afresh in the same memory, leaving the HBA masked
  * and EnabledMask saying what to unmask (bring-up unmasks in HwScsiInitialize, the others right
- * away). Used by bring-up, the bus reset and ScsiRestartAdapter.
+ * away). Used by bring-up, the bus reset and ScsiRestartAdapter. With JustReset the first try
+ * sends no ADAPTER_RESET: the bus reset has sent one and drained the old ring since, and the
+ * device does nothing until SETUP_RINGS (Section 7; Linux's host reset resets once). A failed
+ * try is still retried from a fresh reset.
  */
 static BOOLEAN
-PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter)
+PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter, BOOLEAN JustReset)
 {
     volatile PVSCSI_RINGS_STATE *state = PvscsiRingsState(Adapter);
     ULONG attempt;
@@ -1002,7 +1005,9 @@ PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter)
             return FALSE;
         }
         PvscsiMaskIntr(Adapter);
-        PvscsiAdapterReset(Adapter);
+        if (attempt > 0 || !JustReset) {
+            PvscsiAdapterReset(Adapter);
+        }
         /* The rings and the state page start from zero, as Linux does before SETUP_RINGS. */
         PvscsiZeroMemory(Adapter->Uncached, Adapter->Layout->SgOffset);
         if (PvscsiSetupRings(Adapter)) {
@@ -1386,7 +1391,7 @@ PvscsiResetBus(PPVSCSI_ADAPTER Adapter)
     if (Adapter->Uncached != NULL) {
         PvscsiDrainCompletions(Adapter);
     }
-    ok = PvscsiResetAndSetup(Adapter);
+    ok = PvscsiResetAndSetup(Adapter, Adapter->Registers != NULL);
 
     PvscsiFailAll(Adapter);
     if (!ok) {
@@ -1817,7 +1822,7 @@ PvscsiHwScsiFindAdapter(PVOID HwDeviceExtension, PVOID HwContext, PVOID BusInfor
     ConfigInfo->MaximumNumberOfTargets = targets;
     adapter->MaxTargets = targets;
 
-    if (!PvscsiResetAndSetup(adapter)) {
+    if (!PvscsiResetAndSetup(adapter, FALSE)) {
         DebugPrint((1, "rspvscsi_c: SETUP_RINGS failed, COMMAND_STATUS %#x\n",
                     PvscsiReadRegister(adapter, PVSCSI_REG_COMMAND_STATUS)));
         ScsiPortLogError(adapter, NULL, 0, 0, 0, SP_INTERNAL_ADAPTER_ERROR, 3);
@@ -2043,7 +2048,7 @@ PvscsiHwScsiAdapterControl(PVOID HwDeviceExtension, SCSI_ADAPTER_CONTROL_TYPE Co
         PvscsiAcquireLock(adapter);
         adapter->Deferred = FALSE;
         adapter->SavedStatus = 0;
-        adapter->Running = PvscsiResetAndSetup(adapter);
+        adapter->Running = PvscsiResetAndSetup(adapter, FALSE);
         if (adapter->Registers != NULL) {
             PvscsiUnmaskIntr(adapter, PvscsiCurrentMask(adapter));
         }
