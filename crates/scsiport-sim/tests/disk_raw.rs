@@ -98,13 +98,54 @@ fn read_only_image_is_write_protected() {
     d.set_unit_attention(None);
     let r = d.execute(0, &build::rw10(true, 0, 1), &mut VecBuffer(vec![1; 512]));
     assert_eq!(r.sense_code(), Some(Sense::WRITE_PROTECTED));
-    // A file the process cannot write opens write-protected (root can write anything, so only
-    // check when the permission change bites).
+    // A file the process cannot write opens write-protected, and refuses writes as such.
     fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
-    if fs::OpenOptions::new().write(true).open(&path).is_err() {
-        assert!(Disk::open_raw(&path).unwrap().write_protected());
-    }
+    let opens_write_protected = || {
+        let Ok(d) = Disk::open_raw(&path) else { return false };
+        d.set_unit_attention(None);
+        let r = d.execute(0, &build::rw10(true, 0, 1), &mut VecBuffer(vec![1; 512]));
+        fs::OpenOptions::new().write(true).open(&path).is_err() && d.write_protected() && r.sense_code() == Some(Sense::WRITE_PROTECTED)
+    };
+    assert!(unprivileged(opens_write_protected), "a 0444 image, opened by a user who cannot write it");
+    // The same file, writable again, opens writable.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(unprivileged(|| Disk::open_raw(&path).is_ok_and(|d| !d.write_protected())), "a 0666 image");
     let _ = fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// Runs `check` as a user without privileges: in this process when it is one, else (root, as CI
+/// may run, passes every permission check) in a forked child that has become `nobody` (uid and
+/// gid 65534) first. The child does nothing else before `_exit`, and a panic there is a `false`,
+/// not a second run of the test harness.
+fn unprivileged(check: impl FnOnce() -> bool) -> bool {
+    const NOBODY: libc::uid_t = 65534;
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return check();
+    }
+    // SAFETY: the child runs only `check` (glibc's allocator is safe to use after fork) and
+    // leaves with `_exit`, running no destructor and no atexit handler of the parent's.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            // Groups first, then the group, then the user (after which neither could change).
+            // SAFETY: an empty list; this child process's credentials only.
+            let groups = unsafe { libc::setgroups(0, std::ptr::null()) } == 0;
+            // SAFETY: as above.
+            let gid = groups && unsafe { libc::setgid(NOBODY) } == 0;
+            // SAFETY: as above.
+            let dropped = gid && unsafe { libc::setuid(NOBODY) } == 0;
+            let ok = dropped && std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(false);
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(i32::from(!ok)) }
+        }
+        child => {
+            let mut status = 0;
+            // SAFETY: `child` is our child; `status` is a valid out-pointer.
+            assert_eq!(unsafe { libc::waitpid(child, &raw mut status, 0) }, child);
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        }
+    }
 }
 
 #[test]
