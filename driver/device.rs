@@ -791,8 +791,8 @@ impl<P: Port> Device<P> {
 
     /// [`Self::reset_and_setup`], whose first try sends no `ADAPTER_RESET` when `just_reset`:
     /// the bus reset has sent one and drained the old ring since, and the device does nothing
-    /// until `SETUP_RINGS` (pvscsi-facts.md §7; Linux's host reset resets once). A failed try is
-    /// still retried from a fresh reset.
+    /// until `SETUP_RINGS` (pvscsi-facts.md §7; the host-reset recipe of §9, as Linux's host
+    /// reset, resets once). A failed try is still retried from a fresh reset.
     fn setup_again(&mut self, just_reset: bool) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
         let rings = Rings::prove(mem, self.layout())?;

@@ -236,11 +236,11 @@ fn a_bus_reset_keeps_the_status_of_what_the_device_had_finished() {
     }
 }
 
-/// A bus reset sends `ADAPTER_RESET` once, as Linux's host reset does: the one that cancels
-/// what the device holds and leaves its completions in the old ring. Setting the rings up again
-/// right after it needs no second reset (the device has no rings and does nothing until
-/// `SETUP_RINGS`, pvscsi-facts.md §7), and on VMware a reset is not free. A failed
-/// `SETUP_RINGS` is still retried from a fresh reset.
+/// A bus reset sends `ADAPTER_RESET` once, as the host-reset recipe and Linux's host reset do
+/// (pvscsi-facts.md §9): the one that cancels what the device holds and leaves its completions
+/// in the old ring. Setting the rings up again right after it needs no second reset (the device
+/// has no rings and does nothing until `SETUP_RINGS`, §7). A failed `SETUP_RINGS` is still
+/// retried from a fresh reset.
 #[test]
 fn a_bus_reset_resets_the_adapter_once() {
     for schedule in schedules() {

@@ -988,8 +988,8 @@ PvscsiQueryMaxTargets(PPVSCSI_ADAPTER Adapter)
  * and EnabledMask saying what to unmask (bring-up unmasks in HwScsiInitialize, the others right
  * away). Used by bring-up, the bus reset and ScsiRestartAdapter. With JustReset the first try
  * sends no ADAPTER_RESET: the bus reset has sent one and drained the old ring since, and the
- * device does nothing until SETUP_RINGS (Section 7; Linux's host reset resets once). A failed
- * try is still retried from a fresh reset.
+ * device does nothing until SETUP_RINGS (Section 7; the host-reset recipe of Section 9, as
+ * Linux's host reset, resets once). A failed try is still retried from a fresh reset.
  */
 static BOOLEAN
 PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter, BOOLEAN JustReset)
