@@ -784,15 +784,24 @@ impl<P: Port> Device<P> {
 
     /// Resets the adapter and sets the rings up afresh in the same memory ([`setup`]), leaving
     /// the HBA masked. Returns the interrupt mask to enable, `None` if the rings could not be set
-    /// up in [`SETUP_ATTEMPTS`] tries. Used by bring-up and restarts.
+    /// up in [`SETUP_ATTEMPTS`] tries. Used by SCSI Port's `ScsiRestartAdapter`: firmware may
+    /// have used the device since the stop (a resume from hibernation boots through it).
+    #[cfg_attr(all(target_os = "windows", feature = "storport"), allow(dead_code))] // SCSI Port only
     pub fn reset_and_setup(&mut self) -> Option<u32> {
         self.setup_again(false)
     }
 
+    /// [`Self::reset_and_setup`] for a caller that has just reset the adapter itself: bring-up,
+    /// which resets before it queries the device, and the bus reset.
+    pub fn setup_after_reset(&mut self) -> Option<u32> {
+        self.setup_again(true)
+    }
+
     /// [`Self::reset_and_setup`], whose first try sends no `ADAPTER_RESET` when `just_reset`:
-    /// the bus reset has sent one and drained the old ring since, and the device does nothing
-    /// until `SETUP_RINGS` (pvscsi-facts.md §7; the host-reset recipe of §9, as Linux's host
-    /// reset, resets once). A failed try is still retried from a fresh reset.
+    /// the caller has sent one (bring-up, the bus reset, which drained the old ring since), and
+    /// the device does nothing until `SETUP_RINGS` (pvscsi-facts.md §7; the recipes of §9, as
+    /// Linux's probe and host reset, reset once). A failed try is still retried from a fresh
+    /// reset.
     fn setup_again(&mut self, just_reset: bool) -> Option<u32> {
         let (Some(regs), Some(mem)) = (self.regs.as_ref(), self.mem.as_ref()) else { return None };
         let rings = Rings::prove(mem, self.layout())?;

@@ -296,7 +296,8 @@ impl Miniport for Adapter {
         self.max_targets = targets;
         self.dev.regs = Some(regs);
         self.dev.mem = Some(mem);
-        let Some(mask) = self.dev.reset_and_setup() else {
+        // The reset above is the setup's: the query left nothing behind.
+        let Some(mask) = self.dev.setup_after_reset() else {
             debug_print!(ScsiPort, c"rspvscsi: SETUP_RINGS failed, COMMAND_STATUS", self.dev.regs.as_ref().map_or(0, Registers::read_u32::<{ crate::pvscsi::reg::COMMAND_STATUS }>));
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 3);
             if let Some(regs) = self.dev.regs.take() {

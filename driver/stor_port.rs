@@ -358,7 +358,8 @@ impl Miniport for Hba {
         dev.dump = false;
         dev.regs = Some(regs);
         dev.mem = Some(mem);
-        let Some(mask) = dev.reset_and_setup() else {
+        // The reset above is the setup's: the query left nothing behind.
+        let Some(mask) = dev.setup_after_reset() else {
             ctx.log_error(None, LuAddress::default(), sys::SP_INTERNAL_ADAPTER_ERROR, 3);
             return Err(FindAdapterError::Error);
         };

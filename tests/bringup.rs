@@ -89,6 +89,19 @@ fn bring_up_sequence_is_the_documented_one() {
     assert!(uncached[0]["bytes"].as_u64().unwrap() <= 100 * 1024);
 }
 
+/// Bring-up resets the adapter once: first thing, since whatever ran before may have left it
+/// active, before the `GET_MAX_TARGETS` query. The rings are then set up without a second reset
+/// (the query leaves nothing behind, and the device does nothing until `SETUP_RINGS`,
+/// pvscsi-facts.md §7, §9).
+#[test]
+fn bring_up_resets_the_adapter_once() {
+    for schedule in schedules() {
+        let rig = Rig::default_on(schedule);
+        assert_eq!(rig.device.stats().adapter_resets, 1, "{schedule:?}: ADAPTER_RESET commands of the bring-up");
+        rig.assert_clean();
+    }
+}
+
 #[test]
 fn crash_dump_mode_loads_and_does_io_without_deferral() {
     if common::storport() {

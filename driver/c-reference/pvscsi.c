@@ -987,9 +987,10 @@ PvscsiQueryMaxTargets(PPVSCSI_ADAPTER Adapter)
  * Resets the adapter and sets the rings up afresh in the same memory, leaving the HBA masked
  * and EnabledMask saying what to unmask (bring-up unmasks in HwScsiInitialize, the others right
  * away). Used by bring-up, the bus reset and ScsiRestartAdapter. With JustReset the first try
- * sends no ADAPTER_RESET: the bus reset has sent one and drained the old ring since, and the
- * device does nothing until SETUP_RINGS (Section 7; the host-reset recipe of Section 9, as
- * Linux's host reset, resets once). A failed try is still retried from a fresh reset.
+ * sends no ADAPTER_RESET: the caller has sent one (bring-up, before it queried the device; the
+ * bus reset, which drained the old ring since), and the device does nothing until SETUP_RINGS
+ * (Section 7; the recipes of Section 9, as Linux's probe and host reset, reset once). A failed
+ * try is still retried from a fresh reset.
  */
 static BOOLEAN
 PvscsiResetAndSetup(PPVSCSI_ADAPTER Adapter, BOOLEAN JustReset)
@@ -1822,7 +1823,8 @@ PvscsiHwScsiFindAdapter(PVOID HwDeviceExtension, PVOID HwContext, PVOID BusInfor
     ConfigInfo->MaximumNumberOfTargets = targets;
     adapter->MaxTargets = targets;
 
-    if (!PvscsiResetAndSetup(adapter, FALSE)) {
+    /* The reset above is the setup's: the query left nothing behind. */
+    if (!PvscsiResetAndSetup(adapter, TRUE)) {
         DebugPrint((1, "rspvscsi_c: SETUP_RINGS failed, COMMAND_STATUS %#x\n",
                     PvscsiReadRegister(adapter, PVSCSI_REG_COMMAND_STATUS)));
         ScsiPortLogError(adapter, NULL, 0, 0, 0, SP_INTERNAL_ADAPTER_ERROR, 3);
