@@ -791,8 +791,8 @@ impl<P: Port> Device<P> {
         self.setup_again(false)
     }
 
-    /// [`Self::reset_and_setup`] for a caller that has just reset the adapter itself: bring-up,
-    /// which resets before it queries the device, and the bus reset.
+    /// [`Self::reset_and_setup`] for bring-up, which has reset the adapter itself just before,
+    /// to query it (the bus reset does the same inside [`Self::reset_bus`]).
     pub fn setup_after_reset(&mut self) -> Option<u32> {
         self.setup_again(true)
     }
