@@ -1043,6 +1043,18 @@ fn xorshift(r: &mut u64) -> u64 {
     *r
 }
 
+/// The next draw of a deterministic-schedule generator: a load and a store, no lock. Only that
+/// schedule draws, and its steps run one at a time (which is what makes it deterministic), so
+/// nothing else moves the state between the two; a `Mutex` cost two locked instructions per
+/// draw, each a full barrier (bench/locked.rs). Were two threads to step one machine at once
+/// anyway, both could draw the same number: a repeat, never a torn or unsafe value.
+fn draw_once(state: &AtomicU64) -> u64 {
+    let mut s = state.load(Ordering::Relaxed);
+    let r = xorshift(&mut s);
+    state.store(s, Ordering::Relaxed);
+    r
+}
+
 impl Adapter {
     pub(crate) fn new(index: usize, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32, args: Option<String>) -> Self {
         Self {
@@ -1191,12 +1203,16 @@ pub(crate) struct MachineCore {
     pub(crate) next_id: AtomicU64,
     /// Wake-ups of the concurrent schedule's threads: device, interrupt dispatch, DPC.
     pub(crate) chans: [Chan; 3],
-    pub(crate) rng: Mutex<u64>,
+    /// The event choice's draws (deterministic schedule, [`draw_once`]).
+    pub(crate) rng: AtomicU64,
     /// The latency model's draws (deterministic schedule), apart from the event choice.
-    pub(crate) latency_rng: Mutex<u64>,
+    pub(crate) latency_rng: AtomicU64,
     /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
     /// eligible (interrupt latency, drawn when the port first saw it asserted).
     pub(crate) irq_due: Mutex<sorted::SortedMap<u32, u64>>,
+    /// How many lines `irq_due` holds, stored under its lock after each change: every step
+    /// asks, and most of the time the answer is none and no line is asserted.
+    pub(crate) irq_due_lines: AtomicUsize,
     pub(crate) stop: AtomicBool,
     pub(crate) faults_seen: AtomicU64,
     pub(crate) loaded: AtomicBool,
@@ -1374,7 +1390,7 @@ impl MachineCore {
     }
 
     fn rand(&self) -> u64 {
-        xorshift(&mut lock(&self.rng))
+        draw_once(&self.rng)
     }
 
     /// A draw of the latency model: uniform in `range` (ns), 0 outside the deterministic
@@ -1387,7 +1403,7 @@ impl MachineCore {
         if lo == hi {
             return lo;
         }
-        let r = xorshift(&mut lock(&self.latency_rng));
+        let r = draw_once(&self.latency_rng);
         match (hi - lo).checked_add(1) {
             Some(n) => lo + r % n,
             None => r,
@@ -1582,7 +1598,9 @@ impl MachineCore {
     /// `routine`, which has just returned, for those its thread made.
     pub(crate) fn check_faults(&self, adapter: Option<usize>, routine: &'static str) {
         let n = guard::fault_count();
-        if self.faults_seen.swap(n, Ordering::AcqRel) == n {
+        // Asked after every routine and nearly always answered no: a load says so without the
+        // locked exchange (a full barrier) the swap below costs.
+        if self.faults_seen.load(Ordering::Acquire) == n || self.faults_seen.swap(n, Ordering::AcqRel) == n {
             return;
         }
         for mut f in guard::take_faults(self.owner) {

@@ -125,23 +125,13 @@ impl MachineCore {
             // In line order, each line once.
             lines.sort_unstable();
             lines.dedup();
-            let mut due = lock(&self.irq_due);
-            if !due.is_empty() {
-                due.retain(|l, _| lines.binary_search(l).is_ok());
-            }
-            for &l in &lines {
-                let t = if let Some(&t) = due.get(&l) {
-                    t
-                } else {
-                    let t = now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns));
-                    due.insert(l, t);
-                    t
-                };
-                if t <= now {
-                    actions.push(Action::Isr(l));
-                } else {
-                    at(t, &mut next);
+            // Most steps find no line asserted and no draw to forget: they need not lock.
+            if !lines.is_empty() || self.irq_due_lines.load(Ordering::Acquire) != 0 {
+                let mut due = lock(&self.irq_due);
+                if !due.is_empty() {
+                    due.retain(|l, _| lines.binary_search(l).is_ok());
                 }
+                self.irq_due_isrs(&mut due, &lines, now, &mut actions, &mut |t| at(t, &mut next));
             }
         }
         if actions.is_empty() {
@@ -168,7 +158,10 @@ impl MachineCore {
         let Some(action) = actions.get(pick).copied() else { return Step::Idle };
         if let Action::Isr(l) = action {
             // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
-            lock(&self.irq_due).remove(&l);
+            let mut due = lock(&self.irq_due);
+            due.remove(&l);
+            self.irq_due_lines.store(due.len(), Ordering::Release);
+            drop(due);
             self.dispatch_line(l);
             return Step::Progress;
         }
@@ -208,5 +201,33 @@ impl MachineCore {
             Action::Isr(_) => {}
         }
         Step::Progress
+    }
+
+    /// The ISR dispatches of `lines` (asserted, sorted, each once) that are due: a line's draw of
+    /// the interrupt latency is made when it is first seen asserted and kept in `due` until it is
+    /// dispatched or stops wanting service; a draw still to come is passed to `later`.
+    fn irq_due_isrs(
+        &self,
+        due: &mut sorted::SortedMap<u32, u64>,
+        lines: &[u32],
+        now: u64,
+        actions: &mut SmallVec<[Action; 16]>,
+        later: &mut dyn FnMut(u64),
+    ) {
+        for &l in lines {
+            let t = if let Some(&t) = due.get(&l) {
+                t
+            } else {
+                let t = now.saturating_add(self.draw(&self.cfg.interrupt_latency_ns));
+                due.insert(l, t);
+                t
+            };
+            if t <= now {
+                actions.push(Action::Isr(l));
+            } else {
+                later(t);
+            }
+        }
+        self.irq_due_lines.store(due.len(), Ordering::Release);
     }
 }
