@@ -60,6 +60,16 @@ fn one_tiny_configuration_end_to_end() {
         "no emulator code was found inlined into a driver function"
     );
 
+    // Every uncontended lock, Arc clone and atomic counter of the path is a locked instruction;
+    // the miniport's own include the wrapper's claim of the extension at each HwScsiStartIo.
+    assert!(p.locked_per_io > 10.0 && p.locked_per_io < p.whole_per_io / 20.0, "{} locked per I/O", p.locked_per_io);
+    assert!(
+        p.miniport_locked_per_io >= 1.0 && p.miniport_locked_per_io < p.locked_per_io,
+        "{} of {} locked instructions per I/O in the miniport",
+        p.miniport_locked_per_io,
+        p.locked_per_io
+    );
+
     let need = |tool: &str| {
         let have = probes::have(tool);
         assert!(have || !xtask::in_ci(), "RSPVSCSI_CI=1 but {tool} is not installed");

@@ -16,6 +16,9 @@ use super::attribution::IMAGE_PREFIX;
 use super::callgrind::{Call, Profile};
 use crate::map::Map;
 
+/// The object name [`regroup`] gives the image's functions.
+pub const OBJECT: &str = "rspvscsi.sys";
+
 /// The image's symbols, by RVA.
 #[derive(Clone, Debug, Default)]
 pub struct Symbols {
@@ -108,7 +111,7 @@ pub fn regroup(profile: &Profile, base: u64, symbols: &Symbols) -> Result<Profil
         let own = out.intern(&f.name, &f.object);
         for (&addr, &cost) in &f.self_by_addr {
             let i = match in_image(addr) {
-                Some(rva) => out.intern(&symbols.name_at(rva), "rspvscsi.sys"),
+                Some(rva) => out.intern(&symbols.name_at(rva), OBJECT),
                 None => own,
             };
             if let Some(g) = out.functions.get_mut(i) {
@@ -124,8 +127,8 @@ pub fn regroup(profile: &Profile, base: u64, symbols: &Symbols) -> Result<Profil
                 // Callgrind's per-block pseudo-functions jumping inside one symbol.
                 continue;
             }
-            let from_i = out.intern(&from, if from == f.name { &f.object } else { "rspvscsi.sys" });
-            let to_object = if to == callee.name { callee.object.clone() } else { "rspvscsi.sys".into() };
+            let from_i = out.intern(&from, if from == f.name { &f.object } else { OBJECT });
+            let to_object = if to == callee.name { callee.object.clone() } else { OBJECT.into() };
             let to_i = out.intern(&to, &to_object);
             out.add_call(from_i, Call { callee: to_i, ..c.clone() });
         }

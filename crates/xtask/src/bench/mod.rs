@@ -28,6 +28,7 @@ pub mod attribution;
 pub mod callgrind;
 pub mod image;
 pub mod inline;
+pub mod locked;
 pub mod probes;
 pub mod report;
 pub mod thresholds;
@@ -289,6 +290,9 @@ struct Sample {
     json: Value,
     profile: Profile,
     attribution: Attribution,
+    /// Locked instructions executed in the CLI's and the loaded image's code: (all, the
+    /// driver's own), [`locked`].
+    locked: (u64, u64),
 }
 
 /// One callgrind run as read, before attribution.
@@ -334,6 +338,11 @@ pub struct Point {
     pub inlined_port_per_io: f64,
     /// Self cost per I/O of every function that has some, with its kind, largest first.
     pub self_per_io: Vec<(String, Kind, f64)>,
+    /// Locked instructions (atomic read-modify-writes) per I/O ([`locked`]): the emulator's and
+    /// the driver's, linked in or loaded.
+    pub locked_per_io: f64,
+    /// Of those, the driver's own code's.
+    pub miniport_locked_per_io: f64,
 }
 
 fn point(config: Config, a: &Sample, b: &Sample) -> Point {
@@ -387,6 +396,8 @@ fn point(config: Config, a: &Sample, b: &Sample) -> Point {
         shared_per_io: per(b.attribution.shared - a.attribution.shared, dn),
         inlined_port_per_io: per(diff(inlined(&a.profile), inlined(&b.profile)), dn),
         self_per_io,
+        locked_per_io: per(diff(a.locked.0, b.locked.0), dn),
+        miniport_locked_per_io: per(diff(a.locked.1, b.locked.1), dn),
     }
 }
 
@@ -442,6 +453,7 @@ impl Variant {
             }
             f.insert("completions_per_interrupt".into(), p.completions_per_interrupt);
             f.insert("whole_per_io".into(), p.whole_per_io);
+            f.insert("locked_per_io".into(), p.locked_per_io);
         }
         if let Some(g) = self.growth() {
             f.insert("qd_growth".into(), g.0);
@@ -561,6 +573,8 @@ struct Runner<'a> {
     /// The CLI with its line tables, for [`inline::Frames`].
     debug_cli: &'a Path,
     raw: PathBuf,
+    /// The addresses of the CLI's locked instructions ([`locked::sites`]).
+    locked_sites: std::collections::BTreeSet<u64>,
 }
 
 /// A copy of `cli` without debug sections (same code at the same addresses), in `dir`:
@@ -597,21 +611,29 @@ impl Runner<'_> {
     /// `.sys`) and attributes it to routines.
     fn attribute(&self, driver: &Driver, frames: Option<&mut inline::Frames>, raw: RawSample) -> Result<Sample> {
         let RawSample { json, profile } = raw;
+        let mut image_locked = None;
         let profile = match driver {
             Driver::Linked => match frames {
                 Some(frames) => inline::split(&profile, &self.cli.display().to_string(), &mut |a| frames.side(a)),
                 None => profile,
             },
-            Driver::Sys { symbols, .. } => {
+            Driver::Sys { symbols, sys } => {
                 let base = json["image_base"]
                     .as_u64()
                     .or_else(|| image::find_base(&profile, symbols))
                     .context("no call into the loaded image was found")?;
+                image_locked = Some(locked::sites(sys, Some(base))?);
                 image::regroup(&profile, base, symbols)?
             }
         };
         let attribution = attribute(&profile, &kind_of);
-        Ok(Sample { json, profile, attribution })
+        let mut locked = locked::executed(&profile, &self.cli.display().to_string(), &self.locked_sites);
+        if let Some(sites) = image_locked {
+            // The image's code is all the driver's (image::regroup names it so).
+            let (image, _) = locked::executed(&profile, image::OBJECT, &sites);
+            locked = (locked.0 + image, locked.1 + image);
+        }
+        Ok(Sample { json, profile, attribution, locked })
     }
 
     fn native(&self, driver: &Driver, c: Config, count: u64, mode: &str) -> Command {
@@ -901,7 +923,8 @@ pub fn run(args: &Args, log: &(dyn Fn(&str) + Sync)) -> Result<Results> {
     let shim = probes::build_shim(&raw).map_err(|e| log(&format!("no copy counts: {e:#}"))).ok();
     let cli = cli.canonicalize().with_context(|| format!("no CLI at {}", cli.display()))?;
     let run_cli = stripped(&cli, &raw).unwrap_or_else(|| cli.clone());
-    let runner = Runner { port: &args.port, cli: &run_cli, debug_cli: &cli, raw };
+    let locked_sites = locked::sites(&run_cli, None)?;
+    let runner = Runner { port: &args.port, cli: &run_cli, debug_cli: &cli, raw, locked_sites };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     for d in &drivers {
         log(&format!("measuring the {} driver: {} configurations × N = {} and {}", d.name(), plan.grid.len(), plan.counts.0, plan.counts.1));

@@ -56,6 +56,8 @@ fn point_json(p: &Point, full: bool) -> Value {
         "spurious_interrupts_per_io": num(p.spurious_per_io),
         "miniport_shared_per_io": num(p.shared_per_io),
         "inlined_port_code_per_io": num(p.inlined_port_per_io),
+        "locked_per_io": num(p.locked_per_io),
+        "miniport_locked_per_io": num(p.miniport_locked_per_io),
     });
     if full {
         let top = |want: &dyn Fn(Kind) -> bool, n: usize| -> Vec<Value> {
@@ -192,6 +194,10 @@ fn cell(v: &Variant, row: &str) -> String {
             None => "–".into(),
         },
         "iops" => format!("{} / {}", one_over(get("iops_vs_memcpy_4k")), one_over(get("iops_vs_memcpy_64k"))),
+        "locked" => match v.at(REFERENCE) {
+            Some(p) => format!("{:.1} ({:.1} the miniport's)", p.locked_per_io, p.miniport_locked_per_io),
+            None => "–".into(),
+        },
         _ => String::new(),
     }
 }
@@ -222,7 +228,7 @@ pub fn markdown(r: &Results) -> String {
     // (`thresholds::table`): issue 11's for SCSI Port, the regression guards for Storport. A
     // figure the table does not hold is reported.
     let table = thresholds::table(&r.port);
-    let rows: [(&str, &str, &[&str]); 8] = [
+    let rows: [(&str, &str, &[&str]); 9] = [
         ("miniport", "miniport code per I/O (all its routines, excluding what it calls in the emulator)", &["miniport_per_io"]),
         ("isr", if storport { "HwStorInterrupt, per call" } else { "HwScsiInterrupt, per call" }, &["isr_per_call"]),
         ("cpi", "completions per interrupt, QD 32, deterministic / concurrent", &["completions_per_interrupt", "completions_per_interrupt_concurrent_median"]),
@@ -231,9 +237,10 @@ pub fn markdown(r: &Results) -> String {
         ("copies", "payload copies per byte read", &["copies_per_byte"]),
         ("syscalls", "syscalls per I/O, deterministic, tracing off", &["syscalls_per_io"]),
         ("iops", "IOPS vs a plain memcpy of the same bytes, same run (4 KiB / 64 KiB)", &["iops_vs_memcpy_4k", "iops_vs_memcpy_64k"]),
+        ("locked", "locked instructions (atomic read-modify-writes) per I/O, each a full barrier", &["locked_per_io"]),
     ];
     for (key, label, keys) in rows {
-        let targets: Vec<String> = keys.iter().map(|k| table.iter().find(|t| t.key == *k).map_or_else(|| "reported".into(), |t| target(t, storport))).collect();
+        let targets: Vec<String> = keys.iter().map(|k| table.iter().find(|t| t.key == *k).map_or_else(|| "reported".into(), |t| target(t, storport || thresholds::GUARD_ONLY.contains(&t.key)))).collect();
         let target = if targets.iter().all(|t| t == "reported") { "reported".to_string() } else { targets.join(" / ") };
         let mut line = format!("| {label} |");
         for v in &r.variants {
@@ -377,8 +384,11 @@ mod tests {
         assert!(md.contains("| whole program per I/O | ≤ 15,500 (guard) |"), "{md}");
         assert!(md.contains("deterministic / concurrent | ≥ 8 (guard) / reported |"), "{md}");
         assert!(md.contains("(4 KiB / 64 KiB) | reported |"), "{md}");
+        assert!(md.contains("each a full barrier | ≤ 108 (guard) |"), "{md}");
         let md = markdown(&Results { port: "scsiport".into(), ..Results::default() });
-        assert!(md.contains("| HwScsiInterrupt, per call | ≤ 60 |") && !md.contains("guard"), "{md}");
+        assert!(md.contains("| HwScsiInterrupt, per call | ≤ 60 |"), "{md}");
+        assert_eq!(md.matches("guard").count(), 1, "only the locked-instruction row is a guard on SCSI Port: {md}");
+        assert!(md.contains("each a full barrier | ≤ 92 (guard) |"), "{md}");
     }
 
     #[test]
