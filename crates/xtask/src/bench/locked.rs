@@ -59,7 +59,8 @@ pub fn locked_in(code: &[u8], ip: u64) -> Vec<u64> {
 }
 
 /// Executions of `sites` in the functions of `profile` whose object is `object` (the CLI as
-/// callgrind ran it): (all, those in the driver's own code).
+/// callgrind ran it, or the loaded image's [`super::image::OBJECT`]): (all, those in the
+/// driver's own code).
 #[must_use]
 pub fn executed(profile: &Profile, object: &str, sites: &BTreeSet<u64>) -> (u64, u64) {
     let (mut all, mut driver) = (0u64, 0u64);
@@ -78,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_prefixes_and_xchg_with_memory_lock_and_nothing_else_does() {
+    fn locked_instructions_and_full_fences_count_and_nothing_else_does() {
         let code = [
             0xF0, 0x48, 0x0F, 0xC1, 0x07, // lock xadd [rdi], rax
             0x48, 0x87, 0x07, // xchg [rdi], rax (locks without the prefix)
