@@ -12,7 +12,7 @@
 //! Counted, not timed: callgrind gives every instruction's executions, and the binary's own
 //! code says which instructions lock, so the figure is as repeatable as the instruction counts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -64,14 +64,27 @@ pub fn locked_in(code: &[u8], ip: u64) -> Vec<u64> {
 #[must_use]
 pub fn executed(profile: &Profile, object: &str, sites: &BTreeSet<u64>) -> (u64, u64) {
     let (mut all, mut driver) = (0u64, 0u64);
-    for f in profile.functions.iter().filter(|f| f.object == object) {
-        let n: u64 = f.self_by_addr.iter().filter(|(a, _)| sites.contains(a)).map(|(_, c)| *c).sum();
+    for (name, n) in by_function(profile, object, sites) {
         all += n;
-        if kind_of(&f.name) == Kind::Driver {
+        if kind_of(&name) == Kind::Driver {
             driver += n;
         }
     }
     (all, driver)
+}
+
+/// [`executed`] by function (where the locking code was inlined, which for a lock or an `Arc`
+/// is its caller), for the functions that executed any.
+#[must_use]
+pub fn by_function(profile: &Profile, object: &str, sites: &BTreeSet<u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for f in profile.functions.iter().filter(|f| f.object == object) {
+        let n: u64 = f.self_by_addr.iter().filter(|(a, _)| sites.contains(a)).map(|(_, c)| *c).sum();
+        if n > 0 {
+            *out.entry(f.name.clone()).or_default() += n;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -103,5 +116,7 @@ mod tests {
         let profile = Profile::parse(text).unwrap();
         let sites: BTreeSet<u64> = [0x10, 0x30].into_iter().collect();
         assert_eq!(executed(&profile, "/cli", &sites), (8, 3));
+        let by = by_function(&profile, "/cli", &sites);
+        assert_eq!(by.into_iter().collect::<Vec<_>>(), [("rspvscsi::device::Device::post".to_string(), 3), ("scsiport_sim::port::Machine::step".to_string(), 5)]);
     }
 }

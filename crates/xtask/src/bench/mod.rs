@@ -293,6 +293,8 @@ struct Sample {
     /// Locked instructions executed in the CLI's and the loaded image's code: (all, the
     /// driver's own), [`locked`].
     locked: (u64, u64),
+    /// The same by function.
+    locked_by_function: BTreeMap<String, u64>,
 }
 
 /// One callgrind run as read, before attribution.
@@ -343,6 +345,8 @@ pub struct Point {
     pub locked_per_io: f64,
     /// Of those, the driver's own code's.
     pub miniport_locked_per_io: f64,
+    /// Locked instructions per I/O by function (where the locking code ran), largest first.
+    pub locked_by_function: Vec<(String, Kind, f64)>,
 }
 
 fn point(config: Config, a: &Sample, b: &Sample) -> Point {
@@ -398,7 +402,20 @@ fn point(config: Config, a: &Sample, b: &Sample) -> Point {
         self_per_io,
         locked_per_io: per(diff(a.locked.0, b.locked.0), dn),
         miniport_locked_per_io: per(diff(a.locked.1, b.locked.1), dn),
+        locked_by_function: locked_by_function(a, b, dn),
     }
+}
+
+/// [`Point::locked_by_function`] of the pair: the functions whose count per I/O is at least 0.05.
+fn locked_by_function(a: &Sample, b: &Sample, dn: u64) -> Vec<(String, Kind, f64)> {
+    let mut out: Vec<(String, Kind, f64)> = b
+        .locked_by_function
+        .iter()
+        .map(|(name, n)| (name.clone(), kind_of(name), per(diff(a.locked_by_function.get(name).copied().unwrap_or(0), *n), dn)))
+        .filter(|(_, _, v)| *v >= 0.05)
+        .collect();
+    out.sort_by(|x, y| y.2.total_cmp(&x.2));
+    out
 }
 
 /// The ISR's name on each port: SCSI Port's, then Storport's (`attribution::ROUTINES`).
@@ -627,13 +644,16 @@ impl Runner<'_> {
             }
         };
         let attribution = attribute(&profile, &kind_of);
-        let mut locked = locked::executed(&profile, &self.cli.display().to_string(), &self.locked_sites);
+        let cli = self.cli.display().to_string();
+        let mut locked = locked::executed(&profile, &cli, &self.locked_sites);
+        let mut locked_by_function = locked::by_function(&profile, &cli, &self.locked_sites);
         if let Some(sites) = image_locked {
             // The image's code is all the driver's (image::regroup names it so).
             let (image, _) = locked::executed(&profile, image::OBJECT, &sites);
             locked = (locked.0 + image, locked.1 + image);
+            locked_by_function.extend(locked::by_function(&profile, image::OBJECT, &sites));
         }
-        Ok(Sample { json, profile, attribution, locked })
+        Ok(Sample { json, profile, attribution, locked, locked_by_function })
     }
 
     fn native(&self, driver: &Driver, c: Config, count: u64, mode: &str) -> Command {

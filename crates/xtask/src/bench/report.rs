@@ -13,6 +13,7 @@ use super::{Point, REFERENCE, Results, Variant};
 /// Functions listed by self cost in the reports.
 const TOP_DRIVER: usize = 12;
 const TOP_OTHER: usize = 25;
+const TOP_LOCKED: usize = 15;
 
 /// Writes the three files into `dir`.
 ///
@@ -70,6 +71,12 @@ fn point_json(p: &Point, full: bool) -> Value {
         };
         v["top_driver_self_per_io"] = json!(top(&|k| k == Kind::Driver, TOP_DRIVER * 2));
         v["top_other_self_per_io"] = json!(top(&|k| k != Kind::Driver, TOP_OTHER * 2));
+        v["locked_by_function"] = json!(
+            p.locked_by_function
+                .iter()
+                .map(|(name, k, n)| json!({"function": name, "kind": kind_name(*k), "per_io": num(*n)}))
+                .collect::<Vec<_>>()
+        );
     }
     v
 }
@@ -288,6 +295,15 @@ pub fn markdown(r: &Results) -> String {
             let other = p.self_per_io.iter().filter(|f| f.1 != Kind::Driver).take(TOP_OTHER);
             for (name, k, c) in driver.chain(other) {
                 let _ = writeln!(s, "| `{}` | {} | {:.1} |", name.replace('|', "\\|"), kind_name(*k), c);
+            }
+            let _ = writeln!(
+                s,
+                "\n### {title}: locked instructions per I/O at QD 32, 4 KiB, by function (top {TOP_LOCKED})\n\n\
+                 Each a full barrier (`bench/locked.rs`); counted in the function the locking code was inlined into.\n\n\
+                 | function | kind | locked instructions per I/O |\n|---|---|---|"
+            );
+            for (name, k, n) in p.locked_by_function.iter().take(TOP_LOCKED) {
+                let _ = writeln!(s, "| `{}` | {} | {:.2} |", name.replace('|', "\\|"), kind_name(*k), n);
             }
         }
         for n in &v.notes {
