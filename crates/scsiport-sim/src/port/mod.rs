@@ -206,9 +206,13 @@ impl Routine {
     }
 }
 
+/// One routine call on this thread's context stack. It names its machine and adapter without
+/// holding a count on them ([`CallArc`]): the call that put it there ([`MachineCore::call_held`])
+/// borrows both `Arc`s throughout and takes it off the stack before it returns, or as it unwinds
+/// ([`PopOnUnwind`]).
 pub(crate) struct CallCtx {
-    pub(crate) machine: Arc<MachineCore>,
-    pub(crate) adapter: Option<Arc<Adapter>>,
+    pub(crate) machine: CallArc<MachineCore>,
+    pub(crate) adapter: Option<CallArc<Adapter>>,
     pub(crate) routine: Routine,
     /// The routine's stalls that its CPU time does not show: virtual (deterministic schedule),
     /// or slept (concurrent schedule, `ScsiPortStallExecution` of a millisecond or more); and
@@ -233,24 +237,38 @@ pub(crate) fn with_ctx<R>(f: impl FnOnce(Option<&mut CallCtx>) -> R) -> R {
 
 /// The machine, adapter and routine of the current call.
 pub(crate) fn current() -> Option<(CallArc<MachineCore>, Option<CallArc<Adapter>>, Routine)> {
-    with_ctx(|c| c.map(|c| (CallArc::of(&c.machine), c.adapter.as_ref().map(CallArc::of), c.routine)))
+    with_ctx(|c| {
+        c.map(|c| {
+            // SAFETY: a handle made here serves one service call, which returns before the
+            // routine that made it does, and so before this `CallCtx` leaves the stack; the
+            // `CallCtx`'s own handles name objects its routine's caller keeps alive until then
+            // (`call_held`).
+            let machine = unsafe { CallArc::of(&c.machine) };
+            // SAFETY: as for `machine`.
+            let adapter = c.adapter.as_deref().map(|a| unsafe { CallArc::of(a) });
+            (machine, adapter, c.routine)
+        })
+    })
 }
 
-/// An `Arc` of the current call's context (its machine or adapter), for a port service the
-/// miniport calls from that routine: a handle to the same object that leaves the reference
-/// count alone. Every service call the miniport makes (several per I/O) would otherwise pay
-/// an atomic increment and decrement for each of the two. Only [`current`] makes one, and one
-/// lives no longer than the service call that asked for it (it is neither `Send` nor stored).
+/// An `Arc` of the current call's context (its machine or adapter): a handle to the same object
+/// that leaves the reference count alone. Every routine call (one or two per I/O) and every
+/// service call the miniport makes (several per I/O) would otherwise pay an atomic increment and
+/// decrement for each of the two, each a full barrier. Two places make one, and neither lets it
+/// outlive an `Arc` that someone holds throughout: [`MachineCore::call_held`], for the `CallCtx` of
+/// a routine call, from the `Arc`s it borrows for the whole call, and [`current`], for a service
+/// call, from that `CallCtx`, which stays on the stack until the routine returns. A handle is
+/// neither `Send` nor stored anywhere else.
 pub(crate) struct CallArc<T>(std::mem::ManuallyDrop<Arc<T>>, std::marker::PhantomData<*const ()>);
 
 impl<T> CallArc<T> {
-    fn of(a: &Arc<T>) -> Self {
+    /// # Safety
+    /// The allocation `a` points to must outlive the handle (see the type's doc).
+    unsafe fn of(a: &Arc<T>) -> Self {
         // SAFETY: `Arc::from_raw` of `Arc::as_ptr` of a live `Arc` names the same allocation;
         // the handle is never dropped (`ManuallyDrop`), so the count it did not take is never
-        // given back. The allocation outlives the handle: the `CallCtx` that holds `a` stays on
-        // this thread's context stack until the routine returns, and the service call the
-        // handle serves returns before that (a nested call may move the `CallCtx` itself when
-        // the stack grows, never the object `a` points to).
+        // given back; the caller keeps the allocation alive for the handle's life (a nested call
+        // may move the handle when the stack grows, never the object it points to).
         Self(std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(Arc::as_ptr(a)) }), std::marker::PhantomData)
     }
 }
@@ -259,6 +277,22 @@ impl<T> std::ops::Deref for CallArc<T> {
     type Target = Arc<T>;
     fn deref(&self) -> &Arc<T> {
         &self.0
+    }
+}
+
+/// Takes a routine call's `CallCtx` off this thread's context stack if the call unwinds
+/// instead of returning (a call that returns takes it off itself, and forgets this guard): the
+/// entry's handles hold no count ([`CallArc`]), so it must not outlive the call that borrows the
+/// `Arc`s they name.
+struct PopOnUnwind;
+
+impl Drop for PopOnUnwind {
+    fn drop(&mut self) {
+        CTX.with(|c| {
+            if let Ok(mut v) = c.try_borrow_mut() {
+                v.pop();
+            }
+        });
     }
 }
 
@@ -1521,22 +1555,30 @@ impl MachineCore {
         if self.direct_registers.load(Ordering::Relaxed) {
             guard::ensure_altstack();
         }
-        CTX.with(|c| {
-            if let Ok(mut v) = c.try_borrow_mut() {
-                v.push(CallCtx {
-                    machine: Arc::clone(self),
-                    adapter: ad.cloned(),
-                    routine,
-                    stall_ns: 0,
-                    stall_total_us: 0,
-                    held,
-                });
-            }
+        let pushed = CTX.with(|c| {
+            let Ok(mut v) = c.try_borrow_mut() else { return false };
+            v.push(CallCtx {
+                // SAFETY: `self` and `ad` are borrowed for the whole of this call, and the entry
+                // leaves the stack before it returns (below) or as it unwinds (`PopOnUnwind`).
+                machine: unsafe { CallArc::of(self) },
+                // SAFETY: as for `machine`.
+                adapter: ad.map(|a| unsafe { CallArc::of(a) }),
+                routine,
+                stall_ns: 0,
+                stall_total_us: 0,
+                held,
+            });
+            true
         });
+        let unwinding = pushed.then_some(PopOnUnwind);
         let cpu_start = if self.deterministic { 0 } else { thread_cpu_ns() };
         let r = f();
         let cpu = if self.deterministic { 0 } else { thread_cpu_ns().saturating_sub(cpu_start) };
-        let (ctx, depth) = CTX.with(|c| c.try_borrow_mut().ok().map_or((None, 0), |mut v| (v.pop(), v.len())));
+        std::mem::forget(unwinding);
+        let (ctx, depth) = CTX.with(|c| match c.try_borrow_mut() {
+            Ok(mut v) => (if pushed { v.pop() } else { None }, v.len()),
+            Err(_) => (None, 0),
+        });
         if self.port == Port::Storport {
             // A lock the routine took and did not give back is released here, and reported.
             self.stor_locks_left(ad, routine, depth);
@@ -1645,4 +1687,48 @@ pub(crate) fn thread_cpu_ns() -> u64 {
         return 0;
     }
     u64::try_from(ts.tv_sec).unwrap_or(0).saturating_mul(1_000_000_000).saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::Disk;
+    use crate::mem::SimDma;
+    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::{Machine, test_miniport};
+
+    /// A routine call's context names its machine and adapter without counting them (`CallArc`),
+    /// so it must never outlive the call: it leaves the stack when the call returns and when it
+    /// unwinds (`PopOnUnwind`), and inside the call the port services find the right objects.
+    #[test]
+    fn a_routine_call_s_context_is_uncounted_and_leaves_the_stack_even_when_the_call_unwinds() {
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 5 });
+        let dma = SimDma::default();
+        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
+        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
+        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
+        m.load_driver(test_miniport::driver_entry).unwrap();
+        let core = m.core();
+        let ad = Arc::clone(&core.adapters[0]);
+        let depth = || with_stack(<[_]>::len);
+        assert_eq!(depth(), 0);
+        let counts = (Arc::strong_count(core), Arc::strong_count(&ad));
+
+        let found = core.call(Some(&ad), Routine::StartIo, &[], || {
+            let same = current().is_some_and(|(mc, a, r)| {
+                Arc::ptr_eq(&mc, core) && a.is_some_and(|a| Arc::ptr_eq(&a, &ad)) && r == Routine::StartIo
+            });
+            let uncounted = (Arc::strong_count(core), Arc::strong_count(&ad)) == counts;
+            u8::from(same && uncounted && depth() == 1)
+        });
+        assert_eq!(found, 1, "inside the call: the context names this machine and adapter, counts untouched, one deep");
+        assert_eq!(depth(), 0);
+
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            core.call(Some(&ad), Routine::StartIo, &[], || -> u8 { panic!("the routine unwinds") })
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(depth(), 0, "an unwinding call left its uncounted context on the stack");
+        assert_eq!((Arc::strong_count(core), Arc::strong_count(&ad)), counts);
+    }
 }
