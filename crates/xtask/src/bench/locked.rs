@@ -11,6 +11,11 @@
 //! explains why the IOPS ratio is further from its target than the instruction count is.
 //! Counted, not timed: callgrind gives every instruction's executions, and the binary's own
 //! code says which instructions lock, so the figure is as repeatable as the instruction counts.
+//! One artifact, on the loaded `.sys` only: callgrind counts the instruction after a register
+//! access that traps (the emulator's MMIO, `scsiport-sim/src/mmio.rs`) twice, in the block the
+//! access faulted in and again where the emulator resumes; after a register write that
+//! instruction is the write's fence, so the `.sys` shows one locked instruction per trapping
+//! write too many (1.0 per I/O on SCSI Port: the kick).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
