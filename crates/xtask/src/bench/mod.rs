@@ -14,6 +14,9 @@
 //!   that ends each emulated register access (its MMIO trap) is reported apart ([`split_mmio_traps`]);
 //! - payload copies per byte read: bytes passed to `memcpy`/`memmove`/`memset` calls of at least
 //!   512 bytes (an `LD_PRELOAD` shim, [`probes`]), differential, over the bytes read;
+//! - locked instructions (full barriers) per I/O: callgrind's counts of the instructions the
+//!   CLI's and the loaded image's code says lock ([`locked`]), with the miniport's share and by
+//!   function;
 //! - IOPS against a plain memcpy of the same bytes: the CLI's IOPS (its workload loop, wall
 //!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies
 //!   the same blocks (same size, same count, from a buffer the size of the disk into one buffer
