@@ -586,22 +586,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::disk::Disk;
-    use crate::mem::SimDma;
     use crate::port::Routine;
-    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::pvscsi::PvscsiConfig;
     use crate::request::Request;
     use crate::verifier::{Rule, VerifierConfig};
     use crate::{Machine, test_miniport};
 
     fn machine() -> Machine {
         let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 7 }).verifier(VerifierConfig::default()).argument_string("qd=4 tagged=1");
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
-        m
+        crate::port::test_rig(b, PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, test_miniport::driver_entry).0
     }
 
     /// Reads `n` blocks one after the other, or until a bug check.
@@ -639,11 +632,7 @@ mod tests {
         // Storport's list for each request was memory of its own (a memfd, two mappings, an
         // mprotect and three munmaps per request); it is now built in the block's slot.
         let b = Machine::builder().port(crate::Port::Storport).schedule(crate::Schedule::Deterministic { seed: 7 });
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma.clone())).build();
-        m.load_driver(crate::stor_test_miniport::driver_entry).unwrap();
+        let (m, dma) = crate::port::test_rig(b, PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, crate::stor_test_miniport::driver_entry);
         reads(&m, 100);
         let before = dma.regions_made();
         reads(&m, 2 * RUN_SLOTS);

@@ -358,9 +358,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::disk::Disk;
     use crate::mem::{GuestMemory, SimDma};
-    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::pvscsi::PvscsiConfig;
     use crate::{Machine, test_miniport};
 
     /// Requests run in each test: well past the bounded quarantine (48) and the pool (64).
@@ -369,11 +368,7 @@ mod tests {
     fn machine(quarantine_all: bool) -> (Machine, SimDma) {
         let verifier = VerifierConfig { quarantine_all, ..VerifierConfig::default() };
         let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 7 }).verifier(verifier).argument_string("qd=4 tagged=1");
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma.clone())).build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
+        let (m, dma) = crate::port::test_rig(b, PvscsiConfig { seed: 1, ..PvscsiConfig::default() }, test_miniport::driver_entry);
         for lba in 0..REQUESTS {
             // The first meets the disk's UNIT ATTENTION (power on), as a class driver's would.
             let read = || m.execute(Request::read10(0, u32::try_from(lba).unwrap(), 1, 512)).unwrap();

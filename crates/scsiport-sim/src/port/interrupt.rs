@@ -284,9 +284,7 @@ impl MachineCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk::Disk;
-    use crate::mem::SimDma;
-    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::pvscsi::PvscsiConfig;
     use crate::{Machine, test_miniport};
 
     /// The interrupt thread decides to dispatch (`dispatch_line`: connected, not deferred) before
@@ -297,11 +295,7 @@ mod tests {
     #[test]
     fn an_isr_dispatch_decided_before_scsi_stop_adapter_does_not_run_after_it() {
         let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 3 }).argument_string("qd=4 tagged=1");
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
+        let (m, _) = crate::port::test_rig(b, PvscsiConfig::default(), test_miniport::driver_entry);
         let _ = m.execute(Request::read10(0, 0, 1, 512)).unwrap();
         let ad = Arc::clone(&m.core().adapters[0]);
         let isr = ad.st().isr().unwrap();

@@ -1689,12 +1689,23 @@ pub(crate) fn thread_cpu_ns() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0).saturating_mul(1_000_000_000).saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
+/// The port's unit tests' machine: one PVSCSI model with a 1 MiB RAM disk at target 0, built
+/// from `b` (schedule, port, verifier, arguments), the driver of `entry` loaded; with the model's
+/// DMA space, for tests that count its regions.
+#[cfg(test)]
+pub(crate) fn test_rig(b: crate::MachineBuilder, device: crate::pvscsi::PvscsiConfig, entry: crate::DriverEntryFn) -> (crate::Machine, crate::mem::SimDma) {
+    let dma = crate::mem::SimDma::default();
+    let dev = crate::pvscsi::PvscsiDevice::new(device, Arc::new(dma.clone()), b.clock());
+    dev.attach(0, crate::disk::Disk::ram(1 << 20).unwrap()).unwrap();
+    let m = b.adapter(Arc::new(dev), Arc::new(dma.clone())).build();
+    m.load_driver(entry).unwrap();
+    (m, dma)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk::Disk;
-    use crate::mem::SimDma;
-    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::pvscsi::PvscsiConfig;
     use crate::{Machine, test_miniport};
 
     /// A routine call's context names its machine and adapter without counting them (`CallArc`),
@@ -1703,11 +1714,7 @@ mod tests {
     #[test]
     fn a_routine_call_s_context_is_uncounted_and_leaves_the_stack_even_when_the_call_unwinds() {
         let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 5 });
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
+        let (m, _) = test_rig(b, PvscsiConfig::default(), test_miniport::driver_entry);
         let core = m.core();
         let ad = Arc::clone(&core.adapters[0]);
         let depth = || with_stack(<[_]>::len);

@@ -186,9 +186,7 @@ impl MachineCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk::Disk;
-    use crate::mem::SimDma;
-    use crate::pvscsi::{PvscsiConfig, PvscsiDevice};
+    use crate::pvscsi::PvscsiConfig;
     use crate::{Machine, test_miniport};
 
     /// A re-enumeration the miniport asked for (`BusChangeDetected`) is work the upper edge
@@ -198,11 +196,7 @@ mod tests {
     #[test]
     fn a_rescan_asked_for_or_being_submitted_keeps_the_machine_busy() {
         let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 3 });
-        let dma = SimDma::default();
-        let dev = PvscsiDevice::new(PvscsiConfig::default(), Arc::new(dma.clone()), b.clock());
-        dev.attach(0, Disk::ram(1 << 20).unwrap()).unwrap();
-        let m = b.adapter(Arc::new(dev), Arc::new(dma)).build();
-        m.load_driver(test_miniport::driver_entry).unwrap();
+        let (m, _) = crate::port::test_rig(b, PvscsiConfig::default(), test_miniport::driver_entry);
         m.run_until_idle().unwrap();
         let core = m.core();
         let ad = Arc::clone(&core.adapters[0]);
