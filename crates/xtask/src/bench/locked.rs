@@ -24,7 +24,6 @@ use anyhow::{Context, Result};
 use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind};
 use object::{Object as _, ObjectSection as _, SectionKind};
 
-use super::attribution::{Kind, kind_of};
 use super::callgrind::Profile;
 
 /// The addresses of the locked instructions in the executable sections of the ELF or PE at
@@ -64,22 +63,9 @@ pub fn locked_in(code: &[u8], ip: u64) -> Vec<u64> {
 }
 
 /// Executions of `sites` in the functions of `profile` whose object is `object` (the CLI as
-/// callgrind ran it, or the loaded image's [`super::image::OBJECT`]): (all, those in the
-/// driver's own code).
-#[must_use]
-pub fn executed(profile: &Profile, object: &str, sites: &BTreeSet<u64>) -> (u64, u64) {
-    let (mut all, mut driver) = (0u64, 0u64);
-    for (name, n) in by_function(profile, object, sites) {
-        all += n;
-        if kind_of(&name) == Kind::Driver {
-            driver += n;
-        }
-    }
-    (all, driver)
-}
-
-/// [`executed`] by function (where the locking code was inlined, which for a lock or an `Arc`
-/// is its caller), for the functions that executed any.
+/// callgrind ran it, or the loaded image's [`super::image::OBJECT`]), by function (where the
+/// locking code was inlined, which for a lock or an `Arc` is its caller), for the functions that
+/// executed any.
 #[must_use]
 pub fn by_function(profile: &Profile, object: &str, sites: &BTreeSet<u64>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -113,14 +99,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_named_object_counts_and_the_driver_share_is_its_own() {
+    fn only_the_named_object_counts_by_function() {
         let text = "version: 1\ncreator: test\npositions: instr line\nevents: Ir\n\
                     ob=/cli\nfn=scsiport_sim::port::Machine::step\n0x10 1 5\n0x20 1 7\n\
                     fn=rspvscsi::device::Device::post\n0x30 1 3\n\
                     ob=/libc.so\nfn=pthread_mutex_lock\n0x10 1 11\n";
         let profile = Profile::parse(text).unwrap();
         let sites: BTreeSet<u64> = [0x10, 0x30].into_iter().collect();
-        assert_eq!(executed(&profile, "/cli", &sites), (8, 3));
         let by = by_function(&profile, "/cli", &sites);
         assert_eq!(by.into_iter().collect::<Vec<_>>(), [("rspvscsi::device::Device::post".to_string(), 3), ("scsiport_sim::port::Machine::step".to_string(), 5)]);
     }

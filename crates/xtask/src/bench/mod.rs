@@ -293,10 +293,8 @@ struct Sample {
     json: Value,
     profile: Profile,
     attribution: Attribution,
-    /// Locked instructions executed in the CLI's and the loaded image's code: (all, the
-    /// driver's own), [`locked`].
-    locked: (u64, u64),
-    /// The same by function.
+    /// Locked instructions executed in the CLI's and the loaded image's code, by function
+    /// ([`locked`]).
     locked_by_function: BTreeMap<String, u64>,
 }
 
@@ -403,10 +401,15 @@ fn point(config: Config, a: &Sample, b: &Sample) -> Point {
         shared_per_io: per(b.attribution.shared - a.attribution.shared, dn),
         inlined_port_per_io: per(diff(inlined(&a.profile), inlined(&b.profile)), dn),
         self_per_io,
-        locked_per_io: per(diff(a.locked.0, b.locked.0), dn),
-        miniport_locked_per_io: per(diff(a.locked.1, b.locked.1), dn),
+        locked_per_io: per(diff(locked_sum(a, |_| true), locked_sum(b, |_| true)), dn),
+        miniport_locked_per_io: per(diff(locked_sum(a, |k| k == Kind::Driver), locked_sum(b, |k| k == Kind::Driver)), dn),
         locked_by_function: locked_by_function(a, b, dn),
     }
+}
+
+/// The locked instructions `s` executed in functions whose kind passes `want`.
+fn locked_sum(s: &Sample, want: impl Fn(Kind) -> bool) -> u64 {
+    s.locked_by_function.iter().filter(|(name, _)| want(kind_of(name))).map(|(_, n)| *n).sum()
 }
 
 /// [`Point::locked_by_function`] of the pair: the functions whose count per I/O is at least 0.05.
@@ -648,15 +651,12 @@ impl Runner<'_> {
         };
         let attribution = attribute(&profile, &kind_of);
         let cli = self.cli.display().to_string();
-        let mut locked = locked::executed(&profile, &cli, &self.locked_sites);
         let mut locked_by_function = locked::by_function(&profile, &cli, &self.locked_sites);
         if let Some(sites) = image_locked {
-            // The image's code is all the driver's (image::regroup names it so).
-            let (image, _) = locked::executed(&profile, image::OBJECT, &sites);
-            locked = (locked.0 + image, locked.1 + image);
+            // The image's functions are named as the driver's (image::regroup).
             locked_by_function.extend(locked::by_function(&profile, image::OBJECT, &sites));
         }
-        Ok(Sample { json, profile, attribution, locked, locked_by_function })
+        Ok(Sample { json, profile, attribution, locked_by_function })
     }
 
     fn native(&self, driver: &Driver, c: Config, count: u64, mode: &str) -> Command {
