@@ -795,7 +795,7 @@ fn device_thread(m: &Arc<MachineCore>) {
         for ad in &m.adapters {
             match ad.hba.next_event_ns() {
                 Some(t) if t <= now => {
-                    ad.hba.run_due(now);
+                    ad.run_device(now);
                     m.note_line(ad);
                     m.kick_irq();
                 }

@@ -10,6 +10,7 @@
 //! that mixes up virtual and physical addresses, or assumes contiguity, fails loudly; and the
 //! hardware backend for a real PCI device, whose addresses come from `/proc/self/pagemap`.
 
+use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -242,6 +243,15 @@ pub trait DmaSpace: Send + Sync {
     /// # Errors
     /// When the backend has no memory left, or cannot give `layout` in a span.
     fn alloc_span(&self, lens: &[usize], layout: Layout) -> Result<(DmaSpan, Vec<DmaRegion>), DmaError>;
+
+    /// Runs `f` with the space's physical map held still, so that the device's DMA inside `f`
+    /// looks its pages up without locking the map for each access. The port wraps one turn of
+    /// the device model in it (`Hba::run_due`: a ring's requests, their data and their
+    /// completions, some eight accesses per request). `f` must not allocate or release regions
+    /// of this space. The default (a backend with no lock to hold) just runs `f`.
+    fn hold(&self, f: &mut dyn FnMut()) {
+        f();
+    }
 }
 
 /// What a backend does behind a [`DmaSpan`].
@@ -367,6 +377,26 @@ struct SimDmaInner {
     next_id: AtomicU64,
 }
 
+thread_local! {
+    /// The space whose map this thread holds read-locked in [`DmaSpace::hold`], if any.
+    static HELD: Cell<*const SimDmaInner> = const { Cell::new(std::ptr::null()) };
+}
+
+impl SimDmaInner {
+    /// Whether this thread is inside [`DmaSpace::hold`] of this space.
+    fn held_here(&self) -> bool {
+        HELD.with(Cell::get) == std::ptr::from_ref(self)
+    }
+
+    /// The map, to change. Inside this space's `hold` that would wait for this thread's own read
+    /// lock for ever: a region allocated or released there is a bug of the emulator, reported
+    /// as one.
+    fn state_mut(&self) -> parking_lot::RwLockWriteGuard<'_, SimDmaState> {
+        assert!(!self.held_here(), "a DMA region allocated or released inside DmaSpace::hold of its space");
+        self.state.write()
+    }
+}
+
 /// The emulator's DMA space: anonymous host memory with invented physical addresses.
 #[derive(Clone)]
 pub struct SimDma {
@@ -443,7 +473,17 @@ impl SimDma {
     /// 128 KiB transfer), and again while visiting past them.
     fn each_piece(&self, pa: u64, len: usize, write: bool, mut visit: impl FnMut(usize, usize, usize)) -> Result<(), DmaFault> {
         let fault = DmaFault { pa, len, write };
-        let state = self.inner.state.read();
+        let guard;
+        let state: &SimDmaState = if self.inner.held_here() {
+            // SAFETY: this thread holds the map's read lock for as long as it is inside `hold`
+            // (the mark is taken down before the guard goes), so no writer can change it.
+            unsafe { &*self.inner.state.data_ptr() }
+        } else {
+            // Recursive: a device access on a thread whose `hold` of another space, or another
+            // thread's `hold` of this one, is under way must not wait behind a queued writer.
+            guard = self.inner.state.read_recursive();
+            &guard
+        };
         #[allow(clippy::cast_possible_truncation)] // masked to below PAGE_SIZE
         let first_within = (pa & (PAGE_SIZE as u64 - 1)) as usize;
         if len <= PAGE_SIZE - first_within {
@@ -514,7 +554,7 @@ struct SimBacking {
 impl SimBacking {
     /// Removes the region's pages from the physical map and unmaps the device view, once.
     fn unmap_device_view(&self, region: &DmaRegion) {
-        let mut state = self.dma.state.write();
+        let mut state = self.dma.state_mut();
         for pa in region.pages() {
             state.pages.remove(&(pa >> PAGE_SHIFT));
         }
@@ -615,7 +655,7 @@ impl SimDma {
 
     /// Enters a region's pages into the physical map, its bytes at `device` in the device view.
     fn map_pages(&self, pages: &[u64], device: usize, id: u64) {
-        let mut state = self.inner.state.write();
+        let mut state = self.inner.state_mut();
         for (i, pa) in pages.iter().enumerate() {
             state.pages.insert(pa >> PAGE_SHIFT, PageEntry { host: device + i * PAGE_SIZE, region: id });
         }
@@ -634,7 +674,7 @@ struct SimSpanBacking {
 
 impl SimSpanBacking {
     fn unmap_pages(&self, region: &DmaRegion) {
-        let mut state = self.dma.state.write();
+        let mut state = self.dma.state_mut();
         for pa in region.pages() {
             state.pages.remove(&(pa >> PAGE_SHIFT));
         }
@@ -679,6 +719,23 @@ impl Drop for SimSpanBacking {
 }
 
 impl DmaSpace for SimDma {
+    fn hold(&self, f: &mut dyn FnMut()) {
+        /// Takes the mark down, before the read guard (declared before it) is dropped, also when
+        /// `f` unwinds.
+        struct Unmark(*const SimDmaInner);
+        impl Drop for Unmark {
+            fn drop(&mut self) {
+                HELD.with(|h| h.set(self.0));
+            }
+        }
+        if self.inner.held_here() {
+            return f();
+        }
+        let _guard = self.inner.state.read_recursive();
+        let _unmark = Unmark(HELD.with(|h| h.replace(Arc::as_ptr(&self.inner))));
+        f();
+    }
+
     fn alloc(&self, len: usize, layout: Layout) -> Result<DmaRegion, DmaError> {
         let count = len.div_ceil(PAGE_SIZE).max(1);
         let mapped_len = count * PAGE_SIZE;
@@ -843,6 +900,58 @@ mod tests {
         // SAFETY: no DMA is in progress and access was restored.
         let cpu = unsafe { r.as_slice() };
         assert_eq!(&cpu[8..11], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn inside_hold_dma_works_and_the_map_stays_still_until_it_ends() {
+        let dma = SimDma::default();
+        let r = dma.alloc(PAGE_SIZE, Layout::Scattered).unwrap();
+        let pa = r.pages()[0];
+        let mut other = Some(dma.alloc(PAGE_SIZE, Layout::Scattered).unwrap());
+        let freed = Arc::new(AtomicBool::new(false));
+        let mut thread = None;
+        dma.hold(&mut || {
+            dma.write(pa + 8, &[1, 2, 3]).unwrap();
+            // Nested, as a kick inside a device turn would be.
+            dma.hold(&mut || dma.write(pa + 11, &[4]).unwrap());
+            let (region, done) = (other.take(), Arc::clone(&freed));
+            let (tx, rx) = std::sync::mpsc::channel();
+            thread = Some(std::thread::spawn(move || {
+                tx.send(()).unwrap();
+                drop(region);
+                done.store(true, Ordering::SeqCst);
+            }));
+            rx.recv().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!freed.load(Ordering::SeqCst), "a region left the map during a hold");
+            let mut b = [0u8; 4];
+            dma.read(pa + 8, &mut b).unwrap();
+            assert_eq!(b, [1, 2, 3, 4]);
+        });
+        thread.unwrap().join().unwrap();
+        assert!(freed.load(Ordering::SeqCst));
+        assert_eq!(dma.live_pages(), 1);
+    }
+
+    #[test]
+    fn a_region_allocated_inside_hold_of_its_space_is_a_reported_bug_not_a_deadlock() {
+        let dma = SimDma::default();
+        let other = SimDma::default();
+        let mut from_other = None;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dma.hold(&mut || {
+                // Another space's map is free to change.
+                from_other = Some(other.alloc(PAGE_SIZE, Layout::Scattered).unwrap());
+                let _ = dma.alloc(PAGE_SIZE, Layout::Scattered);
+            });
+        }));
+        let payload = caught.unwrap_err();
+        let text = payload.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| payload.downcast_ref::<String>().cloned());
+        assert!(text.is_some_and(|t| t.contains("inside DmaSpace::hold")));
+        assert!(from_other.is_some());
+        // The mark went with the unwinding: the space takes changes and DMA again.
+        let r = dma.alloc(PAGE_SIZE, Layout::Scattered).unwrap();
+        dma.write(r.pages()[0], &[9]).unwrap();
     }
 
     #[test]

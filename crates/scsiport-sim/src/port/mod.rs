@@ -1111,6 +1111,14 @@ impl Adapter {
         lock(&self.st)
     }
 
+    /// One turn of the device model (`Hba::run_due`) with the DMA map held for the whole turn
+    /// (`DmaSpace::hold`), rather than locked for each of its accesses.
+    pub(crate) fn run_device(&self, now_ns: u64) {
+        self.dma.hold(&mut || {
+            self.hba.run_due(now_ns);
+        });
+    }
+
     fn intlock(&self) -> PortLockGuard<'_> {
         self.intlock.lock()
     }

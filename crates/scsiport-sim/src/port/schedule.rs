@@ -173,7 +173,7 @@ impl MachineCore {
         let Some(ad) = self.adapters.get(i) else { return Step::Progress };
         match action {
             Action::Device(_) => {
-                ad.hba.run_due(now);
+                ad.run_device(now);
                 self.note_line(ad);
             }
             Action::Poll(_) => {

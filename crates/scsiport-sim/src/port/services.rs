@@ -34,7 +34,7 @@ impl MachineCore {
             c.advance_to(c.now_ns().saturating_add(u64::from(us) * 1000));
             // The device keeps working while the CPU spins.
             if let Some(a) = ad {
-                a.hba.run_due(c.now_ns());
+                a.run_device(c.now_ns());
             }
         } else if us >= 1000 {
             // Slept, not spun: the routine's CPU time will not show it, so it is added.
@@ -328,7 +328,8 @@ impl MachineCore {
     pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via, value: u32) -> Option<()> {
         let (bar, off) = self.decode_register(ad, addr, size, via == Via::Port, 1, fname)?;
         self.trace_register(ad, fname, bar, off, value);
-        ad.hba.write(bar, off, size, value);
+        // A kick runs the request ring (descriptors, ring indexes) inside the write.
+        ad.dma.hold(&mut || ad.hba.write(bar, off, size, value));
         let mut st = ad.st();
         st.stats.register_accesses += 1;
         st.stats.registers_emulated += u64::from(via == Via::Direct);
