@@ -798,11 +798,11 @@ impl State {
 
     /// QEMU `pvscsi_device_find`: LUN bytes other than `lun[1]` must be 0, bus 0, target in range,
     /// and a device at that id (any LUN; the target answers foreign LUNs itself).
-    fn lookup(&self, bus: u8, target: u8, lun: [u8; 8]) -> Option<(Arc<dyn ScsiTarget>, u8)> {
+    fn lookup(&self, bus: u8, target: u8, lun: [u8; 8]) -> Option<(&dyn ScsiTarget, u8)> {
         if lun[0] != 0 || lun[2..].iter().any(|&b| b != 0) || bus != 0 || target > self.max_target() {
             return None;
         }
-        let t = self.targets.get(usize::from(target))?.clone()?;
+        let t = self.targets.get(usize::from(target))?.as_deref()?;
         Some((t, lun[1]))
     }
 
@@ -919,12 +919,11 @@ impl State {
         let cdb = d.cdb();
         let opcode = cdb.first().copied().unwrap_or(0);
         self.event(DeviceEvent::Request { context: d.context, target: d.target, lun: d.lun[1], opcode });
-        let Some((target, lun)) = self.lookup(d.bus, d.target, d.lun) else {
+        let Some((dir, lun)) = self.lookup(d.bus, d.target, d.lun).map(|(target, lun)| (target.transfer(lun, cdb).dir, lun)) else {
             self.stats.selection_timeouts += 1;
             self.finish_now(CmpDesc { context: d.context, host_status: host::SELTIMEO, ..CmpDesc::default() }, now);
             return;
         };
-        let dir = target.transfer(lun, cdb).dir;
         let contradiction = (d.flags & flags::DIR_TODEVICE != 0 && dir == XferDir::FromDevice)
             || (d.flags & flags::DIR_TOHOST != 0 && dir == XferDir::ToDevice);
         let seq = self.seq;

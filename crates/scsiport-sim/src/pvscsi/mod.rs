@@ -63,6 +63,8 @@ struct Shared {
     sink: Mutex<Option<EventSink>>,
     /// Whether `sink` holds a sink, so that `with` need not lock it to know.
     has_sink: AtomicBool,
+    /// Whether a waker was set (never unset), likewise.
+    has_waker: AtomicBool,
     /// What [`Hba::irq_asserted`] and [`Hba::next_event_ns`] answer, stored under the state lock
     /// at the end of every [`PvscsiDevice::with`] (the state changes nowhere else), so that the
     /// port, which asks several times per request, reads them without the lock. A reader sees the
@@ -113,6 +115,7 @@ impl PvscsiDevice {
                 waker: Mutex::new(None),
                 sink: Mutex::new(None),
                 has_sink: AtomicBool::new(false),
+                has_waker: AtomicBool::new(false),
                 irq: AtomicBool::new(false),
                 next_event: AtomicU64::new(u64::MAX),
             }),
@@ -147,7 +150,8 @@ impl PvscsiDevice {
                 }
             }
         }
-        if wake {
+        // The deterministic schedule sets no waker: no lock to take for it.
+        if wake && self.shared.has_waker.load(Ordering::Acquire) {
             let waker = lock(&self.shared.waker).clone();
             if let Some(w) = waker {
                 w();
@@ -445,5 +449,6 @@ impl Hba for PvscsiDevice {
 
     fn set_waker(&self, waker: Waker) {
         *lock(&self.shared.waker) = Some(waker);
+        self.shared.has_waker.store(true, Ordering::Release);
     }
 }
