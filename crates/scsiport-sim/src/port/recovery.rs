@@ -205,28 +205,40 @@ impl MachineCore {
 
     /// Hang detection for a missing `NextRequest` (contract §10 line 15).
     pub(crate) fn hang_check(&self, ad: &Adapter) -> Option<u64> {
+        let now = self.now();
+        let timing = self.hang_timing(&mut ad.st(), now)?;
+        self.hang_verdict(ad, timing, now)
+    }
+
+    /// The timing half of [`Self::hang_check`], on the adapter's state as the caller has it
+    /// locked (the deterministic step's scan): notes the start of a stall (requests waiting, none
+    /// outstanding, no `NextRequest`) or forgets one that ended; `(since, deadline)` of one being
+    /// timed.
+    pub(crate) fn hang_timing(&self, st: &mut AdapterSt, now: u64) -> Option<(u64, u64)> {
         if self.port == Port::Storport {
             // Storport has no NextRequest to miss.
             return None;
         }
-        let now = self.now();
-        let mut st = ad.st();
         let waiting = st.phase == Phase::Running
             && !st.ready
             && st.active.is_empty()
             && !st.deferred()
             && st.hold.is_none()
             && st.timer.is_none()
-            && self.startable(&st, now, true);
+            && self.startable(st, now, true);
         if !waiting {
             st.stalled_since = None;
             return None;
         }
         let since = *st.stalled_since.get_or_insert(now);
-        let deadline = since.saturating_add(self.verifier.hang_threshold_ns);
+        Some((since, since.saturating_add(self.verifier.hang_threshold_ns)))
+    }
+
+    /// The verdict half of [`Self::hang_check`]: the violation once the stall has lasted past
+    /// its deadline, else the deadline.
+    pub(crate) fn hang_verdict(&self, ad: &Adapter, (since, deadline): (u64, u64), now: u64) -> Option<u64> {
         if now >= deadline && self.verifier.checks(Rule::MissingNextRequest) {
-            let q = st.queued();
-            drop(st);
+            let q = ad.st().queued();
             self.violation(
                 Some(ad.index),
                 Rule::MissingNextRequest,

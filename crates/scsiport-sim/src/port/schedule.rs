@@ -20,6 +20,8 @@ impl MachineCore {
         let mut lines: SmallVec<[u32; 4]> = SmallVec::new();
         // Adapters with a stall being timed, by index: a step that acts ends their stall.
         let mut stalled: SmallVec<[usize; 4]> = SmallVec::new();
+        // Adapters whose stall without `NextRequest` is being timed: (index, (since, deadline)).
+        let mut hangs: SmallVec<[(usize, (u64, u64)); 4]> = SmallVec::new();
         if self.is_halted() {
             return Step::Idle;
         }
@@ -118,6 +120,14 @@ impl MachineCore {
                     at(h.until_ns, &mut next);
                 }
             }
+            // Hang detection, under this look too (judged below, when the step finds nothing to
+            // do). A stall noted now ends with the step if it acts, as one noted before does.
+            if let Some(timing) = self.hang_timing(&mut st, now) {
+                hangs.push((ad.index, timing));
+                if !stalled.contains(&ad.index) {
+                    stalled.push(ad.index);
+                }
+            }
         }
         {
             // Interrupt latency: a line is dispatched once it has wanted service for its draw.
@@ -135,8 +145,8 @@ impl MachineCore {
             }
         }
         if actions.is_empty() {
-            for ad in &self.adapters {
-                if let Some(d) = self.hang_check(ad) {
+            for &(i, timing) in &hangs {
+                if let Some(d) = self.adapters.get(i).and_then(|ad| self.hang_verdict(ad, timing, now)) {
                     at(d.max(now + 1), &mut next);
                 }
             }
