@@ -144,13 +144,11 @@ pub struct DiskStats {
 
 #[derive(Default)]
 struct Counters {
-    commands: AtomicU64,
     reads: AtomicU64,
     writes: AtomicU64,
     blocks_read: AtomicU64,
     blocks_written: AtomicU64,
     flushes: AtomicU64,
-    check_conditions: AtomicU64,
     unit_attentions: AtomicU64,
     resets: AtomicU64,
 }
@@ -168,6 +166,10 @@ struct State {
     last_sense: Option<Sense>,
     write_protect: bool,
     write_cache: bool,
+    /// Commands executed and those that ended in CHECK CONDITION: counted under the lock every
+    /// command's end takes anyway (`execute`), rather than each with an atomic add of its own.
+    commands: u64,
+    check_conditions: u64,
 }
 
 struct Inner {
@@ -275,6 +277,8 @@ impl Disk {
                     last_sense: None,
                     write_protect: config.write_protect,
                     write_cache: config.write_cache,
+                    commands: 0,
+                    check_conditions: 0,
                 }),
                 counters: Counters::default(),
             }),
@@ -402,14 +406,18 @@ impl Disk {
     pub fn stats(&self) -> DiskStats {
         let c = &self.inner.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (commands, check_conditions) = {
+            let st = self.state();
+            (st.commands, st.check_conditions)
+        };
         DiskStats {
-            commands: g(&c.commands),
+            commands,
             reads: g(&c.reads),
             writes: g(&c.writes),
             blocks_read: g(&c.blocks_read),
             blocks_written: g(&c.blocks_written),
             flushes: g(&c.flushes),
-            check_conditions: g(&c.check_conditions),
+            check_conditions,
             unit_attentions: g(&c.unit_attentions),
             resets: g(&c.resets),
         }
@@ -1222,13 +1230,11 @@ impl ScsiTarget for Disk {
     }
 
     fn execute(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
-        bump(&self.inner.counters.commands, 1);
         let (resp, was_ua, clears) = self.execute_inner(lun, cdb, data);
         let check = resp.status == super::STATUS_CHECK_CONDITION;
-        if check {
-            bump(&self.inner.counters.check_conditions, 1);
-        }
         let mut st = self.state();
+        st.commands += 1;
+        st.check_conditions += u64::from(check);
         if let Some(opcode) = clears {
             Self::clear_unit_attention(&mut st, opcode);
         }
