@@ -128,7 +128,8 @@ impl DmaRegion {
         Self { va, len, pages, id, backing }
     }
 
-    /// The virtual address of byte 0 (page aligned).
+    /// The virtual address of byte 0: page aligned, but for a [`Self::view`], which starts
+    /// where its bytes are in the parent's page.
     #[must_use]
     pub fn va(&self) -> *mut u8 {
         self.va.as_ptr()
@@ -172,8 +173,10 @@ impl DmaRegion {
         if offset >= self.len {
             return None;
         }
-        let page = offset >> PAGE_SHIFT;
-        let within = offset & (PAGE_SIZE - 1);
+        // A view starts inside its first page; any other region at its start.
+        let at = offset + (self.va.as_ptr() as usize & (PAGE_SIZE - 1));
+        let page = at >> PAGE_SHIFT;
+        let within = at & (PAGE_SIZE - 1);
         let pa = self.pages.get(page)? + within as u64;
         let mut run = PAGE_SIZE - within;
         let mut next = page + 1;
@@ -208,6 +211,25 @@ impl DmaRegion {
         unsafe { std::slice::from_raw_parts_mut(self.va.as_ptr(), self.len) }
     }
 
+    /// `len` bytes at `offset` of this region as a region of their own, so that two buffers can
+    /// share a page (the SRB arena puts the sense buffer in the SRB's page, which the memory
+    /// monitor then guards with one page table entry instead of two). The view has the parent's
+    /// physical pages and identity, and releases, retires and guards nothing: its bytes are the
+    /// parent's, in the device's reach and guarded as the parent's are. It keeps the parent's
+    /// backing alive, but its bytes are valid only while the parent is. `None` when the bytes are
+    /// not all inside the region.
+    #[must_use]
+    pub fn view(&self, offset: usize, len: usize) -> Option<DmaRegion> {
+        if offset.checked_add(len)? > self.len {
+            return None;
+        }
+        let first = (self.va.as_ptr() as usize & (PAGE_SIZE - 1)) + offset;
+        let last = first + len.max(1) - 1;
+        let pages: Box<[u64]> = self.pages.get(first >> PAGE_SHIFT..=last >> PAGE_SHIFT)?.into();
+        let va = NonNull::new(self.va.as_ptr().wrapping_add(offset))?;
+        Some(DmaRegion { va, len, pages, id: self.id, backing: Arc::new(ViewBacking { _parent: Arc::clone(&self.backing) }) })
+    }
+
     /// Guards the region against CPU access (see [`RegionBacking::set_cpu_access`]).
     pub fn set_cpu_access(&self, accessible: bool) {
         self.backing.set_cpu_access(self, accessible);
@@ -223,6 +245,18 @@ impl Drop for DmaRegion {
     fn drop(&mut self) {
         self.backing.release(self);
     }
+}
+
+/// What backs a [`DmaRegion::view`]: the parent's backing, kept alive (its mapping with it),
+/// and nothing done to it. The bytes are the parent's, guarded and released with it.
+struct ViewBacking {
+    _parent: Arc<dyn RegionBacking>,
+}
+
+impl RegionBacking for ViewBacking {
+    fn set_cpu_access(&self, _region: &DmaRegion, _accessible: bool) {}
+
+    fn release(&self, _region: &DmaRegion) {}
 }
 
 /// Where regions come from.
@@ -952,6 +986,38 @@ mod tests {
         // The mark went with the unwinding: the space takes changes and DMA again.
         let r = dma.alloc(PAGE_SIZE, Layout::Scattered).unwrap();
         dma.write(r.pages()[0], &[9]).unwrap();
+    }
+
+    #[test]
+    fn a_view_shares_its_parent_s_page_and_frees_nothing() {
+        let dma = SimDma::default();
+        let (span, regions) = dma.alloc_span(&[PAGE_SIZE, PAGE_SIZE], Layout::Scattered).unwrap();
+        let parent = &regions[0];
+        let view = parent.view(2048, 18).unwrap();
+        assert_eq!(view.va() as usize, parent.va() as usize + 2048);
+        assert_eq!((view.len(), view.id(), view.pages()), (18, parent.id(), &parent.pages()[..1]));
+        // Its physical addresses are its bytes' in the parent's page, and end with it.
+        assert_eq!(view.phys(0), Some((parent.pages()[0] + 2048, 18)));
+        assert_eq!(view.phys(17), Some((parent.pages()[0] + 2065, 1)));
+        assert_eq!(view.phys(18), None);
+        assert!(view.contains(parent.va() as usize + 2050) && !view.contains(parent.va() as usize + 2066));
+        // What the device writes through the view's address, the CPU reads through it.
+        dma.write(view.phys(4).unwrap().0, &[7, 8]).unwrap();
+        // SAFETY: no DMA in progress; the parent's page is accessible.
+        assert_eq!(unsafe { &view.as_slice()[4..6] }, &[7, 8]);
+        // Past the parent, or straddling its end: no view.
+        assert!(parent.view(PAGE_SIZE - 4, 8).is_none());
+        assert!(parent.view(PAGE_SIZE, 1).is_none());
+        // Guarding or dropping the view leaves the parent's page mapped and in the device's reach.
+        view.set_cpu_access(false);
+        drop(view);
+        dma.write(parent.pages()[0] + 2048, &[1]).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { parent.as_slice()[2048] }, 1);
+        assert_eq!(dma.live_pages(), 2);
+        drop(regions);
+        drop(span);
+        assert_eq!(dma.live_pages(), 0);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! An SRB block (the SRB's page, its SRB extension, its sense buffer and, on Storport, the room
 //! for its `STOR_SCATTER_GATHER_LIST`) is a slot of a *run*:
 //! [`RUN_SLOTS`] slots laid out one after the other in one CPU mapping ([`DmaSpan`]), each part
-//! on pages of its own. The run's address range is registered with the fault handler once
+//! on pages of its own but the sense buffer, which is in the SRB's page at [`SENSE_AT`]: every
+//! page of a run costs a page table entry's change each time the run is guarded and unguarded,
+//! which was a tenth of a 4 KiB read's wall-clock time with three pages per slot. The run's address range is registered with the fault handler once
 //! (`GuardKind::SrbRun`), for its whole life; the port names the SRB and the part from the
 //! faulting address ([`Arena::describe`]).
 //!
@@ -45,6 +47,9 @@ use super::{Adapter, AdapterSt, MachineCore, POISON, QUARANTINE};
 
 /// Blocks per run: two `mprotect` calls per this many requests.
 pub(crate) const RUN_SLOTS: usize = 512;
+/// Where the sense buffer is in its SRB's page: past the SRB, 8-byte aligned (as `verify` reads
+/// it), with room for the largest sense buffer (`sense_len` is a `UCHAR`).
+pub(crate) const SENSE_AT: usize = PAGE_SIZE / 2;
 /// Successful requests of each arena whose blocks are guarded at once.
 pub(crate) const WARM_UP: u64 = 32;
 /// One in this many of the other successful requests is guarded at once.
@@ -175,13 +180,12 @@ impl Arena {
 
     fn make_run(&mut self, ad: &Adapter) -> Result<u64, String> {
         let Shape { ext, sense, list } = self.shape;
-        let mut lens = Vec::with_capacity(RUN_SLOTS * 4);
+        let mut lens = Vec::with_capacity(RUN_SLOTS * 3);
         for _ in 0..RUN_SLOTS {
             lens.push(PAGE_SIZE);
             if ext > 0 {
                 lens.push(ext);
             }
-            lens.push(sense.max(1));
             if list > 0 {
                 lens.push(list);
             }
@@ -191,12 +195,12 @@ impl Arena {
         let mut slots = Vec::with_capacity(RUN_SLOTS);
         for _ in 0..RUN_SLOTS {
             let srb = regions.next();
+            let sense = Some(srb.as_ref().and_then(|p| p.view(SENSE_AT, sense.max(1))).ok_or("arena: the sense buffer does not fit its SRB's page")?);
             let ext = if ext > 0 { regions.next() } else { None };
-            let sense = regions.next();
             let list = if list > 0 { regions.next().map(Box::new) } else { None };
             slots.push(Slot { srb, ext, sense, list, state: State::Free, id: 0 });
         }
-        let stride = (1 + Self::pages(ext) + Self::pages(sense.max(1)) + Self::pages(list)) * PAGE_SIZE;
+        let stride = (1 + Self::pages(ext) + Self::pages(list)) * PAGE_SIZE;
         let guard = guard::register(self.owner, span.va() as usize, span.len(), GuardKind::SrbRun, 0);
         let id = self.next_run;
         self.next_run += 1;
@@ -506,17 +510,16 @@ fn guard_around(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) -> u64 {
     calls
 }
 
-/// Which part of a slot byte `within` of it is. Storport's list is reported as the extension,
-/// as when it is guarded on its own (`complete.rs`).
+/// Which part of a slot byte `within` of it is: the sense buffer's bytes of the SRB's page,
+/// the rest of that page the SRB. Storport's list is reported as the extension, as when it is
+/// guarded on its own (`complete.rs`).
 fn part_kind(shape: Shape, within: usize) -> GuardKind {
-    let ext_end = PAGE_SIZE + Arena::pages(shape.ext) * PAGE_SIZE;
-    let sense_end = ext_end + Arena::pages(shape.sense.max(1)) * PAGE_SIZE;
-    if within < PAGE_SIZE {
-        GuardKind::Srb
-    } else if within < ext_end || within >= sense_end {
-        GuardKind::SrbExtension
-    } else {
+    if (SENSE_AT..SENSE_AT + shape.sense.max(1)).contains(&within) {
         GuardKind::SenseBuffer
+    } else if within < PAGE_SIZE {
+        GuardKind::Srb
+    } else {
+        GuardKind::SrbExtension
     }
 }
 
@@ -527,9 +530,9 @@ fn verify(r: &Run, shape: Shape, found: &mut Vec<Overwrite>) {
     let parts = [
         (0, size_of::<SCSI_REQUEST_BLOCK>(), GuardKind::Srb),
         (PAGE_SIZE, shape.ext, GuardKind::SrbExtension),
-        (PAGE_SIZE + Arena::pages(shape.ext) * PAGE_SIZE, shape.sense, GuardKind::SenseBuffer),
+        (SENSE_AT, shape.sense, GuardKind::SenseBuffer),
     ];
-    let list = (1 + Arena::pages(shape.ext) + Arena::pages(shape.sense.max(1))) * PAGE_SIZE;
+    let list = (1 + Arena::pages(shape.ext)) * PAGE_SIZE;
     for (i, s) in r.slots.iter().enumerate() {
         if s.state != State::Pending {
             continue;
@@ -615,12 +618,21 @@ mod tests {
     /// (address of the SRB, request) of a completed block in state `state` in a run that is
     /// (`settled`) or is not guarded whole yet, past the warm-up's slots.
     fn block_in(m: &Machine, state: State, settled: bool) -> Option<(usize, u64)> {
+        blocks_in(m, state, settled).first().copied()
+    }
+
+    /// Every block [`block_in`] could name, in run and slot order.
+    fn blocks_in(m: &Machine, state: State, settled: bool) -> Vec<(usize, u64)> {
         let ad = &m.core().adapters[0];
         let st = ad.st();
-        let a = st.pool.as_ref()?;
-        a.runs.iter().filter(|r| r.settled_at.is_some() == settled).find_map(|r| {
-            r.slots.iter().enumerate().skip(usize::try_from(WARM_UP).unwrap() + 8).find(|(_, s)| s.state == state).map(|(i, s)| (r.span.va() as usize + i * r.stride, s.id))
-        })
+        let Some(a) = st.pool.as_ref() else { return Vec::new() };
+        a.runs
+            .iter()
+            .filter(|r| r.settled_at.is_some() == settled)
+            .flat_map(|r| {
+                r.slots.iter().enumerate().skip(usize::try_from(WARM_UP).unwrap() + 8).filter(|(_, s)| s.state == state).map(|(i, s)| (r.span.va() as usize + i * r.stride, s.id))
+            })
+            .collect()
     }
 
     fn protects(m: &Machine) -> u64 {
@@ -688,8 +700,7 @@ mod tests {
         let (srb, id) = block_in(&m, State::Pending, false).expect("a block waiting for its run");
         let core = Arc::clone(m.core());
         let ad = Arc::clone(&core.adapters[0]);
-        let ext = ad.st().pool.as_ref().unwrap().shape.ext;
-        let sense = srb + PAGE_SIZE * (1 + Arena::pages(ext));
+        let sense = srb + SENSE_AT;
         core.call(Some(&ad), Routine::Timer, &[], || {
             // SAFETY: the block's sense buffer, mapped and accessible while it waits for its run.
             unsafe { std::ptr::write_volatile(sense as *mut u8, 0x70) };
@@ -711,7 +722,8 @@ mod tests {
     fn a_read_after_the_run_is_guarded_faults_and_names_the_srb_and_the_part() {
         let m = machine();
         reads(&m, RUN_SLOTS + 100);
-        let (srb, id) = block_in(&m, State::Guarded, true).expect("a block of a guarded run");
+        let guarded = blocks_in(&m, State::Guarded, true);
+        let (srb, id) = *guarded.first().expect("a block of a guarded run");
         let core = Arc::clone(m.core());
         let ad = Arc::clone(&core.adapters[0]);
         // SAFETY: the block's SRB page is PROT_NONE: the read faults, the monitor records it and
@@ -721,12 +733,16 @@ mod tests {
         let bug = m.bugcheck().expect("a bug check");
         assert_eq!((bug.rule, bug.code, bug.params), (Rule::TouchedAfterCompletion, 0xD1, [srb as u64 + 2, 2, 0]), "{bug:?}");
         assert!(bug.message.contains(&format!("read a completed SRB at {:#x} (srb {id}) in HwScsiTimer", srb + 2)), "{}", bug.message);
-        // The same block's sense buffer: its own page, still guarded, named as such.
-        let ext = ad.st().pool.as_ref().unwrap().shape.ext;
-        let sense = srb + PAGE_SIZE * (1 + Arena::pages(ext)) + 4;
+        // Another block's sense buffer, in its SRB's page (this block's page was made readable
+        // for the read above): guarded, named as the sense buffer, not as the SRB.
+        let (other, other_id) = *guarded.get(1).expect("a second block of a guarded run");
+        let sense = other + SENSE_AT + 4;
         // SAFETY: as above.
         let _ = core.call(Some(&ad), Routine::Timer, &[], || unsafe { std::ptr::read_volatile(sense as *const u8) });
         let all = m.violations();
-        assert!(all.iter().any(|v| v.message.contains("read the sense buffer of a completed SRB")), "{all:?}");
+        assert!(
+            all.iter().any(|v| v.message.contains(&format!("read the sense buffer of a completed SRB at {sense:#x} (srb {other_id})"))),
+            "{all:?}"
+        );
     }
 }

@@ -125,8 +125,8 @@ impl MachineCore {
             let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{b:02x}"));
             h
         }));
-        // Poison and guard. Only the SRB itself is poisoned, not the rest of its page: nothing
-        // of the page past the SRB was handed out, and the page is guarded whole.
+        // Poison and guard. Of the SRB's page only the SRB and the sense buffer (below) are
+        // poisoned: nothing else of it was handed out, and the page is guarded whole.
         // SAFETY: the SRB page, extension and sense buffer are the port's again; nobody else
         // holds a slice.
         unsafe {
