@@ -513,8 +513,10 @@ impl SimDma {
             // (the mark is taken down before the guard goes), so no writer can change it.
             unsafe { &*self.inner.state.data_ptr() }
         } else {
-            // Recursive: a device access on a thread whose `hold` of another space, or another
-            // thread's `hold` of this one, is under way must not wait behind a queued writer.
+            // Recursive, i.e. not queued behind a waiting writer: that writer waits for another
+            // thread's `hold`, which may itself wait for a lock this thread holds (the device's,
+            // on a path that reaches the device outside a turn or a register write), and
+            // queueing would stall all three.
             guard = self.inner.state.read_recursive();
             &guard
         };
