@@ -1063,6 +1063,9 @@ pub(crate) struct Adapter {
     /// none waiting: every scheduler step asks, and most steps need not lock `st` to learn
     /// that the answer is no.
     pub(crate) resets_wanted: std::sync::atomic::AtomicBool,
+    /// `AdapterSt::line_level`, stored under `st` whenever it changes, so that `note_line` can
+    /// see that the line has not moved without locking `st`.
+    pub(crate) line_noted: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1104,6 +1107,7 @@ impl Adapter {
             devext: AtomicUsize::new(0),
             reset_cv: Condvar::new(),
             resets_wanted: std::sync::atomic::AtomicBool::new(false),
+            line_noted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -275,6 +275,22 @@ impl MachineCore {
         decoded.map_err(|why| self.refuse_register(ad, addr, size, span, fname, why)).ok()
     }
 
+    /// [`Self::decode_register`] for one access of [`Self::register_read`] or
+    /// [`Self::register_write`], counted in the statistics under the same look at the adapter.
+    fn decode_counted(&self, ad: &Adapter, addr: usize, size: u8, via: Via, fname: &'static str) -> Option<(u8, u64)> {
+        let port = via == Via::Port;
+        let decoded = {
+            let mut st = ad.st();
+            let decoded = Self::check_register(&st.mappings, addr, size, port, usize::from(size));
+            if decoded.is_ok() {
+                st.stats.register_accesses += 1;
+                st.stats.registers_emulated += u64::from(via == Via::Direct);
+            }
+            decoded
+        };
+        decoded.map_err(|why| self.refuse_register(ad, addr, size, usize::from(size), fname, why)).ok()
+    }
+
     /// The checks of [`Self::decode_register`]: (BAR, offset), or which one refused.
     fn check_register(mappings: &[Mapping], addr: usize, size: u8, port: bool, span: usize) -> Result<(u8, u64), RegisterRefusal> {
         let m = mappings.iter().find(|m| addr >= m.va && addr - m.va < m.len).ok_or(RegisterRefusal::Unmapped)?;
@@ -311,13 +327,9 @@ impl MachineCore {
     /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
     /// forwarded to the HBA, traced, counted (`emulated`: as a loaded image's direct access too).
     pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via) -> Option<u32> {
-        let (bar, off) = self.decode_register(ad, addr, size, via == Via::Port, 1, fname)?;
+        let (bar, off) = self.decode_counted(ad, addr, size, via, fname)?;
         let v = ad.hba.read(bar, off, size);
         self.trace_register(ad, fname, bar, off, v);
-        let mut st = ad.st();
-        st.stats.register_accesses += 1;
-        st.stats.registers_emulated += u64::from(via == Via::Direct);
-        drop(st);
         if self.cfg.adversarial && via != Via::Direct {
             self.interrupt_between_accesses(ad);
         }
@@ -326,15 +338,11 @@ impl MachineCore {
 
     /// One register write; see [`Self::register_read`].
     pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via, value: u32) -> Option<()> {
-        let (bar, off) = self.decode_register(ad, addr, size, via == Via::Port, 1, fname)?;
+        let (bar, off) = self.decode_counted(ad, addr, size, via, fname)?;
         self.trace_register(ad, fname, bar, off, value);
         // A kick runs the request ring (descriptors, ring indexes) inside the write.
         ad.dma.hold(&mut || ad.hba.write(bar, off, size, value));
-        let mut st = ad.st();
-        st.stats.register_accesses += 1;
-        st.stats.registers_emulated += u64::from(via == Via::Direct);
-        self.note_line_locked(ad, &mut st);
-        drop(st);
+        self.note_line(ad);
         if self.cfg.adversarial && via != Via::Direct {
             self.interrupt_between_accesses(ad);
         }
