@@ -1063,7 +1063,8 @@ impl State {
     fn execute(&mut self, r: &InFlight) -> CmpDesc {
         let ctx = r.desc.context;
         let mut cmp = CmpDesc { context: ctx, ..CmpDesc::default() };
-        let Some(target) = self.target(r.target) else {
+        // Borrowed, not an `Arc` cloned per command (two locked instructions).
+        let Some(target) = self.targets.get(usize::from(r.target)).and_then(Option::as_deref) else {
             cmp.host_status = host::SELTIMEO;
             return cmp;
         };
