@@ -144,10 +144,6 @@ pub struct DiskStats {
 
 #[derive(Default)]
 struct Counters {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    blocks_read: AtomicU64,
-    blocks_written: AtomicU64,
     flushes: AtomicU64,
     unit_attentions: AtomicU64,
     resets: AtomicU64,
@@ -166,10 +162,22 @@ struct State {
     last_sense: Option<Sense>,
     write_protect: bool,
     write_cache: bool,
-    /// Commands executed and those that ended in CHECK CONDITION: counted under the lock every
-    /// command's end takes anyway (`execute`), rather than each with an atomic add of its own.
+    /// Commands executed, those that ended in CHECK CONDITION, and the data READ and WRITE moved:
+    /// counted under the lock every command's end takes anyway (`execute`), rather than each
+    /// with an atomic add of its own.
     commands: u64,
     check_conditions: u64,
+    moved: Moved,
+}
+
+/// What READ and WRITE commands moved: kept by a command as it runs, added to the disk's
+/// counts when it ends.
+#[derive(Clone, Copy, Default)]
+struct Moved {
+    reads: u64,
+    writes: u64,
+    blocks_read: u64,
+    blocks_written: u64,
 }
 
 struct Inner {
@@ -279,6 +287,7 @@ impl Disk {
                     write_cache: config.write_cache,
                     commands: 0,
                     check_conditions: 0,
+                    moved: Moved::default(),
                 }),
                 counters: Counters::default(),
             }),
@@ -406,16 +415,16 @@ impl Disk {
     pub fn stats(&self) -> DiskStats {
         let c = &self.inner.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (commands, check_conditions) = {
+        let (commands, check_conditions, moved) = {
             let st = self.state();
-            (st.commands, st.check_conditions)
+            (st.commands, st.check_conditions, st.moved)
         };
         DiskStats {
             commands,
-            reads: g(&c.reads),
-            writes: g(&c.writes),
-            blocks_read: g(&c.blocks_read),
-            blocks_written: g(&c.blocks_written),
+            reads: moved.reads,
+            writes: moved.writes,
+            blocks_read: moved.blocks_read,
+            blocks_written: moved.blocks_written,
             flushes: g(&c.flushes),
             check_conditions,
             unit_attentions: g(&c.unit_attentions),
@@ -499,7 +508,7 @@ impl Disk {
     /// with which its completion clears a pending unit attention ([`Self::clear_unit_attention`],
     /// which the caller runs under the same lock as its store of the sense; `None` when the
     /// command reported the attention).
-    fn execute_inner(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> (ScsiResponse, bool, Option<u8>) {
+    fn execute_inner(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer, moved: &mut Moved) -> (ScsiResponse, bool, Option<u8>) {
         // An unusable CDB (empty, bad group, shorter than its group) is INVALID COMMAND
         // OPERATION CODE whatever else is pending: QEMU parses before it allocates the request.
         // Its completion still clears a pending unit attention (QEMU 7.2 `scsi_req_complete` →
@@ -551,7 +560,7 @@ impl Disk {
             || matches!(p.opcode, op::WRITE_6 | op::WRITE_10 | op::WRITE_12 | op::WRITE_16)
             || matches!(p.opcode, op::WRITE_VERIFY_10 | op::WRITE_VERIFY_12 | op::WRITE_VERIFY_16)
         {
-            self.block_command(&p, cdb, data)
+            self.block_command(&p, cdb, data, moved)
         } else {
             self.emulated(&p, cdb, data)
         };
@@ -1094,9 +1103,11 @@ impl Disk {
             }
             lba += n;
         }
-        let c = &self.inner.counters;
-        bump(&c.writes, 1);
-        bump(&c.blocks_written, blocks);
+        {
+            let mut st = self.state();
+            st.moved.writes += 1;
+            st.moved.blocks_written += blocks;
+        }
         done(None)
     }
 
@@ -1107,7 +1118,7 @@ impl Disk {
     }
 
     /// READ, WRITE and WRITE AND VERIFY (QEMU `scsi_disk_dma_command`).
-    fn block_command(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
+    fn block_command(&self, p: &Parsed, cdb: &[u8], data: &mut dyn DataBuffer, moved: &mut Moved) -> ScsiResponse {
         let xfer = p.xfer.len;
         let Some((kind, range)) = cdb::block_range(cdb) else {
             return ScsiResponse::check(Sense::INVALID_OPCODE, xfer);
@@ -1125,14 +1136,14 @@ impl Disk {
         if range.blocks == 0 {
             return ScsiResponse::good(xfer);
         }
-        self.transfer_blocks(kind, range.lba, xfer, data)
+        self.transfer_blocks(kind, range.lba, xfer, data, moved)
     }
 
     /// The data phase of READ/WRITE/VERIFY (BYTCHK 1), with QEMU's rules (pvscsi-facts.md §6.3):
     /// the whole buffer is transferred, in whole blocks, whatever the CDB says, and the residual
     /// is CDB length − buffer size. A buffer longer than the CDB thus reads or writes blocks
     /// beyond the CDB's range (stopping at the end of the medium here).
-    fn transfer_blocks(&self, kind: BlockOp, lba: u64, xfer: u64, data: &mut dyn DataBuffer) -> ScsiResponse {
+    fn transfer_blocks(&self, kind: BlockOp, lba: u64, xfer: u64, data: &mut dyn DataBuffer, moved: &mut Moved) -> ScsiResponse {
         let bs = u64::from(self.inner.block_size);
         let buf_len = data.len();
         let residual = signed(xfer).saturating_sub(signed(buf_len));
@@ -1208,15 +1219,14 @@ impl Disk {
             done += n as u64;
         }
         resp.transferred = done;
-        let c = &self.inner.counters;
         match kind {
             BlockOp::Read => {
-                bump(&c.reads, 1);
-                bump(&c.blocks_read, done / bs);
+                moved.reads += 1;
+                moved.blocks_read += done / bs;
             }
             BlockOp::Write | BlockOp::WriteVerify => {
-                bump(&c.writes, 1);
-                bump(&c.blocks_written, done / bs);
+                moved.writes += 1;
+                moved.blocks_written += done / bs;
             }
             BlockOp::Verify => {}
         }
@@ -1230,11 +1240,16 @@ impl ScsiTarget for Disk {
     }
 
     fn execute(&self, lun: u8, cdb: &[u8], data: &mut dyn DataBuffer) -> ScsiResponse {
-        let (resp, was_ua, clears) = self.execute_inner(lun, cdb, data);
+        let mut moved = Moved::default();
+        let (resp, was_ua, clears) = self.execute_inner(lun, cdb, data, &mut moved);
         let check = resp.status == super::STATUS_CHECK_CONDITION;
         let mut st = self.state();
         st.commands += 1;
         st.check_conditions += u64::from(check);
+        st.moved.reads += moved.reads;
+        st.moved.writes += moved.writes;
+        st.moved.blocks_read += moved.blocks_read;
+        st.moved.blocks_written += moved.blocks_written;
         if let Some(opcode) = clears {
             Self::clear_unit_attention(&mut st, opcode);
         }
