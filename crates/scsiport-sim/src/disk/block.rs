@@ -19,7 +19,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::Arc;
 
@@ -170,6 +170,35 @@ struct State {
     moved: Moved,
 }
 
+/// `Inner::state` locked. Unlocking leaves `Inner::ua_pending` saying whether a unit attention
+/// is pending, whichever path set or cleared it, so that a command can learn that none is
+/// without the lock (`execute_inner`).
+struct StateGuard<'a> {
+    st: MutexGuard<'a, State>,
+    ua_pending: &'a AtomicBool,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.st
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.st
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: the guard's fields drop after this.
+        self.ua_pending.store(self.st.ua.is_some(), Ordering::Release);
+    }
+}
+
 /// What READ and WRITE commands moved: kept by a command as it runs, added to the disk's
 /// counts when it ends.
 #[derive(Clone, Copy, Default)]
@@ -194,6 +223,8 @@ struct Inner {
     dpofua: bool,
     request_sense_reports_ua: bool,
     state: Mutex<State>,
+    /// Whether `state` holds a pending unit attention, as of its last unlock ([`StateGuard`]).
+    ua_pending: AtomicBool,
     counters: Counters,
 }
 
@@ -290,6 +321,8 @@ impl Disk {
                     moved: Moved::default(),
                 }),
                 counters: Counters::default(),
+                // Power-on's unit attention, as `state` starts.
+                ua_pending: AtomicBool::new(true),
             }),
         })
     }
@@ -432,8 +465,8 @@ impl Disk {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock()
+    fn state(&self) -> StateGuard<'_> {
+        StateGuard { st: self.inner.state.lock(), ua_pending: &self.inner.ua_pending }
     }
 
     /// Whether writes are refused.
@@ -522,7 +555,11 @@ impl Disk {
             // clears the attention too.
             return (ScsiResponse::check(Sense::INVALID_FIELD, xfer), false, Some(p.opcode));
         }
-        let stored = {
+        // With no unit attention pending (as of the last unlock) a command other than REQUEST
+        // SENSE needs nothing under the lock here; a reset racing it is as if it came after.
+        let stored = if p.opcode != op::REQUEST_SENSE && !self.inner.ua_pending.load(Ordering::Acquire) {
+            None
+        } else {
             let mut st = self.state();
             if let Some(ua) = st.ua {
                 // The exemptions of QEMU `scsi_req_new`; REQUEST SENSE only when configured.
