@@ -50,6 +50,25 @@ fn test_unit_ready_and_power_on_unit_attention() {
 }
 
 #[test]
+fn a_unit_attention_set_or_cleared_between_commands_is_what_the_next_one_sees() {
+    // A command learns that none is pending without the disk's lock (`ua_pending`): each way of
+    // setting or clearing one must reach the next command.
+    let d = disk();
+    let read = || run(&d, &build::rw10(false, 0, 1), 512).0;
+    good(&read());
+    d.set_unit_attention(Some(Sense::REPORTED_LUNS_CHANGED));
+    assert_eq!(check(&read()), Sense::REPORTED_LUNS_CHANGED);
+    good(&read());
+    d.reset();
+    assert_eq!(check(&read()), Sense::POWER_ON_RESET);
+    d.set_unit_attention(Some(Sense::POWER_ON_RESET));
+    d.set_unit_attention(None);
+    good(&read());
+    let s = d.stats();
+    assert_eq!((s.commands, s.check_conditions, s.reads, s.blocks_read, s.unit_attentions), (5, 2, 3, 3, 2));
+}
+
+#[test]
 fn unit_attention_exemptions() {
     let d = Disk::ram(1 << 20).unwrap();
     let (r, _) = run(&d, &build::inquiry(false, 0, 36), 36);
