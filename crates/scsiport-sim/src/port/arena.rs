@@ -6,7 +6,8 @@
 //! [`RUN_SLOTS`] slots laid out one after the other in one CPU mapping ([`DmaSpan`]), each part
 //! on pages of its own but the sense buffer, which is in the SRB's page at [`SENSE_AT`]: every
 //! page of a run costs a page table entry's change each time the run is guarded and unguarded,
-//! which was a tenth of a 4 KiB read's wall-clock time with three pages per slot. The run's address range is registered with the fault handler once
+//! which was a tenth of a 4 KiB read's wall-clock time with the sense buffer on a page of its
+//! own. The run's address range is registered with the fault handler once
 //! (`GuardKind::SrbRun`), for its whole life; the port names the SRB and the part from the
 //! faulting address ([`Arena::describe`]).
 //!
