@@ -10,8 +10,8 @@ impl MachineCore {
     /// a rise stamped before a fall but written after it (`trace_chrome`'s
     /// `concurrent_runs_convert_too` saw about 1 run in 8 fail that way).
     ///
-    /// A level equal to the one last noted (`Adapter::line_noted`, which mirrors it) is no change
-    /// and needs no lock: most calls (after a kick, after a device turn that completed nothing)
+    /// A level equal to the one last noted (`Adapter::line_noted`) is no change and needs no
+    /// lock: most calls (after a kick, after a device turn that completed nothing)
     /// find it so. A change another thread is noting meanwhile is noted by it or by the next call.
     pub(crate) fn note_line(&self, ad: &Adapter) {
         if ad.hba.irq_asserted() == ad.line_noted.load(Ordering::Acquire) {
@@ -20,11 +20,11 @@ impl MachineCore {
         self.note_line_locked(ad, &mut ad.st());
     }
 
-    /// [`Self::note_line`] with the adapter's state already locked; returns the level.
-    pub(crate) fn note_line_locked(&self, ad: &Adapter, st: &mut AdapterSt) -> bool {
+    /// [`Self::note_line`] with the adapter's state already locked (`_st`: the lock that orders
+    /// the traced edges); returns the level.
+    pub(crate) fn note_line_locked(&self, ad: &Adapter, _st: &mut AdapterSt) -> bool {
         let level = ad.hba.irq_asserted();
-        if st.line_level != level {
-            st.line_level = level;
+        if ad.line_noted.load(Ordering::Relaxed) != level {
             ad.line_noted.store(level, Ordering::Release);
             self.trace(Some(ad.index), "irq", &[("level", J::B(level)), ("line", J::U(u64::from(ad.line)))]);
         }

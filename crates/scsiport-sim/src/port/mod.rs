@@ -930,7 +930,6 @@ pub(crate) struct AdapterSt {
     /// upper edge must wait for as it waits for queued requests (`MachineCore::busy`).
     rescanning: u32,
     pub(crate) stats: Stats,
-    line_level: bool,
     /// Storport's own state for the adapter (`None` on a SCSI Port machine).
     pub(crate) stor: Option<Box<stor::StorSt>>,
 }
@@ -979,7 +978,6 @@ impl AdapterSt {
             rescan: BTreeSet::new(),
             rescanning: 0,
             stats: Stats::default(),
-            line_level: false,
             stor: None,
         }
     }
@@ -1063,8 +1061,9 @@ pub(crate) struct Adapter {
     /// none waiting: every scheduler step asks, and most steps need not lock `st` to learn
     /// that the answer is no.
     pub(crate) resets_wanted: std::sync::atomic::AtomicBool,
-    /// `AdapterSt::line_level`, stored under `st` whenever it changes, so that `note_line` can
-    /// see that the line has not moved without locking `st`.
+    /// The line level last noted and traced (`note_line_locked`): changed only under `st`, so
+    /// that edges are traced in order, and read without it by `note_line` to see that the line
+    /// has not moved.
     pub(crate) line_noted: std::sync::atomic::AtomicBool,
 }
 
