@@ -19,7 +19,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::Arc;
 
@@ -142,17 +142,6 @@ pub struct DiskStats {
     pub resets: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    flushes: AtomicU64,
-    unit_attentions: AtomicU64,
-    resets: AtomicU64,
-}
-
-fn bump(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
 struct State {
     /// The pending unit attention (set by power-on and every reset).
     ua: Option<Sense>,
@@ -162,12 +151,9 @@ struct State {
     last_sense: Option<Sense>,
     write_protect: bool,
     write_cache: bool,
-    /// Commands executed, those that ended in CHECK CONDITION, and the data READ and WRITE moved:
-    /// counted under the lock every command's end takes anyway (`execute`), rather than each
-    /// with an atomic add of its own.
-    commands: u64,
-    check_conditions: u64,
-    moved: Moved,
+    /// What the disk has done: counted under this lock, which every command's end takes anyway
+    /// (`execute`), rather than each count with an atomic add of its own.
+    stats: DiskStats,
 }
 
 /// `Inner::state` locked. Unlocking leaves `Inner::ua_pending` saying whether a unit attention
@@ -199,9 +185,8 @@ impl Drop for StateGuard<'_> {
     }
 }
 
-/// What READ and WRITE commands moved: kept by a command as it runs, added to the disk's
-/// counts when it ends.
-#[derive(Clone, Copy, Default)]
+/// What a READ or WRITE command moved: kept as it runs, added to the disk's counts when it ends.
+#[derive(Default)]
 struct Moved {
     reads: u64,
     writes: u64,
@@ -225,7 +210,6 @@ struct Inner {
     state: Mutex<State>,
     /// Whether `state` holds a pending unit attention, as of its last unlock ([`StateGuard`]).
     ua_pending: AtomicBool,
-    counters: Counters,
 }
 
 /// A virtual disk. Cloning gives another handle to the same disk, so a test can keep one and
@@ -316,11 +300,8 @@ impl Disk {
                     last_sense: None,
                     write_protect: config.write_protect,
                     write_cache: config.write_cache,
-                    commands: 0,
-                    check_conditions: 0,
-                    moved: Moved::default(),
+                    stats: DiskStats::default(),
                 }),
-                counters: Counters::default(),
                 // Power-on's unit attention, as `state` starts.
                 ua_pending: AtomicBool::new(true),
             }),
@@ -446,23 +427,7 @@ impl Disk {
     /// Counters so far.
     #[must_use]
     pub fn stats(&self) -> DiskStats {
-        let c = &self.inner.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (commands, check_conditions, moved) = {
-            let st = self.state();
-            (st.commands, st.check_conditions, st.moved)
-        };
-        DiskStats {
-            commands,
-            reads: moved.reads,
-            writes: moved.writes,
-            blocks_read: moved.blocks_read,
-            blocks_written: moved.blocks_written,
-            flushes: g(&c.flushes),
-            check_conditions,
-            unit_attentions: g(&c.unit_attentions),
-            resets: g(&c.resets),
-        }
+        self.state().stats
     }
 
     fn state(&self) -> StateGuard<'_> {
@@ -569,16 +534,16 @@ impl Disk {
                 );
                 if p.opcode == op::REQUEST_SENSE && self.inner.request_sense_reports_ua {
                     st.ua = None;
+                    st.stats.unit_attentions += 1;
                     drop(st);
-                    bump(&self.inner.counters.unit_attentions, 1);
                     return (Self::sense_data(ua, cdb, xfer, data), true, None);
                 }
                 if !exempt {
                     // The unit attention is checked before the LUN is looked at: QEMU decides on
                     // it first in `scsi_req_new`, so a foreign LUN reports LUN 0's attention too.
                     st.ua = None;
+                    st.stats.unit_attentions += 1;
                     drop(st);
-                    bump(&self.inner.counters.unit_attentions, 1);
                     return (ScsiResponse::check(ua, xfer), true, None);
                 }
             }
@@ -691,7 +656,7 @@ impl Disk {
             | op::READ_DVD_STRUCTURE | op::SERVICE_ACTION_IN_16 | op::RESERVE_6 | op::RELEASE_6 | op::RESERVE_10
             | op::RELEASE_10 | op::VERIFY_10 | op::VERIFY_12 | op::VERIFY_16 => ScsiResponse::check(Sense::INVALID_FIELD, xfer),
             op::SYNCHRONIZE_CACHE_10 => {
-                bump(&self.inner.counters.flushes, 1);
+                self.state().stats.flushes += 1;
                 match self.inner.backing.flush() {
                     Ok(()) => ScsiResponse::good(xfer),
                     Err(_) => ScsiResponse::check(Sense::WRITE_ERROR, xfer),
@@ -1142,8 +1107,8 @@ impl Disk {
         }
         {
             let mut st = self.state();
-            st.moved.writes += 1;
-            st.moved.blocks_written += blocks;
+            st.stats.writes += 1;
+            st.stats.blocks_written += blocks;
         }
         done(None)
     }
@@ -1281,12 +1246,12 @@ impl ScsiTarget for Disk {
         let (resp, was_ua, clears) = self.execute_inner(lun, cdb, data, &mut moved);
         let check = resp.status == super::STATUS_CHECK_CONDITION;
         let mut st = self.state();
-        st.commands += 1;
-        st.check_conditions += u64::from(check);
-        st.moved.reads += moved.reads;
-        st.moved.writes += moved.writes;
-        st.moved.blocks_read += moved.blocks_read;
-        st.moved.blocks_written += moved.blocks_written;
+        st.stats.commands += 1;
+        st.stats.check_conditions += u64::from(check);
+        st.stats.reads += moved.reads;
+        st.stats.writes += moved.writes;
+        st.stats.blocks_read += moved.blocks_read;
+        st.stats.blocks_written += moved.blocks_written;
         if let Some(opcode) = clears {
             Self::clear_unit_attention(&mut st, opcode);
         }
@@ -1299,8 +1264,8 @@ impl ScsiTarget for Disk {
     }
 
     fn reset(&self) {
-        bump(&self.inner.counters.resets, 1);
         let mut st = self.state();
+        st.stats.resets += 1;
         st.ua = Some(Sense::POWER_ON_RESET);
         st.last_sense = None;
     }
