@@ -397,7 +397,7 @@ macro_rules! reg_read_buf {
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Buffer: $ptr, Count: ULONG) {
             $crate::ffi::guarded((), stringify!($name), || {
                 let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
+                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, if $port { $crate::port::Via::Port } else { $crate::port::Via::Register }, Count, stringify!($name)) else { return };
                 for i in 0..Count as usize {
                     let o = if $port { off } else { off + (i * $size) as u64 };
                     let v = ad.hba.read(bar, o, $size);
@@ -419,7 +419,7 @@ macro_rules! reg_write_buf {
         pub extern "win64" fn $name($($ext: PVOID,)? Register: $ptr, Buffer: $ptr, Count: ULONG) {
             $crate::ffi::guarded((), stringify!($name), || {
                 let Some((m, ad)) = $crate::ffi::register_target!(stringify!($name) $(, $ext)?) else { return };
-                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, $port, Count, stringify!($name)) else { return };
+                let Some((bar, off)) = m.decode_register(&ad, Register as usize, $size, if $port { $crate::port::Via::Port } else { $crate::port::Via::Register }, Count, stringify!($name)) else { return };
                 for i in 0..Count as usize {
                     let o = if $port { off } else { off + (i * $size) as u64 };
                     // SAFETY: the miniport's buffer of `Count` elements.

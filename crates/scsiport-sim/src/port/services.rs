@@ -267,28 +267,22 @@ impl MachineCore {
     }
 
     /// Decodes a register/port address and checks kind and range (contract §6 last bullet,
-    /// §10 line 21). Returns (BAR, offset).
-    pub(crate) fn decode_register(&self, ad: &Adapter, addr: usize, size: u8, port: bool, count: u32, fname: &'static str) -> Option<(u8, u64)> {
-        let span = if port { usize::from(size) } else { usize::from(size) * (count.max(1) as usize) };
-        let decoded = Self::check_register(&ad.st().mappings, addr, size, port, span);
-        // Every register access of the I/O path passes: the diagnostics stay out of line.
-        decoded.map_err(|why| self.refuse_register(ad, addr, size, span, fname, why)).ok()
-    }
-
-    /// [`Self::decode_register`] for one access of [`Self::register_read`] or
-    /// [`Self::register_write`], counted in the statistics under the same look at the adapter.
-    fn decode_counted(&self, ad: &Adapter, addr: usize, size: u8, via: Via, fname: &'static str) -> Option<(u8, u64)> {
+    /// §10 line 21), and counts the `count` accesses it allows in the statistics under the same
+    /// look at the adapter. Returns (BAR, offset).
+    pub(crate) fn decode_register(&self, ad: &Adapter, addr: usize, size: u8, via: Via, count: u32, fname: &'static str) -> Option<(u8, u64)> {
         let port = via == Via::Port;
+        let span = if port { usize::from(size) } else { usize::from(size) * (count.max(1) as usize) };
         let decoded = {
             let mut st = ad.st();
-            let decoded = Self::check_register(&st.mappings, addr, size, port, usize::from(size));
+            let decoded = Self::check_register(&st.mappings, addr, size, port, span);
             if decoded.is_ok() {
-                st.stats.register_accesses += 1;
-                st.stats.registers_emulated += u64::from(via == Via::Direct);
+                st.stats.register_accesses += u64::from(count);
+                st.stats.registers_emulated += if via == Via::Direct { u64::from(count) } else { 0 };
             }
             decoded
         };
-        decoded.map_err(|why| self.refuse_register(ad, addr, size, usize::from(size), fname, why)).ok()
+        // Every register access of the I/O path passes: the diagnostics stay out of line.
+        decoded.map_err(|why| self.refuse_register(ad, addr, size, span, fname, why)).ok()
     }
 
     /// The checks of [`Self::decode_register`]: (BAR, offset), or which one refused.
@@ -327,7 +321,7 @@ impl MachineCore {
     /// routines of `ffi.rs`, and a loaded image's direct access emulated by `mmio.rs`): checked,
     /// forwarded to the HBA, traced, counted (`emulated`: as a loaded image's direct access too).
     pub(crate) fn register_read(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via) -> Option<u32> {
-        let (bar, off) = self.decode_counted(ad, addr, size, via, fname)?;
+        let (bar, off) = self.decode_register(ad, addr, size, via, 1, fname)?;
         let v = ad.hba.read(bar, off, size);
         self.trace_register(ad, fname, bar, off, v);
         if self.cfg.adversarial && via != Via::Direct {
@@ -338,7 +332,7 @@ impl MachineCore {
 
     /// One register write; see [`Self::register_read`].
     pub(crate) fn register_write(&self, ad: &Adapter, fname: &'static str, addr: usize, size: u8, via: Via, value: u32) -> Option<()> {
-        let (bar, off) = self.decode_counted(ad, addr, size, via, fname)?;
+        let (bar, off) = self.decode_register(ad, addr, size, via, 1, fname)?;
         self.trace_register(ad, fname, bar, off, value);
         // A kick runs the request ring (descriptors, ring indexes) inside the write.
         ad.dma.hold(&mut || ad.hba.write(bar, off, size, value));
@@ -563,4 +557,31 @@ enum RegisterRefusal {
     /// The access runs past the range's end.
     PastEnd { off: usize, len: usize },
     Misaligned { off: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pvscsi::PvscsiConfig;
+    use crate::{Machine, test_miniport};
+
+    /// `Stats::register_accesses` counts every access, whichever accessor made it: a buffer
+    /// routine's `Count` accesses too (they were not counted before the decode counted them).
+    #[test]
+    fn buffer_accessors_count_each_access_they_make() {
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 5 });
+        let (m, _) = crate::port::test_rig(b, PvscsiConfig::default(), test_miniport::driver_entry);
+        let core = m.core();
+        let ad = Arc::clone(&core.adapters[0]);
+        let va = ad.st().mappings.iter().find(|m| !m.io).map(|m| m.va).expect("a memory BAR mapped");
+        let before = ad.st().stats.register_accesses;
+        let mut buf = [0u32; 4];
+        core.call(Some(&ad), Routine::Timer, &[], || {
+            crate::ffi::ScsiPortReadRegisterBufferUlong(va as *mut u32, buf.as_mut_ptr(), 4);
+            crate::ffi::ScsiPortReadRegisterUlong(va as *mut u32);
+            0u8
+        });
+        assert_eq!(ad.st().stats.register_accesses - before, 5);
+        assert!(m.bugcheck().is_none(), "{:?}", m.bugcheck());
+    }
 }
