@@ -197,35 +197,41 @@ impl MachineCore {
             );
             return true;
         }
-        let adversarial = self.cfg.adversarial;
-        let running = AtomicBool::new(true);
-        std::thread::scope(|s| {
-            let adversary = adversarial.then(|| {
-                let me = Arc::clone(self);
-                let ad2 = Arc::clone(ad);
-                let running = &running;
-                s.spawn(move || {
-                    // Keep trying while the enable callback runs.
-                    while running.load(Ordering::Acquire) && !me.is_halted() {
-                        me.adversarial_start(&ad2);
-                        std::thread::yield_now();
-                    }
-                })
-            });
+        let call_enable = || {
             self.call(Some(ad), Routine::EnableCallback, &[], || {
                 // SAFETY: the miniport's enable callback with its device extension, outside the
                 // interrupt lock, as a DPC would run it.
                 unsafe { enable(devext) }
             });
-            running.store(false, Ordering::Release);
-            // Joined by hand: the scope's own wait ends when the closure returns, before the
-            // thread has run its thread-locals' destructors and exited, so the allocations glibc
-            // made for them would still be live afterwards (LeakSanitizer, under the fuzz
-            // targets, reported them as leaks of the input that happened to be running).
-            if let Some(Err(panic)) = adversary.map(std::thread::ScopedJoinHandle::join) {
-                std::panic::resume_unwind(panic);
-            }
-        });
+        };
+        if self.cfg.adversarial {
+            let running = AtomicBool::new(true);
+            std::thread::scope(|s| {
+                let me = Arc::clone(self);
+                let ad2 = Arc::clone(ad);
+                let running = &running;
+                let adversary = s.spawn(move || {
+                    // Keep trying while the enable callback runs.
+                    while running.load(Ordering::Acquire) && !me.is_halted() {
+                        me.adversarial_start(&ad2);
+                        std::thread::yield_now();
+                    }
+                });
+                call_enable();
+                running.store(false, Ordering::Release);
+                // Joined by hand: the scope's own wait ends when the closure returns, before the
+                // thread has run its thread-locals' destructors and exited, so the allocations
+                // glibc made for them would still be live afterwards (LeakSanitizer, under the
+                // fuzz targets, reported them as leaks of the input that happened to be running).
+                if let Err(panic) = adversary.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            });
+        } else {
+            // No scope: it allocates its shared state and counts threads with atomics, for
+            // every interrupt.
+            call_enable();
+        }
         let disable = {
             let mut st = ad.st();
             st.stats.enable_callbacks += 1;
