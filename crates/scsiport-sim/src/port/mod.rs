@@ -53,6 +53,7 @@ mod services;
 pub(crate) use services::Via;
 pub(crate) mod sorted;
 mod start_io;
+mod state_lock;
 pub(crate) mod stor;
 mod upper;
 
@@ -1052,10 +1053,14 @@ pub(crate) struct Adapter {
     /// Storport: threads inside `HwStorBuildIo` or `HwStorStartIo` now, to count the ISR and DPC
     /// calls that overlap them (full duplex, [`Stats::overlapped_submissions`]).
     pub(crate) submitting: AtomicUsize,
-    pub(crate) st: Mutex<AdapterSt>,
+    /// The port's state of the adapter: a lock a deterministic step holds once for all its looks
+    /// (`state_lock.rs`).
+    pub(crate) st: state_lock::StateLock<AdapterSt>,
     /// The current device extension address (for the cross-check of every service call).
     pub(crate) devext: AtomicUsize,
-    /// Signalled (with `st`) each time a requested bus reset has run.
+    /// The requested bus resets that have run, counted, and signalled each time
+    /// ([`Self::reset_ran`]); `wait_reset` sleeps on them.
+    resets_run: Mutex<u64>,
     reset_cv: Condvar,
     /// Set (under `st`) when a bus reset is requested, cleared (under `st`) when the port finds
     /// none waiting: every scheduler step asks, and most steps need not lock `st` to learn
@@ -1091,6 +1096,12 @@ fn draw_once(state: &AtomicU64) -> u64 {
     r
 }
 
+impl AsRef<state_lock::StateLock<AdapterSt>> for Arc<Adapter> {
+    fn as_ref(&self) -> &state_lock::StateLock<AdapterSt> {
+        &self.st
+    }
+}
+
 impl Adapter {
     pub(crate) fn new(index: usize, hba: Arc<dyn Hba>, dma: Arc<dyn DmaSpace>, line: u32, args: Option<String>) -> Self {
         Self {
@@ -1102,16 +1113,17 @@ impl Adapter {
             intlock: PortLock::default(),
             startio_lock: PortLock::default(),
             submitting: AtomicUsize::new(0),
-            st: Mutex::new(AdapterSt::new()),
+            st: state_lock::StateLock::new(AdapterSt::new()),
             devext: AtomicUsize::new(0),
+            resets_run: Mutex::new(0),
             reset_cv: Condvar::new(),
             resets_wanted: std::sync::atomic::AtomicBool::new(false),
             line_noted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn st(&self) -> MutexGuard<'_, AdapterSt> {
-        lock(&self.st)
+    pub(crate) fn st(&self) -> state_lock::StateGuard<'_, AdapterSt> {
+        self.st.lock()
     }
 
     /// One turn of the device model (`Hba::run_due`) with the DMA map held for the whole turn
@@ -1158,9 +1170,20 @@ impl Adapter {
         if state != ResetState::Pending {
             return state;
         }
-        let mut st = st;
-        self.reset_cv.wait_for(&mut st, max);
-        Self::reset_state_of(&st, ticket)
+        // Counted under the look that found it pending: a reset that runs after the look is
+        // counted after `seen`, and its signal comes once this thread waits.
+        let mut run = lock(&self.resets_run);
+        let seen = *run;
+        drop(st);
+        self.reset_cv.wait_while_for(&mut run, |n| *n == seen, max);
+        drop(run);
+        Self::reset_state_of(&self.st(), ticket)
+    }
+
+    /// Wakes [`Self::wait_reset`]: a requested bus reset has run (and left the state's queue).
+    pub(crate) fn reset_ran(&self) {
+        *lock(&self.resets_run) += 1;
+        self.reset_cv.notify_all();
     }
 }
 

@@ -171,7 +171,7 @@ impl MachineCore {
             // Done once `HwScsiResetBus` has returned: off the queue (by ticket, in case its
             // caller gave up meanwhile).
             ad.st().reset_requests.retain(|(t, _)| *t != ticket);
-            ad.reset_cv.notify_all();
+            ad.reset_ran();
             ran = true;
         }
         if ran {

@@ -25,6 +25,10 @@ impl MachineCore {
         if self.is_halted() {
             return Step::Idle;
         }
+        // The step holds every adapter's state for its whole run (`state_lock.rs`), so that its
+        // many looks at one are nested acquisitions without a barrier. Not in adversarial mode,
+        // whose second thread reaches the state while the step waits for it in a routine.
+        let _held = (!self.cfg.adversarial).then(|| state_lock::HeldAll::new(&self.adapters));
         // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
         // the port may reset: at once, or right after the deferred-interrupt window closes.
         for ad in &self.adapters {

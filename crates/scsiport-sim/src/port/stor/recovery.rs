@@ -233,7 +233,7 @@ impl MachineCore {
             };
             self.stor_port_reset_bus(ad, path, ResetReason::Request);
             ad.st().reset_requests.retain(|(t, _)| *t != ticket);
-            ad.reset_cv.notify_all();
+            ad.reset_ran();
             ran = true;
         }
         if ran {
