@@ -263,7 +263,8 @@ impl MachineCore {
                 if full {
                     st.stats.quarantine_released += 1;
                 }
-                q.done.block.recycle(st.pool.as_mut(), full);
+                let done = ActiveSrb::unboxed(q.done, &mut st.spare_boxes);
+                done.block.recycle(st.pool.as_mut(), full);
             }
         }
         drop(st);
@@ -467,5 +468,20 @@ mod tests {
         assert!(dma.region_at(q.done.block.sense.as_ref().unwrap().pages()[0]).is_some());
         drop(st);
         assert!(m.bugcheck().is_none());
+    }
+
+    #[test]
+    fn a_request_started_past_the_quarantine_takes_the_box_of_one_that_left_it() {
+        let (m, _dma) = machine(false);
+        let ad = Arc::clone(&m.core().adapters[0]);
+        let addr = |b: &ActiveSrb| std::ptr::from_ref(b) as usize;
+        for lba in 0..8 {
+            let spare = ad.st().spare_boxes.last().map(|b| b.as_ptr() as usize);
+            assert!(spare.is_some(), "each request that left the quarantine left its box");
+            assert!(m.execute(Request::read10(0, lba, 1, 512)).unwrap().is_success());
+            let st = ad.st();
+            assert_eq!(st.quarantine.back().map(|q| addr(&q.done)), spare, "request {lba} did not allocate its own");
+            assert!(st.spare_boxes.len() <= SPARE_BOXES);
+        }
     }
 }

@@ -761,6 +761,38 @@ struct ActiveSrb {
 // block's regions are Send.
 unsafe impl Send for ActiveSrb {}
 
+/// The allocation of a boxed [`ActiveSrb`] whose request has ended, empty.
+type SpareBox = Box<std::mem::MaybeUninit<ActiveSrb>>;
+
+/// Spare boxes kept at most: a queue depth's worth, beyond the quarantine's.
+const SPARE_BOXES: usize = 256;
+
+impl ActiveSrb {
+    /// `a` in a box: a spare one if there is one (`spare_boxes`), else a new one.
+    fn boxed(a: Self, spares: &mut Vec<SpareBox>) -> Box<Self> {
+        match spares.pop() {
+            Some(b) => Box::write(b, a),
+            None => Box::new(a),
+        }
+    }
+
+    /// Moves the request out of its box, and keeps the emptied box in `spares` (up to
+    /// [`SPARE_BOXES`]) for [`Self::boxed`].
+    fn unboxed(b: Box<Self>, spares: &mut Vec<SpareBox>) -> Self {
+        let raw = Box::into_raw(b);
+        // SAFETY: `raw` comes from `Box::into_raw` of a live box: aligned and initialised; the
+        // value is read out once, and the allocation is only ever used as uninitialised below.
+        let a = unsafe { raw.read() };
+        // SAFETY: the same allocation, retyped as `MaybeUninit` (same size and alignment), so
+        // that dropping or reusing it never drops the value moved out above.
+        let spare = unsafe { Box::from_raw(raw.cast::<std::mem::MaybeUninit<Self>>()) };
+        if spares.len() < SPARE_BOXES {
+            spares.push(spare);
+        }
+        a
+    }
+}
+
 struct Quarantined {
     srb: usize,
     /// The completed request, whose `block` is kept (poisoned and guarded) until evicted, so a
@@ -902,6 +934,9 @@ pub(crate) struct AdapterSt {
     /// the SRB's address, breaks ties: ids grow with every start, so a new entry goes at the end.
     deadlines: sorted::SortedSet<(u64, u64)>,
     quarantine: VecDeque<Quarantined>,
+    /// The boxes of requests that left the quarantine, for the next ones to start
+    /// ([`ActiveSrb::boxed`]): a malloc and a free per request less.
+    spare_boxes: Vec<SpareBox>,
     /// The SRB blocks (`arena.rs`), made with the first request.
     pool: Option<arena::Arena>,
     data_pool: Vec<DmaRegion>,
@@ -957,6 +992,7 @@ impl AdapterSt {
             active: sorted::SortedMap::default(),
             deadlines: sorted::SortedSet::default(),
             quarantine: VecDeque::new(),
+            spare_boxes: Vec::new(),
             pool: None,
             data_pool: Vec::new(),
             ready: false,

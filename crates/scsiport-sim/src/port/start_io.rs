@@ -287,10 +287,9 @@ impl MachineCore {
         };
         let stage = if st.stor.is_some() { stor::Stage::Building } else { stor::Stage::Started };
         st.deadlines.insert((deadline, id));
-        st.active.insert(
-            srb as usize,
-            Box::new(ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage, port_buffer }),
-        );
+        let a = ActiveSrb { preq, block, snapshot: srb_val, deadline_ns: deadline, tag, timed_out: false, sg_snapshot, stage, port_buffer };
+        let a = ActiveSrb::boxed(a, &mut st.spare_boxes);
+        st.active.insert(srb as usize, a);
         Ok((srb, id, fields))
     }
 }
