@@ -43,9 +43,11 @@ impl MachineCore {
         // SAFETY: as above.
         let now_srb = unsafe { p.read() };
         let lu_addr = (a.snapshot.PathId, a.snapshot.TargetId, a.snapshot.Lun);
-        if let Some(l) = st.lus.get_mut(&lu_addr) {
+        // Whether the LU table has it as existing already (the lock is held to the end, below).
+        let lu_exists = st.lus.get_mut(&lu_addr).is_some_and(|l| {
             l.active.remove(a.tag);
-        }
+            l.exists
+        });
         st.stats.completions += 1;
         if matches!(routine, Some(Routine::Interrupt | Routine::EnableCallback)) {
             st.stats.completions_in_interrupt += 1;
@@ -218,7 +220,9 @@ impl MachineCore {
             let ok = base == sys::SRB_STATUS_SUCCESS || base == sys::SRB_STATUS_DATA_OVERRUN;
             let exists = if inquiry { ok && inquiry_data_found(port_buffer.as_ref().map_or(&data[..], PortBuffer::bytes)) } else { ok };
             if exists {
-                st.lus.entry_or_default(lu_addr).exists = true;
+                if !lu_exists {
+                    st.lus.entry_or_default(lu_addr).exists = true;
+                }
             } else if inquiry || matches!(a.preq.scan, Scan::Wait | Scan::Background) {
                 let gone = st.lus.get(&lu_addr).is_some_and(|l| l.active.is_empty() && l.queue.is_empty());
                 if gone {

@@ -48,11 +48,11 @@ impl MachineCore {
                 );
                 let mut st = ad.st();
                 let allowed = st.caps.tagged || st.caps.multi;
-                let untagged_active = st.lus.get(&lu).is_some_and(|l| l.active.contains_key(sys::SP_UNTAGGED));
                 st.ready = true;
-                if let Some(l) = st.lus.get_mut(&lu) {
+                let untagged_active = st.lus.get_mut(&lu).is_some_and(|l| {
                     l.ready_for_more = true;
-                }
+                    l.active.contains_key(sys::SP_UNTAGGED)
+                });
                 drop(st);
                 let devext = ad.devext.load(Ordering::Relaxed) as u64;
                 if !allowed {
