@@ -267,8 +267,8 @@ impl MachineCore {
                 if full {
                     st.stats.quarantine_released += 1;
                 }
-                let done = ActiveSrb::unboxed(q.done, &mut st.spare_boxes);
-                done.block.recycle(st.pool.as_mut(), full);
+                let block = ActiveSrb::into_block(q.done, &mut st.spare_boxes);
+                block.recycle(st.pool.as_mut(), full);
             }
         }
         drop(st);
