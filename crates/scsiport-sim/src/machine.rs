@@ -498,7 +498,11 @@ impl Machine {
 
     /// Runs until `pred` holds (checked between events).
     pub fn run_until(&self, mut pred: impl FnMut(&Machine) -> bool) -> Result<(), Error> {
+        /// Deterministic steps run under one hold of the adapters' states.
+        const HOLD_STEPS: u32 = 64;
         let start = Instant::now();
+        let mut held = None;
+        let mut steps = 0u32;
         loop {
             if let Some(e) = self.core.halt_error() {
                 return Err(e);
@@ -507,11 +511,22 @@ impl Machine {
                 return Ok(());
             }
             if self.core.deterministic {
+                // The adapters' states held across steps, let go every `HOLD_STEPS` (so that
+                // another thread's call gets in) and when this returns: a step's own hold is
+                // then nested, without a barrier. `pred` runs inside the hold; what it asks of
+                // the machine on this thread is nested too.
+                if held.is_none() {
+                    held = self.core.hold_adapters();
+                }
+                steps = steps.wrapping_add(1);
                 if let Step::Idle = self.core.det_step()
                     && !self.core.release_frozen()
                     && !pred(self)
                 {
                     return Err(Error::Stuck("nothing left to run and the condition does not hold".into()));
+                }
+                if steps.is_multiple_of(HOLD_STEPS) {
+                    held = None;
                 }
             } else {
                 if start.elapsed() > self.wait_timeout {

@@ -1827,4 +1827,37 @@ mod tests {
         assert_eq!(depth(), 0, "an unwinding call left its uncounted context on the stack");
         assert_eq!((Arc::strong_count(core), Arc::strong_count(&ad)), counts);
     }
+
+    /// `Machine::run_until` holds the adapters' states across deterministic steps, but lets go
+    /// every few dozen: another thread's call gets in while the run goes on, not after it.
+    #[test]
+    fn another_thread_gets_at_the_adapter_during_a_long_deterministic_run() {
+        let b = Machine::builder().schedule(crate::Schedule::Deterministic { seed: 5 }).argument_string("qd=8 tagged=1");
+        let (m, _) = test_rig(b, PvscsiConfig::default(), test_miniport::driver_entry);
+        // The disk's power-on UNIT ATTENTION first.
+        let _ = m.execute(Request::read10(0, 0, 1, 512));
+        for lba in 0..4000u32 {
+            m.submit(Request::read10(0, lba % 2000, 1, 512)).unwrap();
+        }
+        let m = Arc::new(m);
+        let (held, got_in) = (AtomicBool::new(false), AtomicBool::new(false));
+        let done_when_it_got_in = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                while !held.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                let _ = m.stats_of(0);
+                got_in.store(true, Ordering::Release);
+            });
+            m.run_until(|m| {
+                held.store(true, Ordering::Release);
+                got_in.load(Ordering::Acquire) || m.stats_of(0).completions == 4001
+            })
+            .unwrap();
+            other.join().unwrap();
+            m.stats_of(0).completions
+        });
+        assert!(done_when_it_got_in < 4001, "the other thread waited for the whole run ({done_when_it_got_in} completions)");
+        m.run_until_idle().unwrap();
+    }
 }

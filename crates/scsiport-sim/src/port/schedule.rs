@@ -4,7 +4,19 @@
 use super::*;
 use smallvec::SmallVec;
 
+/// Every adapter's state, held by this thread ([`MachineCore::hold_adapters`]).
+pub(crate) type AdaptersHeld<'a> = state_lock::HeldAll<'a, AdapterSt, Arc<Adapter>>;
+
 impl MachineCore {
+    /// Holds every adapter's state for this thread until the result is dropped
+    /// (`state_lock.rs`): its looks meanwhile are nested acquisitions without a barrier, and
+    /// other threads wait. For the deterministic schedule, whose steps run on one thread; `None`
+    /// in adversarial mode, whose second thread reaches the state while a step waits for it in
+    /// a routine.
+    pub(crate) fn hold_adapters(&self) -> Option<AdaptersHeld<'_>> {
+        (!self.cfg.adversarial).then(|| state_lock::HeldAll::new(&self.adapters))
+    }
+
     /// One step of the deterministic event loop: pick one runnable action (seeded), or advance
     /// the virtual clock to the next event.
     pub(crate) fn det_step(self: &Arc<Self>) -> Step {
@@ -25,10 +37,9 @@ impl MachineCore {
         if self.is_halted() {
             return Step::Idle;
         }
-        // The step holds every adapter's state for its whole run (`state_lock.rs`), so that its
-        // many looks at one are nested acquisitions without a barrier. Not in adversarial mode,
-        // whose second thread reaches the state while the step waits for it in a routine.
-        let _held = (!self.cfg.adversarial).then(|| state_lock::HeldAll::new(&self.adapters));
+        // The step holds every adapter's state for its whole run, so that its many looks at one
+        // are nested acquisitions without a barrier (nested in `Machine::run_until`'s hold too).
+        let _held = self.hold_adapters();
         // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
         // the port may reset: at once, or right after the deferred-interrupt window closes.
         for ad in &self.adapters {
