@@ -53,7 +53,7 @@ mod services;
 pub(crate) use services::Via;
 pub(crate) mod sorted;
 mod start_io;
-mod state_lock;
+pub(crate) mod state_lock;
 pub(crate) mod stor;
 mod upper;
 
@@ -1331,8 +1331,9 @@ pub(crate) struct MachineCore {
     /// The latency model's draws (deterministic schedule), apart from the event choice.
     pub(crate) latency_rng: AtomicU64,
     /// Deterministic schedule: for each line that wants service, when its ISR dispatch becomes
-    /// eligible (interrupt latency, drawn when the port first saw it asserted).
-    pub(crate) irq_due: Mutex<sorted::SortedMap<u32, u64>>,
+    /// eligible (interrupt latency, drawn when the port first saw it asserted). Held with the
+    /// adapters' states ([`MachineCore::hold_adapters`]).
+    pub(crate) irq_due: state_lock::StateLock<sorted::SortedMap<u32, u64>>,
     /// How many lines `irq_due` holds, stored under its lock after each change: every step
     /// asks, and most of the time the answer is none and no line is asserted.
     pub(crate) irq_due_lines: AtomicUsize,

@@ -4,17 +4,24 @@
 use super::*;
 use smallvec::SmallVec;
 
-/// Every adapter's state, held by this thread ([`MachineCore::hold_adapters`]).
-pub(crate) type AdaptersHeld<'a> = state_lock::HeldAll<'a, AdapterSt, Arc<Adapter>>;
+/// Every adapter's state and the interrupt-latency table, held by this thread
+/// ([`MachineCore::hold_adapters`]).
+pub(crate) struct AdaptersHeld<'a> {
+    _adapters: state_lock::HeldAll<'a, AdapterSt, Arc<Adapter>>,
+    _irq_due: state_lock::HeldAll<'a, sorted::SortedMap<u32, u64>, state_lock::StateLock<sorted::SortedMap<u32, u64>>>,
+}
 
 impl MachineCore {
-    /// Holds every adapter's state for this thread until the result is dropped
+    /// Holds every adapter's state and `irq_due` for this thread until the result is dropped
     /// (`state_lock.rs`): its looks meanwhile are nested acquisitions without a barrier, and
     /// other threads wait. For the deterministic schedule, whose steps run on one thread; `None`
     /// in adversarial mode, whose second thread reaches the state while a step waits for it in
     /// a routine.
     pub(crate) fn hold_adapters(&self) -> Option<AdaptersHeld<'_>> {
-        (!self.cfg.adversarial).then(|| state_lock::HeldAll::new(&self.adapters))
+        (!self.cfg.adversarial).then(|| AdaptersHeld {
+            _adapters: state_lock::HeldAll::new(&self.adapters),
+            _irq_due: state_lock::HeldAll::new(std::slice::from_ref(&self.irq_due)),
+        })
     }
 
     /// One step of the deterministic event loop: pick one runnable action (seeded), or advance
@@ -152,7 +159,7 @@ impl MachineCore {
             lines.dedup();
             // Most steps find no line asserted and no draw to forget: they need not lock.
             if !lines.is_empty() || self.irq_due_lines.load(Ordering::Acquire) != 0 {
-                let mut due = lock(&self.irq_due);
+                let mut due = self.irq_due.lock();
                 if !due.is_empty() {
                     due.retain(|l, _| lines.binary_search(l).is_ok());
                 }
@@ -183,7 +190,7 @@ impl MachineCore {
         let Some(action) = actions.get(pick).copied() else { return Step::Idle };
         if let Action::Isr(l) = action {
             // Still asserted afterwards (not ours, a storm): a new dispatch, a new latency.
-            let mut due = lock(&self.irq_due);
+            let mut due = self.irq_due.lock();
             due.remove(&l);
             self.irq_due_lines.store(due.len(), Ordering::Release);
             drop(due);

@@ -101,6 +101,12 @@ impl<T> StateLock<T> {
     }
 }
 
+impl<T> AsRef<StateLock<T>> for StateLock<T> {
+    fn as_ref(&self) -> &StateLock<T> {
+        self
+    }
+}
+
 /// Every lock of a slice held, taken in the slice's order, until dropped: the deterministic
 /// step's hold. Without a guard: this thread's [`StateLock::lock`]s meanwhile are nested and
 /// cost no barrier.
