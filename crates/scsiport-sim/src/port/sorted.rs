@@ -3,31 +3,43 @@
 /// A set kept as a sorted `Vec`: for the few dozen entries a queue depth makes, a binary
 /// search over one contiguous slice and a shift of the entries after the place (16 or 24 bytes
 /// each) cost a fraction of a B-tree's search, node rebalancing and allocation, and the order is
-/// the same: ascending. (A `VecDeque` would make taking the first entry free, but every search
-/// would then straddle its two halves.)
+/// the same: ascending. Its entries are deadlines and due times, added at the back (they grow)
+/// and mostly removed first: the first entry is taken by moving where the set starts (`head`),
+/// not the entries after it, and the taken places are given back once they are half the `Vec`.
+/// (A `VecDeque` would make taking the first entry free too, but every search and walk would
+/// then straddle its two halves: more instructions per I/O, measured.)
 #[derive(Clone, Debug)]
 pub(crate) struct SortedSet<T> {
     items: Vec<T>,
+    /// Where the set starts in `items`: the places before are taken entries.
+    head: usize,
 }
 
 impl<T> Default for SortedSet<T> {
     fn default() -> Self {
-        Self { items: Vec::new() }
+        Self { items: Vec::new(), head: 0 }
     }
 }
 
+/// Taken places kept at most before they are given back (and only when they are half of all).
+const TAKEN_KEPT: usize = 32;
+
 impl<T: Ord + Copy> SortedSet<T> {
+    fn live(&self) -> &[T] {
+        self.items.get(self.head..).unwrap_or_default()
+    }
+
     /// Adds `v`; returns whether it was not there yet.
     pub(crate) fn insert(&mut self, v: T) -> bool {
         // Most entries are deadlines that only grow: a look at the back first.
-        if self.items.last().is_none_or(|b| *b < v) {
+        if self.live().last().is_none_or(|b| *b < v) {
             self.items.push(v);
             return true;
         }
-        match self.items.binary_search(&v) {
+        match self.live().binary_search(&v) {
             Ok(_) => false,
             Err(at) => {
-                self.items.insert(at, v);
+                self.items.insert(self.head + at, v);
                 true
             }
         }
@@ -35,48 +47,68 @@ impl<T: Ord + Copy> SortedSet<T> {
 
     /// Removes `v`; returns whether it was there.
     pub(crate) fn remove(&mut self, v: &T) -> bool {
-        match self.items.binary_search(v) {
+        match self.live().binary_search(v) {
+            Ok(0) => {
+                self.take_first();
+                true
+            }
             Ok(at) => {
-                self.items.remove(at);
+                self.items.remove(self.head + at);
                 true
             }
             Err(_) => false,
         }
     }
 
+    /// Moves the start past the first entry, giving the taken places back when they are many.
+    fn take_first(&mut self) {
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        } else if self.head >= TAKEN_KEPT && self.head * 2 >= self.items.len() {
+            self.items.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
     /// The smallest entry.
     pub(crate) fn first(&self) -> Option<&T> {
-        self.items.first()
+        self.live().first()
     }
 
     /// Removes the smallest entry.
     pub(crate) fn pop_first(&mut self) -> Option<T> {
-        if self.items.is_empty() {
-            return None;
-        }
-        Some(self.items.remove(0))
+        let v = self.live().first().copied()?;
+        self.take_first();
+        Some(v)
     }
 
     /// The entries from the first one not below `from`, ascending.
     pub(crate) fn at_or_after(&self, from: &T) -> impl Iterator<Item = &T> {
-        self.items.iter().skip(self.items.partition_point(|x| x < from))
+        let live = self.live();
+        live.iter().skip(live.partition_point(|x| x < from))
     }
 
     /// The entries up to `upto` (included), ascending.
     pub(crate) fn at_or_before(&self, upto: &T) -> impl Iterator<Item = &T> {
-        self.items.iter().take(self.items.partition_point(|x| x <= upto))
+        let live = self.live();
+        live.iter().take(live.partition_point(|x| x <= upto))
     }
 
     pub(crate) fn retain(&mut self, f: impl FnMut(&T) -> bool) {
+        self.items.drain(..self.head);
+        self.head = 0;
         self.items.retain(f);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.live().len()
     }
 
     pub(crate) fn clear(&mut self) {
         self.items.clear();
+        self.head = 0;
     }
 }
 
@@ -206,10 +238,12 @@ mod tests {
             r ^= r >> 7;
             r ^= r << 17;
             let v = (r >> 8) % 64;
-            if r.is_multiple_of(4) {
-                assert_eq!(s.remove(&v), b.remove(&v));
-            } else {
-                assert_eq!(s.insert(v), b.insert(v));
+            match r % 8 {
+                0 | 1 => assert_eq!(s.remove(&v), b.remove(&v)),
+                // The first entry taken, as deadlines are: by value and by `pop_first`.
+                2 => assert_eq!(b.first().copied().map(|f| s.remove(&f)), b.pop_first().map(|_| true)),
+                3 => assert_eq!(s.pop_first(), b.pop_first()),
+                _ => assert_eq!(s.insert(v), b.insert(v)),
             }
             assert_eq!(s.first(), b.first());
             assert_eq!(s.len(), b.len());
@@ -221,6 +255,22 @@ mod tests {
         assert!(s.at_or_after(&0).eq(b.iter()));
         s.clear();
         assert_eq!(s.len(), 0);
+        // Deadlines: growing, taken mostly first, a queue depth's worth at a time, so that the
+        // taken places are given back again and again.
+        b.clear();
+        for t in 1000..3000u64 {
+            assert_eq!(s.insert(t), b.insert(t));
+            if t % 7 == 0 {
+                assert_eq!(s.remove(&(t - 20)), b.remove(&(t - 20)));
+            }
+            if t >= 1032 {
+                let f = *b.first().unwrap();
+                assert!(s.remove(&f) && b.remove(&f));
+            }
+            assert_eq!((s.first(), s.len()), (b.first(), b.len()));
+            assert!(s.at_or_before(&t).eq(b.range(..=t)));
+            assert!(s.items.len() - s.len() <= 2 * super::TAKEN_KEPT + s.len(), "taken places are given back");
+        }
     }
 
     /// Against a `BTreeMap` over the same kind of mix, values included.
