@@ -511,12 +511,13 @@ impl Machine {
                 return Ok(());
             }
             if self.core.deterministic {
-                // The adapters' states held across steps, let go every `HOLD_STEPS` (so that
-                // another thread's call gets in) and when this returns: a step's own hold is
-                // then nested, without a barrier. `pred` runs inside the hold; what it asks of
-                // the machine on this thread is nested too.
+                // The adapters' states and device models held across steps, let go every
+                // `HOLD_STEPS` (so that another thread's call gets in) and when this returns: a
+                // step's own hold and the models' locking are then nested, without a barrier.
+                // `pred` runs inside the hold; what it asks of the machine on this thread is
+                // nested too.
                 if held.is_none() {
-                    held = self.core.hold_adapters();
+                    held = self.core.hold_for_steps();
                 }
                 steps = steps.wrapping_add(1);
                 if let Step::Idle = self.core.det_step()

@@ -393,3 +393,26 @@ fn attach_rules() {
     assert!(v.dev.attach(15, Disk::ram(1 << 20).unwrap()).is_ok());
     assert!(v.dev.attach(16, Disk::ram(1 << 20).unwrap()).is_err(), "VMware: max_targets 16");
 }
+
+/// `Hba::hold`: while one thread holds the model, its own accesses go on (nested) and another
+/// thread's wait for the hold to end; the model answers the same either way.
+#[test]
+fn a_hold_keeps_the_model_to_one_thread_until_it_ends() {
+    let h = std::sync::Arc::new(qemu());
+    let hold = h.dev.hold().expect("the model can be held");
+    h.dev.write(0, regs::REG_INTR_MASK, 4, 3);
+    assert_eq!(h.dev.read(0, regs::REG_INTR_MASK, 4), 3, "the holder's own accesses");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let (h, done) = (std::sync::Arc::clone(&h), std::sync::Arc::clone(&done));
+        std::thread::spawn(move || {
+            let v = h.dev.read(0, regs::REG_INTR_MASK, 4);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            v
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!done.load(std::sync::atomic::Ordering::SeqCst), "another thread's access waits for the hold");
+    drop(hold);
+    assert_eq!(other.join().unwrap(), 3);
+}

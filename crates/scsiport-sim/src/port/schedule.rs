@@ -11,7 +11,21 @@ pub(crate) struct AdaptersHeld<'a> {
     _irq_due: state_lock::HeldAll<'a, sorted::SortedMap<u32, u64>, state_lock::StateLock<sorted::SortedMap<u32, u64>>>,
 }
 
+/// What `Machine::run_until` keeps across its deterministic steps: the adapters' states and
+/// `irq_due` ([`AdaptersHeld`]) and each adapter's device model ([`crate::hba::Hba::hold`]).
+pub(crate) struct StepsHeld<'a> {
+    _adapters: AdaptersHeld<'a>,
+    _devices: Vec<Box<dyn crate::hba::HbaHold + 'a>>,
+}
+
 impl MachineCore {
+    /// [`Self::hold_adapters`] and each adapter's device model: for a run of steps (allocates,
+    /// so not per step).
+    pub(crate) fn hold_for_steps(&self) -> Option<StepsHeld<'_>> {
+        let adapters = self.hold_adapters()?;
+        Some(StepsHeld { _adapters: adapters, _devices: self.adapters.iter().filter_map(|ad| ad.hba.hold()).collect() })
+    }
+
     /// Holds every adapter's state and `irq_due` for this thread until the result is dropped
     /// (`state_lock.rs`): its looks meanwhile are nested acquisitions without a barrier, and
     /// other threads wait. For the deterministic schedule, whose steps run on one thread; `None`

@@ -46,7 +46,8 @@ use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 
 use crate::disk::ScsiTarget;
-use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
+use crate::hba::{Bar, Clock, DmaTrace, Hba, HbaHold, PciIdentity, Waker};
+use crate::port::state_lock::{HeldAll, StateGuard, StateLock};
 use crate::mem::GuestMemory;
 
 pub use device::BUSY_REQ_CALL_THRESHOLD;
@@ -58,7 +59,9 @@ pub use types::{
 };
 
 struct Shared {
-    state: Mutex<State>,
+    /// The model's state: a lock the deterministic schedule holds across its steps
+    /// ([`Hba::hold`]), so that a register access or a device turn inside them takes no barrier.
+    state: StateLock<State>,
     waker: Mutex<Option<Waker>>,
     sink: Mutex<Option<EventSink>>,
     /// Whether `sink` holds a sink, so that `with` need not lock it to know.
@@ -111,7 +114,7 @@ impl PvscsiDevice {
     pub fn new(config: PvscsiConfig, mem: Arc<dyn GuestMemory>, clock: Arc<dyn Clock>) -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(config, mem, clock)),
+                state: StateLock::new(State::new(config, mem, clock)),
                 waker: Mutex::new(None),
                 sink: Mutex::new(None),
                 has_sink: AtomicBool::new(false),
@@ -122,8 +125,8 @@ impl PvscsiDevice {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.shared.state)
+    fn lock(&self) -> StateGuard<'_, State> {
+        self.shared.state.lock()
     }
 
     /// The INTx level the port sees: the line, unless INTx is disabled or MSI is on.
@@ -350,6 +353,10 @@ impl PvscsiDevice {
 impl Hba for PvscsiDevice {
     fn set_dma_trace(&self, trace: Option<DmaTrace>) {
         self.lock().dma_trace = trace;
+    }
+
+    fn hold(&self) -> Option<Box<dyn HbaHold + '_>> {
+        Some(Box::new(HeldAll::new(std::slice::from_ref(&self.shared.state))))
     }
 
     fn identity(&self) -> PciIdentity {
