@@ -59,8 +59,9 @@ impl MachineCore {
             return Step::Idle;
         }
         // The step holds every adapter's state for its whole run, so that its many looks at one
-        // are nested acquisitions without a barrier (nested in `Machine::run_until`'s hold too).
-        let _held = self.hold_adapters();
+        // are nested acquisitions without a barrier; inside `Machine::run_until`'s hold, which
+        // holds them all (`irq_due` last), it need not.
+        let _held = if self.irq_due.held_here() { None } else { self.hold_adapters() };
         // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
         // the port may reset: at once, or right after the deferred-interrupt window closes.
         for ad in &self.adapters {

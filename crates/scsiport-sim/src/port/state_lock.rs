@@ -85,6 +85,13 @@ impl<T> StateLock<T> {
         StateGuard { lock: self, _thread: PhantomData }
     }
 
+    /// Whether this thread holds the lock ([`HeldAll`]), not only a guard.
+    #[inline]
+    pub(crate) fn held_here(&self) -> bool {
+        // `holds` is read only once the owner is known to be this thread.
+        self.owner.load(Ordering::Relaxed) == this_thread() && self.holds.get() > 0
+    }
+
     /// The state if no other thread has it and this one has no guard out.
     pub(crate) fn try_lock(&self) -> Option<StateGuard<'_, T>> {
         let me = this_thread();
@@ -182,7 +189,9 @@ mod tests {
     #[test]
     fn a_hold_keeps_other_threads_out_across_the_looks_inside_it() {
         let locks = [Arc::new(StateLock::new(0u32)), Arc::new(StateLock::new(0u32))];
+        assert!(!locks[0].held_here());
         let held = HeldAll::new(&locks);
+        assert!(locks.iter().all(|l| l.held_here()));
         for l in &locks {
             *l.lock() += 1;
             // The look ended, the hold did not: a plain mutex would be free again here.
@@ -195,6 +204,7 @@ mod tests {
         }
         assert!(!free_for_others(&locks[0]));
         drop(held);
+        assert!(!locks[0].held_here());
         assert!(locks.iter().all(free_for_others));
         assert_eq!((*locks[0].lock(), *locks[1].lock()), (2, 1));
     }
@@ -203,6 +213,7 @@ mod tests {
     fn a_look_outside_a_hold_is_a_plain_mutex() {
         let l = Arc::new(StateLock::new(7u32));
         let g = l.lock();
+        assert!(!l.held_here(), "a guard is not a hold");
         assert!(!free_for_others(&l));
         drop(g);
         assert!(free_for_others(&l));
