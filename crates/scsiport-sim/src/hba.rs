@@ -125,16 +125,11 @@ pub trait Hba: Send + Sync {
     /// machine when it is built with `PortConfig::trace_dma`; an HBA that cannot see its own DMA
     /// (a real device through uio) ignores it (the default).
     fn set_dma_trace(&self, _trace: Option<DmaTrace>) {}
-    /// Keeps the model's state to this thread until the result is dropped, so that its own
-    /// locking meanwhile costs no barrier; other threads wait. The machine asks for it around a
-    /// run of deterministic steps, which one thread performs (`Machine::run_until`). `None` (the
-    /// default): nothing held.
-    fn hold(&self) -> Option<Box<dyn HbaHold + '_>> {
-        None
-    }
+    /// Keeps the model's state to this thread until [`Hba::release`], so that its own locking
+    /// meanwhile costs no barrier; other threads wait. The machine holds its devices around a
+    /// run of deterministic steps, which one thread performs (`Machine::run_until`). Holds nest.
+    /// The default holds nothing.
+    fn hold(&self) {}
+    /// Ends this thread's latest [`Hba::hold`]; nothing if this thread holds nothing.
+    fn release(&self) {}
 }
-
-/// What [`Hba::hold`] returns: anything, kept until dropped.
-pub trait HbaHold {}
-
-impl<T> HbaHold for T {}

@@ -15,15 +15,27 @@ pub(crate) struct AdaptersHeld<'a> {
 /// `irq_due` ([`AdaptersHeld`]) and each adapter's device model ([`crate::hba::Hba::hold`]).
 pub(crate) struct StepsHeld<'a> {
     _adapters: AdaptersHeld<'a>,
-    _devices: Vec<Box<dyn crate::hba::HbaHold + 'a>>,
+    devices: &'a [Arc<Adapter>],
+    /// Released by the thread that took it: not `Send`.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for StepsHeld<'_> {
+    fn drop(&mut self) {
+        for ad in self.devices.iter().rev() {
+            ad.hba.release();
+        }
+    }
 }
 
 impl MachineCore {
-    /// [`Self::hold_adapters`] and each adapter's device model: for a run of steps (allocates,
-    /// so not per step).
+    /// [`Self::hold_adapters`] and each adapter's device model: for a run of steps.
     pub(crate) fn hold_for_steps(&self) -> Option<StepsHeld<'_>> {
         let adapters = self.hold_adapters()?;
-        Some(StepsHeld { _adapters: adapters, _devices: self.adapters.iter().filter_map(|ad| ad.hba.hold()).collect() })
+        for ad in &self.adapters {
+            ad.hba.hold();
+        }
+        Some(StepsHeld { _adapters: adapters, devices: &self.adapters, _thread: std::marker::PhantomData })
     }
 
     /// Holds every adapter's state and `irq_due` for this thread until the result is dropped

@@ -85,6 +85,21 @@ impl<T> StateLock<T> {
         StateGuard { lock: self, _thread: PhantomData }
     }
 
+    /// Holds the lock for this thread until [`Self::release`] (what [`HeldAll`] does, for a
+    /// caller that cannot keep a borrow: `Hba::hold`). Holds nest.
+    pub(crate) fn hold(&self) {
+        self.own(this_thread());
+        self.holds.set(self.holds.get() + 1);
+    }
+
+    /// Ends this thread's latest [`Self::hold`]; nothing if this thread does not own the lock.
+    pub(crate) fn release(&self) {
+        if self.owner.load(Ordering::Relaxed) == this_thread() && self.holds.get() > 0 {
+            self.holds.set(self.holds.get() - 1);
+            self.disown_if_unused();
+        }
+    }
+
     /// Whether this thread holds the lock ([`HeldAll`]), not only a guard.
     #[inline]
     pub(crate) fn held_here(&self) -> bool {
@@ -125,11 +140,8 @@ pub(crate) struct HeldAll<'a, T, L: AsRef<StateLock<T>>> {
 
 impl<'a, T, L: AsRef<StateLock<T>>> HeldAll<'a, T, L> {
     pub(crate) fn new(locks: &'a [L]) -> Self {
-        let me = this_thread();
         for l in locks {
-            let l = l.as_ref();
-            l.own(me);
-            l.holds.set(l.holds.get() + 1);
+            l.as_ref().hold();
         }
         Self { locks, _thread: PhantomData }
     }
@@ -138,9 +150,7 @@ impl<'a, T, L: AsRef<StateLock<T>>> HeldAll<'a, T, L> {
 impl<T, L: AsRef<StateLock<T>>> Drop for HeldAll<'_, T, L> {
     fn drop(&mut self) {
         for l in self.locks.iter().rev() {
-            let l = l.as_ref();
-            l.holds.set(l.holds.get().saturating_sub(1));
-            l.disown_if_unused();
+            l.as_ref().release();
         }
     }
 }

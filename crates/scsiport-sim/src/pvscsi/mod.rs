@@ -46,8 +46,8 @@ use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 
 use crate::disk::ScsiTarget;
-use crate::hba::{Bar, Clock, DmaTrace, Hba, HbaHold, PciIdentity, Waker};
-use crate::port::state_lock::{HeldAll, StateGuard, StateLock};
+use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
+use crate::port::state_lock::{StateGuard, StateLock};
 use crate::mem::GuestMemory;
 
 pub use device::BUSY_REQ_CALL_THRESHOLD;
@@ -355,8 +355,12 @@ impl Hba for PvscsiDevice {
         self.lock().dma_trace = trace;
     }
 
-    fn hold(&self) -> Option<Box<dyn HbaHold + '_>> {
-        Some(Box::new(HeldAll::new(std::slice::from_ref(&self.shared.state))))
+    fn hold(&self) {
+        self.shared.state.hold();
+    }
+
+    fn release(&self) {
+        self.shared.state.release();
     }
 
     fn identity(&self) -> PciIdentity {
