@@ -496,9 +496,12 @@ impl Machine {
         }
     }
 
-    /// Runs until `pred` holds (checked between events).
+    /// Runs until `pred` holds (checked between events). In the deterministic schedule this
+    /// thread holds the adapters' states and device models across the steps, letting go every
+    /// few dozen, so `pred` must not wait for another thread's call into the machine (its own
+    /// calls are fine).
     pub fn run_until(&self, mut pred: impl FnMut(&Machine) -> bool) -> Result<(), Error> {
-        /// Deterministic steps run under one hold of the adapters' states.
+        /// Deterministic steps run under one hold of the adapters' states and device models.
         const HOLD_STEPS: u32 = 64;
         let start = Instant::now();
         let mut held = None;

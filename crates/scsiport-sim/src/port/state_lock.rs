@@ -1,13 +1,15 @@
-//! The lock of an adapter's state ([`super::AdapterSt`]): a mutex that a deterministic step can
-//! hold for all of its looks at the adapter.
+//! A mutex whose owning thread may take it again, for the state the deterministic schedule looks
+//! at many times per request: each adapter's state ([`super::AdapterSt`]), the interrupt-latency
+//! table and the PVSCSI model's state.
 //!
 //! The port looks at an adapter's state many times per request: the step's scan, the register
 //! decode, `ScsiPortGetPhysicalAddress`, `NextLuRequest`, the completion, each in its own short
 //! critical section, because the miniport routine it calls in between may call back into the
 //! port. Each look at a plain mutex is two locked instructions, each a full barrier (the bench's
-//! `locked` figure). The deterministic schedule runs a step on one thread from start to end, so
-//! [`HeldAll`] takes each adapter's lock once for the step and every look inside it is a nested
-//! acquisition by the owning thread: a relaxed load of the owner and a count, no barrier.
+//! `locked` figure). The deterministic schedule runs its steps on one thread, so
+//! `Machine::run_until` holds these locks across its steps ([`HeldAll`], [`StateLock::hold`])
+//! and every look inside is a nested acquisition by the owning thread: a relaxed load of the
+//! owner and a flag, no barrier.
 //!
 //! A look still hands out the state to one guard at a time. A second guard on the thread that
 //! has one out would be a second `&mut` to the same state; with a plain mutex it was a deadlock,
@@ -76,12 +78,12 @@ impl<T> StateLock<T> {
     /// The state, waiting while another thread has it.
     ///
     /// # Panics
-    /// When this thread already has a guard out: the port locking an adapter twice, a bug
+    /// When this thread already has a guard out: the port locking the same state twice, a bug
     /// (a deadlock with a plain mutex).
     #[inline]
     pub(crate) fn lock(&self) -> StateGuard<'_, T> {
         self.own(this_thread());
-        assert!(!self.lent.replace(true), "the adapter's state was locked twice by one thread");
+        assert!(!self.lent.replace(true), "a StateLock's state locked twice by one thread (a second guard)");
         StateGuard { lock: self, _thread: PhantomData }
     }
 
@@ -129,9 +131,8 @@ impl<T> AsRef<StateLock<T>> for StateLock<T> {
     }
 }
 
-/// Every lock of a slice held, taken in the slice's order, until dropped: the deterministic
-/// step's hold. Without a guard: this thread's [`StateLock::lock`]s meanwhile are nested and
-/// cost no barrier.
+/// Every lock of a slice held ([`StateLock::hold`]), taken in the slice's order, until dropped.
+/// Without a guard: this thread's [`StateLock::lock`]s meanwhile are nested and cost no barrier.
 pub(crate) struct HeldAll<'a, T, L: AsRef<StateLock<T>>> {
     locks: &'a [L],
     /// As [`StateGuard`]'s.
