@@ -42,9 +42,10 @@ impl MachineCore {
     /// (`state_lock.rs`): its looks meanwhile are nested acquisitions without a barrier, and
     /// other threads wait. For the deterministic schedule, whose steps run on one thread; `None`
     /// in adversarial mode, whose second thread reaches the state while a step waits for it in
-    /// a routine.
+    /// a routine, and when this thread holds them already (a step inside `Machine::run_until`'s
+    /// hold: `irq_due` is taken last, so holding it means holding them all).
     pub(crate) fn hold_adapters(&self) -> Option<AdaptersHeld<'_>> {
-        (!self.cfg.adversarial).then(|| AdaptersHeld {
+        (!self.irq_due.held_here() && !self.cfg.adversarial).then(|| AdaptersHeld {
             _adapters: state_lock::HeldAll::new(&self.adapters),
             _irq_due: state_lock::HeldAll::new(std::slice::from_ref(&self.irq_due)),
         })
@@ -70,10 +71,10 @@ impl MachineCore {
         if self.is_halted() {
             return Step::Idle;
         }
-        // The step holds every adapter's state for its whole run, so that its many looks at one
-        // are nested acquisitions without a barrier; inside `Machine::run_until`'s hold, which
-        // holds them all (`irq_due` last), it need not.
-        let _held = if self.irq_due.held_here() { None } else { self.hold_adapters() };
+        // The step holds every adapter's state for its whole run (unless `Machine::run_until`
+        // holds them already), so that its many looks at one are nested acquisitions without a
+        // barrier.
+        let _held = self.hold_adapters();
         // A bus reset the upper edge asked for (`Machine::reset_bus`) is the next event wherever
         // the port may reset: at once, or right after the deferred-interrupt window closes.
         for ad in &self.adapters {
