@@ -618,6 +618,12 @@ pub struct RunArgs {
     /// QEMU guest under TCG on a loaded host (tests/qemu/scenarios uses 20). 1 to 1000.
     #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_time_scale)]
     pub time_scale: f64,
+    /// Run without the verifier, as Windows runs a driver Driver Verifier is not enabled for: no
+    /// rule is checked, the memory monitor neither poisons nor guards, and the port behaves the
+    /// same otherwise. For measuring what the checks cost (`cargo xtask bench` does); a run that
+    /// is to find bugs leaves it on.
+    #[arg(long)]
+    pub no_verifier: bool,
     /// Device model completion latency in µs: N or MIN-MAX (default 20-100).
     #[arg(long, value_name = "US", value_parser = parse_latency)]
     pub latency_us: Option<(u64, u64)>,

@@ -41,6 +41,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// The port's counters.
     pub stats: Stats,
+    /// Whether the verifier checked the run (`--no-verifier`).
+    pub verifier: bool,
     /// Every verifier record (fatal and warnings).
     pub violations: Vec<BugCheck>,
     /// The bug check that stopped the machine.
@@ -92,6 +94,7 @@ impl Report {
             outcome,
             checks,
             stats: rig.machine.stats(),
+            verifier: rig.config.verifier,
             violations: rig.machine.violations(),
             bugcheck: rig.machine.bugcheck(),
             device_faults: rig.device_faults(),
@@ -110,11 +113,12 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "rspvscsi-sim: {} on {}, {} schedule, seed {}",
+            "rspvscsi-sim: {} on {}, {} schedule, seed {}{}",
             rig.config.miniport_name(),
             rig.hba_description(),
             rig.config.mode_name(),
-            rig.config.seed
+            rig.config.seed,
+            if rig.config.verifier { "" } else { ", verifier off" }
         );
         for d in &rig.disks {
             #[allow(clippy::cast_precision_loss)]
@@ -274,6 +278,7 @@ impl Report {
             "timeouts": self.stats.timeouts,
             "hw_reset_bus_calls": self.stats.bus_resets,
             "resets_detected": self.stats.resets_detected,
+            "verifier": if self.verifier { "on" } else { "off" },
             "verifier_violations": self.fatal_violations(),
             "verifier_warnings": self.violations.iter().filter(|v| !v.rule.fatal()).count(),
             "bugcheck": self.bugcheck.as_ref().map(|b| json!({
@@ -355,7 +360,9 @@ impl Report {
         let warnings = self.violations.iter().filter(|v| !v.rule.fatal()).count();
         row(
             "verifier",
-            if self.fatal_violations() == 0 {
+            if !self.verifier {
+                "off (--no-verifier): nothing checked".into()
+            } else if self.fatal_violations() == 0 {
                 format!("clean (0 violations, {warnings} warnings)")
             } else {
                 format!("{} VIOLATIONS, {warnings} warnings", self.fatal_violations())

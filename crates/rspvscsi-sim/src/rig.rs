@@ -198,6 +198,9 @@ pub struct RigConfig {
     pub seed: u64,
     /// Open `file:` images read-only (write-protected): the run does not write.
     pub read_only: bool,
+    /// Whether the verifier checks the run (`--no-verifier` clears it): off is
+    /// `VerifierConfig::off`, with the time scale kept.
+    pub verifier: bool,
     /// The memory monitor's full quarantine (`VerifierConfig::quarantine_all`); off leaves the
     /// verifier's default (on with `SCSIPORT_SIM_QUARANTINE=all`).
     pub quarantine_all: bool,
@@ -256,14 +259,19 @@ impl RigConfig {
             latency_us: a.latency_us,
             seed: a.seed,
             read_only: *access == Access::ReadOnly,
+            verifier: !a.no_verifier,
             quarantine_all: false,
             adversarial: false,
         })
     }
 
     /// The verifier's settings: the defaults, with the time scale and the full quarantine asked
-    /// for (which the environment may have switched on already).
+    /// for (which the environment may have switched on already); everything off without the
+    /// verifier.
     fn verifier(&self) -> VerifierConfig {
+        if !self.verifier {
+            return VerifierConfig { time_scale: self.time_scale, ..VerifierConfig::off() };
+        }
         let default = VerifierConfig::default();
         VerifierConfig { time_scale: self.time_scale, quarantine_all: self.quarantine_all || default.quarantine_all, ..default }
     }

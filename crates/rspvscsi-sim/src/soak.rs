@@ -1073,6 +1073,7 @@ fn config_of(spec: &RunSpec) -> RigConfig {
         latency_us: Some((20, 200)),
         seed: spec.seed,
         read_only: false,
+        verifier: true,
         quarantine_all: spec.quarantine,
         // Storport's ISR preempts the routines that hold only the `StartIo` lock; the
         // deterministic schedule makes that happen after every one of their register accesses,

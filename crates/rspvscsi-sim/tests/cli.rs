@@ -203,6 +203,24 @@ fn a_verifier_violation_fails_with_the_bug_check() {
     assert_eq!(v["bugcheck"]["code"], "0x1003");
 }
 
+/// `--no-verifier` is Windows without Driver Verifier for the driver: the double completion of
+/// the test above is not looked at (the port drops the second one, as SCSI Port does), the run
+/// ends as it would on an unverified machine, and every output says nothing was checked.
+#[test]
+fn without_the_verifier_the_same_bug_goes_unchecked_and_the_run_says_so() {
+    let broken = ["--miniport", "test", "--args", "tagged=1 break=complete_twice", "--count", "50"];
+    let v = json(&[&broken[..], &["--no-verifier"]].concat());
+    assert_eq!(v["verifier"], "off");
+    assert_eq!(v["verifier_violations"], 0);
+    assert!(v["bugcheck"].is_null(), "{v}");
+    assert_eq!(v["ios"], 50);
+    assert_eq!(v["mismatches"], 0);
+    let out = expect(&[&broken[..], &["--no-verifier"]].concat(), 0);
+    assert!(out.contains("verifier off") && out.contains("off (--no-verifier): nothing checked"), "{out}");
+    assert!(!out.contains("clean"), "an unchecked run is not clean: {out}");
+    assert_eq!(json(&["--count", "20"])["verifier"], "on");
+}
+
 #[test]
 fn check_workloads_on_both_layouts() {
     for hba in ["model", "model-vmware"] {
