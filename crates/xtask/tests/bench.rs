@@ -70,6 +70,11 @@ fn one_tiny_configuration_end_to_end() {
         p.locked_per_io
     );
 
+    // Without the verifier the same reads cost less, but not much less: the checks are a small
+    // part of the emulator (`--no-verifier`).
+    let bare = v.whole_unverified.expect("measured without the verifier");
+    assert!(bare < p.whole_per_io && bare > p.whole_per_io * 0.8, "{bare} without the verifier, {} with it", p.whole_per_io);
+
     let need = |tool: &str| {
         let have = probes::have(tool);
         assert!(have || !xtask::in_ci(), "RSPVSCSI_CI=1 but {tool} is not installed");

@@ -21,7 +21,9 @@
 //!   clock, after a ramp of [`wall_ramp`] requests) over the rate at which this process copies
 //!   the same blocks (same size, same count, from a buffer the size of the disk into one buffer
 //!   per queue slot), best of a few runs each, interleaved. A ratio, so it says little about the
-//!   machine; wall clock, so it is only reported here and never asserted by a test.
+//!   machine; wall clock, so it is only reported here and never asserted by a test;
+//! - what the verifier's checks cost: the whole program per I/O and the IOPS again with the CLI's
+//!   `--no-verifier` (Windows without Driver Verifier), reported beside the figures with it.
 //!
 //! Results go to `target/bench/` (`bench.json`, `bench.md`, `bench.svg`, the raw callgrind files
 //! under `raw/` for `callgrind_annotate`). `--check` fails on a figure past its target
@@ -454,6 +456,12 @@ pub struct Variant {
     pub concurrent_cpi: Vec<f64>,
     /// (block size, CLI IOPS, memcpy IOPS), best of the repetitions.
     pub iops: Vec<(u64, f64, f64)>,
+    /// The whole program per I/O without the verifier (`--no-verifier`), at the reference
+    /// configuration: beside `whole_per_io`, what the checks cost.
+    pub whole_unverified: Option<f64>,
+    /// (block size, CLI IOPS without the verifier), best of the repetitions, interleaved with
+    /// those of [`Variant::iops`] and over the same memcpy.
+    pub iops_unverified: Vec<(u64, f64)>,
     /// Why a measurement was not made.
     pub notes: Vec<String>,
 }
@@ -497,6 +505,12 @@ impl Variant {
                 _ => continue,
             };
             f.insert(key.into(), sim / mem);
+            if let Some((_, bare)) = self.iops_unverified.iter().find(|(b, _)| b == bs) {
+                f.insert(format!("{key}_unverified"), bare / mem);
+            }
+        }
+        if let Some(w) = self.whole_unverified {
+            f.insert("whole_per_io_unverified".into(), w);
         }
         f
     }
@@ -585,8 +599,16 @@ pub fn build_cli(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
 /// Whether the CLI can load a `.sys` (`--driver` in its help).
 #[must_use]
 pub fn cli_loads_images(cli: &Path) -> bool {
-    Command::new(cli).arg("--help").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--driver"))
+    cli_has_option(cli, "--driver")
 }
+
+/// Whether the CLI's help names `option` (a `--cli` from an older commit may not have it).
+fn cli_has_option(cli: &Path, option: &str) -> bool {
+    Command::new(cli).arg("--help").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(option))
+}
+
+/// The CLI's switch for a run without the verifier.
+const NO_VERIFIER: &str = "--no-verifier";
 
 struct Runner<'a> {
     /// The CLI's `--port`.
@@ -609,8 +631,8 @@ fn stripped(cli: &Path, dir: &Path) -> Option<PathBuf> {
 }
 
 impl Runner<'_> {
-    fn callgrind(&self, driver: &Driver, c: Config, count: u64) -> Result<RawSample> {
-        let tag = format!("{}-qd{}-bs{}-n{count}", driver.name(), c.qd, c.bs);
+    fn callgrind(&self, driver: &Driver, c: Config, count: u64, verifier: bool) -> Result<RawSample> {
+        let tag = format!("{}-qd{}-bs{}-n{count}{}", driver.name(), c.qd, c.bs, if verifier { "" } else { "-unverified" });
         let out = self.raw.join(format!("callgrind.{tag}.out"));
         let mut cmd = Command::new("valgrind");
         cmd.args(["--tool=callgrind", "--dump-instr=yes", "--trace-children=no"])
@@ -625,6 +647,9 @@ impl Runner<'_> {
             .arg(format!("--log-file={}", self.raw.join(format!("valgrind.{tag}.log")).display()))
             .arg(self.cli)
             .args(run_args(self.port, driver, c, count, "deterministic"));
+        if !verifier {
+            cmd.arg(NO_VERIFIER);
+        }
         let json = run_json(cmd, &format!("callgrind of {tag}"))?;
         let profile = Profile::read(&out)?;
         Ok(RawSample { json, profile })
@@ -721,27 +746,44 @@ impl Runner<'_> {
             .collect()
     }
 
-    fn iops(&self, driver: &Driver, plan: &Plan) -> Result<Vec<(u64, f64, f64)>> {
-        let mut out = Vec::new();
+    /// [`Variant::iops`], and with `unverified` [`Variant::iops_unverified`] measured in turn
+    /// with it.
+    fn iops(&self, driver: &Driver, plan: &Plan, unverified: bool) -> Result<Rates> {
+        let (mut out, mut bare_out) = (Vec::new(), Vec::new());
         for (bs, count) in [(4096u64, plan.wall_counts.0), (65536, plan.wall_counts.1)] {
             let c = Config { qd: REFERENCE.qd, bs };
-            let (mut sim, mut mem) = (0.0f64, 0.0f64);
+            let (mut sim, mut bare, mut mem) = (0.0f64, 0.0f64, 0.0f64);
             let ramp = wall_ramp(c);
-            for _ in 0..plan.wall_reps {
+            let run = |verifier: bool| -> Result<f64> {
                 let mut cmd = self.native(driver, c, count, "deterministic");
                 cmd.args(["--ramp", &ramp.to_string()]);
+                if !verifier {
+                    cmd.arg(NO_VERIFIER);
+                }
                 let json = run_json(cmd, "wall-clock run")?;
                 if json["ramp_ios"].as_u64().is_none() {
                     bail!("the wall-clock run of {count} I/Os ended before its ramp of {ramp}");
                 }
-                sim = sim.max(json["iops"].as_f64().unwrap_or(0.0));
+                Ok(json["iops"].as_f64().unwrap_or(0.0))
+            };
+            for _ in 0..plan.wall_reps {
+                sim = sim.max(run(true)?);
+                if unverified {
+                    bare = bare.max(run(false)?);
+                }
                 mem = mem.max(memcpy_iops(DISK_BYTES, c, count));
             }
             out.push((bs, sim, mem));
+            if unverified {
+                bare_out.push((bs, bare));
+            }
         }
-        Ok(out)
+        Ok((out, bare_out))
     }
 }
+
+/// [`Variant::iops`] and [`Variant::iops_unverified`].
+type Rates = (Vec<(u64, f64, f64)>, Vec<(u64, f64)>);
 
 /// The middle of `xs` (the mean of the two middle ones for an even count); `None` when empty.
 #[must_use]
@@ -863,7 +905,7 @@ fn measure(
         .collect();
     let raw = parallel(&runs, jobs, &|&(c, n)| {
         let t = Instant::now();
-        let s = runner.callgrind(driver, c, n)?;
+        let s = runner.callgrind(driver, c, n, true)?;
         log(&format!("  callgrind {} QD {:>2} bs {:>6} N {:>5}: {:.1} s", driver.name(), c.qd, c.bs, n, t.elapsed().as_secs_f64()));
         Ok(s)
     })?;
@@ -881,6 +923,21 @@ fn measure(
                 v.notes.push(format!("QD {} bs {} not measured: {e:#}", c.qd, c.bs));
             }
         }
+    }
+    let unverified = cli_has_option(runner.cli, NO_VERIFIER);
+    if unverified {
+        log(&format!("  callgrind {} without the verifier", driver.name()));
+        let pair = parallel(&[plan.counts.0, plan.counts.1], jobs, &|&n| runner.callgrind(driver, REFERENCE, n, false))?;
+        match <[_; 2]>::try_from(pair) {
+            Ok([Ok(a), Ok(b)]) => {
+                let dn = u(&b.json, "ios").saturating_sub(u(&a.json, "ios"));
+                v.whole_unverified = Some(per(diff(a.profile.total(), b.profile.total()), dn));
+            }
+            Ok([Err(e), _] | [_, Err(e)]) => v.notes.push(format!("without the verifier not measured: {e:#}")),
+            Err(_) => v.notes.push("without the verifier not measured: two runs were asked for".into()),
+        }
+    } else {
+        v.notes.push(format!("the CLI has no {NO_VERIFIER}: what the checks cost is not measured"));
     }
     if probes::have("strace") {
         log(&format!("  strace {}", driver.name()));
@@ -903,7 +960,7 @@ fn measure(
     if plan.wall_clock {
         log(&format!("  concurrent schedule and wall clock {}", driver.name()));
         v.concurrent_cpi = runner.concurrent_cpi(driver, plan.concurrent_runs)?;
-        v.iops = runner.iops(driver, plan)?;
+        (v.iops, v.iops_unverified) = runner.iops(driver, plan, unverified)?;
     }
     Ok(v)
 }
