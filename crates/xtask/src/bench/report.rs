@@ -228,12 +228,7 @@ pub fn markdown(r: &Results) -> String {
         super::DISK,
     );
     let image = if r.port == "storport" { "rspvscsi_storport.sys" } else { "rspvscsi.sys" };
-    let mut header = String::from("| |");
-    let mut rule = String::from("|---|");
-    for v in &r.variants {
-        let _ = write!(header, " {} |", if v.name == "linked" { "linked-in driver" } else { image });
-        rule.push_str("---|");
-    }
+    let (header, rule) = columns(r, image);
     let _ = writeln!(s, "{header} target |\n{rule}---|");
     let storport = r.port == "storport";
     // Each row's target is read from the thresholds its figures are held to
@@ -322,6 +317,17 @@ pub fn markdown(r: &Results) -> String {
     s
 }
 
+/// A table's header and rule up to the variants' columns: one column a variant.
+fn columns(r: &Results, image: &str) -> (String, String) {
+    let mut header = String::from("| |");
+    let mut rule = String::from("|---|");
+    for v in &r.variants {
+        let _ = write!(header, " {} |", if v.name == "linked" { "linked-in driver" } else { image });
+        rule.push_str("---|");
+    }
+    (header, rule)
+}
+
 /// One column's cell of a row beside the table, from the variant's figures.
 type Cell<'a> = &'a dyn Fn(&BTreeMap<String, f64>) -> String;
 
@@ -334,12 +340,7 @@ fn beside_the_targets(s: &mut String, r: &Results, image: &str) {
         return;
     }
     let target = thresholds::THRESHOLDS.iter().find(|t| t.key == "iops_vs_memcpy_4k").map_or(f64::NAN, |t| t.limit);
-    let mut header = String::from("| |");
-    let mut rule = String::from("|---|");
-    for v in &r.variants {
-        let _ = write!(header, " {} |", if v.name == "linked" { "linked-in driver" } else { image });
-        rule.push_str("---|");
-    }
+    let (header, rule) = columns(r, image);
     let _ = writeln!(s, "\n### Beside the targets: the verifier's share, and what the 4 KiB IOPS target needs\n\n{header}\n{rule}");
     let rows: [(&str, Cell); 3] = [
         ("whole program per I/O without the verifier (`--no-verifier`): what its checks cost", &|f| {
