@@ -204,8 +204,8 @@ fn a_verifier_violation_fails_with_the_bug_check() {
 }
 
 /// `--no-verifier` is Windows without Driver Verifier for the driver: the double completion of
-/// the test above is not looked at (the port drops the second one, as SCSI Port does), the run
-/// ends as it would on an unverified machine, and every output says nothing was checked.
+/// the test above is not looked at (the emulated port ignores the second one), the run ends
+/// without a bug check, and every output says nothing was checked.
 #[test]
 fn without_the_verifier_the_same_bug_goes_unchecked_and_the_run_says_so() {
     let broken = ["--miniport", "test", "--args", "tagged=1 break=complete_twice", "--count", "50"];
