@@ -41,6 +41,7 @@ mod port;
 mod raw_miniport;
 mod request;
 mod stats;
+mod state_lock;
 pub mod stor_test_miniport;
 pub mod test_miniport;
 mod trace;

@@ -246,7 +246,7 @@ impl MachineBuilder {
             chans: Default::default(),
             rng: AtomicU64::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1),
             latency_rng: AtomicU64::new((seed ^ 0x6C61_7465_6E63_7921).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-            irq_due: crate::port::state_lock::StateLock::new(crate::port::sorted::SortedMap::default()),
+            irq_due: crate::state_lock::StateLock::new(crate::port::sorted::SortedMap::default()),
             irq_due_lines: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             faults_seen: AtomicU64::new(0),

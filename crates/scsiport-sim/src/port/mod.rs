@@ -52,8 +52,8 @@ mod schedule;
 mod services;
 pub(crate) use services::Via;
 pub(crate) mod sorted;
+use crate::state_lock;
 mod start_io;
-pub(crate) mod state_lock;
 pub(crate) mod stor;
 mod upper;
 

@@ -47,8 +47,8 @@ use std::sync::Arc;
 
 use crate::disk::ScsiTarget;
 use crate::hba::{Bar, Clock, DmaTrace, Hba, PciIdentity, Waker};
-use crate::port::state_lock::{StateGuard, StateLock};
 use crate::mem::GuestMemory;
+use crate::state_lock::{StateGuard, StateLock};
 
 pub use device::BUSY_REQ_CALL_THRESHOLD;
 use device::State;

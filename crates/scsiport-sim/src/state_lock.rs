@@ -1,5 +1,5 @@
 //! A mutex whose owning thread may take it again, for the state the deterministic schedule looks
-//! at many times per request: each adapter's state ([`super::AdapterSt`]), the interrupt-latency
+//! at many times per request: each adapter's state (`port::AdapterSt`), the interrupt-latency
 //! table and the PVSCSI model's state.
 //!
 //! The port looks at an adapter's state many times per request: the step's scan, the register
