@@ -13,11 +13,10 @@ pub(crate) struct AdaptersHeld<'a> {
 
 /// What `Machine::run_until` keeps across its deterministic steps: the adapters' states and
 /// `irq_due` ([`AdaptersHeld`]) and each adapter's device model ([`crate::hba::Hba::hold`]).
+/// Released by the thread that took it: not `Send`, as the holds inside are not.
 pub(crate) struct StepsHeld<'a> {
     _adapters: AdaptersHeld<'a>,
     devices: &'a [Arc<Adapter>],
-    /// Released by the thread that took it: not `Send`.
-    _thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for StepsHeld<'_> {
@@ -35,7 +34,7 @@ impl MachineCore {
         for ad in &self.adapters {
             ad.hba.hold();
         }
-        Some(StepsHeld { _adapters: adapters, devices: &self.adapters, _thread: std::marker::PhantomData })
+        Some(StepsHeld { _adapters: adapters, devices: &self.adapters })
     }
 
     /// Holds every adapter's state and `irq_due` for this thread until the result is dropped
